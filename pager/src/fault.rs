@@ -1,0 +1,146 @@
+//! A page fault as the pager sees it, and what became of it.
+
+use core::fmt;
+
+use crate::area::AreaKind;
+use crate::frames::AllocationError;
+use crate::platform::KernelError;
+use crate::{page_align_down, ClientId, FrameRef};
+
+/// The kind of access that faulted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    Write,
+    Execute,
+}
+
+impl Access {
+    /// Classifies an x86 page fault from its error code, instruction pointer and address.
+    ///
+    /// Bit 1 of the error code is a write, bit 4 an instruction fetch. seL4 5.0 never enables NX, so bit 4
+    /// stays clear; a fetch is still recognisable when the faulting address lies on the instruction
+    /// pointer's own page, since the CPU cannot have fetched an instruction from an unmapped page. (An
+    /// instruction straddling into the next page is classed as a read: harmless for executable areas.)
+    pub fn from_x86_fault(ip: u64, address: u64, error_code: u64) -> Self {
+        const WRITE: u64 = 1 << 1;
+        const INSTRUCTION_FETCH: u64 = 1 << 4;
+        if error_code & INSTRUCTION_FETCH != 0 || page_align_down(ip) == page_align_down(address) {
+            Self::Execute
+        } else if error_code & WRITE != 0 {
+            Self::Write
+        } else {
+            Self::Read
+        }
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Execute => "execute",
+        })
+    }
+}
+
+/// One fault to resolve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    pub address: u64,
+    pub ip: u64,
+    pub access: Access,
+}
+
+/// Which of the seed's cases served a fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultClass {
+    /// The shared pagemap had the page: the same frame, one more reference.
+    SharedHit,
+    /// A read-only segment page wholly inside the file: the image's own frame, no copy.
+    ImageFrame,
+    /// A writable segment page wholly inside the file: a new frame with a copy.
+    Copy,
+    /// A page at or above the file end, or anonymous: a new zeroed frame.
+    Zero,
+    /// A page straddling the file bounds: the middle copied, `pad_lo` and `pad_hi` zeroed.
+    Mixed,
+    /// The page was already mapped with the rights asked for (another thread got there first).
+    Spurious,
+}
+
+/// A served fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultResolution {
+    pub class: FaultClass,
+    /// The page-aligned address mapped.
+    pub page: u64,
+    pub frame: FrameRef,
+    /// Pages mapped in all, with fault-around.
+    pub pages_mapped: u32,
+    /// Kernel operations issued for this fault (the reply not included).
+    pub kernel_operations: u32,
+}
+
+/// Why a fault was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// No area covers the address.
+    NoArea,
+    /// A write to an area without write rights.
+    WriteToReadOnly { area: AreaKind },
+    /// An instruction fetch from an area without execute rights.
+    ExecuteNonExecutable { area: AreaKind },
+    /// The page below the stack: the stack overflowed.
+    StackOverflow,
+    /// The client would exceed its frame budget.
+    OverBudget { budget: u32 },
+    /// The image's frame pool, or the kernel's untyped memory, is used up.
+    OutOfFrames(AllocationError),
+    /// Every cap-copy slot is in use.
+    OutOfSlots { capacity: u32 },
+    /// The kernel refused an operation.
+    Kernel(KernelError),
+    /// The client is not known to the pager.
+    UnknownClient,
+}
+
+impl fmt::Display for RefusalReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoArea => f.write_str("no area at this address"),
+            Self::WriteToReadOnly { area } => write!(f, "write to read-only {area}"),
+            Self::ExecuteNonExecutable { area } => write!(f, "execute in non-executable {area}"),
+            Self::StackOverflow => f.write_str("stack overflow into the guard page"),
+            Self::OverBudget { budget } => write!(f, "over its budget of {budget} frames"),
+            Self::OutOfFrames(AllocationError::PoolExhausted { capacity }) => {
+                write!(f, "the image's pool of {capacity} frames is used up")
+            }
+            Self::OutOfFrames(AllocationError::Kernel(error)) => {
+                write!(f, "no frame could be retyped: {error:?}")
+            }
+            Self::OutOfSlots { capacity } => write!(f, "all {capacity} cap-copy slots are in use"),
+            Self::Kernel(error) => write!(f, "kernel refused: {error:?}"),
+            Self::UnknownClient => f.write_str("unknown client"),
+        }
+    }
+}
+
+/// A refused fault, with everything a one-line report needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultRefusal {
+    pub client: ClientId,
+    pub fault: Fault,
+    pub reason: RefusalReason,
+}
+
+impl fmt::Display for FaultRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "client {} {} at {:#x} (ip {:#x}): {}",
+            self.client.0, self.fault.access, self.fault.address, self.fault.ip, self.reason
+        )
+    }
+}

@@ -1,0 +1,196 @@
+//! Frame accounting: pool frames retyped in batches, a free list, exact reference counts.
+//!
+//! A pool frame is counted once per mapping into a client and once per shared-pagemap entry; it goes
+//! back to the free list when the count reaches zero (HelenOS `frame_free`). Image frames belong to the
+//! boot image and are never freed, so they carry no count here.
+
+use alloc::vec::Vec;
+
+use crate::platform::{KernelError, RetypeFrames};
+use crate::{ClientId, PoolFrame};
+
+/// What a pool frame was filled with, for statistics and reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FrameContent {
+    /// A copy of one page of a writable segment's file bytes.
+    Copy,
+    /// All zeroes (.bss, heap, stack, shared regions).
+    Zero,
+    /// File bytes in the middle, zero padding on one or both sides.
+    Mixed,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FrameRecord {
+    references: u32,
+    owner: ClientId,
+    content: FrameContent,
+}
+
+/// Why a frame could not be had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllocationError {
+    /// Every frame the image allows is in use.
+    PoolExhausted { capacity: u32 },
+    /// The kernel had no untyped memory for another frame.
+    Kernel(KernelError),
+}
+
+/// The pool of frames the pager hands out.
+#[derive(Debug)]
+pub struct FrameTable {
+    records: Vec<Option<FrameRecord>>,
+    free: Vec<u32>,
+    capacity: u32,
+    batch: u32,
+    in_use: u32,
+}
+
+/// A snapshot of the frame pool's counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameCounts {
+    /// Frames retyped from untyped so far.
+    pub created: u32,
+    /// Frames holding at least one reference.
+    pub in_use: u32,
+    /// Frames retyped and waiting on the free list.
+    pub free: u32,
+    /// The most frames the pool may create.
+    pub capacity: u32,
+}
+
+impl FrameTable {
+    /// A pool of at most `capacity` frames, retyped `batch` at a time.
+    pub fn new(capacity: u32, batch: u32) -> Self {
+        Self { records: Vec::new(), free: Vec::new(), capacity, batch: batch.max(1), in_use: 0 }
+    }
+
+    /// Takes a frame with one reference, charged to `owner`.
+    pub fn allocate(
+        &mut self,
+        kernel: &mut impl RetypeFrames,
+        owner: ClientId,
+        content: FrameContent,
+        retypes: &mut u64,
+    ) -> Result<PoolFrame, AllocationError> {
+        if self.free.is_empty() {
+            self.refill(kernel, retypes)?;
+        }
+        let index = self.free.pop().expect("refill leaves a free frame");
+        self.records[index as usize] = Some(FrameRecord { references: 1, owner, content });
+        self.in_use += 1;
+        Ok(PoolFrame(index))
+    }
+
+    fn refill(&mut self, kernel: &mut impl RetypeFrames, retypes: &mut u64) -> Result<(), AllocationError> {
+        let created = self.records.len() as u32;
+        let room = self.capacity - created;
+        if room == 0 {
+            return Err(AllocationError::PoolExhausted { capacity: self.capacity });
+        }
+        *retypes += 1;
+        let made = kernel
+            .retype_frames(PoolFrame(created), self.batch.min(room))
+            .map_err(AllocationError::Kernel)?;
+        // Hand out the lowest numbers first, so a fresh pool fills in order.
+        for index in (created..created + made).rev() {
+            self.records.push(None);
+            self.free.push(index);
+        }
+        Ok(())
+    }
+
+    /// Adds a reference to an allocated frame.
+    pub fn add_reference(&mut self, frame: PoolFrame) {
+        let record = self.record_mut(frame);
+        record.references += 1;
+    }
+
+    /// Drops a reference; returns the frame's owner when that was the last one and it is free again.
+    pub fn release(&mut self, frame: PoolFrame) -> Option<ClientId> {
+        let record = self.record_mut(frame);
+        record.references -= 1;
+        if record.references > 0 {
+            return None;
+        }
+        let owner = record.owner;
+        self.records[frame.0 as usize] = None;
+        self.free.push(frame.0);
+        self.in_use -= 1;
+        Some(owner)
+    }
+
+    fn record_mut(&mut self, frame: PoolFrame) -> &mut FrameRecord {
+        self.records[frame.0 as usize].as_mut().expect("reference to a free frame")
+    }
+
+    /// References held on `frame`, or 0 when it is free.
+    pub fn references(&self, frame: PoolFrame) -> u32 {
+        self.records.get(frame.0 as usize).copied().flatten().map_or(0, |r| r.references)
+    }
+
+    /// What `frame` was filled with, when it is in use.
+    pub fn content(&self, frame: PoolFrame) -> Option<FrameContent> {
+        self.records.get(frame.0 as usize).copied().flatten().map(|r| r.content)
+    }
+
+    /// The pool's counts.
+    pub fn counts(&self) -> FrameCounts {
+        FrameCounts {
+            created: self.records.len() as u32,
+            in_use: self.in_use,
+            free: self.free.len() as u32,
+            capacity: self.capacity,
+        }
+    }
+}
+
+/// The pool of cap-copy slots, one per mapping of a frame into a client.
+#[derive(Debug)]
+pub struct SlotPool {
+    next: u32,
+    capacity: u32,
+    free: Vec<u32>,
+}
+
+impl SlotPool {
+    /// A pool of `capacity` slots numbered from zero.
+    pub fn new(capacity: u32) -> Self {
+        Self { next: 0, capacity, free: Vec::new() }
+    }
+
+    /// Takes a slot, or `None` when every slot is in use.
+    pub fn take(&mut self) -> Option<crate::CopySlot> {
+        if let Some(index) = self.free.pop() {
+            return Some(crate::CopySlot(index));
+        }
+        if self.next == self.capacity {
+            return None;
+        }
+        self.next += 1;
+        Some(crate::CopySlot(self.next - 1))
+    }
+
+    /// Returns a slot.
+    pub fn put(&mut self, slot: crate::CopySlot) {
+        self.free.push(slot.0);
+    }
+
+    /// Slots in use.
+    pub fn in_use(&self) -> u32 {
+        self.next - self.free.len() as u32
+    }
+
+    /// The most slots there are.
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+}
+
+impl FrameTable {
+    /// Heap bytes the frame records and free list hold.
+    pub fn metadata_bytes(&self) -> usize {
+        self.records.capacity() * core::mem::size_of::<Option<FrameRecord>>()
+            + self.free.capacity() * core::mem::size_of::<u32>()
+    }
+}

@@ -1,0 +1,879 @@
+//! The pager: clients, their areas, shared objects, and the fault path tying them to the frame pool.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::area::{Area, AreaError, AreaKind, Backend};
+use crate::elf::{ElfError, ElfImage};
+use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
+use crate::frames::{FrameContent, FrameCounts, FrameTable, SlotPool};
+use crate::platform::{MapError, Platform};
+use crate::policy::{AreaView, Policy};
+use crate::resident::ResidentPage;
+use crate::stats::{FaultCounts, KernelOperations};
+use crate::{
+    page_align_down, ClientId, CopySlot, FrameRef, ImageId, ImagePage, PoolFrame, Rights, SharedId,
+    PAGE_SIZE, USER_ADDRESS_LIMIT,
+};
+
+/// The capacities of one system image. Everything the pager holds is bounded by these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PagerConfig {
+    /// Clients alive at once.
+    pub max_clients: usize,
+    /// Areas in one client.
+    pub max_areas_per_client: usize,
+    /// Frames the pool may retype from untyped memory.
+    pub frame_capacity: u32,
+    /// Frames retyped per kernel call.
+    pub retype_batch: u32,
+    /// Cap-copy slots, one per mapped page across all clients.
+    pub copy_slots: u32,
+}
+
+impl Default for PagerConfig {
+    fn default() -> Self {
+        Self {
+            max_clients: 32,
+            max_areas_per_client: 16,
+            frame_capacity: 4096,
+            retype_batch: 32,
+            copy_slots: 8192,
+        }
+    }
+}
+
+/// Errors from setting clients up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PagerError {
+    TooManyClients { limit: usize },
+    TooManyImages,
+    TooManySharedObjects,
+    UnknownClient(ClientId),
+    UnknownImage(ImageId),
+    UnknownRegion(SharedId),
+    Elf(ElfError),
+    Area(AreaError),
+}
+
+impl fmt::Display for PagerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooManyClients { limit } => write!(f, "more than {limit} clients"),
+            Self::TooManyImages => f.write_str("too many images"),
+            Self::TooManySharedObjects => f.write_str("too many shared objects"),
+            Self::UnknownClient(c) => write!(f, "unknown client {}", c.0),
+            Self::UnknownImage(i) => write!(f, "unknown image {}", i.0),
+            Self::UnknownRegion(r) => write!(f, "unknown shared region {}", r.0),
+            Self::Elf(e) => write!(f, "{e}"),
+            Self::Area(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<AreaError> for PagerError {
+    fn from(error: AreaError) -> Self {
+        Self::Area(error)
+    }
+}
+
+/// Why an area could not be shared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShareError {
+    UnknownClient(ClientId),
+    /// The source client has no area at the address.
+    NoArea {
+        address: u64,
+    },
+    /// Guard pages cannot be shared.
+    NotShareable {
+        area: AreaKind,
+    },
+    TooManySharedObjects,
+    /// The area does not fit at the destination.
+    Area(AreaError),
+}
+
+impl fmt::Display for ShareError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownClient(c) => write!(f, "unknown client {}", c.0),
+            Self::NoArea { address } => write!(f, "no area at {address:#x} to share"),
+            Self::NotShareable { area } => write!(f, "the {area} cannot be shared"),
+            Self::TooManySharedObjects => f.write_str("too many shared objects"),
+            Self::Area(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// What a client's removal gave back.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TeardownReport {
+    /// Mappings removed (cap copies deleted).
+    pub pages_unmapped: u32,
+    /// Pool frames whose last reference went with this client.
+    pub frames_freed: u32,
+}
+
+/// One client address space as the pager keeps it.
+#[derive(Debug)]
+pub struct Client {
+    areas: Vec<Area>,
+    budget: Option<u32>,
+    charged: u32,
+    paging_structures: u32,
+    faults: FaultCounts,
+}
+
+impl Client {
+    /// The areas, sorted by address.
+    pub fn areas(&self) -> &[Area] {
+        &self.areas
+    }
+
+    /// The most pool frames this client may be charged for.
+    pub fn budget(&self) -> Option<u32> {
+        self.budget
+    }
+
+    /// Pool frames this client's faults created that are still in use.
+    pub fn frames_charged(&self) -> u32 {
+        self.charged
+    }
+
+    /// Paging structures created for this client's address space.
+    pub fn paging_structures(&self) -> u32 {
+        self.paging_structures
+    }
+
+    /// Faults served and refused, all areas together.
+    pub fn faults(&self) -> &FaultCounts {
+        &self.faults
+    }
+
+    /// Pages resident in this client.
+    pub fn resident_pages(&self) -> u32 {
+        self.areas.iter().map(Area::resident_pages).sum()
+    }
+
+    fn area_index(&self, address: u64) -> Option<usize> {
+        let after = self.areas.partition_point(|a| a.base <= address);
+        after.checked_sub(1).filter(|&i| self.areas[i].contains(address))
+    }
+
+    fn insert_area(&mut self, area: Area, limit: usize) -> Result<(), AreaError> {
+        let (base, size) = (area.base, area.end - area.base);
+        if self.areas.len() >= limit {
+            return Err(AreaError::TooManyAreas { limit });
+        }
+        let at = self.areas.partition_point(|a| a.base < area.base);
+        let neighbours = [at.checked_sub(1), Some(at)];
+        for existing in neighbours.into_iter().flatten().filter_map(|i| self.areas.get(i)) {
+            if existing.base < area.end && area.base < existing.end {
+                return Err(AreaError::Overlaps { base, size, existing: existing.kind });
+            }
+        }
+        self.areas.insert(at, area);
+        Ok(())
+    }
+}
+
+/// The pagemap of an area shared by several clients (HelenOS `share_info_t`).
+#[derive(Debug, Default)]
+struct SharedObject {
+    /// Page index in the area → frame. Each pool frame here holds one reference.
+    pagemap: BTreeMap<u32, FrameRef>,
+    attachments: u32,
+}
+
+struct Image<'img> {
+    elf: ElfImage<'img>,
+    first_page: u32,
+}
+
+/// Where a page's contents come from, by the seed's cases.
+enum PageSource {
+    Image { file_offset: u64 },
+    Copy { file_offset: u64 },
+    Zero,
+    Mixed { file_offset: u64, pad_lo: usize, pad_hi: usize },
+}
+
+/// The user-level pager.
+pub struct Pager<'img, P: Policy = crate::BuiltinPolicy> {
+    config: PagerConfig,
+    policy: P,
+    images: Vec<Image<'img>>,
+    clients: Vec<Option<Client>>,
+    shared: Vec<Option<SharedObject>>,
+    frames: FrameTable,
+    slots: SlotPool,
+    operations: KernelOperations,
+    faults: FaultCounts,
+}
+
+impl<'img, P: Policy> Pager<'img, P> {
+    /// A pager with no clients.
+    pub fn new(config: PagerConfig, policy: P) -> Self {
+        Self {
+            config,
+            policy,
+            images: Vec::new(),
+            clients: Vec::new(),
+            shared: Vec::new(),
+            frames: FrameTable::new(config.frame_capacity, config.retype_batch),
+            slots: SlotPool::new(config.copy_slots),
+            operations: KernelOperations::default(),
+            faults: FaultCounts::default(),
+        }
+    }
+
+    /// The capacities in force.
+    pub fn config(&self) -> &PagerConfig {
+        &self.config
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
+
+    /// Registers an executable whose file starts at boot-image page `first_page` (page aligned there, so
+    /// its read-only pages can be mapped from the image's own frames).
+    pub fn add_image(&mut self, bytes: &'img [u8], first_page: u32) -> Result<ImageId, PagerError> {
+        let elf = ElfImage::parse(bytes).map_err(PagerError::Elf)?;
+        let id = u16::try_from(self.images.len()).map_err(|_| PagerError::TooManyImages)?;
+        self.images.push(Image { elf, first_page });
+        Ok(ImageId(id))
+    }
+
+    /// A registered image.
+    pub fn image(&self, image: ImageId) -> Option<&ElfImage<'img>> {
+        self.images.get(usize::from(image.0)).map(|i| &i.elf)
+    }
+
+    /// Adds a client with no areas, charged at most `budget` pool frames.
+    pub fn add_client(&mut self, budget: Option<u32>) -> Result<ClientId, PagerError> {
+        let client = Client {
+            areas: Vec::new(),
+            budget,
+            charged: 0,
+            paging_structures: 0,
+            faults: FaultCounts::default(),
+        };
+        let index = match self.clients.iter().position(Option::is_none) {
+            Some(free) => free,
+            None if self.clients.len() < self.config.max_clients => {
+                self.clients.push(None);
+                self.clients.len() - 1
+            }
+            None => return Err(PagerError::TooManyClients { limit: self.config.max_clients }),
+        };
+        self.clients[index] = Some(client);
+        Ok(ClientId(index as u16))
+    }
+
+    /// A client, when it exists.
+    pub fn client(&self, client: ClientId) -> Option<&Client> {
+        self.clients.get(usize::from(client.0)).and_then(Option::as_ref)
+    }
+
+    /// Every live client.
+    pub fn clients(&self) -> impl Iterator<Item = (ClientId, &Client)> + '_ {
+        self.clients.iter().enumerate().filter_map(|(i, c)| c.as_ref().map(|c| (ClientId(i as u16), c)))
+    }
+
+    fn client_mut(&mut self, client: ClientId) -> Result<&mut Client, PagerError> {
+        self.clients
+            .get_mut(usize::from(client.0))
+            .and_then(Option::as_mut)
+            .ok_or(PagerError::UnknownClient(client))
+    }
+
+    /// Gives `client` an area per loadable segment of `image`; returns the entry point.
+    pub fn load_image(&mut self, client: ClientId, image: ImageId) -> Result<u64, PagerError> {
+        let elf = self.image(image).ok_or(PagerError::UnknownImage(image))?.clone();
+        let limit = self.config.max_areas_per_client;
+        let target = self.client_mut(client)?;
+        for (n, segment) in elf.segments().iter().enumerate() {
+            let (base, end) = segment.page_range();
+            let backend = Backend::Segment { image, segment: *segment };
+            let kind = AreaKind::Segment(n as u8);
+            target.insert_area(Area::new(base, end, segment.rights, backend, kind), limit)?;
+        }
+        Ok(elf.entry())
+    }
+
+    /// Adds an anonymous (zero-filled) area.
+    pub fn add_anonymous(
+        &mut self,
+        client: ClientId,
+        base: u64,
+        size: u64,
+        rights: Rights,
+        kind: AreaKind,
+    ) -> Result<(), PagerError> {
+        let end = checked_range(base, size)?;
+        let limit = self.config.max_areas_per_client;
+        let area = Area::new(base, end, rights, Backend::Anonymous, kind);
+        Ok(self.client_mut(client)?.insert_area(area, limit)?)
+    }
+
+    /// Adds a stack of `size` bytes ending at `top`, with an unmapped guard page below it.
+    /// Returns the initial stack pointer (`top`).
+    pub fn add_stack(&mut self, client: ClientId, top: u64, size: u64) -> Result<u64, PagerError> {
+        let base = top.checked_sub(size).filter(|b| *b >= 2 * PAGE_SIZE);
+        let base = base.ok_or(AreaError::OutsideUserRange { base: 0, size })?;
+        checked_range(base, size)?;
+        let limit = self.config.max_areas_per_client;
+        let target = self.client_mut(client)?;
+        let guard =
+            Area::new(base - PAGE_SIZE, base, Rights::default(), Backend::Guard, AreaKind::StackGuard);
+        target.insert_area(guard, limit)?;
+        let stack = Area::new(base, top, Rights::READ_WRITE, Backend::Anonymous, AreaKind::Stack);
+        if let Err(error) = target.insert_area(stack, limit) {
+            let guard_index = target.area_index(base - PAGE_SIZE).expect("guard just added");
+            target.areas.remove(guard_index);
+            return Err(error.into());
+        }
+        Ok(top)
+    }
+
+    /// Creates a named shared region with no pages yet; attach it to clients with
+    /// [`Pager::attach_region`]. It lives while some client has it attached.
+    pub fn create_region(&mut self) -> Result<SharedId, PagerError> {
+        self.new_shared().ok_or(PagerError::TooManySharedObjects)
+    }
+
+    fn new_shared(&mut self) -> Option<SharedId> {
+        let index = match self.shared.iter().position(Option::is_none) {
+            Some(free) => free,
+            None => {
+                self.shared.push(None);
+                self.shared.len() - 1
+            }
+        };
+        let id = SharedId(u16::try_from(index).ok()?);
+        self.shared[index] = Some(SharedObject::default());
+        Some(id)
+    }
+
+    /// Attaches a shared region to `client` at `base`, with `rights` in that client.
+    pub fn attach_region(
+        &mut self,
+        client: ClientId,
+        region: SharedId,
+        base: u64,
+        size: u64,
+        rights: Rights,
+        kind: AreaKind,
+    ) -> Result<(), PagerError> {
+        let end = checked_range(base, size)?;
+        if self.shared.get(usize::from(region.0)).and_then(Option::as_ref).is_none() {
+            return Err(PagerError::UnknownRegion(region));
+        }
+        let limit = self.config.max_areas_per_client;
+        let mut area = Area::new(base, end, rights, Backend::Anonymous, kind);
+        area.shared = Some(region);
+        self.client_mut(client)?.insert_area(area, limit)?;
+        self.shared_mut(region).attachments += 1;
+        Ok(())
+    }
+
+    fn shared_mut(&mut self, id: SharedId) -> &mut SharedObject {
+        self.shared[usize::from(id.0)].as_mut().expect("live shared object")
+    }
+
+    /// Runs the policy's start-up work for a client (eager loading). Returns pages mapped.
+    pub fn start_client(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+    ) -> Result<u32, FaultRefusal> {
+        let refusal = |reason| FaultRefusal {
+            client,
+            fault: Fault { address: 0, ip: 0, access: Access::Read },
+            reason,
+        };
+        let areas = self.client(client).ok_or_else(|| refusal(RefusalReason::UnknownClient))?.areas.len();
+        let mut mapped = 0;
+        for area_index in 0..areas {
+            let area = &self.clients[usize::from(client.0)].as_ref().expect("checked").areas[area_index];
+            let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
+            if !self.policy.populate_at_start(&view) {
+                continue;
+            }
+            for index in 0..view.pages {
+                let (class, _) = self.resolve_page(platform, client, area_index, index).map_err(refusal)?;
+                if class != FaultClass::Spurious {
+                    mapped += 1;
+                }
+            }
+        }
+        Ok(mapped)
+    }
+
+    /// Serves one page fault of `client` (HelenOS `elf_page_fault`).
+    pub fn handle_fault(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        fault: Fault,
+    ) -> Result<FaultResolution, FaultRefusal> {
+        let operations_before = self.operations.total();
+        let refuse = |pager: &mut Self, area: Option<usize>, reason: RefusalReason| {
+            pager.faults.record_refusal(&reason);
+            if let Some(c) = pager.clients.get_mut(usize::from(client.0)).and_then(Option::as_mut) {
+                c.faults.record_refusal(&reason);
+                if let Some(area) = area {
+                    c.areas[area].faults.record_refusal(&reason);
+                }
+            }
+            Err(FaultRefusal { client, fault, reason })
+        };
+        let Some(target) = self.client(client) else {
+            return refuse(self, None, RefusalReason::UnknownClient);
+        };
+        let Some(area_index) = target.area_index(fault.address) else {
+            return refuse(self, None, RefusalReason::NoArea);
+        };
+        let area = &target.areas[area_index];
+        if let Err(reason) = check_access(area, fault.access) {
+            return refuse(self, Some(area_index), reason);
+        }
+        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
+        let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
+
+        let (class, frame) = match self.resolve_page(platform, client, area_index, index) {
+            Ok(resolved) => resolved,
+            Err(reason) => return refuse(self, Some(area_index), reason),
+        };
+        self.record(client, area_index, class);
+
+        // Fault-around: best effort, a failure here is not the client's fault.
+        let mut pages_mapped = u32::from(class != FaultClass::Spurious);
+        let around = self.policy.fault_around(&view);
+        for next in (index + 1..view.pages).take(around as usize) {
+            match self.resolve_page(platform, client, area_index, next) {
+                Ok((FaultClass::Spurious, _)) => {}
+                Ok((class, _)) => {
+                    pages_mapped += 1;
+                    self.record(client, area_index, class);
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(FaultResolution {
+            class,
+            page: page_align_down(fault.address),
+            frame,
+            pages_mapped,
+            kernel_operations: (self.operations.total() - operations_before) as u32,
+        })
+    }
+
+    fn record(&mut self, client: ClientId, area_index: usize, class: FaultClass) {
+        self.faults.record(class);
+        let target = self.clients[usize::from(client.0)].as_mut().expect("live client");
+        target.faults.record(class);
+        target.areas[area_index].faults.record(class);
+    }
+
+    /// Maps page `index` of an area, choosing its frame by the seed's cases.
+    fn resolve_page(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+    ) -> Result<(FaultClass, FrameRef), RefusalReason> {
+        let Self { clients, shared, frames, slots, operations, images, .. } = self;
+        let target = clients[usize::from(client.0)].as_mut().expect("live client");
+        let area = &target.areas[area_index];
+        if let Some(page) = area.resident.at(index) {
+            // Mapped with the area's full rights already: another thread of the client faulted first.
+            return Ok((FaultClass::Spurious, page.frame));
+        }
+        let vaddr = area.base + u64::from(index) * PAGE_SIZE;
+        let rights = area.rights;
+
+        // A shared area's pagemap may already hold the page.
+        if let Some(hit) = area.shared.and_then(|s| shared_object(shared, s).pagemap.get(&index).copied()) {
+            if let FrameRef::Pool(frame) = hit {
+                frames.add_reference(frame);
+            }
+            match map_frame(platform, operations, slots, target, client, vaddr, hit, rights) {
+                Ok(slot) => {
+                    target.areas[area_index].resident.insert(index, ResidentPage { frame: hit, slot });
+                    return Ok((FaultClass::SharedHit, hit));
+                }
+                Err(reason) => {
+                    if let FrameRef::Pool(frame) = hit {
+                        frames.release(frame);
+                    }
+                    return Err(reason);
+                }
+            }
+        }
+
+        let (source, image) = classify(area, index);
+        let (class, frame) = match source {
+            PageSource::Image { file_offset } => {
+                let image = &images[usize::from(image.expect("segment has an image").0)];
+                let page = ImagePage(image.first_page + (file_offset / PAGE_SIZE) as u32);
+                (FaultClass::ImageFrame, FrameRef::Image(page))
+            }
+            source => {
+                if let Some(budget) = target.budget.filter(|b| target.charged >= *b) {
+                    return Err(RefusalReason::OverBudget { budget });
+                }
+                let content = match source {
+                    PageSource::Copy { .. } => FrameContent::Copy,
+                    PageSource::Mixed { .. } => FrameContent::Mixed,
+                    _ => FrameContent::Zero,
+                };
+                let frame = frames
+                    .allocate(platform, client, content, &mut operations.retype)
+                    .map_err(RefusalReason::OutOfFrames)?;
+                target.charged += 1;
+                let bytes = image.map(|i| images[usize::from(i.0)].elf.bytes()).unwrap_or(&[]);
+                let class = fill(platform, frame, &source, bytes);
+                (class, FrameRef::Pool(frame))
+            }
+        };
+
+        match map_frame(platform, operations, slots, target, client, vaddr, frame, rights) {
+            Ok(slot) => {
+                let area = &mut target.areas[area_index];
+                area.resident.insert(index, ResidentPage { frame, slot });
+                // A frame made for a shared area goes into its pagemap (HelenOS's `dirty` case).
+                if let (Some(shared_id), FrameRef::Pool(pool)) = (area.shared, frame) {
+                    frames.add_reference(pool);
+                    shared_object_mut(shared, shared_id).pagemap.insert(index, frame);
+                }
+                Ok((class, frame))
+            }
+            Err(reason) => {
+                if let FrameRef::Pool(pool) = frame {
+                    frames.release(pool);
+                    target.charged -= 1;
+                }
+                Err(reason)
+            }
+        }
+    }
+
+    /// Unmaps one page of a client, dropping its frame reference (HelenOS `elf_frame_free` on unmap).
+    /// Returns whether a page was resident there.
+    pub fn unmap(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        address: u64,
+    ) -> Result<bool, PagerError> {
+        let target = self.client_mut(client)?;
+        let Some(area_index) = target.area_index(address) else {
+            return Ok(false);
+        };
+        let area = &mut target.areas[area_index];
+        let index = ((address - area.base) / PAGE_SIZE) as u32;
+        let Some(page) = area.resident.remove(index) else {
+            return Ok(false);
+        };
+        self.operations.unmap_page += 1;
+        // The copy is deleted below whether or not the unmap went through; deletion unmaps too.
+        let _ = platform.unmap_page(page.slot);
+        self.drop_mapping(platform, page);
+        Ok(true)
+    }
+
+    /// Deletes a mapping's cap copy and drops its frame reference.
+    fn drop_mapping(&mut self, platform: &mut impl Platform, page: ResidentPage) -> bool {
+        self.operations.delete_copy += 1;
+        // A failed delete leaves a slot the kernel still holds; keep it out of the pool.
+        if platform.delete_copy(page.slot).is_ok() {
+            self.slots.put(page.slot);
+        }
+        match page.frame {
+            FrameRef::Pool(frame) => self.release_frame(frame),
+            FrameRef::Image(_) => false,
+        }
+    }
+
+    fn release_frame(&mut self, frame: PoolFrame) -> bool {
+        let Some(owner) = self.frames.release(frame) else {
+            return false;
+        };
+        if let Some(owner) = self.clients.get_mut(usize::from(owner.0)).and_then(Option::as_mut) {
+            owner.charged -= 1;
+        }
+        true
+    }
+
+    /// Shares the area of `from` containing `address` into `to` at `at` (HelenOS `elf_share`).
+    ///
+    /// The first time an area is shared, its mapped pages go into a new pagemap: every page of a
+    /// writable area, and of a read-only one only the pages not backed by the image (image frames are
+    /// shared by every instance anyway).
+    pub fn share(&mut self, from: ClientId, address: u64, to: ClientId, at: u64) -> Result<(), ShareError> {
+        if self.client(to).is_none() {
+            return Err(ShareError::UnknownClient(to));
+        }
+        let source = self.client(from).ok_or(ShareError::UnknownClient(from))?;
+        let area_index = source.area_index(address).ok_or(ShareError::NoArea { address })?;
+        let area = &source.areas[area_index];
+        if area.backend == Backend::Guard {
+            return Err(ShareError::NotShareable { area: area.kind });
+        }
+        let (size, rights, backend, already) = (area.end - area.base, area.rights, area.backend, area.shared);
+        let end = checked_range(at, size).map_err(|e| match e {
+            PagerError::Area(a) => ShareError::Area(a),
+            _ => ShareError::Area(AreaError::OutsideUserRange { base: at, size }),
+        })?;
+        let limit = self.config.max_areas_per_client;
+
+        let shared_id = match already {
+            Some(id) => id,
+            None => self.new_shared().ok_or(ShareError::TooManySharedObjects)?,
+        };
+        let mut incoming = Area::new(at, end, rights, backend, AreaKind::SharedIn);
+        incoming.shared = Some(shared_id);
+        let Self { clients, shared, frames, .. } = self;
+        if let Err(error) = clients[usize::from(to.0)].as_mut().expect("checked").insert_area(incoming, limit)
+        {
+            if already.is_none() {
+                shared[usize::from(shared_id.0)] = None;
+            }
+            return Err(ShareError::Area(error));
+        }
+        let object = shared_object_mut(shared, shared_id);
+        if already.is_none() {
+            let area = &mut clients[usize::from(from.0)].as_mut().expect("checked").areas[area_index];
+            for (index, page) in area.resident.iter() {
+                let image_backed = !area.rights.write && area.is_image_backed(index);
+                if let (false, FrameRef::Pool(frame)) = (image_backed, page.frame) {
+                    frames.add_reference(frame);
+                    object.pagemap.insert(index, page.frame);
+                }
+            }
+            area.shared = Some(shared_id);
+            object.attachments = 1;
+        }
+        object.attachments += 1;
+        Ok(())
+    }
+
+    /// Removes a client: deletes every mapping's cap copy, drops its frame references and detaches it
+    /// from shared objects. The caller destroys the address space itself (its paging structures).
+    pub fn remove_client(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+    ) -> Result<TeardownReport, PagerError> {
+        let removed = self
+            .clients
+            .get_mut(usize::from(client.0))
+            .and_then(Option::take)
+            .ok_or(PagerError::UnknownClient(client))?;
+        let mut report = TeardownReport::default();
+        for area in removed.areas {
+            for (_, page) in area.resident.iter() {
+                report.pages_unmapped += 1;
+                report.frames_freed += u32::from(self.drop_mapping(platform, page));
+            }
+            if let Some(shared_id) = area.shared {
+                report.frames_freed += self.detach(shared_id);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Drops one attachment of a shared object; the last one releases its pagemap.
+    fn detach(&mut self, shared_id: SharedId) -> u32 {
+        let object = self.shared_mut(shared_id);
+        object.attachments -= 1;
+        if object.attachments > 0 {
+            return 0;
+        }
+        let object = self.shared[usize::from(shared_id.0)].take().expect("live shared object");
+        let mut freed = 0;
+        for frame in object.pagemap.into_values() {
+            if let FrameRef::Pool(frame) = frame {
+                freed += u32::from(self.release_frame(frame));
+            }
+        }
+        freed
+    }
+
+    /// The frame pool's counts.
+    pub fn frame_counts(&self) -> FrameCounts {
+        self.frames.counts()
+    }
+
+    /// References held on a pool frame (0 when free).
+    pub fn frame_references(&self, frame: PoolFrame) -> u32 {
+        self.frames.references(frame)
+    }
+
+    /// Cap-copy slots in use.
+    pub fn copy_slots_in_use(&self) -> u32 {
+        self.slots.in_use()
+    }
+
+    /// Entries in the pagemap of a shared object.
+    pub fn pagemap_len(&self, shared: SharedId) -> Option<usize> {
+        self.shared.get(usize::from(shared.0)).and_then(Option::as_ref).map(|s| s.pagemap.len())
+    }
+
+    /// Kernel operations issued so far.
+    pub fn operations(&self) -> &KernelOperations {
+        &self.operations
+    }
+
+    /// Faults served and refused so far, all clients together (removed ones included).
+    pub fn faults(&self) -> &FaultCounts {
+        &self.faults
+    }
+
+    /// Heap bytes of per-page metadata: resident tables, frame records and pagemaps.
+    pub fn metadata_bytes(&self) -> usize {
+        let resident: usize =
+            self.clients().flat_map(|(_, c)| c.areas.iter()).map(|a| a.resident.metadata_bytes()).sum();
+        let pagemaps: usize = self.shared.iter().flatten().map(|s| s.pagemap.len() * 16).sum();
+        resident + pagemaps + self.frames.metadata_bytes()
+    }
+}
+
+fn shared_object(shared: &[Option<SharedObject>], id: SharedId) -> &SharedObject {
+    shared[usize::from(id.0)].as_ref().expect("live shared object")
+}
+
+fn shared_object_mut(shared: &mut [Option<SharedObject>], id: SharedId) -> &mut SharedObject {
+    shared[usize::from(id.0)].as_mut().expect("live shared object")
+}
+
+fn checked_range(base: u64, size: u64) -> Result<u64, PagerError> {
+    if size == 0 || !base.is_multiple_of(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
+        return Err(AreaError::Unaligned { base, size }.into());
+    }
+    match base.checked_add(size) {
+        Some(end) if base >= PAGE_SIZE && end <= USER_ADDRESS_LIMIT => Ok(end),
+        _ => Err(AreaError::OutsideUserRange { base, size }.into()),
+    }
+}
+
+/// HelenOS `as_area_check_access`, plus the guard page.
+fn check_access(area: &Area, access: Access) -> Result<(), RefusalReason> {
+    if area.backend == Backend::Guard {
+        return Err(RefusalReason::StackOverflow);
+    }
+    match access {
+        Access::Write if !area.rights.write => Err(RefusalReason::WriteToReadOnly { area: area.kind }),
+        Access::Execute if !area.rights.execute => {
+            Err(RefusalReason::ExecuteNonExecutable { area: area.kind })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The seed's cases for page `index` of an area.
+fn classify(area: &Area, index: u32) -> (PageSource, Option<ImageId>) {
+    let Backend::Segment { image, segment } = area.backend else {
+        return (PageSource::Zero, None);
+    };
+    // Addresses in the segment's own terms, so an area shared in at another base reads the same bytes.
+    let page = page_align_down(segment.vaddr) + u64::from(index) * PAGE_SIZE;
+    let start_anon = segment.file_end();
+    let source = if page >= segment.vaddr && page + PAGE_SIZE <= start_anon {
+        let file_offset = segment.offset + (page - segment.vaddr);
+        if segment.rights.write {
+            PageSource::Copy { file_offset }
+        } else {
+            PageSource::Image { file_offset }
+        }
+    } else if page >= start_anon {
+        PageSource::Zero
+    } else {
+        let pad_lo = segment.vaddr.saturating_sub(page);
+        let pad_hi = (page + PAGE_SIZE).saturating_sub(start_anon);
+        let file_offset = segment.offset + (page + pad_lo - segment.vaddr);
+        PageSource::Mixed { file_offset, pad_lo: pad_lo as usize, pad_hi: pad_hi as usize }
+    };
+    (source, Some(image))
+}
+
+/// Fills a new frame through the window; returns the class it was served as.
+fn fill(platform: &mut impl Platform, frame: PoolFrame, source: &PageSource, bytes: &[u8]) -> FaultClass {
+    const PAGE: usize = PAGE_SIZE as usize;
+    match *source {
+        PageSource::Copy { file_offset } => {
+            let start = file_offset as usize;
+            platform.write_frame(frame, 0, &bytes[start..start + PAGE]);
+            FaultClass::Copy
+        }
+        PageSource::Mixed { file_offset, pad_lo, pad_hi } if pad_lo + pad_hi < PAGE => {
+            let start = file_offset as usize;
+            let middle = PAGE - pad_lo - pad_hi;
+            platform.zero_frame(frame, 0, pad_lo);
+            platform.write_frame(frame, pad_lo, &bytes[start..start + middle]);
+            platform.zero_frame(frame, PAGE - pad_hi, pad_hi);
+            FaultClass::Mixed
+        }
+        // A straddling page with no file bytes in it (p_filesz == 0) is just a zero page.
+        PageSource::Mixed { .. } | PageSource::Zero => {
+            platform.zero_frame(frame, 0, PAGE);
+            FaultClass::Zero
+        }
+        PageSource::Image { .. } => unreachable!("image pages take no pool frame"),
+    }
+}
+
+/// Copies the frame cap and maps it, creating missing paging structures on the way
+/// (HelenOS `page_mapping_insert`). Returns the copy slot.
+#[allow(clippy::too_many_arguments)]
+fn map_frame(
+    platform: &mut impl Platform,
+    operations: &mut KernelOperations,
+    slots: &mut SlotPool,
+    target: &mut Client,
+    client: ClientId,
+    vaddr: u64,
+    frame: FrameRef,
+    rights: Rights,
+) -> Result<CopySlot, RefusalReason> {
+    let slot = slots.take().ok_or(RefusalReason::OutOfSlots { capacity: slots.capacity() })?;
+    operations.copy_cap += 1;
+    if let Err(error) = platform.copy_frame_cap(frame, slot) {
+        slots.put(slot);
+        return Err(RefusalReason::Kernel(error));
+    }
+    // One try per missing level (PDPT, page directory, page table), then the map itself.
+    for _ in 0..4 {
+        operations.map_page += 1;
+        let error = match platform.map_page(client, vaddr, slot, rights) {
+            Ok(()) => return Ok(slot),
+            Err(MapError::MissingLevel(level)) => {
+                operations.map_paging_structure += 1;
+                match platform.map_paging_structure(client, vaddr, level) {
+                    Ok(()) => {
+                        target.paging_structures += 1;
+                        continue;
+                    }
+                    Err(error) => error,
+                }
+            }
+            Err(MapError::Kernel(error)) => error,
+        };
+        operations.delete_copy += 1;
+        if platform.delete_copy(slot).is_ok() {
+            slots.put(slot);
+        }
+        return Err(RefusalReason::Kernel(error));
+    }
+    operations.delete_copy += 1;
+    if platform.delete_copy(slot).is_ok() {
+        slots.put(slot);
+    }
+    Err(RefusalReason::Kernel(crate::KernelError::Failed(0)))
+}

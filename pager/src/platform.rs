@@ -1,0 +1,88 @@
+//! The kernel boundary: one small trait per thing the pager asks of the kernel.
+//!
+//! The pager decides *which* frame, which cap-copy slot and which address; an implementation only
+//! carries the decision out. On seL4 the root task implements these with capability invocations; on
+//! the host the `sim` crate implements them with a strict model of the same rules. Numbering is the
+//! pager's: a [`PoolFrame`] or [`CopySlot`] index maps to a fixed CSpace slot in the implementation.
+
+use crate::{ClientId, FrameRef, PoolFrame, Rights};
+
+/// A paging-structure level below the root (PML4 on x86_64) that a mapping may find missing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PagingLevel {
+    /// Page-directory pointer table: covers 512 GiB.
+    Pdpt,
+    /// Page directory: covers 1 GiB.
+    PageDirectory,
+    /// Page table: covers 2 MiB.
+    PageTable,
+}
+
+/// A kernel operation that failed for a reason the pager can report but not fix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelError {
+    /// No untyped memory left for the object.
+    OutOfMemory,
+    /// No free slot left in the implementation's CSpace.
+    OutOfSlots,
+    /// Any other kernel error, with its code.
+    Failed(u32),
+}
+
+/// Why a page mapping failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// The paging structure at this level is missing; create it and retry.
+    MissingLevel(PagingLevel),
+    /// The kernel refused for another reason.
+    Kernel(KernelError),
+}
+
+/// Retypes untyped memory into frame objects (HelenOS `frame_alloc`, in batches).
+pub trait RetypeFrames {
+    /// Creates up to `count` frames numbered from `first`. Returns how many were made (at least one),
+    /// or an error when none could be.
+    fn retype_frames(&mut self, first: PoolFrame, count: u32) -> Result<u32, KernelError>;
+}
+
+/// Makes and deletes the per-mapping copies of frame caps (a seL4 frame cap maps in one place only).
+pub trait CopyFrameCaps {
+    /// Copies the cap of `frame` into copy slot `slot`.
+    fn copy_frame_cap(&mut self, frame: FrameRef, slot: crate::CopySlot) -> Result<(), KernelError>;
+    /// Deletes the copy in `slot`; a copy that is mapped is unmapped by its deletion.
+    fn delete_copy(&mut self, slot: crate::CopySlot) -> Result<(), KernelError>;
+}
+
+/// Maps and unmaps pages in client address spaces.
+pub trait MapPages {
+    /// Maps the frame whose copy is in `slot` at `vaddr` in `client`'s address space.
+    fn map_page(
+        &mut self,
+        client: ClientId,
+        vaddr: u64,
+        slot: crate::CopySlot,
+        rights: Rights,
+    ) -> Result<(), MapError>;
+    /// Creates and maps the missing paging structure `level` that covers `vaddr`.
+    fn map_paging_structure(
+        &mut self,
+        client: ClientId,
+        vaddr: u64,
+        level: PagingLevel,
+    ) -> Result<(), KernelError>;
+    /// Unmaps the frame whose copy is in `slot`, keeping the copy.
+    fn unmap_page(&mut self, slot: crate::CopySlot) -> Result<(), KernelError>;
+}
+
+/// Fills pool frames through the pager's own window onto them (no map or unmap per fill).
+pub trait FrameWindow {
+    /// Writes `bytes` into `frame` at `offset`. The range lies inside the page.
+    fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]);
+    /// Zeroes `length` bytes of `frame` from `offset`. The range lies inside the page.
+    fn zero_frame(&mut self, frame: PoolFrame, offset: usize, length: usize);
+}
+
+/// Everything the pager needs from a kernel.
+pub trait Platform: RetypeFrames + CopyFrameCaps + MapPages + FrameWindow {}
+
+impl<T: RetypeFrames + CopyFrameCaps + MapPages + FrameWindow> Platform for T {}

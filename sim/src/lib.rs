@@ -1,0 +1,1 @@
+//! A strict host model of the seL4 memory capabilities the pager uses.

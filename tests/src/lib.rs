@@ -1,0 +1,1 @@
+//! Shared helpers for the host integration tests live in `tests/`.
