@@ -1,0 +1,317 @@
+//! Booting a kernel and root task under QEMU and judging the run by its serial output and exit status.
+//!
+//! The protocol with the guest: an on-target test prints exactly one marker line, starting with
+//! [`PASS_MARKER`] or [`FAIL_MARKER`], then writes 0x10 to the isa-debug-exit port, which ends QEMU
+//! with status `(0x10 << 1) | 1 = 33` ([`SUCCESS_EXIT_STATUS`]). Anything else fails: a FAIL marker,
+//! no marker or several, another status, or no exit before the timeout.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+/// The start of the line a passing on-target test prints.
+pub const PASS_MARKER: &str = "[test] PASS";
+/// The start of the line a failing on-target test prints.
+pub const FAIL_MARKER: &str = "[test] FAIL";
+/// QEMU's exit status after the guest writes 0x10 to isa-debug-exit: `(0x10 << 1) | 1`.
+pub const SUCCESS_EXIT_STATUS: i32 = 33;
+/// isa-debug-exit's I/O port.
+pub const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+/// How long QEMU may keep running after the marker before the runner stops waiting for its exit.
+const EXIT_GRACE: Duration = Duration::from_secs(10);
+
+/// What to boot.
+pub struct BootImage {
+    /// Names the serial log: `target/qemu/<name>.log`.
+    pub name: String,
+    /// ELF32 kernel (multiboot).
+    pub kernel: PathBuf,
+    /// ELF64 root task, passed as the multiboot module.
+    pub root_task: PathBuf,
+}
+
+pub struct BootOptions {
+    pub timeout: Duration,
+    /// `-icount shift=0,sleep=off`: one guest instruction per clock tick, deterministic serial output.
+    pub icount: bool,
+    pub log_directory: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    Pass,
+    Fail,
+}
+
+/// Why the runner killed QEMU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kill {
+    Timeout,
+    NoExitAfterMarker,
+}
+
+pub struct BootOutcome {
+    /// Everything the guest wrote to the serial port.
+    #[expect(dead_code, reason = "read by manifest expectations and benchmarks, which are not written yet")]
+    pub serial: String,
+    /// The first marker line's kind, if any.
+    pub marker: Option<Marker>,
+    /// How many marker lines there were (a test prints exactly one).
+    pub marker_count: usize,
+    /// QEMU's exit status; `None` when it was killed or ended by a signal.
+    pub exit_status: Option<i32>,
+    pub killed: Option<Kill>,
+    /// What QEMU itself wrote to stderr.
+    pub qemu_stderr: String,
+    /// The serial log file.
+    pub log: PathBuf,
+    pub duration: Duration,
+}
+
+impl BootOutcome {
+    /// `Ok` for a clean pass; otherwise why not, with anything QEMU itself complained about.
+    pub fn verdict(&self) -> Result<(), String> {
+        self.judge().map_err(|reason| {
+            // QEMU warns on every boot (TCG lacks some Haswell features); its stderr matters only
+            // when QEMU itself ended the run.
+            let qemu_gave_up = self.killed.is_none()
+                && self.exit_status != Some(SUCCESS_EXIT_STATUS)
+                && !self.qemu_stderr.trim().is_empty();
+            if qemu_gave_up {
+                format!("{reason}; QEMU said:\n{}", self.qemu_stderr.trim())
+            } else {
+                reason
+            }
+        })
+    }
+
+    fn judge(&self) -> Result<(), String> {
+        if let Some(kill) = self.killed {
+            let after = match self.marker {
+                Some(Marker::Fail) => " (after a FAIL marker)",
+                Some(Marker::Pass) => " (after a PASS marker)",
+                None => " (no marker seen)",
+            };
+            return Err(match kill {
+                Kill::Timeout => format!("timed out after {:.0} s{after}", self.duration.as_secs_f64()),
+                Kill::NoExitAfterMarker => {
+                    format!("QEMU did not exit within {} s of the marker{after}", EXIT_GRACE.as_secs())
+                }
+            });
+        }
+        match (self.marker, self.marker_count) {
+            (Some(Marker::Fail), _) => return Err(format!("the guest printed `{FAIL_MARKER}`")),
+            (None, _) => return Err(format!("no `{PASS_MARKER}` line on serial")),
+            (Some(Marker::Pass), count) if count > 1 => {
+                return Err(format!("{count} marker lines on serial, expected exactly one"))
+            }
+            (Some(Marker::Pass), _) => {}
+        }
+        match self.exit_status {
+            Some(SUCCESS_EXIT_STATUS) => Ok(()),
+            Some(status) => Err(format!(
+                "QEMU exited with status {status}, expected {SUCCESS_EXIT_STATUS} (isa-debug-exit 0x10)"
+            )),
+            None => Err("QEMU was ended by a signal".to_owned()),
+        }
+    }
+}
+
+/// Finds the marker lines in serial text: the first one's kind and how many there are.
+/// The kernel's serial driver ends lines with "\n\r", so a line may start with a carriage return.
+pub fn find_markers(serial: &str) -> (Option<Marker>, usize) {
+    let markers: Vec<Marker> = serial
+        .lines()
+        .map(|line| line.trim_start_matches('\r'))
+        .filter_map(|line| {
+            if line.starts_with(PASS_MARKER) {
+                Some(Marker::Pass)
+            } else if line.starts_with(FAIL_MARKER) {
+                Some(Marker::Fail)
+            } else {
+                None
+            }
+        })
+        .collect();
+    (markers.first().copied(), markers.len())
+}
+
+/// The QEMU command line for an image.
+pub fn command(image: &BootImage, options: &BootOptions) -> Command {
+    let mut command = Command::new("qemu-system-x86_64");
+    command
+        .args(["-cpu", "Haswell", "-m", "512M"])
+        // No display, no monitor: serial alone on stdout, and nothing reads stdin (CI has none).
+        .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
+        .arg("-no-reboot")
+        .arg("-kernel")
+        .arg(&image.kernel)
+        .arg("-initrd")
+        .arg(&image.root_task)
+        .arg("-device")
+        .arg(format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04"));
+    if options.icount {
+        command.args(["-icount", "shift=0,sleep=off"]);
+    }
+    command
+}
+
+/// Boots the image, streaming serial to the terminal and to `<log_directory>/<name>.log`, and waits
+/// for QEMU to exit, killing it on timeout. Errors only when QEMU cannot be run at all
+/// (`host_setup::ensure_qemu` installs it).
+pub fn boot(image: &BootImage, options: &BootOptions) -> Result<BootOutcome> {
+    std::fs::create_dir_all(&options.log_directory)
+        .with_context(|| format!("cannot create {}", options.log_directory.display()))?;
+    let log = options.log_directory.join(format!("{}.log", image.name));
+    let log_file = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+
+    let mut command = command(image, options);
+    eprintln!("... boot {}: {command:?}", image.name);
+    let started = Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start qemu-system-x86_64")?;
+
+    let serial = Arc::new(Mutex::new(Vec::new()));
+    let stdout = child.stdout.take().context("QEMU has no stdout pipe")?;
+    let stderr = child.stderr.take().context("QEMU has no stderr pipe")?;
+    let serial_reader = stream(stdout, Some(log_file), Box::new(std::io::stdout()), Arc::clone(&serial));
+    let qemu_stderr = Arc::new(Mutex::new(Vec::new()));
+    let stderr_reader = stream(stderr, None, Box::new(std::io::stderr()), Arc::clone(&qemu_stderr));
+
+    let (exit_status, killed) = wait(&mut child, options.timeout, &serial)?;
+    // The pipes close when QEMU is gone, so the readers finish.
+    let _ = serial_reader.join();
+    let _ = stderr_reader.join();
+
+    let serial = String::from_utf8_lossy(&serial.lock().expect("reader never panics")).into_owned();
+    let qemu_stderr = String::from_utf8_lossy(&qemu_stderr.lock().expect("reader never panics")).into_owned();
+    let (marker, marker_count) = find_markers(&serial);
+    Ok(BootOutcome {
+        serial,
+        marker,
+        marker_count,
+        exit_status,
+        killed,
+        qemu_stderr,
+        log,
+        duration: started.elapsed(),
+    })
+}
+
+/// Waits for QEMU to exit, for at most `timeout`, and at most [`EXIT_GRACE`] after a marker line.
+fn wait(
+    child: &mut Child,
+    timeout: Duration,
+    serial: &Mutex<Vec<u8>>,
+) -> Result<(Option<i32>, Option<Kill>)> {
+    let deadline = Instant::now() + timeout;
+    let mut marker_seen_at: Option<Instant> = None;
+    loop {
+        if let Some(status) = child.try_wait().context("cannot wait for QEMU")? {
+            return Ok((status.code(), None));
+        }
+        let now = Instant::now();
+        if marker_seen_at.is_none() {
+            let text = String::from_utf8_lossy(&serial.lock().expect("reader never panics")).into_owned();
+            if find_markers(&text).0.is_some() {
+                marker_seen_at = Some(now);
+            }
+        }
+        let kill = if now >= deadline {
+            Some(Kill::Timeout)
+        } else if marker_seen_at.is_some_and(|seen| now.duration_since(seen) >= EXIT_GRACE) {
+            Some(Kill::NoExitAfterMarker)
+        } else {
+            None
+        };
+        if let Some(kill) = kill {
+            // Already exited between the two checks is fine; anything else we report.
+            let _ = child.kill();
+            child.wait().context("cannot wait for the killed QEMU")?;
+            return Ok((None, Some(kill)));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Copies a pipe to `echo`, an optional log file and a shared buffer, chunk by chunk as it arrives.
+fn stream(
+    mut pipe: impl Read + Send + 'static,
+    mut log: Option<File>,
+    mut echo: Box<dyn Write + Send>,
+    buffer: Arc<Mutex<Vec<u8>>>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let count = match pipe.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(count) => count,
+            };
+            let bytes = &chunk[..count];
+            // Echo and log failures must not stop the capture the verdict depends on.
+            let _ = echo.write_all(bytes).and_then(|()| echo.flush());
+            if let Some(log) = &mut log {
+                let _ = log.write_all(bytes);
+            }
+            buffer.lock().expect("no holder panics").extend_from_slice(bytes);
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(serial: &str, exit_status: Option<i32>, killed: Option<Kill>) -> BootOutcome {
+        let (marker, marker_count) = find_markers(serial);
+        BootOutcome {
+            serial: serial.to_owned(),
+            marker,
+            marker_count,
+            exit_status,
+            killed,
+            qemu_stderr: String::new(),
+            log: PathBuf::from("test.log"),
+            duration: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn pass_marker_and_status_33_pass() {
+        assert!(outcome("boot\n\r[test] PASS self-test\n\r", Some(33), None).verdict().is_ok());
+    }
+
+    #[test]
+    fn fail_marker_fails_even_with_status_33() {
+        assert!(outcome("[test] FAIL frame leak\n", Some(33), None).verdict().is_err());
+    }
+
+    #[test]
+    fn marker_must_start_the_line() {
+        assert_eq!(find_markers("note: [test] PASS\n"), (None, 0));
+    }
+
+    #[test]
+    fn two_markers_fail() {
+        assert!(outcome("[test] PASS\n[test] PASS\n", Some(33), None).verdict().is_err());
+    }
+
+    #[test]
+    fn other_status_or_timeout_fails() {
+        assert!(outcome("[test] PASS\n", Some(1), None).verdict().is_err());
+        assert!(outcome("[test] PASS\n", None, Some(Kill::NoExitAfterMarker)).verdict().is_err());
+        assert!(outcome("", None, Some(Kill::Timeout)).verdict().is_err());
+    }
+}
