@@ -1,0 +1,277 @@
+//! The packed system image: a table describing apps, regions and policy, then the app ELFs, each
+//! starting on a page boundary.
+//!
+//! The xtask writes it and appends it to the root task's ELF as its last loadable segment; the root
+//! task reads it in place at boot. Page alignment is the point: an ELF that starts on a page of the
+//! root task's boot image has its read-only pages mapped from the boot image's own frames, shared by
+//! every instance, with no copy.
+//!
+//! Layout (little-endian, no padding, read with zerocopy):
+//! `Header`, `AppRecord` × apps, `RegionRecord` × regions, `AttachmentRecord` × attachments, zero
+//! padding to a page, then the ELFs, each page aligned. Everything is checked by [`BootImage::parse`]
+//! before the root task trusts it.
+
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+use zerocopy::little_endian::{I32, U16, U32};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
+
+/// Bytes in a page.
+pub const PAGE_SIZE: usize = 4096;
+/// The first eight bytes of an image.
+pub const MAGIC: [u8; 8] = *b"SEL4PGR1";
+/// The layout version this crate reads and writes.
+pub const VERSION: u32 = 1;
+/// Bytes of a name field (UTF-8, NUL padded).
+pub const NAME_LENGTH: usize = 32;
+
+/// Policy numbers in [`Header::policy`].
+pub mod policy {
+    pub const SEED: u32 = 0;
+    pub const EAGER: u32 = 1;
+    pub const FAULT_AROUND: u32 = 2;
+}
+
+/// The image header.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug)]
+#[repr(C)]
+pub struct Header {
+    pub magic: [u8; 8],
+    pub version: U32,
+    /// Bytes of the whole image, a multiple of the page size.
+    pub total_length: U32,
+    pub app_count: U16,
+    pub region_count: U16,
+    pub attachment_count: U16,
+    pub reserved: U16,
+    /// One of [`policy`].
+    pub policy: U32,
+    /// Pages ahead for fault-around.
+    pub policy_pages: U32,
+    /// Frames the pager may retype for clients in all.
+    pub frame_capacity: U32,
+    pub name: [u8; NAME_LENGTH],
+}
+
+/// One app: its ELF and how each instance's address space is laid out.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug)]
+#[repr(C)]
+pub struct AppRecord {
+    pub name: [u8; NAME_LENGTH],
+    /// Page index of the ELF from the image start.
+    pub elf_page: U32,
+    pub elf_length: U32,
+    pub instances: U16,
+    pub attachment_first: U16,
+    pub attachment_count: U16,
+    pub reserved: U16,
+    /// Heap area (zero size: none).
+    pub heap_base: U32,
+    pub heap_size: U32,
+    /// Stack area `[top - size, top)`, with a guard page below.
+    pub stack_top: U32,
+    pub stack_size: U32,
+    /// Pool frames one instance may hold (0: no budget).
+    pub frame_budget: U32,
+    /// The exit code the manifest expects, for the pager's report.
+    pub expected_exit: I32,
+}
+
+/// A named shared region.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug)]
+#[repr(C)]
+pub struct RegionRecord {
+    pub name: [u8; NAME_LENGTH],
+    pub size: U32,
+}
+
+/// A region attached to an app at an address.
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug)]
+#[repr(C)]
+pub struct AttachmentRecord {
+    pub region: U16,
+    pub writable: u8,
+    pub reserved: u8,
+    pub address: U32,
+}
+
+/// Why bytes are not a valid image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormatError {
+    TooShort,
+    BadMagic,
+    UnsupportedVersion(u32),
+    /// `total_length` is not a page multiple or exceeds the bytes present.
+    BadLength {
+        total_length: u32,
+        available: usize,
+    },
+    /// The record tables run past the first ELF page.
+    TablesTooLong,
+    /// An app's ELF lies outside the image or before the tables end.
+    ElfOutOfImage {
+        app: usize,
+    },
+    /// An app's attachments name records that do not exist.
+    BadAttachments {
+        app: usize,
+    },
+    /// An attachment names a region that does not exist.
+    BadRegion {
+        attachment: usize,
+    },
+    /// A name is not UTF-8.
+    BadName,
+}
+
+impl core::fmt::Display for FormatError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::TooShort => f.write_str("image shorter than its header"),
+            Self::BadMagic => f.write_str("image magic is not SEL4PGR1"),
+            Self::UnsupportedVersion(v) => write!(f, "image layout version {v}, expected {VERSION}"),
+            Self::BadLength { total_length, available } => {
+                write!(f, "image length {total_length} is not page aligned or exceeds {available} bytes")
+            }
+            Self::TablesTooLong => f.write_str("image tables run past the first ELF"),
+            Self::ElfOutOfImage { app } => write!(f, "app {app}: ELF lies outside the image"),
+            Self::BadAttachments { app } => write!(f, "app {app}: attachments out of range"),
+            Self::BadRegion { attachment } => write!(f, "attachment {attachment}: no such region"),
+            Self::BadName => f.write_str("a name is not UTF-8"),
+        }
+    }
+}
+
+/// A checked image, borrowed in place.
+#[derive(Clone, Copy, Debug)]
+pub struct BootImage<'a> {
+    bytes: &'a [u8],
+    header: &'a Header,
+    apps: &'a [AppRecord],
+    regions: &'a [RegionRecord],
+    attachments: &'a [AttachmentRecord],
+}
+
+impl<'a> BootImage<'a> {
+    /// Checks every offset, length and index in the tables.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, FormatError> {
+        let (header, rest) = Header::ref_from_prefix(bytes).map_err(|_| FormatError::TooShort)?;
+        if header.magic != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        if header.version.get() != VERSION {
+            return Err(FormatError::UnsupportedVersion(header.version.get()));
+        }
+        let total_length = header.total_length.get();
+        let total = total_length as usize;
+        if !total.is_multiple_of(PAGE_SIZE) || total > bytes.len() {
+            return Err(FormatError::BadLength { total_length, available: bytes.len() });
+        }
+        let bytes = &bytes[..total];
+        let too_long = FormatError::TablesTooLong;
+        let (apps, rest) = <[AppRecord]>::ref_from_prefix_with_elems(rest, header.app_count.get().into())
+            .map_err(|_| too_long)?;
+        let (regions, rest) =
+            <[RegionRecord]>::ref_from_prefix_with_elems(rest, header.region_count.get().into())
+                .map_err(|_| too_long)?;
+        let (attachments, _) =
+            <[AttachmentRecord]>::ref_from_prefix_with_elems(rest, header.attachment_count.get().into())
+                .map_err(|_| too_long)?;
+        let tables_end = core::mem::size_of::<Header>()
+            + core::mem::size_of_val(apps)
+            + core::mem::size_of_val(regions)
+            + core::mem::size_of_val(attachments);
+        if tables_end > total {
+            return Err(FormatError::TablesTooLong);
+        }
+        for (index, app) in apps.iter().enumerate() {
+            let start = app.elf_page.get() as usize * PAGE_SIZE;
+            let end = start.checked_add(app.elf_length.get() as usize);
+            if start < tables_end || end.is_none_or(|end| end > total) {
+                return Err(FormatError::ElfOutOfImage { app: index });
+            }
+            let first = usize::from(app.attachment_first.get());
+            if first + usize::from(app.attachment_count.get()) > attachments.len() {
+                return Err(FormatError::BadAttachments { app: index });
+            }
+            name(&app.name)?;
+        }
+        for (index, attachment) in attachments.iter().enumerate() {
+            if usize::from(attachment.region.get()) >= regions.len() {
+                return Err(FormatError::BadRegion { attachment: index });
+            }
+        }
+        for region in regions {
+            name(&region.name)?;
+        }
+        name(&header.name)?;
+        Ok(Self { bytes, header, apps, regions, attachments })
+    }
+
+    pub fn header(&self) -> &'a Header {
+        self.header
+    }
+
+    /// The image's name.
+    pub fn name(&self) -> &'a str {
+        name(&self.header.name).expect("checked in parse")
+    }
+
+    pub fn apps(&self) -> &'a [AppRecord] {
+        self.apps
+    }
+
+    pub fn regions(&self) -> &'a [RegionRecord] {
+        self.regions
+    }
+
+    /// The attachments of one app.
+    pub fn attachments_of(&self, app: &AppRecord) -> &'a [AttachmentRecord] {
+        let first = usize::from(app.attachment_first.get());
+        &self.attachments[first..first + usize::from(app.attachment_count.get())]
+    }
+
+    /// An app's ELF bytes.
+    pub fn elf(&self, app: &AppRecord) -> &'a [u8] {
+        let start = app.elf_page.get() as usize * PAGE_SIZE;
+        &self.bytes[start..start + app.elf_length.get() as usize]
+    }
+}
+
+impl AppRecord {
+    /// The app's name.
+    pub fn name(&self) -> &str {
+        name(&self.name).unwrap_or("?")
+    }
+}
+
+impl RegionRecord {
+    /// The region's name.
+    pub fn name(&self) -> &str {
+        name(&self.name).unwrap_or("?")
+    }
+}
+
+fn name(field: &[u8; NAME_LENGTH]) -> Result<&str, FormatError> {
+    let length = field.iter().position(|&b| b == 0).unwrap_or(NAME_LENGTH);
+    core::str::from_utf8(&field[..length]).map_err(|_| FormatError::BadName)
+}
+
+/// Encodes a name field; `None` when it does not fit.
+pub fn encode_name(text: &str) -> Option<[u8; NAME_LENGTH]> {
+    let mut field = [0; NAME_LENGTH];
+    if text.len() > NAME_LENGTH || text.as_bytes().contains(&0) {
+        return None;
+    }
+    field[..text.len()].copy_from_slice(text.as_bytes());
+    Some(field)
+}
+
+#[cfg(feature = "alloc")]
+mod writer;
+#[cfg(feature = "alloc")]
+pub use writer::{AppSpec, AttachmentSpec, ImageSpec, RegionSpec};

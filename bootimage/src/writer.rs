@@ -1,0 +1,201 @@
+//! Writing an image on the host.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use zerocopy::IntoBytes;
+
+use crate::{encode_name, AppRecord, AttachmentRecord, Header, RegionRecord, MAGIC, PAGE_SIZE, VERSION};
+
+/// What goes into an image.
+#[derive(Clone, Debug, Default)]
+pub struct ImageSpec {
+    pub name: String,
+    pub policy: u32,
+    pub policy_pages: u32,
+    pub frame_capacity: u32,
+    pub apps: Vec<AppSpec>,
+    pub regions: Vec<RegionSpec>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AppSpec {
+    pub name: String,
+    pub elf: Vec<u8>,
+    pub instances: u16,
+    pub heap_base: u32,
+    pub heap_size: u32,
+    pub stack_top: u32,
+    pub stack_size: u32,
+    pub frame_budget: u32,
+    pub expected_exit: i32,
+    pub attachments: Vec<AttachmentSpec>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct RegionSpec {
+    pub name: String,
+    pub size: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AttachmentSpec {
+    pub region: u16,
+    pub writable: bool,
+    pub address: u32,
+}
+
+impl ImageSpec {
+    /// Lays the image out. Fails with a message when a name is too long or a count too large.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, String> {
+        let too_long =
+            |what: &str| alloc::format!("name {what:?} is longer than {} bytes", crate::NAME_LENGTH);
+        let count = |n: usize, what: &str| u16::try_from(n).map_err(|_| alloc::format!("too many {what}"));
+        let attachments: Vec<AttachmentRecord> = self
+            .apps
+            .iter()
+            .flat_map(|a| &a.attachments)
+            .map(|a| AttachmentRecord {
+                region: a.region.into(),
+                writable: a.writable.into(),
+                reserved: 0,
+                address: a.address.into(),
+            })
+            .collect();
+        let tables = core::mem::size_of::<Header>()
+            + self.apps.len() * core::mem::size_of::<AppRecord>()
+            + self.regions.len() * core::mem::size_of::<RegionRecord>()
+            + attachments.len() * core::mem::size_of::<AttachmentRecord>();
+        let mut next_page = tables.div_ceil(PAGE_SIZE);
+        let mut apps = Vec::new();
+        let mut attachment_first = 0usize;
+        for app in &self.apps {
+            apps.push(AppRecord {
+                name: encode_name(&app.name).ok_or_else(|| too_long(&app.name))?,
+                elf_page: u32::try_from(next_page).map_err(|_| String::from("image too large"))?.into(),
+                elf_length: u32::try_from(app.elf.len()).map_err(|_| String::from("ELF too large"))?.into(),
+                instances: app.instances.into(),
+                attachment_first: count(attachment_first, "attachments")?.into(),
+                attachment_count: count(app.attachments.len(), "attachments")?.into(),
+                reserved: 0.into(),
+                heap_base: app.heap_base.into(),
+                heap_size: app.heap_size.into(),
+                stack_top: app.stack_top.into(),
+                stack_size: app.stack_size.into(),
+                frame_budget: app.frame_budget.into(),
+                expected_exit: app.expected_exit.into(),
+            });
+            attachment_first += app.attachments.len();
+            next_page += app.elf.len().div_ceil(PAGE_SIZE);
+        }
+        let total = next_page.max(1) * PAGE_SIZE;
+        let header = Header {
+            magic: MAGIC,
+            version: VERSION.into(),
+            total_length: u32::try_from(total).map_err(|_| String::from("image too large"))?.into(),
+            app_count: count(self.apps.len(), "apps")?.into(),
+            region_count: count(self.regions.len(), "regions")?.into(),
+            attachment_count: count(attachments.len(), "attachments")?.into(),
+            reserved: 0.into(),
+            policy: self.policy.into(),
+            policy_pages: self.policy_pages.into(),
+            frame_capacity: self.frame_capacity.into(),
+            name: encode_name(&self.name).ok_or_else(|| too_long(&self.name))?,
+        };
+        let mut bytes = Vec::with_capacity(total);
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(apps.as_bytes());
+        for region in &self.regions {
+            let record = RegionRecord {
+                name: encode_name(&region.name).ok_or_else(|| too_long(&region.name))?,
+                size: region.size.into(),
+            };
+            bytes.extend_from_slice(record.as_bytes());
+        }
+        bytes.extend_from_slice(attachments.as_bytes());
+        for (app, record) in self.apps.iter().zip(&apps) {
+            bytes.resize(record.elf_page.get() as usize * PAGE_SIZE, 0);
+            bytes.extend_from_slice(&app.elf);
+        }
+        bytes.resize(total, 0);
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BootImage;
+
+    #[test]
+    fn round_trip_keeps_every_field_and_aligns_elfs() {
+        let spec = ImageSpec {
+            name: "demo".into(),
+            policy: crate::policy::FAULT_AROUND,
+            policy_pages: 3,
+            frame_capacity: 500,
+            regions: alloc::vec![RegionSpec { name: "ring".into(), size: 8192 }],
+            apps: alloc::vec![
+                AppSpec {
+                    name: "a".into(),
+                    elf: alloc::vec![1; 5000],
+                    instances: 2,
+                    stack_top: 0x8000_0000,
+                    stack_size: 0x4000,
+                    attachments: alloc::vec![AttachmentSpec {
+                        region: 0,
+                        writable: true,
+                        address: 0x3000_0000
+                    }],
+                    ..AppSpec::default()
+                },
+                AppSpec {
+                    name: "b".into(),
+                    elf: alloc::vec![2; 10],
+                    expected_exit: -3,
+                    ..AppSpec::default()
+                },
+            ],
+        };
+        let bytes = spec.to_bytes().unwrap();
+        assert_eq!(bytes.len(), 4 * PAGE_SIZE, "tables page, two pages for a, one for b");
+        let image = BootImage::parse(&bytes).unwrap();
+        assert_eq!(image.name(), "demo");
+        assert_eq!(image.header().policy_pages.get(), 3);
+        let apps = image.apps();
+        assert_eq!((apps[0].elf_page.get(), apps[1].elf_page.get()), (1, 3));
+        assert_eq!(image.elf(&apps[0]), &[1; 5000][..]);
+        assert_eq!(image.elf(&apps[1]), &[2; 10][..]);
+        assert_eq!(apps[1].expected_exit.get(), -3);
+        let attached = image.attachments_of(&apps[0]);
+        assert_eq!(
+            (attached[0].region.get(), attached[0].writable, attached[0].address.get()),
+            (0, 1, 0x3000_0000)
+        );
+        assert!(image.attachments_of(&apps[1]).is_empty());
+        assert_eq!(image.regions()[0].name(), "ring");
+    }
+
+    #[test]
+    fn parse_rejects_corruption() {
+        let spec = ImageSpec {
+            name: "x".into(),
+            apps: alloc::vec![AppSpec { name: "a".into(), elf: alloc::vec![1; 100], ..AppSpec::default() }],
+            ..ImageSpec::default()
+        };
+        let good = spec.to_bytes().unwrap();
+        let mut bad = good.clone();
+        bad[0] = b'X';
+        assert_eq!(BootImage::parse(&bad).unwrap_err(), crate::FormatError::BadMagic);
+        assert_eq!(
+            BootImage::parse(&good[..100]).unwrap_err(),
+            crate::FormatError::BadLength { total_length: 8192, available: 100 }
+        );
+        let mut bad = good.clone();
+        // elf_length of app 0 past the end.
+        let offset = core::mem::size_of::<Header>() + crate::NAME_LENGTH + 4;
+        bad[offset..offset + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(BootImage::parse(&bad).unwrap_err(), crate::FormatError::ElfOutOfImage { app: 0 });
+        assert!(encode_name(&"n".repeat(33)).is_none());
+    }
+}

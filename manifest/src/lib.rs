@@ -1,0 +1,484 @@
+//! System-image manifests: what goes into an image, parsed strictly and validated once.
+//!
+//! A manifest is the unit of building and of testing on seL4: it names the apps (a workspace crate or
+//! a prebuilt static ELF), how many instances of each, their heap, stack, shared regions and frame
+//! budgets, the pager policy, and what a test run must show. Parsing is two steps, after Hubris's
+//! xtask: a raw serde structure that rejects unknown fields, then [`Manifest::validate`] into a checked
+//! model whose every error names the file and the field.
+
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+
+/// Bytes in a page.
+pub const PAGE_SIZE: u64 = 4096;
+/// Areas must end at or below this: seL4 5.0 reports x86_64 fault addresses in 32 bits.
+pub const USER_ADDRESS_LIMIT: u64 = 1 << 32;
+/// Bytes of a name: names travel in fixed fields of the boot image.
+pub const NAME_LIMIT: usize = 32;
+/// Instances of one app.
+pub const MAX_INSTANCES: u16 = 16;
+/// Default stack: 64 KiB ending at 2.75 GiB, a guard page below it.
+pub const DEFAULT_STACK_TOP: u64 = 0xB000_0000;
+pub const DEFAULT_STACK_SIZE: u64 = 64 * 1024;
+/// Default heap base, when a heap size is given without an address.
+pub const DEFAULT_HEAP_BASE: u64 = 0x8000_0000;
+
+/// A manifest error: the file, the field (a dotted path such as `app[1].stack`) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ManifestError {
+    pub file: PathBuf,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file.display(), self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ManifestError {}
+
+/// The manifest as written.
+pub mod raw {
+    use serde::Deserialize;
+
+    /// A byte size: a number, or a string with a K, M or G suffix (powers of 1024).
+    #[derive(Deserialize, Clone, Debug)]
+    #[serde(untagged)]
+    pub enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct Manifest {
+        pub name: String,
+        #[serde(default)]
+        pub description: String,
+        pub policy: Option<String>,
+        pub fault_around_pages: Option<u32>,
+        pub frames: Option<u32>,
+        pub timeout_seconds: Option<u64>,
+        #[serde(default, rename = "region")]
+        pub regions: Vec<Region>,
+        #[serde(default, rename = "app")]
+        pub apps: Vec<App>,
+        #[serde(default)]
+        pub expect: ImageExpectation,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct Region {
+        pub name: String,
+        pub size: Size,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct App {
+        pub name: String,
+        #[serde(rename = "crate")]
+        pub crate_name: Option<String>,
+        pub elf: Option<String>,
+        pub instances: Option<u16>,
+        pub heap: Option<Size>,
+        pub heap_base: Option<u64>,
+        pub stack: Option<Size>,
+        pub stack_top: Option<u64>,
+        pub frame_budget: Option<u32>,
+        #[serde(default, rename = "attach")]
+        pub attachments: Vec<Attachment>,
+        #[serde(default)]
+        pub expect: AppExpectation,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    pub struct Attachment {
+        pub region: String,
+        pub address: u64,
+        #[serde(default)]
+        pub writable: bool,
+    }
+
+    #[derive(Deserialize, Debug, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct AppExpectation {
+        pub exit_code: Option<i32>,
+        #[serde(default)]
+        pub output: Vec<String>,
+        pub stopped: Option<String>,
+    }
+
+    #[derive(Deserialize, Debug, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct ImageExpectation {
+        #[serde(default)]
+        pub output: Vec<String>,
+        pub frames_returned: Option<bool>,
+    }
+}
+
+/// The pager policy an image runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    Seed,
+    Eager,
+    FaultAround { pages: u32 },
+}
+
+/// Where an app's ELF comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppSource {
+    /// A crate under `apps/` built for the pager's target.
+    Crate(String),
+    /// A prebuilt static ELF64 executable (resolved against the manifest's folder).
+    Elf(PathBuf),
+}
+
+/// A page-aligned address range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub base: u64,
+    pub size: u64,
+}
+
+impl Range {
+    pub fn end(&self) -> u64 {
+        self.base + self.size
+    }
+}
+
+/// A named region shared by the apps that attach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub name: String,
+    pub size: u64,
+}
+
+/// A region attached to an app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    /// Index into [`Manifest::regions`].
+    pub region: usize,
+    pub address: u64,
+    pub writable: bool,
+}
+
+/// What a test run expects of one app.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppExpectation {
+    /// The exit code of every instance (default 0), unless it is expected to be stopped.
+    pub exit_code: i32,
+    /// Lines every instance must print.
+    pub output: Vec<String>,
+    /// Text the pager's one-line report on stopping this app must contain.
+    pub stopped: Option<String>,
+}
+
+/// What a test run expects of the whole image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageExpectation {
+    pub output: Vec<String>,
+    /// The pager's frame accounting after every client exits equals its boot value.
+    pub frames_returned: bool,
+}
+
+/// One app of an image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct App {
+    pub name: String,
+    pub source: AppSource,
+    pub instances: u16,
+    pub heap: Option<Range>,
+    pub stack: Range,
+    pub frame_budget: Option<u32>,
+    pub attachments: Vec<Attachment>,
+    pub expect: AppExpectation,
+}
+
+/// A validated manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest {
+    pub file: PathBuf,
+    pub name: String,
+    pub description: String,
+    pub policy: Policy,
+    /// Frames the pager may retype for clients, in all.
+    pub frames: u32,
+    pub timeout_seconds: u64,
+    pub regions: Vec<Region>,
+    pub apps: Vec<App>,
+    pub expect: ImageExpectation,
+}
+
+struct Checker<'a> {
+    file: &'a Path,
+}
+
+impl Checker<'_> {
+    fn error(&self, field: impl Into<String>, message: impl Into<String>) -> ManifestError {
+        ManifestError { file: self.file.to_path_buf(), field: field.into(), message: message.into() }
+    }
+
+    fn name(&self, field: &str, name: &str) -> Result<String, ManifestError> {
+        let valid = !name.is_empty()
+            && name.len() <= NAME_LIMIT
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !valid {
+            return Err(self.error(
+                field,
+                format!("{name:?} must be 1 to {NAME_LIMIT} characters of letters, digits, '-' or '_'"),
+            ));
+        }
+        Ok(name.to_owned())
+    }
+
+    fn size(&self, field: &str, size: &raw::Size) -> Result<u64, ManifestError> {
+        let bytes = match size {
+            raw::Size::Bytes(n) => Some(*n),
+            raw::Size::Text(text) => parse_size(text),
+        };
+        let bytes = bytes.ok_or_else(|| {
+            self.error(field, format!("{size:?} is not a size like 4096, \"16K\" or \"2M\""))
+        })?;
+        if bytes == 0 || !bytes.is_multiple_of(PAGE_SIZE) {
+            return Err(self.error(
+                field,
+                format!("{bytes} bytes is not a positive multiple of the page size ({PAGE_SIZE})"),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    fn address(&self, field: &str, address: u64) -> Result<u64, ManifestError> {
+        if !address.is_multiple_of(PAGE_SIZE) {
+            return Err(self.error(field, format!("{address:#x} is not page aligned")));
+        }
+        Ok(address)
+    }
+
+    fn range(&self, field: &str, base: u64, size: u64) -> Result<Range, ManifestError> {
+        match base.checked_add(size) {
+            Some(end) if base >= PAGE_SIZE && end <= USER_ADDRESS_LIMIT => Ok(Range { base, size }),
+            _ => Err(self.error(
+                field,
+                format!(
+                    "{base:#x}..{:#x} lies outside {PAGE_SIZE:#x}..{USER_ADDRESS_LIMIT:#x} (seL4 5.0 reports fault addresses in 32 bits)",
+                    base.saturating_add(size)
+                ),
+            )),
+        }
+    }
+}
+
+fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, unit) = match text.char_indices().last()? {
+        (i, 'K' | 'k') => (&text[..i], 1 << 10),
+        (i, 'M' | 'm') => (&text[..i], 1 << 20),
+        (i, 'G' | 'g') => (&text[..i], 1 << 30),
+        _ => (text, 1),
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(unit)
+}
+
+impl Manifest {
+    /// Reads and validates a manifest file.
+    pub fn load(file: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ManifestError {
+            file: file.to_path_buf(),
+            field: String::new(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(file, &text)
+    }
+
+    /// Parses and validates manifest text; `file` names it in errors and anchors relative ELF paths.
+    pub fn parse(file: &Path, text: &str) -> Result<Self, ManifestError> {
+        let raw: raw::Manifest = toml::from_str(text).map_err(|e| ManifestError {
+            file: file.to_path_buf(),
+            field: String::new(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        Self::validate(file, raw)
+    }
+
+    /// Checks a raw manifest.
+    pub fn validate(file: &Path, raw: raw::Manifest) -> Result<Self, ManifestError> {
+        let check = Checker { file };
+        let name = check.name("name", &raw.name)?;
+        let policy = match (raw.policy.as_deref().unwrap_or("seed"), raw.fault_around_pages) {
+            ("seed", None) => Policy::Seed,
+            ("eager", None) => Policy::Eager,
+            ("fault-around", pages) => {
+                let pages = pages.unwrap_or(4);
+                if !(1..=64).contains(&pages) {
+                    return Err(check.error("fault_around_pages", format!("{pages} is not in 1..=64")));
+                }
+                Policy::FaultAround { pages }
+            }
+            ("seed" | "eager", Some(_)) => {
+                return Err(check.error("fault_around_pages", "only applies with policy = \"fault-around\""))
+            }
+            (other, _) => {
+                return Err(check.error(
+                    "policy",
+                    format!("{other:?} is not one of \"seed\", \"eager\", \"fault-around\""),
+                ))
+            }
+        };
+        let frames = raw.frames.unwrap_or(4096);
+        if frames == 0 {
+            return Err(check.error("frames", "must be at least 1"));
+        }
+        let timeout_seconds = raw.timeout_seconds.unwrap_or(120);
+
+        let mut regions = Vec::new();
+        for (i, region) in raw.regions.iter().enumerate() {
+            let field = format!("region[{i}]");
+            let name = check.name(&format!("{field}.name"), &region.name)?;
+            if regions.iter().any(|r: &Region| r.name == name) {
+                return Err(
+                    check.error(format!("{field}.name"), format!("region {name:?} is declared twice"))
+                );
+            }
+            let size = check.size(&format!("{field}.size"), &region.size)?;
+            check.range(&format!("{field}.size"), PAGE_SIZE, size)?;
+            regions.push(Region { name, size });
+        }
+
+        if raw.apps.is_empty() {
+            return Err(check.error("app", "an image needs at least one [[app]]"));
+        }
+        let mut apps = Vec::new();
+        let mut names = BTreeSet::new();
+        for (i, app) in raw.apps.into_iter().enumerate() {
+            let field = format!("app[{i}]");
+            let name = check.name(&format!("{field}.name"), &app.name)?;
+            if !names.insert(name.clone()) {
+                return Err(check.error(format!("{field}.name"), format!("app {name:?} is declared twice")));
+            }
+            let source = match (app.crate_name, app.elf) {
+                (Some(krate), None) => AppSource::Crate(check.name(&format!("{field}.crate"), &krate)?),
+                (None, Some(elf)) => {
+                    let folder = file.parent().unwrap_or(Path::new("."));
+                    AppSource::Elf(folder.join(elf))
+                }
+                _ => {
+                    return Err(
+                        check.error(field, "give exactly one of `crate` (an app in apps/) or `elf` (a path)")
+                    )
+                }
+            };
+            let instances = app.instances.unwrap_or(1);
+            if !(1..=MAX_INSTANCES).contains(&instances) {
+                return Err(check.error(
+                    format!("{field}.instances"),
+                    format!("{instances} is not in 1..={MAX_INSTANCES}"),
+                ));
+            }
+            let stack_size = match &app.stack {
+                Some(size) => check.size(&format!("{field}.stack"), size)?,
+                None => DEFAULT_STACK_SIZE,
+            };
+            let stack_top =
+                check.address(&format!("{field}.stack_top"), app.stack_top.unwrap_or(DEFAULT_STACK_TOP))?;
+            let stack_base = stack_top.saturating_sub(stack_size + PAGE_SIZE);
+            check.range(&format!("{field}.stack_top"), stack_base, stack_top - stack_base)?;
+            let stack = Range { base: stack_top - stack_size, size: stack_size };
+            let heap = match app.heap {
+                Some(size) => {
+                    let size = check.size(&format!("{field}.heap"), &size)?;
+                    let base = check
+                        .address(&format!("{field}.heap_base"), app.heap_base.unwrap_or(DEFAULT_HEAP_BASE))?;
+                    let heap = check.range(&format!("{field}.heap"), base, size)?;
+                    if heap.base < stack.end() && stack_base < heap.end() {
+                        return Err(
+                            check.error(format!("{field}.heap"), "overlaps the stack or its guard page")
+                        );
+                    }
+                    Some(heap)
+                }
+                None if app.heap_base.is_some() => {
+                    return Err(check.error(format!("{field}.heap_base"), "given without a heap size"))
+                }
+                None => None,
+            };
+            if app.frame_budget == Some(0) {
+                return Err(check.error(format!("{field}.frame_budget"), "must be at least 1"));
+            }
+            let mut attachments: Vec<Attachment> = Vec::new();
+            for (j, attach) in app.attachments.iter().enumerate() {
+                let at = format!("{field}.attach[{j}]");
+                let region = regions.iter().position(|r| r.name == attach.region).ok_or_else(|| {
+                    check.error(format!("{at}.region"), format!("no [[region]] named {:?}", attach.region))
+                })?;
+                let address = check.address(&format!("{at}.address"), attach.address)?;
+                let range = check.range(&format!("{at}.address"), address, regions[region].size)?;
+                let clashes = |other: Range| range.base < other.end() && other.base < range.end();
+                let stack_and_guard = Range { base: stack_base, size: stack_top - stack_base };
+                if clashes(stack_and_guard) || heap.is_some_and(clashes) {
+                    return Err(check.error(format!("{at}.address"), "overlaps the heap or stack"));
+                }
+                for other in &attachments {
+                    if clashes(Range { base: other.address, size: regions[other.region].size }) {
+                        return Err(check.error(format!("{at}.address"), "overlaps another attachment"));
+                    }
+                }
+                attachments.push(Attachment { region, address, writable: attach.writable });
+            }
+            let expect = AppExpectation {
+                exit_code: app.expect.exit_code.unwrap_or(0),
+                output: app.expect.output,
+                stopped: app.expect.stopped,
+            };
+            if expect.stopped.is_some() && app.expect.exit_code.is_some() {
+                return Err(
+                    check.error(format!("{field}.expect"), "an app is either stopped or exits, not both")
+                );
+            }
+            apps.push(App {
+                name,
+                source,
+                instances,
+                heap,
+                stack,
+                frame_budget: app.frame_budget,
+                attachments,
+                expect,
+            });
+        }
+        let expect = ImageExpectation {
+            output: raw.expect.output,
+            frames_returned: raw.expect.frames_returned.unwrap_or(true),
+        };
+        Ok(Self {
+            file: file.to_path_buf(),
+            name,
+            description: raw.description,
+            policy,
+            frames,
+            timeout_seconds,
+            regions,
+            apps,
+            expect,
+        })
+    }
+
+    /// Client instances in all.
+    pub fn instance_count(&self) -> usize {
+        self.apps.iter().map(|a| usize::from(a.instances)).sum()
+    }
+}

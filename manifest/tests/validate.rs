@@ -1,0 +1,106 @@
+//! Each manifest error names the file and the field; a good manifest validates to the exact model.
+
+use std::path::Path;
+
+use manifest::{AppSource, Manifest, Policy, Range};
+
+fn parse(text: &str) -> Result<Manifest, manifest::ManifestError> {
+    Manifest::parse(Path::new("manifests/t.toml"), text)
+}
+
+const GOOD: &str = r#"
+name = "demo"
+policy = "fault-around"
+fault_around_pages = 2
+frames = 300
+
+[[region]]
+name = "ring"
+size = "8K"
+
+[[app]]
+name = "producer"
+crate = "producer"
+heap = "1M"
+stack = "16K"
+frame_budget = 40
+attach = [{ region = "ring", address = 0x30000000, writable = true }]
+expect = { output = ["sent 10"] }
+
+[[app]]
+name = "prebuilt"
+elf = "bin/c-hello.elf"
+instances = 3
+expect = { stopped = "write to read-only" }
+"#;
+
+#[test]
+fn a_good_manifest_validates_to_the_exact_model() {
+    let manifest = parse(GOOD).unwrap();
+    assert_eq!(manifest.name, "demo");
+    assert_eq!(manifest.policy, Policy::FaultAround { pages: 2 });
+    assert_eq!(manifest.frames, 300);
+    assert_eq!(manifest.regions[0].size, 8192);
+    let producer = &manifest.apps[0];
+    assert_eq!(producer.source, AppSource::Crate("producer".into()));
+    assert_eq!(producer.heap, Some(Range { base: manifest::DEFAULT_HEAP_BASE, size: 1 << 20 }));
+    assert_eq!(producer.stack, Range { base: manifest::DEFAULT_STACK_TOP - 16384, size: 16384 });
+    assert_eq!(producer.frame_budget, Some(40));
+    assert_eq!(producer.attachments[0].region, 0);
+    assert!(producer.attachments[0].writable);
+    assert_eq!(producer.expect.output, vec!["sent 10".to_string()]);
+    let prebuilt = &manifest.apps[1];
+    assert_eq!(prebuilt.source, AppSource::Elf(Path::new("manifests/bin/c-hello.elf").to_path_buf()));
+    assert_eq!(prebuilt.instances, 3);
+    assert_eq!(prebuilt.expect.stopped.as_deref(), Some("write to read-only"));
+    assert_eq!(manifest.instance_count(), 4);
+}
+
+#[test]
+fn errors_name_the_file_and_field() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("name = \"x\"\nbogus = 1\n[[app]]\nname=\"a\"\ncrate=\"a\"", "", "unknown field `bogus`"),
+        ("name = \"has space\"\n[[app]]\nname=\"a\"\ncrate=\"a\"", "name", "letters, digits"),
+        ("name = \"x\"", "app", "at least one"),
+        ("name = \"x\"\npolicy = \"lru\"\n[[app]]\nname=\"a\"\ncrate=\"a\"", "policy", "\"lru\""),
+        ("name = \"x\"\nfault_around_pages = 3\n[[app]]\nname=\"a\"\ncrate=\"a\"", "fault_around_pages", "only applies"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"", "app[0]", "exactly one"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nelf=\"b\"", "app[0]", "exactly one"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[app]]\nname=\"a\"\ncrate=\"b\"", "app[1].name", "twice"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nstack=\"3000\"", "app[0].stack", "multiple of the page size"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nstack=\"lots\"", "app[0].stack", "not a size"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\ninstances=0", "app[0].instances", "1..=16"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nstack_top=0x100001000", "app[0].stack_top", "32 bits"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nheap=\"8K\"\nheap_base=0xFFFFF000", "app[0].heap", "outside"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nheap=\"4K\"\nheap_base=0xAFFF0000", "app[0].heap", "overlaps the stack"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nheap_base=0x1000", "app[0].heap_base", "without a heap size"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=0", "app[0].frame_budget", "at least 1"),
+        (
+            "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nattach=[{region=\"nope\", address=0x1000}]",
+            "app[0].attach[0].region",
+            "no [[region]] named \"nope\"",
+        ),
+        (
+            "name = \"x\"\n[[region]]\nname=\"r\"\nsize=4096\n[[app]]\nname=\"a\"\ncrate=\"a\"\nattach=[{region=\"r\", address=0x1001}]",
+            "app[0].attach[0].address",
+            "not page aligned",
+        ),
+        (
+            "name = \"x\"\n[[region]]\nname=\"r\"\nsize=8192\n[[app]]\nname=\"a\"\ncrate=\"a\"\nattach=[{region=\"r\", address=0x10000}, {region=\"r\", address=0x11000}]",
+            "app[0].attach[1].address",
+            "overlaps another attachment",
+        ),
+        ("name = \"x\"\n[[region]]\nname=\"r\"\nsize=4096\n[[region]]\nname=\"r\"\nsize=4096\n[[app]]\nname=\"a\"\ncrate=\"a\"", "region[1].name", "twice"),
+        (
+            "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nexpect={exit_code=1, stopped=\"x\"}",
+            "app[0].expect",
+            "either stopped or exits",
+        ),
+    ];
+    for (text, field, message) in cases {
+        let error = parse(text).expect_err(text);
+        assert_eq!(error.field, *field, "{text}");
+        assert!(error.message.contains(message), "{text}: {}", error.message);
+        assert!(error.to_string().starts_with("manifests/t.toml: "), "{error}");
+    }
+}
