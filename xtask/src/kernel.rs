@@ -1,6 +1,6 @@
 //! The seL4 kernel: fetch its source with cargo, copy and patch it, configure it, build it once.
 //!
-//! The only seL4 source any reachable registry holds is seL4 5.0.0 inside the crates.io crate
+//! The only seL4 source any reachable registry holds is seL4 5.0.0 inside the registry crate
 //! `sel4-sys` 0.0.28. Cargo fetches that crate (never compiles it), and its `seL4/` folder is copied to
 //! `target/sel4/kernel-src/`, patched for today's gcc and given the project's `kernel/autoconf.h`.
 //! Builds are keyed by a hash of the pristine source, the config, the patch and the build flags:
