@@ -243,6 +243,8 @@ impl<'a> ElfImage<'a> {
             <[ProgramHeader]>::ref_from_prefix_with_elems(table, count.into()).map_err(|_| out_of_file)?;
 
         let mut segments = heapless::Vec::new();
+        // The PT_LOAD index of `segments.last()`; empty segments in between are skipped.
+        let mut previous_index = 0;
         let loads = headers.iter().filter(|h| h.kind.get() == PT_LOAD);
         for (index, header) in loads.enumerate() {
             let segment = validate_segment(index, header, bytes.len())?;
@@ -255,10 +257,11 @@ impl<'a> ElfImage<'a> {
                     return Err(ElfError::SegmentsUnsorted { segment: index });
                 }
                 if segment.page_range().0 < previous.page_range().1 {
-                    return Err(ElfError::SegmentsOverlap { first: index - 1, second: index });
+                    return Err(ElfError::SegmentsOverlap { first: previous_index, second: index });
                 }
             }
             segments.push(segment).map_err(|_| ElfError::TooManySegments { count: index + 1 })?;
+            previous_index = index;
         }
         if segments.is_empty() {
             return Err(ElfError::NoLoadableSegment);
