@@ -2,8 +2,10 @@
  * The project's seL4 5.0.0 kernel configuration: x86_64, pc99, debug build with printing, for QEMU TCG.
  *
  * `cargo xtask kernel` installs this file as `include/plat/pc99/autoconf.h` in its copy of the kernel
- * source (the Makefile copies that path into the build folder), replacing the verification config that
- * ships there (printing off, x2APIC and PCID on). Any change here changes the build's cache key.
+ * source, replacing the verification config that ships there (printing off, x2APIC and PCID on). That
+ * is the copy the compiler sees: `#include <autoconf.h>` searches include/plat/pc99 before the build
+ * folder, so the Makefile's copy of it into the build folder decides nothing. Any change here changes
+ * the build's cache key.
  * Left out on purpose: PCID, x2APIC, IOMMU and huge pages, which fail or need CPU flags under TCG.
  */
 #define AUTOCONF_INCLUDED

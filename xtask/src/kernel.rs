@@ -33,7 +33,8 @@ const CIRCULAR_INCLUDES_SCRIPT: &str = "tools/circular_includes.py";
 const CIRCULAR_INCLUDES_OLD: &str = r#"re.compile(r'^# 1 "kernel_all\.c"')"#;
 const CIRCULAR_INCLUDES_NEW: &str = r#"re.compile(r'^# [01] "kernel_all\.c"')"#;
 
-/// Where the Makefile's `autoconf.h` rule copies the config from.
+/// Where the config goes: the Makefile puts `include/plat/pc99` on the include path ahead of the build
+/// folder, so `#include <autoconf.h>` finds this file (and the Makefile's copy of it is not used).
 const AUTOCONF_IN_SOURCE: &str = "include/plat/pc99/autoconf.h";
 
 /// Bump when the way the source is prepared or built changes, to invalidate cached builds.
@@ -75,7 +76,9 @@ pub fn build(workspace: &Workspace) -> Result<Kernel> {
             fs::write(&source_stamp, &key).with_context(|| format!("cannot write {}", source_stamp.display()))
         })?;
     }
-    if source_is_current && image.exists() {
+    // The copy is made from the key's inputs alone, so a build with this key matches it either way.
+    if image.exists() {
+        remove_other_builds(&sel4, &build_directory);
         eprintln!("    kernel is up to date (cached build {short_key}, nothing to do)");
         return Ok(Kernel { image, source });
     }
@@ -107,6 +110,7 @@ pub fn build(workspace: &Workspace) -> Result<Kernel> {
             .arg(&partial),
     )?;
     fs::rename(&partial, &image).with_context(|| format!("cannot write {}", image.display()))?;
+    remove_other_builds(&sel4, &build_directory);
     Ok(Kernel { image, source })
 }
 
@@ -288,6 +292,19 @@ fn make_command(source: &Path, build_directory: &Path, venv_bin: &Path) -> Resul
         command.env_remove(variable);
     }
     Ok(command)
+}
+
+/// Removes builds for other keys: they were made from a config or source that is gone from the copy.
+fn remove_other_builds(sel4: &Path, current: &Path) {
+    let Ok(entries) = fs::read_dir(sel4) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_build = entry.file_name().to_string_lossy().starts_with("build-");
+        if is_build && path != current {
+            // Best effort: a stale folder left behind costs only disk.
+            let _ = fs::remove_dir_all(&path);
+        }
+    }
 }
 
 fn parallel_jobs() -> usize {

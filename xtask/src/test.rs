@@ -74,7 +74,12 @@ fn on_target_images(workspace: &Workspace, kernel: &kernel::Kernel) -> Vec<(Stri
 /// whether it passed; its output goes straight to the terminal.
 fn cargo_test(workspace: &Workspace, arguments: &[&str], kernel_source: Option<&Path>) -> Result<bool> {
     let mut command = cargo();
-    command.arg("test").args(arguments).current_dir(&workspace.root).stdin(std::process::Stdio::null());
+    // All test binaries, not just up to the first failing one: CI should report every failure.
+    command
+        .args(["test", "--no-fail-fast"])
+        .args(arguments)
+        .current_dir(&workspace.root)
+        .stdin(std::process::Stdio::null());
     if let Some(source) = kernel_source {
         command.env(KERNEL_SOURCE_VARIABLE, source);
     }
