@@ -1,0 +1,117 @@
+//! The seL4 root task: boots on the project's seL4 5.0.0 kernel and checks the binding on it.
+//!
+//! Today it logs a boot info summary and runs on-target self-tests of the `sel4` crate (retype,
+//! map with paging-structure creation, fault handling for a second thread), then prints one
+//! marker line, `[test] PASS` or `[test] FAIL: <reason>`, and exits QEMU with a status. A later
+//! issue turns it into the pager; the pieces it will keep are separate modules: [`cspace`]
+//! (slot allocation), [`object_allocator`] (untyped memory and a frame pool) and [`vspace`]
+//! (mapping with paging structures on demand).
+//!
+//! Design principles: all kernel access goes through the `sel4` crate; every kernel error is
+//! reported with the step that hit it, never swallowed; the marker line is printed exactly once,
+//! whether the run ends normally or in a panic.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+// Off target only the host unit tests use the modules.
+#![cfg_attr(not(target_os = "none"), allow(dead_code))]
+
+mod cspace;
+mod object_allocator;
+mod qemu;
+mod selftest;
+mod vspace;
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use sel4::BootInfo;
+
+use crate::qemu::Outcome;
+
+#[cfg(target_os = "none")]
+sel4::root_task!(boot);
+
+/// Set once the marker line is out, so a later panic does not print a second one.
+static MARKER_PRINTED: AtomicBool = AtomicBool::new(false);
+
+/// Prints the marker line (once) and exits QEMU.
+fn finish(outcome: Outcome, reason: core::fmt::Arguments<'_>) -> ! {
+    if !MARKER_PRINTED.swap(true, Ordering::SeqCst) {
+        match outcome {
+            Outcome::Pass => sel4::debug_println!("[test] PASS"),
+            Outcome::Fail => sel4::debug_println!("[test] FAIL: {}", reason),
+        }
+    }
+    qemu::exit(outcome)
+}
+
+fn boot(bootinfo: &BootInfo<'static>) -> ! {
+    if sel4::logger::init(log::LevelFilter::Info).is_err() {
+        finish(Outcome::Fail, format_args!("logger already set"));
+    }
+    log_summary(bootinfo);
+    match selftest::run(bootinfo) {
+        Ok(()) => finish(Outcome::Pass, format_args!("")),
+        Err(failure) => finish(Outcome::Fail, format_args!("{failure}")),
+    }
+}
+
+fn log_summary(bootinfo: &BootInfo<'_>) {
+    let (mut total, mut device, mut largest) = (0u64, 0u64, 0u8);
+    for untyped in bootinfo.untyped_list() {
+        total += untyped.size();
+        if untyped.is_device {
+            device += untyped.size();
+        } else {
+            largest = largest.max(untyped.size_bits);
+        }
+    }
+    let untyped = bootinfo.untyped();
+    let empty = bootinfo.empty();
+    let image = bootinfo.user_image_frames();
+    let paging = bootinfo.user_image_paging();
+    log::info!(
+        "boot info: node {} of {}, root CNode 2^{} slots, IPC buffer at {:#x}, TSC {} MHz",
+        bootinfo.node_id(),
+        bootinfo.node_count(),
+        bootinfo.cnode_size_bits(),
+        bootinfo.ipc_buffer_address(),
+        bootinfo.arch_info()
+    );
+    log::info!(
+        "untyped: {} caps in slots {}..{}, {} bytes total, {} non-device ({} device), largest non-device 2^{}",
+        untyped.len(),
+        untyped.start,
+        untyped.end,
+        total,
+        total - device,
+        device,
+        largest
+    );
+    log::info!(
+        "empty slots {}..{} ({}), image frames {}..{} ({} pages), image paging {}..{}",
+        empty.start,
+        empty.end,
+        empty.len(),
+        image.start,
+        image.end,
+        image.len(),
+        paging.start,
+        paging.end
+    );
+}
+
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    // One line: the marker must not be split by the multi-line default format.
+    match info.location() {
+        Some(location) => finish(Outcome::Fail, format_args!("panic at {location}: {}", info.message())),
+        None => finish(Outcome::Fail, format_args!("panic: {}", info.message())),
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("root-task runs on seL4 only: build it for x86_64-unknown-none (cargo xtask run)");
+    std::process::exit(1);
+}

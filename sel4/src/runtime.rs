@@ -1,0 +1,89 @@
+//! Root task start-up: the `_start` symbol, its stack and the hand-over to the root task's
+//! `main` (registered with [`crate::root_task!`]). Only for the seL4 target.
+
+use core::cell::UnsafeCell;
+
+/// A thread stack in static memory (it lands in `.bss`, so in the root task's image).
+#[repr(C, align(4096))]
+pub struct Stack<const SIZE: usize>(UnsafeCell<[u8; SIZE]>);
+
+// SAFETY: Rust code never reads or writes the bytes through this type; they are only handed
+// out as a raw stack-top address for one thread at a time to run on.
+unsafe impl<const SIZE: usize> Sync for Stack<SIZE> {}
+
+impl<const SIZE: usize> Stack<SIZE> {
+    /// A zeroed stack.
+    pub const fn new() -> Self {
+        Stack(UnsafeCell::new([0; SIZE]))
+    }
+
+    /// One past the highest byte: the initial stack pointer (16-byte aligned).
+    pub fn top(&self) -> u64 {
+        self.0.get() as u64 + SIZE as u64
+    }
+}
+
+impl<const SIZE: usize> Default for Stack<SIZE> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Size of the root task's initial stack.
+pub const ROOT_STACK_SIZE: usize = 64 * 1024;
+
+#[cfg(target_os = "none")]
+mod entry {
+    use super::*;
+    use crate::bootinfo::BootInfo;
+
+    static ROOT_STACK: Stack<ROOT_STACK_SIZE> = Stack::new();
+
+    // The kernel enters the root task at the ELF entry with the boot info pointer in rdi and no
+    // usable stack. Switch to ROOT_STACK (keeping rdi) and call into Rust; the call pushes the
+    // return address so the callee sees the ABI's rsp + 8 alignment.
+    core::arch::global_asm!(
+        ".section .text._start, \"ax\", @progbits",
+        ".global _start",
+        ".type _start, @function",
+        "_start:",
+        "    lea rsp, [rip + {stack} + {size}]",
+        "    xor ebp, ebp",
+        "    call {rust_entry}",
+        "    ud2",
+        stack = sym ROOT_STACK,
+        size = const ROOT_STACK_SIZE,
+        rust_entry = sym rust_entry,
+    );
+
+    extern "Rust" {
+        fn __sel4_root_task_main(bootinfo: &BootInfo<'static>) -> !;
+    }
+
+    extern "C" fn rust_entry(bootinfo: *const u8) -> ! {
+        // SAFETY: the kernel passes the address of the boot info page, mapped read-write in the
+        // root task's VSpace and never changed by the kernel after boot.
+        match unsafe { BootInfo::from_pointer(bootinfo) } {
+            Ok(bootinfo) => {
+                // SAFETY: `root_task!` defines this symbol with exactly this signature; a root
+                // task that forgets the macro fails to link rather than calling garbage.
+                unsafe { __sel4_root_task_main(&bootinfo) }
+            }
+            Err(error) => {
+                crate::debug_println!("sel4 runtime: bad boot info: {:?}", error);
+                crate::debug::halt()
+            }
+        }
+    }
+}
+
+/// Names the root task's `main`, a `fn(&BootInfo<'static>) -> !`, as the program entry.
+#[macro_export]
+macro_rules! root_task {
+    ($main:path) => {
+        #[no_mangle]
+        fn __sel4_root_task_main(bootinfo: &$crate::BootInfo<'static>) -> ! {
+            $main(bootinfo)
+        }
+    };
+}
