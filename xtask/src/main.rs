@@ -31,7 +31,7 @@ use clap::{Parser, Subcommand};
 use crate::workspace::Workspace;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "Build, boot and test the seL4 pager")]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", about = "Build, boot and test the seL4 pager")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
