@@ -1,0 +1,725 @@
+//! The model kernel: untyped memory, frame objects, cap copies and x86_64 address spaces.
+//!
+//! Each operation checks the same preconditions as seL4 5.0's decode functions, in the same order, and
+//! fails with the error code the real kernel would return. Where the pager broke a rule — one the
+//! kernel enforces, or one the pager promises (image frames read-only, frames filled only while no copy
+//! of them exists) — the model also records a [`Violation`], so a test can assert the list is empty
+//! even when the pager swallowed the error.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
+use pager::{ClientId, CopySlot, FrameRef, ImagePage, KernelError, MapError, PagingLevel, PoolFrame, Rights};
+
+/// Bytes in a frame object (a 4 KiB x86 page).
+pub const FRAME_BYTES: usize = 4096;
+const PAGE: u64 = FRAME_BYTES as u64;
+
+/// Bytes of untyped memory one paging structure (PDPT, page directory, page table) takes on x86_64.
+pub const PAGING_STRUCTURE_BYTES: u64 = 4096;
+
+/// First address past the user half of an x86_64 address space (the lower canonical half).
+pub const USER_TOP: u64 = 1 << 47;
+
+/// seL4's error codes (`libsel4/include/sel4/errors.h`), as the model returns them in
+/// [`KernelError::Failed`].
+pub mod error_code {
+    pub const INVALID_ARGUMENT: u32 = 1;
+    pub const INVALID_CAPABILITY: u32 = 2;
+    pub const RANGE_ERROR: u32 = 4;
+    pub const ALIGNMENT_ERROR: u32 = 5;
+    pub const FAILED_LOOKUP: u32 = 6;
+    pub const DELETE_FIRST: u32 = 8;
+}
+
+/// The model's resources.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelConfig {
+    /// Untyped memory the pager may retype, in bytes. Frames and paging structures both draw on it.
+    pub untyped_bytes: u64,
+    /// The most objects one retype may ask for (`CONFIG_RETYPE_FAN_OUT_LIMIT`); more is a RangeError.
+    pub retype_fan_out: u32,
+    /// Frames per untyped object, when the budget is split into several (as bootinfo lists many
+    /// untypeds). One retype draws on one untyped only, so it may create fewer frames than asked.
+    pub untyped_object_frames: Option<u64>,
+}
+
+impl ModelConfig {
+    /// A budget of `frames` 4 KiB objects, frames and paging structures together.
+    pub fn with_untyped_frames(frames: u64) -> Self {
+        Self { untyped_bytes: frames * PAGE, ..Self::default() }
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        // 256 MiB: more than any test asks for unless it sets out to exhaust it.
+        Self { untyped_bytes: 256 << 20, retype_fan_out: 256, untyped_object_frames: None }
+    }
+}
+
+/// A rule the pager broke. The real kernel would have refused most of these with an error the pager
+/// might ignore; the model keeps a record so nothing slips by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// Frames must be retyped in order from the next unused pool number.
+    RetypeOutOfOrder { expected: PoolFrame, asked: PoolFrame },
+    /// A retype asked for no objects, or more than the fan-out limit (seL4: RangeError).
+    RetypeCount { count: u32 },
+    /// A cap copy went into a slot that already holds one (seL4: DeleteFirst).
+    CopyIntoOccupiedSlot { slot: CopySlot, frame: FrameRef },
+    /// A copy of a frame that was never created, or lies outside the boot image (seL4: FailedLookup).
+    CopyOfMissingFrame { frame: FrameRef },
+    /// A delete of a slot holding nothing. seL4 itself accepts it silently; the model flags it because
+    /// it means the pager's slot bookkeeping disagrees with the CSpace.
+    DeleteOfEmptySlot { slot: CopySlot },
+    /// An unmap through a slot holding nothing (seL4: InvalidCapability).
+    UnmapOfEmptySlot { slot: CopySlot },
+    /// A map through a slot holding nothing (seL4: InvalidCapability).
+    MapOfEmptySlot { slot: CopySlot },
+    /// A map of a copy that is mapped already: a cap maps in one place only (seL4: InvalidCapability).
+    MapOfMappedCopy { slot: CopySlot, client: ClientId, vaddr: u64 },
+    /// A map at an address that is mapped already (seL4: DeleteFirst).
+    MapOverMapping { client: ClientId, vaddr: u64 },
+    /// A map at an address that is not page aligned (seL4: AlignmentError).
+    MapUnaligned { client: ClientId, vaddr: u64 },
+    /// A map past the user half of the address space (seL4: InvalidArgument).
+    MapOutsideUserRange { client: ClientId, vaddr: u64 },
+    /// A map or paging-structure request for a client with no address space (seL4: InvalidCapability).
+    NoAddressSpace { client: ClientId },
+    /// An image frame mapped with write rights: every instance shares it, so a write would corrupt all.
+    ImageFrameMappedWritable { client: ClientId, vaddr: u64, page: ImagePage },
+    /// A paging structure requested where one exists already (seL4: DeleteFirst).
+    PagingStructureExists { client: ClientId, vaddr: u64, level: PagingLevel },
+    /// A paging structure requested below a missing one (seL4: FailedLookup).
+    PagingStructureAboveMissing { client: ClientId, vaddr: u64, level: PagingLevel },
+    /// The window wrote to a frame that was never created.
+    WindowOnMissingFrame { frame: PoolFrame },
+    /// The window wrote past the end of a frame.
+    WindowOutOfFrame { frame: PoolFrame, offset: usize, length: usize },
+    /// The window filled a frame while a cap copy of it exists: some client may see the change.
+    WindowOnLiveFrame { frame: PoolFrame },
+    /// An address space was created twice.
+    AddressSpaceExists { client: ClientId },
+    /// An address space was destroyed with pages still mapped: the pager forgot some mappings.
+    AddressSpaceDestroyedWithMappings { client: ClientId, mappings: usize },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+/// Why a client's memory access did not go through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryFault {
+    /// The first byte that could not be accessed.
+    pub address: u64,
+    pub kind: MemoryFaultKind,
+}
+
+/// The x86 page-fault causes the model distinguishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryFaultKind {
+    /// No page is mapped there (error-code bit 0 clear).
+    NotMapped,
+    /// A write to a page mapped without write rights (error-code bits 0 and 1 set).
+    ReadOnly,
+}
+
+/// Counts of every operation the pager asked the model for, failures included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModelCounters {
+    pub retype_calls: u64,
+    pub frames_created: u64,
+    pub copy_calls: u64,
+    pub delete_calls: u64,
+    pub map_calls: u64,
+    /// Map calls that failed because a paging structure was missing.
+    pub missing_level_failures: u64,
+    pub paging_structure_calls: u64,
+    pub paging_structures_created: u64,
+    pub unmap_calls: u64,
+    /// Calls that returned an error of any kind.
+    pub failed_calls: u64,
+    /// Writes and zeroings through the pager's window (plain memory accesses, not kernel calls).
+    pub window_writes: u64,
+    pub window_zeroes: u64,
+}
+
+impl ModelCounters {
+    /// Kernel entries the pager made (window accesses are not kernel calls).
+    pub fn invocations(&self) -> u64 {
+        self.retype_calls
+            + self.copy_calls
+            + self.delete_calls
+            + self.map_calls
+            + self.paging_structure_calls
+            + self.unmap_calls
+    }
+}
+
+/// Where a copy is mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MappingPlace {
+    pub client: ClientId,
+    pub vaddr: u64,
+}
+
+/// One page mapped in one client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub client: ClientId,
+    pub vaddr: u64,
+    pub slot: CopySlot,
+    pub frame: FrameRef,
+    pub rights: Rights,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct CapCopy {
+    frame: FrameRef,
+    mapped_at: Option<MappingPlace>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PageEntry {
+    slot: CopySlot,
+    frame: FrameRef,
+    rights: Rights,
+}
+
+/// One client's VSpace: which paging structures exist (by the index of the region each covers) and
+/// which pages are mapped.
+#[derive(Debug, Default)]
+struct AddressSpace {
+    pdpts: BTreeSet<u64>,
+    directories: BTreeSet<u64>,
+    tables: BTreeSet<u64>,
+    pages: BTreeMap<u64, PageEntry>,
+}
+
+/// The address bits each level's index keeps: a PDPT covers 512 GiB, a directory 1 GiB, a table 2 MiB.
+const fn level_shift(level: PagingLevel) -> u32 {
+    match level {
+        PagingLevel::Pdpt => 39,
+        PagingLevel::PageDirectory => 30,
+        PagingLevel::PageTable => 21,
+    }
+}
+
+const LEVELS: [PagingLevel; 3] = [PagingLevel::Pdpt, PagingLevel::PageDirectory, PagingLevel::PageTable];
+
+impl AddressSpace {
+    fn structures(&self, level: PagingLevel) -> &BTreeSet<u64> {
+        match level {
+            PagingLevel::Pdpt => &self.pdpts,
+            PagingLevel::PageDirectory => &self.directories,
+            PagingLevel::PageTable => &self.tables,
+        }
+    }
+
+    fn structures_mut(&mut self, level: PagingLevel) -> &mut BTreeSet<u64> {
+        match level {
+            PagingLevel::Pdpt => &mut self.pdpts,
+            PagingLevel::PageDirectory => &mut self.directories,
+            PagingLevel::PageTable => &mut self.tables,
+        }
+    }
+
+    fn has(&self, level: PagingLevel, vaddr: u64) -> bool {
+        self.structures(level).contains(&(vaddr >> level_shift(level)))
+    }
+
+    /// The first level a walk to `vaddr` finds missing, as seL4's `lookupPTSlot` reports it.
+    fn missing_level(&self, vaddr: u64) -> Option<PagingLevel> {
+        LEVELS.into_iter().find(|&level| !self.has(level, vaddr))
+    }
+
+    fn structure_count(&self) -> usize {
+        self.pdpts.len() + self.directories.len() + self.tables.len()
+    }
+}
+
+/// A strict model of the seL4 objects the pager uses. See the crate documentation.
+#[derive(Debug)]
+pub struct ModelKernel {
+    config: ModelConfig,
+    untyped_used: u64,
+    /// Pool frames by number; the contents live here, as they would in physical memory.
+    pool: Vec<Box<[u8; FRAME_BYTES]>>,
+    /// The boot image, page aligned; `ImagePage(n)` is bytes `n * 4096 ..`.
+    boot_image: Vec<u8>,
+    copies: BTreeMap<CopySlot, CapCopy>,
+    /// Every copy slot holding a copy of a frame: lets "is this frame live" and "who maps it" stay cheap.
+    copies_of: BTreeMap<FrameRef, BTreeSet<CopySlot>>,
+    spaces: BTreeMap<ClientId, AddressSpace>,
+    violations: Vec<Violation>,
+    counters: ModelCounters,
+}
+
+impl ModelKernel {
+    /// A kernel with `config`'s untyped memory and `boot_image` as the root task's image frames.
+    /// The image is padded with zeroes to a whole number of pages.
+    pub fn new(config: ModelConfig, boot_image: &[u8]) -> Self {
+        let mut image = boot_image.to_vec();
+        image.resize(image.len().next_multiple_of(FRAME_BYTES), 0);
+        Self {
+            config,
+            untyped_used: 0,
+            pool: Vec::new(),
+            boot_image: image,
+            copies: BTreeMap::new(),
+            copies_of: BTreeMap::new(),
+            spaces: BTreeMap::new(),
+            violations: Vec::new(),
+            counters: ModelCounters::default(),
+        }
+    }
+
+    /// The resources in force.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// Rules the pager broke so far, oldest first.
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    /// Operation counts so far.
+    pub fn counters(&self) -> &ModelCounters {
+        &self.counters
+    }
+
+    /// Untyped bytes not yet retyped.
+    pub fn untyped_bytes_left(&self) -> u64 {
+        self.config.untyped_bytes - self.untyped_used
+    }
+
+    /// Pool frames created so far (the next retype must start at this number).
+    pub fn frames_created(&self) -> u32 {
+        self.pool.len() as u32
+    }
+
+    /// Cap copies that exist now.
+    pub fn live_copies(&self) -> usize {
+        self.copies.len()
+    }
+
+    /// Cap copies of `frame` that exist now.
+    pub fn copies_of(&self, frame: FrameRef) -> usize {
+        self.copies_of.get(&frame).map_or(0, BTreeSet::len)
+    }
+
+    /// Pages boot image frames cover.
+    pub fn boot_image_pages(&self) -> u32 {
+        (self.boot_image.len() / FRAME_BYTES) as u32
+    }
+
+    /// The bytes of a frame, as physical memory holds them now.
+    pub fn frame_contents(&self, frame: FrameRef) -> Option<&[u8]> {
+        match frame {
+            FrameRef::Pool(PoolFrame(n)) => self.pool.get(n as usize).map(|f| &f[..]),
+            FrameRef::Image(ImagePage(n)) => {
+                let start = n as usize * FRAME_BYTES;
+                self.boot_image.get(start..start + FRAME_BYTES)
+            }
+        }
+    }
+
+    /// Gives `client` an empty VSpace (a PML4 assigned to an ASID pool). The root task does this, not
+    /// the pager, so it draws on no untyped budget here.
+    pub fn create_address_space(&mut self, client: ClientId) {
+        if self.spaces.contains_key(&client) {
+            self.violations.push(Violation::AddressSpaceExists { client });
+            return;
+        }
+        self.spaces.insert(client, AddressSpace::default());
+    }
+
+    /// Destroys `client`'s VSpace and its paging structures. Pages still mapped there mean the pager
+    /// kept copies of a client it removed: a violation. Their copies stay, unmapped, as seL4's would.
+    pub fn destroy_address_space(&mut self, client: ClientId) {
+        let Some(space) = self.spaces.remove(&client) else {
+            self.violations.push(Violation::NoAddressSpace { client });
+            return;
+        };
+        if !space.pages.is_empty() {
+            self.violations
+                .push(Violation::AddressSpaceDestroyedWithMappings { client, mappings: space.pages.len() });
+            for entry in space.pages.values() {
+                if let Some(copy) = self.copies.get_mut(&entry.slot) {
+                    copy.mapped_at = None;
+                }
+            }
+        }
+    }
+
+    /// Whether `client` has a VSpace.
+    pub fn has_address_space(&self, client: ClientId) -> bool {
+        self.spaces.contains_key(&client)
+    }
+
+    /// Paging structures (PDPTs, page directories, page tables) in `client`'s VSpace.
+    pub fn paging_structures(&self, client: ClientId) -> usize {
+        self.spaces.get(&client).map_or(0, AddressSpace::structure_count)
+    }
+
+    /// Whether the paging structure `level` covering `vaddr` exists in `client`'s VSpace.
+    pub fn has_paging_structure(&self, client: ClientId, vaddr: u64, level: PagingLevel) -> bool {
+        self.spaces.get(&client).is_some_and(|s| s.has(level, vaddr))
+    }
+
+    /// The mapping of the page containing `vaddr` in `client`.
+    pub fn mapping(&self, client: ClientId, vaddr: u64) -> Option<Mapping> {
+        let page = vaddr & !(PAGE - 1);
+        let entry = self.spaces.get(&client)?.pages.get(&page)?;
+        Some(Mapping { client, vaddr: page, slot: entry.slot, frame: entry.frame, rights: entry.rights })
+    }
+
+    /// Every page mapped in `client`, by address.
+    pub fn mappings(&self, client: ClientId) -> Vec<Mapping> {
+        let Some(space) = self.spaces.get(&client) else {
+            return Vec::new();
+        };
+        space
+            .pages
+            .iter()
+            .map(|(&vaddr, e)| Mapping { client, vaddr, slot: e.slot, frame: e.frame, rights: e.rights })
+            .collect()
+    }
+
+    /// Pages mapped across every address space.
+    pub fn mapped_pages(&self) -> usize {
+        self.spaces.values().map(|s| s.pages.len()).sum()
+    }
+
+    /// Every mapping of `frame`, in any client.
+    pub fn mappings_of(&self, frame: FrameRef) -> Vec<Mapping> {
+        let Some(slots) = self.copies_of.get(&frame) else {
+            return Vec::new();
+        };
+        slots
+            .iter()
+            .filter_map(|slot| {
+                let place = self.copies[slot].mapped_at?;
+                let entry = self.spaces[&place.client].pages[&place.vaddr];
+                Some(Mapping {
+                    client: place.client,
+                    vaddr: place.vaddr,
+                    slot: *slot,
+                    frame,
+                    rights: entry.rights,
+                })
+            })
+            .collect()
+    }
+
+    /// The clients that map `frame` with write rights, each once, in order.
+    pub fn writable_mappers(&self, frame: FrameRef) -> Vec<ClientId> {
+        let clients: BTreeSet<ClientId> =
+            self.mappings_of(frame).into_iter().filter(|m| m.rights.write).map(|m| m.client).collect();
+        clients.into_iter().collect()
+    }
+
+    /// Every frame mapped writable somewhere, with its writable mappings.
+    pub fn writable_frames(&self) -> BTreeMap<FrameRef, Vec<Mapping>> {
+        let mut frames: BTreeMap<FrameRef, Vec<Mapping>> = BTreeMap::new();
+        for (&client, space) in &self.spaces {
+            for (&vaddr, entry) in space.pages.iter().filter(|(_, e)| e.rights.write) {
+                frames.entry(entry.frame).or_default().push(Mapping {
+                    client,
+                    vaddr,
+                    slot: entry.slot,
+                    frame: entry.frame,
+                    rights: entry.rights,
+                });
+            }
+        }
+        frames
+    }
+
+    /// Whether `client` may access the page containing `vaddr` as the CPU would check it: any mapping
+    /// allows reads and instruction fetches (seL4 5.0 never sets NX), writes need write rights.
+    pub fn check_access(&self, client: ClientId, vaddr: u64, write: bool) -> Result<(), MemoryFault> {
+        match self.mapping(client, vaddr) {
+            None => Err(MemoryFault { address: vaddr, kind: MemoryFaultKind::NotMapped }),
+            Some(m) if write && !m.rights.write => {
+                Err(MemoryFault { address: vaddr, kind: MemoryFaultKind::ReadOnly })
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Reads `length` bytes of `client`'s memory at `vaddr`, through its mappings.
+    pub fn read(&self, client: ClientId, vaddr: u64, length: usize) -> Result<Vec<u8>, MemoryFault> {
+        let mut bytes = Vec::with_capacity(length);
+        let mut address = vaddr;
+        while bytes.len() < length {
+            self.check_access(client, address, false)?;
+            let frame = self.mapping(client, address).expect("checked").frame;
+            let offset = (address % PAGE) as usize;
+            let take = (FRAME_BYTES - offset).min(length - bytes.len());
+            let contents = self.frame_contents(frame).expect("a mapped frame exists");
+            bytes.extend_from_slice(&contents[offset..offset + take]);
+            address += take as u64;
+        }
+        Ok(bytes)
+    }
+
+    /// Writes `bytes` into `client`'s memory at `vaddr`, through its mappings. Every page is checked
+    /// before any byte is written, as a faulting `rep movsb` would leave earlier pages written; the model
+    /// keeps it simpler and writes nothing on a fault.
+    pub fn write(&mut self, client: ClientId, vaddr: u64, bytes: &[u8]) -> Result<(), MemoryFault> {
+        let end = vaddr + bytes.len() as u64;
+        let mut page = vaddr & !(PAGE - 1);
+        while page < end {
+            self.check_access(client, page.max(vaddr), true)?;
+            page += PAGE;
+        }
+        let mut address = vaddr;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let frame = self.mapping(client, address).expect("checked").frame;
+            let offset = (address % PAGE) as usize;
+            let take = (FRAME_BYTES - offset).min(rest.len());
+            self.frame_bytes_mut(frame)[offset..offset + take].copy_from_slice(&rest[..take]);
+            address += take as u64;
+            rest = &rest[take..];
+        }
+        Ok(())
+    }
+
+    fn frame_bytes_mut(&mut self, frame: FrameRef) -> &mut [u8] {
+        match frame {
+            FrameRef::Pool(PoolFrame(n)) => &mut self.pool[n as usize][..],
+            FrameRef::Image(ImagePage(n)) => {
+                let start = n as usize * FRAME_BYTES;
+                &mut self.boot_image[start..start + FRAME_BYTES]
+            }
+        }
+    }
+
+    fn frame_exists(&self, frame: FrameRef) -> bool {
+        match frame {
+            FrameRef::Pool(PoolFrame(n)) => (n as usize) < self.pool.len(),
+            FrameRef::Image(ImagePage(n)) => n < self.boot_image_pages(),
+        }
+    }
+
+    /// Records a violation and returns the kernel error that goes with it.
+    fn refuse(&mut self, violation: Violation, code: u32) -> KernelError {
+        self.violations.push(violation);
+        self.counters.failed_calls += 1;
+        KernelError::Failed(code)
+    }
+
+    fn window_check(&mut self, frame: PoolFrame, offset: usize, length: usize) -> bool {
+        if frame.0 as usize >= self.pool.len() {
+            self.violations.push(Violation::WindowOnMissingFrame { frame });
+            return false;
+        }
+        if offset.checked_add(length).is_none_or(|end| end > FRAME_BYTES) {
+            self.violations.push(Violation::WindowOutOfFrame { frame, offset, length });
+            return false;
+        }
+        if self.copies_of(FrameRef::Pool(frame)) > 0 {
+            // Still written, as the real window would be: the damage is what the tests should see.
+            self.violations.push(Violation::WindowOnLiveFrame { frame });
+        }
+        true
+    }
+}
+
+impl RetypeFrames for ModelKernel {
+    fn retype_frames(&mut self, first: PoolFrame, count: u32) -> Result<u32, KernelError> {
+        self.counters.retype_calls += 1;
+        let expected = PoolFrame(self.pool.len() as u32);
+        if count == 0 || count > self.config.retype_fan_out {
+            // seL4 checks the fan-out before anything else; the pager never needs to exceed it.
+            return Err(self.refuse(Violation::RetypeCount { count }, error_code::RANGE_ERROR));
+        }
+        if first < expected {
+            let violation = Violation::RetypeOutOfOrder { expected, asked: first };
+            return Err(self.refuse(violation, error_code::DELETE_FIRST));
+        }
+        if first > expected {
+            // The kernel would accept a gap; the pager's numbering says it never makes one.
+            let violation = Violation::RetypeOutOfOrder { expected, asked: first };
+            return Err(self.refuse(violation, error_code::INVALID_ARGUMENT));
+        }
+        let mut room = self.untyped_bytes_left() / PAGE;
+        if let Some(object_frames) = self.config.untyped_object_frames.filter(|f| *f > 0) {
+            // What is left of the untyped object the next frame would come from.
+            let used_frames = self.untyped_used / PAGE;
+            room = room.min(object_frames - used_frames % object_frames);
+        }
+        let affordable = room.min(u64::from(count)) as u32;
+        if affordable == 0 {
+            self.counters.failed_calls += 1;
+            return Err(KernelError::OutOfMemory);
+        }
+        for _ in 0..affordable {
+            self.pool.push(Box::new([0; FRAME_BYTES]));
+        }
+        self.untyped_used += u64::from(affordable) * PAGE;
+        self.counters.frames_created += u64::from(affordable);
+        Ok(affordable)
+    }
+}
+
+impl CopyFrameCaps for ModelKernel {
+    fn copy_frame_cap(&mut self, frame: FrameRef, slot: CopySlot) -> Result<(), KernelError> {
+        self.counters.copy_calls += 1;
+        if !self.frame_exists(frame) {
+            return Err(self.refuse(Violation::CopyOfMissingFrame { frame }, error_code::FAILED_LOOKUP));
+        }
+        if self.copies.contains_key(&slot) {
+            let violation = Violation::CopyIntoOccupiedSlot { slot, frame };
+            return Err(self.refuse(violation, error_code::DELETE_FIRST));
+        }
+        self.copies.insert(slot, CapCopy { frame, mapped_at: None });
+        self.copies_of.entry(frame).or_default().insert(slot);
+        Ok(())
+    }
+
+    fn delete_copy(&mut self, slot: CopySlot) -> Result<(), KernelError> {
+        self.counters.delete_calls += 1;
+        let Some(copy) = self.copies.remove(&slot) else {
+            return Err(self.refuse(Violation::DeleteOfEmptySlot { slot }, error_code::INVALID_CAPABILITY));
+        };
+        // Deleting the last cap to a mapping unmaps it (seL4's `finaliseCap` on a mapped frame cap).
+        if let Some(place) = copy.mapped_at {
+            if let Some(space) = self.spaces.get_mut(&place.client) {
+                space.pages.remove(&place.vaddr);
+            }
+        }
+        let slots = self.copies_of.get_mut(&copy.frame).expect("indexed with the copy");
+        slots.remove(&slot);
+        if slots.is_empty() {
+            self.copies_of.remove(&copy.frame);
+        }
+        Ok(())
+    }
+}
+
+impl MapPages for ModelKernel {
+    fn map_page(
+        &mut self,
+        client: ClientId,
+        vaddr: u64,
+        slot: CopySlot,
+        rights: Rights,
+    ) -> Result<(), MapError> {
+        self.counters.map_calls += 1;
+        // The checks of `decodeX86FrameInvocation`, in its order.
+        let Some(copy) = self.copies.get(&slot).copied() else {
+            let violation = Violation::MapOfEmptySlot { slot };
+            return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_CAPABILITY)));
+        };
+        if copy.mapped_at.is_some() {
+            let violation = Violation::MapOfMappedCopy { slot, client, vaddr };
+            return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_CAPABILITY)));
+        }
+        if !self.spaces.contains_key(&client) {
+            let violation = Violation::NoAddressSpace { client };
+            return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_CAPABILITY)));
+        }
+        if vaddr.checked_add(PAGE).is_none_or(|top| top > USER_TOP) {
+            let violation = Violation::MapOutsideUserRange { client, vaddr };
+            return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_ARGUMENT)));
+        }
+        if vaddr % PAGE != 0 {
+            let violation = Violation::MapUnaligned { client, vaddr };
+            return Err(MapError::Kernel(self.refuse(violation, error_code::ALIGNMENT_ERROR)));
+        }
+        let space = &self.spaces[&client];
+        if let Some(level) = space.missing_level(vaddr) {
+            // The ordinary protocol: the pager creates the level and retries. Not a violation.
+            self.counters.missing_level_failures += 1;
+            self.counters.failed_calls += 1;
+            return Err(MapError::MissingLevel(level));
+        }
+        if space.pages.contains_key(&vaddr) {
+            let violation = Violation::MapOverMapping { client, vaddr };
+            return Err(MapError::Kernel(self.refuse(violation, error_code::DELETE_FIRST)));
+        }
+        if let (FrameRef::Image(page), true) = (copy.frame, rights.write) {
+            // seL4 would map it: the boot image caps carry full rights. The model does too, so a test
+            // that writes through it sees every other instance's memory change.
+            self.violations.push(Violation::ImageFrameMappedWritable { client, vaddr, page });
+        }
+        let space = self.spaces.get_mut(&client).expect("checked");
+        space.pages.insert(vaddr, PageEntry { slot, frame: copy.frame, rights });
+        self.copies.get_mut(&slot).expect("checked").mapped_at = Some(MappingPlace { client, vaddr });
+        Ok(())
+    }
+
+    fn map_paging_structure(
+        &mut self,
+        client: ClientId,
+        vaddr: u64,
+        level: PagingLevel,
+    ) -> Result<(), KernelError> {
+        self.counters.paging_structure_calls += 1;
+        let Some(space) = self.spaces.get(&client) else {
+            return Err(self.refuse(Violation::NoAddressSpace { client }, error_code::INVALID_CAPABILITY));
+        };
+        let above = match level {
+            PagingLevel::Pdpt => None,
+            PagingLevel::PageDirectory => Some(PagingLevel::Pdpt),
+            PagingLevel::PageTable => Some(PagingLevel::PageDirectory),
+        };
+        if above.is_some_and(|above| !space.has(above, vaddr)) {
+            let violation = Violation::PagingStructureAboveMissing { client, vaddr, level };
+            return Err(self.refuse(violation, error_code::FAILED_LOOKUP));
+        }
+        if space.has(level, vaddr) {
+            let violation = Violation::PagingStructureExists { client, vaddr, level };
+            return Err(self.refuse(violation, error_code::DELETE_FIRST));
+        }
+        // The object is retyped before it is mapped: no untyped, no structure.
+        if self.untyped_bytes_left() < PAGING_STRUCTURE_BYTES {
+            self.counters.failed_calls += 1;
+            return Err(KernelError::OutOfMemory);
+        }
+        self.untyped_used += PAGING_STRUCTURE_BYTES;
+        let space = self.spaces.get_mut(&client).expect("checked");
+        space.structures_mut(level).insert(vaddr >> level_shift(level));
+        self.counters.paging_structures_created += 1;
+        Ok(())
+    }
+
+    fn unmap_page(&mut self, slot: CopySlot) -> Result<(), KernelError> {
+        self.counters.unmap_calls += 1;
+        let Some(copy) = self.copies.get_mut(&slot) else {
+            return Err(self.refuse(Violation::UnmapOfEmptySlot { slot }, error_code::INVALID_CAPABILITY));
+        };
+        // Unmapping a copy that is not mapped succeeds and does nothing, as on seL4.
+        if let Some(place) = copy.mapped_at.take() {
+            if let Some(space) = self.spaces.get_mut(&place.client) {
+                space.pages.remove(&place.vaddr);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FrameWindow for ModelKernel {
+    fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]) {
+        self.counters.window_writes += 1;
+        if self.window_check(frame, offset, bytes.len()) {
+            self.pool[frame.0 as usize][offset..offset + bytes.len()].copy_from_slice(bytes);
+        }
+    }
+
+    fn zero_frame(&mut self, frame: PoolFrame, offset: usize, length: usize) {
+        self.counters.window_zeroes += 1;
+        if self.window_check(frame, offset, length) {
+            self.pool[frame.0 as usize][offset..offset + length].fill(0);
+        }
+    }
+}

@@ -1,0 +1,754 @@
+//! One test per case of HelenOS `backend_elf.c` as the pager maps it onto seL4, with exact bytes,
+//! frames and counts, against the strict model kernel.
+
+use pager::{
+    Access, AllocationError, AreaKind, BuiltinPolicy, ClientId, FaultClass, FrameCounts, FrameRef, ImagePage,
+    KernelError, PagerConfig, PagingLevel, PoolFrame, RefusalReason, Rights, SharedId, TeardownReport,
+};
+use pager_tests::reference::*;
+use pager_tests::{default_session, pattern, reference_boot_image, session_with, REFERENCE_FILE};
+use sim::{ModelConfig, Session};
+
+const PAGE: u64 = 4096;
+
+/// The reference file starts on boot-image page 4 (file 0 takes pages 0–3) and its text segment at
+/// file offset 0x1000, so text page `n` is boot-image page 5 + n.
+const TEXT_FIRST_IMAGE_PAGE: u32 = 5;
+/// The read-only data segment lies at file offset 0x4000: boot-image page 8.
+const RODATA_IMAGE_PAGE: u32 = 8;
+
+fn spawn(session: &mut Session<'_, impl pager::Policy>) -> ClientId {
+    let image = session.image(REFERENCE_FILE);
+    session.spawn(image, None).expect("spawn")
+}
+
+fn fault_class(
+    session: &mut Session<'_, impl pager::Policy>,
+    client: ClientId,
+    address: u64,
+    access: Access,
+) -> (FaultClass, FrameRef) {
+    let touched = session.touch(client, address, access).expect("access served");
+    let resolution = touched.fault.expect("the page was not mapped before");
+    assert_eq!(resolution.page, address & !(PAGE - 1));
+    (resolution.class, resolution.frame)
+}
+
+fn assert_clean(session: &Session<'_, impl pager::Policy>) {
+    assert_eq!(session.kernel.violations(), &[], "the pager broke a kernel rule");
+}
+
+fn zeroes(length: usize) -> Vec<u8> {
+    vec![0; length]
+}
+
+fn area_shared(
+    session: &Session<'_, impl pager::Policy>,
+    client: ClientId,
+    address: u64,
+) -> Option<SharedId> {
+    let areas = session.pager.client(client).expect("client").areas();
+    areas.iter().find(|a| a.base() <= address && address < a.end()).and_then(|a| a.shared())
+}
+
+#[test]
+fn file_layout_is_as_the_tests_assume() {
+    let layout = pager_tests::reference_elf().layout();
+    let offsets: Vec<u64> = layout.program_headers.iter().map(|p| p.offset).collect();
+    assert_eq!(offsets, [0x1000, 0x4000, 0x5010, 0x7100, 0x7800]);
+    let boot = reference_boot_image();
+    assert_eq!(boot.files()[REFERENCE_FILE].first_page, 4);
+}
+
+#[test]
+fn read_only_initialised_page_maps_the_image_frame_without_a_copy() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let first = spawn(&mut session);
+    let second = spawn(&mut session);
+    let pool_before = session.pager.frame_counts();
+
+    let (class, frame) = fault_class(&mut session, first, TEXT + PAGE + 0x42, Access::Execute);
+    assert_eq!(class, FaultClass::ImageFrame);
+    assert_eq!(frame, FrameRef::Image(ImagePage(TEXT_FIRST_IMAGE_PAGE + 1)));
+    assert_eq!(session.read(first, TEXT + PAGE, 4096).unwrap(), pattern(1, 0x2123)[0x1000..0x2000]);
+    let (class, frame) = fault_class(&mut session, first, RODATA + 8, Access::Read);
+    assert_eq!((class, frame), (FaultClass::ImageFrame, FrameRef::Image(ImagePage(RODATA_IMAGE_PAGE))));
+    assert_eq!(session.read(first, RODATA, 4096).unwrap(), pattern(2, 0x1000));
+
+    // No pool frame was taken, and the second instance maps the very same frame.
+    assert_eq!(session.pager.frame_counts(), pool_before);
+    assert_eq!(session.pager.frame_counts().created, 0);
+    let (class, frame) = fault_class(&mut session, second, TEXT + PAGE, Access::Read);
+    assert_eq!(
+        (class, frame),
+        (FaultClass::ImageFrame, FrameRef::Image(ImagePage(TEXT_FIRST_IMAGE_PAGE + 1)))
+    );
+    let mappings = session.kernel.mappings_of(frame);
+    assert_eq!(mappings.len(), 2);
+    assert!(mappings.iter().all(|m| m.rights == Rights::READ_EXECUTE), "{mappings:?}");
+    assert_eq!(session.kernel.copies_of(frame), 2);
+    assert_eq!(session.pager.frame_counts(), pool_before);
+    assert_eq!(session.kernel.counters().window_writes, 0, "nothing was copied");
+    assert_clean(&session);
+}
+
+#[test]
+fn writable_initialised_page_is_copied_and_writes_stay_private() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let first = spawn(&mut session);
+    let second = spawn(&mut session);
+    let page = 0x0080_1000; // Wholly inside DATA's file part.
+    let file_bytes = pattern(3, 0x2000)[0xff0..0x1ff0].to_vec();
+
+    let (class, frame) = fault_class(&mut session, first, page + 0x10, Access::Read);
+    assert_eq!((class, frame), (FaultClass::Copy, FrameRef::Pool(PoolFrame(0))));
+    assert_eq!(session.read(first, page, 4096).unwrap(), file_bytes);
+    session.write(first, page + 0x20, b"private").unwrap();
+
+    let (class, other) = fault_class(&mut session, second, page, Access::Write);
+    assert_eq!((class, other), (FaultClass::Copy, FrameRef::Pool(PoolFrame(1))));
+    assert_eq!(session.read(second, page, 4096).unwrap(), file_bytes);
+    let mut written = file_bytes.clone();
+    written[0x20..0x27].copy_from_slice(b"private");
+    assert_eq!(session.read(first, page, 4096).unwrap(), written);
+    // The image itself is untouched.
+    let file = boot.file(REFERENCE_FILE);
+    assert_eq!(&file[0x6000..0x7000], &file_bytes[..]);
+    assert_eq!(session.kernel.writable_mappers(frame), [first]);
+    assert_eq!(session.kernel.writable_mappers(other), [second]);
+    assert_eq!(
+        session.pager.frame_counts(),
+        FrameCounts { created: 32, in_use: 2, free: 30, capacity: 4096 }
+    );
+    assert_clean(&session);
+}
+
+#[test]
+fn page_at_or_above_the_file_end_gets_a_zero_frame() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let client = spawn(&mut session);
+    for page in [0x0080_3000, 0x0080_4000] {
+        let (class, frame) = fault_class(&mut session, client, page + 0x7, Access::Write);
+        assert_eq!(class, FaultClass::Zero);
+        assert!(matches!(frame, FrameRef::Pool(_)));
+        assert_eq!(session.read(client, page, 4096).unwrap(), zeroes(4096));
+    }
+    // A read-only segment's zero page is a pool frame too, mapped read-only.
+    let (class, frame) = fault_class(&mut session, client, RODATA + PAGE, Access::Read);
+    assert_eq!(class, FaultClass::Zero);
+    assert_eq!(session.kernel.mapping(client, RODATA + PAGE).unwrap().rights, Rights::READ);
+    assert_eq!(session.kernel.frame_contents(frame).unwrap(), &zeroes(4096)[..]);
+    assert_clean(&session);
+}
+
+#[test]
+fn straddling_page_with_both_pads_copies_only_the_middle() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let client = spawn(&mut session);
+    let (class, _) = fault_class(&mut session, client, SMALL, Access::Read);
+    assert_eq!(class, FaultClass::Mixed);
+    let mut expected = zeroes(4096);
+    expected[0x100..0x300].copy_from_slice(&pattern(4, 0x200));
+    assert_eq!(session.read(client, 0x00a0_0000, 4096).unwrap(), expected);
+    // The file bytes after the segment's (BSS's nothing, then the end of file) never leak in: the
+    // window filled exactly one zero run below, one copy, one zero run above.
+    assert_eq!(session.kernel.counters().window_zeroes, 2);
+    assert_eq!(session.kernel.counters().window_writes, 1);
+
+    // DATA's first page: pad_lo 0x10 only; its third: pad_hi 0xff0 only.
+    let data = pattern(3, 0x2000);
+    let (class, _) = fault_class(&mut session, client, 0x0080_0000, Access::Read);
+    assert_eq!(class, FaultClass::Mixed);
+    let mut expected = zeroes(0x10);
+    expected.extend_from_slice(&data[..0xff0]);
+    assert_eq!(session.read(client, 0x0080_0000, 4096).unwrap(), expected);
+    let (class, _) = fault_class(&mut session, client, 0x0080_2fff, Access::Read);
+    assert_eq!(class, FaultClass::Mixed);
+    let mut expected = data[0x1ff0..].to_vec();
+    expected.extend_from_slice(&zeroes(0xff0));
+    assert_eq!(session.read(client, 0x0080_2000, 4096).unwrap(), expected);
+    // The text's last page: file bytes then zeroes, in an executable segment.
+    let (class, _) = fault_class(&mut session, client, TEXT + 2 * PAGE, Access::Execute);
+    assert_eq!(class, FaultClass::Mixed);
+    let mut expected = pattern(1, 0x2123)[0x2000..].to_vec();
+    expected.extend_from_slice(&zeroes(0x1000 - 0x123));
+    assert_eq!(session.read(client, TEXT + 2 * PAGE, 4096).unwrap(), expected);
+    assert_clean(&session);
+}
+
+#[test]
+fn file_size_below_memory_size_reads_file_then_zeroes() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let client = spawn(&mut session);
+    // The whole DATA area: five pages from 0x800000.
+    let bytes = session.read(client, 0x0080_0000, 5 * 4096).unwrap();
+    let mut expected = zeroes(0x10);
+    expected.extend_from_slice(&pattern(3, 0x2000));
+    expected.resize(5 * 4096, 0);
+    assert_eq!(bytes, expected);
+    let counts = session.pager.client(client).unwrap().faults();
+    assert_eq!((counts.mixed, counts.copy, counts.zero), (2, 1, 2));
+    // The area ends at the page after p_vaddr + p_memsz: one byte further is no area.
+    let refused = session.touch(client, 0x0080_5000, Access::Read).unwrap_err();
+    assert_eq!(refused.refusal().unwrap().reason, RefusalReason::NoArea);
+    // SMALL: 0x300 bytes of memory, 0x200 from the file; the rest of its page is zero as well.
+    let bytes = session.read(client, SMALL, 0x300).unwrap();
+    let mut expected = pattern(4, 0x200);
+    expected.resize(0x300, 0);
+    assert_eq!(bytes, expected);
+    assert_clean(&session);
+}
+
+#[test]
+fn empty_file_part_gives_zero_pages_only() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let client = spawn(&mut session);
+    // BSS straddles its first page (pad_lo 0x800, no file bytes, pad_hi 0x800): a zero page.
+    let (class, _) = fault_class(&mut session, client, BSS, Access::Write);
+    assert_eq!(class, FaultClass::Zero);
+    let (class, _) = fault_class(&mut session, client, BSS + PAGE, Access::Read);
+    assert_eq!(class, FaultClass::Zero);
+    assert_eq!(session.read(client, 0x00c0_0000, 2 * 4096).unwrap(), zeroes(2 * 4096));
+    assert_eq!(session.kernel.counters().window_writes, 0, "no file byte copied");
+    assert_clean(&session);
+}
+
+#[test]
+fn shared_pagemap_hit_maps_the_same_frame_with_one_more_reference() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let first = spawn(&mut session);
+    let second = spawn(&mut session);
+    let base = 0x4000_0000;
+    let region = session
+        .shared_region(2 * PAGE, &[(first, base, Rights::READ_WRITE), (second, base + PAGE, Rights::READ)])
+        .unwrap();
+
+    session.write(first, base + 0x10, b"hello").unwrap();
+    let frame = session.kernel.mapping(first, base).unwrap().frame;
+    let FrameRef::Pool(pool) = frame else { panic!("a region page is a pool frame") };
+    // One reference for the mapping in `first`, one for the pagemap entry.
+    assert_eq!(session.pager.frame_references(pool), 2);
+    assert_eq!(session.pager.pagemap_len(region), Some(1));
+
+    let (class, hit) = fault_class(&mut session, second, base + PAGE + 0x10, Access::Read);
+    assert_eq!((class, hit), (FaultClass::SharedHit, frame));
+    assert_eq!(session.pager.frame_references(pool), 3);
+    assert_eq!(session.read(second, base + PAGE + 0x10, 5).unwrap(), b"hello");
+    // Read-only in `second`: its write is refused, though the frame is writable in `first`.
+    let refused = session.touch(second, base + PAGE, Access::Write).unwrap_err();
+    assert_eq!(
+        refused.refusal().unwrap().reason,
+        RefusalReason::WriteToReadOnly { area: AreaKind::Region(region.0) }
+    );
+    assert_eq!(session.kernel.writable_mappers(frame), [first]);
+    assert_eq!(session.pager.frame_counts().in_use, 1);
+    assert_clean(&session);
+}
+
+#[test]
+fn sharing_a_writable_area_in_use_puts_every_mapped_page_in_the_pagemap() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let first = spawn(&mut session);
+    let second = spawn(&mut session);
+    let at = 0x2000_0000;
+    session.write(first, 0x0080_1000, b"before sharing").unwrap(); // copy page
+    session.touch(first, 0x0080_0000, Access::Read).unwrap(); // mixed page
+    session.touch(first, 0x0080_3000, Access::Read).unwrap(); // zero page
+    let frames: Vec<FrameRef> = [0x0080_0000, 0x0080_1000, 0x0080_3000]
+        .iter()
+        .map(|&a| session.kernel.mapping(first, a).unwrap().frame)
+        .collect();
+
+    session.share(first, DATA, second, at).unwrap();
+    let shared = area_shared(&session, first, DATA).expect("the source area is shared now");
+    assert_eq!(area_shared(&session, second, at), Some(shared));
+    assert_eq!(session.pager.pagemap_len(shared), Some(3));
+    for frame in &frames {
+        let FrameRef::Pool(pool) = *frame else { panic!("pool frames") };
+        assert_eq!(session.pager.frame_references(pool), 2, "mapping + pagemap");
+    }
+
+    // The sharer sees the same frames, the earlier write included.
+    let (class, frame) = fault_class(&mut session, second, at + 0x1000, Access::Read);
+    assert_eq!((class, frame), (FaultClass::SharedHit, frames[1]));
+    assert_eq!(session.read(second, at + 0x1000, 14).unwrap(), b"before sharing");
+    // A page neither had is made once and then hit by the other.
+    let (class, made) = fault_class(&mut session, second, at + 0x2000, Access::Write);
+    assert_eq!(class, FaultClass::Mixed);
+    session.write(second, at + 0x2000, b"from second").unwrap();
+    let (class, hit) = fault_class(&mut session, first, 0x0080_2000, Access::Read);
+    assert_eq!((class, hit), (FaultClass::SharedHit, made));
+    assert_eq!(session.read(first, 0x0080_2000, 11).unwrap(), b"from second");
+    assert_eq!(session.pager.pagemap_len(shared), Some(4));
+    let mut writers = session.kernel.writable_mappers(made);
+    writers.sort();
+    assert_eq!(writers, [first, second]);
+    assert_clean(&session);
+}
+
+#[test]
+fn sharing_a_read_only_area_puts_only_non_image_pages_in_the_pagemap() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let first = spawn(&mut session);
+    let second = spawn(&mut session);
+    let at = 0x3000_0000;
+    session.touch(first, TEXT, Access::Execute).unwrap(); // image frame
+    session.touch(first, TEXT + PAGE, Access::Read).unwrap(); // image frame
+    session.touch(first, TEXT + 2 * PAGE, Access::Read).unwrap(); // mixed: a pool frame
+    let mixed = session.kernel.mapping(first, TEXT + 2 * PAGE).unwrap().frame;
+
+    session.share(first, TEXT, second, at).unwrap();
+    let shared = area_shared(&session, first, TEXT).unwrap();
+    assert_eq!(session.pager.pagemap_len(shared), Some(1));
+    let (class, frame) = fault_class(&mut session, second, at, Access::Execute);
+    assert_eq!((class, frame), (FaultClass::ImageFrame, FrameRef::Image(ImagePage(TEXT_FIRST_IMAGE_PAGE))));
+    let (class, frame) = fault_class(&mut session, second, at + 2 * PAGE, Access::Read);
+    assert_eq!((class, frame), (FaultClass::SharedHit, mixed));
+    assert_eq!(session.read(second, at, 0x2123).unwrap(), pattern(1, 0x2123));
+    assert_eq!(session.pager.frame_counts().in_use, 1);
+    assert_clean(&session);
+}
+
+#[test]
+fn unmap_frees_copies_zero_and_mixed_frames_but_never_image_frames() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let client = spawn(&mut session);
+    let image_page = TEXT;
+    let pages = [0x0080_1000 /* copy */, 0x0080_3000 /* zero */, SMALL /* mixed */];
+    session.touch(client, image_page, Access::Read).unwrap();
+    let mut frames = Vec::new();
+    for &page in &pages {
+        session.write(client, page, b"x").unwrap();
+        let FrameRef::Pool(pool) = session.kernel.mapping(client, page).unwrap().frame else { panic!() };
+        assert_eq!(session.pager.frame_references(pool), 1);
+        frames.push(pool);
+    }
+    assert_eq!(
+        session.pager.frame_counts(),
+        FrameCounts { created: 32, in_use: 3, free: 29, capacity: 4096 }
+    );
+    assert_eq!(session.pager.copy_slots_in_use(), 4);
+
+    // The image frame's mapping goes; nothing is freed.
+    assert!(session.unmap(client, image_page).unwrap());
+    assert_eq!(session.kernel.copies_of(FrameRef::Image(ImagePage(TEXT_FIRST_IMAGE_PAGE))), 0);
+    assert_eq!(session.pager.frame_counts().in_use, 3);
+    for (page, pool) in pages.iter().zip(&frames) {
+        assert!(session.unmap(client, *page).unwrap());
+        assert_eq!(session.pager.frame_references(*pool), 0);
+        assert!(session.kernel.mapping(client, *page).is_none());
+    }
+    assert_eq!(
+        session.pager.frame_counts(),
+        FrameCounts { created: 32, in_use: 0, free: 32, capacity: 4096 }
+    );
+    assert_eq!(session.pager.copy_slots_in_use(), 0);
+    assert_eq!(session.kernel.live_copies(), 0);
+    assert!(!session.unmap(client, image_page).unwrap(), "nothing resident there any more");
+    // A page unmapped loses its private writes: it comes back from the file.
+    assert_eq!(session.read(client, 0x0080_1000, 1).unwrap(), [pattern(3, 0x2000)[0xff0]]);
+    assert_eq!(session.pager.frame_counts().created, 32, "the free list was reused, nothing retyped");
+    assert_clean(&session);
+}
+
+#[test]
+fn unmap_in_a_shared_area_keeps_the_pagemap_reference() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let first = spawn(&mut session);
+    let second = spawn(&mut session);
+    session.write(first, 0x0080_1000, b"kept").unwrap();
+    session.share(first, DATA, second, 0x2000_0000).unwrap();
+    let FrameRef::Pool(pool) = session.kernel.mapping(first, 0x0080_1000).unwrap().frame else { panic!() };
+    assert!(session.unmap(first, 0x0080_1000).unwrap());
+    assert_eq!(session.pager.frame_references(pool), 1, "the pagemap's");
+    assert_eq!(session.read(second, 0x2000_1000, 4).unwrap(), b"kept");
+    let (class, frame) = fault_class(&mut session, first, 0x0080_1000, Access::Read);
+    assert_eq!((class, frame), (FaultClass::SharedHit, FrameRef::Pool(pool)));
+    assert_clean(&session);
+}
+
+#[test]
+fn remove_client_frees_private_frames_and_shared_ones_with_the_last_sharer() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let first = spawn(&mut session);
+    let second = spawn(&mut session);
+    // `first`: an image page, two private pages, two pages of DATA which it then shares.
+    session.touch(first, TEXT, Access::Read).unwrap();
+    session.write(first, SMALL, b"a").unwrap();
+    session.write(first, BSS, b"b").unwrap();
+    session.write(first, 0x0080_1000, b"c").unwrap();
+    session.write(first, 0x0080_3000, b"d").unwrap();
+    session.share(first, DATA, second, 0x2000_0000).unwrap();
+    session.touch(second, 0x2000_1000, Access::Read).unwrap();
+    session.touch(second, TEXT, Access::Read).unwrap();
+    assert_eq!(session.pager.frame_counts().in_use, 4);
+    let shared = area_shared(&session, first, DATA).unwrap();
+
+    let report = session.remove_client(first).unwrap();
+    assert_eq!(report, TeardownReport { pages_unmapped: 5, frames_freed: 2 });
+    assert_eq!(session.pager.frame_counts().in_use, 2);
+    assert_eq!(session.pager.pagemap_len(shared), Some(2), "the shared object lives on with `second`");
+    assert_eq!(session.read(second, 0x2000_3000, 1).unwrap(), b"d");
+    assert!(session.pager.client(first).is_none());
+
+    let report = session.remove_client(second).unwrap();
+    assert_eq!(report, TeardownReport { pages_unmapped: 3, frames_freed: 2 });
+    assert_eq!(session.pager.pagemap_len(shared), None);
+    assert_eq!(
+        session.pager.frame_counts(),
+        FrameCounts { created: 32, in_use: 0, free: 32, capacity: 4096 }
+    );
+    assert_eq!(session.pager.copy_slots_in_use(), 0);
+    assert_eq!(session.kernel.live_copies(), 0);
+    assert_eq!(session.kernel.mapped_pages(), 0);
+    // Image frames were never freed: they were never in the pool.
+    assert!(session.kernel.frame_contents(FrameRef::Image(ImagePage(TEXT_FIRST_IMAGE_PAGE))).is_some());
+    assert_clean(&session);
+}
+
+/// Runs `refused` in a fresh session built by `configure`, checks the refusal, that it leaked nothing,
+/// and that another client is still served.
+fn assert_refusal_then_service(
+    pager_config: PagerConfig,
+    kernel_config: ModelConfig,
+    budget: Option<u32>,
+    prepare: impl Fn(&mut Session<'_, BuiltinPolicy>, ClientId),
+    refused_at: u64,
+    access: Access,
+    expected: RefusalReason,
+) {
+    let boot = reference_boot_image();
+    let mut session = session_with(&boot, pager_config, kernel_config, BuiltinPolicy::Seed);
+    let image = session.image(REFERENCE_FILE);
+    let client = session.spawn(image, budget).unwrap();
+    let bystander = session.spawn(image, None).unwrap();
+    // The bystander's image page is mapped first, so its page tables exist before budgets run out.
+    session.touch(bystander, TEXT, Access::Read).unwrap();
+    prepare(&mut session, client);
+    let counts = session.pager.frame_counts();
+    let slots = session.pager.copy_slots_in_use();
+    let copies = session.kernel.live_copies();
+
+    let error = session.touch(client, refused_at, access).unwrap_err();
+    let refusal = error.refusal().expect("refused, not looping");
+    assert_eq!(refusal.reason, expected);
+    assert_eq!((refusal.client, refusal.fault.address, refusal.fault.access), (client, refused_at, access));
+    assert_eq!(session.pager.frame_counts().in_use, counts.in_use, "no frame leaked");
+    assert_eq!(session.pager.copy_slots_in_use(), slots, "no slot leaked");
+    assert_eq!(session.kernel.live_copies(), copies, "no copy left behind");
+    assert!(session.kernel.mapping(client, refused_at).is_none());
+    assert_eq!(session.pager.client(client).unwrap().faults().refused, 1);
+
+    // The pager keeps serving.
+    assert_eq!(session.read(bystander, TEXT + PAGE, 4).unwrap(), pattern(1, 0x2123)[0x1000..0x1004]);
+    assert_clean(&session);
+}
+
+#[test]
+fn access_outside_every_area_is_refused() {
+    let config = PagerConfig::default();
+    assert_refusal_then_service(
+        config,
+        ModelConfig::default(),
+        None,
+        |_, _| {},
+        0x1000_0000,
+        Access::Read,
+        RefusalReason::NoArea,
+    );
+}
+
+#[test]
+fn write_to_a_read_only_segment_is_refused() {
+    let expected = RefusalReason::WriteToReadOnly { area: AreaKind::Segment(RODATA_SEGMENT) };
+    assert_refusal_then_service(
+        PagerConfig::default(),
+        ModelConfig::default(),
+        None,
+        |_, _| {},
+        RODATA,
+        Access::Write,
+        expected,
+    );
+}
+
+#[test]
+fn execute_in_a_data_segment_is_refused() {
+    let expected = RefusalReason::ExecuteNonExecutable { area: AreaKind::Segment(DATA_SEGMENT) };
+    assert_refusal_then_service(
+        PagerConfig::default(),
+        ModelConfig::default(),
+        None,
+        |_, _| {},
+        0x0080_2000,
+        Access::Execute,
+        expected,
+    );
+}
+
+#[test]
+fn touching_the_stack_guard_is_a_stack_overflow() {
+    let prepare = |session: &mut Session<'_, BuiltinPolicy>, client| {
+        let top = session.pager.add_stack(client, 0x7000_0000, 4 * PAGE).unwrap();
+        assert_eq!(top, 0x7000_0000);
+        session.write(client, top - 8, &[1; 8]).unwrap();
+    };
+    let guard = 0x7000_0000 - 5 * PAGE;
+    assert_refusal_then_service(
+        PagerConfig::default(),
+        ModelConfig::default(),
+        None,
+        prepare,
+        guard + 0xff8,
+        Access::Write,
+        RefusalReason::StackOverflow,
+    );
+}
+
+#[test]
+fn a_client_over_its_frame_budget_is_refused() {
+    let prepare = |session: &mut Session<'_, BuiltinPolicy>, client| {
+        session.write(client, SMALL, b"1").unwrap();
+        session.write(client, BSS, b"2").unwrap();
+        // Image frames are not charged.
+        session.touch(client, TEXT, Access::Read).unwrap();
+        assert_eq!(session.pager.client(client).unwrap().frames_charged(), 2);
+    };
+    assert_refusal_then_service(
+        PagerConfig::default(),
+        ModelConfig::default(),
+        Some(2),
+        prepare,
+        0x0080_1000,
+        Access::Read,
+        RefusalReason::OverBudget { budget: 2 },
+    );
+}
+
+#[test]
+fn an_exhausted_frame_pool_is_refused() {
+    let config = PagerConfig { frame_capacity: 2, ..PagerConfig::default() };
+    let prepare = |session: &mut Session<'_, BuiltinPolicy>, client| {
+        session.write(client, SMALL, b"1").unwrap();
+        session.write(client, BSS, b"2").unwrap();
+    };
+    let expected = RefusalReason::OutOfFrames(AllocationError::PoolExhausted { capacity: 2 });
+    assert_refusal_then_service(
+        config,
+        ModelConfig::default(),
+        None,
+        prepare,
+        0x0080_1000,
+        Access::Read,
+        expected,
+    );
+}
+
+#[test]
+fn exhausted_untyped_memory_is_refused() {
+    // Budget: the bystander's 3 paging structures, the client's 3, and 2 frames (retyped one at a time).
+    let config = PagerConfig { retype_batch: 1, ..PagerConfig::default() };
+    let kernel = ModelConfig::with_untyped_frames(8);
+    let prepare = |session: &mut Session<'_, BuiltinPolicy>, client| {
+        session.write(client, 0x0080_1000, b"1").unwrap();
+        session.write(client, 0x0080_3000, b"2").unwrap();
+        assert_eq!(session.kernel.untyped_bytes_left(), 0);
+    };
+    let expected = RefusalReason::OutOfFrames(AllocationError::Kernel(KernelError::OutOfMemory));
+    assert_refusal_then_service(config, kernel, None, prepare, 0x0080_2000, Access::Read, expected);
+}
+
+#[test]
+fn exhausted_untyped_memory_for_a_page_table_is_refused() {
+    // Room for the bystander's 3 structures, the client's 3 and one frame: nothing for a new table.
+    let kernel = ModelConfig::with_untyped_frames(7);
+    let config = PagerConfig { retype_batch: 1, ..PagerConfig::default() };
+    let prepare = |session: &mut Session<'_, BuiltinPolicy>, client| {
+        session.write(client, 0x0080_1000, b"1").unwrap();
+        assert_eq!(session.kernel.untyped_bytes_left(), 0);
+    };
+    // An image page in another 2 MiB region needs a page table and no frame.
+    let expected = RefusalReason::Kernel(KernelError::OutOfMemory);
+    assert_refusal_then_service(config, kernel, None, prepare, TEXT, Access::Read, expected);
+}
+
+#[test]
+fn exhausted_copy_slots_are_refused() {
+    let config = PagerConfig { copy_slots: 3, ..PagerConfig::default() };
+    let prepare = |session: &mut Session<'_, BuiltinPolicy>, client| {
+        session.touch(client, TEXT, Access::Read).unwrap();
+        session.touch(client, TEXT + PAGE, Access::Read).unwrap();
+    };
+    let expected = RefusalReason::OutOfSlots { capacity: 3 };
+    assert_refusal_then_service_after_unmap(config, prepare, 0x0080_1000, expected);
+}
+
+/// Like [`assert_refusal_then_service`], for a refusal that leaves no slot for anyone: after it, the
+/// client's own page is unmapped and the bystander's next fault takes the freed slot.
+fn assert_refusal_then_service_after_unmap(
+    config: PagerConfig,
+    prepare: impl Fn(&mut Session<'_, BuiltinPolicy>, ClientId),
+    refused_at: u64,
+    expected: RefusalReason,
+) {
+    let boot = reference_boot_image();
+    let mut session = session_with(&boot, config, ModelConfig::default(), BuiltinPolicy::Seed);
+    let image = session.image(REFERENCE_FILE);
+    let client = session.spawn(image, None).unwrap();
+    let bystander = session.spawn(image, None).unwrap();
+    session.touch(bystander, TEXT, Access::Read).unwrap();
+    prepare(&mut session, client);
+    let in_use = session.pager.frame_counts().in_use;
+    let error = session.touch(client, refused_at, Access::Read).unwrap_err();
+    assert_eq!(error.refusal().unwrap().reason, expected);
+    assert_eq!(session.pager.frame_counts().in_use, in_use, "the frame taken for the page was returned");
+    assert_eq!(session.pager.copy_slots_in_use(), 3);
+    assert!(session.unmap(client, TEXT).unwrap());
+    assert_eq!(session.read(bystander, 0x0080_1000, 4).unwrap(), pattern(3, 0x2000)[0xff0..0xff4]);
+    assert_clean(&session);
+}
+
+#[test]
+fn missing_paging_structures_are_created_level_by_level() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let client = spawn(&mut session);
+    assert_eq!(session.kernel.paging_structures(client), 0);
+
+    // First fault: the map fails three times (PDPT, directory, table missing), each level is made.
+    let touched = session.touch(client, TEXT, Access::Read).unwrap();
+    let resolution = touched.fault.unwrap();
+    assert_eq!(resolution.kernel_operations, 1 + 4 + 3, "copy, four map tries, three structures");
+    let counters = *session.kernel.counters();
+    assert_eq!(
+        (counters.map_calls, counters.missing_level_failures, counters.paging_structures_created),
+        (4, 3, 3)
+    );
+    for level in [PagingLevel::Pdpt, PagingLevel::PageDirectory, PagingLevel::PageTable] {
+        assert!(session.kernel.has_paging_structure(client, TEXT, level));
+    }
+    assert_eq!(session.pager.client(client).unwrap().paging_structures(), 3);
+
+    // Same 2 MiB: nothing new. Copy + map.
+    let resolution = session.touch(client, TEXT + PAGE, Access::Read).unwrap().fault.unwrap();
+    assert_eq!(resolution.kernel_operations, 2);
+    // Another 2 MiB in the same 1 GiB: a page table. A new pool batch is retyped on the way.
+    let resolution = session.touch(client, 0x0080_1000, Access::Read).unwrap().fault.unwrap();
+    assert_eq!(resolution.kernel_operations, 1 + 1 + 2 + 1, "retype, copy, two map tries, a table");
+    assert_eq!(session.kernel.paging_structures(client), 4);
+    // Another 1 GiB: a directory and a table.
+    session.shared_region(PAGE, &[(client, 0x4000_0000, Rights::READ_WRITE)]).unwrap();
+    let resolution = session.touch(client, 0x4000_0000, Access::Read).unwrap().fault.unwrap();
+    assert_eq!(resolution.kernel_operations, 1 + 3 + 2);
+    assert!(session.kernel.has_paging_structure(client, 0x4000_0000, PagingLevel::PageDirectory));
+    assert_eq!(session.kernel.paging_structures(client), 6);
+    assert_eq!(session.pager.client(client).unwrap().paging_structures(), 6);
+    assert_clean(&session);
+}
+
+#[test]
+fn fault_around_maps_the_following_pages_of_the_area() {
+    let boot = reference_boot_image();
+    let policy = BuiltinPolicy::FaultAround { pages: 2 };
+    let mut session = session_with(&boot, PagerConfig::default(), ModelConfig::default(), policy);
+    let client = spawn(&mut session);
+    let resolution = session.touch(client, 0x0080_0000, Access::Read).unwrap().fault.unwrap();
+    assert_eq!(resolution.class, FaultClass::Mixed);
+    assert_eq!(resolution.pages_mapped, 3);
+    let mapped: Vec<u64> = session.kernel.mappings(client).iter().map(|m| m.vaddr).collect();
+    assert_eq!(mapped, [0x0080_0000, 0x0080_1000, 0x0080_2000]);
+    // Pages mapped ahead are filled correctly and read with no further fault.
+    let faults = session.faults_delivered();
+    let mut expected = zeroes(0x10);
+    expected.extend_from_slice(&pattern(3, 0x2000));
+    expected.resize(3 * 4096, 0);
+    assert_eq!(session.read(client, 0x0080_0000, 3 * 4096).unwrap(), expected);
+    assert_eq!(session.faults_delivered(), faults);
+    // At the area's last page there is nothing to map ahead.
+    let resolution = session.touch(client, 0x0080_4000, Access::Read).unwrap().fault.unwrap();
+    assert_eq!(resolution.pages_mapped, 1);
+    // Its neighbour below is resident already, so fault-around maps nothing more.
+    let resolution = session.touch(client, 0x0080_3000, Access::Read).unwrap().fault.unwrap();
+    assert_eq!((resolution.class, resolution.pages_mapped), (FaultClass::Zero, 1));
+    assert_eq!(session.kernel.mappings(client).len(), 5);
+    assert_clean(&session);
+}
+
+#[test]
+fn eager_policy_maps_every_segment_and_the_stack_before_start() {
+    let boot = reference_boot_image();
+    let mut session =
+        session_with(&boot, PagerConfig::default(), ModelConfig::default(), BuiltinPolicy::Eager);
+    let client = spawn(&mut session);
+    session.pager.add_stack(client, 0x7000_0000, 2 * PAGE).unwrap();
+    session.pager.add_anonymous(client, 0x5000_0000, 4 * PAGE, Rights::READ_WRITE, AreaKind::Heap).unwrap();
+    let mapped = session.start(client).unwrap();
+    // TEXT 3 + RODATA 2 + DATA 5 + SMALL 1 + BSS 2, and the stack's 2.
+    assert_eq!(mapped, 3 + 2 + 5 + 1 + 2 + 2);
+    assert_eq!(session.kernel.mappings(client).len(), 15);
+    let image_mappings =
+        session.kernel.mappings(client).iter().filter(|m| matches!(m.frame, FrameRef::Image(_))).count();
+    assert_eq!(image_mappings, 3, "two text pages and one read-only data page");
+    assert_eq!(session.pager.frame_counts().in_use, 12);
+    let elf = pager_tests::reference_elf();
+    for (start, length) in [
+        (TEXT, 0x3000),
+        (RODATA, 0x2000),
+        (0x0080_0000, 0x5000),
+        (0x00a0_0000, 0x1000),
+        (0x00c0_0000, 0x2000),
+    ] {
+        let bytes = session.read(client, start, length).unwrap();
+        let expected: Vec<u8> =
+            (start..start + length as u64).map(|a| elf.expected_byte(a).unwrap()).collect();
+        assert_eq!(bytes, expected, "segment at {start:#x}");
+    }
+    session.write(client, 0x7000_0000 - 16, &[7; 16]).unwrap();
+    assert_eq!(session.faults_delivered(), 0, "nothing faulted after start");
+    // The heap stays lazy.
+    let touched = session.touch(client, 0x5000_0000, Access::Write).unwrap();
+    assert_eq!(touched.fault.unwrap().class, FaultClass::Zero);
+    assert_clean(&session);
+}
+
+#[test]
+fn recycled_frames_are_filled_completely() {
+    let boot = reference_boot_image();
+    let config = PagerConfig { retype_batch: 4, frame_capacity: 4, ..PagerConfig::default() };
+    let mut session = session_with(&boot, config, ModelConfig::default(), BuiltinPolicy::Seed);
+    let client = spawn(&mut session);
+    // Dirty every frame of the pool with 0xff, then give them all back.
+    let heap = 0x5000_0000;
+    session.pager.add_anonymous(client, heap, 4 * PAGE, Rights::READ_WRITE, AreaKind::Heap).unwrap();
+    session.write(client, heap, &[0xff; 4 * 4096]).unwrap();
+    for page in 0..4 {
+        assert!(session.unmap(client, heap + page * PAGE).unwrap());
+    }
+    assert_eq!(session.pager.frame_counts(), FrameCounts { created: 4, in_use: 0, free: 4, capacity: 4 });
+
+    // Every case that fills a pool frame, on dirty frames.
+    let mut small = zeroes(4096);
+    small[0x100..0x300].copy_from_slice(&pattern(4, 0x200));
+    let mut data_last = pattern(3, 0x2000)[0x1ff0..].to_vec();
+    data_last.resize(4096, 0);
+    let copy = pattern(3, 0x2000)[0xff0..0x1ff0].to_vec();
+    for (page, expected) in
+        [(0x00a0_0000, small), (0x0080_2000, data_last), (0x0080_1000, copy), (0x00c0_0000, zeroes(4096))]
+    {
+        assert_eq!(session.read(client, page, 4096).unwrap(), expected, "page {page:#x}");
+    }
+    assert_eq!(session.pager.frame_counts().created, 4, "all four were recycled");
+    assert_clean(&session);
+}
