@@ -23,7 +23,8 @@ pub enum FrameContent {
 #[derive(Clone, Copy, Debug)]
 struct FrameRecord {
     references: u32,
-    owner: ClientId,
+    /// The client charged for the frame; `None` once that client has been removed.
+    owner: Option<ClientId>,
     content: FrameContent,
 }
 
@@ -77,7 +78,7 @@ impl FrameTable {
             self.refill(kernel, retypes)?;
         }
         let index = self.free.pop().expect("refill leaves a free frame");
-        self.records[index as usize] = Some(FrameRecord { references: 1, owner, content });
+        self.records[index as usize] = Some(FrameRecord { references: 1, owner: Some(owner), content });
         self.in_use += 1;
         Ok(PoolFrame(index))
     }
@@ -106,8 +107,9 @@ impl FrameTable {
         record.references += 1;
     }
 
-    /// Drops a reference; returns the frame's owner when that was the last one and it is free again.
-    pub fn release(&mut self, frame: PoolFrame) -> Option<ClientId> {
+    /// Drops a reference. Returns `None` while references remain; when that was the last one the frame
+    /// is free again and the result holds the client to uncharge (`None` when it has been removed).
+    pub fn release(&mut self, frame: PoolFrame) -> Option<Option<ClientId>> {
         let record = self.record_mut(frame);
         record.references -= 1;
         if record.references > 0 {
@@ -118,6 +120,14 @@ impl FrameTable {
         self.free.push(frame.0);
         self.in_use -= 1;
         Some(owner)
+    }
+
+    /// Forgets `owner` as the client charged for its frames (it is being removed). Walks the whole table:
+    /// removal is rare and the table is bounded by the pool's capacity.
+    pub fn disown(&mut self, owner: ClientId) {
+        for record in self.records.iter_mut().flatten().filter(|r| r.owner == Some(owner)) {
+            record.owner = None;
+        }
     }
 
     fn record_mut(&mut self, frame: PoolFrame) -> &mut FrameRecord {

@@ -605,7 +605,9 @@ impl<'img, P: Policy> Pager<'img, P> {
         let Some(owner) = self.frames.release(frame) else {
             return false;
         };
-        if let Some(owner) = self.clients.get_mut(usize::from(owner.0)).and_then(Option::as_mut) {
+        if let Some(owner) =
+            owner.and_then(|o| self.clients.get_mut(usize::from(o.0))).and_then(Option::as_mut)
+        {
             owner.charged -= 1;
         }
         true
@@ -649,7 +651,10 @@ impl<'img, P: Policy> Pager<'img, P> {
         }
         let object = shared_object_mut(shared, shared_id);
         if already.is_none() {
-            let area = &mut clients[usize::from(from.0)].as_mut().expect("checked").areas[area_index];
+            let source = clients[usize::from(from.0)].as_mut().expect("checked");
+            // Look the area up again: sharing into the same client may have inserted before it.
+            let area_index = source.area_index(address).expect("the source area is still there");
+            let area = &mut source.areas[area_index];
             for (index, page) in area.resident.iter() {
                 let image_backed = !area.rights.write && area.is_image_backed(index);
                 if let (false, FrameRef::Pool(frame)) = (image_backed, page.frame) {
@@ -676,6 +681,9 @@ impl<'img, P: Policy> Pager<'img, P> {
             .get_mut(usize::from(client.0))
             .and_then(Option::take)
             .ok_or(PagerError::UnknownClient(client))?;
+        // Frames that outlive the client (in shared pagemaps) are charged to nobody from now on: its id
+        // may be reused, and the newcomer must not be uncharged for them.
+        self.frames.disown(client);
         let mut report = TeardownReport::default();
         for area in removed.areas {
             for (_, page) in area.resident.iter() {
