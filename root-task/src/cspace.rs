@@ -74,6 +74,11 @@ pub fn delete(slot: CPtr) -> sel4::Result<()> {
     init::CNODE.delete(slot.bits(), ROOT_DEPTH)
 }
 
+/// Deletes every cap derived from the cap in `slot` (the cap itself stays).
+pub fn revoke(slot: CPtr) -> sel4::Result<()> {
+    init::CNODE.revoke(slot.bits(), ROOT_DEPTH)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

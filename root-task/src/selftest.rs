@@ -6,8 +6,8 @@ use core::fmt;
 
 use sel4::fault::Access;
 use sel4::{
-    init, BootInfo, CPtr, CapRights, Endpoint, Fault, Frame, MessageInfo, Received, Stack, Tcb,
-    TcbConfiguration, UntypedInfo, UserContext,
+    init, BootInfo, CPtr, CapRights, Endpoint, Fault, Frame, MessageInfo, Pml4, Received, Stack, Tcb,
+    TcbConfiguration, UntypedInfo, UserContext, VmAttributes,
 };
 
 use crate::cspace::{self, SlotAllocator};
@@ -167,6 +167,8 @@ pub fn run(bootinfo: &BootInfo<'static>) -> Result<(), Failure> {
     );
     ipc_buffer_through_gs(bootinfo)?;
     frame_round_trip(&mut resources)?;
+    fresh_vspace(&mut resources)?;
+    revoke_removes_copies(&mut resources)?;
     fault_round_trip(&mut resources)?;
     let statistics = resources.mapper.statistics();
     log::info!(
@@ -260,6 +262,83 @@ fn log_untyped(what: &str, slot: CPtr, untyped: &UntypedInfo) {
     );
 }
 
+/// Where the fresh VSpace test maps: every level is missing in a new PML4.
+const FRESH_VSPACE_ADDRESS: u64 = 0x1000_0000;
+
+/// A client address space as the pager will build one: a new PML4, refused for mapping until
+/// it has an ASID, then filled level by level.
+fn fresh_vspace(resources: &mut Resources) -> Result<(), Failure> {
+    let (vspace, _) = allocation("retype a PML4", resources.objects.allocate::<Pml4>(&mut resources.slots))?;
+    let frame = allocation(
+        "frame for the fresh VSpace",
+        resources.frames.allocate(&mut resources.objects, &mut resources.slots),
+    )?;
+    log::info!("fresh vspace: mapping before ASIDPool_Assign; the kernel will complain (expected)");
+    match frame.map(vspace, FRESH_VSPACE_ADDRESS, CapRights::READ_WRITE, VmAttributes::default()) {
+        Err(sel4::Error::InvalidCapability { .. }) => {}
+        Err(error) => return Err(Failure::Kernel { step: "Page_Map into a PML4 without an ASID", error }),
+        Ok(()) => {
+            return Err(Failure::Check {
+                what: "Page_Map into a PML4 without an ASID must fail",
+                expected: 1,
+                found: 0,
+            })
+        }
+    }
+    kernel("ASIDPool_Assign", init::ASID_POOL.assign(vspace))?;
+    let mut mapper = Mapper::new(vspace);
+    map(
+        "map into the fresh VSpace",
+        mapper.map(
+            &mut resources.objects,
+            &mut resources.slots,
+            frame,
+            FRESH_VSPACE_ADDRESS,
+            CapRights::READ_WRITE,
+        ),
+    )?;
+    let statistics = mapper.statistics();
+    check(
+        "levels created in the fresh VSpace",
+        3,
+        statistics.pdpts + statistics.page_directories + statistics.page_tables,
+    )?;
+    kernel("Page_Unmap in the fresh VSpace", frame.unmap())?;
+    resources.frames.free(frame);
+    log::info!("fresh vspace: PML4 in slot {} assigned an ASID, frame mapped after creating PDPT, page directory, page table", vspace.bits());
+    Ok(())
+}
+
+/// Revoking a cap deletes its copies: after revoking a frame, the slot of its copy is empty.
+fn revoke_removes_copies(resources: &mut Resources) -> Result<(), Failure> {
+    let frame = allocation(
+        "frame for the revoke test",
+        resources.frames.allocate(&mut resources.objects, &mut resources.slots),
+    )?;
+    let copy = resources.slots.allocate().ok_or(Failure::Allocation {
+        step: "slot for the revoke test copy",
+        error: AllocationError::OutOfSlots,
+    })?;
+    kernel("CNode_Copy for the revoke test", cspace::copy(copy, frame.cptr(), CapRights::READ_WRITE))?;
+    kernel("CNode_Revoke", cspace::revoke(frame.cptr()))?;
+    log::info!("revoke: invoking the revoked copy; the kernel will complain (expected)");
+    match Frame::from_cptr(copy).unmap() {
+        Err(sel4::Error::InvalidCapability { .. }) => {}
+        Err(error) => return Err(Failure::Kernel { step: "Page_Unmap of a revoked copy", error }),
+        Ok(()) => {
+            return Err(Failure::Check {
+                what: "revoked copy still invocable",
+                expected: 0,
+                found: copy.bits(),
+            })
+        }
+    }
+    resources.slots.free(copy);
+    resources.frames.free(frame);
+    log::info!("revoke: copy in slot {} gone after revoking slot {}", copy.bits(), frame.bits());
+    Ok(())
+}
+
 /// Start a second thread whose fault endpoint is ours, serve its read and write faults, and
 /// check what it saw and wrote.
 fn fault_round_trip(resources: &mut Resources) -> Result<(), Failure> {
@@ -332,6 +411,7 @@ fn fault_round_trip(resources: &mut Resources) -> Result<(), Failure> {
         rdx: CHILD_WRITE_ADDRESS,
         ..UserContext::default()
     };
+    kernel("TCB_SetPriority", tcb.set_priority(CHILD_PRIORITY))?;
     kernel("TCB_WriteRegisters", tcb.write_registers(false, sel4::abi::USER_CONTEXT_WORDS, &context))?;
     kernel("TCB_Resume", tcb.resume())?;
 
