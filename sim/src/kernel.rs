@@ -632,7 +632,7 @@ impl MapPages for ModelKernel {
             let violation = Violation::MapOutsideUserRange { client, vaddr };
             return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_ARGUMENT)));
         }
-        if vaddr % PAGE != 0 {
+        if !vaddr.is_multiple_of(PAGE) {
             let violation = Violation::MapUnaligned { client, vaddr };
             return Err(MapError::Kernel(self.refuse(violation, error_code::ALIGNMENT_ERROR)));
         }

@@ -1,5 +1,7 @@
 //! Regression tests for pager bugs the model kernel found.
 
+#![forbid(unsafe_code)]
+
 use pager::{Access, FaultClass, FrameCounts, Rights};
 use pager_tests::reference::*;
 use pager_tests::{default_session, reference_boot_image, REFERENCE_FILE};

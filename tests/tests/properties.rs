@@ -6,6 +6,8 @@
 //! the pages clients wrote. A private written page forgets its writes when unmapped (its frame is gone);
 //! a shared one keeps them (the pagemap holds the frame). Everything else must read as the ELF file says.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 
 use pager::{BuiltinPolicy, ClientId, FrameRef, ImagePage, PagerConfig, RefusalReason, Rights};
@@ -104,14 +106,16 @@ fn op() -> impl Strategy<Value = Op> {
     let client = any::<usize>();
     prop_oneof![
         2 => (0usize..2).prop_map(|image| Op::Spawn { image }),
-        8 => (client.clone(), target(), 1u16..9000).prop_map(|(client, target, length)| Op::Read { client, target, length }),
-        6 => (client.clone(), target(), 1u16..5000, any::<u8>())
+        8 => (client, target(), 1u16..9000)
+            .prop_map(|(client, target, length)| Op::Read { client, target, length }),
+        6 => (client, target(), 1u16..5000, any::<u8>())
             .prop_map(|(client, target, length, byte)| Op::Write { client, target, length, byte }),
-        2 => (client.clone(), target()).prop_map(|(client, target)| Op::Execute { client, target }),
-        3 => (client.clone(), target()).prop_map(|(client, target)| Op::Unmap { client, target }),
-        2 => (client.clone(), any::<usize>(), client.clone(), any::<bool>())
+        2 => (client, target()).prop_map(|(client, target)| Op::Execute { client, target }),
+        3 => (client, target()).prop_map(|(client, target)| Op::Unmap { client, target }),
+        2 => (client, any::<usize>(), client, any::<bool>())
             .prop_map(|(from, area, to, low)| Op::Share { from, area, to, low }),
-        1 => (any::<u8>(), any::<u8>(), 1u64..4).prop_map(|(members, writable, pages)| Op::Region { members, writable, pages }),
+        1 => (any::<u8>(), any::<u8>(), 1u64..4)
+            .prop_map(|(members, writable, pages)| Op::Region { members, writable, pages }),
         1 => client.prop_map(|client| Op::Remove { client }),
     ]
 }
@@ -465,8 +469,40 @@ fn image_plans() -> impl Strategy<Value = Vec<(Vec<SegmentPlan>, u64)>> {
     prop::collection::vec((prop::collection::vec(segment_plan(), 1..5), any::<u32>().prop_map(u64::from)), 2)
 }
 
+/// One case: build the images, run the ops, check everything at the end.
+fn run_case(
+    images: &[(Vec<SegmentPlan>, u64)],
+    policy: BuiltinPolicy,
+    ops: &[Op],
+) -> Result<(), TestCaseError> {
+    let elves: Vec<ElfBuilder> = images.iter().map(|(plans, seed)| build_elf(plans, *seed)).collect();
+    let mut boot = BootImage::new();
+    for elf in &elves {
+        boot.add(&elf.build());
+    }
+    // An odd batch size, so retypes fall at odd points between faults.
+    let config = PagerConfig { retype_batch: 7, ..PagerConfig::default() };
+    let session = Session::new(&boot, config, ModelConfig::default(), policy).expect("valid images");
+    let oracle = Oracle {
+        elves: &elves,
+        clients: Vec::new(),
+        written: HashMap::new(),
+        next_key: 0,
+        shares: 0,
+        low_shares: 0,
+    };
+    let mut run = Run { session, oracle, eager: policy == BuiltinPolicy::Eager };
+    // Two clients to begin with, so sharing has somewhere to go from the first step.
+    run.apply(Op::Spawn { image: 0 })?;
+    run.apply(Op::Spawn { image: 1 })?;
+    for op in ops {
+        run.apply(*op)?;
+    }
+    run.finish(&boot)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn clients_read_what_the_elf_file_and_their_writes_say(
@@ -474,24 +510,6 @@ proptest! {
         policy in policy(),
         ops in prop::collection::vec(op(), 1..60),
     ) {
-        let elves: Vec<ElfBuilder> = images.iter().map(|(plans, seed)| build_elf(plans, *seed)).collect();
-        let mut boot = BootImage::new();
-        for elf in &elves {
-            boot.add(&elf.build());
-        }
-        let config = PagerConfig { retype_batch: 7, ..PagerConfig::default() };
-        let session = Session::new(&boot, config, ModelConfig::default(), policy).expect("valid images");
-        let mut run = Run {
-            session,
-            oracle: Oracle { elves: &elves, clients: Vec::new(), written: HashMap::new(), next_key: 0, shares: 0, low_shares: 0 },
-            eager: policy == BuiltinPolicy::Eager,
-        };
-        // Two clients to begin with, so sharing has somewhere to go from the first step.
-        run.apply(Op::Spawn { image: 0 })?;
-        run.apply(Op::Spawn { image: 1 })?;
-        for op in ops {
-            run.apply(op)?;
-        }
-        run.finish(&boot)?;
+        run_case(&images, policy, &ops)?;
     }
 }

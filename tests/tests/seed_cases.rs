@@ -1,6 +1,8 @@
 //! One test per case of HelenOS `backend_elf.c` as the pager maps it onto seL4, with exact bytes,
 //! frames and counts, against the strict model kernel.
 
+#![forbid(unsafe_code)]
+
 use pager::{
     Access, AllocationError, AreaKind, BuiltinPolicy, ClientId, FaultClass, FrameCounts, FrameRef, ImagePage,
     KernelError, PagerConfig, PagingLevel, PoolFrame, RefusalReason, Rights, SharedId, TeardownReport,

@@ -1,0 +1,123 @@
+//! The architecture invariants of ARCHITECTURE.md, checked on every `cargo test`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
+}
+
+fn rust_files(directory: &Path, found: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(directory) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == "target" || name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// Lines with the `unsafe` keyword as code (not in a comment or a string such as this file's).
+fn unsafe_lines(text: &str) -> Vec<(usize, &str)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            let code = line.split("//").next().unwrap_or("");
+            let code = code.split('"').step_by(2).collect::<String>();
+            code.split(|c: char| !c.is_alphanumeric() && c != '_').any(|word| word == "unsafe")
+        })
+        .map(|(n, line)| (n + 1, line))
+        .collect()
+}
+
+#[test]
+fn unsafe_code_lives_only_in_the_binding_and_the_root_task() {
+    let root = workspace();
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    assert!(files.len() > 20, "expected the workspace's sources, found {}", files.len());
+    let allowed = [root.join("sel4"), root.join("root-task")];
+    let mut offenders = Vec::new();
+    for file in &files {
+        if allowed.iter().any(|a| file.starts_with(a)) {
+            continue;
+        }
+        let text = fs::read_to_string(file).unwrap();
+        for (line, code) in unsafe_lines(&text) {
+            if code.contains("forbid(unsafe_code)") || code.contains("unsafe_op_in_unsafe_fn") {
+                continue;
+            }
+            offenders.push(format!("{}:{line}: {}", file.strip_prefix(&root).unwrap().display(), code.trim()));
+        }
+    }
+    assert!(offenders.is_empty(), "unsafe outside sel4/ and root-task/:\n{}", offenders.join("\n"));
+}
+
+#[test]
+fn every_unsafe_block_in_the_binding_and_root_task_says_why() {
+    let root = workspace();
+    let mut files = Vec::new();
+    rust_files(&root.join("sel4"), &mut files);
+    rust_files(&root.join("root-task"), &mut files);
+    let mut missing = Vec::new();
+    for file in &files {
+        let text = fs::read_to_string(file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (number, code) in unsafe_lines(&text) {
+            let code = code.trim();
+            // Blocks and impls need a SAFETY comment; `unsafe fn` declarations document `# Safety`.
+            if !(code.contains("unsafe {") || code.starts_with("unsafe impl")) {
+                continue;
+            }
+            let above = lines[..number - 1].iter().rev().take_while(|l| {
+                let l = l.trim();
+                l.starts_with("//") || l.starts_with("#[") || l.is_empty()
+            });
+            let has_reason = above.clone().any(|l| l.contains("SAFETY:")) || code.contains("SAFETY:");
+            if !has_reason {
+                missing.push(format!("{}:{number}", file.strip_prefix(&root).unwrap().display()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "unsafe without a `// SAFETY:` comment:\n{}", missing.join("\n"));
+}
+
+#[test]
+fn the_pager_core_is_no_std_forbids_unsafe_and_names_no_sel4_crate() {
+    let root = workspace();
+    let lib = fs::read_to_string(root.join("pager/src/lib.rs")).unwrap();
+    assert!(lib.contains("#![no_std]"), "pager must be no_std");
+    assert!(lib.contains("#![forbid(unsafe_code)]"), "pager must forbid unsafe code");
+    let manifest = fs::read_to_string(root.join("pager/Cargo.toml")).unwrap();
+    let dependencies = manifest.split("[dependencies]").nth(1).unwrap_or("");
+    assert!(!dependencies.to_lowercase().contains("sel4"), "pager depends on a seL4 crate:\n{dependencies}");
+    let mut files = Vec::new();
+    rust_files(&root.join("pager/src"), &mut files);
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        for (number, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            assert!(
+                !code.contains("sel4::") && !code.contains("extern crate sel4"),
+                "{}:{} names the seL4 binding",
+                file.display(),
+                number + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn the_unsafe_scanner_sees_code_and_ignores_comments_and_strings() {
+    assert_eq!(unsafe_lines("let x = unsafe { f() };").len(), 1);
+    assert_eq!(unsafe_lines("unsafe impl Send for X {}").len(), 1);
+    assert!(unsafe_lines("// unsafe here is prose").is_empty());
+    assert!(unsafe_lines("let s = \"unsafe\";").is_empty());
+    assert!(unsafe_lines("let unsafe_count = 1;").is_empty());
+}
