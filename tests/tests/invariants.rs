@@ -42,7 +42,8 @@ fn unsafe_code_lives_only_in_the_binding_and_the_root_task() {
     let mut files = Vec::new();
     rust_files(&root, &mut files);
     assert!(files.len() > 20, "expected the workspace's sources, found {}", files.len());
-    let allowed = [root.join("sel4"), root.join("root-task")];
+    // This file spells the keyword in its own test strings.
+    let allowed = [root.join("sel4"), root.join("root-task"), root.join(file!())];
     let mut offenders = Vec::new();
     for file in &files {
         if allowed.iter().any(|a| file.starts_with(a)) {
