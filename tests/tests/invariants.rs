@@ -54,7 +54,11 @@ fn unsafe_code_lives_only_in_the_binding_and_the_root_task() {
             if code.contains("forbid(unsafe_code)") || code.contains("unsafe_op_in_unsafe_fn") {
                 continue;
             }
-            offenders.push(format!("{}:{line}: {}", file.strip_prefix(&root).unwrap().display(), code.trim()));
+            offenders.push(format!(
+                "{}:{line}: {}",
+                file.strip_prefix(&root).unwrap().display(),
+                code.trim()
+            ));
         }
     }
     assert!(offenders.is_empty(), "unsafe outside sel4/ and root-task/:\n{}", offenders.join("\n"));

@@ -10,11 +10,11 @@
 
 use std::collections::HashMap;
 
-use pager::{BuiltinPolicy, ClientId, FrameRef, ImagePage, PagerConfig, RefusalReason, Rights};
+use pager::{BuiltinPolicy, ClientId, FrameRef, ImagePage, KernelError, PagerConfig, RefusalReason, Rights};
 use pager_tests::pattern;
 use proptest::prelude::*;
 use sim::elf::{ElfBuilder, FLAGS_R, FLAGS_RW, FLAGS_RX};
-use sim::{BootImage, ModelConfig, Session};
+use sim::{BootImage, ModelConfig, Session, TouchError};
 
 const PAGE: u64 = 4096;
 /// Segments start here.
@@ -220,6 +220,8 @@ struct Run<'a> {
     session: Session<'a, BuiltinPolicy>,
     oracle: Oracle<'a>,
     eager: bool,
+    /// Capacities small enough to run out; refusals for lack of frames, slots or memory are expected.
+    tight: bool,
 }
 
 impl Run<'_> {
@@ -230,6 +232,23 @@ impl Run<'_> {
         }
         let area = areas[target.area % areas.len()];
         (area.base + target.offset % (area.end - area.base), Some(area))
+    }
+
+    /// Whether `reason` is a resource running out, which only a tight run may see.
+    fn scarce(&self, reason: &RefusalReason) -> bool {
+        self.tight
+            && matches!(
+                reason,
+                RefusalReason::OutOfFrames(_)
+                    | RefusalReason::OutOfSlots { .. }
+                    | RefusalReason::Kernel(KernelError::OutOfMemory)
+            )
+    }
+
+    fn expect_scarce(&self, error: TouchError) -> Result<(), TestCaseError> {
+        let reason = error.refusal().map(|r| r.reason);
+        prop_assert!(reason.is_some_and(|r| self.scarce(&r)), "unexpected failure: {error:?}");
+        Ok(())
     }
 
     fn pick(&self, index: usize) -> Option<usize> {
@@ -258,10 +277,12 @@ impl Run<'_> {
                 }
                 self.oracle.clients.push((id, areas));
                 if self.eager {
-                    let mapped = self.session.start(id).expect("eager start");
                     let pages: u64 =
                         self.oracle.clients.last().unwrap().1.iter().map(|a| (a.end - a.base) / PAGE).sum();
-                    prop_assert_eq!(u64::from(mapped), pages);
+                    match self.session.start(id) {
+                        Ok(mapped) => prop_assert_eq!(u64::from(mapped), pages),
+                        Err(refusal) => prop_assert!(self.scarce(&refusal.reason), "{refusal:?}"),
+                    }
                 }
             }
             Op::Read { client, target, length } => {
@@ -274,7 +295,10 @@ impl Run<'_> {
                     return Ok(());
                 };
                 let length = u64::from(length).min(area.end - address);
-                let bytes = self.session.read(id, address, length as usize).expect("read inside an area");
+                let bytes = match self.session.read(id, address, length as usize) {
+                    Ok(bytes) => bytes,
+                    Err(error) => return self.expect_scarce(error),
+                };
                 let expected = self.oracle.expected_bytes(&area, address, length);
                 prop_assert!(
                     bytes == expected,
@@ -290,8 +314,11 @@ impl Run<'_> {
                 let bytes: Vec<u8> = (0..length).map(|i| byte.wrapping_add(i as u8)).collect();
                 let result = self.session.write(id, address, &bytes);
                 if area.rights.write {
-                    prop_assert!(result.is_ok(), "write refused: {result:?}");
-                    self.oracle.write(&area, address, &bytes);
+                    // A refused write stops before its first byte: the session faults every page in first.
+                    match result {
+                        Ok(()) => self.oracle.write(&area, address, &bytes),
+                        Err(error) => self.expect_scarce(error)?,
+                    }
                 } else {
                     let reason = result.unwrap_err().refusal().map(|r| r.reason);
                     prop_assert!(matches!(reason, Some(RefusalReason::WriteToReadOnly { .. })), "{reason:?}");
@@ -307,7 +334,10 @@ impl Run<'_> {
                 let result = self.session.execute(id, address, 1);
                 if area.rights.execute || mapped {
                     let expected = self.oracle.expected_bytes(&area, address, 1);
-                    prop_assert_eq!(result.expect("fetch served"), expected);
+                    match result {
+                        Ok(bytes) => prop_assert_eq!(bytes, expected),
+                        Err(error) => self.expect_scarce(error)?,
+                    }
                 } else {
                     let reason = result.unwrap_err().refusal().map(|r| r.reason);
                     prop_assert!(
@@ -469,11 +499,24 @@ fn image_plans() -> impl Strategy<Value = Vec<(Vec<SegmentPlan>, u64)>> {
     prop::collection::vec((prop::collection::vec(segment_plan(), 1..5), any::<u32>().prop_map(u64::from)), 2)
 }
 
+/// Capacities for a tight run: pool frames, cap-copy slots, untyped frames (paging structures too).
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    frames: u32,
+    slots: u32,
+    untyped: u64,
+}
+
+fn limits() -> impl Strategy<Value = Limits> {
+    (8u32..30, 10u32..30, 20u64..50).prop_map(|(frames, slots, untyped)| Limits { frames, slots, untyped })
+}
+
 /// One case: build the images, run the ops, check everything at the end.
 fn run_case(
     images: &[(Vec<SegmentPlan>, u64)],
     policy: BuiltinPolicy,
     ops: &[Op],
+    limits: Option<Limits>,
 ) -> Result<(), TestCaseError> {
     let elves: Vec<ElfBuilder> = images.iter().map(|(plans, seed)| build_elf(plans, *seed)).collect();
     let mut boot = BootImage::new();
@@ -481,8 +524,23 @@ fn run_case(
         boot.add(&elf.build());
     }
     // An odd batch size, so retypes fall at odd points between faults.
-    let config = PagerConfig { retype_batch: 7, ..PagerConfig::default() };
-    let session = Session::new(&boot, config, ModelConfig::default(), policy).expect("valid images");
+    let (config, kernel_config) = if let Some(limits) = limits {
+        let config = PagerConfig {
+            frame_capacity: limits.frames,
+            copy_slots: limits.slots,
+            retype_batch: 5,
+            ..PagerConfig::default()
+        };
+        // Untyped split in objects of 6 frames, so some retypes come back short.
+        let kernel_config = ModelConfig {
+            untyped_object_frames: Some(6),
+            ..ModelConfig::with_untyped_frames(limits.untyped)
+        };
+        (config, kernel_config)
+    } else {
+        (PagerConfig { retype_batch: 7, ..PagerConfig::default() }, ModelConfig::default())
+    };
+    let session = Session::new(&boot, config, kernel_config, policy).expect("valid images");
     let oracle = Oracle {
         elves: &elves,
         clients: Vec::new(),
@@ -491,7 +549,7 @@ fn run_case(
         shares: 0,
         low_shares: 0,
     };
-    let mut run = Run { session, oracle, eager: policy == BuiltinPolicy::Eager };
+    let mut run = Run { session, oracle, eager: policy == BuiltinPolicy::Eager, tight: limits.is_some() };
     // Two clients to begin with, so sharing has somewhere to go from the first step.
     run.apply(Op::Spawn { image: 0 })?;
     run.apply(Op::Spawn { image: 1 })?;
@@ -510,6 +568,18 @@ proptest! {
         policy in policy(),
         ops in prop::collection::vec(op(), 1..60),
     ) {
-        run_case(&images, policy, &ops)?;
+        run_case(&images, policy, &ops, None)?;
+    }
+
+    /// The same with too few frames, slots and untyped memory: refusals, but never a wrong byte, a
+    /// broken kernel rule or a leak.
+    #[test]
+    fn scarce_resources_are_refused_cleanly_and_nothing_leaks(
+        images in image_plans(),
+        policy in policy(),
+        ops in prop::collection::vec(op(), 1..60),
+        limits in limits(),
+    ) {
+        run_case(&images, policy, &ops, Some(limits))?;
     }
 }
