@@ -470,9 +470,9 @@ impl ModelKernel {
         Ok(bytes)
     }
 
-    /// Writes `bytes` into `client`'s memory at `vaddr`, through its mappings. Every page is checked
-    /// before any byte is written, as a faulting `rep movsb` would leave earlier pages written; the model
-    /// keeps it simpler and writes nothing on a fault.
+    /// Writes `bytes` into `client`'s memory at `vaddr`, through its mappings. All or nothing: every
+    /// page is checked first (a real `rep movsb` would have written the pages before the faulting one,
+    /// but tests are simpler when a failed write changes nothing).
     pub fn write(&mut self, client: ClientId, vaddr: u64, bytes: &[u8]) -> Result<(), MemoryFault> {
         let end = vaddr + bytes.len() as u64;
         let mut page = vaddr & !(PAGE - 1);

@@ -24,6 +24,33 @@
 //!   them, so tests compare what a client reads with what the ELF file says — never with the pager's
 //!   own idea of it.
 //! - **Counted.** Every operation is counted ([`ModelCounters`]) for exact accounting and benchmarks.
+//!
+//! A client session, from ELF file to the bytes a client reads:
+//!
+//! ```
+//! use pager::{Access, BuiltinPolicy, FaultClass, PagerConfig};
+//! use sim::elf::{ElfBuilder, FLAGS_RW, FLAGS_RX};
+//! use sim::{BootImage, ModelConfig, Session};
+//!
+//! let elf = ElfBuilder::new()
+//!     .segment(0x40_0000, vec![0x90; 0x1800], 0x1800, FLAGS_RX)
+//!     .segment(0x60_0010, b"data".to_vec(), 0x2000, FLAGS_RW)
+//!     .build();
+//! let boot = BootImage::new().with(&elf);
+//! let mut session =
+//!     Session::new(&boot, PagerConfig::default(), ModelConfig::default(), BuiltinPolicy::Seed).unwrap();
+//! let client = session.spawn(session.image(0), None).unwrap();
+//!
+//! let touched = session.touch(client, 0x40_0000, Access::Execute).unwrap();
+//! assert_eq!(touched.fault.unwrap().class, FaultClass::ImageFrame);
+//! assert_eq!(session.read(client, 0x60_0010, 5).unwrap(), b"data\0");
+//! session.write(client, 0x60_0010, b"DATA").unwrap();
+//! assert_eq!(session.kernel.counters().paging_structures_created, 4);
+//!
+//! session.remove_client(client).unwrap();
+//! assert_eq!(session.pager.frame_counts().in_use, 0);
+//! assert!(session.kernel.violations().is_empty());
+//! ```
 
 #![forbid(unsafe_code)]
 
