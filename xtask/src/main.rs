@@ -1,8 +1,9 @@
 //! `cargo xtask`: the project's host tool for everything plain cargo cannot do.
 //!
 //! It fetches and builds the seL4 5.0.0 kernel (x86_64, pc99) from the only source the registries hold,
-//! builds the root task for `x86_64-unknown-none`, boots the pair under QEMU and runs the whole test
-//! suite: host tests first, then every on-target test image.
+//! builds the root task for `x86_64-unknown-none`, builds the apps a manifest names, composes system
+//! images (the packed apps appended to the root task's ELF), boots them under QEMU and runs the whole
+//! test suite: host tests first, then the root task's self-test, then every manifest in `manifests/`.
 //!
 //! Principles:
 //! - Every slow step logs to a file under `target/`, shows a spinner while it runs, and on failure says
@@ -12,16 +13,22 @@
 //! - Nothing needs a terminal or stdin: CI runs this with neither.
 //! - Paths are computed from the workspace, never written down.
 
+mod apps;
+mod compose;
+mod expect;
 mod host_setup;
+mod image;
 mod kernel;
+mod layout;
 mod qemu;
 mod root_task;
 mod smoke;
+mod stats;
 mod step;
 mod test;
 mod workspace;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -29,6 +36,11 @@ use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 
 use crate::workspace::Workspace;
+
+/// The manifest `cargo xtask run` boots without an argument.
+pub const DEFAULT_MANIFEST: &str = "manifests/demo.toml";
+/// Seconds a boot may take when no manifest says otherwise.
+const DEFAULT_TIMEOUT_SECONDS: u64 = 60;
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", about = "Build, boot and test the seL4 pager")]
@@ -43,10 +55,29 @@ enum Command {
     Kernel,
     /// Build the root task for x86_64-unknown-none and print the path of its ELF.
     BuildRootTask,
-    /// Build the kernel and the root task, then boot them under QEMU.
+    /// Validate a manifest, build its apps, parse their ELFs and dry-run every instance's layout.
+    Check {
+        /// System image manifest (TOML).
+        manifest: PathBuf,
+    },
+    /// Write a self-contained bootable image: kernel32.elf, root-task.elf, run.sh, report.json.
+    Image {
+        /// System image manifest (TOML).
+        manifest: PathBuf,
+        /// Folder to write (created when missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Compose and boot a system image under QEMU, then show the pager's statistics.
+    ///
+    /// Without a manifest, boots manifests/demo.toml (the self-test while that does not exist).
     Run {
-        /// System image manifest to boot (not implemented yet); without one, the root task's self-test.
+        /// System image manifest to boot.
+        #[arg(conflicts_with = "self_test")]
         manifest: Option<PathBuf>,
+        /// Boot the root task alone: its on-target self-test.
+        #[arg(long)]
+        self_test: bool,
         #[command(flatten)]
         boot: BootArguments,
     },
@@ -57,7 +88,7 @@ enum Command {
         #[command(flatten)]
         boot: BootArguments,
     },
-    /// Run the host tests, then every on-target test image under QEMU.
+    /// Run the host tests, the self-test boot, then boot and judge every manifests/*.toml.
     Test {
         #[command(flatten)]
         boot: BootArguments,
@@ -66,18 +97,20 @@ enum Command {
 
 #[derive(clap::Args)]
 struct BootArguments {
-    /// Seconds to wait for QEMU before killing it.
-    #[arg(long, default_value_t = 60)]
-    timeout: u64,
+    /// Seconds to wait for QEMU before killing it [default: the manifest's timeout_seconds, else 60].
+    #[arg(long)]
+    timeout: Option<u64>,
     /// Run QEMU with `-icount shift=0,sleep=off`: deterministic, one guest instruction per clock tick.
     #[arg(long)]
     icount: bool,
 }
 
 impl BootArguments {
-    fn to_options(&self, workspace: &Workspace) -> qemu::BootOptions {
+    /// Boot options; `manifest_timeout` applies unless `--timeout` was given.
+    fn to_options(&self, workspace: &Workspace, manifest_timeout: Option<u64>) -> qemu::BootOptions {
+        let seconds = self.timeout.or(manifest_timeout).unwrap_or(DEFAULT_TIMEOUT_SECONDS);
         qemu::BootOptions {
-            timeout: Duration::from_secs(self.timeout),
+            timeout: Duration::from_secs(seconds),
             icount: self.icount,
             log_directory: workspace.target_directory.join("qemu"),
         }
@@ -106,28 +139,106 @@ fn run(command: Command) -> Result<()> {
             let root_task = root_task::build(&workspace)?;
             println!("{}", root_task.display());
         }
-        Command::Run { manifest, boot } => {
-            if let Some(manifest) = manifest {
-                bail!("cannot boot {}: manifests are not implemented yet", manifest.display());
-            }
+        Command::Check { manifest } => {
+            let checked = image::check(&workspace, &manifest)?;
+            let instances = checked.manifest.instance_count();
+            eprintln!(
+                "{}: ok ({} apps, {instances} instances, no overlaps)",
+                manifest.display(),
+                checked.manifest.apps.len()
+            );
+        }
+        Command::Image { manifest, out } => {
+            let checked = image::check(&workspace, &manifest)?;
             let kernel = kernel::build(&workspace)?;
             let root_task = root_task::build(&workspace)?;
-            let image = qemu::BootImage { name: "self-test".to_owned(), kernel: kernel.image, root_task };
-            boot_and_judge(&workspace, &image, &boot.to_options(&workspace))?;
+            let written = image::write(&workspace, &checked, &kernel.image, &root_task, &out)?;
+            eprintln!(
+                "{}: wrote {} (root task spans {} pages of {}); boot it with {}",
+                manifest.display(),
+                written.directory.display(),
+                written.report.root_task.span_pages,
+                compose::SPAN_LIMIT_PAGES,
+                written.directory.join("run.sh").display()
+            );
+        }
+        Command::Run { manifest, self_test, boot } => {
+            let manifest = match manifest {
+                Some(manifest) => Some(manifest),
+                None if self_test => None,
+                None => {
+                    let default = workspace.root.join(DEFAULT_MANIFEST);
+                    if default.exists() {
+                        Some(default)
+                    } else {
+                        eprintln!(
+                            "note: {DEFAULT_MANIFEST} does not exist yet: booting the root task's self-test"
+                        );
+                        None
+                    }
+                }
+            };
+            match manifest {
+                Some(manifest) => run_manifest(&workspace, &manifest, &boot)?,
+                None => {
+                    let kernel = kernel::build(&workspace)?;
+                    let root_task = root_task::build(&workspace)?;
+                    let image =
+                        qemu::BootImage { name: "self-test".to_owned(), kernel: kernel.image, root_task };
+                    boot_and_judge(&workspace, &image, &boot.to_options(&workspace, None))?;
+                }
+            }
         }
         Command::Smoke { boot } => {
             let kernel = kernel::build(&workspace)?;
             let root_task = smoke::write_root_task(&workspace)?;
             let image = qemu::BootImage { name: "smoke".to_owned(), kernel: kernel.image, root_task };
-            boot_and_judge(&workspace, &image, &boot.to_options(&workspace))?;
+            boot_and_judge(&workspace, &image, &boot.to_options(&workspace, None))?;
         }
-        Command::Test { boot } => test::run(&workspace, &boot.to_options(&workspace))?,
+        Command::Test { boot } => test::run(&workspace, &boot)?,
     }
     Ok(())
 }
 
+/// Where `run` and `test` write a manifest's image.
+pub fn image_directory(workspace: &Workspace, name: &str) -> PathBuf {
+    workspace.target_directory.join("images").join(name)
+}
+
+/// Checks, composes and boots a manifest, prints its statistics and judges the run.
+fn run_manifest(workspace: &Workspace, manifest: &Path, boot: &BootArguments) -> Result<()> {
+    let kernel = kernel::build(workspace)?;
+    let root_task = root_task::build(workspace)?;
+    let checked = image::check(workspace, manifest)?;
+    let name = checked.manifest.name.clone();
+    let written =
+        image::write(workspace, &checked, &kernel.image, &root_task, &image_directory(workspace, &name))?;
+    host_setup::ensure_qemu(workspace)?;
+    let boot_image =
+        qemu::BootImage { name: name.clone(), kernel: written.kernel, root_task: written.root_task };
+    let options = boot.to_options(workspace, Some(checked.manifest.timeout_seconds));
+    let outcome = qemu::boot(&boot_image, &options)?;
+    let records = stats::parse(&outcome.serial);
+    if records.is_empty() {
+        eprintln!("(no [stats] lines on serial)");
+    } else {
+        eprintln!("\npager statistics:\n{}", stats::render(&records));
+    }
+    match expect::judge(&checked.manifest, &outcome) {
+        Ok(lines) => {
+            eprintln!("{name}: passed, {lines} expected lines seen (serial log: {})", outcome.log.display());
+            Ok(())
+        }
+        Err(reason) => bail!("{name} failed: {reason}\n(serial log: {})", outcome.log.display()),
+    }
+}
+
 /// Boots one image and turns anything but a clean pass into an error.
-fn boot_and_judge(workspace: &Workspace, image: &qemu::BootImage, options: &qemu::BootOptions) -> Result<()> {
+pub fn boot_and_judge(
+    workspace: &Workspace,
+    image: &qemu::BootImage,
+    options: &qemu::BootOptions,
+) -> Result<()> {
     host_setup::ensure_qemu(workspace)?;
     let outcome = qemu::boot(image, options)?;
     match outcome.verdict() {

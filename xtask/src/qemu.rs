@@ -59,7 +59,6 @@ pub enum Kill {
 
 pub struct BootOutcome {
     /// Everything the guest wrote to the serial port.
-    #[expect(dead_code, reason = "read by manifest expectations and benchmarks, which are not written yet")]
     pub serial: String,
     /// The first marker line's kind, if any.
     pub marker: Option<Marker>,
@@ -148,22 +147,34 @@ pub fn find_markers(serial: &str) -> (Option<Marker>, usize) {
     (markers.first().copied(), markers.len())
 }
 
+/// The QEMU program.
+pub const PROGRAM: &str = "qemu-system-x86_64";
+
+/// The arguments `-icount` mode adds: one guest instruction per clock tick, deterministic serial.
+pub const ICOUNT_ARGUMENTS: [&str; 2] = ["-icount", "shift=0,sleep=off"];
+
+/// QEMU's arguments for a kernel and root task (given as the strings to pass), `-icount` excluded.
+/// `cargo xtask image` writes the same list into `run.sh`.
+pub fn arguments(kernel: &str, root_task: &str) -> Vec<String> {
+    let mut arguments: Vec<String> = ["-cpu", "Haswell", "-m", "512M"]
+        .into_iter()
+        // No display, no monitor: serial alone on stdout, and nothing reads stdin (CI has none).
+        .chain(["-display", "none", "-monitor", "none", "-serial", "stdio"])
+        .chain(["-no-reboot"])
+        .map(str::to_owned)
+        .collect();
+    arguments.extend(["-kernel".to_owned(), kernel.to_owned(), "-initrd".to_owned(), root_task.to_owned()]);
+    arguments
+        .extend(["-device".to_owned(), format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04")]);
+    arguments
+}
+
 /// The QEMU command line for an image.
 pub fn command(image: &BootImage, options: &BootOptions) -> Command {
-    let mut command = Command::new("qemu-system-x86_64");
-    command
-        .args(["-cpu", "Haswell", "-m", "512M"])
-        // No display, no monitor: serial alone on stdout, and nothing reads stdin (CI has none).
-        .args(["-display", "none", "-monitor", "none", "-serial", "stdio"])
-        .arg("-no-reboot")
-        .arg("-kernel")
-        .arg(&image.kernel)
-        .arg("-initrd")
-        .arg(&image.root_task)
-        .arg("-device")
-        .arg(format!("isa-debug-exit,iobase={DEBUG_EXIT_PORT:#x},iosize=0x04"));
+    let mut command = Command::new(PROGRAM);
+    command.args(arguments(&image.kernel.to_string_lossy(), &image.root_task.to_string_lossy()));
     if options.icount {
-        command.args(["-icount", "shift=0,sleep=off"]);
+        command.args(ICOUNT_ARGUMENTS);
     }
     command
 }

@@ -1,19 +1,19 @@
-//! `cargo xtask test`: host tests, the binding's ABI checks against the kernel source, on-target boots.
+//! `cargo xtask test`: host tests, the binding's ABI checks against the kernel source, then on-target
+//! boots: the root task's self-test and every `manifests/*.toml`, each judged by the runner's verdict and
+//! the manifest's expectations.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::host_setup;
-use crate::kernel;
-use crate::qemu::{self, BootImage, BootOptions};
-use crate::root_task;
+use crate::qemu::{self, BootImage};
 use crate::workspace::{cargo, Workspace};
+use crate::{expect, host_setup, image, kernel, root_task, stats, BootArguments};
 
 /// Tells the `sel4` crate's ignored ABI tests where the kernel's XML and headers are.
 pub const KERNEL_SOURCE_VARIABLE: &str = "SEL4_KERNEL_SOURCE";
 
-pub fn run(workspace: &Workspace, options: &BootOptions) -> Result<()> {
+pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
     // First, because the ABI tests read its source and every boot needs it.
     let kernel = kernel::build(workspace)?;
     let mut host_failures = Vec::new();
@@ -28,46 +28,87 @@ pub fn run(workspace: &Workspace, options: &BootOptions) -> Result<()> {
     }
 
     host_setup::ensure_qemu(workspace)?;
+    let root_task = root_task::build(workspace);
     let mut passed = 0;
     let mut failures = Vec::new();
-    for (name, image) in on_target_images(workspace, &kernel) {
-        let verdict = image.and_then(|image| {
-            let outcome = qemu::boot(&image, options)?;
-            outcome
-                .verdict()
-                .map_err(|reason| anyhow::anyhow!("{reason} (serial log: {})", outcome.log.display()))
-        });
-        match verdict {
-            Ok(()) => {
-                eprintln!("on-target {name}: passed");
-                passed += 1;
-            }
-            Err(error) => {
-                eprintln!("on-target {name}: FAILED: {error:#}");
-                failures.push(name);
-            }
+    let mut record = |name: String, verdict: Result<String>| match verdict {
+        Ok(note) => {
+            eprintln!("on-target {name}: passed{note}");
+            passed += 1;
         }
+        Err(error) => {
+            eprintln!("on-target {name}: FAILED: {error:#}");
+            failures.push(name);
+        }
+    };
+
+    let self_test = root_task.as_ref().map_err(|e| anyhow::anyhow!("{e:#}")).and_then(|root_task| {
+        let image = BootImage {
+            name: "self-test".to_owned(),
+            kernel: kernel.image.clone(),
+            root_task: root_task.clone(),
+        };
+        let outcome = qemu::boot(&image, &boot.to_options(workspace, None))?;
+        outcome
+            .verdict()
+            .map(|()| String::new())
+            .map_err(|reason| anyhow::anyhow!("{reason} (serial log: {})", outcome.log.display()))
+    });
+    record("self-test".to_owned(), self_test);
+
+    for manifest in manifests(workspace)? {
+        let name =
+            format!("manifest {}", manifest.strip_prefix(&workspace.root).unwrap_or(&manifest).display());
+        let verdict = root_task
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("no root task: {e:#}"))
+            .and_then(|root_task| boot_manifest(workspace, &kernel, root_task, &manifest, boot));
+        record(name, verdict);
     }
 
     println!("{passed} passed, {} failed", failures.len());
     if !host_failures.is_empty() || !failures.is_empty() {
         let mut problems: Vec<String> =
             host_failures.iter().map(|step| format!("host step `{step}` failed")).collect();
-        problems.extend(failures.iter().map(|name| format!("on-target image `{name}` failed")));
+        problems.extend(failures.iter().map(|name| format!("on-target `{name}` failed")));
         bail!("{}", problems.join("; "));
     }
     Ok(())
 }
 
-/// The on-target test images, each with its name; an image that cannot be built counts as failed.
-/// Test manifests will add to this list.
-fn on_target_images(workspace: &Workspace, kernel: &kernel::Kernel) -> Vec<(String, Result<BootImage>)> {
-    let self_test = root_task::build(workspace).map(|root_task| BootImage {
-        name: "self-test".to_owned(),
-        kernel: kernel.image.clone(),
-        root_task,
-    });
-    vec![("self-test".to_owned(), self_test)]
+/// Every `manifests/*.toml`, sorted.
+pub fn manifests(workspace: &Workspace) -> Result<Vec<PathBuf>> {
+    let directory = workspace.root.join("manifests");
+    if !directory.exists() {
+        return Ok(Vec::new());
+    }
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&directory)
+        .with_context(|| format!("cannot list {}", directory.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|extension| extension == "toml"))
+        .collect();
+    manifests.sort();
+    Ok(manifests)
+}
+
+/// Checks, composes, boots and judges one manifest; `Ok` carries a note for the pass line.
+fn boot_manifest(
+    workspace: &Workspace,
+    kernel: &kernel::Kernel,
+    root_task: &Path,
+    manifest: &Path,
+    boot: &BootArguments,
+) -> Result<String> {
+    let checked = image::check(workspace, manifest)?;
+    let name = checked.manifest.name.clone();
+    let directory = crate::image_directory(workspace, &name);
+    let written = image::write(workspace, &checked, &kernel.image, root_task, &directory)?;
+    let image = BootImage { name, kernel: written.kernel, root_task: written.root_task };
+    let outcome = qemu::boot(&image, &boot.to_options(workspace, Some(checked.manifest.timeout_seconds)))?;
+    let lines = expect::judge(&checked.manifest, &outcome)
+        .map_err(|reason| anyhow::anyhow!("{reason}\n(serial log: {})", outcome.log.display()))?;
+    let records = stats::parse(&outcome.serial).len();
+    Ok(format!(" ({lines} expected lines, {records} [stats] lines, {:.1} s)", outcome.duration.as_secs_f64()))
 }
 
 /// Runs `cargo test` in the workspace (default members unless `arguments` pick a package) and says

@@ -9,6 +9,8 @@ use anyhow::{bail, Context, Result};
 pub struct Workspace {
     pub root: PathBuf,
     pub target_directory: PathBuf,
+    /// The names of the workspace's packages.
+    pub packages: Vec<String>,
 }
 
 impl Workspace {
@@ -33,7 +35,11 @@ impl Workspace {
             .as_str()
             .context("`cargo metadata` names no target directory")?
             .into();
-        Ok(Self { root, target_directory })
+        let packages = metadata["packages"]
+            .as_array()
+            .map(|packages| packages.iter().filter_map(|p| p["name"].as_str()).map(str::to_owned).collect())
+            .unwrap_or_default();
+        Ok(Self { root, target_directory, packages })
     }
 
     /// Everything xtask keeps for the kernel: fetch manifest, source copy, venv, builds and logs.

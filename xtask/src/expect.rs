@@ -1,0 +1,218 @@
+//! Judging a pager-mode run against its manifest's expectations.
+//!
+//! The serial contract (docs/app-abi.md): an app's lines are `[<app>#<instance>] <text>`; the pager
+//! reports `[pager] <app>#<i> exited with <code>` or `[pager] stopped <app>#<i>: <access> at <addr>
+//! (ip <ip>): <reason>`. A manifest writes an app's `expect.output` lines *without* the prefix: every
+//! instance must print each of them, as a whole line. Image-level `expect.output` lines are matched
+//! verbatim as whole lines. Lines may come in any order (instances interleave).
+
+use std::fmt::Write as _;
+
+use manifest::Manifest;
+
+/// One line the serial log must show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Requirement {
+    /// This exact line.
+    Line(String),
+    /// A line starting with `prefix` that contains `fragment` after it.
+    Containing { prefix: String, fragment: String },
+}
+
+/// A requirement with the lines that look related, for the report when it is not met.
+struct Expected {
+    requirement: Requirement,
+    /// Lines starting with any of these are shown as "seen instead".
+    related: Vec<String>,
+}
+
+impl Requirement {
+    fn is_met_by(&self, line: &str) -> bool {
+        match self {
+            Self::Line(expected) => line == expected,
+            Self::Containing { prefix, fragment } => {
+                line.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.contains(fragment.as_str()))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Line(line) => line.clone(),
+            Self::Containing { prefix, fragment } => format!("{prefix}...{fragment}..."),
+        }
+    }
+}
+
+/// The lines of a serial log, without the carriage returns of the kernel's "\n\r" line ends.
+pub fn serial_lines(serial: &str) -> Vec<&str> {
+    serial.lines().map(|line| line.trim_matches('\r')).collect()
+}
+
+fn requirements(manifest: &Manifest) -> Vec<Expected> {
+    let mut all = Vec::new();
+    for app in &manifest.apps {
+        for instance in 0..app.instances {
+            let client = format!("{}#{instance}", app.name);
+            let pager_lines = vec![format!("[pager] {client} exited "), format!("[pager] stopped {client}:")];
+            let requirement = match &app.expect.stopped {
+                Some(fragment) => Requirement::Containing {
+                    prefix: format!("[pager] stopped {client}: "),
+                    fragment: fragment.clone(),
+                },
+                None => Requirement::Line(format!("[pager] {client} exited with {}", app.expect.exit_code)),
+            };
+            all.push(Expected { requirement, related: pager_lines.clone() });
+            for line in &app.expect.output {
+                all.push(Expected {
+                    requirement: Requirement::Line(format!("[{client}] {line}")),
+                    related: vec![format!("[{client}] ")],
+                });
+            }
+        }
+    }
+    for line in &manifest.expect.output {
+        all.push(Expected { requirement: Requirement::Line(line.clone()), related: Vec::new() });
+    }
+    all
+}
+
+/// How many related lines a failure report shows per missing line.
+const RELATED_LIMIT: usize = 8;
+
+/// `Ok` with the number of requirements met when every one is; otherwise a diff-like report: each
+/// missing line after `-`, the related lines that were seen after `+`.
+pub fn check(manifest: &Manifest, serial: &str) -> Result<usize, String> {
+    let lines = serial_lines(serial);
+    let requirements = requirements(manifest);
+    let mut report = String::new();
+    let mut missing = 0;
+    for Expected { requirement, related } in &requirements {
+        if lines.iter().any(|line| requirement.is_met_by(line)) {
+            continue;
+        }
+        missing += 1;
+        let _ = writeln!(report, "- {}", requirement.describe());
+        let seen: Vec<&&str> =
+            lines.iter().filter(|line| related.iter().any(|prefix| line.starts_with(prefix))).collect();
+        for line in seen.iter().take(RELATED_LIMIT) {
+            let _ = writeln!(report, "+ {line}");
+        }
+        if seen.len() > RELATED_LIMIT {
+            let _ = writeln!(report, "+ ... {} more", seen.len() - RELATED_LIMIT);
+        }
+    }
+    if missing == 0 {
+        return Ok(requirements.len());
+    }
+    Err(format!(
+        "{missing} of {} expected lines missing from serial (- expected, + related lines seen):\n{}",
+        requirements.len(),
+        report.trim_end()
+    ))
+}
+
+/// The whole verdict on a pager-mode run: the runner's (one PASS marker, status 33, no timeout) and
+/// the manifest's expectations, both reported when both fail. `Ok` with the lines matched.
+pub fn judge(manifest: &Manifest, outcome: &crate::qemu::BootOutcome) -> Result<usize, String> {
+    match (outcome.verdict(), check(manifest, &outcome.serial)) {
+        (Ok(()), Ok(lines)) => Ok(lines),
+        (Err(reason), Ok(_)) => Err(reason),
+        (Ok(()), Err(report)) => Err(report),
+        (Err(reason), Err(report)) => Err(format!("{reason}\n{report}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn manifest(text: &str) -> Manifest {
+        Manifest::parse(Path::new("manifests/t.toml"), text).unwrap()
+    }
+
+    const TWO_APPS: &str = r#"
+        name = "t"
+        expect.output = ["[pager] all clients done"]
+        [[app]]
+        name = "hello"
+        crate = "hello"
+        instances = 2
+        expect.output = ["Hello from the pager", "bye"]
+        [[app]]
+        name = "bad"
+        crate = "bad"
+        expect.stopped = "write at 0x0"
+    "#;
+
+    const GOOD_SERIAL: &str = "boot\n\r\
+        [hello#1] Hello from the pager\n\r\
+        [hello#0] Hello from the pager\n\r\
+        [hello#0] bye\n\r\
+        [hello#1] bye\n\r\
+        [pager] hello#0 exited with 0\n\r\
+        [pager] stopped bad#0: write at 0x0 (ip 0x401000): no area\n\r\
+        [pager] hello#1 exited with 0\n\r\
+        [pager] all clients done\n\r\
+        [test] PASS\n\r";
+
+    #[test]
+    fn a_run_showing_every_line_passes() {
+        assert_eq!(check(&manifest(TWO_APPS), GOOD_SERIAL), Ok(2 * 3 + 1 + 1));
+    }
+
+    #[test]
+    fn a_wrong_exit_code_is_reported_with_the_line_seen() {
+        let serial = GOOD_SERIAL.replace("hello#1 exited with 0", "hello#1 exited with 3");
+        let report = check(&manifest(TWO_APPS), &serial).unwrap_err();
+        assert!(report.starts_with("1 of 8 expected lines missing"), "{report}");
+        assert!(
+            report.contains("\n- [pager] hello#1 exited with 0\n+ [pager] hello#1 exited with 3"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn an_unexpected_stop_shows_the_stop_line() {
+        let serial = GOOD_SERIAL.replace(
+            "[pager] hello#0 exited with 0",
+            "[pager] stopped hello#0: read at 0x9000 (ip 0x400123): no area",
+        );
+        let report = check(&manifest(TWO_APPS), &serial).unwrap_err();
+        assert!(
+            report.contains("- [pager] hello#0 exited with 0\n+ [pager] stopped hello#0: read at 0x9000"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn stop_reasons_must_contain_the_fragment() {
+        let serial = GOOD_SERIAL.replace("write at 0x0", "read at 0x0");
+        let report = check(&manifest(TWO_APPS), &serial).unwrap_err();
+        assert!(report.contains("- [pager] stopped bad#0: ...write at 0x0..."), "{report}");
+        assert!(report.contains("+ [pager] stopped bad#0: read at 0x0"), "{report}");
+    }
+
+    #[test]
+    fn output_lines_are_whole_lines_for_every_instance() {
+        // hello#1 printed "bye" only as part of a longer line; hello#10 does not count for hello#1.
+        let serial = GOOD_SERIAL
+            .replace("[hello#1] bye\n", "[hello#1] bye bye\n")
+            .replace("[hello#0] bye\n", "[hello#0] bye\n\r[hello#10] bye\n");
+        let report = check(&manifest(TWO_APPS), &serial).unwrap_err();
+        assert!(
+            report.contains("- [hello#1] bye\n+ [hello#1] Hello from the pager\n+ [hello#1] bye bye"),
+            "{report}"
+        );
+        assert!(!report.contains("hello#0"), "{report}");
+    }
+
+    #[test]
+    fn image_lines_are_verbatim() {
+        let serial = GOOD_SERIAL.replace("[pager] all clients done", "[pager] all clients done.");
+        let report = check(&manifest(TWO_APPS), &serial).unwrap_err();
+        assert!(report.ends_with("- [pager] all clients done"), "{report}");
+    }
+}

@@ -1,0 +1,369 @@
+//! From a manifest to a bootable system image: check it, pack the apps, compose the root task, and
+//! write a self-contained folder (`kernel32.elf`, `root-task.elf`, `run.sh`, `report.json`).
+//!
+//! Everything written is a function of its inputs (the manifest, the app ELFs, the kernel, the root
+//! task): no times, no absolute paths, so the same inputs give byte-identical files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use bootimage::{AppSpec, AttachmentSpec, ImageSpec, RegionSpec};
+use manifest::{AppSource, Manifest, Policy};
+use serde::Serialize;
+
+use crate::apps::{self, AppElf};
+use crate::compose::{self, Composed, RootTask};
+use crate::layout;
+use crate::qemu;
+use crate::workspace::Workspace;
+
+/// A manifest whose apps are built, parsed and laid out without conflict.
+pub struct Checked {
+    pub manifest: Manifest,
+    pub elfs: Vec<AppElf>,
+}
+
+/// `cargo xtask check`: validate the manifest, build its apps, parse their ELFs and dry-run every
+/// instance's layout.
+pub fn check(workspace: &Workspace, manifest: &Path) -> Result<Checked> {
+    let manifest = Manifest::load(manifest)?;
+    let elfs = apps::build(workspace, &manifest)?;
+    let images = layout::parse_elfs(&manifest, &elfs)?;
+    layout::dry_run(&manifest, &images)?;
+    Ok(Checked { manifest, elfs })
+}
+
+fn policy(policy: Policy) -> (&'static str, u32, u32) {
+    match policy {
+        Policy::Seed => ("seed", bootimage::policy::SEED, 0),
+        Policy::Eager => ("eager", bootimage::policy::EAGER, 0),
+        Policy::FaultAround { pages } => ("fault-around", bootimage::policy::FAULT_AROUND, pages),
+    }
+}
+
+fn to_u32(value: u64, what: &str) -> Result<u32> {
+    u32::try_from(value).with_context(|| format!("{what} {value:#x} does not fit in 32 bits"))
+}
+
+/// The packed image's description.
+pub fn spec(checked: &Checked) -> Result<ImageSpec> {
+    let manifest = &checked.manifest;
+    let (_, policy, policy_pages) = policy(manifest.policy);
+    let mut apps = Vec::new();
+    for (app, elf) in manifest.apps.iter().zip(&checked.elfs) {
+        let (heap_base, heap_size) = app.heap.map_or((0, 0), |heap| (heap.base, heap.size));
+        apps.push(AppSpec {
+            name: app.name.clone(),
+            elf: elf.bytes.clone(),
+            instances: app.instances,
+            heap_base: to_u32(heap_base, "heap base")?,
+            heap_size: to_u32(heap_size, "heap size")?,
+            stack_top: to_u32(app.stack.end(), "stack top")?,
+            stack_size: to_u32(app.stack.size, "stack size")?,
+            frame_budget: app.frame_budget.unwrap_or(0),
+            expected_exit: app.expect.exit_code,
+            attachments: app
+                .attachments
+                .iter()
+                .map(|a| {
+                    Ok(AttachmentSpec {
+                        region: u16::try_from(a.region).context("too many regions")?,
+                        writable: a.writable,
+                        address: to_u32(a.address, "attachment address")?,
+                    })
+                })
+                .collect::<Result<_>>()?,
+        });
+    }
+    let regions = manifest
+        .regions
+        .iter()
+        .map(|r| Ok(RegionSpec { name: r.name.clone(), size: to_u32(r.size, "region size")? }))
+        .collect::<Result<_>>()?;
+    Ok(ImageSpec {
+        name: manifest.name.clone(),
+        policy,
+        policy_pages,
+        frame_capacity: manifest.frames,
+        apps,
+        regions,
+    })
+}
+
+/// The files of a written image.
+pub struct Written {
+    pub directory: PathBuf,
+    pub kernel: PathBuf,
+    pub root_task: PathBuf,
+    pub report: Report,
+}
+
+/// `report.json`.
+#[derive(Serialize, Debug)]
+pub struct Report {
+    pub image: String,
+    pub description: String,
+    pub manifest: String,
+    pub policy: PolicyReport,
+    pub frames: u32,
+    pub timeout_seconds: u64,
+    pub root_task: RootTaskReport,
+    pub regions: Vec<RegionReport>,
+    pub apps: Vec<AppReport>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct PolicyReport {
+    pub name: &'static str,
+    /// Pages ahead (fault-around only).
+    pub pages: u32,
+}
+
+#[derive(Serialize, Debug)]
+pub struct RootTaskReport {
+    pub apps_start: u64,
+    /// File offset and length of the packed image inside `root-task.elf`.
+    pub image_offset: u64,
+    pub image_length: u64,
+    /// Pages of the root task's loaded range, one root-CNode slot each.
+    pub span_pages: u64,
+    pub span_limit_pages: u64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct RegionReport {
+    pub name: String,
+    pub size: u64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct AppReport {
+    pub name: String,
+    /// `crate` or `elf`, as the manifest says.
+    pub source: String,
+    /// The ELF packed, relative to the workspace when inside it.
+    pub elf: String,
+    pub size: u64,
+    /// Page of the packed image the ELF starts on.
+    pub image_page: u32,
+    pub entry: u64,
+    pub segments: Vec<SegmentReport>,
+    pub instances: u16,
+    pub heap: Option<RangeReport>,
+    pub stack: StackReport,
+    pub frame_budget: Option<u32>,
+    pub attachments: Vec<AttachmentReport>,
+    pub expect: ExpectReport,
+}
+
+#[derive(Serialize, Debug)]
+pub struct SegmentReport {
+    pub vaddr: u64,
+    pub memsz: u64,
+    pub filesz: u64,
+    pub rights: String,
+}
+
+#[derive(Serialize, Debug)]
+pub struct RangeReport {
+    pub base: u64,
+    pub size: u64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct StackReport {
+    pub top: u64,
+    pub size: u64,
+    pub guard: u64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct AttachmentReport {
+    pub region: String,
+    pub address: u64,
+    pub writable: bool,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ExpectReport {
+    pub exit_code: Option<i32>,
+    pub stopped: Option<String>,
+    pub output: Vec<String>,
+}
+
+fn relative(workspace: &Workspace, path: &Path) -> String {
+    let path = apps::normalize(path);
+    path.strip_prefix(&workspace.root).unwrap_or(&path).display().to_string()
+}
+
+/// Composes the root task with the image and describes it.
+pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Result<(Composed, Report)> {
+    let manifest = &checked.manifest;
+    let image_bytes = spec(checked)?
+        .to_bytes()
+        .map_err(|error| anyhow::anyhow!("{}: cannot pack the image: {error}", manifest.file.display()))?;
+    let packed = bootimage::BootImage::parse(&image_bytes)
+        .map_err(|error| anyhow::anyhow!("the packed image does not read back: {error}"))?;
+    let root_task_bytes =
+        std::fs::read(root_task).with_context(|| format!("cannot read {}", root_task.display()))?;
+    let composed =
+        RootTask::parse(&root_task_bytes).and_then(|parsed| parsed.compose(&image_bytes)).with_context(
+            || format!("{}: cannot compose with {}", manifest.file.display(), root_task.display()),
+        )?;
+
+    let images = layout::parse_elfs(manifest, &checked.elfs)?;
+    let mut apps = Vec::new();
+    for (((app, elf), image), record) in
+        manifest.apps.iter().zip(&checked.elfs).zip(&images).zip(packed.apps())
+    {
+        apps.push(AppReport {
+            name: app.name.clone(),
+            source: match &app.source {
+                AppSource::Crate(krate) => format!("crate {krate}"),
+                AppSource::Elf(path) => format!("elf {}", relative(workspace, path)),
+            },
+            elf: relative(workspace, &elf.path),
+            size: elf.bytes.len() as u64,
+            image_page: record.elf_page.get(),
+            entry: image.entry(),
+            segments: image
+                .segments()
+                .iter()
+                .map(|s| SegmentReport {
+                    vaddr: s.vaddr,
+                    memsz: s.memory_size,
+                    filesz: s.file_size,
+                    rights: s.rights.to_string(),
+                })
+                .collect(),
+            instances: app.instances,
+            heap: app.heap.map(|h| RangeReport { base: h.base, size: h.size }),
+            stack: StackReport {
+                top: app.stack.end(),
+                size: app.stack.size,
+                guard: app.stack.base - pager::PAGE_SIZE,
+            },
+            frame_budget: app.frame_budget,
+            attachments: app
+                .attachments
+                .iter()
+                .map(|a| AttachmentReport {
+                    region: manifest.regions[a.region].name.clone(),
+                    address: a.address,
+                    writable: a.writable,
+                })
+                .collect(),
+            expect: ExpectReport {
+                exit_code: app.expect.stopped.is_none().then_some(app.expect.exit_code),
+                stopped: app.expect.stopped.clone(),
+                output: app.expect.output.clone(),
+            },
+        });
+    }
+    let (name, _, pages) = policy(manifest.policy);
+    let report = Report {
+        image: manifest.name.clone(),
+        description: manifest.description.clone(),
+        manifest: relative(workspace, &manifest.file),
+        policy: PolicyReport { name, pages },
+        frames: manifest.frames,
+        timeout_seconds: manifest.timeout_seconds,
+        root_task: RootTaskReport {
+            apps_start: composed.apps_start,
+            image_offset: composed.image_offset,
+            image_length: composed.image_length,
+            span_pages: composed.span.pages(),
+            span_limit_pages: compose::SPAN_LIMIT_PAGES,
+        },
+        regions: manifest
+            .regions
+            .iter()
+            .map(|r| RegionReport { name: r.name.clone(), size: r.size })
+            .collect(),
+        apps,
+    };
+    Ok((composed, report))
+}
+
+/// `run.sh`: the QEMU command line with paths relative to the script's folder; `ICOUNT=1` in the
+/// environment adds `-icount`.
+pub fn run_script(name: &str) -> String {
+    let arguments = qemu::arguments("@KERNEL@", "@ROOT_TASK@");
+    let quoted: Vec<String> = arguments
+        .iter()
+        .map(|argument| match argument.as_str() {
+            "@KERNEL@" => "\"$here/kernel32.elf\"".to_owned(),
+            "@ROOT_TASK@" => "\"$here/root-task.elf\"".to_owned(),
+            plain if plain.bytes().all(|b| b.is_ascii_alphanumeric() || b",._=/:-".contains(&b)) => {
+                plain.to_owned()
+            }
+            other => format!("'{}'", other.replace('\'', "'\\''")),
+        })
+        .collect();
+    let icount = qemu::ICOUNT_ARGUMENTS.join(" ");
+    format!(
+        "#!/bin/sh\n\
+         # Boots the system image {name:?} under QEMU, serial on stdout. A pager run ends with one\n\
+         # `[test] PASS` or `[test] FAIL: ...` line and, on a pass, QEMU exit status {status}.\n\
+         # ICOUNT=1 adds `{icount}`: one guest instruction per clock tick, a repeatable run.\n\
+         set -eu\n\
+         here=$(CDPATH= cd -- \"$(dirname -- \"$0\")\" && pwd)\n\
+         set -- {arguments}\n\
+         if [ -n \"${{ICOUNT:-}}\" ] && [ \"$ICOUNT\" != 0 ]; then\n\
+         \x20   set -- \"$@\" {icount}\n\
+         fi\n\
+         exec {program} \"$@\"\n",
+        status = qemu::SUCCESS_EXIT_STATUS,
+        arguments = quoted.join(" "),
+        program = qemu::PROGRAM,
+    )
+}
+
+/// Writes the image folder: `kernel32.elf` (copied), `root-task.elf` (composed), `run.sh`,
+/// `report.json`.
+pub fn write(
+    workspace: &Workspace,
+    checked: &Checked,
+    kernel: &Path,
+    root_task: &Path,
+    directory: &Path,
+) -> Result<Written> {
+    let (composed, report) = compose(workspace, checked, root_task)?;
+    std::fs::create_dir_all(directory).with_context(|| format!("cannot create {}", directory.display()))?;
+    let write = |name: &str, bytes: &[u8]| -> Result<PathBuf> {
+        let path = directory.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    };
+    let kernel_bytes = std::fs::read(kernel).with_context(|| format!("cannot read {}", kernel.display()))?;
+    let kernel = write("kernel32.elf", &kernel_bytes)?;
+    let root_task = write("root-task.elf", &composed.bytes)?;
+    let script = write("run.sh", run_script(&checked.manifest.name).as_bytes())?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("cannot make {} executable", script.display()))?;
+    }
+    let mut json = serde_json::to_string_pretty(&report).context("cannot serialize the report")?;
+    json.push('\n');
+    write("report.json", json.as_bytes())?;
+    Ok(Written { directory: directory.to_path_buf(), kernel, root_task, report })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_script_quotes_and_locates_its_files() {
+        let script = run_script("demo");
+        assert!(script.starts_with("#!/bin/sh\n"));
+        assert!(
+            script.contains("-kernel \"$here/kernel32.elf\" -initrd \"$here/root-task.elf\""),
+            "{script}"
+        );
+        assert!(script.contains("isa-debug-exit,iobase=0xf4,iosize=0x04"), "{script}");
+        assert!(script.contains("set -- \"$@\" -icount shift=0,sleep=off"), "{script}");
+        assert!(script.ends_with("exec qemu-system-x86_64 \"$@\"\n"), "{script}");
+    }
+}

@@ -1,0 +1,286 @@
+//! Checking an image's address spaces before it boots: every app's ELF parsed by the pager's own
+//! parser, then each instance's areas laid out in a [`pager::Pager`] exactly as the root task will,
+//! so an overlap is reported on the host, naming the app and both areas.
+
+use anyhow::{anyhow, Result};
+use manifest::{App, Manifest};
+use pager::{
+    AreaError, AreaKind, BuiltinPolicy, ElfImage, Pager, PagerConfig, PagerError, Rights, PAGE_SIZE,
+};
+
+use crate::apps::AppElf;
+
+/// The IPC buffer page every client has (docs/app-abi.md).
+pub const IPC_BUFFER_ADDRESS: u64 = 0xBFFF_F000;
+
+/// Parses every app's ELF; the error names the manifest, the app, the ELF path and the ELF error.
+pub fn parse_elfs<'a>(manifest: &Manifest, elfs: &'a [AppElf]) -> Result<Vec<ElfImage<'a>>> {
+    manifest
+        .apps
+        .iter()
+        .zip(elfs)
+        .enumerate()
+        .map(|(index, (app, elf))| {
+            ElfImage::parse(&elf.bytes).map_err(|error| {
+                anyhow!(
+                    "{}: app[{index}] {:?}: {}: {error}",
+                    manifest.file.display(),
+                    app.name,
+                    elf.path.display()
+                )
+            })
+        })
+        .collect()
+}
+
+/// An area the dry run added, described for reports.
+struct Labelled {
+    base: u64,
+    end: u64,
+    label: String,
+}
+
+fn range(base: u64, end: u64) -> String {
+    format!("{base:#x}..{end:#x}")
+}
+
+/// One instance being laid out: what its errors name, and the areas added so far.
+struct Instance<'a> {
+    file: String,
+    index: usize,
+    app: &'a App,
+    instance: u16,
+    added: Vec<Labelled>,
+}
+
+impl Instance<'_> {
+    /// The error for a failed addition: the manifest field of the area being added (`field`, under
+    /// `app[i]`), what it is, and for an overlap the area it hit.
+    fn fail(&self, field: &str, what: &str, error: PagerError) -> anyhow::Error {
+        let index = self.index;
+        let field = if field.is_empty() { format!("app[{index}]") } else { format!("app[{index}].{field}") };
+        let detail = match error {
+            PagerError::Area(AreaError::Overlaps { base, size, .. }) => {
+                let end = base + size;
+                match self.added.iter().find(|a| a.base < end && base < a.end) {
+                    Some(other) => format!("{what} overlaps the {}", other.label),
+                    None => format!("{what}: {error}"),
+                }
+            }
+            other => format!("{what}: {other}"),
+        };
+        anyhow!("{}: {field}: app {:?} (instance {}): {detail}", self.file, self.app.name, self.instance)
+    }
+
+    /// Adds an area through `add`, recording it under `label` on success.
+    fn add(
+        &mut self,
+        field: &str,
+        (base, end): (u64, u64),
+        label: String,
+        add: impl FnOnce() -> Result<(), PagerError>,
+    ) -> Result<()> {
+        add().map_err(|error| self.fail(field, &label, error))?;
+        self.added.push(Labelled { base, end, label });
+        Ok(())
+    }
+}
+
+/// Lays out every instance of every app in a pager with the image's capacities. Fails on the first
+/// conflict, naming the manifest, the app, the manifest field of the area being added and both
+/// areas.
+pub fn dry_run(manifest: &Manifest, elfs: &[ElfImage<'_>]) -> Result<()> {
+    let config = PagerConfig { frame_capacity: manifest.frames, ..PagerConfig::default() };
+    let mut pager: Pager<'_, BuiltinPolicy> = Pager::new(config, BuiltinPolicy::default());
+    let file = manifest.file.display().to_string();
+    let mut regions = Vec::new();
+    for (index, region) in manifest.regions.iter().enumerate() {
+        let shared = pager.create_region().map_err(|error| anyhow!("{file}: region[{index}]: {error}"))?;
+        regions.push((shared, region));
+    }
+    for (index, (app, elf)) in manifest.apps.iter().zip(elfs).enumerate() {
+        let image = pager
+            .add_image(elf.bytes(), 0)
+            .map_err(|error| anyhow!("{file}: app[{index}] {:?}: {error}", app.name))?;
+        for instance in 0..app.instances {
+            let mut this = Instance { file: file.clone(), index, app, instance, added: Vec::new() };
+            let client =
+                pager.add_client(app.frame_budget).map_err(|e| this.fail("instances", "client", e))?;
+            pager.load_image(client, image).map_err(|e| this.fail("", "ELF", e))?;
+            for (n, segment) in elf.segments().iter().enumerate() {
+                let (base, end) = segment.page_range();
+                let label = format!("ELF segment {n} ({}, {})", range(base, end), segment.rights);
+                this.added.push(Labelled { base, end, label });
+            }
+            let ipc = (IPC_BUFFER_ADDRESS, IPC_BUFFER_ADDRESS + PAGE_SIZE);
+            // The page is only reserved here; the pager never reports this area's kind in a dry run.
+            this.add("", ipc, format!("IPC buffer page ({})", range(ipc.0, ipc.1)), || {
+                pager.add_anonymous(client, ipc.0, PAGE_SIZE, Rights::READ_WRITE, AreaKind::Region(u16::MAX))
+            })?;
+            add_app_areas(&mut pager, client, &regions, &mut this)?;
+        }
+    }
+    Ok(())
+}
+
+fn add_app_areas(
+    pager: &mut Pager<'_, BuiltinPolicy>,
+    client: pager::ClientId,
+    regions: &[(pager::SharedId, &manifest::Region)],
+    this: &mut Instance<'_>,
+) -> Result<()> {
+    let app = this.app;
+    if let Some(heap) = app.heap {
+        this.add(
+            "heap",
+            (heap.base, heap.end()),
+            format!("heap ({})", range(heap.base, heap.end())),
+            || pager.add_anonymous(client, heap.base, heap.size, Rights::READ_WRITE, AreaKind::Heap),
+        )?;
+    }
+    let stack = app.stack;
+    let guard = stack.base - PAGE_SIZE;
+    let label = format!(
+        "stack ({}) with its guard page ({})",
+        range(stack.base, stack.end()),
+        range(guard, stack.base)
+    );
+    this.add("stack_top", (guard, stack.end()), label, || {
+        pager.add_stack(client, stack.end(), stack.size).map(|_| ())
+    })?;
+    for (j, attachment) in app.attachments.iter().enumerate() {
+        let (shared, region) = regions[attachment.region];
+        let end = attachment.address + region.size;
+        let label = format!("region {:?} ({})", region.name, range(attachment.address, end));
+        let rights = if attachment.writable { Rights::READ_WRITE } else { Rights::READ };
+        let kind = AreaKind::Region(attachment.region as u16);
+        this.add(&format!("attach[{j}].address"), (attachment.address, end), label, || {
+            pager.attach_region(client, shared, attachment.address, region.size, rights, kind)
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A minimal ELF64 executable with the given PT_LOAD segments `(vaddr, memsz, flags)`; each
+    /// segment's file bytes are one page at a matching offset.
+    fn elf(segments: &[(u64, u64, u32)]) -> Vec<u8> {
+        let count = segments.len();
+        let mut bytes = vec![0u8; 4096 * (1 + count)];
+        bytes[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+        bytes[16..18].copy_from_slice(&2u16.to_le_bytes());
+        bytes[18..20].copy_from_slice(&62u16.to_le_bytes());
+        bytes[20..24].copy_from_slice(&1u32.to_le_bytes());
+        bytes[24..32].copy_from_slice(&segments[0].0.to_le_bytes());
+        bytes[32..40].copy_from_slice(&64u64.to_le_bytes());
+        bytes[52..54].copy_from_slice(&64u16.to_le_bytes());
+        bytes[54..56].copy_from_slice(&56u16.to_le_bytes());
+        bytes[56..58].copy_from_slice(&(count as u16).to_le_bytes());
+        for (index, &(vaddr, memsz, flags)) in segments.iter().enumerate() {
+            let at = 64 + index * 56;
+            let offset = 4096 * (1 + index as u64) + vaddr % 4096;
+            bytes[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
+            bytes[at + 4..at + 8].copy_from_slice(&flags.to_le_bytes());
+            bytes[at + 8..at + 16].copy_from_slice(&offset.to_le_bytes());
+            bytes[at + 16..at + 24].copy_from_slice(&vaddr.to_le_bytes());
+            bytes[at + 32..at + 40].copy_from_slice(&(memsz.min(4096 - vaddr % 4096)).to_le_bytes());
+            bytes[at + 40..at + 48].copy_from_slice(&memsz.to_le_bytes());
+            bytes[at + 48..at + 56].copy_from_slice(&4096u64.to_le_bytes());
+        }
+        bytes
+    }
+
+    fn run(manifest_text: &str, segments: &[(u64, u64, u32)]) -> Result<()> {
+        let manifest = Manifest::parse(Path::new("manifests/t.toml"), manifest_text).unwrap();
+        let apps: Vec<AppElf> = manifest
+            .apps
+            .iter()
+            .map(|_| AppElf { path: "target/a.elf".into(), bytes: elf(segments) })
+            .collect();
+        let images = parse_elfs(&manifest, &apps)?;
+        dry_run(&manifest, &images)
+    }
+
+    const TEXT_AND_DATA: &[(u64, u64, u32)] = &[(0x40_0000, 0x1000, 5), (0x40_1000, 0x3000, 6)];
+
+    #[test]
+    fn a_sound_layout_passes() {
+        let manifest = r#"
+            name = "ok"
+            [[region]]
+            name = "ring"
+            size = "8K"
+            [[app]]
+            name = "a"
+            crate = "a"
+            instances = 3
+            heap = "64K"
+            attach = [{ region = "ring", address = 0x1000_0000, writable = true }]
+        "#;
+        run(manifest, TEXT_AND_DATA).unwrap();
+    }
+
+    #[test]
+    fn heap_over_a_segment_names_both() {
+        let manifest =
+            "name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nheap = \"8K\"\nheap_base = 0x402000\n";
+        let error = run(manifest, TEXT_AND_DATA).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "manifests/t.toml: app[0].heap: app \"a\" (instance 0): heap (0x402000..0x404000) overlaps the \
+             ELF segment 1 (0x401000..0x404000, rw-)"
+        );
+    }
+
+    #[test]
+    fn stack_guard_over_a_segment_and_region_over_the_ipc_buffer() {
+        let manifest =
+            "name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nstack = \"4K\"\nstack_top = 0x402000\n";
+        let error = run(manifest, TEXT_AND_DATA).unwrap_err().to_string();
+        assert!(error.contains("app[0].stack_top"), "{error}");
+        assert!(error.contains("guard page (0x400000..0x401000) overlaps the ELF segment 0"), "{error}");
+
+        let manifest = r#"
+            name = "x"
+            [[region]]
+            name = "big"
+            size = "8K"
+            [[app]]
+            name = "a"
+            crate = "a"
+            attach = [{ region = "big", address = 0xBFFF_E000 }]
+        "#;
+        let error = run(manifest, TEXT_AND_DATA).unwrap_err().to_string();
+        assert!(error.contains("app[0].attach[0].address"), "{error}");
+        assert!(
+            error.contains("region \"big\" (0xbfffe000..0xc0000000) overlaps the IPC buffer page"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_segment_on_the_ipc_buffer_page_is_reported() {
+        let manifest = "name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n";
+        let error =
+            run(manifest, &[(0x40_0000, 0x1000, 5), (0xBFFF_F000, 0x1000, 6)]).unwrap_err().to_string();
+        assert!(
+            error.contains("IPC buffer page (0xbffff000..0xc0000000) overlaps the ELF segment 1"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_bad_elf_names_the_app_and_path() {
+        let manifest =
+            Manifest::parse(Path::new("m.toml"), "name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n")
+                .unwrap();
+        let apps = [AppElf { path: "target/a.elf".into(), bytes: vec![b'x'; 80] }];
+        let error = parse_elfs(&manifest, &apps).unwrap_err().to_string();
+        assert_eq!(error, "m.toml: app[0] \"a\": target/a.elf: not an ELF file (bad magic)");
+    }
+}
