@@ -141,11 +141,13 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Check { manifest } => {
             let checked = image::check(&workspace, &manifest)?;
+            let apps = checked.manifest.apps.len();
             let instances = checked.manifest.instance_count();
             eprintln!(
-                "{}: ok ({} apps, {instances} instances, no overlaps)",
+                "{}: ok ({apps} app{}, {instances} instance{}, no overlaps)",
                 manifest.display(),
-                checked.manifest.apps.len()
+                if apps == 1 { "" } else { "s" },
+                if instances == 1 { "" } else { "s" }
             );
         }
         Command::Image { manifest, out } => {
