@@ -72,7 +72,9 @@ pub enum ElfError {
     NotElf64 { class: u8 },
     /// `e_ident[EI_DATA]` is not little-endian.
     NotLittleEndian { data: u8 },
-    /// `e_ident[EI_VERSION]` or `e_version` is not 1.
+    /// `e_ident[EI_VERSION]` is not 1.
+    BadIdentVersion { version: u8 },
+    /// `e_version` is not 1.
     BadVersion { version: u32 },
     /// `e_type` is not ET_EXEC (a relocatable, shared or PIE file).
     NotExecutable { kind: u16 },
@@ -115,7 +117,8 @@ impl fmt::Display for ElfError {
             Self::BadMagic => write!(f, "not an ELF file (bad magic)"),
             Self::NotElf64 { class } => write!(f, "e_ident[EI_CLASS] is {class}, not ELFCLASS64"),
             Self::NotLittleEndian { data } => write!(f, "e_ident[EI_DATA] is {data}, not little-endian"),
-            Self::BadVersion { version } => write!(f, "ELF version is {version}, not 1"),
+            Self::BadIdentVersion { version } => write!(f, "e_ident[EI_VERSION] is {version}, not 1"),
+            Self::BadVersion { version } => write!(f, "e_version is {version}, not 1"),
             Self::NotExecutable { kind } => {
                 write!(f, "e_type is {kind}, not ET_EXEC (static, non-PIE executables only)")
             }
@@ -216,7 +219,7 @@ impl<'a> ElfImage<'a> {
             return Err(ElfError::NotLittleEndian { data: header.ident[5] });
         }
         if header.ident[6] != VERSION_CURRENT {
-            return Err(ElfError::BadVersion { version: header.ident[6].into() });
+            return Err(ElfError::BadIdentVersion { version: header.ident[6] });
         }
         if header.version.get() != u32::from(VERSION_CURRENT) {
             return Err(ElfError::BadVersion { version: header.version.get() });

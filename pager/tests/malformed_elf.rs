@@ -264,26 +264,26 @@ fn cases() -> Vec<Case> {
         Case {
             name: "e_ident[EI_VERSION] 0",
             bytes: || Elf::with(|e| e.ident[6] = 0).bytes(),
-            error: BadVersion { version: 0 },
-            message: &["version is 0"],
+            error: BadIdentVersion { version: 0 },
+            message: &["e_ident[EI_VERSION] is 0"],
         },
         Case {
             name: "e_ident[EI_VERSION] 255",
             bytes: || Elf::with(|e| e.ident[6] = 0xff).bytes(),
-            error: BadVersion { version: 255 },
-            message: &["version is 255"],
+            error: BadIdentVersion { version: 255 },
+            message: &["e_ident[EI_VERSION] is 255"],
         },
         Case {
             name: "e_version 0",
             bytes: || Elf::with(|e| e.version = 0).bytes(),
             error: BadVersion { version: 0 },
-            message: &["version is 0"],
+            message: &["e_version is 0"],
         },
         Case {
             name: "e_version u32::MAX",
             bytes: || Elf::with(|e| e.version = u32::MAX).bytes(),
             error: BadVersion { version: u32::MAX },
-            message: &["version is 4294967295"],
+            message: &["e_version is 4294967295"],
         },
         Case {
             name: "ET_DYN (PIE or shared object)",
@@ -743,6 +743,7 @@ fn variant(error: &ElfError) -> &'static str {
         ElfError::BadMagic => "BadMagic",
         ElfError::NotElf64 { .. } => "NotElf64",
         ElfError::NotLittleEndian { .. } => "NotLittleEndian",
+        ElfError::BadIdentVersion { .. } => "BadIdentVersion",
         ElfError::BadVersion { .. } => "BadVersion",
         ElfError::NotExecutable { .. } => "NotExecutable",
         ElfError::WrongMachine { .. } => "WrongMachine",
@@ -763,11 +764,12 @@ fn variant(error: &ElfError) -> &'static str {
     }
 }
 
-const ALL_VARIANTS: [&str; 21] = [
+const ALL_VARIANTS: [&str; 22] = [
     "TooShort",
     "BadMagic",
     "NotElf64",
     "NotLittleEndian",
+    "BadIdentVersion",
     "BadVersion",
     "NotExecutable",
     "WrongMachine",
