@@ -1,23 +1,35 @@
-//! The seL4 root task: boots on the project's seL4 5.0.0 kernel and checks the binding on it.
+//! The seL4 root task: the user-level ELF pager, or, without a boot image, a self-test of the binding.
 //!
-//! Today it logs a boot info summary and runs on-target self-tests of the `sel4` crate (retype,
-//! map with paging-structure creation, fault handling for a second thread), then prints one
-//! marker line, `[test] PASS` or `[test] FAIL: <reason>`, and exits QEMU with a status. A later
-//! issue turns it into the pager; the pieces it will keep are separate modules: [`cspace`]
-//! (slot allocation), [`object_allocator`] (untyped memory and a frame pool) and [`vspace`]
-//! (mapping with paging structures on demand).
+//! At boot it looks at `__apps_start` ([`boot_image`]): a packed boot image there means pager mode
+//! ([`pager_mode`]): every app instance becomes a client with its own thread, CSpace and VSpace
+//! ([`client`]), the portable `pager` crate decides how each page fault is served and
+//! [`platform`] carries its decisions out with capability invocations, and [`fault_loop`] serves
+//! faults and app calls until every client has exited or been stopped. The zero placeholder means
+//! self-test mode ([`selftest`]): retype, map, and a fault round trip with a second thread. Either
+//! way the run ends with one marker line, `[test] PASS` or `[test] FAIL: <reason>`, and a QEMU exit
+//! status.
 //!
 //! Design principles: all kernel access goes through the `sel4` crate; every kernel error is
-//! reported with the step that hit it, never swallowed; the marker line is printed exactly once,
-//! whether the run ends normally or in a panic.
+//! reported with the step that hit it, never swallowed; nothing a client does can make the root
+//! task panic; the marker line is printed exactly once, whether the run ends normally or in a
+//! panic.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 // Off target only the host unit tests use the modules.
 #![cfg_attr(not(target_os = "none"), allow(dead_code))]
 
+extern crate alloc;
+
+mod boot_image;
+mod client;
 mod cspace;
+mod fault_loop;
+mod heap;
 mod object_allocator;
+mod pager_mode;
+mod platform;
 mod qemu;
+mod report;
 mod selftest;
 mod vspace;
 
@@ -49,9 +61,16 @@ fn boot(bootinfo: &BootInfo<'static>) -> ! {
         finish(Outcome::Fail, format_args!("logger already set"));
     }
     log_summary(bootinfo);
-    match selftest::run(bootinfo) {
-        Ok(()) => finish(Outcome::Pass, format_args!("")),
-        Err(failure) => finish(Outcome::Fail, format_args!("{failure}")),
+    match boot_image::find(bootinfo) {
+        boot_image::Contents::Placeholder => match selftest::run(bootinfo) {
+            Ok(()) => finish(Outcome::Pass, format_args!("")),
+            Err(failure) => finish(Outcome::Fail, format_args!("{failure}")),
+        },
+        boot_image::Contents::Image(located) => match pager_mode::run(bootinfo, located) {
+            Ok(()) => finish(Outcome::Pass, format_args!("")),
+            Err(reason) => finish(Outcome::Fail, format_args!("{reason}")),
+        },
+        boot_image::Contents::Invalid(error) => finish(Outcome::Fail, format_args!("{error}")),
     }
 }
 

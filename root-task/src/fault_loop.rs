@@ -1,0 +1,320 @@
+//! The pager's loop: receive on the endpoint, tell the client by its badge, serve its fault or call,
+//! reply (or, for a client that has ended, tear it down and reply to no one), until none is left.
+//!
+//! A served fault is answered with `ReplyRecv`, so its common cost is three kernel entries:
+//! `CNode_Copy`, `Page_Map`, `ReplyRecv`. Nothing a client sends can make the pager panic: every
+//! malformed call gets an error reply, every unservable fault stops that client only.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use pager::{ClientId, Pager, ShareError};
+use sel4::{Endpoint, Fault, MessageInfo, Received};
+
+use crate::client::{self, ClientRecord, IPC_BUFFER_ADDRESS};
+use crate::platform::Sel4Platform;
+use crate::report::{self, Name};
+
+/// Message labels of the app calls (docs/app-abi.md).
+pub mod label {
+    pub const EXIT: u64 = 0x100;
+    pub const PRINT: u64 = 0x101;
+    pub const SHARE: u64 = 0x102;
+}
+
+/// Most bytes one print call carries.
+pub const PRINT_LIMIT: u64 = 928;
+/// A line longer than this is printed in pieces.
+const LINE_LIMIT: usize = 1024;
+/// Reply to an unknown call or a malformed one.
+const UNKNOWN_CALL: u64 = u64::MAX;
+
+/// Share error codes (docs/app-abi.md).
+mod share_status {
+    pub const NO_DESTINATION: u64 = 1;
+    pub const NO_AREA: u64 = 2;
+    pub const DOES_NOT_FIT: u64 = 3;
+    pub const TOO_MANY_SHARED: u64 = 4;
+}
+
+/// What to send back before waiting for the next message.
+#[derive(Clone, Copy)]
+struct Reply {
+    status: u64,
+    /// The reply restarts a faulting thread (counted as a fault-path kernel entry).
+    to_fault: bool,
+}
+
+impl Reply {
+    fn fault() -> Reply {
+        Reply { status: 0, to_fault: true }
+    }
+
+    fn status(status: u64) -> Reply {
+        Reply { status, to_fault: false }
+    }
+
+    fn message(self) -> (MessageInfo, [u64; 4]) {
+        if self.to_fault {
+            (MessageInfo::new(0, 0, 0, 0), [0; 4])
+        } else {
+            (MessageInfo::new(0, 0, 0, 1), [self.status, 0, 0, 0])
+        }
+    }
+}
+
+/// How a client ended.
+enum Ending {
+    Exited(i64),
+    Stopped,
+}
+
+/// The running pager: its state, its clients and the counts the final report needs.
+pub struct Session {
+    pub pager: Pager<'static>,
+    pub platform: Sel4Platform,
+    pub endpoint: Endpoint,
+    /// Indexed by client number.
+    pub records: Vec<Option<ClientRecord>>,
+    /// Clients started in all.
+    pub started: usize,
+    /// Clients still alive.
+    pub live: usize,
+    /// Kernel entries spent serving VM faults, replies included.
+    pub fault_entries: u64,
+    /// VM faults received.
+    pub vm_faults: u64,
+    /// The first reason the run fails, if any.
+    pub failure: Option<String>,
+}
+
+impl Session {
+    /// Records a failure of the run (the first one is reported).
+    pub fn fail(&mut self, reason: String) {
+        self.failure.get_or_insert(reason);
+    }
+
+    /// Serves messages until no client is left.
+    pub fn run(&mut self) {
+        let mut reply: Option<Reply> = None;
+        while self.live > 0 {
+            let message = match reply.take() {
+                Some(reply) => {
+                    if reply.to_fault {
+                        self.fault_entries += 1;
+                    }
+                    let (info, registers) = reply.message();
+                    self.endpoint.reply_recv(info, registers)
+                }
+                None => self.endpoint.recv(),
+            };
+            reply = self.dispatch(&message);
+        }
+    }
+
+    fn dispatch(&mut self, message: &Received) -> Option<Reply> {
+        let client = client::client_of_badge(message.badge)
+            .filter(|c| self.records.get(usize::from(c.0)).is_some_and(Option::is_some));
+        let Some(client) = client else {
+            sel4::debug_println!(
+                "[pager] ignored a message with badge {:#x} and label {:#x}: no such client",
+                message.badge,
+                message.info.label()
+            );
+            return None;
+        };
+        match message.info.label() {
+            label::EXIT => {
+                let code = message.registers[0] as i64;
+                self.end(client, Ending::Exited(code));
+                None
+            }
+            label::PRINT => Some(self.print(client, message)),
+            label::SHARE => Some(self.share(client, message)),
+            _ => match Fault::decode(message.info, |i| message.message_register(i)) {
+                Ok(fault) => self.fault(client, fault),
+                Err(_) => Some(Reply::status(UNKNOWN_CALL)),
+            },
+        }
+    }
+
+    fn name(&self, client: ClientId) -> Name<'static> {
+        match self.records.get(usize::from(client.0)).and_then(Option::as_ref) {
+            Some(record) => Name { app: record.name, instance: record.instance },
+            None => Name { app: "?", instance: 0 },
+        }
+    }
+
+    fn fault(&mut self, client: ClientId, fault: Fault) -> Option<Reply> {
+        let name = self.name(client);
+        match fault {
+            Fault::Vm(vm) => {
+                self.vm_faults += 1;
+                let access = pager::Access::from_x86_fault(vm.ip, vm.address, vm.fsr);
+                let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
+                let before = self.platform.kernel_entries();
+                let result = self.pager.handle_fault(&mut self.platform, client, fault);
+                self.fault_entries += self.platform.kernel_entries() - before;
+                match result {
+                    Ok(_) => Some(Reply::fault()),
+                    Err(refusal) => {
+                        sel4::debug_println!(
+                            "[pager] stopped {name}: {} at {:#x} (ip {:#x}): {}",
+                            refusal.fault.access,
+                            refusal.fault.address,
+                            refusal.fault.ip,
+                            refusal.reason
+                        );
+                        self.end(client, Ending::Stopped);
+                        None
+                    }
+                }
+            }
+            Fault::UserException(exception) => {
+                sel4::debug_println!(
+                    "[pager] stopped {name}: exception at {:#x} (ip {:#x}): user exception, vector {} \
+                     (error code {:#x})",
+                    exception.ip,
+                    exception.ip,
+                    exception.number,
+                    exception.code
+                );
+                self.end(client, Ending::Stopped);
+                None
+            }
+            Fault::Cap(cap) => {
+                sel4::debug_println!(
+                    "[pager] stopped {name}: capability fault at {:#x} (ip {:#x}): no capability at CPtr \
+                     {:#x} ({:?})",
+                    cap.address,
+                    cap.ip,
+                    cap.address,
+                    cap.failure
+                );
+                self.end(client, Ending::Stopped);
+                None
+            }
+            Fault::UnknownSyscall(syscall) => {
+                sel4::debug_println!(
+                    "[pager] stopped {name}: syscall at {:#x} (ip {:#x}): unknown syscall {}",
+                    syscall.ip(),
+                    syscall.ip(),
+                    syscall.syscall as i64
+                );
+                self.end(client, Ending::Stopped);
+                None
+            }
+        }
+    }
+
+    fn print(&mut self, client: ClientId, message: &Received) -> Reply {
+        let count = message.registers[0];
+        let words = count.div_ceil(8);
+        if count > PRINT_LIMIT || message.info.length() < 1 + words {
+            return Reply::status(UNKNOWN_CALL);
+        }
+        let name = self.name(client);
+        let Some(record) = self.records.get_mut(usize::from(client.0)).and_then(Option::as_mut) else {
+            return Reply::status(UNKNOWN_CALL);
+        };
+        for word in 0..words as usize {
+            let bytes = message.message_register(1 + word).to_le_bytes();
+            let take = (count as usize - word * 8).min(8);
+            for &byte in &bytes[..take] {
+                if byte == b'\n' {
+                    report::app_line(name, &record.line);
+                    record.line.clear();
+                } else {
+                    record.line.push(byte);
+                    if record.line.len() >= LINE_LIMIT {
+                        report::app_line(name, &record.line);
+                        record.line.clear();
+                    }
+                }
+            }
+        }
+        Reply::status(count)
+    }
+
+    fn share(&mut self, client: ClientId, message: &Received) -> Reply {
+        let [address, at, instance, name_length] = message.registers;
+        let words = name_length.div_ceil(8);
+        if name_length > bootimage::NAME_LENGTH as u64 || message.info.length() < 4 + words {
+            return Reply::status(share_status::NO_DESTINATION);
+        }
+        let mut name = [0u8; bootimage::NAME_LENGTH];
+        for word in 0..words as usize {
+            let bytes = message.message_register(4 + word).to_le_bytes();
+            let take = (name_length as usize - word * 8).min(8);
+            name[word * 8..word * 8 + take].copy_from_slice(&bytes[..take]);
+        }
+        let Ok(name) = core::str::from_utf8(&name[..name_length as usize]) else {
+            return Reply::status(share_status::NO_DESTINATION);
+        };
+        let destination = self.records.iter().position(|record| {
+            record.as_ref().is_some_and(|r| r.name == name && u64::from(r.instance) == instance)
+        });
+        let Some(destination) = destination else {
+            return Reply::status(share_status::NO_DESTINATION);
+        };
+        // The IPC buffer page is no pager area: refuse a share that would cover it.
+        let size = self
+            .pager
+            .client(client)
+            .and_then(|c| c.areas().iter().find(|a| a.base() <= address && address < a.end()))
+            .map(|a| a.end() - a.base());
+        let Some(size) = size else {
+            return Reply::status(share_status::NO_AREA);
+        };
+        if at <= IPC_BUFFER_ADDRESS && IPC_BUFFER_ADDRESS < at.saturating_add(size) {
+            return Reply::status(share_status::DOES_NOT_FIT);
+        }
+        let status = match self.pager.share(client, address, ClientId(destination as u16), at) {
+            Ok(()) => 0,
+            Err(ShareError::UnknownClient(_)) => share_status::NO_DESTINATION,
+            Err(ShareError::NoArea { .. } | ShareError::NotShareable { .. }) => share_status::NO_AREA,
+            Err(ShareError::Area(_)) => share_status::DOES_NOT_FIT,
+            Err(ShareError::TooManySharedObjects) => share_status::TOO_MANY_SHARED,
+        };
+        Reply::status(status)
+    }
+
+    /// Ends a client: its last output, its report, then teardown (the thread first, the pager's
+    /// mappings next, its objects last).
+    fn end(&mut self, client: ClientId, ending: Ending) {
+        let Some(record) = self.records.get_mut(usize::from(client.0)).and_then(Option::take) else {
+            return;
+        };
+        let name = Name { app: record.name, instance: record.instance };
+        if !record.line.is_empty() {
+            report::app_line(name, &record.line);
+        }
+        if let Ending::Exited(code) = ending {
+            sel4::debug_println!("[pager] {name} exited with {code}");
+            if code != i64::from(record.expected_exit) {
+                self.fail(alloc::format!("{name} exited with {code}, expected {}", record.expected_exit));
+            }
+        }
+        if let Some(state) = self.pager.client(client) {
+            report::client_stats(name, state, self.platform.paging_structures(client));
+        }
+        self.tear_down(client, record.tcb, name);
+    }
+
+    /// Removes a client that has no record any more (or whose start failed).
+    pub fn tear_down(&mut self, client: ClientId, tcb: sel4::Tcb, name: Name<'_>) {
+        self.live -= 1;
+        if let Err(error) = client::suspend(tcb) {
+            self.fail(alloc::format!("tearing down {name}: {error}"));
+        }
+        self.platform.set_tearing_down(true);
+        let removed = self.pager.remove_client(&mut self.platform, client);
+        self.platform.set_tearing_down(false);
+        if let Err(error) = removed {
+            self.fail(alloc::format!("tearing down {name}: {error}"));
+        }
+        if let Err(error) = self.platform.close_space(client) {
+            self.fail(alloc::format!("tearing down {name}: revoking its objects: {error:?}"));
+        }
+    }
+}

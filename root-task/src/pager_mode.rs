@@ -1,0 +1,286 @@
+//! Pager mode: set the pager up from the boot image, start every client, serve them, and judge.
+//!
+//! Root CNode slots are laid out once: the endpoint and the window's paging structures from the
+//! general allocator, then one block per client, the pool frames and the cap-copy slots
+//! (see [`crate::platform`]).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use bootimage::{policy, AppRecord, BootImage};
+use pager::{AreaKind, BuiltinPolicy, ClientId, Pager, PagerConfig, Rights, PAGE_SIZE};
+use sel4::{BootInfo, Endpoint};
+
+use crate::boot_image::Located;
+use crate::client::{self, ClientRecord, EntryState, IPC_BUFFER_ADDRESS};
+use crate::cspace::SlotAllocator;
+use crate::fault_loop::Session;
+use crate::object_allocator::ObjectAllocator;
+use crate::platform::{Layout, Sel4Platform, BLOCK_SLOTS};
+use crate::report::{self, Name, Totals};
+
+/// Most clients alive at once (one ASID pool holds 512 VSpaces, the root task's included).
+const MAX_CLIENTS: usize = 256;
+/// Cap-copy slots per pool frame, at most.
+const COPIES_PER_FRAME: u64 = 4;
+/// Frames retyped per refill of the pool.
+const RETYPE_BATCH: u32 = 32;
+/// Areas in one client: segments, heap, stack and its guard, regions, shares.
+const MAX_AREAS: usize = 32;
+/// Slots left for the general allocator after the fixed ranges (window paging structures).
+const SPARE_SLOTS: u64 = 64;
+
+/// The outcome of a run: `Ok` to pass, `Err(reason)` to fail.
+pub type Verdict = Result<(), String>;
+
+fn policy_of(header: &bootimage::Header) -> Result<BuiltinPolicy, String> {
+    match header.policy.get() {
+        policy::SEED => Ok(BuiltinPolicy::Seed),
+        policy::EAGER => Ok(BuiltinPolicy::Eager),
+        policy::FAULT_AROUND => Ok(BuiltinPolicy::FaultAround { pages: header.policy_pages.get() }),
+        other => Err(alloc::format!("image policy {other} is unknown")),
+    }
+}
+
+/// Runs the image and returns the verdict.
+pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
+    let image = located.image;
+    let header = image.header();
+    let policy = policy_of(header)?;
+    let frame_capacity = header.frame_capacity.get();
+    let instances: usize = image.apps().iter().map(|a| usize::from(a.instances.get())).sum();
+    if instances > MAX_CLIENTS {
+        return Err(alloc::format!(
+            "the image has {instances} instances; the pager runs at most {MAX_CLIENTS}"
+        ));
+    }
+    log::info!(
+        "pager: image {:?}: {} apps, {} instances, {} regions, policy {:?}, {} frames",
+        image.name(),
+        image.apps().len(),
+        instances,
+        image.regions().len(),
+        policy,
+        frame_capacity
+    );
+
+    // Slots and objects.
+    let mut slots = SlotAllocator::new(bootinfo.empty());
+    let mut objects = ObjectAllocator::new(bootinfo.untyped_list());
+    let (endpoint, _) =
+        objects.allocate::<Endpoint>(&mut slots).map_err(|e| alloc::format!("pager endpoint: {e:?}"))?;
+    let clients = instances.max(1);
+    let too_few = |what: &str| {
+        alloc::format!(
+            "the root CNode has too few free slots for {what} ({} free; the boot image takes one per page)",
+            slots_remaining(bootinfo)
+        )
+    };
+    let blocks =
+        slots.allocate_range(clients as u64 * BLOCK_SLOTS).ok_or_else(|| too_few("client blocks"))?;
+    let frames = slots.allocate_range(u64::from(frame_capacity)).ok_or_else(|| too_few("the frame pool"))?;
+    let copy_count = (u64::from(frame_capacity) * COPIES_PER_FRAME)
+        .min(slots.remaining().saturating_sub(SPARE_SLOTS + u64::from(frame_capacity) / 512 + 2));
+    let copies =
+        slots.allocate_range(copy_count).filter(|r| !r.is_empty()).ok_or_else(|| too_few("cap copies"))?;
+    let layout = Layout { frames, copies, blocks, image_frames: bootinfo.user_image_frames() };
+    let mut platform = Sel4Platform::new(layout, objects);
+    platform.prepare_window(&mut slots, frame_capacity).map_err(|e| alloc::format!("pager window: {e}"))?;
+
+    let config = PagerConfig {
+        max_clients: clients,
+        max_areas_per_client: MAX_AREAS,
+        frame_capacity,
+        retype_batch: RETYPE_BATCH,
+        copy_slots: copies.len() as u32,
+    };
+    log::info!(
+        "pager: {} pool frame slots from {}, {} copy slots from {}, {} client blocks from {}",
+        frames.len(),
+        frames.start,
+        copies.len(),
+        copies.start,
+        clients,
+        blocks.start
+    );
+    let mut session = Session {
+        pager: Pager::new(config, policy),
+        platform,
+        endpoint,
+        records: Vec::new(),
+        started: 0,
+        live: 0,
+        fault_entries: 0,
+        vm_faults: 0,
+        failure: None,
+    };
+    start_clients(&mut session, &image, located.first_page)?;
+    session.run();
+    judge(session)
+}
+
+fn slots_remaining(bootinfo: &BootInfo<'_>) -> u64 {
+    bootinfo.empty().len()
+}
+
+/// Adds every instance of every app to the pager, creates its objects and starts it.
+fn start_clients(session: &mut Session, image: &BootImage<'static>, first_page: u32) -> Result<(), String> {
+    let mut regions = Vec::new();
+    for region in image.regions() {
+        let id =
+            session.pager.create_region().map_err(|e| alloc::format!("region {:?}: {e}", region.name()))?;
+        regions.push(id);
+    }
+    for app in image.apps() {
+        let elf = image.elf(app);
+        let image_id = session
+            .pager
+            .add_image(elf, first_page + app.elf_page.get())
+            .map_err(|e| alloc::format!("app {:?}: {e}", app.name()))?;
+        for instance in 0..app.instances.get() {
+            let name = Name { app: app.name(), instance };
+            let client = add_client(session, image, app, image_id, &regions)
+                .map_err(|e| alloc::format!("{name}: {e}"))?;
+            let tcb = client::create(&mut session.platform, client, session.endpoint)
+                .map_err(|e| alloc::format!("{name}: {e}"))?;
+            let slot = usize::from(client.0);
+            if session.records.len() <= slot {
+                session.records.resize_with(slot + 1, || None);
+            }
+            session.records[slot] = Some(ClientRecord {
+                name: app.name(),
+                instance,
+                expected_exit: app.expected_exit.get(),
+                tcb,
+                line: Vec::new(),
+            });
+            session.started += 1;
+            session.live += 1;
+            if let Err(refusal) = session.pager.start_client(&mut session.platform, client) {
+                sel4::debug_println!(
+                    "[pager] stopped {name}: start at {:#x} (ip {:#x}): {}",
+                    refusal.fault.address,
+                    refusal.fault.ip,
+                    refusal.reason
+                );
+                session.records[slot] = None;
+                if let Some(state) = session.pager.client(client) {
+                    report::client_stats(name, state, session.platform.paging_structures(client));
+                }
+                session.tear_down(client, tcb, name);
+                continue;
+            }
+            let entry = session.pager.image(image_id).map(|e| e.entry()).unwrap_or(0);
+            let (heap_base, heap_size) = match app.heap_size.get() {
+                0 => (0, 0),
+                size => (u64::from(app.heap_base.get()), u64::from(size)),
+            };
+            let state = EntryState {
+                entry,
+                stack_top: u64::from(app.stack_top.get()),
+                instance: u64::from(instance),
+                heap_base,
+                heap_size,
+                client: u64::from(client.0),
+            };
+            client::start(tcb, &state).map_err(|e| alloc::format!("{name}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The pager's view of one instance: its image's segments, stack, heap and regions.
+fn add_client(
+    session: &mut Session,
+    image: &BootImage<'static>,
+    app: &AppRecord,
+    image_id: pager::ImageId,
+    regions: &[pager::SharedId],
+) -> Result<ClientId, String> {
+    let pager = &mut session.pager;
+    let budget = match app.frame_budget.get() {
+        0 => None,
+        budget => Some(budget),
+    };
+    let client = pager.add_client(budget).map_err(|e| alloc::format!("{e}"))?;
+    pager.load_image(client, image_id).map_err(|e| alloc::format!("{e}"))?;
+    let stack_top = u64::from(app.stack_top.get());
+    pager
+        .add_stack(client, stack_top, u64::from(app.stack_size.get()))
+        .map_err(|e| alloc::format!("stack: {e}"))?;
+    if app.heap_size.get() > 0 {
+        pager
+            .add_anonymous(
+                client,
+                u64::from(app.heap_base.get()),
+                u64::from(app.heap_size.get()),
+                Rights::READ_WRITE,
+                AreaKind::Heap,
+            )
+            .map_err(|e| alloc::format!("heap: {e}"))?;
+    }
+    for attachment in image.attachments_of(app) {
+        let region = usize::from(attachment.region.get());
+        let size = u64::from(image.regions()[region].size.get());
+        let rights = if attachment.writable != 0 { Rights::READ_WRITE } else { Rights::READ };
+        pager
+            .attach_region(
+                client,
+                regions[region],
+                u64::from(attachment.address.get()),
+                size,
+                rights,
+                AreaKind::Region(region as u16),
+            )
+            .map_err(|e| alloc::format!("region {:?}: {e}", image.regions()[region].name()))?;
+    }
+    let areas = pager.client(client).map(|c| c.areas()).unwrap_or(&[]);
+    if let Some(area) = areas.iter().find(|a| a.base() <= IPC_BUFFER_ADDRESS && IPC_BUFFER_ADDRESS < a.end())
+    {
+        return Err(alloc::format!(
+            "the {} at {:#x}..{:#x} covers the IPC buffer page {IPC_BUFFER_ADDRESS:#x}",
+            area.kind(),
+            area.base(),
+            area.end()
+        ));
+    }
+    debug_assert!(IPC_BUFFER_ADDRESS.is_multiple_of(PAGE_SIZE));
+    Ok(client)
+}
+
+/// The final report and the accounting check.
+fn judge(session: Session) -> Verdict {
+    let frames = session.pager.frame_counts();
+    let copies = session.pager.copy_slots_in_use();
+    report::total_stats(&Totals {
+        clients: session.started,
+        faults: session.pager.faults(),
+        distinct_image_pages: session.platform.distinct_image_pages(),
+        frames,
+        copy_slots_in_use: copies,
+        kernel_entries: session.fault_entries,
+        vm_faults: session.vm_faults,
+        policy: pager::Policy::name(session.pager.policy()),
+    });
+    let (heap_now, heap_peak) = crate::heap::usage();
+    log::info!("pager: heap {heap_now} bytes in use, {heap_peak} at most");
+    if let Some(failure) = session.failure {
+        return Err(failure);
+    }
+    if frames.in_use != 0 || frames.free != frames.created || copies != 0 {
+        return Err(alloc::format!(
+            "frames not all returned: {} in use, {} free of {} created, {copies} copy slots in use",
+            frames.in_use,
+            frames.free,
+            frames.created
+        ));
+    }
+    if session.platform.frames_created() != frames.created {
+        return Err(alloc::format!(
+            "the platform retyped {} frames but the pager counts {}",
+            session.platform.frames_created(),
+            frames.created
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,466 @@
+//! The pager's platform traits on seL4 5.0: frames, cap copies, mappings and the fill window.
+//!
+//! Numbering follows the pager's choices onto fixed slots of the root CNode:
+//! - pool frame `n` is the cap in `frames.start + n`, retyped in batches from the boot info's
+//!   untyped memory and mapped once (that original cap) into the root task's own VSpace at
+//!   `window + n * 4096`, so filling a frame is a plain memory copy;
+//! - copy slot `n` is `copies.start + n`, holding the `CNode_Copy` that maps one page in a client;
+//! - image page `n` is `userImageFrames.start + n`: the boot image's own frames;
+//! - client `c` owns the block of [`BLOCK_SLOTS`] slots at `blocks.start + c * BLOCK_SLOTS`: its
+//!   untyped chunk of [`CHUNK_BITS`] bytes, then every object retyped from that chunk (TCB, CNode,
+//!   PML4, IPC buffer frame, paging structures). Revoking the chunk deletes them all and gives the
+//!   memory back for the next client in the block.
+//!
+//! Every kernel entry made here is counted ([`Sel4Platform::kernel_entries`]).
+
+use alloc::vec::Vec;
+
+use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
+use pager::{ClientId, CopySlot, FrameRef, ImagePage, KernelError, MapError, PagingLevel, PoolFrame, Rights};
+use sel4::abi::bits_left;
+use sel4::{
+    init, CPtr, CapRights, Frame, ObjectType, PageDirectory, PageTable, Pdpt, Pml4, SlotRange, Untyped,
+    VmAttributes,
+};
+
+use crate::cspace::{self, SlotAllocator};
+use crate::object_allocator::{AllocationError, ObjectAllocator};
+
+/// Bytes in a page.
+const PAGE: u64 = 4096;
+/// Bytes one page table maps.
+const PAGE_TABLE_SPAN: u64 = 1 << 21;
+/// Each client's untyped chunk is 2^`CHUNK_BITS` bytes (128 KiB: 32 pages of objects).
+pub const CHUNK_BITS: u8 = 17;
+/// Slots per client block.
+pub const BLOCK_SLOTS: u64 = 64;
+/// Slot of the untyped chunk in a block.
+const CHUNK_SLOT: u64 = 0;
+/// The first slot of a block that objects are retyped into.
+const FIRST_OBJECT_SLOT: u64 = 1;
+
+/// Where the window onto pool frames starts in the root task's VSpace: PML4 slot 2 (1 TiB),
+/// far from the image at 4 MiB and from the self-test's addresses.
+pub const WINDOW_BASE: u64 = 0x100_0000_0000;
+
+/// Why the platform could not be set up.
+#[derive(Clone, Copy, Debug)]
+pub enum SetupError {
+    /// The window's paging structures could not be made.
+    Window(AllocationError),
+    /// The kernel refused a window paging structure.
+    WindowKernel(sel4::Error),
+}
+
+impl core::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Window(error) => write!(f, "window paging structures: {error:?}"),
+            Self::WindowKernel(error) => write!(f, "window paging structures: {error}"),
+        }
+    }
+}
+
+/// One client's kernel objects, as far as mapping needs them.
+#[derive(Clone, Copy, Debug, Default)]
+struct Space {
+    /// The chunk untyped exists in the block (it outlives its clients).
+    chunk_ready: bool,
+    /// The PML4, while a client lives in the block.
+    pml4: Option<Pml4>,
+    /// Bytes of the chunk the kernel may have used.
+    watermark: u64,
+    /// Next free slot index in the block.
+    next_slot: u64,
+    /// Paging structures created in this client's VSpace.
+    structures: u32,
+}
+
+/// The slot ranges the platform owns.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout {
+    pub frames: SlotRange,
+    pub copies: SlotRange,
+    pub blocks: SlotRange,
+    pub image_frames: SlotRange,
+}
+
+/// The seL4 implementation of the pager's platform.
+pub struct Sel4Platform {
+    layout: Layout,
+    objects: ObjectAllocator,
+    spaces: Vec<Space>,
+    frames_created: u32,
+    entries: u64,
+    /// One bit per boot-image page ever mapped into a client.
+    image_pages_mapped: Vec<u64>,
+    /// A client's VSpace is being destroyed: its copies need no unmapping (see `delete_copy`).
+    tearing_down: bool,
+}
+
+fn kernel_error(error: sel4::Error) -> KernelError {
+    match error {
+        sel4::Error::NotEnoughMemory { .. } => KernelError::OutOfMemory,
+        other => KernelError::Failed(other.code() as u32),
+    }
+}
+
+impl Sel4Platform {
+    /// A platform over the given slot ranges, with `objects` for frames and client chunks.
+    pub fn new(layout: Layout, objects: ObjectAllocator) -> Self {
+        let clients = (layout.blocks.len() / BLOCK_SLOTS) as usize;
+        let image_words = (layout.image_frames.len() as usize).div_ceil(64);
+        Self {
+            layout,
+            objects,
+            spaces: alloc::vec![Space::default(); clients],
+            frames_created: 0,
+            entries: 0,
+            image_pages_mapped: alloc::vec![0; image_words],
+            tearing_down: false,
+        }
+    }
+
+    /// Creates the paging structures of the window onto `pages` pool frames, so that mapping a
+    /// new pool frame there is one `Page_Map`.
+    pub fn prepare_window(&mut self, slots: &mut SlotAllocator, pages: u32) -> Result<(), SetupError> {
+        let end = WINDOW_BASE + u64::from(pages) * PAGE;
+        let mut address = WINDOW_BASE;
+        while address < end {
+            let (table, _) = self.objects.allocate::<PageTable>(slots).map_err(SetupError::Window)?;
+            // One try per missing level above the table, then the map itself.
+            for _ in 0..3 {
+                let error = match table.map(init::VSPACE, address, VmAttributes::default()) {
+                    Ok(()) => break,
+                    Err(error) => error,
+                };
+                match error.missing_level_bits_left() {
+                    Some(bits_left::MISSING_PDPT) => {
+                        let (pdpt, _) = self.objects.allocate::<Pdpt>(slots).map_err(SetupError::Window)?;
+                        pdpt.map(init::VSPACE, address, VmAttributes::default())
+                            .map_err(SetupError::WindowKernel)?;
+                    }
+                    Some(bits_left::MISSING_PAGE_DIRECTORY) => {
+                        let (directory, _) =
+                            self.objects.allocate::<PageDirectory>(slots).map_err(SetupError::Window)?;
+                        directory
+                            .map(init::VSPACE, address, VmAttributes::default())
+                            .map_err(SetupError::WindowKernel)?;
+                    }
+                    _ => return Err(SetupError::WindowKernel(error)),
+                }
+            }
+            address += PAGE_TABLE_SPAN;
+        }
+        Ok(())
+    }
+
+    /// Kernel entries made through this platform so far.
+    pub fn kernel_entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// Counts one kernel entry and passes its result on.
+    fn entry<T>(&mut self, result: sel4::Result<T>) -> sel4::Result<T> {
+        self.entries += 1;
+        result
+    }
+
+    /// Pool frames retyped so far.
+    pub fn frames_created(&self) -> u32 {
+        self.frames_created
+    }
+
+    /// Distinct boot-image pages ever mapped into a client.
+    pub fn distinct_image_pages(&self) -> u32 {
+        self.image_pages_mapped.iter().map(|w| w.count_ones()).sum()
+    }
+
+    fn block(&self, client: ClientId) -> u64 {
+        self.layout.blocks.start + u64::from(client.0) * BLOCK_SLOTS
+    }
+
+    fn space(&mut self, client: ClientId) -> Result<&mut Space, KernelError> {
+        self.spaces.get_mut(usize::from(client.0)).ok_or(KernelError::OutOfSlots)
+    }
+
+    /// The PML4 of a live client.
+    pub fn pml4(&self, client: ClientId) -> Option<Pml4> {
+        self.spaces.get(usize::from(client.0)).and_then(|s| s.pml4)
+    }
+
+    /// Paging structures made in a client's VSpace (the IPC buffer's included).
+    pub fn paging_structures(&self, client: ClientId) -> u32 {
+        self.spaces.get(usize::from(client.0)).map_or(0, |s| s.structures)
+    }
+
+    /// Makes sure the block of `client` has its untyped chunk, with nothing retyped from it.
+    pub fn open_space(&mut self, client: ClientId) -> Result<(), KernelError> {
+        let chunk_slot = self.block(client) + CHUNK_SLOT;
+        let space = *self.space(client)?;
+        if !space.chunk_ready {
+            let range = SlotRange { start: chunk_slot, end: chunk_slot + 1 };
+            self.entries += 1;
+            match self.objects.retype_into(ObjectType::Untyped, CHUNK_BITS, range) {
+                Ok(_) => {}
+                Err(AllocationError::OutOfMemory) => return Err(KernelError::OutOfMemory),
+                Err(AllocationError::OutOfSlots) => return Err(KernelError::OutOfSlots),
+                Err(AllocationError::Kernel(error)) => return Err(kernel_error(error)),
+            }
+        }
+        *self.space(client)? = Space {
+            chunk_ready: true,
+            pml4: None,
+            watermark: 0,
+            next_slot: FIRST_OBJECT_SLOT,
+            structures: 0,
+        };
+        Ok(())
+    }
+
+    /// Retypes one object from the client's chunk into the next slot of its block.
+    /// `size_bits` is the retype argument, `memory_bits` the object's size in bytes (log2).
+    pub fn retype_in_chunk(
+        &mut self,
+        client: ClientId,
+        object_type: ObjectType,
+        size_bits: u8,
+        memory_bits: u8,
+    ) -> Result<CPtr, KernelError> {
+        let block = self.block(client);
+        let space = *self.space(client)?;
+        if !space.chunk_ready || space.next_slot >= BLOCK_SLOTS {
+            return Err(KernelError::OutOfSlots);
+        }
+        let size = 1u64 << memory_bits;
+        let start = space.watermark.next_multiple_of(size);
+        if start + size > 1 << CHUNK_BITS {
+            return Err(KernelError::OutOfMemory);
+        }
+        let slot = block + space.next_slot;
+        let chunk = Untyped::new(block + CHUNK_SLOT);
+        let result = chunk.retype(object_type, size_bits, init::CNODE, 0, 0, slot, 1);
+        self.entry(result).map_err(kernel_error)?;
+        let space = self.space(client)?;
+        space.watermark = start + size;
+        space.next_slot += 1;
+        Ok(CPtr::new(slot))
+    }
+
+    /// Records the client's PML4 (retyped and assigned an ASID by the caller).
+    pub fn set_pml4(&mut self, client: ClientId, pml4: Pml4) -> Result<(), KernelError> {
+        self.space(client)?.pml4 = Some(pml4);
+        Ok(())
+    }
+
+    /// Maps a frame the caller owns (the IPC buffer) into a client, making paging structures.
+    pub fn map_own_frame(
+        &mut self,
+        client: ClientId,
+        frame: Frame,
+        vaddr: u64,
+        rights: Rights,
+    ) -> Result<(), KernelError> {
+        for _ in 0..4 {
+            match self.map(client, frame, vaddr, rights) {
+                Ok(()) => return Ok(()),
+                Err(MapError::MissingLevel(level)) => self.map_paging_structure(client, vaddr, level)?,
+                Err(MapError::Kernel(error)) => return Err(error),
+            }
+        }
+        Err(KernelError::Failed(0))
+    }
+
+    fn map(&mut self, client: ClientId, frame: Frame, vaddr: u64, rights: Rights) -> Result<(), MapError> {
+        let pml4 = self.pml4(client).ok_or(MapError::Kernel(KernelError::Failed(0)))?;
+        let cap_rights = if rights.write { CapRights::READ_WRITE } else { CapRights::READ };
+        let result = frame.map(pml4, vaddr, cap_rights, VmAttributes::default());
+        match self.entry(result) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(match error.missing_level_bits_left() {
+                Some(bits_left::MISSING_PDPT) => MapError::MissingLevel(PagingLevel::Pdpt),
+                Some(bits_left::MISSING_PAGE_DIRECTORY) => MapError::MissingLevel(PagingLevel::PageDirectory),
+                Some(bits_left::MISSING_PAGE_TABLE) => MapError::MissingLevel(PagingLevel::PageTable),
+                _ => MapError::Kernel(kernel_error(error)),
+            }),
+        }
+    }
+
+    /// Marks the start (`true`) and end of a client's teardown: while it lasts, deleting a copy
+    /// skips the unmap, since the client's VSpace is destroyed right after (`close_space`) and
+    /// the client is suspended.
+    pub fn set_tearing_down(&mut self, tearing_down: bool) {
+        self.tearing_down = tearing_down;
+    }
+
+    /// Deletes every object of the client's block (revoking its chunk) and forgets its VSpace.
+    pub fn close_space(&mut self, client: ClientId) -> Result<(), KernelError> {
+        let chunk = CPtr::new(self.block(client) + CHUNK_SLOT);
+        let space = *self.space(client)?;
+        if space.chunk_ready {
+            let result = cspace::revoke(chunk);
+            self.entry(result).map_err(kernel_error)?;
+        }
+        let space = self.space(client)?;
+        space.pml4 = None;
+        space.watermark = 0;
+        space.next_slot = FIRST_OBJECT_SLOT;
+        space.structures = 0;
+        Ok(())
+    }
+
+    /// The cap of pool frame `frame`.
+    fn pool_frame(&self, frame: PoolFrame) -> Frame {
+        Frame::new(self.layout.frames.start + u64::from(frame.0))
+    }
+
+    fn window(frame: PoolFrame) -> u64 {
+        WINDOW_BASE + u64::from(frame.0) * PAGE
+    }
+
+    /// The window bytes of a created pool frame.
+    fn window_page(&mut self, frame: PoolFrame) -> &mut [u8] {
+        assert!(frame.0 < self.frames_created, "pool frame {} was never created", frame.0);
+        // SAFETY: pool frame `frame` was retyped and its original cap mapped read-write at
+        // `window(frame)` in this VSpace by `retype_frames` (checked just above), and stays
+        // mapped for the root task's life: the cap is never deleted or unmapped. Only this
+        // platform touches the window, and the returned borrow is tied to `&mut self`, so there
+        // is no other reference to these bytes.
+        unsafe { core::slice::from_raw_parts_mut(Self::window(frame) as *mut u8, PAGE as usize) }
+    }
+}
+
+impl RetypeFrames for Sel4Platform {
+    fn retype_frames(&mut self, first: PoolFrame, count: u32) -> Result<u32, KernelError> {
+        if first.0 != self.frames_created {
+            return Err(KernelError::Failed(0));
+        }
+        let room = self.layout.frames.len().saturating_sub(u64::from(first.0));
+        let mut count = u64::from(count).min(room);
+        if count == 0 {
+            return Err(KernelError::OutOfSlots);
+        }
+        let start = self.layout.frames.start + u64::from(first.0);
+        // Ask for the whole batch; when no untyped has room for it, for fewer.
+        loop {
+            self.entries += 1;
+            match self.objects.retype_into(ObjectType::Page4K, 12, SlotRange { start, end: start + count }) {
+                Ok(_) => break,
+                Err(AllocationError::OutOfMemory) if count > 1 => count /= 2,
+                Err(AllocationError::OutOfMemory) => return Err(KernelError::OutOfMemory),
+                Err(AllocationError::OutOfSlots) => return Err(KernelError::OutOfSlots),
+                Err(AllocationError::Kernel(error)) => return Err(kernel_error(error)),
+            }
+        }
+        // Map each new frame once into the window (the original cap; clients get copies).
+        for index in 0..count {
+            let frame = PoolFrame(first.0 + index as u32);
+            let result = self.pool_frame(frame).map(
+                init::VSPACE,
+                Self::window(frame),
+                CapRights::READ_WRITE,
+                VmAttributes::default(),
+            );
+            if let Err(error) = self.entry(result) {
+                // Give back the frames that could not be windowed; keep the ones before.
+                for rest in index..count {
+                    let result = cspace::delete(CPtr::new(start + rest));
+                    let _ = self.entry(result);
+                }
+                if index == 0 {
+                    return Err(kernel_error(error));
+                }
+                count = index;
+                break;
+            }
+        }
+        self.frames_created += count as u32;
+        Ok(count as u32)
+    }
+}
+
+impl CopyFrameCaps for Sel4Platform {
+    fn copy_frame_cap(&mut self, frame: FrameRef, slot: CopySlot) -> Result<(), KernelError> {
+        let destination = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
+        let (source, rights) = match frame {
+            FrameRef::Pool(frame) => (self.pool_frame(frame).cptr(), CapRights::READ_WRITE),
+            FrameRef::Image(ImagePage(page)) => {
+                let source = self.layout.image_frames.slot(u64::from(page)).ok_or(KernelError::Failed(0))?;
+                if let Some(word) = self.image_pages_mapped.get_mut(page as usize / 64) {
+                    *word |= 1 << (page % 64);
+                }
+                // Image frames are the root task's own: clients only ever read them.
+                (source, CapRights::READ)
+            }
+        };
+        let result = cspace::copy(destination, source, rights);
+        self.entry(result).map_err(kernel_error)
+    }
+
+    /// On seL4 5.0 deleting a frame cap unmaps it only when it is the last cap to the frame
+    /// (`Arch_finaliseCap` checks `final`), and a copy never is: so unmap first, except while a
+    /// client's whole VSpace is being destroyed, when its mappings go with its paging structures.
+    fn delete_copy(&mut self, slot: CopySlot) -> Result<(), KernelError> {
+        let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
+        if !self.tearing_down {
+            let result = Frame::from_cptr(slot).unmap();
+            self.entry(result).map_err(kernel_error)?;
+        }
+        let result = cspace::delete(slot);
+        self.entry(result).map_err(kernel_error)
+    }
+}
+
+impl MapPages for Sel4Platform {
+    fn map_page(
+        &mut self,
+        client: ClientId,
+        vaddr: u64,
+        slot: CopySlot,
+        rights: Rights,
+    ) -> Result<(), MapError> {
+        let slot =
+            self.layout.copies.slot(u64::from(slot.0)).ok_or(MapError::Kernel(KernelError::OutOfSlots))?;
+        self.map(client, Frame::from_cptr(slot), vaddr, rights)
+    }
+
+    fn map_paging_structure(
+        &mut self,
+        client: ClientId,
+        vaddr: u64,
+        level: PagingLevel,
+    ) -> Result<(), KernelError> {
+        let pml4 = self.pml4(client).ok_or(KernelError::Failed(0))?;
+        let (object_type, bits) = match level {
+            PagingLevel::Pdpt => (ObjectType::Pdpt, sel4::abi::PDPT_BITS),
+            PagingLevel::PageDirectory => (ObjectType::PageDirectory, sel4::abi::PAGE_DIRECTORY_BITS),
+            PagingLevel::PageTable => (ObjectType::PageTable, sel4::abi::PAGE_TABLE_BITS),
+        };
+        let slot = self.retype_in_chunk(client, object_type, bits, bits)?;
+        let attributes = VmAttributes::default();
+        let result = match level {
+            PagingLevel::Pdpt => Pdpt::from_cptr(slot).map(pml4, vaddr, attributes),
+            PagingLevel::PageDirectory => PageDirectory::from_cptr(slot).map(pml4, vaddr, attributes),
+            PagingLevel::PageTable => PageTable::from_cptr(slot).map(pml4, vaddr, attributes),
+        };
+        self.entry(result).map_err(kernel_error)?;
+        self.space(client)?.structures += 1;
+        Ok(())
+    }
+
+    fn unmap_page(&mut self, slot: CopySlot) -> Result<(), KernelError> {
+        let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
+        let result = Frame::from_cptr(slot).unmap();
+        self.entry(result).map_err(kernel_error)
+    }
+}
+
+impl FrameWindow for Sel4Platform {
+    fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]) {
+        self.window_page(frame)[offset..offset + bytes.len()].copy_from_slice(bytes);
+    }
+
+    fn zero_frame(&mut self, frame: PoolFrame, offset: usize, length: usize) {
+        self.window_page(frame)[offset..offset + length].fill(0);
+    }
+}

@@ -1,0 +1,149 @@
+//! The pager's serial reports: app output with its prefix, exit and stop lines, `[stats]` lines.
+//! `cargo xtask` parses these; their format is fixed (see the issue's serial output contract).
+
+use core::fmt;
+
+use pager::{AreaKind, Client, FaultCounts};
+
+/// An app instance as reports name it: `<app>#<instance>`.
+#[derive(Clone, Copy)]
+pub struct Name<'a> {
+    pub app: &'a str,
+    pub instance: u16,
+}
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.app, self.instance)
+    }
+}
+
+/// An area kind as a single word: `segment-2`, `heap`, `stack`, `region-0`, `shared-in`.
+pub struct AreaName(pub AreaKind);
+
+impl fmt::Display for AreaName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            AreaKind::Segment(n) => write!(f, "segment-{n}"),
+            AreaKind::Heap => f.write_str("heap"),
+            AreaKind::Stack => f.write_str("stack"),
+            AreaKind::StackGuard => f.write_str("stack-guard"),
+            AreaKind::Region(n) => write!(f, "region-{n}"),
+            AreaKind::SharedIn => f.write_str("shared-in"),
+        }
+    }
+}
+
+/// `image=.. copy=.. zero=.. mixed=.. shared=..` of a set of fault counts.
+struct Classes<'a>(&'a FaultCounts);
+
+impl fmt::Display for Classes<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.0;
+        write!(
+            f,
+            "image={} copy={} zero={} mixed={} shared={}",
+            c.image_frame, c.copy, c.zero, c.mixed, c.shared_hit
+        )
+    }
+}
+
+/// Writes raw bytes to the console.
+pub fn put_bytes(bytes: &[u8]) {
+    for &byte in bytes {
+        sel4::syscall::debug_put_char(byte);
+    }
+}
+
+/// One line of app output, prefixed with its name.
+pub fn app_line(name: Name<'_>, line: &[u8]) {
+    sel4::debug_print!("[{name}] ");
+    put_bytes(line);
+    put_bytes(b"\n");
+}
+
+/// The `[stats]` lines of a client that is about to be removed: one per area, then the client's.
+pub fn client_stats(name: Name<'_>, client: &Client, paging_structures: u32) {
+    for area in client.areas() {
+        let faults = area.faults();
+        sel4::debug_println!(
+            "[stats] scope=area client={name} area={} resident={} {} refused={}",
+            AreaName(area.kind()),
+            area.resident_pages(),
+            Classes(faults),
+            faults.refused
+        );
+    }
+    let faults = client.faults();
+    sel4::debug_println!(
+        "[stats] scope=client name={name} faults={} {} spurious={} refused={} frames={} resident={} \
+         paging_structures={}",
+        faults.served() + faults.refused,
+        Classes(faults),
+        faults.spurious,
+        faults.refused,
+        client.frames_charged(),
+        client.resident_pages(),
+        paging_structures
+    );
+}
+
+/// Totals for the last `[stats]` line.
+pub struct Totals<'a> {
+    pub clients: usize,
+    pub faults: &'a FaultCounts,
+    pub distinct_image_pages: u32,
+    pub frames: pager::FrameCounts,
+    pub copy_slots_in_use: u32,
+    pub kernel_entries: u64,
+    /// Faults the entries were spent on (VM faults received).
+    pub vm_faults: u64,
+    pub policy: &'static str,
+}
+
+/// `x.yy` of `numerator / denominator`, rounded down (0.00 when there is nothing to divide).
+pub struct Ratio(pub u64, pub u64);
+
+impl fmt::Display for Ratio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hundredths = (self.0 * 100).checked_div(self.1).unwrap_or(0);
+        write!(f, "{}.{:02}", hundredths / 100, hundredths % 100)
+    }
+}
+
+/// The last `[stats]` line.
+pub fn total_stats(totals: &Totals<'_>) {
+    let faults = totals.faults;
+    sel4::debug_println!(
+        "[stats] scope=total clients={} faults={} {} refused={} distinct_image_pages={} frames_created={} \
+         frames_in_use={} frames_free={} copy_slots_in_use={} kernel_entries={} entries_per_fault={} policy={}",
+        totals.clients,
+        faults.served() + faults.refused,
+        Classes(faults),
+        faults.refused,
+        totals.distinct_image_pages,
+        totals.frames.created,
+        totals.frames.in_use,
+        totals.frames.free,
+        totals.copy_slots_in_use,
+        totals.kernel_entries,
+        Ratio(totals.kernel_entries, totals.vm_faults),
+        totals.policy
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn names_and_ratios() {
+        assert_eq!(Name { app: "hello", instance: 2 }.to_string(), "hello#2");
+        assert_eq!(AreaName(AreaKind::Segment(2)).to_string(), "segment-2");
+        assert_eq!(AreaName(AreaKind::SharedIn).to_string(), "shared-in");
+        assert_eq!(Ratio(10, 3).to_string(), "3.33");
+        assert_eq!(Ratio(7, 0).to_string(), "0.00");
+        assert_eq!(Ratio(300, 100).to_string(), "3.00");
+    }
+}
