@@ -22,13 +22,17 @@ impl Access {
     /// stays clear; a fetch is still recognisable when the faulting address lies on the instruction
     /// pointer's own page, since the CPU cannot have fetched an instruction from an unmapped page. (An
     /// instruction straddling into the next page is classed as a read: harmless for executable areas.)
+    /// A write is never a fetch: an instruction writing to its own page (already mapped, read-only) is
+    /// a write, or the pager would take it for a spurious execute fault and restart it forever.
     pub fn from_x86_fault(ip: u64, address: u64, error_code: u64) -> Self {
         const WRITE: u64 = 1 << 1;
         const INSTRUCTION_FETCH: u64 = 1 << 4;
-        if error_code & INSTRUCTION_FETCH != 0 || page_align_down(ip) == page_align_down(address) {
+        if error_code & INSTRUCTION_FETCH != 0 {
             Self::Execute
         } else if error_code & WRITE != 0 {
             Self::Write
+        } else if page_align_down(ip) == page_align_down(address) {
+            Self::Execute
         } else {
             Self::Read
         }
@@ -142,5 +146,21 @@ impl fmt::Display for FaultRefusal {
             "client {} {} at {:#x} (ip {:#x}): {}",
             self.client.0, self.fault.access, self.fault.address, self.fault.ip, self.reason
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Access;
+
+    #[test]
+    fn x86_fault_classes() {
+        // Read and write of a data page, fetch recognised by the IP's own page.
+        assert_eq!(Access::from_x86_fault(0x40_1000, 0x50_0000, 0x4), Access::Read);
+        assert_eq!(Access::from_x86_fault(0x40_1000, 0x50_0000, 0x6), Access::Write);
+        assert_eq!(Access::from_x86_fault(0x40_1ff0, 0x40_1ff4, 0x4), Access::Execute);
+        assert_eq!(Access::from_x86_fault(0x40_1000, 0x50_0000, 0x14), Access::Execute);
+        // An instruction writing to its own (mapped, read-only) page is a write, not a fetch.
+        assert_eq!(Access::from_x86_fault(0x40_1010, 0x40_1000, 0x7), Access::Write);
     }
 }
