@@ -41,12 +41,16 @@ pub fn parse_line(line: &str) -> Option<Record> {
     Some(Record { pairs })
 }
 
+/// Scopes shown first, in this order.
+const SCOPE_ORDER: [&str; 3] = ["total", "client", "area"];
+
 /// Every statistics line of a serial log, in order.
 pub fn parse(serial: &str) -> Vec<Record> {
     serial.lines().filter_map(parse_line).collect()
 }
 
-/// Tables of the records, one per scope: a lone record as `key  value` lines, several as rows with a
+/// Tables of the records, one per scope (`total`, `client`, `area`, then any other in order of
+/// appearance): a lone record as `key  value` lines, several as rows with a
 /// column per key (the scope itself left out). Empty when there are no records.
 pub fn render(records: &[Record]) -> String {
     let mut scopes: Vec<&str> = Vec::new();
@@ -55,6 +59,8 @@ pub fn render(records: &[Record]) -> String {
             scopes.push(record.scope());
         }
     }
+    // The summary first, then the detail; other scopes as they come.
+    scopes.sort_by_key(|scope| SCOPE_ORDER.iter().position(|s| s == scope).unwrap_or(SCOPE_ORDER.len()));
     let mut out = String::new();
     for scope in scopes {
         let group: Vec<&Record> = records.iter().filter(|r| r.scope() == scope).collect();
@@ -142,9 +148,9 @@ mod tests {
     #[test]
     fn renders_a_table_per_scope() {
         let records = parse(
-            "[stats] scope=total faults=30 frames=12\n\
-             [stats] scope=client name=a#0 faults=10\n\
-             [stats] scope=client name=b#0 faults=20 stopped=1\n",
+            "[stats] scope=client name=a#0 faults=10\n\
+             [stats] scope=client name=b#0 faults=20 stopped=1\n\
+             [stats] scope=total faults=30 frames=12\n",
         );
         let table = render(&records);
         assert_eq!(
