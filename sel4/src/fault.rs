@@ -1,7 +1,7 @@
 //! Fault messages, decoded from the message info and message registers the kernel sends to a
 //! thread's fault endpoint. Pure: the caller supplies the registers, so this runs on the host.
 
-use crate::abi::{fault_label, fault_message};
+use crate::abi::{fault_label, fault_message, lookup_failure};
 use crate::error::LookupFailure;
 use crate::message::MessageInfo;
 
@@ -161,8 +161,11 @@ impl Fault {
                 Ok(Fault::Vm(VmFault { ip: mr(0), address: mr(1), prefetch: mr(2) != 0, fsr: mr(3) }))
             }
             fault_label::CAP_FAULT => {
-                // The lookup failure part has a variable length; the type word must be there.
-                need(fault_message::CAP_FAULT_LOOKUP_FAILURE_TYPE + 1)?;
+                // The lookup failure part has a variable length: its type word, then the words that
+                // type carries (the kernel's `setMRs_lookup_failure`).
+                let failure_type = fault_message::CAP_FAULT_LOOKUP_FAILURE_TYPE;
+                need(failure_type + 1)?;
+                need(failure_type + 1 + lookup_failure_words(mr(failure_type)))?;
                 Ok(Fault::Cap(CapFault {
                     ip: mr(fault_message::CAP_FAULT_IP),
                     address: mr(fault_message::CAP_FAULT_ADDRESS),
@@ -190,6 +193,16 @@ impl Fault {
             }
             _ => Err(FaultDecodeError::NotAFault { label }),
         }
+    }
+}
+
+/// Words a lookup failure of type `kind` carries after its type word.
+fn lookup_failure_words(kind: u64) -> usize {
+    match kind {
+        lookup_failure::MISSING_CAPABILITY => 1,
+        lookup_failure::DEPTH_MISMATCH => 2,
+        lookup_failure::GUARD_MISMATCH => 3,
+        _ => 0,
     }
 }
 
@@ -240,6 +253,38 @@ mod tests {
                 address: 42,
                 in_receive_phase: false,
                 failure: Some(LookupFailure::MissingCapability { bits_left: 64 }),
+            }))
+        );
+    }
+
+    #[test]
+    fn cap_fault_cut_short_of_its_lookup_failure_is_refused() {
+        // Found by the fault_decode fuzz target: a guard mismatch carries three words after its type,
+        // and a five-register message has only one of them; the rest would be stale registers.
+        assert_eq!(
+            decode(1, &[0x400100, 42, 0, 4, 64]),
+            Err(FaultDecodeError::TooShort { label: 1, length: 5, expected: 7 })
+        );
+        assert_eq!(
+            decode(1, &[0x400100, 42, 0, 2]),
+            Err(FaultDecodeError::TooShort { label: 1, length: 4, expected: 5 })
+        );
+        assert_eq!(
+            decode(1, &[0x400100, 42, 1, 4, 64, 3, 2]),
+            Ok(Fault::Cap(CapFault {
+                ip: 0x400100,
+                address: 42,
+                in_receive_phase: true,
+                failure: Some(LookupFailure::GuardMismatch { bits_left: 64, guard_found: 3, bits_found: 2 }),
+            }))
+        );
+        assert_eq!(
+            decode(1, &[0x400100, 42, 0, 1]),
+            Ok(Fault::Cap(CapFault {
+                ip: 0x400100,
+                address: 42,
+                in_receive_phase: false,
+                failure: Some(LookupFailure::InvalidRoot),
             }))
         );
     }
