@@ -45,6 +45,9 @@ pub struct ClientRecord {
     pub tcb: Tcb,
     /// Printed bytes not yet ended by a newline.
     pub line: Vec<u8>,
+    /// The last fault, when it was served as spurious (address, ip): the same one again means the
+    /// pager and the hardware disagree, and replying again would loop forever.
+    pub last_spurious: Option<(u64, u64)>,
 }
 
 /// The entry registers of docs/app-abi.md.

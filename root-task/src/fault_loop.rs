@@ -8,7 +8,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use pager::{ClientId, Pager, ShareError};
+use pager::{ClientId, FaultClass, Pager, ShareError};
 use sel4::{Endpoint, Fault, MessageInfo, Received};
 
 use crate::client::{self, ClientRecord, IPC_BUFFER_ADDRESS};
@@ -156,7 +156,23 @@ impl Session {
                 let result = self.pager.handle_fault(&mut self.platform, client, fault);
                 self.fault_entries += self.platform.kernel_entries() - before;
                 match result {
-                    Ok(_) => Some(Reply::fault()),
+                    Ok(resolution) => {
+                        let spurious = resolution.class == FaultClass::Spurious;
+                        let record = self.records.get_mut(usize::from(client.0)).and_then(Option::as_mut)?;
+                        let this = (vm.address, vm.ip);
+                        if spurious && record.last_spurious == Some(this) {
+                            sel4::debug_println!(
+                                "[pager] stopped {name}: {access} at {:#x} (ip {:#x}): repeated fault on a page \
+                                 already mapped for this access",
+                                vm.address,
+                                vm.ip
+                            );
+                            self.end(client, Ending::Stopped);
+                            return None;
+                        }
+                        record.last_spurious = spurious.then_some(this);
+                        Some(Reply::fault())
+                    }
                     Err(refusal) => {
                         sel4::debug_println!(
                             "[pager] stopped {name}: {} at {:#x} (ip {:#x}): {}",

@@ -153,6 +153,7 @@ fn start_clients(session: &mut Session, image: &BootImage<'static>, first_page: 
                 expected_exit: app.expected_exit.get(),
                 tcb,
                 line: Vec::new(),
+                last_spurious: None,
             });
             session.started += 1;
             session.live += 1;
