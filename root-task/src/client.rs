@@ -48,6 +48,8 @@ pub struct ClientRecord {
     /// The last fault, when it was served as spurious (address, ip): the same one again means the
     /// pager and the hardware disagree, and replying again would loop forever.
     pub last_spurious: Option<(u64, u64)>,
+    /// VM faults this client took (served or not).
+    pub faults: u64,
 }
 
 /// The entry registers of docs/app-abi.md.

@@ -84,6 +84,9 @@ pub struct Session {
     pub fault_entries: u64,
     /// VM faults received.
     pub vm_faults: u64,
+    /// Pages mapped by the policy before clients started, and the kernel entries that took.
+    pub startup_pages: u64,
+    pub startup_entries: u64,
     /// The first reason the run fails, if any.
     pub failure: Option<String>,
 }
@@ -150,6 +153,9 @@ impl Session {
         match fault {
             Fault::Vm(vm) => {
                 self.vm_faults += 1;
+                if let Some(record) = self.records.get_mut(usize::from(client.0)).and_then(Option::as_mut) {
+                    record.faults += 1;
+                }
                 let access = pager::Access::from_x86_fault(vm.ip, vm.address, vm.fsr);
                 let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
                 let before = self.platform.kernel_entries();
@@ -312,7 +318,7 @@ impl Session {
             }
         }
         if let Some(state) = self.pager.client(client) {
-            report::client_stats(name, state, self.platform.paging_structures(client));
+            report::client_stats(name, state, record.faults, self.platform.paging_structures(client));
         }
         self.tear_down(client, record.tcb, name);
     }

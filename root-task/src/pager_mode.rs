@@ -112,6 +112,8 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         live: 0,
         fault_entries: 0,
         vm_faults: 0,
+        startup_pages: 0,
+        startup_entries: 0,
         failure: None,
     };
     start_clients(&mut session, &image, located.first_page)?;
@@ -154,10 +156,15 @@ fn start_clients(session: &mut Session, image: &BootImage<'static>, first_page: 
                 tcb,
                 line: Vec::new(),
                 last_spurious: None,
+                faults: 0,
             });
             session.started += 1;
             session.live += 1;
-            if let Err(refusal) = session.pager.start_client(&mut session.platform, client) {
+            let before = session.platform.kernel_entries();
+            let started = session.pager.start_client(&mut session.platform, client);
+            session.startup_entries += session.platform.kernel_entries() - before;
+            session.startup_pages += u64::from(*started.as_ref().unwrap_or(&0));
+            if let Err(refusal) = started {
                 sel4::debug_println!(
                     "[pager] stopped {name}: start at {:#x} (ip {:#x}): {}",
                     refusal.fault.address,
@@ -166,7 +173,7 @@ fn start_clients(session: &mut Session, image: &BootImage<'static>, first_page: 
                 );
                 session.records[slot] = None;
                 if let Some(state) = session.pager.client(client) {
-                    report::client_stats(name, state, session.platform.paging_structures(client));
+                    report::client_stats(name, state, 0, session.platform.paging_structures(client));
                 }
                 session.tear_down(client, tcb, name);
                 continue;
@@ -262,6 +269,8 @@ fn judge(session: Session) -> Verdict {
         kernel_entries: session.fault_entries,
         vm_faults: session.vm_faults,
         policy: pager::Policy::name(session.pager.policy()),
+        startup_pages: session.startup_pages,
+        startup_entries: session.startup_entries,
     });
     let (heap_now, heap_peak) = crate::heap::usage();
     log::info!("pager: heap {heap_now} bytes in use, {heap_peak} at most");

@@ -63,7 +63,9 @@ pub fn app_line(name: Name<'_>, line: &[u8]) {
 }
 
 /// The `[stats]` lines of a client that is about to be removed: one per area, then the client's.
-pub fn client_stats(name: Name<'_>, client: &Client, paging_structures: u32) {
+/// `faults` counts the VM faults the client took; the class counts are pages served by class
+/// (with fault-around, one fault serves several pages).
+pub fn client_stats(name: Name<'_>, client: &Client, faults_taken: u64, paging_structures: u32) {
     for area in client.areas() {
         let faults = area.faults();
         sel4::debug_println!(
@@ -78,7 +80,7 @@ pub fn client_stats(name: Name<'_>, client: &Client, paging_structures: u32) {
     sel4::debug_println!(
         "[stats] scope=client name={name} faults={} {} spurious={} refused={} frames={} resident={} \
          paging_structures={}",
-        faults.served() + faults.refused,
+        faults_taken,
         Classes(faults),
         faults.spurious,
         faults.refused,
@@ -96,9 +98,12 @@ pub struct Totals<'a> {
     pub frames: pager::FrameCounts,
     pub copy_slots_in_use: u32,
     pub kernel_entries: u64,
-    /// Faults the entries were spent on (VM faults received).
+    /// VM faults received: what the entries were spent on.
     pub vm_faults: u64,
     pub policy: &'static str,
+    /// Pages the policy mapped before clients started (eager), and the kernel entries that took.
+    pub startup_pages: u64,
+    pub startup_entries: u64,
 }
 
 /// `x.yy` of `numerator / denominator`, rounded down (0.00 when there is nothing to divide).
@@ -116,9 +121,10 @@ pub fn total_stats(totals: &Totals<'_>) {
     let faults = totals.faults;
     sel4::debug_println!(
         "[stats] scope=total clients={} faults={} {} refused={} distinct_image_pages={} frames_created={} \
-         frames_in_use={} frames_free={} copy_slots_in_use={} kernel_entries={} entries_per_fault={} policy={}",
+         frames_in_use={} frames_free={} copy_slots_in_use={} kernel_entries={} entries_per_fault={} policy={} \
+         startup_pages={} startup_entries={}",
         totals.clients,
-        faults.served() + faults.refused,
+        totals.vm_faults,
         Classes(faults),
         faults.refused,
         totals.distinct_image_pages,
@@ -128,7 +134,9 @@ pub fn total_stats(totals: &Totals<'_>) {
         totals.copy_slots_in_use,
         totals.kernel_entries,
         Ratio(totals.kernel_entries, totals.vm_faults),
-        totals.policy
+        totals.policy,
+        totals.startup_pages,
+        totals.startup_entries
     );
 }
 
