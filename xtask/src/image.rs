@@ -23,14 +23,27 @@ pub struct Checked {
     pub elfs: Vec<AppElf>,
 }
 
-/// `cargo xtask check`: validate the manifest, build its apps, parse their ELFs and dry-run every
-/// instance's layout.
+/// `cargo xtask check`: validate the manifest, build its apps, parse their ELFs, dry-run every
+/// instance's layout and pack the image.
 pub fn check(workspace: &Workspace, manifest: &Path) -> Result<Checked> {
     let manifest = Manifest::load(manifest)?;
     let elfs = apps::build(workspace, &manifest)?;
     let images = layout::parse_elfs(&manifest, &elfs)?;
     layout::dry_run(&manifest, &images)?;
-    Ok(Checked { manifest, elfs })
+    let checked = Checked { manifest, elfs };
+    pack(&checked)?;
+    Ok(checked)
+}
+
+/// The packed image's bytes, read back once to be sure the root task will accept them.
+fn pack(checked: &Checked) -> Result<Vec<u8>> {
+    let file = checked.manifest.file.display();
+    let bytes = spec(checked)?
+        .to_bytes()
+        .map_err(|error| anyhow::anyhow!("{file}: cannot pack the image: {error}"))?;
+    bootimage::BootImage::parse(&bytes)
+        .map_err(|error| anyhow::anyhow!("{file}: the packed image does not read back: {error}"))?;
+    Ok(bytes)
 }
 
 fn policy(policy: Policy) -> (&'static str, u32, u32) {
@@ -199,11 +212,8 @@ fn relative(workspace: &Workspace, path: &Path) -> String {
 /// Composes the root task with the image and describes it.
 pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Result<(Composed, Report)> {
     let manifest = &checked.manifest;
-    let image_bytes = spec(checked)?
-        .to_bytes()
-        .map_err(|error| anyhow::anyhow!("{}: cannot pack the image: {error}", manifest.file.display()))?;
-    let packed = bootimage::BootImage::parse(&image_bytes)
-        .map_err(|error| anyhow::anyhow!("the packed image does not read back: {error}"))?;
+    let image_bytes = pack(checked)?;
+    let packed = bootimage::BootImage::parse(&image_bytes).expect("checked in pack");
     let root_task_bytes =
         std::fs::read(root_task).with_context(|| format!("cannot read {}", root_task.display()))?;
     let composed =
