@@ -19,8 +19,8 @@ use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
 use pager::{ClientId, CopySlot, FrameRef, ImagePage, KernelError, MapError, PagingLevel, PoolFrame, Rights};
 use sel4::abi::bits_left;
 use sel4::{
-    init, CPtr, CapRights, Frame, ObjectType, PageDirectory, PageTable, Pdpt, Pml4, SlotRange, Untyped,
-    VmAttributes,
+    init, CPtr, CapRights, Frame, InvocationLabel, ObjectType, PageDirectory, PageTable, Pdpt, Pml4,
+    SlotRange, Untyped, VmAttributes,
 };
 
 use crate::cspace::{self, SlotAllocator};
@@ -30,8 +30,9 @@ use crate::object_allocator::{AllocationError, ObjectAllocator};
 const PAGE: u64 = 4096;
 /// Bytes one page table maps.
 const PAGE_TABLE_SPAN: u64 = 1 << 21;
-/// Each client's untyped chunk is 2^`CHUNK_BITS` bytes (128 KiB: 32 pages of objects).
-pub const CHUNK_BITS: u8 = 17;
+/// Each client's untyped chunk is 2^`CHUNK_BITS` bytes (256 KiB: its TCB, CNode, PML4, IPC buffer
+/// and up to 59 paging structures, as many as the block has slots for).
+pub const CHUNK_BITS: u8 = 18;
 /// Slots per client block.
 pub const BLOCK_SLOTS: u64 = 64;
 /// Slot of the untyped chunk in a block.
@@ -164,6 +165,19 @@ impl Sel4Platform {
     fn entry<T>(&mut self, result: sel4::Result<T>) -> sel4::Result<T> {
         self.entries += 1;
         result
+    }
+
+    /// `X86_Page_Unmap`. On seL4 5.0, unmapping a frame cap that is not mapped returns without
+    /// writing a reply (`decodeX86FrameInvocation` leaves the thread `Running`, not `Restart`), so
+    /// the caller gets its own message info back, label `X86PageUnmap`: nothing was mapped, which
+    /// is what was asked for.
+    fn unmap_frame(&mut self, frame: Frame) -> Result<(), KernelError> {
+        let result = frame.unmap();
+        match self.entry(result) {
+            Ok(()) => Ok(()),
+            Err(sel4::Error::Unknown { label }) if label == InvocationLabel::X86PageUnmap.value() => Ok(()),
+            Err(error) => Err(kernel_error(error)),
+        }
     }
 
     /// Pool frames retyped so far.
@@ -403,8 +417,7 @@ impl CopyFrameCaps for Sel4Platform {
     fn delete_copy(&mut self, slot: CopySlot) -> Result<(), KernelError> {
         let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
         if !self.tearing_down {
-            let result = Frame::from_cptr(slot).unmap();
-            self.entry(result).map_err(kernel_error)?;
+            self.unmap_frame(Frame::from_cptr(slot))?;
         }
         let result = cspace::delete(slot);
         self.entry(result).map_err(kernel_error)
@@ -450,8 +463,7 @@ impl MapPages for Sel4Platform {
 
     fn unmap_page(&mut self, slot: CopySlot) -> Result<(), KernelError> {
         let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
-        let result = Frame::from_cptr(slot).unmap();
-        self.entry(result).map_err(kernel_error)
+        self.unmap_frame(Frame::from_cptr(slot))
     }
 }
 
