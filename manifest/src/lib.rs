@@ -12,7 +12,6 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-
 /// Bytes in a page.
 pub const PAGE_SIZE: u64 = 4096;
 /// Areas must end at or below this: seL4 5.0 reports x86_64 fault addresses in 32 bits.
@@ -127,6 +126,9 @@ pub mod raw {
         #[serde(default)]
         pub output: Vec<String>,
         pub frames_returned: Option<bool>,
+        /// Each table: key = value pairs that one `[stats]` line must all carry.
+        #[serde(default)]
+        pub stats: Vec<std::collections::BTreeMap<String, toml::Value>>,
     }
 }
 
@@ -191,6 +193,9 @@ pub struct AppExpectation {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageExpectation {
     pub output: Vec<String>,
+    /// Each entry: `key=value` pairs (with a `scope`) that one `[stats]` line of the pager must all
+    /// carry, e.g. `{ scope = "area", client = "sparse-bss#0", area = "segment-2", zero = 64 }`.
+    pub stats: Vec<Vec<(String, String)>>,
     /// The pager's frame accounting after every client exits equals its boot value.
     pub frames_returned: bool,
 }
@@ -460,7 +465,29 @@ impl Manifest {
                 expect,
             });
         }
+        let mut stats = Vec::new();
+        for (i, table) in raw.expect.stats.into_iter().enumerate() {
+            let field = format!("expect.stats[{i}]");
+            if !table.contains_key("scope") {
+                return Err(check.error(field, "needs a `scope` (total, client or area)"));
+            }
+            let mut pairs = Vec::new();
+            for (key, value) in table {
+                let text = match value {
+                    toml::Value::String(text) => text,
+                    toml::Value::Integer(n) => n.to_string(),
+                    toml::Value::Float(x) => format!("{x:.2}"),
+                    other => {
+                        return Err(check
+                            .error(format!("{field}.{key}"), format!("{other} is not a string or number")))
+                    }
+                };
+                pairs.push((key, text));
+            }
+            stats.push(pairs);
+        }
         let expect = ImageExpectation {
+            stats,
             output: raw.expect.output,
             frames_returned: raw.expect.frames_returned.unwrap_or(true),
         };

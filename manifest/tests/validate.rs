@@ -32,6 +32,11 @@ name = "prebuilt"
 elf = "bin/c-hello.elf"
 instances = 3
 expect = { stopped = "write to read-only" }
+
+[[expect.stats]]
+scope = "area"
+client = "producer#0"
+zero = 64
 "#;
 
 #[test]
@@ -54,6 +59,12 @@ fn a_good_manifest_validates_to_the_exact_model() {
     assert_eq!(prebuilt.instances, 3);
     assert_eq!(prebuilt.expect.stopped.as_deref(), Some("write to read-only"));
     assert_eq!(manifest.instance_count(), 4);
+    let pairs =
+        |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+    assert_eq!(
+        manifest.expect.stats,
+        vec![pairs(&[("client", "producer#0"), ("scope", "area"), ("zero", "64")])]
+    );
 }
 
 #[test]
@@ -95,6 +106,12 @@ fn errors_name_the_file_and_field() {
             "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nexpect={exit_code=1, stopped=\"x\"}",
             "app[0].expect",
             "either stopped or exits",
+        ),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[expect.stats]]\nzero=1", "expect.stats[0]", "needs a `scope`"),
+        (
+            "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[expect.stats]]\nscope=\"total\"\nzero=[1]",
+            "expect.stats[0].zero",
+            "not a string or number",
         ),
     ];
     for (text, field, message) in cases {

@@ -17,6 +17,8 @@ pub enum Requirement {
     Line(String),
     /// A line starting with `prefix` that contains `fragment` after it.
     Containing { prefix: String, fragment: String },
+    /// A `[stats]` line carrying every one of these pairs (and maybe more).
+    Stats(Vec<(String, String)>),
 }
 
 /// A requirement with the lines that look related, for the report when it is not met.
@@ -33,6 +35,8 @@ impl Requirement {
             Self::Containing { prefix, fragment } => {
                 line.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.contains(fragment.as_str()))
             }
+            Self::Stats(pairs) => crate::stats::parse_line(line)
+                .is_some_and(|record| pairs.iter().all(|(key, value)| record.value(key) == Some(value))),
         }
     }
 
@@ -40,6 +44,10 @@ impl Requirement {
         match self {
             Self::Line(line) => line.clone(),
             Self::Containing { prefix, fragment } => format!("{prefix}...{fragment}..."),
+            Self::Stats(pairs) => {
+                let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{}... {} ...", crate::stats::PREFIX, pairs.join(" ... "))
+            }
         }
     }
 }
@@ -73,6 +81,13 @@ fn requirements(manifest: &Manifest) -> Vec<Expected> {
     }
     for line in &manifest.expect.output {
         all.push(Expected { requirement: Requirement::Line(line.clone()), related: Vec::new() });
+    }
+    for pairs in &manifest.expect.stats {
+        let scope = pairs.iter().find(|(k, _)| k == "scope").map_or("", |(_, v)| v.as_str());
+        all.push(Expected {
+            requirement: Requirement::Stats(pairs.clone()),
+            related: vec![format!("{}scope={scope}", crate::stats::PREFIX)],
+        });
     }
     all
 }
@@ -207,6 +222,22 @@ mod tests {
             "{report}"
         );
         assert!(!report.contains("hello#0"), "{report}");
+    }
+
+    #[test]
+    fn stats_expectations_need_every_pair_on_one_line() {
+        let manifest = manifest(
+            "name = \"t\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n[[expect.stats]]\nscope = \"area\"\nclient = \"a#0\"\nzero = 64\n",
+        );
+        let exit = "[pager] a#0 exited with 0\n";
+        let good = format!("{exit}[stats] scope=area client=a#0 area=segment-2 resident=64 zero=64\n");
+        assert_eq!(check(&manifest, &good), Ok(2));
+        // The pairs split over two lines do not count.
+        let split =
+            format!("{exit}[stats] scope=area client=a#0 zero=63\n[stats] scope=area client=a#1 zero=64\n");
+        let report = check(&manifest, &split).unwrap_err();
+        assert!(report.contains("- [stats] ... client=a#0 ... scope=area ... zero=64 ..."), "{report}");
+        assert!(report.contains("+ [stats] scope=area client=a#0 zero=63"), "{report}");
     }
 
     #[test]
