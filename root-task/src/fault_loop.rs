@@ -194,11 +194,12 @@ impl Session {
             }
             Fault::UserException(exception) => {
                 sel4::debug_println!(
-                    "[pager] stopped {name}: exception at {:#x} (ip {:#x}): user exception, vector {} \
-                     (error code {:#x})",
+                    "[pager] stopped {name}: exception at {:#x} (ip {:#x}): user exception, vector {} ({}, \
+                     error code {:#x})",
                     exception.ip,
                     exception.ip,
                     exception.number,
+                    exception_name(exception.number),
                     exception.code
                 );
                 self.end(client, Ending::Stopped);
@@ -338,5 +339,26 @@ impl Session {
         if let Err(error) = self.platform.close_space(client) {
             self.fail(alloc::format!("tearing down {name}: revoking its objects: {error:?}"));
         }
+    }
+}
+
+/// The x86 name of an exception vector a user thread can raise.
+fn exception_name(vector: u64) -> &'static str {
+    match vector {
+        0 => "divide error",
+        1 => "debug",
+        3 => "breakpoint",
+        4 => "overflow",
+        5 => "bound range exceeded",
+        6 => "invalid opcode",
+        7 => "device not available",
+        10 => "invalid TSS",
+        11 => "segment not present",
+        12 => "stack-segment fault",
+        13 => "general protection",
+        16 => "x87 floating-point error",
+        17 => "alignment check",
+        19 => "SIMD floating-point error",
+        _ => "exception",
     }
 }
