@@ -19,10 +19,5 @@ fn main() {
         // The target defaults to static PIE; the pager wants a plain executable.
         println!("cargo:rustc-link-arg-bins=--no-pie");
         println!("cargo:rustc-link-arg-bins=-zmax-page-size=4096");
-        // The sel4 crate defines the root task's `_start` for every `target_os = "none"` build,
-        // and it lands in a codegen unit that apps pull in for the syscalls. Until the binding
-        // puts it behind a feature, the first definition (the app's, linked before the rlibs)
-        // wins and `--gc-sections` drops the root task's one with the stack it refers to.
-        println!("cargo:rustc-link-arg-bins=--allow-multiple-definition");
     }
 }

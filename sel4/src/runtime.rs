@@ -32,7 +32,8 @@ impl<const SIZE: usize> Default for Stack<SIZE> {
 /// Size of the root task's initial stack.
 pub const ROOT_STACK_SIZE: usize = 64 * 1024;
 
-#[cfg(target_os = "none")]
+// Behind the `root-task` feature: apps link the binding too and bring their own `_start`.
+#[cfg(all(target_os = "none", feature = "root-task"))]
 mod entry {
     use super::*;
     use crate::bootinfo::BootInfo;
