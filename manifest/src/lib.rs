@@ -400,7 +400,9 @@ impl Manifest {
             };
             let stack_top =
                 check.address(&format!("{field}.stack_top"), app.stack_top.unwrap_or(DEFAULT_STACK_TOP))?;
-            let stack_base = stack_top.saturating_sub(stack_size + PAGE_SIZE);
+            // Saturating: a size near 2^64 ("18446744073709547520") must fail the range check below,
+            // not overflow (a panic in debug builds, a wrapped, accepted stack in release ones).
+            let stack_base = stack_top.saturating_sub(stack_size.saturating_add(PAGE_SIZE));
             check.range(&format!("{field}.stack_top"), stack_base, stack_top - stack_base)?;
             let stack = Range { base: stack_top - stack_size, size: stack_size };
             let heap = match app.heap {

@@ -121,3 +121,14 @@ fn errors_name_the_file_and_field() {
         assert!(error.to_string().starts_with("manifests/t.toml: "), "{error}");
     }
 }
+
+/// Found by the manifest_parse fuzz target: a stack size near 2^64 overflowed `stack_size + PAGE_SIZE`
+/// (a panic in debug builds; in release ones the sum wrapped and a stack far past 4 GiB was accepted).
+#[test]
+fn a_stack_size_near_two_to_the_64_is_refused_not_overflowed() {
+    for size in ["\"18446744073709547520\"", "\"18446744073709551615\""] {
+        let text = format!("name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nstack = {size}\n");
+        let error = parse(&text).expect_err(&text);
+        assert!(error.field.starts_with("app[0].stack"), "{text}: {error}");
+    }
+}
