@@ -873,15 +873,23 @@ fn map_frame(
             }
             Err(MapError::Kernel(error)) => error,
         };
-        operations.delete_copy += 1;
-        if platform.delete_copy(slot).is_ok() {
-            slots.put(slot);
-        }
+        discard_copy(platform, operations, slots, slot);
         return Err(RefusalReason::Kernel(error));
     }
+    discard_copy(platform, operations, slots, slot);
+    Err(RefusalReason::Kernel(crate::KernelError::Failed(0)))
+}
+
+/// Deletes a cap copy that never became a mapping; a slot the kernel would not empty stays out of
+/// the pool.
+fn discard_copy(
+    platform: &mut impl Platform,
+    operations: &mut KernelOperations,
+    slots: &mut SlotPool,
+    slot: CopySlot,
+) {
     operations.delete_copy += 1;
     if platform.delete_copy(slot).is_ok() {
         slots.put(slot);
     }
-    Err(RefusalReason::Kernel(crate::KernelError::Failed(0)))
 }
