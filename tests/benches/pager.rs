@@ -953,7 +953,10 @@ fn json(figures: &Figures) -> String {
         let fields: Vec<String> = IMPLEMENTATIONS
             .iter()
             .zip(rates)
-            .map(|(name, r)| format!("\"{name}\": {:.1}", value(r)))
+            .map(|(name, r)| match value(r) {
+                whole if whole.fract() == 0.0 => format!("\"{name}\": {whole}"),
+                figure => format!("\"{name}\": {figure:.1}"),
+            })
             .collect();
         fields.join(", ")
     };
