@@ -30,6 +30,7 @@ pub mod logger;
 mod message;
 pub mod runtime;
 pub mod syscall;
+mod timestamp;
 
 pub use abi::{InvocationLabel, ObjectType, Syscall};
 pub use bootinfo::{
@@ -49,3 +50,4 @@ pub use invocation::{
 pub use message::MessageInfo;
 pub use runtime::Stack;
 pub use syscall::{Received, RegisterMessage};
+pub use timestamp::timestamp;

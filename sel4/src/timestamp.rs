@@ -1,0 +1,16 @@
+//! The processor's time-stamp counter, the one clock a benchmark can trust under QEMU.
+//!
+//! Under `-icount shift=0` QEMU advances the TSC by one per guest instruction, so the difference of
+//! two readings is an exact, repeatable instruction count; on real hardware or without icount it
+//! is an ordinary cycle count. seL4 5.0 leaves `CR4.TSD` clear, so user threads may read it.
+
+/// Reads the time-stamp counter (`rdtsc`).
+///
+/// `rdtsc` is not serializing: a reading may be taken before earlier instructions retire. Under
+/// QEMU TCG instructions retire in order, so the readings are exact there.
+#[inline(always)]
+pub fn timestamp() -> u64 {
+    // SAFETY: `rdtsc` reads a counter into edx:eax and touches no memory; seL4 leaves CR4.TSD
+    // clear, so it cannot fault in user mode.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
