@@ -50,6 +50,8 @@ pub struct ClientRecord {
     pub last_spurious: Option<(u64, u64)>,
     /// VM faults this client took (served or not).
     pub faults: u64,
+    /// The time stamp when the pager began setting this client up (see [`sel4::timestamp`]).
+    pub setup_at: u64,
 }
 
 /// The entry registers of docs/app-abi.md.

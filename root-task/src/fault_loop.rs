@@ -4,6 +4,10 @@
 //! A served fault is answered with `ReplyRecv`, so its common cost is three kernel entries:
 //! `CNode_Copy`, `Page_Map`, `ReplyRecv`. Nothing a client sends can make the pager panic: every
 //! malformed call gets an error reply, every unservable fault stops that client only.
+//!
+//! Each served fault's cost is kept by class ([`FaultCosts`]): the pager's own part, read with
+//! `rdtsc` from the moment the fault message arrives to the moment the reply is sent (guest
+//! instructions under `-icount shift=0`), and its kernel entries, the reply included.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -63,6 +67,62 @@ impl Reply {
     }
 }
 
+/// The cost of the served faults of one class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClassCost {
+    pub faults: u64,
+    /// Kernel entries the pager made for them, each reply included, and the fewest for one fault
+    /// (the common path: a pool refill or a missing paging structure adds to some).
+    pub kernel_entries: u64,
+    pub kernel_entries_min: u64,
+    /// Time-stamp ticks from receiving each fault to replying, summed, and the extremes.
+    pub ticks: u64,
+    pub ticks_min: u64,
+    pub ticks_max: u64,
+}
+
+impl ClassCost {
+    fn record(&mut self, ticks: u64, kernel_entries: u64) {
+        let first = self.faults == 0;
+        self.ticks_min = if first { ticks } else { self.ticks_min.min(ticks) };
+        self.kernel_entries_min =
+            if first { kernel_entries } else { self.kernel_entries_min.min(kernel_entries) };
+        self.ticks_max = self.ticks_max.max(ticks);
+        self.faults += 1;
+        self.ticks += ticks;
+        self.kernel_entries += kernel_entries;
+    }
+}
+
+/// Served-fault costs by class, in [`FaultCosts::CLASSES`] order.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FaultCosts(pub [ClassCost; 6]);
+
+impl FaultCosts {
+    /// The classes and the names reports give them.
+    pub const CLASSES: [(FaultClass, &'static str); 6] = [
+        (FaultClass::ImageFrame, "image"),
+        (FaultClass::Copy, "copy"),
+        (FaultClass::Zero, "zero"),
+        (FaultClass::Mixed, "mixed"),
+        (FaultClass::SharedHit, "shared"),
+        (FaultClass::Spurious, "spurious"),
+    ];
+
+    fn record(&mut self, class: FaultClass, ticks: u64, kernel_entries: u64) {
+        if let Some(index) = Self::CLASSES.iter().position(|(c, _)| *c == class) {
+            self.0[index].record(ticks, kernel_entries);
+        }
+    }
+}
+
+/// A fault served by the message being handled, for its cost record.
+#[derive(Clone, Copy)]
+pub struct Served {
+    class: FaultClass,
+    kernel_entries: u64,
+}
+
 /// How a client ended.
 enum Ending {
     Exited(i64),
@@ -84,6 +144,10 @@ pub struct Session {
     pub fault_entries: u64,
     /// VM faults received.
     pub vm_faults: u64,
+    /// Served faults' costs by class.
+    pub costs: FaultCosts,
+    /// Set while handling a message that is a fault the pager served.
+    pub served: Option<Served>,
     /// Pages mapped by the policy before clients started, and the kernel entries that took.
     pub startup_pages: u64,
     pub startup_entries: u64,
@@ -111,7 +175,13 @@ impl Session {
                 }
                 None => self.endpoint.recv(),
             };
+            let received_at = sel4::timestamp();
             reply = self.dispatch(&message);
+            if let Some(served) = self.served.take() {
+                let ticks = sel4::timestamp().wrapping_sub(received_at);
+                // The ReplyRecv that follows is the fault's last kernel entry.
+                self.costs.record(served.class, ticks, served.kernel_entries + 1);
+            }
         }
     }
 
@@ -160,7 +230,8 @@ impl Session {
                 let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
                 let before = self.platform.kernel_entries();
                 let result = self.pager.handle_fault(&mut self.platform, client, fault);
-                self.fault_entries += self.platform.kernel_entries() - before;
+                let kernel_entries = self.platform.kernel_entries() - before;
+                self.fault_entries += kernel_entries;
                 match result {
                     Ok(resolution) => {
                         let spurious = resolution.class == FaultClass::Spurious;
@@ -177,6 +248,7 @@ impl Session {
                             return None;
                         }
                         record.last_spurious = spurious.then_some(this);
+                        self.served = Some(Served { class: resolution.class, kernel_entries });
                         Some(Reply::fault())
                     }
                     Err(refusal) => {
@@ -305,6 +377,7 @@ impl Session {
     /// Ends a client: its last output, its report, then teardown (the thread first, the pager's
     /// mappings next, its objects last).
     fn end(&mut self, client: ClientId, ending: Ending) {
+        let ended_at = sel4::timestamp();
         let Some(record) = self.records.get_mut(usize::from(client.0)).and_then(Option::take) else {
             return;
         };
@@ -321,6 +394,7 @@ impl Session {
         if let Some(state) = self.pager.client(client) {
             report::client_stats(name, state, record.faults, self.platform.paging_structures(client));
         }
+        report::timeline(name, record.setup_at, ended_at);
         self.tear_down(client, record.tcb, name);
     }
 

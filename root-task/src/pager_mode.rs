@@ -14,7 +14,7 @@ use sel4::{BootInfo, Endpoint};
 use crate::boot_image::Located;
 use crate::client::{self, ClientRecord, EntryState, IPC_BUFFER_ADDRESS};
 use crate::cspace::SlotAllocator;
-use crate::fault_loop::Session;
+use crate::fault_loop::{FaultCosts, Session};
 use crate::object_allocator::ObjectAllocator;
 use crate::platform::{Layout, Sel4Platform, BLOCK_SLOTS};
 use crate::report::{self, Name, Totals};
@@ -112,6 +112,8 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         live: 0,
         fault_entries: 0,
         vm_faults: 0,
+        costs: FaultCosts::default(),
+        served: None,
         startup_pages: 0,
         startup_entries: 0,
         failure: None,
@@ -141,6 +143,8 @@ fn start_clients(session: &mut Session, image: &BootImage<'static>, first_page: 
             .map_err(|e| alloc::format!("app {:?}: {e}", app.name()))?;
         for instance in 0..app.instances.get() {
             let name = Name { app: app.name(), instance };
+            // Where "instructions until the first instruction / until exit" count from.
+            let setup_at = sel4::timestamp();
             let client = add_client(session, image, app, image_id, &regions)
                 .map_err(|e| alloc::format!("{name}: {e}"))?;
             let tcb = client::create(&mut session.platform, client, session.endpoint)
@@ -157,6 +161,7 @@ fn start_clients(session: &mut Session, image: &BootImage<'static>, first_page: 
                 line: Vec::new(),
                 last_spurious: None,
                 faults: 0,
+                setup_at,
             });
             session.started += 1;
             session.live += 1;
@@ -260,6 +265,7 @@ fn add_client(
 fn judge(session: Session) -> Verdict {
     let frames = session.pager.frame_counts();
     let copies = session.pager.copy_slots_in_use();
+    report::class_costs(&session.costs);
     report::total_stats(&Totals {
         clients: session.started,
         faults: session.pager.faults(),

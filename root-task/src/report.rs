@@ -5,6 +5,8 @@ use core::fmt;
 
 use pager::{AreaKind, Client, FaultCounts};
 
+use crate::fault_loop::FaultCosts;
+
 /// An app instance as reports name it: `<app>#<instance>`.
 #[derive(Clone, Copy)]
 pub struct Name<'a> {
@@ -88,6 +90,32 @@ pub fn client_stats(name: Name<'_>, client: &Client, faults_taken: u64, paging_s
         client.resident_pages(),
         paging_structures
     );
+}
+
+/// When a client's setup began and when it ended, in time-stamp ticks (guest instructions under
+/// `-icount shift=0`): the reference for "instructions until the first instruction / until exit".
+pub fn timeline(name: Name<'_>, setup_at: u64, ended_at: u64) {
+    sel4::debug_println!(
+        "[stats] scope=timeline client={name} setup_tsc={setup_at} end_tsc={ended_at} ticks={}",
+        ended_at.wrapping_sub(setup_at)
+    );
+}
+
+/// One `[stats] scope=class` line per fault class: served faults, the pager's kernel entries (each
+/// reply included) and its time-stamp ticks from receiving a fault to replying.
+pub fn class_costs(costs: &FaultCosts) {
+    for ((_, class), cost) in FaultCosts::CLASSES.iter().zip(costs.0.iter()) {
+        sel4::debug_println!(
+            "[stats] scope=class class={class} faults={} kernel_entries={} kernel_entries_min={} \
+             pager_ticks={} pager_ticks_min={} pager_ticks_max={}",
+            cost.faults,
+            cost.kernel_entries,
+            cost.kernel_entries_min,
+            cost.ticks,
+            cost.ticks_min,
+            cost.ticks_max
+        );
+    }
 }
 
 /// Totals for the last `[stats]` line.
