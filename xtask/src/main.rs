@@ -14,6 +14,7 @@
 //! - Paths are computed from the workspace, never written down.
 
 mod apps;
+mod bench;
 mod compose;
 mod expect;
 mod host_setup;
@@ -87,6 +88,12 @@ enum Command {
     Smoke {
         #[command(flatten)]
         boot: BootArguments,
+    },
+    /// Measure: every manifests/bench/*.toml under -icount (twice, figures must repeat) and the host
+    /// core benchmark; writes target/bench/bench.json and bench.md.
+    Bench {
+        #[command(flatten)]
+        arguments: bench::BenchArguments,
     },
     /// Run the host tests, the self-test boot, then boot and judge every manifests/*.toml.
     Test {
@@ -197,6 +204,7 @@ fn run(command: Command) -> Result<()> {
             let image = qemu::BootImage { name: "smoke".to_owned(), kernel: kernel.image, root_task };
             boot_and_judge(&workspace, &image, &boot.to_options(&workspace, None))?;
         }
+        Command::Bench { arguments } => bench::run(&workspace, &arguments)?,
         Command::Test { boot } => test::run(&workspace, &boot)?,
     }
     Ok(())

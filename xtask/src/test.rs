@@ -1,6 +1,6 @@
 //! `cargo xtask test`: host tests, the binding's ABI checks against the kernel source, then on-target
-//! boots: the root task's self-test and every `manifests/*.toml`, each judged by the runner's verdict and
-//! the manifest's expectations.
+//! boots: the root task's self-test and every `manifests/*.toml` and `manifests/bench/*.toml`, each
+//! judged by the runner's verdict and the manifest's expectations.
 
 use std::path::{Path, PathBuf};
 
@@ -76,19 +76,27 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
     Ok(())
 }
 
-/// Every `manifests/*.toml`, sorted.
+/// Every `manifests/*.toml`, then the bench images' `manifests/bench/*.toml` (booted once here,
+/// without `-icount`, so that `cargo xtask bench` keeps working), each group sorted.
 pub fn manifests(workspace: &Workspace) -> Result<Vec<PathBuf>> {
     let directory = workspace.root.join("manifests");
+    let mut manifests = toml_files(&directory)?;
+    manifests.extend(toml_files(&directory.join("bench"))?);
+    Ok(manifests)
+}
+
+/// The `*.toml` files of a folder, sorted; none when it does not exist.
+pub fn toml_files(directory: &Path) -> Result<Vec<PathBuf>> {
     if !directory.exists() {
         return Ok(Vec::new());
     }
-    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&directory)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(directory)
         .with_context(|| format!("cannot list {}", directory.display()))?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| path.extension().is_some_and(|extension| extension == "toml"))
         .collect();
-    manifests.sort();
-    Ok(manifests)
+    files.sort();
+    Ok(files)
 }
 
 /// Checks, composes, boots and judges one manifest; `Ok` carries a note for the pass line.
