@@ -79,10 +79,12 @@ pub struct ClassCost {
     pub ticks: u64,
     pub ticks_min: u64,
     pub ticks_max: u64,
+    /// The part of `ticks` spent inside the pager's kernel calls (the reply not included).
+    pub kernel_ticks: u64,
 }
 
 impl ClassCost {
-    fn record(&mut self, ticks: u64, kernel_entries: u64) {
+    fn record(&mut self, ticks: u64, kernel_entries: u64, kernel_ticks: u64) {
         let first = self.faults == 0;
         self.ticks_min = if first { ticks } else { self.ticks_min.min(ticks) };
         self.kernel_entries_min =
@@ -90,6 +92,7 @@ impl ClassCost {
         self.ticks_max = self.ticks_max.max(ticks);
         self.faults += 1;
         self.ticks += ticks;
+        self.kernel_ticks += kernel_ticks;
         self.kernel_entries += kernel_entries;
     }
 }
@@ -109,9 +112,10 @@ impl FaultCosts {
         (FaultClass::Spurious, "spurious"),
     ];
 
-    fn record(&mut self, class: FaultClass, ticks: u64, kernel_entries: u64) {
-        if let Some(index) = Self::CLASSES.iter().position(|(c, _)| *c == class) {
-            self.0[index].record(ticks, kernel_entries);
+    fn record(&mut self, served: Served, ticks: u64) {
+        if let Some(index) = Self::CLASSES.iter().position(|(c, _)| *c == served.class) {
+            // The ReplyRecv that follows is the fault's last kernel entry.
+            self.0[index].record(ticks, served.kernel_entries + 1, served.kernel_ticks);
         }
     }
 }
@@ -121,6 +125,7 @@ impl FaultCosts {
 pub struct Served {
     class: FaultClass,
     kernel_entries: u64,
+    kernel_ticks: u64,
 }
 
 /// How a client ended.
@@ -179,8 +184,7 @@ impl Session {
             reply = self.dispatch(&message);
             if let Some(served) = self.served.take() {
                 let ticks = sel4::timestamp().wrapping_sub(received_at);
-                // The ReplyRecv that follows is the fault's last kernel entry.
-                self.costs.record(served.class, ticks, served.kernel_entries + 1);
+                self.costs.record(served, ticks);
             }
         }
     }
@@ -228,9 +232,10 @@ impl Session {
                 }
                 let access = pager::Access::from_x86_fault(vm.ip, vm.address, vm.fsr);
                 let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
-                let before = self.platform.kernel_entries();
+                let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
                 let result = self.pager.handle_fault(&mut self.platform, client, fault);
                 let kernel_entries = self.platform.kernel_entries() - before;
+                let kernel_ticks = self.platform.kernel_ticks() - ticks_before;
                 self.fault_entries += kernel_entries;
                 match result {
                     Ok(resolution) => {
@@ -248,7 +253,7 @@ impl Session {
                             return None;
                         }
                         record.last_spurious = spurious.then_some(this);
-                        self.served = Some(Served { class: resolution.class, kernel_entries });
+                        self.served = Some(Served { class: resolution.class, kernel_entries, kernel_ticks });
                         Some(Reply::fault())
                     }
                     Err(refusal) => {

@@ -11,7 +11,8 @@
 //!   PML4, IPC buffer frame, paging structures). Revoking the chunk deletes them all and gives the
 //!   memory back for the next client in the block.
 //!
-//! Every kernel entry made here is counted ([`Sel4Platform::kernel_entries`]).
+//! Every kernel entry made here is counted ([`Sel4Platform::kernel_entries`]) and timed
+//! ([`Sel4Platform::kernel_ticks`]).
 
 use alloc::vec::Vec;
 
@@ -93,6 +94,8 @@ pub struct Sel4Platform {
     spaces: Vec<Space>,
     frames_created: u32,
     entries: u64,
+    /// Time-stamp ticks spent in those entries.
+    ticks: u64,
     /// One bit per boot-image page ever mapped into a client.
     image_pages_mapped: Vec<u64>,
     /// A client's VSpace is being destroyed: its copies need no unmapping (see `delete_copy`).
@@ -117,6 +120,7 @@ impl Sel4Platform {
             spaces: alloc::vec![Space::default(); clients],
             frames_created: 0,
             entries: 0,
+            ticks: 0,
             image_pages_mapped: alloc::vec![0; image_words],
             tearing_down: false,
         }
@@ -161,10 +165,23 @@ impl Sel4Platform {
         self.entries
     }
 
-    /// Counts one kernel entry and passes its result on.
-    fn entry<T>(&mut self, result: sel4::Result<T>) -> sel4::Result<T> {
-        self.entries += 1;
+    /// Time-stamp ticks spent inside the kernel calls made through this platform so far.
+    pub fn kernel_ticks(&self) -> u64 {
+        self.ticks
+    }
+
+    /// Makes one kernel call, counting the entry and the ticks it took.
+    fn invoke<T>(&mut self, call: impl FnOnce() -> sel4::Result<T>) -> sel4::Result<T> {
+        let start = sel4::timestamp();
+        let result = call();
+        self.count_call(start);
         result
+    }
+
+    /// Counts one kernel call that began at time stamp `start` and has just returned.
+    fn count_call(&mut self, start: u64) {
+        self.ticks += sel4::timestamp().wrapping_sub(start);
+        self.entries += 1;
     }
 
     /// `X86_Page_Unmap`. On seL4 5.0, unmapping a frame cap that is not mapped returns without
@@ -172,8 +189,7 @@ impl Sel4Platform {
     /// the caller gets its own message info back, label `X86PageUnmap`: nothing was mapped, which
     /// is what was asked for.
     fn unmap_frame(&mut self, frame: Frame) -> Result<(), KernelError> {
-        let result = frame.unmap();
-        match self.entry(result) {
+        match self.invoke(|| frame.unmap()) {
             Ok(()) => Ok(()),
             Err(sel4::Error::Unknown { label }) if label == InvocationLabel::X86PageUnmap.value() => Ok(()),
             Err(error) => Err(kernel_error(error)),
@@ -214,8 +230,10 @@ impl Sel4Platform {
         let space = *self.space(client)?;
         if !space.chunk_ready {
             let range = SlotRange { start: chunk_slot, end: chunk_slot + 1 };
-            self.entries += 1;
-            match self.objects.retype_into(ObjectType::Untyped, CHUNK_BITS, range) {
+            let start = sel4::timestamp();
+            let retyped = self.objects.retype_into(ObjectType::Untyped, CHUNK_BITS, range);
+            self.count_call(start);
+            match retyped {
                 Ok(_) => {}
                 Err(AllocationError::OutOfMemory) => return Err(KernelError::OutOfMemory),
                 Err(AllocationError::OutOfSlots) => return Err(KernelError::OutOfSlots),
@@ -253,8 +271,8 @@ impl Sel4Platform {
         }
         let slot = block + space.next_slot;
         let chunk = Untyped::new(block + CHUNK_SLOT);
-        let result = chunk.retype(object_type, size_bits, init::CNODE, 0, 0, slot, 1);
-        self.entry(result).map_err(kernel_error)?;
+        self.invoke(|| chunk.retype(object_type, size_bits, init::CNODE, 0, 0, slot, 1))
+            .map_err(kernel_error)?;
         let space = self.space(client)?;
         space.watermark = start + size;
         space.next_slot += 1;
@@ -288,8 +306,7 @@ impl Sel4Platform {
     fn map(&mut self, client: ClientId, frame: Frame, vaddr: u64, rights: Rights) -> Result<(), MapError> {
         let pml4 = self.pml4(client).ok_or(MapError::Kernel(KernelError::Failed(0)))?;
         let cap_rights = if rights.write { CapRights::READ_WRITE } else { CapRights::READ };
-        let result = frame.map(pml4, vaddr, cap_rights, VmAttributes::default());
-        match self.entry(result) {
+        match self.invoke(|| frame.map(pml4, vaddr, cap_rights, VmAttributes::default())) {
             Ok(()) => Ok(()),
             Err(error) => Err(match error.missing_level_bits_left() {
                 Some(bits_left::MISSING_PDPT) => MapError::MissingLevel(PagingLevel::Pdpt),
@@ -312,8 +329,7 @@ impl Sel4Platform {
         let chunk = CPtr::new(self.block(client) + CHUNK_SLOT);
         let space = *self.space(client)?;
         if space.chunk_ready {
-            let result = cspace::revoke(chunk);
-            self.entry(result).map_err(kernel_error)?;
+            self.invoke(|| cspace::revoke(chunk)).map_err(kernel_error)?;
         }
         let space = self.space(client)?;
         space.pml4 = None;
@@ -357,8 +373,11 @@ impl RetypeFrames for Sel4Platform {
         let start = self.layout.frames.start + u64::from(first.0);
         // Ask for the whole batch; when no untyped has room for it, for fewer.
         loop {
-            self.entries += 1;
-            match self.objects.retype_into(ObjectType::Page4K, 12, SlotRange { start, end: start + count }) {
+            let started = sel4::timestamp();
+            let retyped =
+                self.objects.retype_into(ObjectType::Page4K, 12, SlotRange { start, end: start + count });
+            self.count_call(started);
+            match retyped {
                 Ok(_) => break,
                 Err(AllocationError::OutOfMemory) if count > 1 => count /= 2,
                 Err(AllocationError::OutOfMemory) => return Err(KernelError::OutOfMemory),
@@ -369,17 +388,14 @@ impl RetypeFrames for Sel4Platform {
         // Map each new frame once into the window (the original cap; clients get copies).
         for index in 0..count {
             let frame = PoolFrame(first.0 + index as u32);
-            let result = self.pool_frame(frame).map(
-                init::VSPACE,
-                Self::window(frame),
-                CapRights::READ_WRITE,
-                VmAttributes::default(),
-            );
-            if let Err(error) = self.entry(result) {
+            let cap = self.pool_frame(frame);
+            let window = Self::window(frame);
+            let result =
+                self.invoke(|| cap.map(init::VSPACE, window, CapRights::READ_WRITE, VmAttributes::default()));
+            if let Err(error) = result {
                 // Give back the frames that could not be windowed; keep the ones before.
                 for rest in index..count {
-                    let result = cspace::delete(CPtr::new(start + rest));
-                    let _ = self.entry(result);
+                    let _ = self.invoke(|| cspace::delete(CPtr::new(start + rest)));
                 }
                 if index == 0 {
                     return Err(kernel_error(error));
@@ -407,8 +423,7 @@ impl CopyFrameCaps for Sel4Platform {
                 (source, CapRights::READ)
             }
         };
-        let result = cspace::copy(destination, source, rights);
-        self.entry(result).map_err(kernel_error)
+        self.invoke(|| cspace::copy(destination, source, rights)).map_err(kernel_error)
     }
 
     /// On seL4 5.0 deleting a frame cap unmaps it only when it is the last cap to the frame
@@ -419,8 +434,7 @@ impl CopyFrameCaps for Sel4Platform {
         if !self.tearing_down {
             self.unmap_frame(Frame::from_cptr(slot))?;
         }
-        let result = cspace::delete(slot);
-        self.entry(result).map_err(kernel_error)
+        self.invoke(|| cspace::delete(slot)).map_err(kernel_error)
     }
 }
 
@@ -451,12 +465,12 @@ impl MapPages for Sel4Platform {
         };
         let slot = self.retype_in_chunk(client, object_type, bits, bits)?;
         let attributes = VmAttributes::default();
-        let result = match level {
+        self.invoke(|| match level {
             PagingLevel::Pdpt => Pdpt::from_cptr(slot).map(pml4, vaddr, attributes),
             PagingLevel::PageDirectory => PageDirectory::from_cptr(slot).map(pml4, vaddr, attributes),
             PagingLevel::PageTable => PageTable::from_cptr(slot).map(pml4, vaddr, attributes),
-        };
-        self.entry(result).map_err(kernel_error)?;
+        })
+        .map_err(kernel_error)?;
         self.space(client)?.structures += 1;
         Ok(())
     }

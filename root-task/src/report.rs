@@ -102,18 +102,20 @@ pub fn timeline(name: Name<'_>, setup_at: u64, ended_at: u64) {
 }
 
 /// One `[stats] scope=class` line per fault class: served faults, the pager's kernel entries (each
-/// reply included) and its time-stamp ticks from receiving a fault to replying.
+/// reply included), its time-stamp ticks from receiving a fault to replying, and the part of those
+/// spent inside its kernel calls.
 pub fn class_costs(costs: &FaultCosts) {
     for ((_, class), cost) in FaultCosts::CLASSES.iter().zip(costs.0.iter()) {
         sel4::debug_println!(
             "[stats] scope=class class={class} faults={} kernel_entries={} kernel_entries_min={} \
-             pager_ticks={} pager_ticks_min={} pager_ticks_max={}",
+             pager_ticks={} pager_ticks_min={} pager_ticks_max={} pager_kernel_ticks={}",
             cost.faults,
             cost.kernel_entries,
             cost.kernel_entries_min,
             cost.ticks,
             cost.ticks_min,
-            cost.ticks_max
+            cost.ticks_max,
+            cost.kernel_ticks
         );
     }
 }
