@@ -16,6 +16,7 @@
 mod apps;
 mod compose;
 mod expect;
+mod fuzz;
 mod host_setup;
 mod image;
 mod kernel;
@@ -87,6 +88,18 @@ enum Command {
     Smoke {
         #[command(flatten)]
         boot: BootArguments,
+    },
+    /// Run each cargo-fuzz target in fuzz/ for a fixed number of executions (no nightly needed).
+    Fuzz {
+        /// Executions per target (libFuzzer's -runs); 10000000 for the long runs.
+        #[arg(long, default_value_t = fuzz::DEFAULT_RUNS)]
+        runs: u64,
+        /// libFuzzer's -seed, fixed so that a clean clone's run starts the same way (0: a random one).
+        #[arg(long, default_value_t = fuzz::DEFAULT_SEED)]
+        seed: u32,
+        /// Targets to run [default: all].
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(fuzz::TARGET_NAMES))]
+        targets: Vec<String>,
     },
     /// Run the host tests, the self-test boot, then boot and judge every manifests/*.toml.
     Test {
@@ -196,6 +209,9 @@ fn run(command: Command) -> Result<()> {
             let root_task = smoke::write_root_task(&workspace)?;
             let image = qemu::BootImage { name: "smoke".to_owned(), kernel: kernel.image, root_task };
             boot_and_judge(&workspace, &image, &boot.to_options(&workspace, None))?;
+        }
+        Command::Fuzz { runs, seed, targets } => {
+            fuzz::run(&workspace, &fuzz::Options { runs, seed, targets })?
         }
         Command::Test { boot } => test::run(&workspace, &boot)?,
     }
