@@ -1102,7 +1102,8 @@ fn rights_follow_p_flags() {
 
 /// Writes the valid files and every malformed one into the directory named by `PAGER_ELF_SEEDS`, as
 /// a starting corpus for the `elf_parse` fuzz target:
-/// `PAGER_ELF_SEEDS=fuzz/corpus/elf_parse cargo test -p pager --test malformed_elf -- --ignored`
+/// `PAGER_ELF_SEEDS="$PWD/fuzz/corpus/elf_parse" cargo test -p pager --test malformed_elf -- --ignored`
+/// from the repository root (an absolute path: the test runs in `pager/`); `cargo xtask fuzz` does it.
 #[test]
 #[ignore = "writes fuzz seeds; run on demand"]
 fn write_fuzz_seeds() {

@@ -17,6 +17,7 @@ mod apps;
 mod bench;
 mod compose;
 mod expect;
+mod fuzz;
 mod host_setup;
 mod image;
 mod kernel;
@@ -94,6 +95,18 @@ enum Command {
     Bench {
         #[command(flatten)]
         arguments: bench::BenchArguments,
+    },
+    /// Run each cargo-fuzz target in fuzz/ for a fixed number of executions (no nightly needed).
+    Fuzz {
+        /// Executions per target (libFuzzer's -runs); 10000000 for the long runs.
+        #[arg(long, default_value_t = fuzz::DEFAULT_RUNS)]
+        runs: u64,
+        /// libFuzzer's -seed, fixed so that a clean clone's run starts the same way (0: a random one).
+        #[arg(long, default_value_t = fuzz::DEFAULT_SEED)]
+        seed: u32,
+        /// Targets to run [default: all].
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(fuzz::TARGET_NAMES))]
+        targets: Vec<String>,
     },
     /// Run the host tests, the self-test boot, then boot and judge every manifests/*.toml.
     Test {
@@ -205,6 +218,9 @@ fn run(command: Command) -> Result<()> {
             boot_and_judge(&workspace, &image, &boot.to_options(&workspace, None))?;
         }
         Command::Bench { arguments } => bench::run(&workspace, &arguments)?,
+        Command::Fuzz { runs, seed, targets } => {
+            fuzz::run(&workspace, &fuzz::Options { runs, seed, targets })?
+        }
         Command::Test { boot } => test::run(&workspace, &boot)?,
     }
     Ok(())

@@ -1,6 +1,6 @@
-//! `cargo xtask test`: host tests, the binding's ABI checks against the kernel source, then on-target
-//! boots: the root task's self-test and every `manifests/*.toml` and `manifests/bench/*.toml`, each
-//! judged by the runner's verdict and the manifest's expectations.
+//! `cargo xtask test`: host tests, the binding's ABI checks against the kernel source, a short run of
+//! each fuzz target, then on-target boots: the root task's self-test and every `manifests/*.toml` and
+//! `manifests/bench/*.toml`, each judged by the runner's verdict and the manifest's expectations.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::qemu::{self, BootImage};
 use crate::workspace::{cargo, Workspace};
-use crate::{expect, host_setup, image, kernel, root_task, stats, BootArguments};
+use crate::{expect, fuzz, host_setup, image, kernel, root_task, stats, BootArguments};
 
 /// Tells the `sel4` crate's ignored ABI tests where the kernel's XML and headers are.
 pub const KERNEL_SOURCE_VARIABLE: &str = "SEL4_KERNEL_SOURCE";
@@ -25,6 +25,11 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
     eprintln!("... seL4 ABI tests against the kernel source (cargo test -p sel4 -- --include-ignored)");
     if !cargo_test(workspace, &["-p", "sel4", "--", "--include-ignored"], Some(&kernel.source))? {
         host_failures.push("cargo test -p sel4 -- --include-ignored");
+    }
+    eprintln!("... fuzz targets, {} executions each (cargo xtask fuzz)", fuzz::DEFAULT_RUNS);
+    if let Err(error) = fuzz::run(workspace, &fuzz::Options::default()) {
+        eprintln!("fuzz: FAILED: {error:#}");
+        host_failures.push("cargo xtask fuzz");
     }
 
     host_setup::ensure_qemu(workspace)?;
