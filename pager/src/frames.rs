@@ -38,13 +38,28 @@ pub enum AllocationError {
 }
 
 /// The pool of frames the pager hands out.
+///
+/// Free frames come in two kinds. *Fresh* ones, retyped and never handed out, are all zeroes: seL4
+/// clears untyped memory before it makes objects from it, so a zero fill can skip them. They are the
+/// numbers from `fresh` to the end of `records`, handed out in order. *Recycled* ones held a client's
+/// bytes and sit on the `free` stack. A zero fill takes a fresh frame first, a copy a recycled one
+/// (it overwrites the whole page anyway), so recycling never costs a fill that was not needed.
 #[derive(Debug)]
 pub struct FrameTable {
     records: Vec<Option<FrameRecord>>,
     free: Vec<u32>,
+    fresh: u32,
     capacity: u32,
     batch: u32,
     in_use: u32,
+}
+
+/// A frame just taken from the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allocation {
+    pub frame: PoolFrame,
+    /// The frame is known to hold only zeroes (fresh from the kernel).
+    pub zeroed: bool,
 }
 
 /// A snapshot of the frame pool's counts.
@@ -63,24 +78,40 @@ pub struct FrameCounts {
 impl FrameTable {
     /// A pool of at most `capacity` frames, retyped `batch` at a time.
     pub fn new(capacity: u32, batch: u32) -> Self {
-        Self { records: Vec::new(), free: Vec::new(), capacity, batch: batch.max(1), in_use: 0 }
+        Self { records: Vec::new(), free: Vec::new(), fresh: 0, capacity, batch: batch.max(1), in_use: 0 }
     }
 
-    /// Takes a frame with one reference, charged to `owner`.
+    /// Takes a frame with one reference, charged to `owner`, to be filled with `content`.
     pub fn allocate(
         &mut self,
         kernel: &mut impl RetypeFrames,
         owner: ClientId,
         content: FrameContent,
         retypes: &mut u64,
-    ) -> Result<PoolFrame, AllocationError> {
-        if self.free.is_empty() {
-            self.refill(kernel, retypes)?;
-        }
-        let index = self.free.pop().expect("refill leaves a free frame");
-        self.records[index as usize] = Some(FrameRecord { references: 1, owner: Some(owner), content });
+    ) -> Result<Allocation, AllocationError> {
+        let fresh_left = self.fresh < self.records.len() as u32;
+        let allocation = match (content, self.free.pop()) {
+            (FrameContent::Copy, Some(index)) => Allocation { frame: PoolFrame(index), zeroed: false },
+            (_, recycled) if fresh_left => {
+                self.free.extend(recycled);
+                self.take_fresh()
+            }
+            (_, Some(index)) => Allocation { frame: PoolFrame(index), zeroed: false },
+            (_, None) => {
+                self.refill(kernel, retypes)?;
+                self.take_fresh()
+            }
+        };
+        self.records[allocation.frame.0 as usize] =
+            Some(FrameRecord { references: 1, owner: Some(owner), content });
         self.in_use += 1;
-        Ok(PoolFrame(index))
+        Ok(allocation)
+    }
+
+    fn take_fresh(&mut self) -> Allocation {
+        let frame = PoolFrame(self.fresh);
+        self.fresh += 1;
+        Allocation { frame, zeroed: true }
     }
 
     fn refill(&mut self, kernel: &mut impl RetypeFrames, retypes: &mut u64) -> Result<(), AllocationError> {
@@ -93,11 +124,9 @@ impl FrameTable {
         let made = kernel
             .retype_frames(PoolFrame(created), self.batch.min(room))
             .map_err(AllocationError::Kernel)?;
-        // Hand out the lowest numbers first, so a fresh pool fills in order.
-        for index in (created..created + made).rev() {
-            self.records.push(None);
-            self.free.push(index);
-        }
+        // Only called with no fresh frame left, so the fresh range stays contiguous.
+        debug_assert_eq!(self.fresh, created);
+        self.records.resize(self.records.len() + made as usize, None);
         Ok(())
     }
 
@@ -149,7 +178,7 @@ impl FrameTable {
         FrameCounts {
             created: self.records.len() as u32,
             in_use: self.in_use,
-            free: self.free.len() as u32,
+            free: self.free.len() as u32 + (self.records.len() as u32 - self.fresh),
             capacity: self.capacity,
         }
     }

@@ -37,7 +37,7 @@ pub mod stats;
 pub use area::{Area, AreaError, AreaKind, Backend};
 pub use elf::{ElfError, ElfImage, Segment};
 pub use fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
-pub use frames::{AllocationError, FrameContent, FrameCounts};
+pub use frames::{Allocation, AllocationError, FrameContent, FrameCounts};
 pub use pager::{Client, Pager, PagerConfig, PagerError, ShareError, TeardownReport};
 pub use platform::{KernelError, MapError, PagingLevel, Platform};
 pub use policy::{BuiltinPolicy, Policy};

@@ -7,7 +7,7 @@ use core::fmt;
 use crate::area::{Area, AreaError, AreaKind, Backend};
 use crate::elf::{ElfError, ElfImage};
 use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
-use crate::frames::{FrameContent, FrameCounts, FrameTable, SlotPool};
+use crate::frames::{Allocation, FrameContent, FrameCounts, FrameTable, SlotPool};
 use crate::platform::{MapError, Platform};
 use crate::policy::{AreaView, Policy};
 use crate::resident::ResidentPage;
@@ -533,13 +533,13 @@ impl<'img, P: Policy> Pager<'img, P> {
                     PageSource::Mixed { .. } => FrameContent::Mixed,
                     _ => FrameContent::Zero,
                 };
-                let frame = frames
+                let allocation = frames
                     .allocate(platform, client, content, &mut operations.retype)
                     .map_err(RefusalReason::OutOfFrames)?;
                 target.charged += 1;
                 let bytes = image.map(|i| images[usize::from(i.0)].elf.bytes()).unwrap_or(&[]);
-                let class = fill(platform, frame, &source, bytes);
-                (class, FrameRef::Pool(frame))
+                let class = fill(platform, allocation, &source, bytes);
+                (class, FrameRef::Pool(allocation.frame))
             }
         };
 
@@ -811,9 +811,16 @@ fn classify(area: &Area, index: u32) -> (PageSource, Option<ImageId>) {
     (source, Some(image))
 }
 
-/// Fills a new frame through the window; returns the class it was served as.
-fn fill(platform: &mut impl Platform, frame: PoolFrame, source: &PageSource, bytes: &[u8]) -> FaultClass {
+/// Fills a new frame through the window; returns the class it was served as. Zeroes already there
+/// (a fresh frame) are not written again.
+fn fill(
+    platform: &mut impl Platform,
+    allocation: Allocation,
+    source: &PageSource,
+    bytes: &[u8],
+) -> FaultClass {
     const PAGE: usize = PAGE_SIZE as usize;
+    let frame = allocation.frame;
     match *source {
         PageSource::Copy { file_offset } => {
             let start = file_offset as usize;
@@ -823,17 +830,24 @@ fn fill(platform: &mut impl Platform, frame: PoolFrame, source: &PageSource, byt
         PageSource::Mixed { file_offset, pad_lo, pad_hi } if pad_lo + pad_hi < PAGE => {
             let start = file_offset as usize;
             let middle = PAGE - pad_lo - pad_hi;
-            platform.zero_frame(frame, 0, pad_lo);
+            zero(platform, allocation, 0, pad_lo);
             platform.write_frame(frame, pad_lo, &bytes[start..start + middle]);
-            platform.zero_frame(frame, PAGE - pad_hi, pad_hi);
+            zero(platform, allocation, PAGE - pad_hi, pad_hi);
             FaultClass::Mixed
         }
         // A straddling page with no file bytes in it (p_filesz == 0) is just a zero page.
         PageSource::Mixed { .. } | PageSource::Zero => {
-            platform.zero_frame(frame, 0, PAGE);
+            zero(platform, allocation, 0, PAGE);
             FaultClass::Zero
         }
         PageSource::Image { .. } => unreachable!("image pages take no pool frame"),
+    }
+}
+
+/// Zeroes part of a new frame, unless it is known to be all zeroes already.
+fn zero(platform: &mut impl Platform, allocation: Allocation, offset: usize, length: usize) {
+    if !allocation.zeroed && length > 0 {
+        platform.zero_frame(allocation.frame, offset, length);
     }
 }
 

@@ -40,8 +40,9 @@ pub enum MapError {
 
 /// Retypes untyped memory into frame objects (HelenOS `frame_alloc`, in batches).
 pub trait RetypeFrames {
-    /// Creates up to `count` frames numbered from `first`. Returns how many were made (at least one),
-    /// or an error when none could be.
+    /// Creates up to `count` frames numbered from `first`, every byte zero (seL4 clears untyped
+    /// memory before making objects of it). Returns how many were made (at least one), or an error
+    /// when none could be.
     fn retype_frames(&mut self, first: PoolFrame, count: u32) -> Result<u32, KernelError>;
 }
 

@@ -157,8 +157,8 @@ fn straddling_page_with_both_pads_copies_only_the_middle() {
     expected[0x100..0x300].copy_from_slice(&pattern(4, 0x200));
     assert_eq!(session.read(client, 0x00a0_0000, 4096).unwrap(), expected);
     // The file bytes after the segment's (BSS's nothing, then the end of file) never leak in: the
-    // window filled exactly one zero run below, one copy, one zero run above.
-    assert_eq!(session.kernel.counters().window_zeroes, 2);
+    // window wrote exactly one copy, and the pads stayed the zeroes of a fresh frame.
+    assert_eq!(session.kernel.counters().window_zeroes, 0);
     assert_eq!(session.kernel.counters().window_writes, 1);
 
     // DATA's first page: pad_lo 0x10 only; its third: pad_hi 0xff0 only.
@@ -752,5 +752,37 @@ fn recycled_frames_are_filled_completely() {
         assert_eq!(session.read(client, page, 4096).unwrap(), expected, "page {page:#x}");
     }
     assert_eq!(session.pager.frame_counts().created, 4, "all four were recycled");
+    assert_clean(&session);
+}
+
+#[test]
+fn fresh_frames_are_not_zeroed_again_and_zero_fills_prefer_them() {
+    let boot = reference_boot_image();
+    let config = PagerConfig { retype_batch: 4, frame_capacity: 8, ..PagerConfig::default() };
+    let mut session = session_with(&boot, config, ModelConfig::default(), BuiltinPolicy::Seed);
+    let client = spawn(&mut session);
+    let heap = 0x5000_0000;
+    session.pager.add_anonymous(client, heap, 8 * PAGE, Rights::READ_WRITE, AreaKind::Heap).unwrap();
+    // Two fresh frames: zero pages with no window writes at all.
+    session.write(client, heap, b"a").unwrap();
+    session.write(client, heap + PAGE, b"b").unwrap();
+    assert_eq!(session.kernel.counters().window_zeroes, 0);
+    // Give one back dirty: the next zero fill still takes a fresh frame (two are left) ...
+    assert!(session.unmap(client, heap).unwrap());
+    let (_, fresh) = fault_class(&mut session, client, heap + 2 * PAGE, Access::Write);
+    assert_eq!(fresh, FrameRef::Pool(PoolFrame(2)));
+    assert_eq!(session.kernel.counters().window_zeroes, 0);
+    // ... while a copy takes the recycled one, overwriting all of it.
+    let (class, recycled) = fault_class(&mut session, client, 0x0080_1000, Access::Read);
+    assert_eq!((class, recycled), (FaultClass::Copy, FrameRef::Pool(PoolFrame(0))));
+    assert_eq!(session.read(client, 0x0080_1000, 4096).unwrap(), pattern(3, 0x2000)[0xff0..0x1ff0]);
+    // With no fresh frame left, a zero fill zeroes a recycled frame first.
+    session.write(client, heap + 3 * PAGE, b"d").unwrap();
+    assert!(session.unmap(client, heap + 3 * PAGE).unwrap());
+    assert_eq!(session.pager.frame_counts().free, 1);
+    let (_, reused) = fault_class(&mut session, client, heap + 4 * PAGE, Access::Read);
+    assert_eq!(reused, FrameRef::Pool(PoolFrame(3)));
+    assert_eq!(session.kernel.counters().window_zeroes, 1);
+    assert_eq!(session.read(client, heap + 4 * PAGE, 4096).unwrap(), zeroes(4096));
     assert_clean(&session);
 }
