@@ -523,6 +523,12 @@ impl Manifest {
                     check.error(format!("{field}.expect"), "an app is either stopped or exits, not both")
                 );
             }
+            if expect.stopped.is_some() && runs > 1 {
+                return Err(check.error(
+                    format!("{field}.runs"),
+                    "an app expected to be stopped runs once: a stopped run is not restarted",
+                ));
+            }
             apps.push(App {
                 name,
                 source,

@@ -33,8 +33,13 @@ expect = { output = ["sent 10"] }
 name = "prebuilt"
 elf = "bin/c-hello.elf"
 instances = 3
-runs = 5
 expect = { stopped = "write to read-only" }
+
+[[app]]
+name = "again"
+crate = "again"
+instances = 2
+runs = 5
 
 [[expect.stats]]
 scope = "area"
@@ -63,10 +68,10 @@ fn a_good_manifest_validates_to_the_exact_model() {
     let prebuilt = &manifest.apps[1];
     assert_eq!(prebuilt.source, AppSource::Elf(Path::new("manifests/bin/c-hello.elf").to_path_buf()));
     assert_eq!(prebuilt.instances, 3);
-    assert_eq!(prebuilt.runs, 5);
+    assert_eq!((prebuilt.runs, manifest.apps[2].runs), (1, 5));
     assert_eq!(prebuilt.expect.stopped.as_deref(), Some("write to read-only"));
-    assert_eq!(manifest.instance_count(), 4);
-    assert_eq!(manifest.run_count(), 1 + 3 * 5);
+    assert_eq!(manifest.instance_count(), 6);
+    assert_eq!(manifest.run_count(), 1 + 3 + 2 * 5);
     let pairs =
         |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
     assert_eq!(
@@ -100,6 +105,11 @@ fn errors_name_the_file_and_field() {
             "name = \"x\"\n[[region]]\nname=\"r\"\nsize=4096\n[[app]]\nname=\"a\"\ncrate=\"a\"\nruns=2\nattach=[{region=\"r\", address=0x10000}]",
             "app[0].runs",
             "attaches a region runs once",
+        ),
+        (
+            "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nruns=2\nexpect={stopped=\"no area\"}",
+            "app[0].runs",
+            "a stopped run is not restarted",
         ),
         ("name = \"x\"\ncopy_slots = 0\n[[app]]\nname=\"a\"\ncrate=\"a\"", "copy_slots", "1..=65536"),
         ("name = \"x\"\ncopy_slots = 65537\n[[app]]\nname=\"a\"\ncrate=\"a\"", "copy_slots", "1..=65536"),
