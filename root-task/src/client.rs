@@ -50,6 +50,8 @@ pub struct ClientRecord {
     pub last_spurious: Option<(u64, u64)>,
     /// VM faults this client took (served or not).
     pub faults: u64,
+    /// How this run was started, and how many runs of the instance are left.
+    pub launch: crate::pager_mode::Launch,
 }
 
 /// The entry registers of docs/app-abi.md.
