@@ -24,8 +24,9 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 pub const PAGE_SIZE: usize = 4096;
 /// The first eight bytes of an image.
 pub const MAGIC: [u8; 8] = *b"SEL4PGR1";
-/// The layout version this crate reads and writes.
-pub const VERSION: u32 = 1;
+/// The layout version this crate reads and writes. Version 2 added [`Header::copy_slot_limit`]
+/// and [`AppRecord::runs`] (in what was a reserved field).
+pub const VERSION: u32 = 2;
 /// Bytes of a name field (UTF-8, NUL padded).
 pub const NAME_LENGTH: usize = 32;
 
@@ -54,6 +55,8 @@ pub struct Header {
     pub policy_pages: U32,
     /// Frames the pager may retype for clients in all.
     pub frame_capacity: U32,
+    /// The most cap-copy slots the pager may use (0: as many as the root task has room for).
+    pub copy_slot_limit: U32,
     pub name: [u8; NAME_LENGTH],
 }
 
@@ -68,7 +71,9 @@ pub struct AppRecord {
     pub instances: U16,
     pub attachment_first: U16,
     pub attachment_count: U16,
-    pub reserved: U16,
+    /// Runs of each instance, at least 1: a run that exits with [`AppRecord::expected_exit`] is
+    /// followed by a fresh client for the same instance until this many have run.
+    pub runs: U16,
     /// Heap area (zero size: none).
     pub heap_base: U32,
     pub heap_size: U32,
@@ -124,6 +129,10 @@ pub enum FormatError {
     BadRegion {
         attachment: usize,
     },
+    /// An app's instances are to run zero times.
+    NoRuns {
+        app: usize,
+    },
     /// A name is not UTF-8.
     BadName,
 }
@@ -141,6 +150,7 @@ impl core::fmt::Display for FormatError {
             Self::ElfOutOfImage { app } => write!(f, "app {app}: ELF lies outside the image"),
             Self::BadAttachments { app } => write!(f, "app {app}: attachments out of range"),
             Self::BadRegion { attachment } => write!(f, "attachment {attachment}: no such region"),
+            Self::NoRuns { app } => write!(f, "app {app}: runs is 0, not at least 1"),
             Self::BadName => f.write_str("a name is not UTF-8"),
         }
     }
@@ -197,6 +207,9 @@ impl<'a> BootImage<'a> {
             let first = usize::from(app.attachment_first.get());
             if first + usize::from(app.attachment_count.get()) > attachments.len() {
                 return Err(FormatError::BadAttachments { app: index });
+            }
+            if app.runs.get() == 0 {
+                return Err(FormatError::NoRuns { app: index });
             }
             name(&app.name)?;
         }

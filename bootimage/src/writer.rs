@@ -14,15 +14,20 @@ pub struct ImageSpec {
     pub policy: u32,
     pub policy_pages: u32,
     pub frame_capacity: u32,
+    /// The most cap-copy slots (0: no limit).
+    pub copy_slot_limit: u32,
     pub apps: Vec<AppSpec>,
     pub regions: Vec<RegionSpec>,
 }
 
-#[derive(Clone, Debug, Default)]
+/// One app; the default runs once.
+#[derive(Clone, Debug)]
 pub struct AppSpec {
     pub name: String,
     pub elf: Vec<u8>,
     pub instances: u16,
+    /// Runs of each instance, at least 1.
+    pub runs: u16,
     pub heap_base: u32,
     pub heap_size: u32,
     pub stack_top: u32,
@@ -30,6 +35,24 @@ pub struct AppSpec {
     pub frame_budget: u32,
     pub expected_exit: i32,
     pub attachments: Vec<AttachmentSpec>,
+}
+
+impl Default for AppSpec {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            elf: Vec::new(),
+            instances: 0,
+            runs: 1,
+            heap_base: 0,
+            heap_size: 0,
+            stack_top: 0,
+            stack_size: 0,
+            frame_budget: 0,
+            expected_exit: 0,
+            attachments: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -70,6 +93,9 @@ impl ImageSpec {
         let mut apps = Vec::new();
         let mut attachment_first = 0usize;
         for app in &self.apps {
+            if app.runs == 0 {
+                return Err(alloc::format!("app {:?} runs 0 times", app.name));
+            }
             apps.push(AppRecord {
                 name: encode_name(&app.name).ok_or_else(|| too_long(&app.name))?,
                 elf_page: u32::try_from(next_page).map_err(|_| String::from("image too large"))?.into(),
@@ -77,7 +103,7 @@ impl ImageSpec {
                 instances: app.instances.into(),
                 attachment_first: count(attachment_first, "attachments")?.into(),
                 attachment_count: count(app.attachments.len(), "attachments")?.into(),
-                reserved: 0.into(),
+                runs: app.runs.into(),
                 heap_base: app.heap_base.into(),
                 heap_size: app.heap_size.into(),
                 stack_top: app.stack_top.into(),
@@ -100,6 +126,7 @@ impl ImageSpec {
             policy: self.policy.into(),
             policy_pages: self.policy_pages.into(),
             frame_capacity: self.frame_capacity.into(),
+            copy_slot_limit: self.copy_slot_limit.into(),
             name: encode_name(&self.name).ok_or_else(|| too_long(&self.name))?,
         };
         let mut bytes = Vec::with_capacity(total);
@@ -134,12 +161,14 @@ mod tests {
             policy: crate::policy::FAULT_AROUND,
             policy_pages: 3,
             frame_capacity: 500,
+            copy_slot_limit: 77,
             regions: alloc::vec![RegionSpec { name: "ring".into(), size: 8192 }],
             apps: alloc::vec![
                 AppSpec {
                     name: "a".into(),
                     elf: alloc::vec![1; 5000],
                     instances: 2,
+                    runs: 300,
                     stack_top: 0x8000_0000,
                     stack_size: 0x4000,
                     attachments: alloc::vec![AttachmentSpec {
@@ -167,6 +196,8 @@ mod tests {
         assert_eq!(image.elf(&apps[0]), &[1; 5000][..]);
         assert_eq!(image.elf(&apps[1]), &[2; 10][..]);
         assert_eq!(apps[1].expected_exit.get(), -3);
+        assert_eq!(image.header().copy_slot_limit.get(), 77);
+        assert_eq!((apps[0].runs.get(), apps[1].runs.get()), (300, 1), "an app runs once by default");
         let attached = image.attachments_of(&apps[0]);
         assert_eq!(
             (attached[0].region.get(), attached[0].writable, attached[0].address.get()),
@@ -197,5 +228,31 @@ mod tests {
         bad[offset..offset + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(BootImage::parse(&bad).unwrap_err(), crate::FormatError::ElfOutOfImage { app: 0 });
         assert!(encode_name(&"n".repeat(33)).is_none());
+    }
+
+    #[test]
+    fn parse_rejects_zero_runs_and_other_versions() {
+        let spec = ImageSpec {
+            name: "x".into(),
+            apps: alloc::vec![AppSpec { name: "a".into(), elf: alloc::vec![1; 100], ..AppSpec::default() }],
+            ..ImageSpec::default()
+        };
+        let good = spec.to_bytes().unwrap();
+        assert!(BootImage::parse(&good).is_ok());
+        let mut bad = good.clone();
+        // `runs` of app 0: after its name, elf_page, elf_length, instances and the attachment fields.
+        let offset = core::mem::size_of::<Header>() + crate::NAME_LENGTH + 4 + 4 + 2 + 2 + 2;
+        assert_eq!(&bad[offset..offset + 2], &1u16.to_le_bytes());
+        bad[offset..offset + 2].copy_from_slice(&0u16.to_le_bytes());
+        assert_eq!(BootImage::parse(&bad).unwrap_err(), crate::FormatError::NoRuns { app: 0 });
+        // A version 1 image (no copy-slot limit, a reserved field for runs) is refused by number.
+        let mut old = good.clone();
+        old[8..12].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(BootImage::parse(&old).unwrap_err(), crate::FormatError::UnsupportedVersion(1));
+        let zero = ImageSpec {
+            apps: alloc::vec![AppSpec { name: "a".into(), runs: 0, ..AppSpec::default() }],
+            ..ImageSpec::default()
+        };
+        assert!(zero.to_bytes().unwrap_err().contains("runs 0 times"));
     }
 }

@@ -25,6 +25,16 @@ pub const DEFAULT_STACK_TOP: u64 = 0xB000_0000;
 pub const DEFAULT_STACK_SIZE: u64 = 64 * 1024;
 /// Default heap base, when a heap size is given without an address.
 pub const DEFAULT_HEAP_BASE: u64 = 0x8000_0000;
+/// Guest memory QEMU gets when the manifest names none.
+pub const DEFAULT_MEMORY: u64 = 512 << 20;
+/// Least guest memory: seL4, the root task (its 4 MiB heap included) and a few clients need it.
+pub const MIN_MEMORY: u64 = 32 << 20;
+/// Most guest memory an image may ask QEMU for (the machines running the tests are shared).
+pub const MAX_MEMORY: u64 = 2 << 30;
+/// Runs of one instance: the boot image carries the count in 16 bits.
+pub const MAX_RUNS: u32 = u16::MAX as u32;
+/// Most cap-copy slots an image may ask for: the root CNode has 2^16 slots in all.
+pub const MAX_COPY_SLOTS: u32 = 1 << 16;
 
 /// A manifest error: the file, the field (a dotted path such as `app[1].stack`) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +77,8 @@ pub mod raw {
         pub policy: Option<String>,
         pub fault_around_pages: Option<u32>,
         pub frames: Option<u32>,
+        pub copy_slots: Option<u32>,
+        pub memory: Option<Size>,
         pub timeout_seconds: Option<u64>,
         #[serde(default, rename = "region")]
         pub regions: Vec<Region>,
@@ -91,6 +103,7 @@ pub mod raw {
         pub crate_name: Option<String>,
         pub elf: Option<String>,
         pub instances: Option<u16>,
+        pub runs: Option<u32>,
         pub heap: Option<Size>,
         pub heap_base: Option<u64>,
         pub stack: Option<Size>,
@@ -206,6 +219,9 @@ pub struct App {
     pub name: String,
     pub source: AppSource,
     pub instances: u16,
+    /// Times each instance runs: a run that exits with the expected code is followed by a fresh
+    /// client for the same instance until this many have run.
+    pub runs: u16,
     pub heap: Option<Range>,
     pub stack: Range,
     pub frame_budget: Option<u32>,
@@ -222,6 +238,11 @@ pub struct Manifest {
     pub policy: Policy,
     /// Frames the pager may retype for clients, in all.
     pub frames: u32,
+    /// At most this many cap-copy slots (one per page mapped into a client); `None`: as many as
+    /// the root CNode has room for, up to four per pool frame.
+    pub copy_slots: Option<u32>,
+    /// Bytes of guest memory QEMU gets (`-m`), a multiple of 1 MiB.
+    pub memory: u64,
     pub timeout_seconds: u64,
     pub regions: Vec<Region>,
     pub apps: Vec<App>,
@@ -262,6 +283,27 @@ impl Checker<'_> {
             return Err(self.error(
                 field,
                 format!("{bytes} bytes is not a positive multiple of the page size ({PAGE_SIZE})"),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Guest memory: a size in whole MiB within [`MIN_MEMORY`]..=[`MAX_MEMORY`].
+    fn memory(&self, field: &str, size: &raw::Size) -> Result<u64, ManifestError> {
+        let bytes = match size {
+            raw::Size::Bytes(n) => Some(*n),
+            raw::Size::Text(text) => parse_size(text),
+        };
+        let bytes = bytes
+            .ok_or_else(|| self.error(field, format!("{size:?} is not a size like \"128M\" or \"1G\"")))?;
+        if !bytes.is_multiple_of(1 << 20) || !(MIN_MEMORY..=MAX_MEMORY).contains(&bytes) {
+            return Err(self.error(
+                field,
+                format!(
+                    "{bytes} bytes is not a whole number of MiB from {}M to {}M (QEMU's -m)",
+                    MIN_MEMORY >> 20,
+                    MAX_MEMORY >> 20
+                ),
             ));
         }
         Ok(bytes)
@@ -348,6 +390,19 @@ impl Manifest {
         if frames == 0 {
             return Err(check.error("frames", "must be at least 1"));
         }
+        let copy_slots = match raw.copy_slots {
+            Some(slots) if !(1..=MAX_COPY_SLOTS).contains(&slots) => {
+                return Err(check.error(
+                    "copy_slots",
+                    format!("{slots} is not in 1..={MAX_COPY_SLOTS} (the root CNode has 2^16 slots)"),
+                ))
+            }
+            slots => slots,
+        };
+        let memory = match &raw.memory {
+            Some(size) => check.memory("memory", size)?,
+            None => DEFAULT_MEMORY,
+        };
         let timeout_seconds = raw.timeout_seconds.unwrap_or(120);
 
         let mut regions = Vec::new();
@@ -394,6 +449,18 @@ impl Manifest {
                     format!("{instances} is not in 1..={MAX_INSTANCES}"),
                 ));
             }
+            let runs = app.runs.unwrap_or(1);
+            if !(1..=MAX_RUNS).contains(&runs) {
+                return Err(check.error(format!("{field}.runs"), format!("{runs} is not in 1..={MAX_RUNS}")));
+            }
+            if runs > 1 && !app.attachments.is_empty() {
+                return Err(check.error(
+                    format!("{field}.runs"),
+                    "an app that attaches a region runs once: a region lives only while some client has \
+                     it attached, so a later run could find it gone",
+                ));
+            }
+            let runs = runs as u16;
             let stack_size = match &app.stack {
                 Some(size) => check.size(&format!("{field}.stack"), size)?,
                 None => DEFAULT_STACK_SIZE,
@@ -456,10 +523,17 @@ impl Manifest {
                     check.error(format!("{field}.expect"), "an app is either stopped or exits, not both")
                 );
             }
+            if expect.stopped.is_some() && runs > 1 {
+                return Err(check.error(
+                    format!("{field}.runs"),
+                    "an app expected to be stopped runs once: a stopped run is not restarted",
+                ));
+            }
             apps.push(App {
                 name,
                 source,
                 instances,
+                runs,
                 heap,
                 stack,
                 frame_budget: app.frame_budget,
@@ -499,6 +573,8 @@ impl Manifest {
             description: raw.description,
             policy,
             frames,
+            copy_slots,
+            memory,
             timeout_seconds,
             regions,
             apps,
@@ -506,8 +582,13 @@ impl Manifest {
         })
     }
 
-    /// Client instances in all.
+    /// Client instances in all (the most clients alive at once).
     pub fn instance_count(&self) -> usize {
         self.apps.iter().map(|a| usize::from(a.instances)).sum()
+    }
+
+    /// Client runs in all: every instance of every app, as many times as its `runs`.
+    pub fn run_count(&self) -> u64 {
+        self.apps.iter().map(|a| u64::from(a.instances) * u64::from(a.runs)).sum()
     }
 }

@@ -13,6 +13,8 @@ name = "demo"
 policy = "fault-around"
 fault_around_pages = 2
 frames = 300
+copy_slots = 900
+memory = "128M"
 
 [[region]]
 name = "ring"
@@ -33,6 +35,12 @@ elf = "bin/c-hello.elf"
 instances = 3
 expect = { stopped = "write to read-only" }
 
+[[app]]
+name = "again"
+crate = "again"
+instances = 2
+runs = 5
+
 [[expect.stats]]
 scope = "area"
 client = "producer#0"
@@ -45,20 +53,25 @@ fn a_good_manifest_validates_to_the_exact_model() {
     assert_eq!(manifest.name, "demo");
     assert_eq!(manifest.policy, Policy::FaultAround { pages: 2 });
     assert_eq!(manifest.frames, 300);
+    assert_eq!(manifest.copy_slots, Some(900));
+    assert_eq!(manifest.memory, 128 << 20);
     assert_eq!(manifest.regions[0].size, 8192);
     let producer = &manifest.apps[0];
     assert_eq!(producer.source, AppSource::Crate("producer".into()));
     assert_eq!(producer.heap, Some(Range { base: manifest::DEFAULT_HEAP_BASE, size: 1 << 20 }));
     assert_eq!(producer.stack, Range { base: manifest::DEFAULT_STACK_TOP - 16384, size: 16384 });
     assert_eq!(producer.frame_budget, Some(40));
+    assert_eq!(producer.runs, 1, "one run unless the manifest says more");
     assert_eq!(producer.attachments[0].region, 0);
     assert!(producer.attachments[0].writable);
     assert_eq!(producer.expect.output, vec!["sent 10".to_string()]);
     let prebuilt = &manifest.apps[1];
     assert_eq!(prebuilt.source, AppSource::Elf(Path::new("manifests/bin/c-hello.elf").to_path_buf()));
     assert_eq!(prebuilt.instances, 3);
+    assert_eq!((prebuilt.runs, manifest.apps[2].runs), (1, 5));
     assert_eq!(prebuilt.expect.stopped.as_deref(), Some("write to read-only"));
-    assert_eq!(manifest.instance_count(), 4);
+    assert_eq!(manifest.instance_count(), 6);
+    assert_eq!(manifest.run_count(), 1 + 3 + 2 * 5);
     let pairs =
         |p: &[(&str, &str)]| p.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
     assert_eq!(
@@ -86,6 +99,24 @@ fn errors_name_the_file_and_field() {
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nheap=\"4K\"\nheap_base=0xAFFF0000", "app[0].heap", "overlaps the stack"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nheap_base=0x1000", "app[0].heap_base", "without a heap size"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=0", "app[0].frame_budget", "at least 1"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nruns=0", "app[0].runs", "1..=65535"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nruns=65536", "app[0].runs", "1..=65535"),
+        (
+            "name = \"x\"\n[[region]]\nname=\"r\"\nsize=4096\n[[app]]\nname=\"a\"\ncrate=\"a\"\nruns=2\nattach=[{region=\"r\", address=0x10000}]",
+            "app[0].runs",
+            "attaches a region runs once",
+        ),
+        (
+            "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nruns=2\nexpect={stopped=\"no area\"}",
+            "app[0].runs",
+            "a stopped run is not restarted",
+        ),
+        ("name = \"x\"\ncopy_slots = 0\n[[app]]\nname=\"a\"\ncrate=\"a\"", "copy_slots", "1..=65536"),
+        ("name = \"x\"\ncopy_slots = 65537\n[[app]]\nname=\"a\"\ncrate=\"a\"", "copy_slots", "1..=65536"),
+        ("name = \"x\"\nmemory = \"16M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"", "memory", "from 32M to 2048M"),
+        ("name = \"x\"\nmemory = \"4G\"\n[[app]]\nname=\"a\"\ncrate=\"a\"", "memory", "from 32M to 2048M"),
+        ("name = \"x\"\nmemory = \"100000K\"\n[[app]]\nname=\"a\"\ncrate=\"a\"", "memory", "whole number of MiB"),
+        ("name = \"x\"\nmemory = \"lots\"\n[[app]]\nname=\"a\"\ncrate=\"a\"", "memory", "not a size"),
         (
             "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nattach=[{region=\"nope\", address=0x1000}]",
             "app[0].attach[0].region",
@@ -131,4 +162,16 @@ fn a_stack_size_near_two_to_the_64_is_refused_not_overflowed() {
         let error = parse(&text).expect_err(&text);
         assert!(error.field.starts_with("app[0].stack"), "{text}: {error}");
     }
+}
+
+#[test]
+fn memory_runs_and_copy_slots_default_and_accept_their_bounds() {
+    let plain = parse("name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n").unwrap();
+    assert_eq!((plain.memory, plain.copy_slots, plain.apps[0].runs), (manifest::DEFAULT_MEMORY, None, 1));
+    assert_eq!(plain.run_count(), 1);
+    let edges = "name = \"x\"\nmemory = \"2G\"\ncopy_slots = 65536\n[[app]]\nname = \"a\"\ncrate = \"a\"\nruns = 65535\n";
+    let edges = parse(edges).unwrap();
+    assert_eq!((edges.memory, edges.copy_slots, edges.apps[0].runs), (2 << 30, Some(65536), u16::MAX));
+    let bytes = parse("name = \"x\"\nmemory = 33554432\n[[app]]\nname = \"a\"\ncrate = \"a\"\n").unwrap();
+    assert_eq!(bytes.memory, manifest::MIN_MEMORY);
 }

@@ -121,10 +121,15 @@ impl fmt::Display for RefusalReason {
             Self::OutOfFrames(AllocationError::PoolExhausted { capacity }) => {
                 write!(f, "the image's pool of {capacity} frames is used up")
             }
+            Self::OutOfFrames(AllocationError::Kernel(KernelError::OutOfMemory)) => {
+                f.write_str("untyped memory is used up: no frame could be retyped")
+            }
             Self::OutOfFrames(AllocationError::Kernel(error)) => {
                 write!(f, "no frame could be retyped: {error:?}")
             }
-            Self::OutOfSlots { capacity } => write!(f, "all {capacity} cap-copy slots are in use"),
+            Self::OutOfSlots { capacity } => {
+                write!(f, "all {capacity} cap-copy slots are in use (one per page mapped into a client)")
+            }
             Self::Kernel(error) => write!(f, "kernel refused: {error:?}"),
             Self::UnknownClient => f.write_str("unknown client"),
         }
@@ -151,7 +156,21 @@ impl fmt::Display for FaultRefusal {
 
 #[cfg(test)]
 mod tests {
-    use super::Access;
+    use alloc::string::ToString;
+
+    use super::{Access, AllocationError, KernelError, RefusalReason};
+
+    #[test]
+    fn exhaustion_reasons_say_what_ran_out() {
+        let untyped = RefusalReason::OutOfFrames(AllocationError::Kernel(KernelError::OutOfMemory));
+        assert_eq!(untyped.to_string(), "untyped memory is used up: no frame could be retyped");
+        let other = RefusalReason::OutOfFrames(AllocationError::Kernel(KernelError::Failed(3)));
+        assert_eq!(other.to_string(), "no frame could be retyped: Failed(3)");
+        let pool = RefusalReason::OutOfFrames(AllocationError::PoolExhausted { capacity: 9 });
+        assert_eq!(pool.to_string(), "the image's pool of 9 frames is used up");
+        let slots = RefusalReason::OutOfSlots { capacity: 64 };
+        assert_eq!(slots.to_string(), "all 64 cap-copy slots are in use (one per page mapped into a client)");
+    }
 
     #[test]
     fn x86_fault_classes() {

@@ -52,6 +52,8 @@ pub struct ClientRecord {
     pub faults: u64,
     /// The time stamp when the pager began setting this client up (see [`sel4::timestamp`]).
     pub setup_at: u64,
+    /// How this run was started, and how many runs of the instance are left.
+    pub launch: crate::pager_mode::Launch,
 }
 
 /// The entry registers of docs/app-abi.md.

@@ -1,5 +1,6 @@
 //! The pager's loop: receive on the endpoint, tell the client by its badge, serve its fault or call,
-//! reply (or, for a client that has ended, tear it down and reply to no one), until none is left.
+//! reply (or, for a client that has ended, tear it down, start its instance's next run if it exited
+//! as expected and has runs left, and reply to no one), until none is left.
 //!
 //! A served fault is answered with `ReplyRecv`, so its common cost is three kernel entries:
 //! `CNode_Copy`, `Page_Map`, `ReplyRecv`. Nothing a client sends can make the pager panic: every
@@ -12,10 +13,12 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use pager::{ClientId, FaultClass, Pager, ShareError};
+use bootimage::BootImage;
+use pager::{ClientId, FaultClass, Pager, ShareError, SharedId};
 use sel4::{Endpoint, Fault, MessageInfo, Received};
 
 use crate::client::{self, ClientRecord, IPC_BUFFER_ADDRESS};
+use crate::pager_mode::{self, Launch};
 use crate::platform::Sel4Platform;
 use crate::report::{self, Name};
 
@@ -139,11 +142,15 @@ pub struct Session {
     pub pager: Pager<'static>,
     pub platform: Sel4Platform,
     pub endpoint: Endpoint,
+    /// The boot image the clients come from.
+    pub image: BootImage<'static>,
+    /// The pager's shared object for each of the image's regions.
+    pub regions: Vec<SharedId>,
     /// Indexed by client number.
     pub records: Vec<Option<ClientRecord>>,
-    /// Clients started in all.
+    /// Clients started in all: every run of every instance.
     pub started: usize,
-    /// Clients still alive.
+    /// Clients alive now (each started client until its teardown).
     pub live: usize,
     /// Kernel entries spent serving VM faults, replies included.
     pub fault_entries: u64,
@@ -380,7 +387,8 @@ impl Session {
     }
 
     /// Ends a client: its last output, its report, then teardown (the thread first, the pager's
-    /// mappings next, its objects last).
+    /// mappings next, its objects last). A run that exited with its expected code is followed by
+    /// the instance's next run, if it has one left; a wrong exit or a stop ends the instance.
     fn end(&mut self, client: ClientId, ending: Ending) {
         let ended_at = sel4::timestamp();
         let Some(record) = self.records.get_mut(usize::from(client.0)).and_then(Option::take) else {
@@ -390,10 +398,13 @@ impl Session {
         if !record.line.is_empty() {
             report::app_line(name, &record.line);
         }
+        let mut again = false;
         if let Ending::Exited(code) = ending {
             sel4::debug_println!("[pager] {name} exited with {code}");
             if code != i64::from(record.expected_exit) {
                 self.fail(alloc::format!("{name} exited with {code}, expected {}", record.expected_exit));
+            } else {
+                again = record.launch.runs_left > 0;
             }
         }
         if let Some(state) = self.pager.client(client) {
@@ -401,6 +412,12 @@ impl Session {
         }
         report::timeline(name, record.setup_at, ended_at);
         self.tear_down(client, record.tcb, name);
+        if again {
+            let next = Launch { runs_left: record.launch.runs_left - 1, ..record.launch };
+            if let Err(reason) = pager_mode::start_instance(self, next) {
+                self.fail(alloc::format!("starting the next run of {name}: {reason}"));
+            }
+        }
     }
 
     /// Removes a client that has no record any more (or whose start failed).

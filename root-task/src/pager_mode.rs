@@ -3,12 +3,17 @@
 //! Root CNode slots are laid out once: the endpoint and the window's paging structures from the
 //! general allocator, then one block per client, the pool frames and the cap-copy slots
 //! (see [`crate::platform`]).
+//!
+//! Every run of an instance starts through [`start_instance`]: at boot for the first run, and from
+//! the fault loop when a run exits with its expected code and the app has runs left. A later run is
+//! a fresh client (a new pager client, new seL4 objects in a reused block and chunk) in the same
+//! entry state.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use bootimage::{policy, AppRecord, BootImage};
-use pager::{AreaKind, BuiltinPolicy, ClientId, Pager, PagerConfig, Rights, PAGE_SIZE};
+use bootimage::{policy, AppRecord};
+use pager::{AreaKind, BuiltinPolicy, ClientId, ImageId, Pager, PagerConfig, Rights, PAGE_SIZE};
 use sel4::{BootInfo, Endpoint};
 
 use crate::boot_image::Located;
@@ -33,6 +38,17 @@ const SPARE_SLOTS: u64 = 64;
 /// The outcome of a run: `Ok` to pass, `Err(reason)` to fail.
 pub type Verdict = Result<(), String>;
 
+/// One run of an app instance: what starting it takes, kept in its record for the next run.
+#[derive(Clone, Copy)]
+pub struct Launch {
+    pub app: &'static AppRecord,
+    /// The app's ELF, registered with the pager.
+    pub image: ImageId,
+    pub instance: u16,
+    /// Runs of this instance still to start after this one.
+    pub runs_left: u16,
+}
+
 fn policy_of(header: &bootimage::Header) -> Result<BuiltinPolicy, String> {
     match header.policy.get() {
         policy::SEED => Ok(BuiltinPolicy::Seed),
@@ -49,16 +65,18 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     let policy = policy_of(header)?;
     let frame_capacity = header.frame_capacity.get();
     let instances: usize = image.apps().iter().map(|a| usize::from(a.instances.get())).sum();
+    let runs: u64 = image.apps().iter().map(|a| u64::from(a.instances.get()) * u64::from(a.runs.get())).sum();
     if instances > MAX_CLIENTS {
         return Err(alloc::format!(
             "the image has {instances} instances; the pager runs at most {MAX_CLIENTS}"
         ));
     }
     log::info!(
-        "pager: image {:?}: {} apps, {} instances, {} regions, policy {:?}, {} frames",
+        "pager: image {:?}: {} apps, {} instances, {} runs, {} regions, policy {:?}, {} frames",
         image.name(),
         image.apps().len(),
         instances,
+        runs,
         image.regions().len(),
         policy,
         frame_capacity
@@ -79,7 +97,13 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     let blocks =
         slots.allocate_range(clients as u64 * BLOCK_SLOTS).ok_or_else(|| too_few("client blocks"))?;
     let frames = slots.allocate_range(u64::from(frame_capacity)).ok_or_else(|| too_few("the frame pool"))?;
+    // The manifest's `copy_slots` caps the pool (0: no cap).
+    let copy_limit = match header.copy_slot_limit.get() {
+        0 => u64::MAX,
+        limit => u64::from(limit),
+    };
     let copy_count = (u64::from(frame_capacity) * COPIES_PER_FRAME)
+        .min(copy_limit)
         .min(slots.remaining().saturating_sub(SPARE_SLOTS + u64::from(frame_capacity) / 512 + 2));
     let copies =
         slots.allocate_range(copy_count).filter(|r| !r.is_empty()).ok_or_else(|| too_few("cap copies"))?;
@@ -107,6 +131,8 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         pager: Pager::new(config, policy),
         platform,
         endpoint,
+        image,
+        regions: Vec::new(),
         records: Vec::new(),
         started: 0,
         live: 0,
@@ -118,7 +144,7 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         startup_entries: 0,
         failure: None,
     };
-    start_clients(&mut session, &image, located.first_page)?;
+    start_clients(&mut session, located.first_page)?;
     session.run();
     judge(session)
 }
@@ -127,13 +153,14 @@ fn slots_remaining(bootinfo: &BootInfo<'_>) -> u64 {
     bootinfo.empty().len()
 }
 
-/// Adds every instance of every app to the pager, creates its objects and starts it.
-fn start_clients(session: &mut Session, image: &BootImage<'static>, first_page: u32) -> Result<(), String> {
-    let mut regions = Vec::new();
+/// Creates the image's regions, registers every app's ELF and starts the first run of every
+/// instance.
+fn start_clients(session: &mut Session, first_page: u32) -> Result<(), String> {
+    let image = session.image;
     for region in image.regions() {
         let id =
             session.pager.create_region().map_err(|e| alloc::format!("region {:?}: {e}", region.name()))?;
-        regions.push(id);
+        session.regions.push(id);
     }
     for app in image.apps() {
         let elf = image.elf(app);
@@ -142,80 +169,114 @@ fn start_clients(session: &mut Session, image: &BootImage<'static>, first_page: 
             .add_image(elf, first_page + app.elf_page.get())
             .map_err(|e| alloc::format!("app {:?}: {e}", app.name()))?;
         for instance in 0..app.instances.get() {
-            let name = Name { app: app.name(), instance };
-            // Where "instructions until the first instruction / until exit" count from.
-            let setup_at = sel4::timestamp();
-            let client = add_client(session, image, app, image_id, &regions)
-                .map_err(|e| alloc::format!("{name}: {e}"))?;
-            let tcb = client::create(&mut session.platform, client, session.endpoint)
-                .map_err(|e| alloc::format!("{name}: {e}"))?;
-            let slot = usize::from(client.0);
-            if session.records.len() <= slot {
-                session.records.resize_with(slot + 1, || None);
-            }
-            session.records[slot] = Some(ClientRecord {
-                name: app.name(),
-                instance,
-                expected_exit: app.expected_exit.get(),
-                tcb,
-                line: Vec::new(),
-                last_spurious: None,
-                faults: 0,
-                setup_at,
-            });
-            session.started += 1;
-            session.live += 1;
-            let before = session.platform.kernel_entries();
-            let started = session.pager.start_client(&mut session.platform, client);
-            session.startup_entries += session.platform.kernel_entries() - before;
-            session.startup_pages += u64::from(*started.as_ref().unwrap_or(&0));
-            if let Err(refusal) = started {
-                sel4::debug_println!(
-                    "[pager] stopped {name}: start at {:#x} (ip {:#x}): {}",
-                    refusal.fault.address,
-                    refusal.fault.ip,
-                    refusal.reason
-                );
-                session.records[slot] = None;
-                if let Some(state) = session.pager.client(client) {
-                    report::client_stats(name, state, 0, session.platform.paging_structures(client));
-                }
-                session.tear_down(client, tcb, name);
-                continue;
-            }
-            let entry = session.pager.image(image_id).map(|e| e.entry()).unwrap_or(0);
-            let (heap_base, heap_size) = match app.heap_size.get() {
-                0 => (0, 0),
-                size => (u64::from(app.heap_base.get()), u64::from(size)),
-            };
-            let state = EntryState {
-                entry,
-                stack_top: u64::from(app.stack_top.get()),
-                instance: u64::from(instance),
-                heap_base,
-                heap_size,
-                client: u64::from(client.0),
-            };
-            client::start(tcb, &state).map_err(|e| alloc::format!("{name}: {e}"))?;
+            let runs_left = app.runs.get().saturating_sub(1);
+            start_instance(session, Launch { app, image: image_id, instance, runs_left })?;
         }
     }
     Ok(())
 }
 
-/// The pager's view of one instance: its image's segments, stack, heap and regions.
-fn add_client(
-    session: &mut Session,
-    image: &BootImage<'static>,
-    app: &AppRecord,
-    image_id: pager::ImageId,
-    regions: &[pager::SharedId],
-) -> Result<ClientId, String> {
-    let pager = &mut session.pager;
+/// Starts one run of an instance: adds it to the pager, creates its objects in its block, runs
+/// the policy's start-up work and resumes its thread in the entry state of docs/app-abi.md.
+///
+/// `Err` when the client could not be set up; whatever was made for it is given back first, so
+/// the accounting stays exact. A client the policy's start-up work refuses is reported as stopped
+/// and torn down, like any stopped client, and that is `Ok`.
+pub fn start_instance(session: &mut Session, launch: Launch) -> Result<(), String> {
+    let Launch { app, image: image_id, instance, .. } = launch;
+    let name = Name { app: app.name(), instance };
+    // Where "instructions until the first instruction / until exit" count from.
+    let setup_at = sel4::timestamp();
+    let client = add_client(session, app, image_id).map_err(|e| alloc::format!("{name}: {e}"))?;
+    let tcb = match client::create(&mut session.platform, client, session.endpoint) {
+        Ok(tcb) => tcb,
+        Err(error) => {
+            // Nothing is mapped yet: the pager forgets the client, the block's chunk is emptied.
+            let _ = session.pager.remove_client(&mut session.platform, client);
+            let _ = session.platform.close_space(client);
+            return Err(alloc::format!("{name}: {error}"));
+        }
+    };
+    let slot = usize::from(client.0);
+    if session.records.len() <= slot {
+        session.records.resize_with(slot + 1, || None);
+    }
+    session.records[slot] = Some(ClientRecord {
+        name: app.name(),
+        instance,
+        expected_exit: app.expected_exit.get(),
+        tcb,
+        line: Vec::new(),
+        last_spurious: None,
+        faults: 0,
+        setup_at,
+        launch,
+    });
+    session.started += 1;
+    session.live += 1;
+    let before = session.platform.kernel_entries();
+    let started = session.pager.start_client(&mut session.platform, client);
+    session.startup_entries += session.platform.kernel_entries() - before;
+    session.startup_pages += u64::from(*started.as_ref().unwrap_or(&0));
+    if let Err(refusal) = started {
+        sel4::debug_println!(
+            "[pager] stopped {name}: start at {:#x} (ip {:#x}): {}",
+            refusal.fault.address,
+            refusal.fault.ip,
+            refusal.reason
+        );
+        session.records[slot] = None;
+        if let Some(state) = session.pager.client(client) {
+            report::client_stats(name, state, 0, session.platform.paging_structures(client));
+        }
+        session.tear_down(client, tcb, name);
+        return Ok(());
+    }
+    let entry = session.pager.image(image_id).map(|e| e.entry()).unwrap_or(0);
+    let (heap_base, heap_size) = match app.heap_size.get() {
+        0 => (0, 0),
+        size => (u64::from(app.heap_base.get()), u64::from(size)),
+    };
+    let state = EntryState {
+        entry,
+        stack_top: u64::from(app.stack_top.get()),
+        instance: u64::from(instance),
+        heap_base,
+        heap_size,
+        client: u64::from(client.0),
+    };
+    if let Err(error) = client::start(tcb, &state) {
+        session.records[slot] = None;
+        session.tear_down(client, tcb, name);
+        return Err(alloc::format!("{name}: {error}"));
+    }
+    Ok(())
+}
+
+/// The pager's view of one instance: its image's segments, stack, heap and regions. On `Err` the
+/// pager holds nothing of it.
+fn add_client(session: &mut Session, app: &AppRecord, image_id: ImageId) -> Result<ClientId, String> {
     let budget = match app.frame_budget.get() {
         0 => None,
         budget => Some(budget),
     };
-    let client = pager.add_client(budget).map_err(|e| alloc::format!("{e}"))?;
+    let client = session.pager.add_client(budget).map_err(|e| alloc::format!("{e}"))?;
+    if let Err(error) = add_areas(session, app, image_id, client) {
+        let _ = session.pager.remove_client(&mut session.platform, client);
+        return Err(error);
+    }
+    Ok(client)
+}
+
+fn add_areas(
+    session: &mut Session,
+    app: &AppRecord,
+    image_id: ImageId,
+    client: ClientId,
+) -> Result<(), String> {
+    let image = session.image;
+    let regions = &session.regions;
+    let pager = &mut session.pager;
     pager.load_image(client, image_id).map_err(|e| alloc::format!("{e}"))?;
     let stack_top = u64::from(app.stack_top.get());
     pager
@@ -258,7 +319,7 @@ fn add_client(
         ));
     }
     debug_assert!(IPC_BUFFER_ADDRESS.is_multiple_of(PAGE_SIZE));
-    Ok(client)
+    Ok(())
 }
 
 /// The final report and the accounting check.

@@ -247,7 +247,12 @@ fn bench_image(
     let name = checked.manifest.name.clone();
     let directory = crate::image_directory(workspace, &name);
     let written = image::write(workspace, &checked, &kernel.image, root_task, &directory)?;
-    let boot_image = BootImage { name: name.clone(), kernel: written.kernel, root_task: written.root_task };
+    let boot_image = BootImage {
+        name: name.clone(),
+        kernel: written.kernel,
+        root_task: written.root_task,
+        memory: checked.manifest.memory,
+    };
     let options = BootOptions {
         timeout: std::time::Duration::from_secs(checked.manifest.timeout_seconds),
         icount: true,

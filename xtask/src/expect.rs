@@ -4,7 +4,8 @@
 //! reports `[pager] <app>#<i> exited with <code>` or `[pager] stopped <app>#<i>: <access> at <addr>
 //! (ip <ip>): <reason>`. A manifest writes an app's `expect.output` lines *without* the prefix: every
 //! instance must print each of them, as a whole line. Image-level `expect.output` lines are matched
-//! verbatim as whole lines. Lines may come in any order (instances interleave).
+//! verbatim as whole lines. Lines may come in any order (instances interleave). An app that runs
+//! several times (`runs`) must show its exit line once per run, exactly.
 
 use std::fmt::Write as _;
 
@@ -15,6 +16,8 @@ use manifest::Manifest;
 pub enum Requirement {
     /// This exact line.
     Line(String),
+    /// This exact line, exactly this many times.
+    Times(String, usize),
     /// A line starting with `prefix` that contains `fragment` after it.
     Containing { prefix: String, fragment: String },
     /// A `[stats]` line carrying every one of these pairs (and maybe more).
@@ -29,9 +32,17 @@ struct Expected {
 }
 
 impl Requirement {
+    /// Whether the serial lines meet the requirement.
+    fn is_met(&self, lines: &[&str]) -> bool {
+        match self {
+            Self::Times(expected, times) => lines.iter().filter(|line| **line == expected).count() == *times,
+            _ => lines.iter().any(|line| self.is_met_by(line)),
+        }
+    }
+
     fn is_met_by(&self, line: &str) -> bool {
         match self {
-            Self::Line(expected) => line == expected,
+            Self::Line(expected) | Self::Times(expected, _) => line == expected,
             Self::Containing { prefix, fragment } => {
                 line.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.contains(fragment.as_str()))
             }
@@ -43,6 +54,7 @@ impl Requirement {
     fn describe(&self) -> String {
         match self {
             Self::Line(line) => line.clone(),
+            Self::Times(line, times) => format!("{line} (exactly {times} times)"),
             Self::Containing { prefix, fragment } => format!("{prefix}...{fragment}..."),
             Self::Stats(pairs) => {
                 let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -68,7 +80,13 @@ fn requirements(manifest: &Manifest) -> Vec<Expected> {
                     prefix: format!("[pager] stopped {client}: "),
                     fragment: fragment.clone(),
                 },
-                None => Requirement::Line(format!("[pager] {client} exited with {}", app.expect.exit_code)),
+                None => {
+                    let line = format!("[pager] {client} exited with {}", app.expect.exit_code);
+                    match app.runs {
+                        1 => Requirement::Line(line),
+                        runs => Requirement::Times(line, usize::from(runs)),
+                    }
+                }
             };
             all.push(Expected { requirement, related: pager_lines.clone() });
             for line in &app.expect.output {
@@ -103,7 +121,7 @@ pub fn check(manifest: &Manifest, serial: &str) -> Result<usize, String> {
     let mut report = String::new();
     let mut missing = 0;
     for Expected { requirement, related } in &requirements {
-        if lines.iter().any(|line| requirement.is_met_by(line)) {
+        if requirement.is_met(&lines) {
             continue;
         }
         missing += 1;
@@ -238,6 +256,17 @@ mod tests {
         let report = check(&manifest, &split).unwrap_err();
         assert!(report.contains("- [stats] ... client=a#0 ... scope=area ... zero=64 ..."), "{report}");
         assert!(report.contains("+ [stats] scope=area client=a#0 zero=63"), "{report}");
+    }
+
+    #[test]
+    fn an_app_with_runs_exits_once_per_run() {
+        let manifest = manifest("name = \"t\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nruns = 3\n");
+        let exits = |n: usize| "[pager] a#0 exited with 0\n\r".repeat(n);
+        assert_eq!(check(&manifest, &exits(3)), Ok(1));
+        for wrong in [2, 4] {
+            let report = check(&manifest, &exits(wrong)).unwrap_err();
+            assert!(report.contains("- [pager] a#0 exited with 0 (exactly 3 times)"), "{report}");
+        }
     }
 
     #[test]

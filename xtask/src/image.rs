@@ -69,6 +69,7 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
             name: app.name.clone(),
             elf: elf.bytes.clone(),
             instances: app.instances,
+            runs: app.runs,
             heap_base: to_u32(heap_base, "heap base")?,
             heap_size: to_u32(heap_size, "heap size")?,
             stack_top: to_u32(app.stack.end(), "stack top")?,
@@ -98,6 +99,7 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
         policy,
         policy_pages,
         frame_capacity: manifest.frames,
+        copy_slot_limit: manifest.copy_slots.unwrap_or(0),
         apps,
         regions,
     })
@@ -119,6 +121,10 @@ pub struct Report {
     pub manifest: String,
     pub policy: PolicyReport,
     pub frames: u32,
+    /// The cap on cap-copy slots, when the manifest sets one.
+    pub copy_slots: Option<u32>,
+    /// Bytes of guest memory QEMU gets.
+    pub memory: u64,
     pub timeout_seconds: u64,
     pub root_task: RootTaskReport,
     pub regions: Vec<RegionReport>,
@@ -162,6 +168,7 @@ pub struct AppReport {
     pub entry: u64,
     pub segments: Vec<SegmentReport>,
     pub instances: u16,
+    pub runs: u16,
     pub heap: Option<RangeReport>,
     pub stack: StackReport,
     pub frame_budget: Option<u32>,
@@ -247,6 +254,7 @@ pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Re
                 })
                 .collect(),
             instances: app.instances,
+            runs: app.runs,
             heap: app.heap.map(|h| RangeReport { base: h.base, size: h.size }),
             stack: StackReport {
                 top: app.stack.end(),
@@ -277,6 +285,8 @@ pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Re
         manifest: relative(workspace, &manifest.file),
         policy: PolicyReport { name, pages },
         frames: manifest.frames,
+        copy_slots: manifest.copy_slots,
+        memory: manifest.memory,
         timeout_seconds: manifest.timeout_seconds,
         root_task: RootTaskReport {
             apps_start: composed.apps_start,
@@ -295,10 +305,10 @@ pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Re
     Ok((composed, report))
 }
 
-/// `run.sh`: the QEMU command line with paths relative to the script's folder; `ICOUNT=1` in the
-/// environment adds `-icount`.
-pub fn run_script(name: &str) -> String {
-    let arguments = qemu::arguments("@KERNEL@", "@ROOT_TASK@");
+/// `run.sh`: the QEMU command line (with the image's guest `memory` in bytes) and paths relative to
+/// the script's folder; `ICOUNT=1` in the environment adds `-icount`.
+pub fn run_script(name: &str, memory: u64) -> String {
+    let arguments = qemu::arguments("@KERNEL@", "@ROOT_TASK@", memory);
     let quoted: Vec<String> = arguments
         .iter()
         .map(|argument| match argument.as_str() {
@@ -348,7 +358,7 @@ pub fn write(
     let kernel_bytes = std::fs::read(kernel).with_context(|| format!("cannot read {}", kernel.display()))?;
     let kernel = write("kernel32.elf", &kernel_bytes)?;
     let root_task = write("root-task.elf", &composed.bytes)?;
-    let script = write("run.sh", run_script(&checked.manifest.name).as_bytes())?;
+    let script = write("run.sh", run_script(&checked.manifest.name, checked.manifest.memory).as_bytes())?;
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
@@ -366,7 +376,8 @@ mod tests {
 
     #[test]
     fn run_script_quotes_and_locates_its_files() {
-        let script = run_script("demo");
+        let script = run_script("demo", 96 << 20);
+        assert!(script.contains("-cpu Haswell -m 96M "), "{script}");
         assert!(script.starts_with("#!/bin/sh\n"));
         assert!(
             script.contains("-kernel \"$here/kernel32.elf\" -initrd \"$here/root-task.elf\""),

@@ -205,8 +205,12 @@ fn run(command: Command) -> Result<()> {
                 None => {
                     let kernel = kernel::build(&workspace)?;
                     let root_task = root_task::build(&workspace)?;
-                    let image =
-                        qemu::BootImage { name: "self-test".to_owned(), kernel: kernel.image, root_task };
+                    let image = qemu::BootImage {
+                        name: "self-test".to_owned(),
+                        kernel: kernel.image,
+                        root_task,
+                        memory: qemu::DEFAULT_MEMORY,
+                    };
                     boot_and_judge(&workspace, &image, &boot.to_options(&workspace, None))?;
                 }
             }
@@ -214,7 +218,12 @@ fn run(command: Command) -> Result<()> {
         Command::Smoke { boot } => {
             let kernel = kernel::build(&workspace)?;
             let root_task = smoke::write_root_task(&workspace)?;
-            let image = qemu::BootImage { name: "smoke".to_owned(), kernel: kernel.image, root_task };
+            let image = qemu::BootImage {
+                name: "smoke".to_owned(),
+                kernel: kernel.image,
+                root_task,
+                memory: qemu::DEFAULT_MEMORY,
+            };
             boot_and_judge(&workspace, &image, &boot.to_options(&workspace, None))?;
         }
         Command::Bench { arguments } => bench::run(&workspace, &arguments)?,
@@ -240,8 +249,12 @@ fn run_manifest(workspace: &Workspace, manifest: &Path, boot: &BootArguments) ->
     let written =
         image::write(workspace, &checked, &kernel.image, &root_task, &image_directory(workspace, &name))?;
     host_setup::ensure_qemu(workspace)?;
-    let boot_image =
-        qemu::BootImage { name: name.clone(), kernel: written.kernel, root_task: written.root_task };
+    let boot_image = qemu::BootImage {
+        name: name.clone(),
+        kernel: written.kernel,
+        root_task: written.root_task,
+        memory: checked.manifest.memory,
+    };
     let options = boot.to_options(workspace, Some(checked.manifest.timeout_seconds));
     let outcome = qemu::boot(&boot_image, &options)?;
     let records = stats::parse(&outcome.serial);

@@ -35,7 +35,12 @@ pub struct BootImage {
     pub kernel: PathBuf,
     /// ELF64 root task, passed as the multiboot module.
     pub root_task: PathBuf,
+    /// Bytes of guest memory (`-m`, in whole MiB): the manifest's `memory`, else [`DEFAULT_MEMORY`].
+    pub memory: u64,
 }
+
+/// Guest memory for images that name none (the self-test, the smoke test).
+pub const DEFAULT_MEMORY: u64 = manifest::DEFAULT_MEMORY;
 
 pub struct BootOptions {
     pub timeout: Duration,
@@ -153,10 +158,12 @@ pub const PROGRAM: &str = "qemu-system-x86_64";
 /// The arguments `-icount` mode adds: one guest instruction per clock tick, deterministic serial.
 pub const ICOUNT_ARGUMENTS: [&str; 2] = ["-icount", "shift=0,sleep=off"];
 
-/// QEMU's arguments for a kernel and root task (given as the strings to pass), `-icount` excluded.
-/// `cargo xtask image` writes the same list into `run.sh`.
-pub fn arguments(kernel: &str, root_task: &str) -> Vec<String> {
-    let mut arguments: Vec<String> = ["-cpu", "Haswell", "-m", "512M"]
+/// QEMU's arguments for a kernel and root task (given as the strings to pass) and `memory` bytes of
+/// guest memory (a whole number of MiB), `-icount` excluded. `cargo xtask image` writes the same list
+/// into `run.sh`.
+pub fn arguments(kernel: &str, root_task: &str, memory: u64) -> Vec<String> {
+    let memory = format!("{}M", memory >> 20);
+    let mut arguments: Vec<String> = ["-cpu", "Haswell", "-m", memory.as_str()]
         .into_iter()
         // No display, no monitor: serial alone on stdout, and nothing reads stdin (CI has none).
         .chain(["-display", "none", "-monitor", "none", "-serial", "stdio"])
@@ -172,7 +179,11 @@ pub fn arguments(kernel: &str, root_task: &str) -> Vec<String> {
 /// The QEMU command line for an image.
 pub fn command(image: &BootImage, options: &BootOptions) -> Command {
     let mut command = Command::new(PROGRAM);
-    command.args(arguments(&image.kernel.to_string_lossy(), &image.root_task.to_string_lossy()));
+    command.args(arguments(
+        &image.kernel.to_string_lossy(),
+        &image.root_task.to_string_lossy(),
+        image.memory,
+    ));
     if options.icount {
         command.args(ICOUNT_ARGUMENTS);
     }
@@ -302,6 +313,14 @@ mod tests {
             log: PathBuf::from("test.log"),
             duration: Duration::from_secs(1),
         }
+    }
+
+    #[test]
+    fn memory_goes_to_dash_m_in_mib() {
+        let arguments = arguments("k", "r", 128 << 20);
+        let at = arguments.iter().position(|a| a == "-m").unwrap();
+        assert_eq!(arguments[at + 1], "128M");
+        assert_eq!(super::arguments("k", "r", DEFAULT_MEMORY)[at + 1], "512M");
     }
 
     #[test]

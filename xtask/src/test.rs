@@ -52,6 +52,7 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
             name: "self-test".to_owned(),
             kernel: kernel.image.clone(),
             root_task: root_task.clone(),
+            memory: qemu::DEFAULT_MEMORY,
         };
         let outcome = qemu::boot(&image, &boot.to_options(workspace, None))?;
         outcome
@@ -116,7 +117,12 @@ fn boot_manifest(
     let name = checked.manifest.name.clone();
     let directory = crate::image_directory(workspace, &name);
     let written = image::write(workspace, &checked, &kernel.image, root_task, &directory)?;
-    let image = BootImage { name, kernel: written.kernel, root_task: written.root_task };
+    let image = BootImage {
+        name,
+        kernel: written.kernel,
+        root_task: written.root_task,
+        memory: checked.manifest.memory,
+    };
     let outcome = qemu::boot(&image, &boot.to_options(workspace, Some(checked.manifest.timeout_seconds)))?;
     let lines = expect::judge(&checked.manifest, &outcome)
         .map_err(|reason| anyhow::anyhow!("{reason}\n(serial log: {})", outcome.log.display()))?;
