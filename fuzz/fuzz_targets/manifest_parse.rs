@@ -7,7 +7,10 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use manifest::{Manifest, Policy, Range, MAX_INSTANCES, NAME_LIMIT, PAGE_SIZE, USER_ADDRESS_LIMIT};
+use manifest::{
+    Manifest, Policy, Range, MAX_INSTANCES, MAX_MEMORY, MAX_RUNS, MIN_MEMORY, NAME_LIMIT, PAGE_SIZE,
+    USER_ADDRESS_LIMIT,
+};
 
 const FILE: &str = "fuzz.toml";
 
@@ -89,7 +92,14 @@ fn check(manifest: &Manifest) {
             placed.push(range);
         }
         assert!(app.expect.stopped.is_none() || app.expect.exit_code == 0, "app {i}: stopped and exits");
+        assert!((1..=MAX_RUNS).contains(&u32::from(app.runs)), "app {i}: {} runs", app.runs);
+        // A later run would find its regions gone, and a stopped run is never restarted.
+        assert!(app.runs == 1 || app.attachments.is_empty(), "app {i}: runs again with attachments");
+        assert!(app.runs == 1 || app.expect.stopped.is_none(), "app {i}: runs again but is stopped");
     }
+    assert!((MIN_MEMORY..=MAX_MEMORY).contains(&manifest.memory), "memory {}", manifest.memory);
+    assert_eq!(manifest.memory % (1 << 20), 0, "memory {} not whole MiB", manifest.memory);
+    assert_ne!(manifest.copy_slots, Some(0), "zero copy slots");
     let instances: usize = manifest.apps.iter().map(|a| usize::from(a.instances)).sum();
     assert_eq!(manifest.instance_count(), instances);
 }
