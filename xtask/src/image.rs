@@ -58,6 +58,31 @@ fn to_u32(value: u64, what: &str) -> Result<u32> {
     u32::try_from(value).with_context(|| format!("{what} {value:#x} does not fit in 32 bits"))
 }
 
+/// What of an ELF the pager reads: the header, the program headers and every `PT_LOAD`'s file bytes.
+/// Section headers and whatever lies past the last segment (symbols, debug info) are cut, and the
+/// header says there are no sections, so an app built with debug info costs the image no more
+/// pages than a stripped one.
+pub fn loadable_part(bytes: &[u8]) -> Result<Vec<u8>> {
+    let image = pager::elf::ElfImage::parse(bytes).map_err(|error| anyhow::anyhow!("{error}"))?;
+    const PROGRAM_HEADER_OFFSET: usize = 0x20;
+    const SECTION_HEADER_OFFSET: usize = 0x28;
+    const PROGRAM_HEADER_COUNT: usize = 0x38;
+    const SECTION_FIELDS: std::ops::Range<usize> = 0x3a..0x40; // e_shentsize, e_shnum, e_shstrndx
+    let word = |at: usize, size: usize| {
+        bytes[at..at + size].iter().rev().fold(0u64, |value, &byte| value << 8 | u64::from(byte))
+    };
+    let program_headers = word(PROGRAM_HEADER_OFFSET, 8) + word(PROGRAM_HEADER_COUNT, 2) * 56;
+    let end = image
+        .segments()
+        .iter()
+        .map(|segment| segment.offset + segment.file_size)
+        .fold(program_headers, u64::max) as usize;
+    let mut part = bytes[..end.min(bytes.len())].to_vec();
+    part[SECTION_HEADER_OFFSET..SECTION_HEADER_OFFSET + 8].fill(0);
+    part[SECTION_FIELDS].fill(0);
+    Ok(part)
+}
+
 /// The packed image's description.
 pub fn spec(checked: &Checked) -> Result<ImageSpec> {
     let manifest = &checked.manifest;
@@ -67,7 +92,8 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
         let (heap_base, heap_size) = app.heap.map_or((0, 0), |heap| (heap.base, heap.size));
         apps.push(AppSpec {
             name: app.name.clone(),
-            elf: elf.bytes.clone(),
+            elf: loadable_part(&elf.bytes)
+                .with_context(|| format!("app {:?} ({})", app.name, elf.path.display()))?,
             instances: app.instances,
             runs: app.runs,
             heap_base: to_u32(heap_base, "heap base")?,
@@ -386,5 +412,26 @@ mod tests {
         assert!(script.contains("isa-debug-exit,iobase=0xf4,iosize=0x04"), "{script}");
         assert!(script.contains("set -- \"$@\" -icount shift=0,sleep=off"), "{script}");
         assert!(script.ends_with("exec qemu-system-x86_64 \"$@\"\n"), "{script}");
+    }
+
+    #[test]
+    fn packs_only_the_loadable_part_of_an_elf() {
+        // Two one-page segments (file bytes at 0x1000 and 0x2000, 0x100 and 0x80 of them), then
+        // "debug info" and a section header table the pager never reads.
+        let mut bytes = crate::layout::tests::elf(&[(0x40_0000, 0x100, 5), (0x40_1000, 0x80, 6)]);
+        bytes.extend_from_slice(&[0xdb; 8192]);
+        let section_headers = bytes.len() as u64;
+        bytes[0x28..0x30].copy_from_slice(&section_headers.to_le_bytes());
+        bytes[0x3c..0x3e].copy_from_slice(&9u16.to_le_bytes());
+        let part = loadable_part(&bytes).unwrap();
+        assert_eq!(part.len(), 0x2000 + 0x80, "ends with the last segment's file bytes");
+        assert_eq!(&part[0x40..0x2080], &bytes[0x40..0x2080]);
+        assert_eq!(&part[0x28..0x30], &[0; 8], "no section header table");
+        assert_eq!(&part[0x3a..0x40], &[0; 6]);
+        let original = pager::elf::ElfImage::parse(&bytes).unwrap();
+        let packed = pager::elf::ElfImage::parse(&part).unwrap();
+        assert_eq!(original.segments(), packed.segments());
+        assert_eq!(original.entry(), packed.entry());
+        assert!(loadable_part(b"not an elf").is_err());
     }
 }

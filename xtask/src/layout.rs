@@ -162,14 +162,14 @@ fn add_app_areas(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::Path;
 
     use super::*;
 
     /// A minimal ELF64 executable with the given PT_LOAD segments `(vaddr, memsz, flags)`; each
     /// segment's file bytes are one page at a matching offset.
-    fn elf(segments: &[(u64, u64, u32)]) -> Vec<u8> {
+    pub(crate) fn elf(segments: &[(u64, u64, u32)]) -> Vec<u8> {
         let count = segments.len();
         let mut bytes = vec![0u8; 4096 * (1 + count)];
         bytes[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
