@@ -4,7 +4,7 @@ use core::fmt;
 
 use crate::area::AreaKind;
 use crate::frames::AllocationError;
-use crate::platform::KernelError;
+use crate::platform::{KernelError, PagingLevel};
 use crate::{page_align_down, ClientId, FrameRef};
 
 /// The kind of access that faulted.
@@ -104,6 +104,8 @@ pub enum RefusalReason {
     OutOfFrames(AllocationError),
     /// Every cap-copy slot is in use.
     OutOfSlots { capacity: u32 },
+    /// A paging structure the mapping needs could not be made (out of memory for it, usually).
+    NoPagingStructure { level: PagingLevel, error: KernelError },
     /// The kernel refused an operation.
     Kernel(KernelError),
     /// The client is not known to the pager.
@@ -130,6 +132,14 @@ impl fmt::Display for RefusalReason {
             Self::OutOfSlots { capacity } => {
                 write!(f, "all {capacity} cap-copy slots are in use (one per page mapped into a client)")
             }
+            Self::NoPagingStructure { level, error: KernelError::OutOfMemory } => {
+                write!(f, "no {level} could be made: out of memory for the client's paging structures")
+            }
+            Self::NoPagingStructure { level, error: KernelError::OutOfSlots } => write!(
+                f,
+                "no {level} could be made: out of capability slots for the client's paging structures"
+            ),
+            Self::NoPagingStructure { level, error } => write!(f, "no {level} could be made: {error:?}"),
             Self::Kernel(error) => write!(f, "kernel refused: {error:?}"),
             Self::UnknownClient => f.write_str("unknown client"),
         }

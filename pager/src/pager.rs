@@ -882,7 +882,10 @@ fn map_frame(
                         target.paging_structures += 1;
                         continue;
                     }
-                    Err(error) => error,
+                    Err(error) => {
+                        discard_copy(platform, operations, slots, slot);
+                        return Err(RefusalReason::NoPagingStructure { level, error });
+                    }
                 }
             }
             Err(MapError::Kernel(error)) => error,

@@ -18,6 +18,16 @@ pub enum PagingLevel {
     PageTable,
 }
 
+impl core::fmt::Display for PagingLevel {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::Pdpt => "PDPT",
+            Self::PageDirectory => "page directory",
+            Self::PageTable => "page table",
+        })
+    }
+}
+
 /// A kernel operation that failed for a reason the pager can report but not fix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelError {

@@ -241,7 +241,7 @@ impl Run<'_> {
                 reason,
                 RefusalReason::OutOfFrames(_)
                     | RefusalReason::OutOfSlots { .. }
-                    | RefusalReason::Kernel(KernelError::OutOfMemory)
+                    | RefusalReason::NoPagingStructure { error: KernelError::OutOfMemory, .. }
             )
     }
 

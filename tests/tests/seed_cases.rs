@@ -582,7 +582,12 @@ fn exhausted_untyped_memory_for_a_page_table_is_refused() {
         assert_eq!(session.kernel.untyped_bytes_left(), 0);
     };
     // An image page in another 2 MiB region needs a page table and no frame.
-    let expected = RefusalReason::Kernel(KernelError::OutOfMemory);
+    let expected =
+        RefusalReason::NoPagingStructure { level: PagingLevel::PageTable, error: KernelError::OutOfMemory };
+    assert_eq!(
+        expected.to_string(),
+        "no page table could be made: out of memory for the client's paging structures"
+    );
     assert_refusal_then_service(config, kernel, None, prepare, TEXT, Access::Read, expected);
 }
 
