@@ -290,14 +290,16 @@ impl Session {
                 None
             }
             Fault::Cap(cap) => {
-                sel4::debug_println!(
-                    "[pager] stopped {name}: capability fault at {:#x} (ip {:#x}): no capability at CPtr \
-                     {:#x} ({:?})",
+                sel4::debug_print!(
+                    "[pager] stopped {name}: capability fault at {:#x} (ip {:#x}): no capability at CPtr {:#x}",
                     cap.address,
                     cap.ip,
-                    cap.address,
-                    cap.failure
+                    cap.address
                 );
+                match cap.failure {
+                    Some(failure) => sel4::debug_println!(" ({failure})"),
+                    None => sel4::debug_println!(),
+                }
                 self.end(client, Ending::Stopped);
                 None
             }

@@ -195,6 +195,24 @@ impl Error {
     }
 }
 
+impl core::fmt::Display for LookupFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Self::InvalidRoot => f.write_str("the CSpace root is not a CNode"),
+            Self::MissingCapability { bits_left } => write!(f, "empty slot with {bits_left} bits left"),
+            Self::DepthMismatch { bits_left, bits_found } => {
+                write!(f, "depth mismatch: {bits_left} bits left, a CNode resolving {bits_found}")
+            }
+            Self::GuardMismatch { bits_left, guard_found, bits_found } => {
+                write!(
+                    f,
+                    "guard mismatch: {bits_left} bits left, guard {guard_found:#x} of {bits_found} bits"
+                )
+            }
+        }
+    }
+}
+
 impl core::fmt::Display for Error {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "seL4 error {}: {:?}", self.code(), self)
@@ -208,6 +226,14 @@ mod tests {
     fn reply(label: u64, words: &[u64]) -> Option<Error> {
         let info = MessageInfo::new(label, 0, 0, words.len() as u64);
         Error::from_reply(info, |i| words.get(i).copied().unwrap_or(0))
+    }
+
+    #[test]
+    fn lookup_failures_read_as_words() {
+        let guard = LookupFailure::GuardMismatch { bits_left: 64, guard_found: 0, bits_found: 60 };
+        assert_eq!(guard.to_string(), "guard mismatch: 64 bits left, guard 0x0 of 60 bits");
+        let missing = LookupFailure::MissingCapability { bits_left: 21 };
+        assert_eq!(missing.to_string(), "empty slot with 21 bits left");
     }
 
     #[test]
