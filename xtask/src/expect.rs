@@ -100,6 +100,14 @@ fn requirements(manifest: &Manifest) -> Vec<Expected> {
     for line in &manifest.expect.output {
         all.push(Expected { requirement: Requirement::Line(line.clone()), related: Vec::new() });
     }
+    if manifest.expect.frames_returned {
+        // The root task checks this too; seen from here, a root task that forgot to would not pass.
+        let pairs = [("scope", "total"), ("frames_in_use", "0"), ("copy_slots_in_use", "0")];
+        all.push(Expected {
+            requirement: Requirement::Stats(pairs.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec()),
+            related: vec![format!("{}scope=total", crate::stats::PREFIX)],
+        });
+    }
     for pairs in &manifest.expect.stats {
         let scope = pairs.iter().find(|(k, _)| k == "scope").map_or("", |(_, v)| v.as_str());
         all.push(Expected {
@@ -189,18 +197,19 @@ mod tests {
         [pager] stopped bad#0: write at 0x0 (ip 0x401000): no area\n\r\
         [pager] hello#1 exited with 0\n\r\
         [pager] all clients done\n\r\
+        [stats] scope=total clients=3 frames_in_use=0 frames_free=4 copy_slots_in_use=0\n\r\
         [test] PASS\n\r";
 
     #[test]
     fn a_run_showing_every_line_passes() {
-        assert_eq!(check(&manifest(TWO_APPS), GOOD_SERIAL), Ok(2 * 3 + 1 + 1));
+        assert_eq!(check(&manifest(TWO_APPS), GOOD_SERIAL), Ok(2 * 3 + 1 + 1 + 1));
     }
 
     #[test]
     fn a_wrong_exit_code_is_reported_with_the_line_seen() {
         let serial = GOOD_SERIAL.replace("hello#1 exited with 0", "hello#1 exited with 3");
         let report = check(&manifest(TWO_APPS), &serial).unwrap_err();
-        assert!(report.starts_with("1 of 8 expected lines missing"), "{report}");
+        assert!(report.starts_with("1 of 9 expected lines missing"), "{report}");
         assert!(
             report.contains("\n- [pager] hello#1 exited with 0\n+ [pager] hello#1 exited with 3"),
             "{report}"
@@ -247,9 +256,9 @@ mod tests {
         let manifest = manifest(
             "name = \"t\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n[[expect.stats]]\nscope = \"area\"\nclient = \"a#0\"\nzero = 64\n",
         );
-        let exit = "[pager] a#0 exited with 0\n";
+        let exit = "[pager] a#0 exited with 0\n[stats] scope=total frames_in_use=0 copy_slots_in_use=0\n";
         let good = format!("{exit}[stats] scope=area client=a#0 area=segment-2 resident=64 zero=64\n");
-        assert_eq!(check(&manifest, &good), Ok(2));
+        assert_eq!(check(&manifest, &good), Ok(3));
         // The pairs split over two lines do not count.
         let split =
             format!("{exit}[stats] scope=area client=a#0 zero=63\n[stats] scope=area client=a#1 zero=64\n");
@@ -260,13 +269,28 @@ mod tests {
 
     #[test]
     fn an_app_with_runs_exits_once_per_run() {
-        let manifest = manifest("name = \"t\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nruns = 3\n");
+        let manifest = manifest(
+            "name = \"t\"\nexpect.frames_returned = false\n[[app]]\nname = \"a\"\ncrate = \"a\"\nruns = 3\n",
+        );
         let exits = |n: usize| "[pager] a#0 exited with 0\n\r".repeat(n);
         assert_eq!(check(&manifest, &exits(3)), Ok(1));
         for wrong in [2, 4] {
             let report = check(&manifest, &exits(wrong)).unwrap_err();
             assert!(report.contains("- [pager] a#0 exited with 0 (exactly 3 times)"), "{report}");
         }
+    }
+
+    #[test]
+    fn frames_must_come_back_unless_the_manifest_says_otherwise() {
+        let serial = GOOD_SERIAL.replace("frames_in_use=0", "frames_in_use=2");
+        let report = check(&manifest(TWO_APPS), &serial).unwrap_err();
+        assert!(
+            report.contains("- [stats] ... scope=total ... frames_in_use=0 ... copy_slots_in_use=0 ...\n+ [stats] scope=total clients=3 frames_in_use=2"),
+            "{report}"
+        );
+        let relaxed =
+            TWO_APPS.replace("name = \"t\"", "name = \"t\"\n        expect.frames_returned = false");
+        assert_eq!(check(&manifest(&relaxed), &serial), Ok(2 * 3 + 1 + 1));
     }
 
     #[test]
