@@ -15,8 +15,6 @@
 //! - cargo-fuzz is installed with `cargo install cargo-fuzz --locked` when `cargo fuzz` is missing.
 
 use std::ffi::{OsStr, OsString};
-use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::host_setup::{self, DebianTool};
-use crate::step::{self, Progress};
+use crate::step;
 use crate::test;
 use crate::workspace::{cargo, Workspace};
 
@@ -103,7 +101,9 @@ fn run_target(fuzz_directory: &Path, logs: &Path, target: &Target, options: &Opt
     let mut command = cargo_fuzz(fuzz_directory)?;
     command.args(run_arguments(target, options.runs, options.seed));
     let description = format!("fuzz {} ({} executions)", target.name, options.runs);
-    let (success, elapsed) = run_to_log(&description, &log, &mut command)?;
+    let started = Instant::now();
+    let success = step::run_to_log(&description, &log, &mut command)?.success();
+    let elapsed = started.elapsed();
     let output = std::fs::read(&log).with_context(|| format!("cannot read {}", log.display()))?;
     let output = String::from_utf8_lossy(&output);
     if !success {
@@ -218,26 +218,6 @@ fn seed_corpora(workspace: &Workspace, fuzz_directory: &Path, logs: &Path) -> Re
         bail!("`write_fuzz_seeds` wrote no seed into {}", elves.display());
     }
     Ok(())
-}
-
-/// Runs `command` without stdin, its output to `log`, under a spinner; says whether it succeeded
-/// and how long it took.
-fn run_to_log(description: &str, log: &Path, command: &mut Command) -> Result<(bool, Duration)> {
-    if let Some(directory) = log.parent() {
-        std::fs::create_dir_all(directory)
-            .with_context(|| format!("cannot create {}", directory.display()))?;
-    }
-    let mut log_file = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    writeln!(log_file, "$ {command:?}")?;
-    let stderr = log_file.try_clone()?;
-    command.stdin(Stdio::null()).stdout(log_file).stderr(stderr);
-    let progress = Progress::start(description);
-    let started = Instant::now();
-    let status = command.status();
-    let elapsed = started.elapsed();
-    progress.abandon();
-    let status = status.with_context(|| format!("cannot run {:?}", command.get_program()))?;
-    Ok((status.success(), elapsed))
 }
 
 /// The input libFuzzer saved for a crash, leak, timeout or out-of-memory.

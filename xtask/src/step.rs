@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
@@ -54,30 +54,39 @@ impl Progress {
 /// Runs `command` without stdin, its stdout and stderr going to `log`, under a spinner.
 /// On failure the error names the step and carries the log's last lines.
 pub fn run_logged(description: &str, log: &Path, command: &mut Command) -> Result<()> {
+    let failure = match run_to_log(description, log, command)? {
+        status if status.success() => return Ok(()),
+        status => format!("exited with {status}"),
+    };
+    Err(step_failure(description, &failure, log))
+}
+
+/// Runs `command` without stdin, its stdout and stderr going to `log` (headed by the command line,
+/// so a failure can be reproduced by hand), under a spinner, and returns how it exited. An error
+/// only when it could not be started.
+pub fn run_to_log(description: &str, log: &Path, command: &mut Command) -> Result<ExitStatus> {
     if let Some(directory) = log.parent() {
         std::fs::create_dir_all(directory)
             .with_context(|| format!("cannot create {}", directory.display()))?;
     }
     let mut log_file = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    // The command line heads the log so a failure can be reproduced by hand.
     writeln!(log_file, "$ {command:?}")?;
     let stderr = log_file.try_clone()?;
     command.stdin(Stdio::null()).stdout(log_file).stderr(stderr);
 
     let progress = Progress::start(description);
-    let status = command.status();
-    let failure = match status {
-        Ok(status) if status.success() => None,
-        Ok(status) => Some(format!("exited with {status}")),
-        Err(error) => Some(format!("could not start {:?}: {error}", command.get_program())),
-    };
-    match failure {
-        None => {
-            progress.finish();
-            Ok(())
+    match command.status() {
+        Ok(status) => {
+            if status.success() {
+                progress.finish();
+            } else {
+                progress.abandon();
+            }
+            Ok(status)
         }
-        Some(failure) => {
+        Err(error) => {
             progress.abandon();
+            let failure = format!("could not start {:?}: {error}", command.get_program());
             Err(step_failure(description, &failure, log))
         }
     }
