@@ -18,6 +18,7 @@ use pager::{ClientId, FaultClass, Pager, ShareError, SharedId};
 use sel4::{Endpoint, Fault, MessageInfo, Received};
 
 use crate::client::{self, ClientRecord, IPC_BUFFER_ADDRESS};
+use crate::costs::{FaultCosts, Served};
 use crate::pager_mode::{self, Launch};
 use crate::platform::Sel4Platform;
 use crate::report::{self, Name};
@@ -68,67 +69,6 @@ impl Reply {
             (MessageInfo::new(0, 0, 0, 1), [self.status, 0, 0, 0])
         }
     }
-}
-
-/// The cost of the served faults of one class.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ClassCost {
-    pub faults: u64,
-    /// Kernel entries the pager made for them, each reply included, and the fewest for one fault
-    /// (the common path: a pool refill or a missing paging structure adds to some).
-    pub kernel_entries: u64,
-    pub kernel_entries_min: u64,
-    /// Time-stamp ticks from receiving each fault to replying, summed, and the extremes.
-    pub ticks: u64,
-    pub ticks_min: u64,
-    pub ticks_max: u64,
-    /// The part of `ticks` spent inside the pager's kernel calls (the reply not included).
-    pub kernel_ticks: u64,
-}
-
-impl ClassCost {
-    fn record(&mut self, ticks: u64, kernel_entries: u64, kernel_ticks: u64) {
-        let first = self.faults == 0;
-        self.ticks_min = if first { ticks } else { self.ticks_min.min(ticks) };
-        self.kernel_entries_min =
-            if first { kernel_entries } else { self.kernel_entries_min.min(kernel_entries) };
-        self.ticks_max = self.ticks_max.max(ticks);
-        self.faults += 1;
-        self.ticks += ticks;
-        self.kernel_ticks += kernel_ticks;
-        self.kernel_entries += kernel_entries;
-    }
-}
-
-/// Served-fault costs by class, in [`FaultCosts::CLASSES`] order.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct FaultCosts(pub [ClassCost; 6]);
-
-impl FaultCosts {
-    /// The classes and the names reports give them.
-    pub const CLASSES: [(FaultClass, &'static str); 6] = [
-        (FaultClass::ImageFrame, "image"),
-        (FaultClass::Copy, "copy"),
-        (FaultClass::Zero, "zero"),
-        (FaultClass::Mixed, "mixed"),
-        (FaultClass::SharedHit, "shared"),
-        (FaultClass::Spurious, "spurious"),
-    ];
-
-    fn record(&mut self, served: Served, ticks: u64) {
-        if let Some(index) = Self::CLASSES.iter().position(|(c, _)| *c == served.class) {
-            // The ReplyRecv that follows is the fault's last kernel entry.
-            self.0[index].record(ticks, served.kernel_entries + 1, served.kernel_ticks);
-        }
-    }
-}
-
-/// A fault served by the message being handled, for its cost record.
-#[derive(Clone, Copy)]
-pub struct Served {
-    class: FaultClass,
-    kernel_entries: u64,
-    kernel_ticks: u64,
 }
 
 /// How a client ended.

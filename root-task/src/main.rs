@@ -22,6 +22,7 @@ extern crate alloc;
 
 mod boot_image;
 mod client;
+mod costs;
 mod cspace;
 mod fault_loop;
 mod heap;

@@ -18,8 +18,9 @@ use sel4::{BootInfo, Endpoint};
 
 use crate::boot_image::Located;
 use crate::client::{self, ClientRecord, EntryState, IPC_BUFFER_ADDRESS};
+use crate::costs::FaultCosts;
 use crate::cspace::SlotAllocator;
-use crate::fault_loop::{FaultCosts, Session};
+use crate::fault_loop::Session;
 use crate::object_allocator::ObjectAllocator;
 use crate::platform::{Layout, Sel4Platform, BLOCK_SLOTS};
 use crate::report::{self, Name, Totals};

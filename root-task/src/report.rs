@@ -5,7 +5,7 @@ use core::fmt;
 
 use pager::{AreaKind, Client, FaultCounts};
 
-use crate::fault_loop::FaultCosts;
+use crate::costs::FaultCosts;
 
 /// An app instance as reports name it: `<app>#<instance>`.
 #[derive(Clone, Copy)]
@@ -108,12 +108,13 @@ pub fn class_costs(costs: &FaultCosts) {
     for ((_, class), cost) in FaultCosts::CLASSES.iter().zip(costs.0.iter()) {
         sel4::debug_println!(
             "[stats] scope=class class={class} faults={} kernel_entries={} kernel_entries_min={} \
-             pager_ticks={} pager_ticks_min={} pager_ticks_max={} pager_kernel_ticks={}",
+             pager_ticks={} pager_ticks_min={} pager_ticks_median={} pager_ticks_max={} pager_kernel_ticks={}",
             cost.faults,
             cost.kernel_entries,
             cost.kernel_entries_min,
             cost.ticks,
             cost.ticks_min,
+            cost.ticks_median(),
             cost.ticks_max,
             cost.kernel_ticks
         );

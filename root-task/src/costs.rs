@@ -1,0 +1,131 @@
+//! What served faults cost, by class: the figures behind `[stats] scope=class` and
+//! `cargo xtask bench`.
+//!
+//! The fault loop stamps a fault message on arrival and again just before its reply; the platform
+//! times each kernel call it makes. Under `-icount shift=0` the stamps are guest instructions and
+//! repeat exactly. The mean of a class carries its rare expensive faults (a pool refill whose
+//! retype first clears a whole untyped, a missing paging structure) — real costs, shared out — so
+//! the median of the first [`SAMPLE_LIMIT`] faults is kept too: the common path.
+
+use alloc::vec::Vec;
+
+use pager::FaultClass;
+
+/// Faults per class whose pager ticks are kept for the median.
+pub const SAMPLE_LIMIT: usize = 4096;
+
+/// The cost of the served faults of one class.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClassCost {
+    pub faults: u64,
+    /// Kernel entries the pager made for them, each reply included, and the fewest for one fault
+    /// (the common path: a pool refill or a missing paging structure adds to some).
+    pub kernel_entries: u64,
+    pub kernel_entries_min: u64,
+    /// Time-stamp ticks from receiving each fault to replying, summed, and the extremes.
+    pub ticks: u64,
+    pub ticks_min: u64,
+    pub ticks_max: u64,
+    /// The part of `ticks` spent inside the pager's kernel calls (the reply not included).
+    pub kernel_ticks: u64,
+    /// The ticks of the first [`SAMPLE_LIMIT`] faults.
+    samples: Vec<u64>,
+}
+
+impl ClassCost {
+    fn record(&mut self, ticks: u64, kernel_entries: u64, kernel_ticks: u64) {
+        let first = self.faults == 0;
+        self.ticks_min = if first { ticks } else { self.ticks_min.min(ticks) };
+        self.kernel_entries_min =
+            if first { kernel_entries } else { self.kernel_entries_min.min(kernel_entries) };
+        self.ticks_max = self.ticks_max.max(ticks);
+        self.faults += 1;
+        self.ticks += ticks;
+        self.kernel_ticks += kernel_ticks;
+        self.kernel_entries += kernel_entries;
+        if self.samples.len() < SAMPLE_LIMIT {
+            self.samples.push(ticks);
+        }
+    }
+
+    /// The median ticks of the kept samples (the upper one of an even count); 0 with none.
+    pub fn ticks_median(&self) -> u64 {
+        let mut sorted = self.samples.clone();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied().unwrap_or(0)
+    }
+}
+
+/// Served-fault costs by class, in [`FaultCosts::CLASSES`] order.
+#[derive(Clone, Debug, Default)]
+pub struct FaultCosts(pub [ClassCost; 6]);
+
+impl FaultCosts {
+    /// The classes and the names reports give them.
+    pub const CLASSES: [(FaultClass, &'static str); 6] = [
+        (FaultClass::ImageFrame, "image"),
+        (FaultClass::Copy, "copy"),
+        (FaultClass::Zero, "zero"),
+        (FaultClass::Mixed, "mixed"),
+        (FaultClass::SharedHit, "shared"),
+        (FaultClass::Spurious, "spurious"),
+    ];
+
+    /// Records a served fault that took `ticks` from arrival to reply.
+    pub fn record(&mut self, served: Served, ticks: u64) {
+        if let Some(index) = Self::CLASSES.iter().position(|(c, _)| *c == served.class) {
+            // The ReplyRecv that follows is the fault's last kernel entry.
+            self.0[index].record(ticks, served.kernel_entries + 1, served.kernel_ticks);
+        }
+    }
+}
+
+/// A fault served by the message being handled, for its cost record.
+#[derive(Clone, Copy, Debug)]
+pub struct Served {
+    pub class: FaultClass,
+    /// Kernel entries and ticks of the pager's own kernel calls for it.
+    pub kernel_entries: u64,
+    pub kernel_ticks: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn served(class: FaultClass, kernel_entries: u64) -> Served {
+        Served { class, kernel_entries, kernel_ticks: 100 }
+    }
+
+    #[test]
+    fn keeps_totals_extremes_and_the_median() {
+        let mut costs = FaultCosts::default();
+        for (ticks, entries) in [(3500, 2), (1_300_000, 40), (3400, 2), (3600, 2)] {
+            costs.record(served(FaultClass::Zero, entries), ticks);
+        }
+        costs.record(served(FaultClass::ImageFrame, 2), 3000);
+        let zero = &costs.0[2];
+        assert_eq!((zero.faults, zero.ticks_min, zero.ticks_max), (4, 3400, 1_300_000));
+        assert_eq!(zero.ticks, 3500 + 1_300_000 + 3400 + 3600);
+        assert_eq!((zero.kernel_entries, zero.kernel_entries_min), (46 + 4, 3), "each reply counted");
+        assert_eq!(zero.kernel_ticks, 400);
+        assert_eq!(zero.ticks_median(), 3600);
+        assert_eq!(costs.0[0].faults, 1);
+        assert_eq!(costs.0[1], ClassCost::default());
+        assert_eq!(costs.0[1].ticks_median(), 0);
+    }
+
+    #[test]
+    fn the_median_uses_the_first_samples_only() {
+        let mut costs = FaultCosts::default();
+        for _ in 0..SAMPLE_LIMIT {
+            costs.record(served(FaultClass::Copy, 2), 10);
+        }
+        for _ in 0..SAMPLE_LIMIT + 1 {
+            costs.record(served(FaultClass::Copy, 2), 99);
+        }
+        assert_eq!(costs.0[1].ticks_median(), 10);
+        assert_eq!(costs.0[1].faults, 2 * SAMPLE_LIMIT as u64 + 1);
+        assert_eq!(costs.0[1].ticks_max, 99);
+    }
+}
