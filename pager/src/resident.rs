@@ -1,17 +1,59 @@
 //! Which pages of an area are mapped in one client, and by which frame and cap copy.
 //!
-//! A two-level table over the area's page index: a vector of optional leaves of [`LEAF_PAGES`] entries,
-//! allocated on first use. A resident page costs 8 bytes in its leaf, so a dense area pays 8 bytes per
-//! page and a sparse one pays at most one leaf (512 bytes) per touched page, with no per-entry heap node
-//! as a B-tree would have.
+//! Every fault asks this table whether a page is resident, so a lookup must be cheap; and there is a
+//! table per area per client, so it must be small both when an area is touched densely (text, data, a
+//! filled heap) and when it is touched here and there (a 1 GiB heap or .bss touched once a megabyte,
+//! a stack near its top). A page's record is 8 bytes (frame number and cap-copy slot). The table keeps
+//! the cost near that in both cases, and unlike a B-tree it has no heap node per page:
+//!
+//! - The area's page indices are cut into *chunks* of [`CHUNK_PAGES`] (16 MiB of address space), and a
+//!   chunk into [`LEAVES_PER_CHUNK`] *leaves* of [`LEAF_PAGES`]. Only chunks holding a resident page
+//!   exist, in a vector sorted by chunk number and searched by binary search: an area lies below
+//!   4 GiB, so there are at most 256, and a small area has one. An untouched stretch of a large area
+//!   thus costs nothing, where a vector indexed by leaf pays for every leaf up to the highest.
+//! - A leaf with at most [`SPARSE_MAX`] pages is *sparse*: its pages sit in two sorted arrays shared by
+//!   the chunk's sparse leaves, their offsets in the chunk (`u16`) and their records, 10 bytes a page,
+//!   found by binary search (pages touched in ascending order skip it). The bound keeps the arrays to
+//!   64 × 4 pages, so an insertion moves little of them.
+//! - A leaf with more is *dense*: a 64-bit map of its resident pages and their records in page order,
+//!   a page's record at the count of map bits below its own. It holds what it has (a 32-byte header
+//!   and a doubling array), where a plain 64-record array would cost 512 bytes for five pages; full, it
+//!   is that plain array, and the count is skipped when every lower bit is set. It turns sparse again
+//!   when fewer than [`DENSE_MIN`] pages remain, a gap that keeps a leaf near the threshold from
+//!   converting on every fault.
+//! - The table keeps its dense leaves in one vector in index order; a chunk has a map of its dense
+//!   leaves and the count of dense leaves before it, which with the map bits below a leaf's give the
+//!   leaf's place. So a chunk header is 64 bytes, what a very sparse area pays per chunk touched.
+//!
+//! So a densely touched area costs about 8.5 bytes a page, a sparse one about 10 plus the vectors'
+//! growth slack and a chunk header per 16 MiB touched. Every allocation is a power of two in size
+//! (64- and 32-byte headers, 2- and 8-byte elements, capacities that double and halve), so the root
+//! task's power-of-two allocator rounds nothing up and the bytes counted here are the bytes used.
+//! Making a leaf dense or sparse moves the headers of the area's later dense leaves. Vectors give
+//! memory back as they drain, and an empty table holds no heap at all.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::iter;
+use core::mem::size_of;
+use core::ops::Range;
 
 use crate::{CopySlot, FrameRef};
 
-/// Pages per leaf.
+/// Pages per leaf, the unit that is sparse or dense: one bit each in a dense leaf's map.
 pub const LEAF_PAGES: usize = 64;
+/// Leaves per chunk: one bit each in the chunk's map of dense leaves.
+pub const LEAVES_PER_CHUNK: usize = 64;
+/// Pages per chunk (16 MiB of address space).
+pub const CHUNK_PAGES: usize = LEAF_PAGES * LEAVES_PER_CHUNK;
+/// Most pages a sparse leaf holds; one more makes it dense. Made dense, five pages cost a 32-byte
+/// header and 8 records (96 bytes) against 50 in the shared arrays, and the cost per page falls as the
+/// leaf fills; the bound keeps a chunk's shared arrays to 64 × 4 pages, so inserting stays cheap.
+pub const SPARSE_MAX: usize = 4;
+/// A dense leaf left with fewer pages than this turns sparse again.
+pub const DENSE_MIN: usize = 2;
+
+const LEAF_SHIFT: u32 = LEAF_PAGES.trailing_zeros();
+const CHUNK_SHIFT: u32 = CHUNK_PAGES.trailing_zeros();
 
 /// One resident page: the frame mapped there and the cap copy that maps it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,19 +62,30 @@ pub struct ResidentPage {
     pub slot: CopySlot,
 }
 
-#[derive(Clone, Copy)]
+/// A page's record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
     frame: u32,
     slot: u32,
 }
 
-const EMPTY: Entry = Entry { frame: u32::MAX, slot: u32::MAX };
-type Leaf = [Entry; LEAF_PAGES];
+impl Entry {
+    fn of(page: ResidentPage) -> Self {
+        Self { frame: page.frame.to_bits(), slot: page.slot.0 }
+    }
+
+    fn page(self) -> ResidentPage {
+        ResidentPage { frame: FrameRef::from_bits(self.frame), slot: CopySlot(self.slot) }
+    }
+}
 
 /// The resident pages of one area in one client.
 #[derive(Default)]
 pub struct ResidentPages {
-    leaves: Vec<Option<Box<Leaf>>>,
+    /// Chunks holding at least one resident page, by ascending `key`.
+    chunks: Vec<Chunk>,
+    /// Every dense leaf, in index order; a chunk's are contiguous, from its `dense_before`.
+    dense: Vec<DenseLeaf>,
     count: u32,
 }
 
@@ -45,34 +98,85 @@ impl core::fmt::Debug for ResidentPages {
 impl ResidentPages {
     /// The page at `index`, when resident.
     pub fn at(&self, index: u32) -> Option<ResidentPage> {
-        let leaf = self.leaves.get(index as usize / LEAF_PAGES)?.as_ref()?;
-        decode(leaf[index as usize % LEAF_PAGES])
+        let chunk = &self.chunks[self.chunk_position(index).ok()?];
+        let offset = index as usize % CHUNK_PAGES;
+        let entry = match chunk.dense_position(offset >> LEAF_SHIFT) {
+            Some(n) => self.dense[n].get(offset % LEAF_PAGES)?,
+            None => chunk.records[chunk.sparse_position(offset).ok()?],
+        };
+        Some(entry.page())
     }
 
     /// Records `page` at `index`; the index was not resident.
     pub fn insert(&mut self, index: u32, page: ResidentPage) {
-        let leaf_index = index as usize / LEAF_PAGES;
-        if self.leaves.len() <= leaf_index {
-            self.leaves.resize_with(leaf_index + 1, || None);
-        }
-        let leaf = self.leaves[leaf_index].get_or_insert_with(|| Box::new([EMPTY; LEAF_PAGES]));
-        let entry = &mut leaf[index as usize % LEAF_PAGES];
-        debug_assert!(decode(*entry).is_none(), "page {index} already resident");
-        *entry = Entry { frame: page.frame.to_bits(), slot: page.slot.0 };
-        self.count += 1;
+        let c = match self.chunk_position(index) {
+            Ok(c) => c,
+            Err(c) => {
+                // Most areas fit in one chunk: room for one, not the vector's first four.
+                if self.chunks.capacity() == 0 {
+                    self.chunks.reserve_exact(1);
+                }
+                let dense_before =
+                    self.chunks.get(c).map_or(self.dense.len(), |next| next.dense_before as usize);
+                self.chunks.insert(c, Chunk::new(index >> CHUNK_SHIFT, dense_before));
+                c
+            }
+        };
+        let (offset, entry) = (index as usize % CHUNK_PAGES, Entry::of(page));
+        let leaf = offset >> LEAF_SHIFT;
+        let chunk = &mut self.chunks[c];
+        let added = match chunk.dense_position(leaf) {
+            Some(n) => self.dense[n].insert(offset % LEAF_PAGES, entry),
+            None => match chunk.sparse_position(offset) {
+                Ok(i) => {
+                    chunk.records[i] = entry;
+                    false
+                }
+                Err(i) => {
+                    let pages = chunk.leaf_pages(leaf, i);
+                    if pages.len() < SPARSE_MAX {
+                        chunk.offsets.insert(i, offset as u16);
+                        chunk.records.insert(i, entry);
+                    } else {
+                        self.make_dense(c, leaf, pages).insert(offset % LEAF_PAGES, entry);
+                    }
+                    true
+                }
+            },
+        };
+        debug_assert!(added, "page {index} already resident");
+        self.count += u32::from(added);
     }
 
     /// Forgets the page at `index` and returns what was there.
     pub fn remove(&mut self, index: u32) -> Option<ResidentPage> {
-        let leaf_index = index as usize / LEAF_PAGES;
-        let leaf = self.leaves.get_mut(leaf_index)?.as_mut()?;
-        let entry = core::mem::replace(&mut leaf[index as usize % LEAF_PAGES], EMPTY);
-        let page = decode(entry)?;
+        let c = self.chunk_position(index).ok()?;
+        let offset = index as usize % CHUNK_PAGES;
+        let leaf = offset >> LEAF_SHIFT;
+        let chunk = &mut self.chunks[c];
+        let entry = match chunk.dense_position(leaf) {
+            Some(n) => {
+                let entry = self.dense[n].remove(offset % LEAF_PAGES)?;
+                if (self.dense[n].map.count_ones() as usize) < DENSE_MIN {
+                    self.make_sparse(c, leaf, n);
+                }
+                entry
+            }
+            None => {
+                let i = chunk.sparse_position(offset).ok()?;
+                chunk.offsets.remove(i);
+                let entry = chunk.records.remove(i);
+                shrink(&mut chunk.offsets);
+                shrink(&mut chunk.records);
+                entry
+            }
+        };
         self.count -= 1;
-        if leaf.iter().all(|e| e.frame == EMPTY.frame) {
-            self.leaves[leaf_index] = None;
+        if self.chunks[c].is_empty() {
+            self.chunks.remove(c);
+            shrink(&mut self.chunks);
         }
-        Some(page)
+        Some(entry.page())
     }
 
     /// How many pages are resident.
@@ -82,26 +186,446 @@ impl ResidentPages {
 
     /// Every resident page with its index, in index order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, ResidentPage)> + '_ {
-        self.leaves.iter().enumerate().flat_map(|(leaf_index, leaf)| {
-            leaf.iter().flat_map(move |leaf| {
-                leaf.iter().enumerate().filter_map(move |(i, e)| {
-                    decode(*e).map(|page| ((leaf_index * LEAF_PAGES + i) as u32, page))
-                })
-            })
+        self.chunks.iter().flat_map(|chunk| {
+            let base = chunk.key << CHUNK_SHIFT;
+            chunk.iter(&self.dense).map(move |(offset, entry)| (base + offset as u32, entry.page()))
         })
     }
 
     /// Heap bytes this table holds.
     pub fn metadata_bytes(&self) -> usize {
-        let leaves = self.leaves.iter().filter(|l| l.is_some()).count();
-        self.leaves.capacity() * core::mem::size_of::<Option<Box<Leaf>>>()
-            + leaves * core::mem::size_of::<Leaf>()
+        let sparse: usize = self.chunks.iter().map(Chunk::sparse_bytes).sum();
+        let dense: usize = self.dense.iter().map(|leaf| leaf.records.capacity() * size_of::<Entry>()).sum();
+        self.chunks.capacity() * size_of::<Chunk>()
+            + self.dense.capacity() * size_of::<DenseLeaf>()
+            + sparse
+            + dense
+    }
+
+    /// Where the chunk of `index` is in `chunks`, or where it would go.
+    fn chunk_position(&self, index: u32) -> Result<usize, usize> {
+        let key = index >> CHUNK_SHIFT;
+        self.chunks.binary_search_by_key(&key, |chunk| chunk.key)
+    }
+
+    /// Moves sparse leaf `leaf` of chunk `c`, at `pages` of its shared arrays, into a new dense leaf
+    /// and returns it.
+    fn make_dense(&mut self, c: usize, leaf: usize, pages: Range<usize>) -> &mut DenseLeaf {
+        let chunk = &mut self.chunks[c];
+        // Room for as many pages again as it starts with: a power of two, as doubling keeps it.
+        let mut dense = DenseLeaf { map: 0, records: Vec::with_capacity(2 * SPARSE_MAX) };
+        for (offset, entry) in chunk.offsets.drain(pages.clone()).zip(chunk.records.drain(pages)) {
+            dense.map |= 1 << (usize::from(offset) % LEAF_PAGES);
+            dense.records.push(entry);
+        }
+        // The shared arrays keep their room: a chunk filling up will want it for its next leaf.
+        chunk.dense_map |= 1 << leaf;
+        let n = chunk.dense_position(leaf).expect("just made dense");
+        self.dense.insert(n, dense);
+        for later in &mut self.chunks[c + 1..] {
+            later.dense_before += 1;
+        }
+        &mut self.dense[n]
+    }
+
+    /// Moves dense leaf `leaf` of chunk `c`, `dense[n]`, back into the chunk's shared arrays.
+    fn make_sparse(&mut self, c: usize, leaf: usize, n: usize) {
+        let dense = self.dense.remove(n);
+        shrink(&mut self.dense);
+        for later in &mut self.chunks[c + 1..] {
+            later.dense_before -= 1;
+        }
+        let chunk = &mut self.chunks[c];
+        chunk.dense_map &= !(1 << leaf);
+        let first = leaf * LEAF_PAGES;
+        let (Ok(at) | Err(at)) = chunk.sparse_position(first);
+        reserve(&mut chunk.offsets, dense.records.len());
+        reserve(&mut chunk.records, dense.records.len());
+        chunk.offsets.splice(at..at, SetBits(dense.map).map(|bit| (first + bit) as u16));
+        chunk.records.splice(at..at, dense.records);
     }
 }
 
-fn decode(entry: Entry) -> Option<ResidentPage> {
-    if entry.frame == EMPTY.frame {
-        return None;
+/// The resident pages of [`CHUNK_PAGES`] pages from `key * CHUNK_PAGES`; offsets count from there.
+/// 64 bytes.
+struct Chunk {
+    key: u32,
+    /// Dense leaves of the chunks before this one: where this chunk's first is in the table's `dense`.
+    dense_before: u32,
+    /// Bit `l` set: leaf `l` is dense, and is `dense[dense_before + n]`, `n` counting the set bits
+    /// below `l`.
+    dense_map: u64,
+    /// Offsets of the pages of the sparse leaves, ascending; `records[i]` is the page at `offsets[i]`.
+    offsets: Vec<u16>,
+    records: Vec<Entry>,
+}
+
+impl Chunk {
+    fn new(key: u32, dense_before: usize) -> Self {
+        Self {
+            key,
+            dense_before: dense_before as u32,
+            dense_map: 0,
+            offsets: Vec::new(),
+            records: Vec::new(),
+        }
     }
-    Some(ResidentPage { frame: FrameRef::from_bits(entry.frame), slot: CopySlot(entry.slot) })
+
+    fn is_empty(&self) -> bool {
+        self.dense_map == 0 && self.offsets.is_empty()
+    }
+
+    /// Where leaf `leaf` is in the table's `dense`, when it is dense.
+    fn dense_position(&self, leaf: usize) -> Option<usize> {
+        if self.dense_map & (1 << leaf) == 0 {
+            return None;
+        }
+        Some(self.dense_before as usize + rank(self.dense_map, leaf))
+    }
+
+    /// Where the page at `offset` is in the shared arrays, or where it would go.
+    fn sparse_position(&self, offset: usize) -> Result<usize, usize> {
+        let offset = offset as u16;
+        match self.offsets.last() {
+            // Pages are often touched in ascending order: past the last, no search.
+            Some(&last) if last < offset => Err(self.offsets.len()),
+            _ => self.offsets.binary_search(&offset),
+        }
+    }
+
+    /// Where sparse leaf `leaf`'s pages are in the shared arrays, given a position among them (at most
+    /// `SPARSE_MAX` either side, so a scan).
+    fn leaf_pages(&self, leaf: usize, at: usize) -> Range<usize> {
+        let first = (leaf * LEAF_PAGES) as u16;
+        let in_leaf = |offset: u16| offset.wrapping_sub(first) < LEAF_PAGES as u16;
+        let before = self.offsets[..at].iter().rev().take_while(|&&offset| in_leaf(offset)).count();
+        let after = self.offsets[at..].iter().take_while(|&&offset| in_leaf(offset)).count();
+        at - before..at + after
+    }
+
+    /// Every page with its offset, ascending: the shared arrays merged with the chunk's dense leaves
+    /// (taken from the table's `dense`).
+    fn iter<'a>(&'a self, dense: &'a [DenseLeaf]) -> impl Iterator<Item = (usize, Entry)> + 'a {
+        let mut sparse = self
+            .offsets
+            .iter()
+            .map(|&offset| usize::from(offset))
+            .zip(self.records.iter().copied())
+            .peekable();
+        let first = self.dense_before as usize;
+        let mut dense = SetBits(self.dense_map)
+            .zip(&dense[first..first + self.dense_map.count_ones() as usize])
+            .flat_map(|(leaf, dense)| {
+                let first = leaf * LEAF_PAGES;
+                SetBits(dense.map).map(move |bit| first + bit).zip(dense.records.iter().copied())
+            })
+            .peekable();
+        iter::from_fn(move || {
+            let sparse_first = match (sparse.peek(), dense.peek()) {
+                (Some(s), Some(d)) => s.0 < d.0,
+                (s, _) => s.is_some(),
+            };
+            if sparse_first {
+                sparse.next()
+            } else {
+                dense.next()
+            }
+        })
+    }
+
+    /// Heap bytes of the shared arrays.
+    fn sparse_bytes(&self) -> usize {
+        self.offsets.capacity() * size_of::<u16>() + self.records.capacity() * size_of::<Entry>()
+    }
+}
+
+/// A leaf with its own records: which of its pages are resident, and their records in page order, so
+/// a page's record is at the count of set bits below its own. 32 bytes.
+struct DenseLeaf {
+    map: u64,
+    records: Vec<Entry>,
+}
+
+impl DenseLeaf {
+    /// The bit of `page` and where its record is or would go.
+    fn locate(&self, page: usize) -> (u64, usize) {
+        (1 << page, rank(self.map, page))
+    }
+
+    fn get(&self, page: usize) -> Option<Entry> {
+        if self.map & (1 << page) == 0 {
+            return None;
+        }
+        Some(self.records[rank(self.map, page)])
+    }
+
+    /// Records `entry` at `page`; returns whether the page is new (if not, it is overwritten).
+    fn insert(&mut self, page: usize, entry: Entry) -> bool {
+        let (bit, rank) = self.locate(page);
+        if self.map & bit != 0 {
+            self.records[rank] = entry;
+            return false;
+        }
+        self.map |= bit;
+        self.records.insert(rank, entry);
+        true
+    }
+
+    fn remove(&mut self, page: usize) -> Option<Entry> {
+        let (bit, rank) = self.locate(page);
+        if self.map & bit == 0 {
+            return None;
+        }
+        self.map &= !bit;
+        let entry = self.records.remove(rank);
+        shrink(&mut self.records);
+        Some(entry)
+    }
+}
+
+/// The positions of the set bits of a map, ascending.
+struct SetBits(u64);
+
+impl Iterator for SetBits {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        (self.0 != 0).then(|| {
+            let bit = self.0.trailing_zeros() as usize;
+            self.0 &= self.0 - 1;
+            bit
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let count = self.0.count_ones() as usize;
+        (count, Some(count))
+    }
+}
+
+impl ExactSizeIterator for SetBits {}
+
+/// How many bits of `map` below `position` are set: a record's place among its map's.
+fn rank(map: u64, position: usize) -> usize {
+    let below = (1 << position) - 1;
+    // All set is common (a full leaf or chunk, or pages touched in order) and needs no count, which
+    // without a popcount instruction (none in the baseline x86-64 the pager builds for) is a dozen
+    // dependent operations.
+    if map & below == below {
+        position
+    } else {
+        (map & below).count_ones() as usize
+    }
+}
+
+/// Makes room for `additional` more elements, keeping the capacity a power of two as ordinary growth
+/// does (so the root task's power-of-two allocator rounds nothing up).
+fn reserve<T>(vector: &mut Vec<T>, additional: usize) {
+    let wanted = (vector.len() + additional).next_power_of_two();
+    vector.reserve(wanted - vector.len());
+}
+
+/// Gives a draining vector's memory back: all of it once empty, half of it once a quarter full (so
+/// growing again does not reallocate at once, and a power-of-two capacity stays one).
+fn shrink<T>(vector: &mut Vec<T>) {
+    if vector.is_empty() {
+        *vector = Vec::new();
+    } else if vector.len() <= vector.capacity() / 4 {
+        vector.shrink_to(vector.capacity() / 2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use super::*;
+    use crate::PoolFrame;
+
+    fn page(n: u32) -> ResidentPage {
+        ResidentPage { frame: FrameRef::Pool(PoolFrame(n)), slot: CopySlot(n ^ 0x5555) }
+    }
+
+    fn table(indices: impl IntoIterator<Item = u32>) -> ResidentPages {
+        let mut table = ResidentPages::default();
+        for index in indices {
+            table.insert(index, page(index));
+        }
+        table
+    }
+
+    /// Dense leaves and sparse pages of the chunk holding `index`.
+    fn shape(table: &ResidentPages, index: u32) -> (u32, usize) {
+        let chunk = &table.chunks[table.chunk_position(index).expect("a chunk")];
+        (chunk.dense_map.count_ones(), chunk.offsets.len())
+    }
+
+    /// The layout's invariants: chunks sorted and not empty, `dense_before` the count of earlier dense
+    /// leaves, shared arrays in step and sorted, dense leaves with a record per map bit and at least
+    /// `DENSE_MIN` pages, sparse leaves with at most `SPARSE_MAX`, and every capacity a power of two
+    /// (or none).
+    fn check_layout(table: &ResidentPages) {
+        let mut dense = 0;
+        for (i, chunk) in table.chunks.iter().enumerate() {
+            assert!(!chunk.is_empty());
+            assert!(i == 0 || table.chunks[i - 1].key < chunk.key);
+            assert_eq!(chunk.dense_before as usize, dense);
+            dense += chunk.dense_map.count_ones() as usize;
+            assert_eq!(chunk.offsets.len(), chunk.records.len());
+            assert!(chunk.offsets.windows(2).all(|w| w[0] < w[1]));
+            for leaf in 0..LEAVES_PER_CHUNK {
+                let first = (leaf * LEAF_PAGES) as u16;
+                let sparse = chunk.offsets.iter().filter(|o| (first..first + 64).contains(o)).count();
+                match chunk.dense_position(leaf) {
+                    Some(n) => {
+                        let leaf = &table.dense[n];
+                        assert_eq!(sparse, 0);
+                        assert_eq!(leaf.map.count_ones() as usize, leaf.records.len());
+                        assert!(leaf.records.len() >= DENSE_MIN);
+                        assert!(leaf.records.capacity().is_power_of_two());
+                    }
+                    None => assert!(sparse <= SPARSE_MAX),
+                }
+            }
+            for capacity in [chunk.offsets.capacity(), chunk.records.capacity()] {
+                assert!(capacity == 0 || capacity.is_power_of_two(), "capacity {capacity}");
+            }
+        }
+        assert_eq!(table.dense.len(), dense);
+        for capacity in [table.chunks.capacity(), table.dense.capacity()] {
+            assert!(capacity == 0 || capacity.is_power_of_two(), "capacity {capacity}");
+        }
+    }
+
+    /// Every page of `table` is the one inserted at its index, `iter` lists exactly `indices`, and the
+    /// layout holds.
+    fn check(table: &ResidentPages, indices: &[u32]) {
+        check_layout(table);
+        let listed: Vec<u32> = table.iter().map(|(index, _)| index).collect();
+        assert_eq!(listed, indices);
+        for (index, resident) in table.iter() {
+            assert_eq!(resident, page(index));
+            assert_eq!(table.at(index), Some(page(index)));
+        }
+        assert_eq!(table.count() as usize, indices.len());
+    }
+
+    #[test]
+    fn a_leaf_turns_dense_past_the_threshold_and_sparse_when_drained() {
+        // Leaf 3 of chunk 0, with neighbours in leaves 2 and 4 that stay sparse, and a later chunk.
+        let first = 3 * LEAF_PAGES as u32;
+        let later = CHUNK_PAGES as u32 + 5;
+        let mut leaf: Vec<u32> = (first..first + SPARSE_MAX as u32).collect();
+        let others = [first - 1, first + 64, later];
+        let mut t = table(leaf.iter().copied().chain(others));
+        assert_eq!(shape(&t, first), (0, SPARSE_MAX + 2));
+        let all = |leaf: &[u32]| {
+            let mut all: Vec<u32> = leaf.iter().copied().chain(others).collect();
+            all.sort_unstable();
+            all
+        };
+        check(&t, &all(&leaf));
+
+        t.insert(first + 63, page(first + 63));
+        leaf.push(first + 63);
+        assert_eq!(shape(&t, first), (1, 2), "one more page makes the leaf dense");
+        assert_eq!(t.chunks[1].dense_before, 1);
+        check(&t, &all(&leaf));
+
+        // Drain to DENSE_MIN pages: still dense; one fewer: sparse again, and the leaf freed.
+        while leaf.len() > DENSE_MIN {
+            let index = leaf.remove(0);
+            assert_eq!(t.remove(index), Some(page(index)));
+            assert_eq!(t.remove(index), None);
+        }
+        assert_eq!(shape(&t, first), (1, 2));
+        check(&t, &all(&leaf));
+        let index = leaf.remove(0);
+        assert_eq!(t.remove(index), Some(page(index)));
+        assert_eq!(shape(&t, first), (0, DENSE_MIN + 1));
+        assert_eq!((t.dense.capacity(), t.chunks[1].dense_before), (0, 0), "the dense leaf is gone");
+        check(&t, &all(&leaf));
+    }
+
+    #[test]
+    fn removing_every_page_frees_everything() {
+        // Dense leaves, sparse pages and five chunks, the last near the top of a 4 GiB area.
+        let mut indices: Vec<u32> =
+            (0..300).chain((5000..9000).step_by(7)).chain([0x1_0000, 0xF_FFFF]).collect();
+        let mut t = table(indices.iter().copied());
+        assert_eq!(t.chunks.len(), 5);
+        // Leaves with more than SPARSE_MAX pages are dense: 0 to 4, and those with a page every 7.
+        let pages_in = |leaf: u32| indices.iter().filter(|i| **i >> LEAF_SHIFT == leaf).count();
+        let dense = (0..1 << 14).filter(|leaf| pages_in(*leaf) > SPARSE_MAX).count();
+        assert_eq!((t.dense.len(), dense), (68, 68));
+        assert!(t.metadata_bytes() > 0);
+        // Remove in an order unlike the insertion's.
+        indices.sort_unstable_by_key(|i| (i % 13, *i));
+        for (n, index) in indices.iter().enumerate() {
+            assert_eq!(t.remove(*index), Some(page(*index)));
+            if n % 64 == 0 {
+                check_layout(&t);
+            }
+        }
+        assert_eq!(t.count(), 0);
+        assert_eq!((t.chunks.capacity(), t.dense.capacity()), (0, 0));
+        assert_eq!(t.metadata_bytes(), 0);
+        assert_eq!(t.iter().count(), 0);
+    }
+
+    #[test]
+    fn iteration_is_in_index_order_across_leaf_kinds() {
+        // Chunk 0: sparse pages in leaves 0, 2 and 3 around dense leaf 1 and before dense leaf 5;
+        // chunk 1: dense leaf 0; chunk 3: one sparse page. Inserted from the top down.
+        let c1 = CHUNK_PAGES as u32;
+        let mut indices: Vec<u32> = [1, 63, 128, 200, 3 * c1 + 17]
+            .into_iter()
+            .chain(64..128)
+            .chain(5 * 64..6 * 64)
+            .chain(c1..c1 + 64)
+            .collect();
+        let t = table(indices.iter().rev().copied());
+        assert_eq!(shape(&t, 0), (2, 4));
+        assert_eq!(shape(&t, c1), (1, 0));
+        assert_eq!(shape(&t, 3 * c1), (0, 1));
+        indices.sort_unstable();
+        check(&t, &indices);
+        for absent in [2, 6 * 64, c1 + 64, 2 * c1, 3 * c1 + 16] {
+            assert_eq!(t.at(absent), None);
+        }
+    }
+
+    #[test]
+    fn metadata_bytes_in_each_shape() {
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!((size_of::<Chunk>(), size_of::<DenseLeaf>()), (64, 32), "power-of-two blocks");
+        let header = size_of::<Chunk>();
+        let sparse = |c: &Chunk| c.offsets.capacity() * 2 + c.records.capacity() * 8;
+        assert_eq!(ResidentPages::default().metadata_bytes(), 0);
+
+        // One page: one chunk header and the sparse arrays' first allocations.
+        let t = table([700]);
+        assert_eq!(t.chunks.capacity(), 1, "a table's first chunk takes no spare room");
+        assert_eq!(t.metadata_bytes(), header + sparse(&t.chunks[0]));
+
+        // A full leaf: its 32-byte header (in a vector with room for more) and 512 bytes of records,
+        // plus what the shared arrays kept from before the leaf turned dense.
+        let t = table(0..64);
+        assert_eq!(shape(&t, 0), (1, 0));
+        assert_eq!(t.dense[0].records.capacity(), 64);
+        assert_eq!(t.metadata_bytes(), header + t.dense.capacity() * 32 + 512 + sparse(&t.chunks[0]));
+
+        // A dense chunk costs under 8.6 bytes a page.
+        let t = table(0..CHUNK_PAGES as u32);
+        assert_eq!(shape(&t, 0), (LEAVES_PER_CHUNK as u32, 0));
+        assert!(t.metadata_bytes() * 5 < CHUNK_PAGES * 43, "{}", t.metadata_bytes());
+
+        // One page per 16 MiB over 4 GiB: a chunk per page, no vector spanning the area.
+        let t = table((0..256).map(|n| n << CHUNK_SHIFT));
+        let arrays: usize = t.chunks.iter().map(sparse).sum();
+        assert_eq!(t.chunks.capacity(), 256);
+        assert_eq!(t.metadata_bytes(), 256 * header + arrays);
+        assert!(t.chunks.iter().all(|c| c.offsets.len() == 1));
+        check_layout(&t);
+    }
 }
