@@ -432,6 +432,8 @@ fn markdown(report: &Value) -> String {
     }
     let host = &report["host"];
     if let Some(classes) = host["fault_resolutions_per_second"].as_object() {
+        let millions =
+            |value: &Value| value.as_f64().map_or_else(|| cell(value), |v| format!("{:.2} M", v / 1e6));
         let _ = writeln!(out, "\n## Host core (faults resolved per second, median round)\n");
         let _ = writeln!(out, "| case | pager on the model kernel | pager alone | BTreeMap baseline |");
         let _ = writeln!(out, "|---|---:|---:|---:|");
@@ -439,9 +441,9 @@ fn markdown(report: &Value) -> String {
             let _ = writeln!(
                 out,
                 "| {case} | {} | {} | {} |",
-                cell(&row["pager_model"]),
-                cell(&row["pager"]),
-                cell(&row["baseline"])
+                millions(&row["pager_model"]),
+                millions(&row["pager"]),
+                millions(&row["baseline"])
             );
         }
     }
@@ -530,7 +532,7 @@ boot\r
             figures,
         };
         let host = json!({
-            "fault_resolutions_per_second": {"zero": {"pager_model": 1.0, "pager": 2.0, "baseline": 3.0}},
+            "fault_resolutions_per_second": {"zero": {"pager_model": 1.0e6, "pager": 2.5e6, "baseline": 3.0e6}},
             "metadata_bytes_per_resident_page": {"dense": {"pager": 20.1, "baseline": 68.5}},
         });
         let report = report(&[image], host).unwrap();
@@ -540,7 +542,7 @@ boot\r
             "{text}"
         );
         assert!(text.contains("| bench-touch#0 | seed | 410 of 4096 | 412 | 413 | 500 | 8000 |"), "{text}");
-        assert!(text.contains("| zero | 1.0 | 2.0 | 3.0 |"), "{text}");
+        assert!(text.contains("| zero | 1.00 M | 2.50 M | 3.00 M |"), "{text}");
         assert!(text.contains("| dense | 20.1 | 68.5 |"), "{text}");
         assert!(text.contains("x: 2 runs, figures identical; serial output byte-identical"), "{text}");
     }
