@@ -518,6 +518,10 @@ impl<'img, P: Policy> Pager<'img, P> {
         }
 
         let (source, image) = classify(area, index);
+        let source = match image {
+            Some(id) => image_page_if_padded_with_zeroes(area, source, images[usize::from(id.0)].elf.bytes()),
+            None => source,
+        };
         let (class, frame) = match source {
             PageSource::Image { file_offset } => {
                 let image = &images[usize::from(image.expect("segment has an image").0)];
@@ -809,6 +813,31 @@ fn classify(area: &Area, index: u32) -> (PageSource, Option<ImageId>) {
         PageSource::Mixed { file_offset, pad_lo: pad_lo as usize, pad_hi: pad_hi as usize }
     };
     (source, Some(image))
+}
+
+/// A straddling page of a read-only segment whose pads are already zero in the file is served as
+/// the image's own frame: what the client reads is the same as a copy with zeroed pads, and it costs
+/// no frame and no copy (HelenOS copies every partial page). That is the usual tail of a text or
+/// read-only data segment, since the linker pads segments apart with zeroes. The page must lie wholly
+/// inside the file, so that the image's frame holds exactly these bytes.
+fn image_page_if_padded_with_zeroes(area: &Area, source: PageSource, bytes: &[u8]) -> PageSource {
+    const PAGE: usize = PAGE_SIZE as usize;
+    let PageSource::Mixed { file_offset, pad_lo, pad_hi } = source else {
+        return source;
+    };
+    let writable = matches!(area.backend, Backend::Segment { segment, .. } if segment.rights.write);
+    let page_start = (file_offset as usize).checked_sub(pad_lo);
+    let page = page_start.and_then(|start| bytes.get(start..start.checked_add(PAGE)?));
+    match page {
+        Some(page)
+            if !writable
+                && page[..pad_lo].iter().all(|&b| b == 0)
+                && page[PAGE - pad_hi..].iter().all(|&b| b == 0) =>
+        {
+            PageSource::Image { file_offset: file_offset - pad_lo as u64 }
+        }
+        _ => source,
+    }
 }
 
 /// Fills a new frame through the window; returns the class it was served as. Zeroes already there

@@ -467,11 +467,24 @@ impl Run<'_> {
                     let elf = &self.oracle.elves[image];
                     let spec = &elf.segments()[segment];
                     let page = spec.vaddr / PAGE * PAGE + index * PAGE;
-                    let in_file = page >= spec.vaddr && page + PAGE <= spec.vaddr + spec.bytes.len() as u64;
-                    if in_file && !area.rights.write {
-                        let offset = elf.layout().program_headers[segment].offset + (page - spec.vaddr);
+                    let file_end = spec.vaddr + spec.bytes.len() as u64;
+                    let in_file = page >= spec.vaddr && page + PAGE <= file_end;
+                    // A straddling page whose bytes outside the segment are zero in the file (and
+                    // which lies wholly in the file) is the image's frame too.
+                    let offset =
+                        (elf.layout().program_headers[segment].offset + page).checked_sub(spec.vaddr);
+                    let file = boot.file(image);
+                    let whole = offset.and_then(|o| file.get(o as usize..(o + PAGE) as usize));
+                    let padded_with_zeroes = whole.is_some_and(|bytes| {
+                        (page..page + PAGE)
+                            .zip(bytes)
+                            .all(|(va, &b)| (spec.vaddr..file_end).contains(&va) || b == 0)
+                    });
+                    let straddles = !in_file && page < file_end;
+                    if !area.rights.write && (in_file || (straddles && padded_with_zeroes)) {
                         let first = boot.files()[image].first_page;
-                        let expected = FrameRef::Image(ImagePage(first + (offset / PAGE) as u32));
+                        let page_offset = offset.expect("a page in the file");
+                        let expected = FrameRef::Image(ImagePage(first + (page_offset / PAGE) as u32));
                         prop_assert_eq!(mapping.frame, expected);
                     } else {
                         prop_assert!(matches!(mapping.frame, FrameRef::Pool(_)));

@@ -173,9 +173,10 @@ fn straddling_page_with_both_pads_copies_only_the_middle() {
     let mut expected = data[0x1ff0..].to_vec();
     expected.extend_from_slice(&zeroes(0xff0));
     assert_eq!(session.read(client, 0x0080_2000, 4096).unwrap(), expected);
-    // The text's last page: file bytes then zeroes, in an executable segment.
+    // The text's last page: file bytes then zeroes, in an executable segment. The file has zeroes
+    // after the text up to the next segment's page, so the image's own frame serves it.
     let (class, _) = fault_class(&mut session, client, TEXT + 2 * PAGE, Access::Execute);
-    assert_eq!(class, FaultClass::Mixed);
+    assert_eq!(class, FaultClass::ImageFrame);
     let mut expected = pattern(1, 0x2123)[0x2000..].to_vec();
     expected.extend_from_slice(&zeroes(0x1000 - 0x123));
     assert_eq!(session.read(client, TEXT + 2 * PAGE, 4096).unwrap(), expected);
@@ -303,19 +304,24 @@ fn sharing_a_read_only_area_puts_only_non_image_pages_in_the_pagemap() {
     let first = spawn(&mut session);
     let second = spawn(&mut session);
     let at = 0x3000_0000;
-    session.touch(first, TEXT, Access::Execute).unwrap(); // image frame
-    session.touch(first, TEXT + PAGE, Access::Read).unwrap(); // image frame
-    session.touch(first, TEXT + 2 * PAGE, Access::Read).unwrap(); // mixed: a pool frame
-    let mixed = session.kernel.mapping(first, TEXT + 2 * PAGE).unwrap().frame;
+    // Read-only data: one page of file bytes (an image frame), then half a page past the file end
+    // (a zero page: a pool frame).
+    session.touch(first, RODATA, Access::Read).unwrap();
+    session.touch(first, RODATA + PAGE, Access::Read).unwrap();
+    let image = session.kernel.mapping(first, RODATA).unwrap().frame;
+    let zero = session.kernel.mapping(first, RODATA + PAGE).unwrap().frame;
+    assert!(matches!((image, zero), (FrameRef::Image(_), FrameRef::Pool(_))));
 
-    session.share(first, TEXT, second, at).unwrap();
-    let shared = area_shared(&session, first, TEXT).unwrap();
+    session.share(first, RODATA, second, at).unwrap();
+    let shared = area_shared(&session, first, RODATA).unwrap();
     assert_eq!(session.pager.pagemap_len(shared), Some(1));
-    let (class, frame) = fault_class(&mut session, second, at, Access::Execute);
-    assert_eq!((class, frame), (FaultClass::ImageFrame, FrameRef::Image(ImagePage(TEXT_FIRST_IMAGE_PAGE))));
-    let (class, frame) = fault_class(&mut session, second, at + 2 * PAGE, Access::Read);
-    assert_eq!((class, frame), (FaultClass::SharedHit, mixed));
-    assert_eq!(session.read(second, at, 0x2123).unwrap(), pattern(1, 0x2123));
+    let (class, frame) = fault_class(&mut session, second, at, Access::Read);
+    assert_eq!((class, frame), (FaultClass::ImageFrame, image));
+    let (class, frame) = fault_class(&mut session, second, at + PAGE, Access::Read);
+    assert_eq!((class, frame), (FaultClass::SharedHit, zero));
+    let mut expected = pattern(2, RODATA_FILE_SIZE as usize);
+    expected.resize(RODATA_MEMORY_SIZE as usize, 0);
+    assert_eq!(session.read(second, at, RODATA_MEMORY_SIZE as usize).unwrap(), expected);
     assert_eq!(session.pager.frame_counts().in_use, 1);
     assert_clean(&session);
 }
@@ -707,8 +713,11 @@ fn eager_policy_maps_every_segment_and_the_stack_before_start() {
     assert_eq!(session.kernel.mappings(client).len(), 15);
     let image_mappings =
         session.kernel.mappings(client).iter().filter(|m| matches!(m.frame, FrameRef::Image(_))).count();
-    assert_eq!(image_mappings, 3, "two text pages and one read-only data page");
-    assert_eq!(session.pager.frame_counts().in_use, 12);
+    assert_eq!(
+        image_mappings, 4,
+        "three text pages (the last padded with zeroes) and one read-only data page"
+    );
+    assert_eq!(session.pager.frame_counts().in_use, 11);
     let elf = pager_tests::reference_elf();
     for (start, length) in [
         (TEXT, 0x3000),
@@ -789,5 +798,47 @@ fn fresh_frames_are_not_zeroed_again_and_zero_fills_prefer_them() {
     assert_eq!(reused, FrameRef::Pool(PoolFrame(3)));
     assert_eq!(session.kernel.counters().window_zeroes, 1);
     assert_eq!(session.read(client, heap + 4 * PAGE, 4096).unwrap(), zeroes(4096));
+    assert_clean(&session);
+}
+
+#[test]
+fn a_read_only_page_padded_with_zeroes_in_the_file_is_the_image_frame() {
+    use sim::elf::{ElfBuilder, FLAGS_R, FLAGS_RW, FLAGS_RX};
+    // Text starts 0x10 into its page, after a gap the builder fills with zeroes, and ends 0x100 into
+    // its second page; the next segment starts on a fresh file page, so zeroes pad that tail too.
+    // Read-only data ends mid-page with the writable data's bytes right behind it in the file.
+    let text = pattern(7, 0x1100 - 0x10);
+    let builder = ElfBuilder::new()
+        .segment(0x0040_0010, text.clone(), text.len() as u64, FLAGS_RX)
+        .segment(0x0060_0000, pattern(8, 0x80), 0x80, FLAGS_R)
+        .segment(0x0060_1080, pattern(9, 0x100), 0x1000, FLAGS_RW)
+        .segment(0x0080_0000, pattern(10, 0x80), 0x80, FLAGS_RW);
+    let boot = sim::BootImage::new().with(&builder.build());
+    let mut session = default_session(&boot);
+    let image = session.image(0);
+    let client = session.spawn(image, None).unwrap();
+
+    // Both text pages: pads of zeroes in the file, so no frame and no copy.
+    for page in [0x0040_0000, 0x0040_1000] {
+        let (class, frame) = fault_class(&mut session, client, page, Access::Execute);
+        assert_eq!(class, FaultClass::ImageFrame, "page {page:#x}");
+        assert!(matches!(frame, FrameRef::Image(_)));
+        let read = session.read(client, page, 4096).unwrap();
+        let want: Vec<u8> = (0..4096u64)
+            .map(|offset| builder.expected_byte(page + offset).expect("inside the segment's pages"))
+            .collect();
+        assert_eq!(read, want, "page {page:#x}");
+    }
+    assert_eq!(session.pager.frame_counts().in_use, 0, "no frame for the text");
+    // The read-only data's tail has the writable data behind it in the file: copied, zero padded.
+    let (class, _) = fault_class(&mut session, client, 0x0060_0000, Access::Read);
+    assert_eq!(class, FaultClass::Mixed);
+    let read = session.read(client, 0x0060_0000, 4096).unwrap();
+    assert_eq!(&read[..0x80], &pattern(8, 0x80)[..]);
+    assert_eq!(&read[0x80..], &zeroes(4096 - 0x80)[..]);
+    // A writable page is never the image's frame, zero pads or not.
+    let (class, frame) = fault_class(&mut session, client, 0x0080_0000, Access::Read);
+    assert_eq!(class, FaultClass::Mixed);
+    assert!(matches!(frame, FrameRef::Pool(_)));
     assert_clean(&session);
 }
