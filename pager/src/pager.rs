@@ -193,6 +193,7 @@ struct Image<'img> {
 }
 
 /// Where a page's contents come from, by the seed's cases.
+#[derive(Clone, Copy)]
 enum PageSource {
     Image { file_offset: u64 },
     Copy { file_offset: u64 },
@@ -518,9 +519,11 @@ impl<'img, P: Policy> Pager<'img, P> {
         }
 
         let (source, image) = classify(area, index);
-        let source = match image {
-            Some(id) => image_page_if_padded_with_zeroes(area, source, images[usize::from(id.0)].elf.bytes()),
-            None => source,
+        let source = match (source, image) {
+            (PageSource::Mixed { .. }, Some(id)) => {
+                image_page_if_padded_with_zeroes(area, source, images[usize::from(id.0)].elf.bytes())
+            }
+            _ => source,
         };
         let (class, frame) = match source {
             PageSource::Image { file_offset } => {
