@@ -58,26 +58,31 @@ fn to_u32(value: u64, what: &str) -> Result<u32> {
     u32::try_from(value).with_context(|| format!("{what} {value:#x} does not fit in 32 bits"))
 }
 
-/// What of an ELF the pager reads: the header, the program headers and every `PT_LOAD`'s file bytes.
-/// Section headers and whatever lies past the last segment (symbols, debug info) are cut, and the
-/// header says there are no sections, so an app built with debug info costs the image no more
-/// pages than a stripped one.
+/// What of an ELF the pager reads, and nothing else: the header and program headers, every
+/// `PT_LOAD`'s file bytes, zeroes everywhere between, to a whole number of pages; the header says
+/// there are no sections. Symbols and debug info cost the image no pages, and a read-only segment's
+/// last page is its file bytes then zeroes, which the pager maps as the image's own frame instead
+/// of copying it.
 pub fn loadable_part(bytes: &[u8]) -> Result<Vec<u8>> {
-    let image = pager::elf::ElfImage::parse(bytes).map_err(|error| anyhow::anyhow!("{error}"))?;
+    const PAGE: usize = pager::PAGE_SIZE as usize;
     const PROGRAM_HEADER_OFFSET: usize = 0x20;
     const SECTION_HEADER_OFFSET: usize = 0x28;
     const PROGRAM_HEADER_COUNT: usize = 0x38;
     const SECTION_FIELDS: std::ops::Range<usize> = 0x3a..0x40; // e_shentsize, e_shnum, e_shstrndx
+    let image = pager::elf::ElfImage::parse(bytes).map_err(|error| anyhow::anyhow!("{error}"))?;
     let word = |at: usize, size: usize| {
         bytes[at..at + size].iter().rev().fold(0u64, |value, &byte| value << 8 | u64::from(byte))
     };
-    let program_headers = word(PROGRAM_HEADER_OFFSET, 8) + word(PROGRAM_HEADER_COUNT, 2) * 56;
-    let end = image
-        .segments()
-        .iter()
-        .map(|segment| segment.offset + segment.file_size)
-        .fold(program_headers, u64::max) as usize;
-    let mut part = bytes[..end.min(bytes.len())].to_vec();
+    // The parser checked that the headers and every segment's file bytes lie in the file.
+    let headers = (word(PROGRAM_HEADER_OFFSET, 8) + word(PROGRAM_HEADER_COUNT, 2) * 56) as usize;
+    let ranges: Vec<std::ops::Range<usize>> = std::iter::once(0..headers)
+        .chain(image.segments().iter().map(|s| s.offset as usize..(s.offset + s.file_size) as usize))
+        .collect();
+    let end = ranges.iter().map(|range| range.end).max().unwrap_or(0);
+    let mut part = vec![0; end.div_ceil(PAGE) * PAGE];
+    for range in ranges {
+        part[range.clone()].copy_from_slice(&bytes[range]);
+    }
     part[SECTION_HEADER_OFFSET..SECTION_HEADER_OFFSET + 8].fill(0);
     part[SECTION_FIELDS].fill(0);
     Ok(part)
@@ -416,16 +421,19 @@ mod tests {
 
     #[test]
     fn packs_only_the_loadable_part_of_an_elf() {
-        // Two one-page segments (file bytes at 0x1000 and 0x2000, 0x100 and 0x80 of them), then
-        // "debug info" and a section header table the pager never reads.
+        // Two one-page segments (file bytes at 0x1000 and 0x2000, 0x100 and 0x80 of them), junk
+        // between them, then "debug info" and a section header table the pager never reads.
         let mut bytes = crate::layout::tests::elf(&[(0x40_0000, 0x100, 5), (0x40_1000, 0x80, 6)]);
+        bytes[0x1100..0x2000].fill(0xcc);
         bytes.extend_from_slice(&[0xdb; 8192]);
         let section_headers = bytes.len() as u64;
         bytes[0x28..0x30].copy_from_slice(&section_headers.to_le_bytes());
         bytes[0x3c..0x3e].copy_from_slice(&9u16.to_le_bytes());
         let part = loadable_part(&bytes).unwrap();
-        assert_eq!(part.len(), 0x2000 + 0x80, "ends with the last segment's file bytes");
-        assert_eq!(&part[0x40..0x2080], &bytes[0x40..0x2080]);
+        assert_eq!(part.len(), 0x3000, "up to the page holding the last segment's file bytes");
+        assert_eq!(&part[0x40..0x1100], &bytes[0x40..0x1100]);
+        assert_eq!(&part[0x2000..0x2080], &bytes[0x2000..0x2080]);
+        assert!(part[0x1100..0x2000].iter().chain(&part[0x2080..]).all(|&b| b == 0), "zeroes between");
         assert_eq!(&part[0x28..0x30], &[0; 8], "no section header table");
         assert_eq!(&part[0x3a..0x40], &[0; 6]);
         let original = pager::elf::ElfImage::parse(&bytes).unwrap();
