@@ -31,6 +31,12 @@
 //! task's power-of-two allocator rounds nothing up and the bytes counted here are the bytes used.
 //! Making a leaf dense or sparse moves the headers of the area's later dense leaves. Vectors give
 //! memory back as they drain, and an empty table holds no heap at all.
+//!
+//! A fault looks a page up and, if it is not resident, maps it and records it: [`ResidentPages::find`]
+//! answers with the page or a [`Vacancy`], where it would go, and [`ResidentPages::fill`] records it
+//! there without searching again. The table counts its changes, so a vacancy that outlived one is
+//! noticed and the page inserted by a new search. A page joining a dense leaf, the usual case, takes
+//! the inline path.
 
 use alloc::vec::Vec;
 use core::iter;
@@ -62,6 +68,25 @@ pub struct ResidentPage {
     pub slot: CopySlot,
 }
 
+/// Where a page that [`ResidentPages::find`] did not find would go in that table.
+#[derive(Clone, Copy, Debug)]
+pub struct Vacancy {
+    index: u32,
+    /// The table's `generation` when found.
+    generation: u32,
+    place: Place,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// A new chunk, at this position in `chunks`.
+    Chunk(usize),
+    /// Dense leaf `dense[n]`, whose map bit for the page is clear.
+    Dense(usize),
+    /// Chunk `chunks[c]`'s shared arrays, at this position.
+    Sparse(usize, usize),
+}
+
 /// A page's record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
@@ -87,6 +112,8 @@ pub struct ResidentPages {
     /// Every dense leaf, in index order; a chunk's are contiguous, from its `dense_before`.
     dense: Vec<DenseLeaf>,
     count: u32,
+    /// Changes with every insertion and removal, so a [`Vacancy`] from before is known stale.
+    generation: u32,
 }
 
 impl core::fmt::Debug for ResidentPages {
@@ -98,54 +125,99 @@ impl core::fmt::Debug for ResidentPages {
 impl ResidentPages {
     /// The page at `index`, when resident.
     pub fn at(&self, index: u32) -> Option<ResidentPage> {
-        let chunk = &self.chunks[self.chunk_position(index).ok()?];
-        let offset = index as usize % CHUNK_PAGES;
-        let entry = match chunk.dense_position(offset >> LEAF_SHIFT) {
-            Some(n) => self.dense[n].get(offset % LEAF_PAGES)?,
-            None => chunk.records[chunk.sparse_position(offset).ok()?],
-        };
-        Some(entry.page())
+        self.find(index).ok()
     }
 
-    /// Records `page` at `index`; the index was not resident.
-    pub fn insert(&mut self, index: u32, page: ResidentPage) {
+    /// The page at `index` when resident, or else where it would go: the fault path asks whether a
+    /// page is resident and, mapping it, records it there, so [`Self::fill`] need not search again.
+    #[inline]
+    pub fn find(&self, index: u32) -> Result<ResidentPage, Vacancy> {
+        let vacancy = |place| Vacancy { index, generation: self.generation, place };
         let c = match self.chunk_position(index) {
             Ok(c) => c,
-            Err(c) => {
+            Err(c) => return Err(vacancy(Place::Chunk(c))),
+        };
+        let chunk = &self.chunks[c];
+        let offset = index as usize % CHUNK_PAGES;
+        let entry = match chunk.dense_position(offset >> LEAF_SHIFT) {
+            Some(n) => match self.dense[n].get(offset % LEAF_PAGES) {
+                Some(entry) => entry,
+                None => return Err(vacancy(Place::Dense(n))),
+            },
+            None => match chunk.sparse_position(offset) {
+                Ok(i) => chunk.records[i],
+                Err(i) => return Err(vacancy(Place::Sparse(c, i))),
+            },
+        };
+        Ok(entry.page())
+    }
+
+    /// Records `page` where `find` saw room for it. A vacancy found before the table last changed
+    /// may point at the wrong place, so then the page is inserted by a new search.
+    #[inline]
+    pub fn fill(&mut self, vacancy: Vacancy, page: ResidentPage) {
+        match vacancy.place {
+            // The common case, a page joining a dense leaf, is inline; the rest is out of line, so the
+            // fault path does not pay for the registers they need.
+            Place::Dense(n) if vacancy.generation == self.generation => {
+                debug_assert_eq!(self.find(vacancy.index).err().map(|v| v.place), Some(vacancy.place));
+                self.dense[n].insert_new(vacancy.index as usize % LEAF_PAGES, Entry::of(page));
+                self.count += 1;
+                self.generation = self.generation.wrapping_add(1);
+            }
+            _ => self.fill_other(vacancy, page),
+        }
+    }
+
+    /// [`Self::fill`] for a new chunk, the shared arrays, or a stale vacancy.
+    #[inline(never)]
+    fn fill_other(&mut self, vacancy: Vacancy, page: ResidentPage) {
+        let Vacancy { index, generation, place } = vacancy;
+        if generation != self.generation {
+            return self.insert(index, page);
+        }
+        debug_assert_eq!(self.find(index).err().map(|v| v.place), Some(place), "a stale vacancy");
+        let (offset, entry) = (index as usize % CHUNK_PAGES, Entry::of(page));
+        match place {
+            Place::Chunk(c) => {
                 // Most areas fit in one chunk: room for one, not the vector's first four.
                 if self.chunks.capacity() == 0 {
                     self.chunks.reserve_exact(1);
                 }
                 let dense_before =
                     self.chunks.get(c).map_or(self.dense.len(), |next| next.dense_before as usize);
-                self.chunks.insert(c, Chunk::new(index >> CHUNK_SHIFT, dense_before));
-                c
+                let mut chunk = Chunk::new(index >> CHUNK_SHIFT, dense_before);
+                chunk.offsets.push(offset as u16);
+                chunk.records.push(entry);
+                self.chunks.insert(c, chunk);
             }
-        };
-        let (offset, entry) = (index as usize % CHUNK_PAGES, Entry::of(page));
-        let leaf = offset >> LEAF_SHIFT;
-        let chunk = &mut self.chunks[c];
-        let added = match chunk.dense_position(leaf) {
-            Some(n) => self.dense[n].insert(offset % LEAF_PAGES, entry),
-            None => match chunk.sparse_position(offset) {
-                Ok(i) => {
-                    chunk.records[i] = entry;
-                    false
+            Place::Dense(n) => self.dense[n].insert_new(offset % LEAF_PAGES, entry),
+            Place::Sparse(c, i) => {
+                let chunk = &mut self.chunks[c];
+                let leaf = offset >> LEAF_SHIFT;
+                let pages = chunk.leaf_pages(leaf, i);
+                if pages.len() < SPARSE_MAX {
+                    chunk.offsets.insert(i, offset as u16);
+                    chunk.records.insert(i, entry);
+                } else {
+                    self.make_dense(c, leaf, pages).insert_new(offset % LEAF_PAGES, entry);
                 }
-                Err(i) => {
-                    let pages = chunk.leaf_pages(leaf, i);
-                    if pages.len() < SPARSE_MAX {
-                        chunk.offsets.insert(i, offset as u16);
-                        chunk.records.insert(i, entry);
-                    } else {
-                        self.make_dense(c, leaf, pages).insert(offset % LEAF_PAGES, entry);
-                    }
-                    true
-                }
-            },
-        };
-        debug_assert!(added, "page {index} already resident");
-        self.count += u32::from(added);
+            }
+        }
+        self.count += 1;
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Records `page` at `index`; the index was not resident (if it was, the page replaces it).
+    pub fn insert(&mut self, index: u32, page: ResidentPage) {
+        match self.find(index) {
+            Err(vacancy) => self.fill(vacancy, page),
+            Ok(_) => {
+                debug_assert!(false, "page {index} already resident");
+                self.remove(index);
+                self.insert(index, page);
+            }
+        }
     }
 
     /// Forgets the page at `index` and returns what was there.
@@ -172,6 +244,7 @@ impl ResidentPages {
             }
         };
         self.count -= 1;
+        self.generation = self.generation.wrapping_add(1);
         if self.chunks[c].is_empty() {
             self.chunks.remove(c);
             shrink(&mut self.chunks);
@@ -205,7 +278,11 @@ impl ResidentPages {
     /// Where the chunk of `index` is in `chunks`, or where it would go.
     fn chunk_position(&self, index: u32) -> Result<usize, usize> {
         let key = index >> CHUNK_SHIFT;
-        self.chunks.binary_search_by_key(&key, |chunk| chunk.key)
+        match self.chunks.last() {
+            // The likeliest: most areas have one chunk, and an area filling up grows at its top.
+            Some(last) if last.key == key => Ok(self.chunks.len() - 1),
+            _ => self.chunks.binary_search_by_key(&key, |chunk| chunk.key),
+        }
     }
 
     /// Moves sparse leaf `leaf` of chunk `c`, at `pages` of its shared arrays, into a new dense leaf
@@ -359,16 +436,19 @@ impl DenseLeaf {
         Some(self.records[rank(self.map, page)])
     }
 
-    /// Records `entry` at `page`; returns whether the page is new (if not, it is overwritten).
-    fn insert(&mut self, page: usize, entry: Entry) -> bool {
+    /// Records `entry` at `page`, which is not resident.
+    #[inline]
+    fn insert_new(&mut self, page: usize, entry: Entry) {
         let (bit, rank) = self.locate(page);
-        if self.map & bit != 0 {
-            self.records[rank] = entry;
-            return false;
-        }
+        debug_assert_eq!(self.map & bit, 0);
         self.map |= bit;
-        self.records.insert(rank, entry);
-        true
+        // Pages are often touched in ascending order: then the record goes at the end, with no move,
+        // and, with room, the fault path makes no call.
+        if rank == self.records.len() {
+            self.records.push(entry);
+        } else {
+            self.records.insert(rank, entry);
+        }
     }
 
     fn remove(&mut self, page: usize) -> Option<Entry> {
@@ -545,6 +625,31 @@ mod tests {
         assert_eq!(shape(&t, first), (0, DENSE_MIN + 1));
         assert_eq!((t.dense.capacity(), t.chunks[1].dense_before), (0, 0), "the dense leaf is gone");
         check(&t, &all(&leaf));
+    }
+
+    #[test]
+    fn a_vacancy_found_before_a_change_still_fills_the_right_place() {
+        // Vacancies in each place (a new chunk, the shared arrays, a dense leaf), each made stale by
+        // a change in front of it that moves what it points at.
+        let c1 = CHUNK_PAGES as u32;
+        let mut indices: Vec<u32> = (64..80).chain([3, c1 + 5]).collect();
+        let mut t = table(indices.iter().copied());
+        for (index, change) in [(2 * c1, 7 * c1), (200, 130), (100, 90), (81, 60)] {
+            let vacancy = t.find(index).expect_err("not resident");
+            t.insert(change, page(change));
+            t.fill(vacancy, page(index));
+            indices.extend([change, index]);
+            indices.sort_unstable();
+            check(&t, &indices);
+        }
+        // And fresh ones fill where they were found.
+        for index in [4, 82, 3 * c1] {
+            let vacancy = t.find(index).expect_err("not resident");
+            t.fill(vacancy, page(index));
+            indices.push(index);
+        }
+        indices.sort_unstable();
+        check(&t, &indices);
     }
 
     #[test]
