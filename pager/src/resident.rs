@@ -36,7 +36,8 @@
 //! answers with the page or a [`Vacancy`], where it would go, and [`ResidentPages::fill`] records it
 //! there without searching again. The table counts its changes, so a vacancy that outlived one is
 //! noticed and the page inserted by a new search. A page joining a dense leaf, the usual case, takes
-//! the inline path.
+//! the inline path. The table remembers the dense leaf it last recorded a page in, so the next fault
+//! in that leaf goes straight to it, with no chunk search.
 
 use alloc::vec::Vec;
 use core::iter;
@@ -114,6 +115,11 @@ pub struct ResidentPages {
     count: u32,
     /// Changes with every insertion and removal, so a [`Vacancy`] from before is known stale.
     generation: u32,
+    /// The dense leaf a page was last recorded in, as its leaf number in the area plus one (0: none)
+    /// and its place in `dense`: pages are mostly touched near the last, so a fault there skips the
+    /// chunk search and the rank of the chunk's dense map. Cleared whenever `dense` changes shape.
+    last_leaf: u32,
+    last_dense: u32,
 }
 
 impl core::fmt::Debug for ResidentPages {
@@ -133,6 +139,13 @@ impl ResidentPages {
     #[inline]
     pub fn find(&self, index: u32) -> Result<ResidentPage, Vacancy> {
         let vacancy = |place| Vacancy { index, generation: self.generation, place };
+        if (index >> LEAF_SHIFT) + 1 == self.last_leaf {
+            let n = self.last_dense as usize;
+            return match self.dense[n].get(index as usize % LEAF_PAGES) {
+                Some(entry) => Ok(entry.page()),
+                None => Err(vacancy(Place::Dense(n))),
+            };
+        }
         let c = match self.chunk_position(index) {
             Ok(c) => c,
             Err(c) => return Err(vacancy(Place::Chunk(c))),
@@ -164,6 +177,7 @@ impl ResidentPages {
                 self.dense[n].insert_new(vacancy.index as usize % LEAF_PAGES, Entry::of(page));
                 self.count += 1;
                 self.generation = self.generation.wrapping_add(1);
+                (self.last_leaf, self.last_dense) = ((vacancy.index >> LEAF_SHIFT) + 1, n as u32);
             }
             _ => self.fill_other(vacancy, page),
         }
@@ -289,6 +303,7 @@ impl ResidentPages {
     /// and returns it.
     fn make_dense(&mut self, c: usize, leaf: usize, pages: Range<usize>) -> &mut DenseLeaf {
         let chunk = &mut self.chunks[c];
+        let chunk_key = chunk.key;
         // Room for as many pages again as it starts with: a power of two, as doubling keeps it.
         let mut dense = DenseLeaf { map: 0, records: Vec::with_capacity(2 * SPARSE_MAX) };
         for (offset, entry) in chunk.offsets.drain(pages.clone()).zip(chunk.records.drain(pages)) {
@@ -299,6 +314,8 @@ impl ResidentPages {
         chunk.dense_map |= 1 << leaf;
         let n = chunk.dense_position(leaf).expect("just made dense");
         self.dense.insert(n, dense);
+        // Later dense leaves moved; the new one is where the next pages will likely go.
+        (self.last_leaf, self.last_dense) = (chunk_key * LEAVES_PER_CHUNK as u32 + leaf as u32 + 1, n as u32);
         for later in &mut self.chunks[c + 1..] {
             later.dense_before += 1;
         }
@@ -307,6 +324,8 @@ impl ResidentPages {
 
     /// Moves dense leaf `leaf` of chunk `c`, `dense[n]`, back into the chunk's shared arrays.
     fn make_sparse(&mut self, c: usize, leaf: usize, n: usize) {
+        // Later dense leaves move.
+        self.last_leaf = 0;
         let dense = self.dense.remove(n);
         shrink(&mut self.dense);
         for later in &mut self.chunks[c + 1..] {
@@ -572,6 +591,12 @@ mod tests {
             }
         }
         assert_eq!(table.dense.len(), dense);
+        if table.last_leaf != 0 {
+            let index = (table.last_leaf - 1) << LEAF_SHIFT;
+            let chunk = &table.chunks[table.chunk_position(index).expect("the last leaf's chunk")];
+            let leaf = (index as usize % CHUNK_PAGES) >> LEAF_SHIFT;
+            assert_eq!(chunk.dense_position(leaf), Some(table.last_dense as usize), "the last leaf");
+        }
         for capacity in [table.chunks.capacity(), table.dense.capacity()] {
             assert!(capacity == 0 || capacity.is_power_of_two(), "capacity {capacity}");
         }
