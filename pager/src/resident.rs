@@ -35,8 +35,8 @@
 //! A fault looks a page up and, if it is not resident, maps it and records it: [`ResidentPages::find`]
 //! answers with the page or a [`Vacancy`], where it would go, and [`ResidentPages::fill`] records it
 //! there without searching again. The table counts its changes, so a vacancy that outlived one is
-//! noticed and the page inserted by a new search. A page joining a dense leaf, the usual case, takes
-//! the inline path. The table remembers the dense leaf it last recorded a page in, so the next fault
+//! noticed and the page inserted by a new search. A page joining a dense leaf above its others with
+//! room to spare, the usual case, takes an inline path with no call and no count of map bits. The table remembers the dense leaf it last recorded a page in, so the next fault
 //! in that leaf goes straight to it, with no chunk search.
 
 use alloc::vec::Vec;
@@ -169,21 +169,29 @@ impl ResidentPages {
     /// may point at the wrong place, so then the page is inserted by a new search.
     #[inline]
     pub fn fill(&mut self, vacancy: Vacancy, page: ResidentPage) {
-        match vacancy.place {
-            // The common case, a page joining a dense leaf, is inline; the rest is out of line, so the
-            // fault path does not pay for the registers they need.
-            Place::Dense(n) if vacancy.generation == self.generation => {
-                debug_assert_eq!(self.find(vacancy.index).err().map(|v| v.place), Some(vacancy.place));
-                self.dense[n].insert_new(vacancy.index as usize % LEAF_PAGES, Entry::of(page));
-                self.count += 1;
-                self.generation = self.generation.wrapping_add(1);
-                (self.last_leaf, self.last_dense) = ((vacancy.index >> LEAF_SHIFT) + 1, n as u32);
+        // The common case, a page joining a dense leaf above its others with room to spare, is inline
+        // and makes no call; the rest is out of line, so the fault path does not pay for the
+        // registers it needs.
+        if let Place::Dense(n) = vacancy.place {
+            let page_in_leaf = vacancy.index as usize % LEAF_PAGES;
+            if vacancy.generation == self.generation && self.dense[n].append(page_in_leaf, Entry::of(page)) {
+                self.filled(vacancy.index, n);
+                return;
             }
-            _ => self.fill_other(vacancy, page),
         }
+        self.fill_other(vacancy, page);
     }
 
-    /// [`Self::fill`] for a new chunk, the shared arrays, or a stale vacancy.
+    /// Counts a page just recorded in dense leaf `dense[n]` and remembers the leaf.
+    #[inline]
+    fn filled(&mut self, index: u32, n: usize) {
+        self.count += 1;
+        self.generation = self.generation.wrapping_add(1);
+        (self.last_leaf, self.last_dense) = ((index >> LEAF_SHIFT) + 1, n as u32);
+    }
+
+    /// [`Self::fill`] for a new chunk, the shared arrays, a dense leaf that must grow or move records
+    /// up, or a stale vacancy.
     #[inline(never)]
     fn fill_other(&mut self, vacancy: Vacancy, page: ResidentPage) {
         let Vacancy { index, generation, place } = vacancy;
@@ -205,7 +213,10 @@ impl ResidentPages {
                 chunk.records.push(entry);
                 self.chunks.insert(c, chunk);
             }
-            Place::Dense(n) => self.dense[n].insert_new(offset % LEAF_PAGES, entry),
+            Place::Dense(n) => {
+                self.dense[n].insert_new(offset % LEAF_PAGES, entry);
+                return self.filled(index, n);
+            }
             Place::Sparse(c, i) => {
                 let chunk = &mut self.chunks[c];
                 let leaf = offset >> LEAF_SHIFT;
@@ -456,18 +467,25 @@ impl DenseLeaf {
     }
 
     /// Records `entry` at `page`, which is not resident.
-    #[inline]
     fn insert_new(&mut self, page: usize, entry: Entry) {
         let (bit, rank) = self.locate(page);
         debug_assert_eq!(self.map & bit, 0);
         self.map |= bit;
-        // Pages are often touched in ascending order: then the record goes at the end, with no move,
-        // and, with room, the fault path makes no call.
-        if rank == self.records.len() {
-            self.records.push(entry);
-        } else {
-            self.records.insert(rank, entry);
+        self.records.insert(rank, entry);
+    }
+
+    /// Records `entry` at `page`, which is not resident, if that is the cheap case: the page above
+    /// every other (pages are often touched in ascending order), so its record goes last with no
+    /// count of map bits and nothing moved, and room for it without growing. Returns whether it did.
+    #[inline]
+    fn append(&mut self, page: usize, entry: Entry) -> bool {
+        debug_assert_eq!(self.map & 1 << page, 0);
+        if self.map >> page != 0 || self.records.len() == self.records.capacity() {
+            return false;
         }
+        self.map |= 1 << page;
+        self.records.push(entry);
+        true
     }
 
     fn remove(&mut self, page: usize) -> Option<Entry> {
