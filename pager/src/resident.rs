@@ -117,7 +117,8 @@ pub struct ResidentPages {
     generation: u32,
     /// The dense leaf a page was last recorded in, as its leaf number in the area plus one (0: none)
     /// and its place in `dense`: pages are mostly touched near the last, so a fault there skips the
-    /// chunk search and the rank of the chunk's dense map. Cleared whenever `dense` changes shape.
+    /// chunk search and the rank of the chunk's dense map. `dense` changes shape only in `make_dense`,
+    /// which points this at the new leaf, and `make_sparse`, which clears it.
     last_leaf: u32,
     last_dense: u32,
 }
@@ -173,6 +174,11 @@ impl ResidentPages {
         // and makes no call; the rest is out of line, so the fault path does not pay for the
         // registers it needs.
         if let Place::Dense(n) = vacancy.place {
+            debug_assert!(
+                vacancy.generation != self.generation
+                    || self.find(vacancy.index).err().map(|v| v.place) == Some(vacancy.place),
+                "a vacancy the table's count of changes does not know stale"
+            );
             let page_in_leaf = vacancy.index as usize % LEAF_PAGES;
             if vacancy.generation == self.generation && self.dense[n].append(page_in_leaf, Entry::of(page)) {
                 self.filled(vacancy.index, n);
