@@ -492,10 +492,12 @@ impl<'img, P: Policy> Pager<'img, P> {
         let Self { clients, shared, frames, slots, operations, images, .. } = self;
         let target = clients[usize::from(client.0)].as_mut().expect("live client");
         let area = &target.areas[area_index];
-        if let Some(page) = area.resident.at(index) {
+        // Not resident: where it goes, so recording it below takes no second search.
+        let vacancy = match area.resident.find(index) {
             // Mapped with the area's full rights already: another thread of the client faulted first.
-            return Ok((FaultClass::Spurious, page.frame));
-        }
+            Ok(page) => return Ok((FaultClass::Spurious, page.frame)),
+            Err(vacancy) => vacancy,
+        };
         let vaddr = area.base + u64::from(index) * PAGE_SIZE;
         let rights = area.rights;
 
@@ -506,7 +508,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             }
             match map_frame(platform, operations, slots, target, client, vaddr, hit, rights) {
                 Ok(slot) => {
-                    target.areas[area_index].resident.insert(index, ResidentPage { frame: hit, slot });
+                    target.areas[area_index].resident.fill(vacancy, ResidentPage { frame: hit, slot });
                     return Ok((FaultClass::SharedHit, hit));
                 }
                 Err(reason) => {
@@ -553,7 +555,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         match map_frame(platform, operations, slots, target, client, vaddr, frame, rights) {
             Ok(slot) => {
                 let area = &mut target.areas[area_index];
-                area.resident.insert(index, ResidentPage { frame, slot });
+                area.resident.fill(vacancy, ResidentPage { frame, slot });
                 // A frame made for a shared area goes into its pagemap (HelenOS's `dirty` case).
                 if let (Some(shared_id), FrameRef::Pool(pool)) = (area.shared, frame) {
                     frames.add_reference(pool);

@@ -31,6 +31,13 @@
 //! task's power-of-two allocator rounds nothing up and the bytes counted here are the bytes used.
 //! Making a leaf dense or sparse moves the headers of the area's later dense leaves. Vectors give
 //! memory back as they drain, and an empty table holds no heap at all.
+//!
+//! A fault looks a page up and, if it is not resident, maps it and records it: [`ResidentPages::find`]
+//! answers with the page or a [`Vacancy`], where it would go, and [`ResidentPages::fill`] records it
+//! there without searching again. The table counts its changes, so a vacancy that outlived one is
+//! noticed and the page inserted by a new search. A page joining a dense leaf above its others with
+//! room to spare, the usual case, takes an inline path with no call and no count of map bits. The table remembers the dense leaf it last recorded a page in, so the next fault
+//! in that leaf goes straight to it, with no chunk search.
 
 use alloc::vec::Vec;
 use core::iter;
@@ -62,6 +69,25 @@ pub struct ResidentPage {
     pub slot: CopySlot,
 }
 
+/// Where a page that [`ResidentPages::find`] did not find would go in that table.
+#[derive(Clone, Copy, Debug)]
+pub struct Vacancy {
+    index: u32,
+    /// The table's `generation` when found.
+    generation: u32,
+    place: Place,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// A new chunk, at this position in `chunks`.
+    Chunk(usize),
+    /// Dense leaf `dense[n]`, whose map bit for the page is clear.
+    Dense(usize),
+    /// Chunk `chunks[c]`'s shared arrays, at this position.
+    Sparse(usize, usize),
+}
+
 /// A page's record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
@@ -87,6 +113,14 @@ pub struct ResidentPages {
     /// Every dense leaf, in index order; a chunk's are contiguous, from its `dense_before`.
     dense: Vec<DenseLeaf>,
     count: u32,
+    /// Changes with every insertion and removal, so a [`Vacancy`] from before is known stale.
+    generation: u32,
+    /// The dense leaf a page was last recorded in, as its leaf number in the area plus one (0: none)
+    /// and its place in `dense`: pages are mostly touched near the last, so a fault there skips the
+    /// chunk search and the rank of the chunk's dense map. `dense` changes shape only in `make_dense`,
+    /// which points this at the new leaf, and `make_sparse`, which clears it.
+    last_leaf: u32,
+    last_dense: u32,
 }
 
 impl core::fmt::Debug for ResidentPages {
@@ -98,54 +132,123 @@ impl core::fmt::Debug for ResidentPages {
 impl ResidentPages {
     /// The page at `index`, when resident.
     pub fn at(&self, index: u32) -> Option<ResidentPage> {
-        let chunk = &self.chunks[self.chunk_position(index).ok()?];
-        let offset = index as usize % CHUNK_PAGES;
-        let entry = match chunk.dense_position(offset >> LEAF_SHIFT) {
-            Some(n) => self.dense[n].get(offset % LEAF_PAGES)?,
-            None => chunk.records[chunk.sparse_position(offset).ok()?],
-        };
-        Some(entry.page())
+        self.find(index).ok()
     }
 
-    /// Records `page` at `index`; the index was not resident.
-    pub fn insert(&mut self, index: u32, page: ResidentPage) {
+    /// The page at `index` when resident, or else where it would go: the fault path asks whether a
+    /// page is resident and, mapping it, records it there, so [`Self::fill`] need not search again.
+    #[inline]
+    pub fn find(&self, index: u32) -> Result<ResidentPage, Vacancy> {
+        let vacancy = |place| Vacancy { index, generation: self.generation, place };
+        if (index >> LEAF_SHIFT) + 1 == self.last_leaf {
+            let n = self.last_dense as usize;
+            return match self.dense[n].get(index as usize % LEAF_PAGES) {
+                Some(entry) => Ok(entry.page()),
+                None => Err(vacancy(Place::Dense(n))),
+            };
+        }
         let c = match self.chunk_position(index) {
             Ok(c) => c,
-            Err(c) => {
+            Err(c) => return Err(vacancy(Place::Chunk(c))),
+        };
+        let chunk = &self.chunks[c];
+        let offset = index as usize % CHUNK_PAGES;
+        let entry = match chunk.dense_position(offset >> LEAF_SHIFT) {
+            Some(n) => match self.dense[n].get(offset % LEAF_PAGES) {
+                Some(entry) => entry,
+                None => return Err(vacancy(Place::Dense(n))),
+            },
+            None => match chunk.sparse_position(offset) {
+                Ok(i) => chunk.records[i],
+                Err(i) => return Err(vacancy(Place::Sparse(c, i))),
+            },
+        };
+        Ok(entry.page())
+    }
+
+    /// Records `page` where `find` saw room for it. A vacancy found before the table last changed
+    /// may point at the wrong place, so then the page is inserted by a new search.
+    #[inline]
+    pub fn fill(&mut self, vacancy: Vacancy, page: ResidentPage) {
+        // The common case, a page joining a dense leaf above its others with room to spare, is inline
+        // and makes no call; the rest is out of line, so the fault path does not pay for the
+        // registers it needs.
+        if let Place::Dense(n) = vacancy.place {
+            debug_assert!(
+                vacancy.generation != self.generation
+                    || self.find(vacancy.index).err().map(|v| v.place) == Some(vacancy.place),
+                "a vacancy the table's count of changes does not know stale"
+            );
+            let page_in_leaf = vacancy.index as usize % LEAF_PAGES;
+            if vacancy.generation == self.generation && self.dense[n].append(page_in_leaf, Entry::of(page)) {
+                self.filled(vacancy.index, n);
+                return;
+            }
+        }
+        self.fill_other(vacancy, page);
+    }
+
+    /// Counts a page just recorded in dense leaf `dense[n]` and remembers the leaf.
+    #[inline]
+    fn filled(&mut self, index: u32, n: usize) {
+        self.count += 1;
+        self.generation = self.generation.wrapping_add(1);
+        (self.last_leaf, self.last_dense) = ((index >> LEAF_SHIFT) + 1, n as u32);
+    }
+
+    /// [`Self::fill`] for a new chunk, the shared arrays, a dense leaf that must grow or move records
+    /// up, or a stale vacancy.
+    #[inline(never)]
+    fn fill_other(&mut self, vacancy: Vacancy, page: ResidentPage) {
+        let Vacancy { index, generation, place } = vacancy;
+        if generation != self.generation {
+            return self.insert(index, page);
+        }
+        debug_assert_eq!(self.find(index).err().map(|v| v.place), Some(place), "a stale vacancy");
+        let (offset, entry) = (index as usize % CHUNK_PAGES, Entry::of(page));
+        match place {
+            Place::Chunk(c) => {
                 // Most areas fit in one chunk: room for one, not the vector's first four.
                 if self.chunks.capacity() == 0 {
                     self.chunks.reserve_exact(1);
                 }
                 let dense_before =
                     self.chunks.get(c).map_or(self.dense.len(), |next| next.dense_before as usize);
-                self.chunks.insert(c, Chunk::new(index >> CHUNK_SHIFT, dense_before));
-                c
+                let mut chunk = Chunk::new(index >> CHUNK_SHIFT, dense_before);
+                chunk.offsets.push(offset as u16);
+                chunk.records.push(entry);
+                self.chunks.insert(c, chunk);
             }
-        };
-        let (offset, entry) = (index as usize % CHUNK_PAGES, Entry::of(page));
-        let leaf = offset >> LEAF_SHIFT;
-        let chunk = &mut self.chunks[c];
-        let added = match chunk.dense_position(leaf) {
-            Some(n) => self.dense[n].insert(offset % LEAF_PAGES, entry),
-            None => match chunk.sparse_position(offset) {
-                Ok(i) => {
-                    chunk.records[i] = entry;
-                    false
+            Place::Dense(n) => {
+                self.dense[n].insert_new(offset % LEAF_PAGES, entry);
+                return self.filled(index, n);
+            }
+            Place::Sparse(c, i) => {
+                let chunk = &mut self.chunks[c];
+                let leaf = offset >> LEAF_SHIFT;
+                let pages = chunk.leaf_pages(leaf, i);
+                if pages.len() < SPARSE_MAX {
+                    chunk.offsets.insert(i, offset as u16);
+                    chunk.records.insert(i, entry);
+                } else {
+                    self.make_dense(c, leaf, pages).insert_new(offset % LEAF_PAGES, entry);
                 }
-                Err(i) => {
-                    let pages = chunk.leaf_pages(leaf, i);
-                    if pages.len() < SPARSE_MAX {
-                        chunk.offsets.insert(i, offset as u16);
-                        chunk.records.insert(i, entry);
-                    } else {
-                        self.make_dense(c, leaf, pages).insert(offset % LEAF_PAGES, entry);
-                    }
-                    true
-                }
-            },
-        };
-        debug_assert!(added, "page {index} already resident");
-        self.count += u32::from(added);
+            }
+        }
+        self.count += 1;
+        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Records `page` at `index`; the index was not resident (if it was, the page replaces it).
+    pub fn insert(&mut self, index: u32, page: ResidentPage) {
+        match self.find(index) {
+            Err(vacancy) => self.fill(vacancy, page),
+            Ok(_) => {
+                debug_assert!(false, "page {index} already resident");
+                self.remove(index);
+                self.insert(index, page);
+            }
+        }
     }
 
     /// Forgets the page at `index` and returns what was there.
@@ -172,6 +275,7 @@ impl ResidentPages {
             }
         };
         self.count -= 1;
+        self.generation = self.generation.wrapping_add(1);
         if self.chunks[c].is_empty() {
             self.chunks.remove(c);
             shrink(&mut self.chunks);
@@ -205,13 +309,18 @@ impl ResidentPages {
     /// Where the chunk of `index` is in `chunks`, or where it would go.
     fn chunk_position(&self, index: u32) -> Result<usize, usize> {
         let key = index >> CHUNK_SHIFT;
-        self.chunks.binary_search_by_key(&key, |chunk| chunk.key)
+        match self.chunks.last() {
+            // The likeliest: most areas have one chunk, and an area filling up grows at its top.
+            Some(last) if last.key == key => Ok(self.chunks.len() - 1),
+            _ => self.chunks.binary_search_by_key(&key, |chunk| chunk.key),
+        }
     }
 
     /// Moves sparse leaf `leaf` of chunk `c`, at `pages` of its shared arrays, into a new dense leaf
     /// and returns it.
     fn make_dense(&mut self, c: usize, leaf: usize, pages: Range<usize>) -> &mut DenseLeaf {
         let chunk = &mut self.chunks[c];
+        let chunk_key = chunk.key;
         // Room for as many pages again as it starts with: a power of two, as doubling keeps it.
         let mut dense = DenseLeaf { map: 0, records: Vec::with_capacity(2 * SPARSE_MAX) };
         for (offset, entry) in chunk.offsets.drain(pages.clone()).zip(chunk.records.drain(pages)) {
@@ -222,6 +331,8 @@ impl ResidentPages {
         chunk.dense_map |= 1 << leaf;
         let n = chunk.dense_position(leaf).expect("just made dense");
         self.dense.insert(n, dense);
+        // Later dense leaves moved; the new one is where the next pages will likely go.
+        (self.last_leaf, self.last_dense) = (chunk_key * LEAVES_PER_CHUNK as u32 + leaf as u32 + 1, n as u32);
         for later in &mut self.chunks[c + 1..] {
             later.dense_before += 1;
         }
@@ -230,6 +341,8 @@ impl ResidentPages {
 
     /// Moves dense leaf `leaf` of chunk `c`, `dense[n]`, back into the chunk's shared arrays.
     fn make_sparse(&mut self, c: usize, leaf: usize, n: usize) {
+        // Later dense leaves move.
+        self.last_leaf = 0;
         let dense = self.dense.remove(n);
         shrink(&mut self.dense);
         for later in &mut self.chunks[c + 1..] {
@@ -359,15 +472,25 @@ impl DenseLeaf {
         Some(self.records[rank(self.map, page)])
     }
 
-    /// Records `entry` at `page`; returns whether the page is new (if not, it is overwritten).
-    fn insert(&mut self, page: usize, entry: Entry) -> bool {
+    /// Records `entry` at `page`, which is not resident.
+    fn insert_new(&mut self, page: usize, entry: Entry) {
         let (bit, rank) = self.locate(page);
-        if self.map & bit != 0 {
-            self.records[rank] = entry;
-            return false;
-        }
+        debug_assert_eq!(self.map & bit, 0);
         self.map |= bit;
         self.records.insert(rank, entry);
+    }
+
+    /// Records `entry` at `page`, which is not resident, if that is the cheap case: the page above
+    /// every other (pages are often touched in ascending order), so its record goes last with no
+    /// count of map bits and nothing moved, and room for it without growing. Returns whether it did.
+    #[inline]
+    fn append(&mut self, page: usize, entry: Entry) -> bool {
+        debug_assert_eq!(self.map & 1 << page, 0);
+        if self.map >> page != 0 || self.records.len() == self.records.capacity() {
+            return false;
+        }
+        self.map |= 1 << page;
+        self.records.push(entry);
         true
     }
 
@@ -492,6 +615,12 @@ mod tests {
             }
         }
         assert_eq!(table.dense.len(), dense);
+        if table.last_leaf != 0 {
+            let index = (table.last_leaf - 1) << LEAF_SHIFT;
+            let chunk = &table.chunks[table.chunk_position(index).expect("the last leaf's chunk")];
+            let leaf = (index as usize % CHUNK_PAGES) >> LEAF_SHIFT;
+            assert_eq!(chunk.dense_position(leaf), Some(table.last_dense as usize), "the last leaf");
+        }
         for capacity in [table.chunks.capacity(), table.dense.capacity()] {
             assert!(capacity == 0 || capacity.is_power_of_two(), "capacity {capacity}");
         }
@@ -545,6 +674,31 @@ mod tests {
         assert_eq!(shape(&t, first), (0, DENSE_MIN + 1));
         assert_eq!((t.dense.capacity(), t.chunks[1].dense_before), (0, 0), "the dense leaf is gone");
         check(&t, &all(&leaf));
+    }
+
+    #[test]
+    fn a_vacancy_found_before_a_change_still_fills_the_right_place() {
+        // Vacancies in each place (a new chunk, the shared arrays, a dense leaf), each made stale by
+        // a change in front of it that moves what it points at.
+        let c1 = CHUNK_PAGES as u32;
+        let mut indices: Vec<u32> = (64..80).chain([3, c1 + 5]).collect();
+        let mut t = table(indices.iter().copied());
+        for (index, change) in [(2 * c1, 7 * c1), (200, 130), (100, 90), (81, 60)] {
+            let vacancy = t.find(index).expect_err("not resident");
+            t.insert(change, page(change));
+            t.fill(vacancy, page(index));
+            indices.extend([change, index]);
+            indices.sort_unstable();
+            check(&t, &indices);
+        }
+        // And fresh ones fill where they were found.
+        for index in [4, 82, 3 * c1] {
+            let vacancy = t.find(index).expect_err("not resident");
+            t.fill(vacancy, page(index));
+            indices.push(index);
+        }
+        indices.sort_unstable();
+        check(&t, &indices);
     }
 
     #[test]
