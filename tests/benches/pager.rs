@@ -491,7 +491,32 @@ struct NaiveArea {
     executable: bool,
     /// The segment behind the area and the boot-image page its file starts on, or `None` (anonymous).
     segment: Option<(Segment, u32)>,
+    /// Straddling pages of a read-only segment whose pads are zeroes in the file: the pager maps the
+    /// image's frame there (page address, image page).
+    padded_pages: Vec<(u64, u32)>,
     region: Option<u16>,
+}
+
+/// A read-only segment's straddling pages that lie wholly in `file` with zeroes outside the
+/// segment's file bytes, and the boot-image page of each.
+fn zero_padded_pages(segment: &Segment, file: &[u8], first_page: u32) -> Vec<(u64, u32)> {
+    if segment.rights.write {
+        return Vec::new();
+    }
+    let (base, end) = segment.page_range();
+    let file_bytes = segment.vaddr..segment.file_end();
+    [base, end - PAGE]
+        .into_iter()
+        .filter(|&page| {
+            !(page >= segment.vaddr && page + PAGE <= segment.file_end()) && page < segment.file_end()
+        })
+        .filter_map(|page| {
+            let start = (segment.offset + page).checked_sub(segment.vaddr)?;
+            let bytes = file.get(start as usize..(start + PAGE) as usize)?;
+            let zeroes = (page..page + PAGE).zip(bytes).all(|(va, &b)| file_bytes.contains(&va) || b == 0);
+            zeroes.then_some((page, first_page + (start / PAGE) as u32))
+        })
+        .collect()
 }
 
 /// The naive baseline: the same bookkeeping as the pager, in `BTreeMap`s keyed per page.
@@ -562,6 +587,7 @@ impl Rig<'_> for Baseline {
                         writable: segment.rights.write,
                         executable: segment.rights.execute,
                         segment: Some((*segment, first_pages[image])),
+                        padded_pages: zero_padded_pages(segment, spec.boot.file(image), first_pages[image]),
                         region: None,
                     };
                     naive.areas.insert((client, base), area);
@@ -574,6 +600,7 @@ impl Rig<'_> for Baseline {
                     writable: true,
                     executable: false,
                     segment: None,
+                    padded_pages: Vec::new(),
                     region: None,
                 };
                 naive.areas.insert((client, base), area);
@@ -584,7 +611,14 @@ impl Rig<'_> for Baseline {
                 let region = Some(region as u16);
                 naive.areas.insert(
                     (client, base),
-                    NaiveArea { end, writable: true, executable: false, segment: None, region },
+                    NaiveArea {
+                        end,
+                        writable: true,
+                        executable: false,
+                        segment: None,
+                        padded_pages: Vec::new(),
+                        region,
+                    },
                 );
             }
         }
@@ -635,6 +669,8 @@ impl Rig<'_> for Baseline {
                         let file_page = (s.offset + (page - s.vaddr)) / PAGE;
                         (FaultClass::ImageFrame, Some(first_page + file_page as u32))
                     }
+                } else if let Some(&(_, image_page)) = area.padded_pages.iter().find(|(p, _)| *p == page) {
+                    (FaultClass::ImageFrame, Some(image_page))
                 } else if page >= s.file_end() || s.file_size == 0 {
                     (FaultClass::Zero, None)
                 } else {

@@ -22,6 +22,11 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
     if !cargo_test(workspace, &[], None)? {
         host_failures.push("cargo test");
     }
+    // The benchmarks' own checks: every scenario once, each rig's classes against the expected ones.
+    eprintln!("... benchmark checks (cargo test --benches)");
+    if !cargo_test(workspace, &["--benches"], None)? {
+        host_failures.push("cargo test --benches");
+    }
     eprintln!("... seL4 ABI tests against the kernel source (cargo test -p sel4 -- --include-ignored)");
     if !cargo_test(workspace, &["-p", "sel4", "--", "--include-ignored"], Some(&kernel.source))? {
         host_failures.push("cargo test -p sel4 -- --include-ignored");
