@@ -22,10 +22,10 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
-use crate::qemu::{self, BootImage, BootOptions};
+use crate::qemu;
 use crate::stats::{self, Record};
 use crate::workspace::{cargo, Workspace};
-use crate::{expect, host_setup, image, kernel, root_task, test};
+use crate::{expect, host_setup, kernel, root_task, test};
 
 #[derive(clap::Args)]
 pub struct BenchArguments {
@@ -244,21 +244,10 @@ fn bench_image(
     manifest: &Path,
     runs: u32,
 ) -> Result<ImageResult> {
-    let checked = image::check(workspace, manifest)?;
-    let name = checked.manifest.name.clone();
-    let directory = crate::image_directory(workspace, &name);
-    let written = image::write(workspace, &checked, &kernel.image, root_task, &directory)?;
-    let boot_image = BootImage {
-        name: name.clone(),
-        kernel: written.kernel,
-        root_task: written.root_task,
-        memory: checked.manifest.memory,
-    };
-    let options = BootOptions {
-        timeout: std::time::Duration::from_secs(checked.manifest.timeout_seconds),
-        icount: true,
-        log_directory: workspace.target_directory.join("qemu"),
-    };
+    let (checked, boot_image) = crate::compose_manifest(workspace, &kernel.image, root_task, manifest)?;
+    let name = boot_image.name.clone();
+    let boot = crate::BootArguments { timeout: None, icount: true };
+    let options = boot.to_options(workspace, Some(checked.manifest.timeout_seconds));
     let mut first: Option<(String, RunFigures)> = None;
     let mut serial_identical = true;
     for run in 1..=runs {

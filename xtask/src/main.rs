@@ -240,21 +240,32 @@ pub fn image_directory(workspace: &Workspace, name: &str) -> PathBuf {
     workspace.target_directory.join("images").join(name)
 }
 
-/// Checks, composes and boots a manifest, prints its statistics and judges the run.
-fn run_manifest(workspace: &Workspace, manifest: &Path, boot: &BootArguments) -> Result<()> {
-    let kernel = kernel::build(workspace)?;
-    let root_task = root_task::build(workspace)?;
+/// Checks a manifest and writes its image under [`image_directory`], ready to boot.
+pub fn compose_manifest(
+    workspace: &Workspace,
+    kernel: &Path,
+    root_task: &Path,
+    manifest: &Path,
+) -> Result<(image::Checked, qemu::BootImage)> {
     let checked = image::check(workspace, manifest)?;
     let name = checked.manifest.name.clone();
-    let written =
-        image::write(workspace, &checked, &kernel.image, &root_task, &image_directory(workspace, &name))?;
-    host_setup::ensure_qemu(workspace)?;
+    let written = image::write(workspace, &checked, kernel, root_task, &image_directory(workspace, &name))?;
     let boot_image = qemu::BootImage {
-        name: name.clone(),
+        name,
         kernel: written.kernel,
         root_task: written.root_task,
         memory: checked.manifest.memory,
     };
+    Ok((checked, boot_image))
+}
+
+/// Checks, composes and boots a manifest, prints its statistics and judges the run.
+fn run_manifest(workspace: &Workspace, manifest: &Path, boot: &BootArguments) -> Result<()> {
+    let kernel = kernel::build(workspace)?;
+    let root_task = root_task::build(workspace)?;
+    let (checked, boot_image) = compose_manifest(workspace, &kernel.image, &root_task, manifest)?;
+    let name = boot_image.name.clone();
+    host_setup::ensure_qemu(workspace)?;
     let options = boot.to_options(workspace, Some(checked.manifest.timeout_seconds));
     let outcome = qemu::boot(&boot_image, &options)?;
     let records = stats::parse(&outcome.serial);

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::qemu::{self, BootImage};
 use crate::workspace::{cargo, Workspace};
-use crate::{expect, fuzz, host_setup, image, kernel, root_task, stats, BootArguments};
+use crate::{expect, fuzz, host_setup, kernel, root_task, stats, BootArguments};
 
 /// Tells the `sel4` crate's ignored ABI tests where the kernel's XML and headers are.
 pub const KERNEL_SOURCE_VARIABLE: &str = "SEL4_KERNEL_SOURCE";
@@ -118,16 +118,7 @@ fn boot_manifest(
     manifest: &Path,
     boot: &BootArguments,
 ) -> Result<String> {
-    let checked = image::check(workspace, manifest)?;
-    let name = checked.manifest.name.clone();
-    let directory = crate::image_directory(workspace, &name);
-    let written = image::write(workspace, &checked, &kernel.image, root_task, &directory)?;
-    let image = BootImage {
-        name,
-        kernel: written.kernel,
-        root_task: written.root_task,
-        memory: checked.manifest.memory,
-    };
+    let (checked, image) = crate::compose_manifest(workspace, &kernel.image, root_task, manifest)?;
     let outcome = qemu::boot(&image, &boot.to_options(workspace, Some(checked.manifest.timeout_seconds)))?;
     let lines = expect::judge(&checked.manifest, &outcome)
         .map_err(|reason| anyhow::anyhow!("{reason}\n(serial log: {})", outcome.log.display()))?;
