@@ -49,21 +49,22 @@ mod share_status {
 #[derive(Clone, Copy)]
 struct Reply {
     status: u64,
-    /// The reply restarts a faulting thread (counted as a fault-path kernel entry).
-    to_fault: bool,
+    /// Set when the reply restarts a thread whose fault was served (a fault-path kernel entry): the
+    /// fault's class and the pager's kernel calls for it, for its cost record.
+    served: Option<Served>,
 }
 
 impl Reply {
-    fn fault() -> Reply {
-        Reply { status: 0, to_fault: true }
+    fn fault(served: Served) -> Reply {
+        Reply { status: 0, served: Some(served) }
     }
 
     fn status(status: u64) -> Reply {
-        Reply { status, to_fault: false }
+        Reply { status, served: None }
     }
 
     fn message(self) -> (MessageInfo, [u64; 4]) {
-        if self.to_fault {
+        if self.served.is_some() {
             (MessageInfo::new(0, 0, 0, 0), [0; 4])
         } else {
             (MessageInfo::new(0, 0, 0, 1), [self.status, 0, 0, 0])
@@ -98,8 +99,6 @@ pub struct Session {
     pub vm_faults: u64,
     /// Served faults' costs by class.
     pub costs: FaultCosts,
-    /// Set while handling a message that is a fault the pager served.
-    pub served: Option<Served>,
     /// Pages mapped by the policy before clients started, and the kernel entries that took.
     pub startup_pages: u64,
     pub startup_entries: u64,
@@ -119,7 +118,7 @@ impl Session {
         while self.live > 0 {
             let message = match reply.take() {
                 Some(reply) => {
-                    if reply.to_fault {
+                    if reply.served.is_some() {
                         self.fault_entries += 1;
                     }
                     let (info, registers) = reply.message();
@@ -129,7 +128,7 @@ impl Session {
             };
             let received_at = sel4::timestamp();
             reply = self.dispatch(&message);
-            if let Some(served) = self.served.take() {
+            if let Some(served) = reply.and_then(|r| r.served) {
                 let ticks = sel4::timestamp().wrapping_sub(received_at);
                 self.costs.record(served, ticks);
             }
@@ -200,8 +199,7 @@ impl Session {
                             return None;
                         }
                         record.last_spurious = spurious.then_some(this);
-                        self.served = Some(Served { class: resolution.class, kernel_entries, kernel_ticks });
-                        Some(Reply::fault())
+                        Some(Reply::fault(Served { class: resolution.class, kernel_entries, kernel_ticks }))
                     }
                     Err(refusal) => {
                         sel4::debug_println!(

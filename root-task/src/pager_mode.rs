@@ -140,7 +140,6 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         fault_entries: 0,
         vm_faults: 0,
         costs: FaultCosts::default(),
-        served: None,
         startup_pages: 0,
         startup_entries: 0,
         failure: None,
