@@ -75,7 +75,7 @@ struct ProgramHeader {
     memory_size: u64,
 }
 
-fn u16_at(bytes: &[u8], offset: usize) -> Result<u16> {
+pub(crate) fn u16_at(bytes: &[u8], offset: usize) -> Result<u16> {
     let field = bytes.get(offset..offset + 2).context("ELF field past the end of the file")?;
     Ok(u16::from_le_bytes(field.try_into().expect("two bytes")))
 }
@@ -85,7 +85,7 @@ fn u32_at(bytes: &[u8], offset: usize) -> Result<u32> {
     Ok(u32::from_le_bytes(field.try_into().expect("four bytes")))
 }
 
-fn u64_at(bytes: &[u8], offset: usize) -> Result<u64> {
+pub(crate) fn u64_at(bytes: &[u8], offset: usize) -> Result<u64> {
     let field = bytes.get(offset..offset + 8).context("ELF field past the end of the file")?;
     Ok(u64::from_le_bytes(field.try_into().expect("eight bytes")))
 }

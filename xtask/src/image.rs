@@ -70,11 +70,9 @@ pub fn loadable_part(bytes: &[u8]) -> Result<Vec<u8>> {
     const PROGRAM_HEADER_COUNT: usize = 0x38;
     const SECTION_FIELDS: std::ops::Range<usize> = 0x3a..0x40; // e_shentsize, e_shnum, e_shstrndx
     let image = pager::elf::ElfImage::parse(bytes).map_err(|error| anyhow::anyhow!("{error}"))?;
-    let word = |at: usize, size: usize| {
-        bytes[at..at + size].iter().rev().fold(0u64, |value, &byte| value << 8 | u64::from(byte))
-    };
     // The parser checked that the headers and every segment's file bytes lie in the file.
-    let headers = (word(PROGRAM_HEADER_OFFSET, 8) + word(PROGRAM_HEADER_COUNT, 2) * 56) as usize;
+    let program_headers = compose::u64_at(bytes, PROGRAM_HEADER_OFFSET)?;
+    let headers = (program_headers + u64::from(compose::u16_at(bytes, PROGRAM_HEADER_COUNT)?) * 56) as usize;
     let ranges: Vec<std::ops::Range<usize>> = std::iter::once(0..headers)
         .chain(image.segments().iter().map(|s| s.offset as usize..(s.offset + s.file_size) as usize))
         .collect();
