@@ -24,6 +24,7 @@
 
 extern crate alloc;
 
+pub mod app;
 pub mod area;
 pub mod elf;
 pub mod fault;
@@ -34,6 +35,7 @@ pub mod policy;
 pub mod resident;
 pub mod stats;
 
+pub use app::AppAreaError;
 pub use area::{Area, AreaError, AreaKind, Backend};
 pub use elf::{ElfError, ElfImage, Segment};
 pub use fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};

@@ -12,12 +12,13 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use bootimage::{policy, AppRecord};
-use pager::{AreaKind, BuiltinPolicy, ClientId, ImageId, Pager, PagerConfig, Rights, PAGE_SIZE};
+use abi::{policy, EntryState};
+use bootimage::AppRecord;
+use pager::{BuiltinPolicy, ClientId, ImageId, Pager, PagerConfig};
 use sel4::{BootInfo, Endpoint};
 
 use crate::boot_image::Located;
-use crate::client::{self, ClientRecord, EntryState, IPC_BUFFER_ADDRESS};
+use crate::client::{self, ClientRecord};
 use crate::costs::FaultCosts;
 use crate::cspace::SlotAllocator;
 use crate::fault_loop::Session;
@@ -233,18 +234,9 @@ pub fn start_instance(session: &mut Session, launch: Launch) -> Result<(), Strin
         return Ok(());
     }
     let entry = session.pager.image(image_id).map(|e| e.entry()).unwrap_or(0);
-    let (heap_base, heap_size) = match app.heap_size.get() {
-        0 => (0, 0),
-        size => (u64::from(app.heap_base.get()), u64::from(size)),
-    };
-    let state = EntryState {
-        entry,
-        stack_top: u64::from(app.stack_top.get()),
-        instance: u64::from(instance),
-        heap_base,
-        heap_size,
-        client: u64::from(client.0),
-    };
+    let layout = app.layout();
+    let state =
+        EntryState::new(entry, layout.stack_top, u64::from(instance), layout.heap, u64::from(client.0));
     if let Err(error) = client::start(tcb, &state) {
         session.records[slot] = None;
         session.tear_down(client, tcb, name);
@@ -268,58 +260,23 @@ fn add_client(session: &mut Session, app: &AppRecord, image_id: ImageId) -> Resu
     Ok(client)
 }
 
+/// Every area of the instance, from the app ABI's list: segments, IPC buffer page (reserved),
+/// heap, stack and its guard, regions.
 fn add_areas(
     session: &mut Session,
     app: &AppRecord,
     image_id: ImageId,
     client: ClientId,
 ) -> Result<(), String> {
-    let image = session.image;
-    let regions = &session.regions;
-    let pager = &mut session.pager;
-    pager.load_image(client, image_id).map_err(|e| alloc::format!("{e}"))?;
-    let stack_top = u64::from(app.stack_top.get());
-    pager
-        .add_stack(client, stack_top, u64::from(app.stack_size.get()))
-        .map_err(|e| alloc::format!("stack: {e}"))?;
-    if app.heap_size.get() > 0 {
-        pager
-            .add_anonymous(
-                client,
-                u64::from(app.heap_base.get()),
-                u64::from(app.heap_size.get()),
-                Rights::READ_WRITE,
-                AreaKind::Heap,
-            )
-            .map_err(|e| alloc::format!("heap: {e}"))?;
-    }
-    for attachment in image.attachments_of(app) {
-        let region = usize::from(attachment.region.get());
-        let size = u64::from(image.regions()[region].size.get());
-        let rights = if attachment.writable != 0 { Rights::READ_WRITE } else { Rights::READ };
-        pager
-            .attach_region(
-                client,
-                regions[region],
-                u64::from(attachment.address.get()),
-                size,
-                rights,
-                AreaKind::Region(region as u16),
-            )
-            .map_err(|e| alloc::format!("region {:?}: {e}", image.regions()[region].name()))?;
-    }
-    let areas = pager.client(client).map(|c| c.areas()).unwrap_or(&[]);
-    if let Some(area) = areas.iter().find(|a| a.base() <= IPC_BUFFER_ADDRESS && IPC_BUFFER_ADDRESS < a.end())
-    {
-        return Err(alloc::format!(
-            "the {} at {:#x}..{:#x} covers the IPC buffer page {IPC_BUFFER_ADDRESS:#x}",
-            area.kind(),
-            area.base(),
-            area.end()
-        ));
-    }
-    debug_assert!(IPC_BUFFER_ADDRESS.is_multiple_of(PAGE_SIZE));
-    Ok(())
+    let attachments = session.image.app_attachments(app);
+    let added = session.pager.add_app(client, image_id, &app.layout(), attachments, &session.regions);
+    added.map_err(|error| match error.area {
+        Some(abi::AppArea::Region(attachment)) => {
+            let name = session.image.regions()[usize::from(attachment.region)].name();
+            alloc::format!("region {name:?}: {}", error.error)
+        }
+        _ => alloc::format!("{error}"),
+    })
 }
 
 /// The final report and the accounting check.
