@@ -183,6 +183,7 @@ mod tests {
         assert_eq!(Name { app: "hello", instance: 2 }.to_string(), "hello#2");
         assert_eq!(AreaName(AreaKind::Segment(2)).to_string(), "segment-2");
         assert_eq!(AreaName(AreaKind::SharedIn).to_string(), "shared-in");
+        assert_eq!(AreaName(AreaKind::IpcBuffer).to_string(), "ipc-buffer");
         assert_eq!(Ratio(10, 3).to_string(), "3.33");
         assert_eq!(Ratio(7, 0).to_string(), "0.00");
         assert_eq!(Ratio(300, 100).to_string(), "3.00");
