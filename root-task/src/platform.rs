@@ -109,6 +109,15 @@ fn kernel_error(error: sel4::Error) -> KernelError {
     }
 }
 
+/// The pager's name for the access the binding decoded from a VM fault.
+pub fn pager_access(access: sel4::Access) -> pager::Access {
+    match access {
+        sel4::Access::Read => pager::Access::Read,
+        sel4::Access::Write => pager::Access::Write,
+        sel4::Access::Execute => pager::Access::Execute,
+    }
+}
+
 impl Sel4Platform {
     /// A platform over the given slot ranges, with `objects` for frames and client chunks.
     pub fn new(layout: Layout, objects: ObjectAllocator) -> Self {
