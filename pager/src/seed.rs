@@ -75,14 +75,13 @@ pub(crate) fn classify<'img>(area: &Area, index: u32, images: &[Image<'img>]) ->
     // Addresses in the segment's own terms, so an area shared in at another base reads the same bytes.
     let page = page_align_down(segment.vaddr) + u64::from(index) * PAGE_SIZE;
     let start_anon = segment.file_end();
-    // Looked up only where needed: a zero page (.bss) takes nothing from the image.
-    let image = || &images[usize::from(image.0)];
-    let image_page = |page_offset: u64| ImagePage(image().first_page + (page_offset / PAGE_SIZE) as u32);
+    let image = &images[usize::from(image.0)];
+    let image_page = |page_offset: u64| ImagePage(image.first_page + (page_offset / PAGE_SIZE) as u32);
     if page >= segment.vaddr && page + PAGE_SIZE <= start_anon {
         let file_offset = segment.offset + (page - segment.vaddr);
         if segment.rights.write {
             let start = file_offset as usize;
-            let bytes = &image().elf.bytes()[start..start + PAGE];
+            let bytes = &image.elf.bytes()[start..start + PAGE];
             PageSource::New(NewFrame { content: FrameContent::Copy, bytes, pad_lo: 0, pad_hi: 0 })
         } else {
             PageSource::Image(image_page(file_offset))
@@ -94,7 +93,7 @@ pub(crate) fn classify<'img>(area: &Area, index: u32, images: &[Image<'img>]) ->
         let pad_hi = (page + PAGE_SIZE).saturating_sub(start_anon);
         let file_offset = segment.offset + (page + pad_lo - segment.vaddr);
         let page_offset = file_offset - pad_lo;
-        let file = image().elf.bytes();
+        let file = image.elf.bytes();
         if !segment.rights.write && padded_with_zeroes(file, page_offset, pad_lo, pad_hi) {
             PageSource::Image(image_page(page_offset))
         } else if pad_lo + pad_hi >= PAGE_SIZE {
@@ -120,6 +119,9 @@ fn padded_with_zeroes(bytes: &[u8], page_offset: u64, pad_lo: u64, pad_hi: u64) 
 }
 
 /// Fills a new frame through the window. Zeroes already there (a fresh frame) are not written again.
+// Inlined, as `map_frame` is: the fault path calls both from another module, which may lie in another
+// codegen unit, and out of line they cost every fault a call each (`cargo xtask bench`).
+#[inline]
 pub(crate) fn fill(platform: &mut impl Platform, allocation: Allocation, new: &NewFrame<'_>) {
     let frame = allocation.frame;
     match new.content {
@@ -143,6 +145,7 @@ fn zero(platform: &mut impl Platform, allocation: Allocation, offset: usize, len
 /// Copies the frame cap and maps it, creating missing paging structures on the way (HelenOS
 /// `page_mapping_insert`); each structure made is counted in `paging_structures`. Returns the
 /// copy slot.
+#[inline(always)]
 pub(crate) fn map_frame(
     platform: &mut impl Platform,
     slots: &mut SlotPool,
