@@ -146,7 +146,7 @@ impl fmt::Display for FaultRefusal {
 mod tests {
     use alloc::string::ToString;
 
-    use super::{AllocationError, KernelError, RefusalReason};
+    use super::{AllocationError, KernelError, PagingLevel, RefusalReason};
 
     #[test]
     fn exhaustion_reasons_say_what_ran_out() {
@@ -158,5 +158,11 @@ mod tests {
         assert_eq!(pool.to_string(), "the image's pool of 9 frames is used up");
         let slots = RefusalReason::OutOfSlots { capacity: 64 };
         assert_eq!(slots.to_string(), "all 64 cap-copy slots are in use (one per page mapped into a client)");
+    }
+
+    #[test]
+    fn a_level_still_missing_is_named() {
+        let reason = RefusalReason::Kernel(KernelError::LevelStillMissing(PagingLevel::PageTable));
+        assert_eq!(reason.to_string(), "the page table was made but the kernel still finds it missing");
     }
 }

@@ -179,7 +179,7 @@ pub(crate) fn map_frame(
 
 /// Deletes a cap copy that never became a mapping; a slot the kernel would not empty stays out of
 /// the pool.
-pub(crate) fn discard_copy(platform: &mut impl Platform, slots: &mut SlotPool, slot: CopySlot) {
+fn discard_copy(platform: &mut impl Platform, slots: &mut SlotPool, slot: CopySlot) {
     if platform.delete_copy(slot).is_ok() {
         slots.put(slot);
     }
