@@ -37,15 +37,17 @@ pub enum KernelError {
     OutOfSlots,
     /// Any other kernel error, with its code.
     Failed(u32),
+    /// A map still found this paging structure missing after it had been made.
+    LevelStillMissing(PagingLevel),
 }
 
-/// Why a page mapping failed.
+/// Why a page mapping failed; `K` is the kernel's error (the root task's own maps keep seL4's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MapError {
+pub enum MapError<K = KernelError> {
     /// The paging structure at this level is missing; create it and retry.
     MissingLevel(PagingLevel),
     /// The kernel refused for another reason.
-    Kernel(KernelError),
+    Kernel(K),
 }
 
 /// Retypes untyped memory into frame objects (HelenOS `frame_alloc`, in batches).

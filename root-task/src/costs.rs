@@ -9,7 +9,7 @@
 
 use alloc::vec::Vec;
 
-use pager::FaultClass;
+use pager::{FaultClass, FrameContent};
 
 /// Faults per class whose pager ticks are kept for the median.
 pub const SAMPLE_LIMIT: usize = 4096;
@@ -64,9 +64,9 @@ impl FaultCosts {
     /// The classes and the names reports give them.
     pub const CLASSES: [(FaultClass, &'static str); 6] = [
         (FaultClass::ImageFrame, "image"),
-        (FaultClass::Copy, "copy"),
-        (FaultClass::Zero, "zero"),
-        (FaultClass::Mixed, "mixed"),
+        (FaultClass::NewFrame(FrameContent::Copy), "copy"),
+        (FaultClass::NewFrame(FrameContent::Zero), "zero"),
+        (FaultClass::NewFrame(FrameContent::Mixed), "mixed"),
         (FaultClass::SharedHit, "shared"),
         (FaultClass::Spurious, "spurious"),
     ];
@@ -101,7 +101,7 @@ mod tests {
     fn keeps_totals_extremes_and_the_median() {
         let mut costs = FaultCosts::default();
         for (ticks, entries) in [(3500, 2), (1_300_000, 40), (3400, 2), (3600, 2)] {
-            costs.record(served(FaultClass::Zero, entries), ticks);
+            costs.record(served(FaultClass::NewFrame(FrameContent::Zero), entries), ticks);
         }
         costs.record(served(FaultClass::ImageFrame, 2), 3000);
         let zero = &costs.0[2];
@@ -119,10 +119,10 @@ mod tests {
     fn the_median_uses_the_first_samples_only() {
         let mut costs = FaultCosts::default();
         for _ in 0..SAMPLE_LIMIT {
-            costs.record(served(FaultClass::Copy, 2), 10);
+            costs.record(served(FaultClass::NewFrame(FrameContent::Copy), 2), 10);
         }
         for _ in 0..SAMPLE_LIMIT + 1 {
-            costs.record(served(FaultClass::Copy, 2), 99);
+            costs.record(served(FaultClass::NewFrame(FrameContent::Copy), 2), 99);
         }
         assert_eq!(costs.0[1].ticks_median(), 10);
         assert_eq!(costs.0[1].faults, 2 * SAMPLE_LIMIT as u64 + 1);

@@ -176,7 +176,7 @@ impl Session {
                 if let Some(record) = self.records.get_mut(usize::from(client.0)).and_then(Option::as_mut) {
                     record.faults += 1;
                 }
-                let access = pager::Access::from_x86_fault(vm.ip, vm.address, vm.fsr);
+                let access = crate::platform::pager_access(vm.access());
                 let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
                 let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
                 let result = self.pager.handle_fault(&mut self.platform, client, fault);

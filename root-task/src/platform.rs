@@ -17,8 +17,10 @@
 use alloc::vec::Vec;
 
 use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
-use pager::{ClientId, CopySlot, FrameRef, ImagePage, KernelError, MapError, PagingLevel, PoolFrame, Rights};
-use sel4::abi::bits_left;
+use pager::{
+    ClientId, CopySlot, FrameRef, ImagePage, KernelError, LevelsError, MapError, PagingLevel, PoolFrame,
+    Rights,
+};
 use sel4::{
     init, CPtr, CapRights, Frame, InvocationLabel, ObjectType, PageDirectory, PageTable, Pdpt, Pml4,
     SlotRange, Untyped, VmAttributes,
@@ -26,6 +28,7 @@ use sel4::{
 
 use crate::cspace::{self, SlotAllocator};
 use crate::object_allocator::{AllocationError, ObjectAllocator};
+use crate::vspace::{self, Mapper};
 
 /// Bytes in a page.
 const PAGE: u64 = 4096;
@@ -49,16 +52,13 @@ pub const WINDOW_BASE: u64 = 0x100_0000_0000;
 #[derive(Clone, Copy, Debug)]
 pub enum SetupError {
     /// The window's paging structures could not be made.
-    Window(AllocationError),
-    /// The kernel refused a window paging structure.
-    WindowKernel(sel4::Error),
+    Window(vspace::MapError),
 }
 
 impl core::fmt::Display for SetupError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::Window(error) => write!(f, "window paging structures: {error:?}"),
-            Self::WindowKernel(error) => write!(f, "window paging structures: {error}"),
+            Self::Window(error) => write!(f, "window paging structures: {error}"),
         }
     }
 }
@@ -109,6 +109,15 @@ fn kernel_error(error: sel4::Error) -> KernelError {
     }
 }
 
+/// The pager's name for the access the binding decoded from a VM fault.
+pub fn pager_access(access: sel4::Access) -> pager::Access {
+    match access {
+        sel4::Access::Read => pager::Access::Read,
+        sel4::Access::Write => pager::Access::Write,
+        sel4::Access::Execute => pager::Access::Execute,
+    }
+}
+
 impl Sel4Platform {
     /// A platform over the given slot ranges, with `objects` for frames and client chunks.
     pub fn new(layout: Layout, objects: ObjectAllocator) -> Self {
@@ -130,31 +139,15 @@ impl Sel4Platform {
     /// new pool frame there is one `Page_Map`.
     pub fn prepare_window(&mut self, slots: &mut SlotAllocator, pages: u32) -> Result<(), SetupError> {
         let end = WINDOW_BASE + u64::from(pages) * PAGE;
+        let mut mapper = Mapper::new(init::VSPACE);
         let mut address = WINDOW_BASE;
         while address < end {
-            let (table, _) = self.objects.allocate::<PageTable>(slots).map_err(SetupError::Window)?;
-            // One try per missing level above the table, then the map itself.
-            for _ in 0..3 {
-                let error = match table.map(init::VSPACE, address, VmAttributes::default()) {
-                    Ok(()) => break,
-                    Err(error) => error,
-                };
-                match error.missing_level_bits_left() {
-                    Some(bits_left::MISSING_PDPT) => {
-                        let (pdpt, _) = self.objects.allocate::<Pdpt>(slots).map_err(SetupError::Window)?;
-                        pdpt.map(init::VSPACE, address, VmAttributes::default())
-                            .map_err(SetupError::WindowKernel)?;
-                    }
-                    Some(bits_left::MISSING_PAGE_DIRECTORY) => {
-                        let (directory, _) =
-                            self.objects.allocate::<PageDirectory>(slots).map_err(SetupError::Window)?;
-                        directory
-                            .map(init::VSPACE, address, VmAttributes::default())
-                            .map_err(SetupError::WindowKernel)?;
-                    }
-                    _ => return Err(SetupError::WindowKernel(error)),
-                }
-            }
+            let (table, _) = self
+                .objects
+                .allocate::<PageTable>(slots)
+                .map_err(|error| SetupError::Window(vspace::MapError::Allocation(error)))?;
+            let map = || table.map(init::VSPACE, address, VmAttributes::default());
+            mapper.map_with(&mut self.objects, slots, address, map).map_err(SetupError::Window)?;
             address += PAGE_TABLE_SPAN;
         }
         Ok(())
@@ -293,28 +286,26 @@ impl Sel4Platform {
         vaddr: u64,
         rights: Rights,
     ) -> Result<(), KernelError> {
-        for _ in 0..4 {
-            match self.map(client, frame, vaddr, rights) {
-                Ok(()) => return Ok(()),
-                Err(MapError::MissingLevel(level)) => self.map_paging_structure(client, vaddr, level)?,
-                Err(MapError::Kernel(error)) => return Err(error),
-            }
-        }
-        Err(KernelError::Failed(0))
+        pager::map_with_missing_levels(
+            self,
+            |platform| platform.map(client, frame, vaddr, rights),
+            |platform, level| platform.map_paging_structure(client, vaddr, level),
+        )
+        .map_err(|error| match error {
+            LevelsError::Map(error) | LevelsError::Level { error, .. } => error,
+            LevelsError::StillMissing(level) => KernelError::LevelStillMissing(level),
+        })
     }
 
     fn map(&mut self, client: ClientId, frame: Frame, vaddr: u64, rights: Rights) -> Result<(), MapError> {
         let pml4 = self.pml4(client).ok_or(MapError::Kernel(KernelError::Failed(0)))?;
         let cap_rights = if rights.write { CapRights::READ_WRITE } else { CapRights::READ };
-        match self.invoke(|| frame.map(pml4, vaddr, cap_rights, VmAttributes::default())) {
-            Ok(()) => Ok(()),
-            Err(error) => Err(match error.missing_level_bits_left() {
-                Some(bits_left::MISSING_PDPT) => MapError::MissingLevel(PagingLevel::Pdpt),
-                Some(bits_left::MISSING_PAGE_DIRECTORY) => MapError::MissingLevel(PagingLevel::PageDirectory),
-                Some(bits_left::MISSING_PAGE_TABLE) => MapError::MissingLevel(PagingLevel::PageTable),
-                _ => MapError::Kernel(kernel_error(error)),
-            }),
-        }
+        self.invoke(|| frame.map(pml4, vaddr, cap_rights, VmAttributes::default())).map_err(|error| {
+            match vspace::missing_level(error) {
+                MapError::MissingLevel(level) => MapError::MissingLevel(level),
+                MapError::Kernel(error) => MapError::Kernel(kernel_error(error)),
+            }
+        })
     }
 
     /// Marks the start (`true`) and end of a client's teardown: while it lasts, deleting a copy
