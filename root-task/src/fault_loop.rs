@@ -366,10 +366,7 @@ impl Session {
         if let Err(error) = client::suspend(tcb) {
             self.fail(alloc::format!("tearing down {name}: {error}"));
         }
-        self.platform.set_tearing_down(true);
-        let removed = self.pager.remove_client(&mut self.platform, client);
-        self.platform.set_tearing_down(false);
-        if let Err(error) = removed {
+        if let Err(error) = self.pager.remove_client(&mut self.platform, client) {
             self.fail(alloc::format!("tearing down {name}: {error}"));
         }
         if let Err(error) = self.platform.close_space(client) {

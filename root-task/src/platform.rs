@@ -98,8 +98,6 @@ pub struct Sel4Platform {
     ticks: u64,
     /// One bit per boot-image page ever mapped into a client.
     image_pages_mapped: Vec<u64>,
-    /// A client's VSpace is being destroyed: its copies need no unmapping (see `delete_copy`).
-    tearing_down: bool,
 }
 
 fn kernel_error(error: sel4::Error) -> KernelError {
@@ -122,7 +120,6 @@ impl Sel4Platform {
             entries: 0,
             ticks: 0,
             image_pages_mapped: alloc::vec![0; image_words],
-            tearing_down: false,
         }
     }
 
@@ -317,13 +314,6 @@ impl Sel4Platform {
         }
     }
 
-    /// Marks the start (`true`) and end of a client's teardown: while it lasts, deleting a copy
-    /// skips the unmap, since the client's VSpace is destroyed right after (`close_space`) and
-    /// the client is suspended.
-    pub fn set_tearing_down(&mut self, tearing_down: bool) {
-        self.tearing_down = tearing_down;
-    }
-
     /// Deletes every object of the client's block (revoking its chunk) and forgets its VSpace.
     pub fn close_space(&mut self, client: ClientId) -> Result<(), KernelError> {
         let chunk = CPtr::new(self.block(client) + CHUNK_SLOT);
@@ -427,13 +417,17 @@ impl CopyFrameCaps for Sel4Platform {
     }
 
     /// On seL4 5.0 deleting a frame cap unmaps it only when it is the last cap to the frame
-    /// (`Arch_finaliseCap` checks `final`), and a copy never is: so unmap first, except while a
-    /// client's whole VSpace is being destroyed, when its mappings go with its paging structures.
+    /// (`Arch_finaliseCap` checks `final`), and a copy never is: so unmap first.
     fn delete_copy(&mut self, slot: CopySlot) -> Result<(), KernelError> {
         let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
-        if !self.tearing_down {
-            self.unmap_frame(Frame::from_cptr(slot))?;
-        }
+        self.unmap_frame(Frame::from_cptr(slot))?;
+        self.invoke(|| cspace::delete(slot)).map_err(kernel_error)
+    }
+
+    /// The client is suspended and its VSpace is revoked right after (`close_space`): the mapping
+    /// goes with its paging structures, so the delete alone does.
+    fn delete_copy_in_teardown(&mut self, slot: CopySlot) -> Result<(), KernelError> {
+        let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
         self.invoke(|| cspace::delete(slot)).map_err(kernel_error)
     }
 }
