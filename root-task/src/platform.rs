@@ -100,6 +100,7 @@ pub struct Sel4Platform {
     image_pages_mapped: Vec<u64>,
 }
 
+/// The pager's view of a kernel error: out of memory named, any other by its code.
 fn kernel_error(error: sel4::Error) -> KernelError {
     match error {
         sel4::Error::NotEnoughMemory { .. } => KernelError::OutOfMemory,
@@ -208,7 +209,7 @@ impl Sel4Platform {
     }
 
     fn space(&mut self, client: ClientId) -> Result<&mut Space, KernelError> {
-        self.spaces.get_mut(usize::from(client.0)).ok_or(KernelError::OutOfSlots)
+        self.spaces.get_mut(usize::from(client.0)).ok_or(KernelError::UnknownClient(client))
     }
 
     /// The PML4 of a live client.
@@ -297,11 +298,11 @@ impl Sel4Platform {
                 Err(MapError::Kernel(error)) => return Err(error),
             }
         }
-        Err(KernelError::Failed(0))
+        Err(KernelError::LevelsStillMissing)
     }
 
     fn map(&mut self, client: ClientId, frame: Frame, vaddr: u64, rights: Rights) -> Result<(), MapError> {
-        let pml4 = self.pml4(client).ok_or(MapError::Kernel(KernelError::Failed(0)))?;
+        let pml4 = self.pml4(client).ok_or(MapError::Kernel(KernelError::NoAddressSpace(client)))?;
         let cap_rights = if rights.write { CapRights::READ_WRITE } else { CapRights::READ };
         match self.invoke(|| frame.map(pml4, vaddr, cap_rights, VmAttributes::default())) {
             Ok(()) => Ok(()),
@@ -353,7 +354,10 @@ impl Sel4Platform {
 impl RetypeFrames for Sel4Platform {
     fn retype_frames(&mut self, first: PoolFrame, count: u32) -> Result<u32, KernelError> {
         if first.0 != self.frames_created {
-            return Err(KernelError::Failed(0));
+            return Err(KernelError::FrameOutOfOrder {
+                expected: PoolFrame(self.frames_created),
+                asked: first,
+            });
         }
         let room = self.layout.frames.len().saturating_sub(u64::from(first.0));
         let mut count = u64::from(count).min(room);
@@ -405,7 +409,11 @@ impl CopyFrameCaps for Sel4Platform {
         let (source, rights) = match frame {
             FrameRef::Pool(frame) => (self.pool_frame(frame).cptr(), CapRights::READ_WRITE),
             FrameRef::Image(ImagePage(page)) => {
-                let source = self.layout.image_frames.slot(u64::from(page)).ok_or(KernelError::Failed(0))?;
+                let source = self
+                    .layout
+                    .image_frames
+                    .slot(u64::from(page))
+                    .ok_or(KernelError::NoImagePage(ImagePage(page)))?;
                 if let Some(word) = self.image_pages_mapped.get_mut(page as usize / 64) {
                     *word |= 1 << (page % 64);
                 }
@@ -451,7 +459,7 @@ impl MapPages for Sel4Platform {
         vaddr: u64,
         level: PagingLevel,
     ) -> Result<(), KernelError> {
-        let pml4 = self.pml4(client).ok_or(KernelError::Failed(0))?;
+        let pml4 = self.pml4(client).ok_or(KernelError::NoAddressSpace(client))?;
         let (object_type, bits) = match level {
             PagingLevel::Pdpt => (ObjectType::Pdpt, sel4::abi::PDPT_BITS),
             PagingLevel::PageDirectory => (ObjectType::PageDirectory, sel4::abi::PAGE_DIRECTORY_BITS),
