@@ -11,8 +11,11 @@
 //!   PML4, IPC buffer frame, paging structures). Revoking the chunk deletes them all and gives the
 //!   memory back for the next client in the block.
 //!
-//! Every kernel entry made here is counted ([`Sel4Platform::kernel_entries`]) and timed
-//! ([`Sel4Platform::kernel_ticks`]).
+//! Every kernel entry the root task makes while serving clients is made here, and counted
+//! ([`Sel4Platform::kernel_entries`]): the pager's calls, the client objects' (`crate::client`) and
+//! the fault loop's `ReplyRecv` and `Recv` ([`Sel4Platform::receive`]). The report's kernel figures
+//! are differences of this one count. The calls are timed too ([`Sel4Platform::kernel_ticks`]), all
+//! but the waits for a message.
 
 use alloc::vec::Vec;
 
@@ -20,8 +23,8 @@ use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
 use pager::{ClientId, CopySlot, FrameRef, ImagePage, KernelError, MapError, PagingLevel, PoolFrame, Rights};
 use sel4::abi::bits_left;
 use sel4::{
-    init, CPtr, CapRights, Frame, InvocationLabel, ObjectType, PageDirectory, PageTable, Pdpt, Pml4,
-    SlotRange, Untyped, VmAttributes,
+    init, CPtr, CapRights, Endpoint, Frame, InvocationLabel, MessageInfo, ObjectType, PageDirectory,
+    PageTable, Pdpt, Pml4, Received, SlotRange, Untyped, VmAttributes,
 };
 
 use crate::cspace::{self, SlotAllocator};
@@ -168,12 +171,25 @@ impl Sel4Platform {
         self.ticks
     }
 
-    /// Makes one kernel call, counting the entry and the ticks it took.
-    fn invoke<T>(&mut self, call: impl FnOnce() -> sel4::Result<T>) -> sel4::Result<T> {
+    /// Makes one kernel call, counting the entry and the ticks it took. Every kernel call the root
+    /// task makes while serving clients goes through here or [`Sel4Platform::receive`].
+    pub fn invoke<T>(&mut self, call: impl FnOnce() -> sel4::Result<T>) -> sel4::Result<T> {
         let start = sel4::timestamp();
         let result = call();
         self.count_call(start);
         result
+    }
+
+    /// Replies with `reply`, if there is one, and waits for the next message on `endpoint`
+    /// (`ReplyRecv`, else `Recv`). Counted as one kernel entry; its ticks are not, being mostly the
+    /// wait for a client.
+    pub fn receive(&mut self, endpoint: Endpoint, reply: Option<(MessageInfo, [u64; 4])>) -> Received {
+        let received = match reply {
+            Some((info, registers)) => endpoint.reply_recv(info, registers),
+            None => endpoint.recv(),
+        };
+        self.entries += 1;
+        received
     }
 
     /// Counts one kernel call that began at time stamp `start` and has just returned.

@@ -663,12 +663,13 @@ impl CopyFrameCaps for ModelKernel {
         Ok(())
     }
 
-    /// Unmap, then delete, as the root task does: counted as the one operation the pager asked for.
+    /// Unmap, then delete, as the root task does: two kernel calls, counted as such.
     fn delete_copy(&mut self, slot: CopySlot) -> Result<(), KernelError> {
         self.counters.delete_calls += 1;
         if !self.copies.contains_key(&slot) {
             return Err(self.refuse(Violation::DeleteOfEmptySlot { slot }, error_code::INVALID_CAPABILITY));
         }
+        self.counters.unmap_calls += 1;
         self.unmap_copy(slot)?;
         self.delete_cap(slot)
     }
