@@ -12,7 +12,7 @@
 //!   memory back for the next client in the block.
 //!
 //! Every kernel entry the root task makes while serving clients is made here, and counted
-//! ([`Sel4Platform::kernel_entries`]): the pager's calls, the client objects' (`crate::client`) and
+//! ([`Sel4Platform::kernel_entries`]): the pager's calls, those that make and start a client's objects and
 //! the fault loop's `ReplyRecv` and `Recv` ([`Sel4Platform::receive`]). The report's kernel figures
 //! are differences of this one count. The calls are timed too ([`Sel4Platform::kernel_ticks`]), all
 //! but the waits for a message.
