@@ -556,10 +556,16 @@ impl<'img, P: Policy> Pager<'img, P> {
         Ok(true)
     }
 
-    /// Deletes a mapping's cap copy and drops its frame reference.
+    /// Deletes a mapping's cap copy (unmapping it) and drops its frame reference.
     fn drop_mapping(&mut self, platform: &mut impl Platform, page: ResidentPage) -> bool {
+        let deleted = platform.delete_copy(page.slot);
+        self.forget_mapping(page, deleted)
+    }
+
+    /// Takes back the slot of a mapping whose copy was deleted and drops its frame reference.
+    fn forget_mapping(&mut self, page: ResidentPage, deleted: Result<(), crate::KernelError>) -> bool {
         // A failed delete leaves a slot the kernel still holds; keep it out of the pool.
-        if platform.delete_copy(page.slot).is_ok() {
+        if deleted.is_ok() {
             self.slots.put(page.slot);
         }
         match page.frame {
@@ -639,7 +645,9 @@ impl<'img, P: Policy> Pager<'img, P> {
     }
 
     /// Removes a client: deletes every mapping's cap copy, drops its frame references and detaches it
-    /// from shared objects. The caller destroys the address space itself (its paging structures).
+    /// from shared objects. The caller must have stopped the client and destroys its address space
+    /// (its paging structures) right after: the copies are deleted without unmapping
+    /// ([`CopyFrameCaps::delete_copy_in_teardown`](crate::platform::CopyFrameCaps::delete_copy_in_teardown)).
     pub fn remove_client(
         &mut self,
         platform: &mut impl Platform,
@@ -657,7 +665,9 @@ impl<'img, P: Policy> Pager<'img, P> {
         for area in removed.areas {
             for (_, page) in area.resident.iter() {
                 report.pages_unmapped += 1;
-                report.frames_freed += u32::from(self.drop_mapping(platform, page));
+                // The caller destroys the address space next, and the mappings with it: no unmap.
+                let deleted = platform.delete_copy_in_teardown(page.slot);
+                report.frames_freed += u32::from(self.forget_mapping(page, deleted));
             }
             if let Some(shared_id) = area.shared {
                 report.frames_freed += self.detach(shared_id);

@@ -427,6 +427,55 @@ fn remove_client_frees_private_frames_and_shared_ones_with_the_last_sharer() {
     assert_clean(&session);
 }
 
+#[test]
+fn teardown_deletes_copies_without_unmapping_and_the_space_takes_the_mappings_with_it() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let client = spawn(&mut session);
+    session.touch(client, TEXT, Access::Read).unwrap();
+    session.write(client, SMALL, b"a").unwrap();
+    session.write(client, BSS, b"b").unwrap();
+    let unmaps = session.kernel.counters().unmap_calls;
+
+    // The root task's order: the thread is stopped, the pager drops its mappings, the space goes.
+    session.pager.remove_client(&mut session.kernel, client).unwrap();
+    assert_eq!(session.kernel.counters().unmap_calls, unmaps, "no unmap: the space is destroyed next");
+    assert_eq!(session.kernel.live_copies(), 0);
+    assert_eq!(session.kernel.stale_mappings().len(), 3, "mapped until the space goes, as on seL4 5.0");
+    session.kernel.destroy_address_space(client);
+    assert_eq!(session.kernel.mapped_pages(), 0);
+    assert_eq!(session.pager.copy_slots_in_use(), 0);
+    assert_eq!(session.pager.frame_counts().in_use, 0);
+    // The freed frames serve the next client; nothing of the old one sees them.
+    let next = spawn(&mut session);
+    session.write(next, SMALL, b"c").unwrap();
+    session.write(next, BSS, b"d").unwrap();
+    assert_clean(&session);
+}
+
+#[test]
+fn a_removed_client_whose_space_is_kept_still_maps_its_frames_and_reuse_is_flagged() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let client = spawn(&mut session);
+    let other = spawn(&mut session);
+    session.write(client, BSS, b"b").unwrap();
+    // Teardown without destroying the address space: the bare delete left the page mapped.
+    session.pager.remove_client(&mut session.kernel, client).unwrap();
+    let stale = session.kernel.stale_mappings();
+    assert_eq!(stale.len(), 1);
+    assert_eq!(session.kernel.read(client, BSS, 1), Ok(b"b".to_vec()), "still reachable");
+    let FrameRef::Pool(frame) = stale[0].frame else { panic!("a private page is a pool frame") };
+    // The frame is free in the pager's eyes; filling it for another client (a copy takes a
+    // recycled frame) is caught.
+    session.write(other, 0x0080_1000, b"x").unwrap();
+    assert_eq!(session.kernel.mapping(other, 0x0080_1000).unwrap().frame, stale[0].frame);
+    assert_eq!(
+        session.kernel.violations(),
+        &[sim::Violation::WindowOnStaleMapping { frame, client, vaddr: BSS & !(PAGE - 1) }]
+    );
+}
+
 /// Runs `refused` in a fresh session built by `configure`, checks the refusal, that it leaked nothing,
 /// and that another client is still served.
 fn assert_refusal_then_service(
