@@ -121,18 +121,6 @@ impl Area {
     pub(crate) fn contains(&self, address: u64) -> bool {
         address >= self.base && address < self.end
     }
-
-    /// Whether the page at `index` is backed directly by the image's file bytes (read-only segment,
-    /// page wholly inside the file part): such pages never go into a shared pagemap.
-    pub(crate) fn is_image_backed(&self, index: u32) -> bool {
-        match self.backend {
-            Backend::Segment { segment, .. } if !segment.rights.write => {
-                let page = crate::page_align_down(segment.vaddr) + u64::from(index) * PAGE_SIZE;
-                page >= segment.vaddr && page + PAGE_SIZE <= segment.file_end()
-            }
-            _ => false,
-        }
-    }
 }
 
 /// Why an area could not be added.

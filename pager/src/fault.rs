@@ -5,38 +5,16 @@ use core::fmt;
 use crate::area::AreaKind;
 use crate::frames::AllocationError;
 use crate::platform::{KernelError, PagingLevel};
-use crate::{page_align_down, ClientId, FrameRef};
+use crate::seed::FrameContent;
+use crate::{ClientId, FrameRef};
 
-/// The kind of access that faulted.
+/// The kind of access that faulted. The kernel's side tells it from the fault (on seL4 the binding
+/// decodes the x86 error code, `sel4::VmFault::access`); the pager only checks it against the area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Access {
     Read,
     Write,
     Execute,
-}
-
-impl Access {
-    /// Classifies an x86 page fault from its error code, instruction pointer and address.
-    ///
-    /// Bit 1 of the error code is a write, bit 4 an instruction fetch. seL4 5.0 never enables NX, so bit 4
-    /// stays clear; a fetch is still recognisable when the faulting address lies on the instruction
-    /// pointer's own page, since the CPU cannot have fetched an instruction from an unmapped page. (An
-    /// instruction straddling into the next page is classed as a read: harmless for executable areas.)
-    /// A write is never a fetch: an instruction writing to its own page (already mapped, read-only) is
-    /// a write, or the pager would take it for a spurious execute fault and restart it forever.
-    pub fn from_x86_fault(ip: u64, address: u64, error_code: u64) -> Self {
-        const WRITE: u64 = 1 << 1;
-        const INSTRUCTION_FETCH: u64 = 1 << 4;
-        if error_code & INSTRUCTION_FETCH != 0 {
-            Self::Execute
-        } else if error_code & WRITE != 0 {
-            Self::Write
-        } else if page_align_down(ip) == page_align_down(address) {
-            Self::Execute
-        } else {
-            Self::Read
-        }
-    }
 }
 
 impl fmt::Display for Access {
@@ -62,14 +40,13 @@ pub struct Fault {
 pub enum FaultClass {
     /// The shared pagemap had the page: the same frame, one more reference.
     SharedHit,
-    /// A read-only segment page wholly inside the file: the image's own frame, no copy.
+    /// A read-only segment page whose frame in the file is the page as the client reads it (wholly
+    /// inside the file, or padded with zeroes there): the image's own frame, no copy.
     ImageFrame,
-    /// A writable segment page wholly inside the file: a new frame with a copy.
-    Copy,
-    /// A page at or above the file end, or anonymous: a new zeroed frame.
-    Zero,
-    /// A page straddling the file bounds: the middle copied, `pad_lo` and `pad_hi` zeroed.
-    Mixed,
+    /// A new pool frame holding what the seed's cases say: a copy of a writable segment's page
+    /// wholly inside the file, zeroes (at or above the file end, or anonymous), or both (a page
+    /// straddling the file bounds).
+    NewFrame(FrameContent),
     /// The page was already mapped with the rights asked for (another thread got there first).
     Spurious,
 }
@@ -83,8 +60,6 @@ pub struct FaultResolution {
     pub frame: FrameRef,
     /// Pages mapped in all, with fault-around.
     pub pages_mapped: u32,
-    /// Kernel operations issued for this fault (the reply not included).
-    pub kernel_operations: u32,
 }
 
 /// Why a fault was refused.
@@ -143,6 +118,9 @@ impl fmt::Display for RefusalReason {
                 "no {level} could be made: out of capability slots for the client's paging structures"
             ),
             Self::NoPagingStructure { level, error } => write!(f, "no {level} could be made: {error:?}"),
+            Self::Kernel(KernelError::LevelStillMissing(level)) => {
+                write!(f, "the {level} was made but the kernel still finds it missing")
+            }
             Self::Kernel(error) => write!(f, "kernel refused: {error:?}"),
             Self::UnknownClient => f.write_str("unknown client"),
         }
@@ -171,7 +149,7 @@ impl fmt::Display for FaultRefusal {
 mod tests {
     use alloc::string::ToString;
 
-    use super::{Access, AllocationError, KernelError, RefusalReason};
+    use super::{AllocationError, KernelError, PagingLevel, RefusalReason};
 
     #[test]
     fn exhaustion_reasons_say_what_ran_out() {
@@ -186,13 +164,8 @@ mod tests {
     }
 
     #[test]
-    fn x86_fault_classes() {
-        // Read and write of a data page, fetch recognised by the IP's own page.
-        assert_eq!(Access::from_x86_fault(0x40_1000, 0x50_0000, 0x4), Access::Read);
-        assert_eq!(Access::from_x86_fault(0x40_1000, 0x50_0000, 0x6), Access::Write);
-        assert_eq!(Access::from_x86_fault(0x40_1ff0, 0x40_1ff4, 0x4), Access::Execute);
-        assert_eq!(Access::from_x86_fault(0x40_1000, 0x50_0000, 0x14), Access::Execute);
-        // An instruction writing to its own (mapped, read-only) page is a write, not a fetch.
-        assert_eq!(Access::from_x86_fault(0x40_1010, 0x40_1000, 0x7), Access::Write);
+    fn a_level_still_missing_is_named() {
+        let reason = RefusalReason::Kernel(KernelError::LevelStillMissing(PagingLevel::PageTable));
+        assert_eq!(reason.to_string(), "the page table was made but the kernel still finds it missing");
     }
 }

@@ -7,18 +7,8 @@
 use alloc::vec::Vec;
 
 use crate::platform::{KernelError, RetypeFrames};
+use crate::seed::FrameContent;
 use crate::{ClientId, PoolFrame};
-
-/// What a pool frame was filled with, for statistics and reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FrameContent {
-    /// A copy of one page of a writable segment's file bytes.
-    Copy,
-    /// All zeroes (.bss, heap, stack, shared regions).
-    Zero,
-    /// File bytes in the middle, zero padding on one or both sides.
-    Mixed,
-}
 
 #[derive(Clone, Copy, Debug)]
 struct FrameRecord {
@@ -87,7 +77,6 @@ impl FrameTable {
         kernel: &mut impl RetypeFrames,
         owner: ClientId,
         content: FrameContent,
-        retypes: &mut u64,
     ) -> Result<Allocation, AllocationError> {
         let fresh_left = self.fresh < self.records.len() as u32;
         let allocation = match (content, self.free.pop()) {
@@ -98,7 +87,7 @@ impl FrameTable {
             }
             (_, Some(index)) => Allocation { frame: PoolFrame(index), zeroed: false },
             (_, None) => {
-                self.refill(kernel, retypes)?;
+                self.refill(kernel)?;
                 self.take_fresh()
             }
         };
@@ -114,13 +103,12 @@ impl FrameTable {
         Allocation { frame, zeroed: true }
     }
 
-    fn refill(&mut self, kernel: &mut impl RetypeFrames, retypes: &mut u64) -> Result<(), AllocationError> {
+    fn refill(&mut self, kernel: &mut impl RetypeFrames) -> Result<(), AllocationError> {
         let created = self.records.len() as u32;
         let room = self.capacity - created;
         if room == 0 {
             return Err(AllocationError::PoolExhausted { capacity: self.capacity });
         }
-        *retypes += 1;
         let made = kernel
             .retype_frames(PoolFrame(created), self.batch.min(room))
             .map_err(AllocationError::Kernel)?;

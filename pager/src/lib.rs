@@ -35,17 +35,19 @@ pub mod pager;
 pub mod platform;
 pub mod policy;
 pub mod resident;
+pub mod seed;
 pub mod stats;
 
 pub use app::AppAreaError;
 pub use area::{Area, AreaError, AreaKind, Backend};
 pub use elf::{ElfError, ElfImage, Segment};
 pub use fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
-pub use frames::{Allocation, AllocationError, FrameContent, FrameCounts};
+pub use frames::{Allocation, AllocationError, FrameCounts};
 pub use pager::{Client, Pager, PagerConfig, PagerError, ShareError, TeardownReport};
 pub use platform::{KernelError, MapError, PagingLevel, Platform};
 pub use policy::{BuiltinPolicy, Policy};
-pub use stats::{FaultCounts, KernelOperations};
+pub use seed::{map_with_missing_levels, FrameContent, LevelsError};
+pub use stats::FaultCounts;
 
 /// Bytes in a page; the only page size the pager maps.
 pub const PAGE_SIZE: u64 = 4096;

@@ -1,4 +1,5 @@
-//! The pager: clients, their areas, shared objects, and the fault path tying them to the frame pool.
+//! The pager: clients, their areas, shared objects, and the fault path tying them to the frame pool
+//! (the seed's cases it takes from [`crate::seed`]).
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -7,14 +8,14 @@ use core::fmt;
 use crate::area::{Area, AreaError, AreaKind, Backend};
 use crate::elf::{ElfError, ElfImage};
 use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
-use crate::frames::{Allocation, FrameContent, FrameCounts, FrameTable, SlotPool};
-use crate::platform::{MapError, Platform};
+use crate::frames::{FrameCounts, FrameTable, SlotPool};
+use crate::platform::Platform;
 use crate::policy::{AreaView, Policy};
 use crate::resident::ResidentPage;
-use crate::stats::{FaultCounts, KernelOperations};
+use crate::seed::{classify, fill, map_frame, Image, PageSource};
+use crate::stats::FaultCounts;
 use crate::{
-    page_align_down, ClientId, CopySlot, FrameRef, ImageId, ImagePage, PoolFrame, Rights, SharedId,
-    PAGE_SIZE, USER_ADDRESS_LIMIT,
+    page_align_down, ClientId, FrameRef, ImageId, PoolFrame, Rights, SharedId, PAGE_SIZE, USER_ADDRESS_LIMIT,
 };
 
 /// The capacities of one system image. Everything the pager holds is bounded by these.
@@ -189,19 +190,6 @@ struct SharedObject {
     attachments: u32,
 }
 
-struct Image<'img> {
-    elf: ElfImage<'img>,
-    first_page: u32,
-}
-
-/// Where a page's contents come from, by the seed's cases.
-enum PageSource {
-    Image { file_offset: u64 },
-    Copy { file_offset: u64 },
-    Zero,
-    Mixed { file_offset: u64, pad_lo: usize, pad_hi: usize },
-}
-
 /// The user-level pager.
 pub struct Pager<'img, P: Policy = crate::BuiltinPolicy> {
     config: PagerConfig,
@@ -211,7 +199,6 @@ pub struct Pager<'img, P: Policy = crate::BuiltinPolicy> {
     shared: Vec<Option<SharedObject>>,
     frames: FrameTable,
     slots: SlotPool,
-    operations: KernelOperations,
     faults: FaultCounts,
 }
 
@@ -226,7 +213,6 @@ impl<'img, P: Policy> Pager<'img, P> {
             shared: Vec::new(),
             frames: FrameTable::new(config.frame_capacity, config.retype_batch),
             slots: SlotPool::new(config.copy_slots),
-            operations: KernelOperations::default(),
             faults: FaultCounts::default(),
         }
     }
@@ -438,7 +424,6 @@ impl<'img, P: Policy> Pager<'img, P> {
         client: ClientId,
         fault: Fault,
     ) -> Result<FaultResolution, FaultRefusal> {
-        let operations_before = self.operations.total();
         let refuse = |pager: &mut Self, area: Option<usize>, reason: RefusalReason| {
             pager.faults.record_refusal(&reason);
             if let Some(c) = pager.clients.get_mut(usize::from(client.0)).and_then(Option::as_mut) {
@@ -481,13 +466,7 @@ impl<'img, P: Policy> Pager<'img, P> {
                 Err(_) => break,
             }
         }
-        Ok(FaultResolution {
-            class,
-            page: page_align_down(fault.address),
-            frame,
-            pages_mapped,
-            kernel_operations: (self.operations.total() - operations_before) as u32,
-        })
+        Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped })
     }
 
     fn record(&mut self, client: ClientId, area_index: usize, class: FaultClass) {
@@ -505,7 +484,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         area_index: usize,
         index: u32,
     ) -> Result<(FaultClass, FrameRef), RefusalReason> {
-        let Self { clients, shared, frames, slots, operations, images, .. } = self;
+        let Self { clients, shared, frames, slots, images, .. } = self;
         let target = clients[usize::from(client.0)].as_mut().expect("live client");
         let area = &target.areas[area_index];
         // Not resident: where it goes, so recording it below takes no second search.
@@ -522,7 +501,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             if let FrameRef::Pool(frame) = hit {
                 frames.add_reference(frame);
             }
-            match map_frame(platform, operations, slots, target, client, vaddr, hit, rights) {
+            match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, hit, rights) {
                 Ok(slot) => {
                     target.areas[area_index].resident.fill(vacancy, ResidentPage { frame: hit, slot });
                     return Ok((FaultClass::SharedHit, hit));
@@ -536,33 +515,21 @@ impl<'img, P: Policy> Pager<'img, P> {
             }
         }
 
-        let (source, image) = classify(area, index, images);
-        let (class, frame) = match source {
-            PageSource::Image { file_offset } => {
-                let image = &images[usize::from(image.expect("segment has an image").0)];
-                let page = ImagePage(image.first_page + (file_offset / PAGE_SIZE) as u32);
-                (FaultClass::ImageFrame, FrameRef::Image(page))
-            }
-            source => {
+        let (class, frame) = match classify(area, index, images) {
+            PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page)),
+            PageSource::New(new) => {
                 if let Some(budget) = target.budget.filter(|b| target.charged >= *b) {
                     return Err(RefusalReason::OverBudget { budget });
                 }
-                let content = match source {
-                    PageSource::Copy { .. } => FrameContent::Copy,
-                    PageSource::Mixed { .. } => FrameContent::Mixed,
-                    _ => FrameContent::Zero,
-                };
-                let allocation = frames
-                    .allocate(platform, client, content, &mut operations.retype)
-                    .map_err(RefusalReason::OutOfFrames)?;
+                let allocation =
+                    frames.allocate(platform, client, new.content).map_err(RefusalReason::OutOfFrames)?;
                 target.charged += 1;
-                let bytes = image.map(|i| images[usize::from(i.0)].elf.bytes()).unwrap_or(&[]);
-                let class = fill(platform, allocation, &source, bytes);
-                (class, FrameRef::Pool(allocation.frame))
+                fill(platform, allocation, &new);
+                (FaultClass::NewFrame(new.content), FrameRef::Pool(allocation.frame))
             }
         };
 
-        match map_frame(platform, operations, slots, target, client, vaddr, frame, rights) {
+        match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, frame, rights) {
             Ok(slot) => {
                 let area = &mut target.areas[area_index];
                 area.resident.fill(vacancy, ResidentPage { frame, slot });
@@ -600,18 +567,22 @@ impl<'img, P: Policy> Pager<'img, P> {
         let Some(page) = area.resident.remove(index) else {
             return Ok(false);
         };
-        self.operations.unmap_page += 1;
         // The copy is deleted below whether or not the unmap went through; deletion unmaps too.
         let _ = platform.unmap_page(page.slot);
         self.drop_mapping(platform, page);
         Ok(true)
     }
 
-    /// Deletes a mapping's cap copy and drops its frame reference.
+    /// Deletes a mapping's cap copy (unmapping it) and drops its frame reference.
     fn drop_mapping(&mut self, platform: &mut impl Platform, page: ResidentPage) -> bool {
-        self.operations.delete_copy += 1;
+        let deleted = platform.delete_copy(page.slot);
+        self.forget_mapping(page, deleted)
+    }
+
+    /// Takes back the slot of a mapping whose copy was deleted and drops its frame reference.
+    fn forget_mapping(&mut self, page: ResidentPage, deleted: Result<(), crate::KernelError>) -> bool {
         // A failed delete leaves a slot the kernel still holds; keep it out of the pool.
-        if platform.delete_copy(page.slot).is_ok() {
+        if deleted.is_ok() {
             self.slots.put(page.slot);
         }
         match page.frame {
@@ -636,7 +607,8 @@ impl<'img, P: Policy> Pager<'img, P> {
     ///
     /// The first time an area is shared, its mapped pages go into a new pagemap: every page of a
     /// writable area, and of a read-only one only the pages not backed by the image (image frames are
-    /// shared by every instance anyway).
+    /// shared by every instance anyway). Which pages those are is the seed's decision, as recorded in
+    /// the page's frame: a pool frame, or the image's own.
     pub fn share(&mut self, from: ClientId, address: u64, to: ClientId, at: u64) -> Result<(), ShareError> {
         if self.client(to).is_none() {
             return Err(ShareError::UnknownClient(to));
@@ -674,9 +646,10 @@ impl<'img, P: Policy> Pager<'img, P> {
             // Look the area up again: sharing into the same client may have inserted before it.
             let area_index = source.area_index(address).expect("the source area is still there");
             let area = &mut source.areas[area_index];
+            // A page the seed served from the image's own frame needs no entry: every client's fault
+            // on it decides the same frame. Every other page's frame is a pool frame.
             for (index, page) in area.resident.iter() {
-                let image_backed = !area.rights.write && area.is_image_backed(index);
-                if let (false, FrameRef::Pool(frame)) = (image_backed, page.frame) {
+                if let FrameRef::Pool(frame) = page.frame {
                     frames.add_reference(frame);
                     object.pagemap.insert(index, page.frame);
                 }
@@ -689,7 +662,9 @@ impl<'img, P: Policy> Pager<'img, P> {
     }
 
     /// Removes a client: deletes every mapping's cap copy, drops its frame references and detaches it
-    /// from shared objects. The caller destroys the address space itself (its paging structures).
+    /// from shared objects. The caller must have stopped the client and destroys its address space
+    /// (its paging structures) right after: the copies are deleted without unmapping
+    /// ([`CopyFrameCaps::delete_copy_in_teardown`](crate::platform::CopyFrameCaps::delete_copy_in_teardown)).
     pub fn remove_client(
         &mut self,
         platform: &mut impl Platform,
@@ -707,7 +682,9 @@ impl<'img, P: Policy> Pager<'img, P> {
         for area in removed.areas {
             for (_, page) in area.resident.iter() {
                 report.pages_unmapped += 1;
-                report.frames_freed += u32::from(self.drop_mapping(platform, page));
+                // The caller destroys the address space next, and the mappings with it: no unmap.
+                let deleted = platform.delete_copy_in_teardown(page.slot);
+                report.frames_freed += u32::from(self.forget_mapping(page, deleted));
             }
             if let Some(shared_id) = area.shared {
                 report.frames_freed += self.detach(shared_id);
@@ -751,11 +728,6 @@ impl<'img, P: Policy> Pager<'img, P> {
     /// Entries in the pagemap of a shared object.
     pub fn pagemap_len(&self, shared: SharedId) -> Option<usize> {
         self.shared.get(usize::from(shared.0)).and_then(Option::as_ref).map(|s| s.pagemap.len())
-    }
-
-    /// Kernel operations issued so far.
-    pub fn operations(&self) -> &KernelOperations {
-        &self.operations
     }
 
     /// Faults served and refused so far, all clients together (removed ones included).
@@ -804,155 +776,5 @@ fn check_access(area: &Area, access: Access) -> Result<(), RefusalReason> {
             Err(RefusalReason::ExecuteNonExecutable { area: area.kind })
         }
         _ => Ok(()),
-    }
-}
-
-/// The seed's cases for page `index` of an area, with one addition: a straddling page of a
-/// read-only segment whose pads are already zeroes in the file is served as the image's own frame.
-/// What the client reads is the same as a copy with zeroed pads, and it costs no frame and no copy
-/// (HelenOS copies every partial page). That is the usual last page of a text or read-only data
-/// segment, since linkers pad segments apart with zeroes. The page must lie wholly inside the file,
-/// so that the image's frame holds exactly those bytes.
-// Inlined: out of line it costs every fault some twenty instructions on seL4 (`cargo xtask bench`).
-#[inline(always)]
-fn classify(area: &Area, index: u32, images: &[Image<'_>]) -> (PageSource, Option<ImageId>) {
-    let Backend::Segment { image, segment } = area.backend else {
-        return (PageSource::Zero, None);
-    };
-    // Addresses in the segment's own terms, so an area shared in at another base reads the same bytes.
-    let page = page_align_down(segment.vaddr) + u64::from(index) * PAGE_SIZE;
-    let start_anon = segment.file_end();
-    let source = if page >= segment.vaddr && page + PAGE_SIZE <= start_anon {
-        let file_offset = segment.offset + (page - segment.vaddr);
-        if segment.rights.write {
-            PageSource::Copy { file_offset }
-        } else {
-            PageSource::Image { file_offset }
-        }
-    } else if page >= start_anon {
-        PageSource::Zero
-    } else {
-        let pad_lo = segment.vaddr.saturating_sub(page);
-        let pad_hi = (page + PAGE_SIZE).saturating_sub(start_anon);
-        let file_offset = segment.offset + (page + pad_lo - segment.vaddr);
-        let page_offset = file_offset - pad_lo;
-        let bytes = images[usize::from(image.0)].elf.bytes();
-        if !segment.rights.write && padded_with_zeroes(bytes, page_offset, pad_lo, pad_hi) {
-            PageSource::Image { file_offset: page_offset }
-        } else {
-            PageSource::Mixed { file_offset, pad_lo: pad_lo as usize, pad_hi: pad_hi as usize }
-        }
-    };
-    (source, Some(image))
-}
-
-/// Whether the file holds a whole page at `page_offset` whose first `pad_lo` and last `pad_hi`
-/// bytes are zero.
-fn padded_with_zeroes(bytes: &[u8], page_offset: u64, pad_lo: u64, pad_hi: u64) -> bool {
-    const PAGE: usize = PAGE_SIZE as usize;
-    let page = usize::try_from(page_offset).ok().and_then(|start| bytes.get(start..start.checked_add(PAGE)?));
-    page.is_some_and(|page| {
-        page[..pad_lo as usize].iter().all(|&b| b == 0)
-            && page[PAGE - pad_hi as usize..].iter().all(|&b| b == 0)
-    })
-}
-
-/// Fills a new frame through the window; returns the class it was served as. Zeroes already there
-/// (a fresh frame) are not written again.
-fn fill(
-    platform: &mut impl Platform,
-    allocation: Allocation,
-    source: &PageSource,
-    bytes: &[u8],
-) -> FaultClass {
-    const PAGE: usize = PAGE_SIZE as usize;
-    let frame = allocation.frame;
-    match *source {
-        PageSource::Copy { file_offset } => {
-            let start = file_offset as usize;
-            platform.write_frame(frame, 0, &bytes[start..start + PAGE]);
-            FaultClass::Copy
-        }
-        PageSource::Mixed { file_offset, pad_lo, pad_hi } if pad_lo + pad_hi < PAGE => {
-            let start = file_offset as usize;
-            let middle = PAGE - pad_lo - pad_hi;
-            zero(platform, allocation, 0, pad_lo);
-            platform.write_frame(frame, pad_lo, &bytes[start..start + middle]);
-            zero(platform, allocation, PAGE - pad_hi, pad_hi);
-            FaultClass::Mixed
-        }
-        // A straddling page with no file bytes in it (p_filesz == 0) is just a zero page.
-        PageSource::Mixed { .. } | PageSource::Zero => {
-            zero(platform, allocation, 0, PAGE);
-            FaultClass::Zero
-        }
-        PageSource::Image { .. } => unreachable!("image pages take no pool frame"),
-    }
-}
-
-/// Zeroes part of a new frame, unless it is known to be all zeroes already.
-fn zero(platform: &mut impl Platform, allocation: Allocation, offset: usize, length: usize) {
-    if !allocation.zeroed && length > 0 {
-        platform.zero_frame(allocation.frame, offset, length);
-    }
-}
-
-/// Copies the frame cap and maps it, creating missing paging structures on the way
-/// (HelenOS `page_mapping_insert`). Returns the copy slot.
-#[allow(clippy::too_many_arguments)]
-fn map_frame(
-    platform: &mut impl Platform,
-    operations: &mut KernelOperations,
-    slots: &mut SlotPool,
-    target: &mut Client,
-    client: ClientId,
-    vaddr: u64,
-    frame: FrameRef,
-    rights: Rights,
-) -> Result<CopySlot, RefusalReason> {
-    let slot = slots.take().ok_or(RefusalReason::OutOfSlots { capacity: slots.capacity() })?;
-    operations.copy_cap += 1;
-    if let Err(error) = platform.copy_frame_cap(frame, slot) {
-        slots.put(slot);
-        return Err(RefusalReason::Kernel(error));
-    }
-    // One try per missing level (PDPT, page directory, page table), then the map itself.
-    for _ in 0..4 {
-        operations.map_page += 1;
-        let error = match platform.map_page(client, vaddr, slot, rights) {
-            Ok(()) => return Ok(slot),
-            Err(MapError::MissingLevel(level)) => {
-                operations.map_paging_structure += 1;
-                match platform.map_paging_structure(client, vaddr, level) {
-                    Ok(()) => {
-                        target.paging_structures += 1;
-                        continue;
-                    }
-                    Err(error) => {
-                        discard_copy(platform, operations, slots, slot);
-                        return Err(RefusalReason::NoPagingStructure { level, error });
-                    }
-                }
-            }
-            Err(MapError::Kernel(error)) => error,
-        };
-        discard_copy(platform, operations, slots, slot);
-        return Err(RefusalReason::Kernel(error));
-    }
-    discard_copy(platform, operations, slots, slot);
-    Err(RefusalReason::Kernel(crate::KernelError::Failed(0)))
-}
-
-/// Deletes a cap copy that never became a mapping; a slot the kernel would not empty stays out of
-/// the pool.
-fn discard_copy(
-    platform: &mut impl Platform,
-    operations: &mut KernelOperations,
-    slots: &mut SlotPool,
-    slot: CopySlot,
-) {
-    operations.delete_copy += 1;
-    if platform.delete_copy(slot).is_ok() {
-        slots.put(slot);
     }
 }

@@ -5,7 +5,7 @@
 //! the host the `sim` crate implements them with a strict model of the same rules. Numbering is the
 //! pager's: a [`PoolFrame`] or [`CopySlot`] index maps to a fixed CSpace slot in the implementation.
 
-use crate::{ClientId, FrameRef, PoolFrame, Rights};
+use crate::{ClientId, FrameRef, ImagePage, PoolFrame, Rights};
 
 /// A paging-structure level below the root (PML4 on x86_64) that a mapping may find missing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,17 +35,28 @@ pub enum KernelError {
     OutOfMemory,
     /// No free slot left in the implementation's CSpace.
     OutOfSlots,
-    /// Any other kernel error, with its code.
+    /// The implementation keeps no objects for this client (its number is past the ones it was
+    /// set up for).
+    UnknownClient(ClientId),
+    /// The client has no address space now (none made yet, or already destroyed).
+    NoAddressSpace(ClientId),
+    /// Frames must be created in order: `asked` is not the next number, `expected`.
+    FrameOutOfOrder { expected: PoolFrame, asked: PoolFrame },
+    /// The boot image has no such page.
+    NoImagePage(ImagePage),
+    /// A kernel error, with its code (`seL4_Error`).
     Failed(u32),
+    /// A map still found this paging structure missing after it had been made.
+    LevelStillMissing(PagingLevel),
 }
 
-/// Why a page mapping failed.
+/// Why a page mapping failed; `K` is the kernel's error (the root task's own maps keep seL4's).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MapError {
+pub enum MapError<K = KernelError> {
     /// The paging structure at this level is missing; create it and retry.
     MissingLevel(PagingLevel),
     /// The kernel refused for another reason.
-    Kernel(KernelError),
+    Kernel(K),
 }
 
 /// Retypes untyped memory into frame objects (HelenOS `frame_alloc`, in batches).
@@ -60,8 +71,13 @@ pub trait RetypeFrames {
 pub trait CopyFrameCaps {
     /// Copies the cap of `frame` into copy slot `slot`.
     fn copy_frame_cap(&mut self, frame: FrameRef, slot: crate::CopySlot) -> Result<(), KernelError>;
-    /// Deletes the copy in `slot`; a copy that is mapped is unmapped by its deletion.
+    /// Deletes the copy in `slot`, unmapping it first if it is mapped. (On seL4 5.0 deleting a frame
+    /// cap unmaps the frame only when it is the last cap to it, and a copy never is.)
     fn delete_copy(&mut self, slot: crate::CopySlot) -> Result<(), KernelError>;
+    /// Deletes the copy in `slot` of a client whose address space is destroyed next, without
+    /// unmapping it: its mapping goes with the paging structures, and the client no longer runs.
+    /// Used on a live address space, it would leave the page mapped with no cap to account for it.
+    fn delete_copy_in_teardown(&mut self, slot: crate::CopySlot) -> Result<(), KernelError>;
 }
 
 /// Maps and unmaps pages in client address spaces.

@@ -1,6 +1,8 @@
-//! Counters: faults by class and by refusal, kernel operations issued.
+//! Counters: faults by class and by refusal. (Kernel calls are counted where they are made, by the
+//! platform.)
 
 use crate::fault::{FaultClass, RefusalReason};
+use crate::seed::FrameContent;
 
 /// Faults served, by class, and refused, by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,9 +21,9 @@ impl FaultCounts {
         *match class {
             FaultClass::SharedHit => &mut self.shared_hit,
             FaultClass::ImageFrame => &mut self.image_frame,
-            FaultClass::Copy => &mut self.copy,
-            FaultClass::Zero => &mut self.zero,
-            FaultClass::Mixed => &mut self.mixed,
+            FaultClass::NewFrame(FrameContent::Copy) => &mut self.copy,
+            FaultClass::NewFrame(FrameContent::Zero) => &mut self.zero,
+            FaultClass::NewFrame(FrameContent::Mixed) => &mut self.mixed,
             FaultClass::Spurious => &mut self.spurious,
         } += 1;
     }
@@ -33,28 +35,5 @@ impl FaultCounts {
     /// Faults served (every class).
     pub fn served(&self) -> u64 {
         self.shared_hit + self.image_frame + self.copy + self.zero + self.mixed + self.spurious
-    }
-}
-
-/// Kernel operations the pager asked its platform for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KernelOperations {
-    pub retype: u64,
-    pub copy_cap: u64,
-    pub map_page: u64,
-    pub map_paging_structure: u64,
-    pub unmap_page: u64,
-    pub delete_copy: u64,
-}
-
-impl KernelOperations {
-    /// Every operation, added up.
-    pub fn total(&self) -> u64 {
-        self.retype
-            + self.copy_cap
-            + self.map_page
-            + self.map_paging_structure
-            + self.unmap_page
-            + self.delete_copy
     }
 }

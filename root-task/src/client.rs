@@ -1,7 +1,7 @@
 //! A client's seL4 objects: its thread, CSpace and VSpace, made from its own untyped chunk, started
 //! in the app ABI's entry state (docs/app-abi.md) and destroyed by revoking that chunk.
-
-use alloc::vec::Vec;
+//!
+//! Every kernel call here goes through the platform, which counts it ([`Sel4Platform::invoke`]).
 
 use abi::{EntryState, IPC_BUFFER_ADDRESS, PAGER_ENDPOINT_SLOT};
 use pager::{ClientId, KernelError, Rights};
@@ -34,25 +34,6 @@ pub fn client_of_badge(badge: u64) -> Option<ClientId> {
     badge.checked_sub(1).and_then(|n| u16::try_from(n).ok()).map(ClientId)
 }
 
-/// What the pager knows about one running client, besides its areas.
-pub struct ClientRecord {
-    pub name: &'static str,
-    pub instance: u16,
-    pub expected_exit: i32,
-    pub tcb: Tcb,
-    /// Printed bytes not yet ended by a newline.
-    pub line: Vec<u8>,
-    /// The last fault, when it was served as spurious (address, ip): the same one again means the
-    /// pager and the hardware disagree, and replying again would loop forever.
-    pub last_spurious: Option<(u64, u64)>,
-    /// VM faults this client took (served or not).
-    pub faults: u64,
-    /// The time stamp when the pager began setting this client up (see [`sel4::timestamp`]).
-    pub setup_at: u64,
-    /// How this run was started, and how many runs of the instance are left.
-    pub launch: crate::pager_mode::Launch,
-}
-
 /// Creates the client's objects in its block: PML4 (with an ASID), IPC buffer frame mapped at
 /// [`IPC_BUFFER_ADDRESS`], CNode with the badged endpoint in slot [`PAGER_ENDPOINT_SLOT`], and a
 /// configured TCB.
@@ -64,7 +45,7 @@ pub fn create(platform: &mut Sel4Platform, client: ClientId, endpoint: Endpoint)
         .retype_in_chunk(client, ObjectType::Pml4, PML4_BITS, PML4_BITS)
         .map(Pml4::from_cptr)
         .map_err(|e| Failure::Kernel("retype PML4", e))?;
-    init::ASID_POOL.assign(pml4).map_err(|e| Failure::Sel4("ASIDPool_Assign", e))?;
+    platform.invoke(|| init::ASID_POOL.assign(pml4)).map_err(|e| Failure::Sel4("ASIDPool_Assign", e))?;
     platform.set_pml4(client, pml4).map_err(|e| Failure::Kernel("PML4", e))?;
     let ipc_buffer = platform
         .retype_in_chunk(client, ObjectType::Page4K, PAGE_BITS, PAGE_BITS)
@@ -77,22 +58,24 @@ pub fn create(platform: &mut Sel4Platform, client: ClientId, endpoint: Endpoint)
         .retype_in_chunk(client, ObjectType::CNode, CNODE_RADIX, CNODE_RADIX + SLOT_BITS)
         .map(CNode::from_cptr)
         .map_err(|e| Failure::Kernel("retype CNode", e))?;
-    cnode
-        .mint(
-            PAGER_ENDPOINT_SLOT,
-            CNODE_RADIX,
-            init::CNODE,
-            endpoint.bits(),
-            ROOT_DEPTH,
-            CapRights::ALL,
-            badge(client),
-        )
+    platform
+        .invoke(|| {
+            cnode.mint(
+                PAGER_ENDPOINT_SLOT,
+                CNODE_RADIX,
+                init::CNODE,
+                endpoint.bits(),
+                ROOT_DEPTH,
+                CapRights::ALL,
+                badge(client),
+            )
+        })
         .map_err(|e| Failure::Sel4("mint the client's endpoint", e))?;
     let tcb = platform
         .retype_in_chunk(client, ObjectType::Tcb, TCB_BITS, TCB_BITS)
         .map(Tcb::from_cptr)
         .map_err(|e| Failure::Kernel("retype TCB", e))?;
-    tcb.configure(&TcbConfiguration {
+    let configuration = TcbConfiguration {
         fault_endpoint: CPtr::new(PAGER_ENDPOINT_SLOT),
         priority: CLIENT_PRIORITY,
         max_controlled_priority: 0,
@@ -102,13 +85,13 @@ pub fn create(platform: &mut Sel4Platform, client: ClientId, endpoint: Endpoint)
         vspace_root_data: 0,
         ipc_buffer_address: IPC_BUFFER_ADDRESS,
         ipc_buffer_frame: ipc_buffer.cptr(),
-    })
-    .map_err(|e| Failure::Sel4("TCB_Configure", e))?;
+    };
+    platform.invoke(|| tcb.configure(&configuration)).map_err(|e| Failure::Sel4("TCB_Configure", e))?;
     Ok(tcb)
 }
 
 /// Sets the entry registers of the app ABI and resumes the thread.
-pub fn start(tcb: Tcb, state: &EntryState) -> Result<(), Failure> {
+pub fn start(platform: &mut Sel4Platform, tcb: Tcb, state: &EntryState) -> Result<(), Failure> {
     let registers = state.to_registers();
     let context = UserContext {
         rip: registers.rip,
@@ -119,13 +102,14 @@ pub fn start(tcb: Tcb, state: &EntryState) -> Result<(), Failure> {
         rcx: registers.rcx,
         ..UserContext::default()
     };
-    tcb.write_registers(true, sel4::abi::USER_CONTEXT_WORDS, &context)
+    platform
+        .invoke(|| tcb.write_registers(true, sel4::abi::USER_CONTEXT_WORDS, &context))
         .map_err(|e| Failure::Sel4("TCB_WriteRegisters", e))
 }
 
 /// Stops the thread (before its objects go).
-pub fn suspend(tcb: Tcb) -> Result<(), Failure> {
-    tcb.suspend().map_err(|e| Failure::Sel4("TCB_Suspend", e))
+pub fn suspend(platform: &mut Sel4Platform, tcb: Tcb) -> Result<(), Failure> {
+    platform.invoke(|| tcb.suspend()).map_err(|e| Failure::Sel4("TCB_Suspend", e))
 }
 
 /// A kernel step that failed while creating or destroying a client.

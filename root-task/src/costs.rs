@@ -9,7 +9,7 @@
 
 use alloc::vec::Vec;
 
-use pager::FaultClass;
+use pager::{FaultClass, FrameContent};
 
 /// Faults per class whose pager ticks are kept for the median.
 pub const SAMPLE_LIMIT: usize = 4096;
@@ -56,27 +56,41 @@ impl ClassCost {
     }
 }
 
-/// Served-fault costs by class, in [`FaultCosts::CLASSES`] order.
+/// Served-fault costs by class, in [`FaultCosts::CLASSES`] order, and the kernel entries of the
+/// faults that got no reply (their client was stopped instead).
 #[derive(Clone, Debug, Default)]
-pub struct FaultCosts(pub [ClassCost; 6]);
+pub struct FaultCosts {
+    pub classes: [ClassCost; 6],
+    unanswered_entries: u64,
+}
 
 impl FaultCosts {
     /// The classes and the names reports give them.
     pub const CLASSES: [(FaultClass, &'static str); 6] = [
         (FaultClass::ImageFrame, "image"),
-        (FaultClass::Copy, "copy"),
-        (FaultClass::Zero, "zero"),
-        (FaultClass::Mixed, "mixed"),
+        (FaultClass::NewFrame(FrameContent::Copy), "copy"),
+        (FaultClass::NewFrame(FrameContent::Zero), "zero"),
+        (FaultClass::NewFrame(FrameContent::Mixed), "mixed"),
         (FaultClass::SharedHit, "shared"),
         (FaultClass::Spurious, "spurious"),
     ];
 
-    /// Records a served fault that took `ticks` from arrival to reply.
+    /// Records a served fault that took `ticks` from arrival to reply; its kernel entries include
+    /// the reply's.
     pub fn record(&mut self, served: Served, ticks: u64) {
         if let Some(index) = Self::CLASSES.iter().position(|(c, _)| *c == served.class) {
-            // The ReplyRecv that follows is the fault's last kernel entry.
-            self.0[index].record(ticks, served.kernel_entries + 1, served.kernel_ticks);
+            self.classes[index].record(ticks, served.kernel_entries, served.kernel_ticks);
         }
+    }
+
+    /// Records the kernel entries spent on a fault that got no reply.
+    pub fn unanswered(&mut self, kernel_entries: u64) {
+        self.unanswered_entries += kernel_entries;
+    }
+
+    /// Kernel entries spent on VM faults, served or not, each reply included.
+    pub fn kernel_entries(&self) -> u64 {
+        self.classes.iter().map(|c| c.kernel_entries).sum::<u64>() + self.unanswered_entries
     }
 }
 
@@ -84,7 +98,7 @@ impl FaultCosts {
 #[derive(Clone, Copy, Debug)]
 pub struct Served {
     pub class: FaultClass,
-    /// Kernel entries and ticks of the pager's own kernel calls for it.
+    /// Kernel entries (the pager's calls for it, then its reply's) and the ticks of the pager's.
     pub kernel_entries: u64,
     pub kernel_ticks: u64,
 }
@@ -100,32 +114,34 @@ mod tests {
     #[test]
     fn keeps_totals_extremes_and_the_median() {
         let mut costs = FaultCosts::default();
-        for (ticks, entries) in [(3500, 2), (1_300_000, 40), (3400, 2), (3600, 2)] {
-            costs.record(served(FaultClass::Zero, entries), ticks);
+        for (ticks, entries) in [(3500, 3), (1_300_000, 41), (3400, 3), (3600, 3)] {
+            costs.record(served(FaultClass::NewFrame(FrameContent::Zero), entries), ticks);
         }
-        costs.record(served(FaultClass::ImageFrame, 2), 3000);
-        let zero = &costs.0[2];
+        costs.record(served(FaultClass::ImageFrame, 3), 3000);
+        costs.unanswered(5);
+        let zero = &costs.classes[2];
         assert_eq!((zero.faults, zero.ticks_min, zero.ticks_max), (4, 3400, 1_300_000));
         assert_eq!(zero.ticks, 3500 + 1_300_000 + 3400 + 3600);
-        assert_eq!((zero.kernel_entries, zero.kernel_entries_min), (46 + 4, 3), "each reply counted");
+        assert_eq!((zero.kernel_entries, zero.kernel_entries_min), (50, 3));
+        assert_eq!(costs.kernel_entries(), 50 + 3 + 5, "every class and the faults without a reply");
         assert_eq!(zero.kernel_ticks, 400);
         assert_eq!(zero.ticks_median(), 3600);
-        assert_eq!(costs.0[0].faults, 1);
-        assert_eq!(costs.0[1], ClassCost::default());
-        assert_eq!(costs.0[1].ticks_median(), 0);
+        assert_eq!(costs.classes[0].faults, 1);
+        assert_eq!(costs.classes[1], ClassCost::default());
+        assert_eq!(costs.classes[1].ticks_median(), 0);
     }
 
     #[test]
     fn the_median_uses_the_first_samples_only() {
         let mut costs = FaultCosts::default();
         for _ in 0..SAMPLE_LIMIT {
-            costs.record(served(FaultClass::Copy, 2), 10);
+            costs.record(served(FaultClass::NewFrame(FrameContent::Copy), 2), 10);
         }
         for _ in 0..SAMPLE_LIMIT + 1 {
-            costs.record(served(FaultClass::Copy, 2), 99);
+            costs.record(served(FaultClass::NewFrame(FrameContent::Copy), 2), 99);
         }
-        assert_eq!(costs.0[1].ticks_median(), 10);
-        assert_eq!(costs.0[1].faults, 2 * SAMPLE_LIMIT as u64 + 1);
-        assert_eq!(costs.0[1].ticks_max, 99);
+        assert_eq!(costs.classes[1].ticks_median(), 10);
+        assert_eq!(costs.classes[1].faults, 2 * SAMPLE_LIMIT as u64 + 1);
+        assert_eq!(costs.classes[1].ticks_max, 99);
     }
 }

@@ -8,19 +8,20 @@
 //!
 //! Each served fault's cost is kept by class ([`FaultCosts`]): the pager's own part, read with
 //! `rdtsc` from the moment the fault message arrives to the moment the reply is sent (guest
-//! instructions under `-icount shift=0`), and its kernel entries, the reply included.
-
-use alloc::string::String;
-use alloc::vec::Vec;
+//! instructions under `-icount shift=0`), and its kernel entries, the reply included. Kernel entries
+//! are counted in one place, the platform (the replies too: [`Sel4Platform::receive`]); a fault's
+//! are the difference of that count across its handling and its reply.
+//!
+//! Clients start, end and are torn down in [`crate::lifecycle`]; the loop hands it the pager and
+//! the platform.
 
 use abi::{label, share_status, PRINT_LIMIT, UNKNOWN_CALL};
-use bootimage::BootImage;
-use pager::{ClientId, FaultClass, Pager, ShareError, SharedId};
+use pager::{ClientId, FaultClass, Pager, ShareError};
 use sel4::{Endpoint, Fault, MessageInfo, Received};
 
-use crate::client::{self, ClientRecord};
+use crate::client;
 use crate::costs::{FaultCosts, Served};
-use crate::pager_mode::{self, Launch};
+use crate::lifecycle::{Clients, Ending};
 use crate::platform::Sel4Platform;
 use crate::report::{self, Name};
 
@@ -31,8 +32,8 @@ const LINE_LIMIT: usize = 1024;
 #[derive(Clone, Copy)]
 struct Reply {
     status: u64,
-    /// Set when the reply restarts a thread whose fault was served (a fault-path kernel entry): the
-    /// fault's class and the pager's kernel calls for it, for its cost record.
+    /// Set when the reply restarts a thread whose fault was served: the fault's class and the
+    /// pager's kernel calls for it, for its cost record once the reply is made.
     served: Option<Served>,
 }
 
@@ -54,72 +55,72 @@ impl Reply {
     }
 }
 
-/// How a client ended.
-enum Ending {
-    Exited(i64),
-    Stopped,
-}
-
-/// The running pager: its state, its clients and the counts the final report needs.
+/// The running pager: the pager and its platform, the clients, and the fault loop's counts.
 pub struct Session {
-    pub pager: Pager<'static>,
-    pub platform: Sel4Platform,
-    pub endpoint: Endpoint,
-    /// The boot image the clients come from.
-    pub image: BootImage<'static>,
-    /// The pager's shared object for each of the image's regions.
-    pub regions: Vec<SharedId>,
-    /// Indexed by client number.
-    pub records: Vec<Option<ClientRecord>>,
-    /// Clients started in all: every run of every instance.
-    pub started: usize,
-    /// Clients alive now (each started client until its teardown).
-    pub live: usize,
-    /// Kernel entries spent serving VM faults, replies included.
-    pub fault_entries: u64,
+    pager: Pager<'static>,
+    platform: Sel4Platform,
+    endpoint: Endpoint,
+    clients: Clients,
     /// VM faults received.
-    pub vm_faults: u64,
-    /// Served faults' costs by class.
-    pub costs: FaultCosts,
-    /// Pages mapped by the policy before clients started, and the kernel entries that took.
-    pub startup_pages: u64,
-    pub startup_entries: u64,
-    /// The first reason the run fails, if any.
-    pub failure: Option<String>,
+    vm_faults: u64,
+    /// Served faults' costs by class, and the kernel entries of faults that got no reply.
+    costs: FaultCosts,
 }
 
 impl Session {
-    /// Records a failure of the run (the first one is reported).
-    pub fn fail(&mut self, reason: String) {
-        self.failure.get_or_insert(reason);
+    /// A pager serving the clients of `clients` on `endpoint`, none started yet.
+    pub fn new(pager: Pager<'static>, platform: Sel4Platform, endpoint: Endpoint, clients: Clients) -> Self {
+        Self { pager, platform, endpoint, clients, vm_faults: 0, costs: FaultCosts::default() }
+    }
+
+    /// Starts the first run of every instance (see [`Clients::launch_all`]).
+    pub fn launch_all(&mut self, first_page: u32) -> Result<(), alloc::string::String> {
+        self.clients.launch_all(&mut self.pager, &mut self.platform, first_page)
+    }
+
+    pub fn pager(&self) -> &Pager<'static> {
+        &self.pager
+    }
+
+    pub fn platform(&self) -> &Sel4Platform {
+        &self.platform
+    }
+
+    pub fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// VM faults received.
+    pub fn vm_faults(&self) -> u64 {
+        self.vm_faults
+    }
+
+    pub fn costs(&self) -> &FaultCosts {
+        &self.costs
     }
 
     /// Serves messages until no client is left.
     pub fn run(&mut self) {
         let mut reply: Option<Reply> = None;
-        while self.live > 0 {
-            let message = match reply.take() {
-                Some(reply) => {
-                    if reply.served.is_some() {
-                        self.fault_entries += 1;
-                    }
-                    let (info, registers) = reply.message();
-                    self.endpoint.reply_recv(info, registers)
-                }
-                None => self.endpoint.recv(),
-            };
+        // A served fault whose reply is the next kernel entry, with its ticks up to that reply.
+        let mut replying: Option<(Served, u64)> = None;
+        while self.clients.live() > 0 {
+            let before = self.platform.kernel_entries();
+            let message = self.platform.receive(self.endpoint, reply.take().map(Reply::message));
+            if let Some((mut served, ticks)) = replying.take() {
+                served.kernel_entries += self.platform.kernel_entries() - before;
+                self.costs.record(served, ticks);
+            }
             let received_at = sel4::timestamp();
             reply = self.dispatch(&message);
             if let Some(served) = reply.and_then(|r| r.served) {
-                let ticks = sel4::timestamp().wrapping_sub(received_at);
-                self.costs.record(served, ticks);
+                replying = Some((served, sel4::timestamp().wrapping_sub(received_at)));
             }
         }
     }
 
     fn dispatch(&mut self, message: &Received) -> Option<Reply> {
-        let client = client::client_of_badge(message.badge)
-            .filter(|c| self.records.get(usize::from(c.0)).is_some_and(Option::is_some));
+        let client = client::client_of_badge(message.badge).filter(|&c| self.clients.record(c).is_some());
         let Some(client) = client else {
             sel4::debug_println!(
                 "[pager] ignored a message with badge {:#x} and label {:#x}: no such client",
@@ -144,10 +145,14 @@ impl Session {
     }
 
     fn name(&self, client: ClientId) -> Name<'static> {
-        match self.records.get(usize::from(client.0)).and_then(Option::as_ref) {
-            Some(record) => Name { app: record.name, instance: record.instance },
+        match self.clients.record(client) {
+            Some(record) => record.name(),
             None => Name { app: "?", instance: 0 },
         }
+    }
+
+    fn end(&mut self, client: ClientId, ending: Ending) {
+        self.clients.end(&mut self.pager, &mut self.platform, client, ending);
     }
 
     fn fault(&mut self, client: ClientId, fault: Fault) -> Option<Reply> {
@@ -155,22 +160,25 @@ impl Session {
         match fault {
             Fault::Vm(vm) => {
                 self.vm_faults += 1;
-                if let Some(record) = self.records.get_mut(usize::from(client.0)).and_then(Option::as_mut) {
+                if let Some(record) = self.clients.record_mut(client) {
                     record.faults += 1;
                 }
-                let access = pager::Access::from_x86_fault(vm.ip, vm.address, vm.fsr);
+                let access = crate::platform::pager_access(vm.access());
                 let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
                 let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
                 let result = self.pager.handle_fault(&mut self.platform, client, fault);
                 let kernel_entries = self.platform.kernel_entries() - before;
                 let kernel_ticks = self.platform.kernel_ticks() - ticks_before;
-                self.fault_entries += kernel_entries;
                 match result {
                     Ok(resolution) => {
                         let spurious = resolution.class == FaultClass::Spurious;
-                        let record = self.records.get_mut(usize::from(client.0)).and_then(Option::as_mut)?;
+                        let Some(record) = self.clients.record_mut(client) else {
+                            self.costs.unanswered(kernel_entries);
+                            return None;
+                        };
                         let this = (vm.address, vm.ip);
                         if spurious && record.last_spurious == Some(this) {
+                            self.costs.unanswered(kernel_entries);
                             sel4::debug_println!(
                                 "[pager] stopped {name}: {access} at {:#x} (ip {:#x}): repeated fault on a page \
                                  already mapped for this access",
@@ -184,6 +192,7 @@ impl Session {
                         Some(Reply::fault(Served { class: resolution.class, kernel_entries, kernel_ticks }))
                     }
                     Err(refusal) => {
+                        self.costs.unanswered(kernel_entries);
                         sel4::debug_println!(
                             "[pager] stopped {name}: {} at {:#x} (ip {:#x}): {}",
                             refusal.fault.access,
@@ -243,7 +252,7 @@ impl Session {
             return Reply::status(UNKNOWN_CALL);
         }
         let name = self.name(client);
-        let Some(record) = self.records.get_mut(usize::from(client.0)).and_then(Option::as_mut) else {
+        let Some(record) = self.clients.record_mut(client) else {
             return Reply::status(UNKNOWN_CALL);
         };
         for word in 0..words as usize {
@@ -280,14 +289,11 @@ impl Session {
         let Ok(name) = core::str::from_utf8(&name[..name_length as usize]) else {
             return Reply::status(share_status::NO_DESTINATION);
         };
-        let destination = self.records.iter().position(|record| {
-            record.as_ref().is_some_and(|r| r.name == name && u64::from(r.instance) == instance)
-        });
-        let Some(destination) = destination else {
+        let Some(destination) = self.clients.find(name, instance) else {
             return Reply::status(share_status::NO_DESTINATION);
         };
         // A share over the destination's IPC buffer page (a reserved area) does not fit.
-        let status = match self.pager.share(client, address, ClientId(destination as u16), at) {
+        let status = match self.pager.share(client, address, destination, at) {
             Ok(()) => 0,
             Err(ShareError::UnknownClient(_)) => share_status::NO_DESTINATION,
             Err(ShareError::NoArea { .. } | ShareError::NotShareable { .. }) => share_status::NO_AREA,
@@ -295,57 +301,6 @@ impl Session {
             Err(ShareError::TooManySharedObjects) => share_status::TOO_MANY_SHARED,
         };
         Reply::status(status)
-    }
-
-    /// Ends a client: its last output, its report, then teardown (the thread first, the pager's
-    /// mappings next, its objects last). A run that exited with its expected code is followed by
-    /// the instance's next run, if it has one left; a wrong exit or a stop ends the instance.
-    fn end(&mut self, client: ClientId, ending: Ending) {
-        let ended_at = sel4::timestamp();
-        let Some(record) = self.records.get_mut(usize::from(client.0)).and_then(Option::take) else {
-            return;
-        };
-        let name = Name { app: record.name, instance: record.instance };
-        if !record.line.is_empty() {
-            report::app_line(name, &record.line);
-        }
-        let mut again = false;
-        if let Ending::Exited(code) = ending {
-            sel4::debug_println!("[pager] {name} exited with {code}");
-            if code != i64::from(record.expected_exit) {
-                self.fail(alloc::format!("{name} exited with {code}, expected {}", record.expected_exit));
-            } else {
-                again = record.launch.runs_left > 0;
-            }
-        }
-        if let Some(state) = self.pager.client(client) {
-            report::client_stats(name, state, record.faults, self.platform.paging_structures(client));
-        }
-        report::timeline(name, record.setup_at, ended_at);
-        self.tear_down(client, record.tcb, name);
-        if again {
-            let next = Launch { runs_left: record.launch.runs_left - 1, ..record.launch };
-            if let Err(reason) = pager_mode::start_instance(self, next) {
-                self.fail(alloc::format!("starting the next run of {name}: {reason}"));
-            }
-        }
-    }
-
-    /// Removes a client that has no record any more (or whose start failed).
-    pub fn tear_down(&mut self, client: ClientId, tcb: sel4::Tcb, name: Name<'_>) {
-        self.live -= 1;
-        if let Err(error) = client::suspend(tcb) {
-            self.fail(alloc::format!("tearing down {name}: {error}"));
-        }
-        self.platform.set_tearing_down(true);
-        let removed = self.pager.remove_client(&mut self.platform, client);
-        self.platform.set_tearing_down(false);
-        if let Err(error) = removed {
-            self.fail(alloc::format!("tearing down {name}: {error}"));
-        }
-        if let Err(error) = self.platform.close_space(client) {
-            self.fail(alloc::format!("tearing down {name}: revoking its objects: {error:?}"));
-        }
     }
 }
 

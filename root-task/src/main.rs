@@ -2,9 +2,10 @@
 //!
 //! At boot it looks at `__apps_start` ([`boot_image`]): a packed boot image there means pager mode
 //! ([`pager_mode`]): every app instance becomes a client with its own thread, CSpace and VSpace
-//! ([`client`]), the portable `pager` crate decides how each page fault is served and
-//! [`platform`] carries its decisions out with capability invocations, and [`fault_loop`] serves
-//! faults and app calls until every client has exited or been stopped. The zero placeholder means
+//! ([`client`]), started, ended and torn down by [`lifecycle`], the portable `pager` crate decides
+//! how each page fault is served and [`platform`] carries its decisions out with capability
+//! invocations, and [`fault_loop`] serves faults and app calls until every client has exited or
+//! been stopped. The zero placeholder means
 //! self-test mode ([`selftest`]): retype, map, and a fault round trip with a second thread. Either
 //! way the run ends with one marker line, `[test] PASS` or `[test] FAIL: <reason>`, and a QEMU exit
 //! status.
@@ -26,6 +27,7 @@ mod costs;
 mod cspace;
 mod fault_loop;
 mod heap;
+mod lifecycle;
 mod object_allocator;
 mod pager_mode;
 mod platform;

@@ -2,29 +2,22 @@
 //!
 //! Root CNode slots are laid out once: the endpoint and the window's paging structures from the
 //! general allocator, then one block per client, the pool frames and the cap-copy slots
-//! (see [`crate::platform`]).
-//!
-//! Every run of an instance starts through [`start_instance`]: at boot for the first run, and from
-//! the fault loop when a run exits with its expected code and the app has runs left. A later run is
-//! a fresh client (a new pager client, new seL4 objects in a reused block and chunk) in the same
-//! entry state.
+//! (see [`crate::platform`]). The clients' lives are [`crate::lifecycle`]'s, the serving
+//! [`crate::fault_loop`]'s.
 
 use alloc::string::String;
-use alloc::vec::Vec;
 
-use abi::{policy, EntryState};
-use bootimage::AppRecord;
-use pager::{BuiltinPolicy, ClientId, ImageId, Pager, PagerConfig};
+use abi::policy;
+use pager::{BuiltinPolicy, Pager, PagerConfig};
 use sel4::{BootInfo, Endpoint};
 
 use crate::boot_image::Located;
-use crate::client::{self, ClientRecord};
-use crate::costs::FaultCosts;
 use crate::cspace::SlotAllocator;
 use crate::fault_loop::Session;
+use crate::lifecycle::Clients;
 use crate::object_allocator::ObjectAllocator;
 use crate::platform::{Layout, Sel4Platform, BLOCK_SLOTS};
-use crate::report::{self, Name, Totals};
+use crate::report::{self, Totals};
 
 /// Most clients alive at once (one ASID pool holds 512 VSpaces, the root task's included).
 const MAX_CLIENTS: usize = 256;
@@ -39,17 +32,6 @@ const SPARE_SLOTS: u64 = 64;
 
 /// The outcome of a run: `Ok` to pass, `Err(reason)` to fail.
 pub type Verdict = Result<(), String>;
-
-/// One run of an app instance: what starting it takes, kept in its record for the next run.
-#[derive(Clone, Copy)]
-pub struct Launch {
-    pub app: &'static AppRecord,
-    /// The app's ELF, registered with the pager.
-    pub image: ImageId,
-    pub instance: u16,
-    /// Runs of this instance still to start after this one.
-    pub runs_left: u16,
-}
 
 fn policy_of(header: &bootimage::Header) -> Result<BuiltinPolicy, String> {
     match header.policy.get() {
@@ -129,177 +111,40 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         clients,
         blocks.start
     );
-    let mut session = Session {
-        pager: Pager::new(config, policy),
-        platform,
-        endpoint,
-        image,
-        regions: Vec::new(),
-        records: Vec::new(),
-        started: 0,
-        live: 0,
-        fault_entries: 0,
-        vm_faults: 0,
-        costs: FaultCosts::default(),
-        startup_pages: 0,
-        startup_entries: 0,
-        failure: None,
-    };
-    start_clients(&mut session, located.first_page)?;
+    let mut session =
+        Session::new(Pager::new(config, policy), platform, endpoint, Clients::new(endpoint, image));
+    session.launch_all(located.first_page)?;
     session.run();
-    judge(session)
+    judge(&session)
 }
 
 fn slots_remaining(bootinfo: &BootInfo<'_>) -> u64 {
     bootinfo.empty().len()
 }
 
-/// Creates the image's regions, registers every app's ELF and starts the first run of every
-/// instance.
-fn start_clients(session: &mut Session, first_page: u32) -> Result<(), String> {
-    let image = session.image;
-    for region in image.regions() {
-        let id =
-            session.pager.create_region().map_err(|e| alloc::format!("region {:?}: {e}", region.name()))?;
-        session.regions.push(id);
-    }
-    for app in image.apps() {
-        let elf = image.elf(app);
-        let image_id = session
-            .pager
-            .add_image(elf, first_page + app.elf_page.get())
-            .map_err(|e| alloc::format!("app {:?}: {e}", app.name()))?;
-        for instance in 0..app.instances.get() {
-            let runs_left = app.runs.get().saturating_sub(1);
-            start_instance(session, Launch { app, image: image_id, instance, runs_left })?;
-        }
-    }
-    Ok(())
-}
-
-/// Starts one run of an instance: adds it to the pager, creates its objects in its block, runs
-/// the policy's start-up work and resumes its thread in the entry state of docs/app-abi.md.
-///
-/// `Err` when the client could not be set up; whatever was made for it is given back first, so
-/// the accounting stays exact. A client the policy's start-up work refuses is reported as stopped
-/// and torn down, like any stopped client, and that is `Ok`.
-pub fn start_instance(session: &mut Session, launch: Launch) -> Result<(), String> {
-    let Launch { app, image: image_id, instance, .. } = launch;
-    let name = Name { app: app.name(), instance };
-    // Where "instructions until the first instruction / until exit" count from.
-    let setup_at = sel4::timestamp();
-    let client = add_client(session, app, image_id).map_err(|e| alloc::format!("{name}: {e}"))?;
-    let tcb = match client::create(&mut session.platform, client, session.endpoint) {
-        Ok(tcb) => tcb,
-        Err(error) => {
-            // Nothing is mapped yet: the pager forgets the client, the block's chunk is emptied.
-            let _ = session.pager.remove_client(&mut session.platform, client);
-            let _ = session.platform.close_space(client);
-            return Err(alloc::format!("{name}: {error}"));
-        }
-    };
-    let slot = usize::from(client.0);
-    if session.records.len() <= slot {
-        session.records.resize_with(slot + 1, || None);
-    }
-    session.records[slot] = Some(ClientRecord {
-        name: app.name(),
-        instance,
-        expected_exit: app.expected_exit.get(),
-        tcb,
-        line: Vec::new(),
-        last_spurious: None,
-        faults: 0,
-        setup_at,
-        launch,
-    });
-    session.started += 1;
-    session.live += 1;
-    let before = session.platform.kernel_entries();
-    let started = session.pager.start_client(&mut session.platform, client);
-    session.startup_entries += session.platform.kernel_entries() - before;
-    session.startup_pages += u64::from(*started.as_ref().unwrap_or(&0));
-    if let Err(refusal) = started {
-        sel4::debug_println!(
-            "[pager] stopped {name}: start at {:#x} (ip {:#x}): {}",
-            refusal.fault.address,
-            refusal.fault.ip,
-            refusal.reason
-        );
-        session.records[slot] = None;
-        if let Some(state) = session.pager.client(client) {
-            report::client_stats(name, state, 0, session.platform.paging_structures(client));
-        }
-        session.tear_down(client, tcb, name);
-        return Ok(());
-    }
-    let entry = session.pager.image(image_id).map(|e| e.entry()).unwrap_or(0);
-    let layout = app.layout();
-    let state =
-        EntryState::new(entry, layout.stack_top, u64::from(instance), layout.heap, u64::from(client.0));
-    if let Err(error) = client::start(tcb, &state) {
-        session.records[slot] = None;
-        session.tear_down(client, tcb, name);
-        return Err(alloc::format!("{name}: {error}"));
-    }
-    Ok(())
-}
-
-/// The pager's view of one instance: its image's segments, stack, heap and regions. On `Err` the
-/// pager holds nothing of it.
-fn add_client(session: &mut Session, app: &AppRecord, image_id: ImageId) -> Result<ClientId, String> {
-    let budget = match app.frame_budget.get() {
-        0 => None,
-        budget => Some(budget),
-    };
-    let client = session.pager.add_client(budget).map_err(|e| alloc::format!("{e}"))?;
-    if let Err(error) = add_areas(session, app, image_id, client) {
-        let _ = session.pager.remove_client(&mut session.platform, client);
-        return Err(error);
-    }
-    Ok(client)
-}
-
-/// Every area of the instance, from the app ABI's list: segments, IPC buffer page (reserved),
-/// heap, stack and its guard, regions.
-fn add_areas(
-    session: &mut Session,
-    app: &AppRecord,
-    image_id: ImageId,
-    client: ClientId,
-) -> Result<(), String> {
-    let attachments = session.image.app_attachments(app);
-    let added = session.pager.add_app(client, image_id, &app.layout(), attachments, &session.regions);
-    added.map_err(|error| match error.area {
-        Some(abi::AppArea::Region(attachment)) => {
-            let name = session.image.regions()[usize::from(attachment.region)].name();
-            alloc::format!("region {name:?}: {}", error.error)
-        }
-        _ => alloc::format!("{error}"),
-    })
-}
-
 /// The final report and the accounting check.
-fn judge(session: Session) -> Verdict {
-    let frames = session.pager.frame_counts();
-    let copies = session.pager.copy_slots_in_use();
-    report::class_costs(&session.costs);
+fn judge(session: &Session) -> Verdict {
+    let (pager, platform, clients) = (session.pager(), session.platform(), session.clients());
+    let frames = pager.frame_counts();
+    let copies = pager.copy_slots_in_use();
+    report::class_costs(session.costs());
+    let (startup_pages, startup_entries) = clients.startup();
     report::total_stats(&Totals {
-        clients: session.started,
-        faults: session.pager.faults(),
-        distinct_image_pages: session.platform.distinct_image_pages(),
+        clients: clients.started(),
+        faults: pager.faults(),
+        distinct_image_pages: platform.distinct_image_pages(),
         frames,
         copy_slots_in_use: copies,
-        kernel_entries: session.fault_entries,
-        vm_faults: session.vm_faults,
-        policy: pager::Policy::name(session.pager.policy()),
-        startup_pages: session.startup_pages,
-        startup_entries: session.startup_entries,
+        kernel_entries: session.costs().kernel_entries(),
+        vm_faults: session.vm_faults(),
+        policy: pager::Policy::name(pager.policy()),
+        startup_pages,
+        startup_entries,
     });
     let (heap_now, heap_peak) = crate::heap::usage();
     log::info!("pager: heap {heap_now} bytes in use, {heap_peak} at most");
-    if let Some(failure) = session.failure {
-        return Err(failure);
+    if let Some(failure) = clients.failure() {
+        return Err(failure.into());
     }
     if frames.in_use != 0 || frames.free != frames.created || copies != 0 {
         return Err(alloc::format!(
@@ -309,10 +154,10 @@ fn judge(session: Session) -> Verdict {
             frames.created
         ));
     }
-    if session.platform.frames_created() != frames.created {
+    if platform.frames_created() != frames.created {
         return Err(alloc::format!(
             "the platform retyped {} frames but the pager counts {}",
-            session.platform.frames_created(),
+            platform.frames_created(),
             frames.created
         ));
     }

@@ -11,21 +11,27 @@
 //!   PML4, IPC buffer frame, paging structures). Revoking the chunk deletes them all and gives the
 //!   memory back for the next client in the block.
 //!
-//! Every kernel entry made here is counted ([`Sel4Platform::kernel_entries`]) and timed
-//! ([`Sel4Platform::kernel_ticks`]).
+//! Every kernel entry the root task makes while serving clients is made here, and counted
+//! ([`Sel4Platform::kernel_entries`]): the pager's calls, those that make and start a client's objects and
+//! the fault loop's `ReplyRecv` and `Recv` ([`Sel4Platform::receive`]). The report's kernel figures
+//! are differences of this one count. The calls are timed too ([`Sel4Platform::kernel_ticks`]), all
+//! but the waits for a message.
 
 use alloc::vec::Vec;
 
 use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
-use pager::{ClientId, CopySlot, FrameRef, ImagePage, KernelError, MapError, PagingLevel, PoolFrame, Rights};
-use sel4::abi::bits_left;
+use pager::{
+    ClientId, CopySlot, FrameRef, ImagePage, KernelError, LevelsError, MapError, PagingLevel, PoolFrame,
+    Rights,
+};
 use sel4::{
-    init, CPtr, CapRights, Frame, InvocationLabel, ObjectType, PageDirectory, PageTable, Pdpt, Pml4,
-    SlotRange, Untyped, VmAttributes,
+    init, CPtr, CapRights, Endpoint, Frame, InvocationLabel, MessageInfo, ObjectType, PageDirectory,
+    PageTable, Pdpt, Pml4, Received, SlotRange, Untyped, VmAttributes,
 };
 
 use crate::cspace::{self, SlotAllocator};
 use crate::object_allocator::{AllocationError, ObjectAllocator};
+use crate::vspace::{self, Mapper};
 
 /// Bytes in a page.
 const PAGE: u64 = 4096;
@@ -49,16 +55,13 @@ pub const WINDOW_BASE: u64 = 0x100_0000_0000;
 #[derive(Clone, Copy, Debug)]
 pub enum SetupError {
     /// The window's paging structures could not be made.
-    Window(AllocationError),
-    /// The kernel refused a window paging structure.
-    WindowKernel(sel4::Error),
+    Window(vspace::MapError),
 }
 
 impl core::fmt::Display for SetupError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::Window(error) => write!(f, "window paging structures: {error:?}"),
-            Self::WindowKernel(error) => write!(f, "window paging structures: {error}"),
+            Self::Window(error) => write!(f, "window paging structures: {error}"),
         }
     }
 }
@@ -98,14 +101,22 @@ pub struct Sel4Platform {
     ticks: u64,
     /// One bit per boot-image page ever mapped into a client.
     image_pages_mapped: Vec<u64>,
-    /// A client's VSpace is being destroyed: its copies need no unmapping (see `delete_copy`).
-    tearing_down: bool,
 }
 
+/// The pager's view of a kernel error: out of memory named, any other by its code.
 fn kernel_error(error: sel4::Error) -> KernelError {
     match error {
         sel4::Error::NotEnoughMemory { .. } => KernelError::OutOfMemory,
         other => KernelError::Failed(other.code() as u32),
+    }
+}
+
+/// The pager's name for the access the binding decoded from a VM fault.
+pub fn pager_access(access: sel4::Access) -> pager::Access {
+    match access {
+        sel4::Access::Read => pager::Access::Read,
+        sel4::Access::Write => pager::Access::Write,
+        sel4::Access::Execute => pager::Access::Execute,
     }
 }
 
@@ -122,7 +133,6 @@ impl Sel4Platform {
             entries: 0,
             ticks: 0,
             image_pages_mapped: alloc::vec![0; image_words],
-            tearing_down: false,
         }
     }
 
@@ -130,31 +140,15 @@ impl Sel4Platform {
     /// new pool frame there is one `Page_Map`.
     pub fn prepare_window(&mut self, slots: &mut SlotAllocator, pages: u32) -> Result<(), SetupError> {
         let end = WINDOW_BASE + u64::from(pages) * PAGE;
+        let mut mapper = Mapper::new(init::VSPACE);
         let mut address = WINDOW_BASE;
         while address < end {
-            let (table, _) = self.objects.allocate::<PageTable>(slots).map_err(SetupError::Window)?;
-            // One try per missing level above the table, then the map itself.
-            for _ in 0..3 {
-                let error = match table.map(init::VSPACE, address, VmAttributes::default()) {
-                    Ok(()) => break,
-                    Err(error) => error,
-                };
-                match error.missing_level_bits_left() {
-                    Some(bits_left::MISSING_PDPT) => {
-                        let (pdpt, _) = self.objects.allocate::<Pdpt>(slots).map_err(SetupError::Window)?;
-                        pdpt.map(init::VSPACE, address, VmAttributes::default())
-                            .map_err(SetupError::WindowKernel)?;
-                    }
-                    Some(bits_left::MISSING_PAGE_DIRECTORY) => {
-                        let (directory, _) =
-                            self.objects.allocate::<PageDirectory>(slots).map_err(SetupError::Window)?;
-                        directory
-                            .map(init::VSPACE, address, VmAttributes::default())
-                            .map_err(SetupError::WindowKernel)?;
-                    }
-                    _ => return Err(SetupError::WindowKernel(error)),
-                }
-            }
+            let (table, _) = self
+                .objects
+                .allocate::<PageTable>(slots)
+                .map_err(|error| SetupError::Window(vspace::MapError::Allocation(error)))?;
+            let map = || table.map(init::VSPACE, address, VmAttributes::default());
+            mapper.map_with(&mut self.objects, slots, address, map).map_err(SetupError::Window)?;
             address += PAGE_TABLE_SPAN;
         }
         Ok(())
@@ -170,12 +164,25 @@ impl Sel4Platform {
         self.ticks
     }
 
-    /// Makes one kernel call, counting the entry and the ticks it took.
-    fn invoke<T>(&mut self, call: impl FnOnce() -> sel4::Result<T>) -> sel4::Result<T> {
+    /// Makes one kernel call, counting the entry and the ticks it took. Every kernel call the root
+    /// task makes while serving clients goes through here or [`Sel4Platform::receive`].
+    pub fn invoke<T>(&mut self, call: impl FnOnce() -> sel4::Result<T>) -> sel4::Result<T> {
         let start = sel4::timestamp();
         let result = call();
         self.count_call(start);
         result
+    }
+
+    /// Replies with `reply`, if there is one, and waits for the next message on `endpoint`
+    /// (`ReplyRecv`, else `Recv`). Counted as one kernel entry; its ticks are not, being mostly the
+    /// wait for a client.
+    pub fn receive(&mut self, endpoint: Endpoint, reply: Option<(MessageInfo, [u64; 4])>) -> Received {
+        let received = match reply {
+            Some((info, registers)) => endpoint.reply_recv(info, registers),
+            None => endpoint.recv(),
+        };
+        self.entries += 1;
+        received
     }
 
     /// Counts one kernel call that began at time stamp `start` and has just returned.
@@ -211,7 +218,7 @@ impl Sel4Platform {
     }
 
     fn space(&mut self, client: ClientId) -> Result<&mut Space, KernelError> {
-        self.spaces.get_mut(usize::from(client.0)).ok_or(KernelError::OutOfSlots)
+        self.spaces.get_mut(usize::from(client.0)).ok_or(KernelError::UnknownClient(client))
     }
 
     /// The PML4 of a live client.
@@ -293,35 +300,26 @@ impl Sel4Platform {
         vaddr: u64,
         rights: Rights,
     ) -> Result<(), KernelError> {
-        for _ in 0..4 {
-            match self.map(client, frame, vaddr, rights) {
-                Ok(()) => return Ok(()),
-                Err(MapError::MissingLevel(level)) => self.map_paging_structure(client, vaddr, level)?,
-                Err(MapError::Kernel(error)) => return Err(error),
-            }
-        }
-        Err(KernelError::Failed(0))
+        pager::map_with_missing_levels(
+            self,
+            |platform| platform.map(client, frame, vaddr, rights),
+            |platform, level| platform.map_paging_structure(client, vaddr, level),
+        )
+        .map_err(|error| match error {
+            LevelsError::Map(error) | LevelsError::Level { error, .. } => error,
+            LevelsError::StillMissing(level) => KernelError::LevelStillMissing(level),
+        })
     }
 
     fn map(&mut self, client: ClientId, frame: Frame, vaddr: u64, rights: Rights) -> Result<(), MapError> {
-        let pml4 = self.pml4(client).ok_or(MapError::Kernel(KernelError::Failed(0)))?;
+        let pml4 = self.pml4(client).ok_or(MapError::Kernel(KernelError::NoAddressSpace(client)))?;
         let cap_rights = if rights.write { CapRights::READ_WRITE } else { CapRights::READ };
-        match self.invoke(|| frame.map(pml4, vaddr, cap_rights, VmAttributes::default())) {
-            Ok(()) => Ok(()),
-            Err(error) => Err(match error.missing_level_bits_left() {
-                Some(bits_left::MISSING_PDPT) => MapError::MissingLevel(PagingLevel::Pdpt),
-                Some(bits_left::MISSING_PAGE_DIRECTORY) => MapError::MissingLevel(PagingLevel::PageDirectory),
-                Some(bits_left::MISSING_PAGE_TABLE) => MapError::MissingLevel(PagingLevel::PageTable),
-                _ => MapError::Kernel(kernel_error(error)),
-            }),
-        }
-    }
-
-    /// Marks the start (`true`) and end of a client's teardown: while it lasts, deleting a copy
-    /// skips the unmap, since the client's VSpace is destroyed right after (`close_space`) and
-    /// the client is suspended.
-    pub fn set_tearing_down(&mut self, tearing_down: bool) {
-        self.tearing_down = tearing_down;
+        self.invoke(|| frame.map(pml4, vaddr, cap_rights, VmAttributes::default())).map_err(|error| {
+            match vspace::missing_level(error) {
+                MapError::MissingLevel(level) => MapError::MissingLevel(level),
+                MapError::Kernel(error) => MapError::Kernel(kernel_error(error)),
+            }
+        })
     }
 
     /// Deletes every object of the client's block (revoking its chunk) and forgets its VSpace.
@@ -363,7 +361,10 @@ impl Sel4Platform {
 impl RetypeFrames for Sel4Platform {
     fn retype_frames(&mut self, first: PoolFrame, count: u32) -> Result<u32, KernelError> {
         if first.0 != self.frames_created {
-            return Err(KernelError::Failed(0));
+            return Err(KernelError::FrameOutOfOrder {
+                expected: PoolFrame(self.frames_created),
+                asked: first,
+            });
         }
         let room = self.layout.frames.len().saturating_sub(u64::from(first.0));
         let mut count = u64::from(count).min(room);
@@ -415,7 +416,11 @@ impl CopyFrameCaps for Sel4Platform {
         let (source, rights) = match frame {
             FrameRef::Pool(frame) => (self.pool_frame(frame).cptr(), CapRights::READ_WRITE),
             FrameRef::Image(ImagePage(page)) => {
-                let source = self.layout.image_frames.slot(u64::from(page)).ok_or(KernelError::Failed(0))?;
+                let source = self
+                    .layout
+                    .image_frames
+                    .slot(u64::from(page))
+                    .ok_or(KernelError::NoImagePage(ImagePage(page)))?;
                 if let Some(word) = self.image_pages_mapped.get_mut(page as usize / 64) {
                     *word |= 1 << (page % 64);
                 }
@@ -427,13 +432,17 @@ impl CopyFrameCaps for Sel4Platform {
     }
 
     /// On seL4 5.0 deleting a frame cap unmaps it only when it is the last cap to the frame
-    /// (`Arch_finaliseCap` checks `final`), and a copy never is: so unmap first, except while a
-    /// client's whole VSpace is being destroyed, when its mappings go with its paging structures.
+    /// (`Arch_finaliseCap` checks `final`), and a copy never is: so unmap first.
     fn delete_copy(&mut self, slot: CopySlot) -> Result<(), KernelError> {
         let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
-        if !self.tearing_down {
-            self.unmap_frame(Frame::from_cptr(slot))?;
-        }
+        self.unmap_frame(Frame::from_cptr(slot))?;
+        self.invoke(|| cspace::delete(slot)).map_err(kernel_error)
+    }
+
+    /// The client is suspended and its VSpace is revoked right after (`close_space`): the mapping
+    /// goes with its paging structures, so the delete alone does.
+    fn delete_copy_in_teardown(&mut self, slot: CopySlot) -> Result<(), KernelError> {
+        let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
         self.invoke(|| cspace::delete(slot)).map_err(kernel_error)
     }
 }
@@ -457,7 +466,7 @@ impl MapPages for Sel4Platform {
         vaddr: u64,
         level: PagingLevel,
     ) -> Result<(), KernelError> {
-        let pml4 = self.pml4(client).ok_or(KernelError::Failed(0))?;
+        let pml4 = self.pml4(client).ok_or(KernelError::NoAddressSpace(client))?;
         let (object_type, bits) = match level {
             PagingLevel::Pdpt => (ObjectType::Pdpt, sel4::abi::PDPT_BITS),
             PagingLevel::PageDirectory => (ObjectType::PageDirectory, sel4::abi::PAGE_DIRECTORY_BITS),

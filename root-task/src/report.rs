@@ -107,7 +107,7 @@ pub fn timeline(name: Name<'_>, setup_at: u64, ended_at: u64) {
 /// reply included), its time-stamp ticks from receiving a fault to replying, and the part of those
 /// spent inside its kernel calls.
 pub fn class_costs(costs: &FaultCosts) {
-    for ((_, class), cost) in FaultCosts::CLASSES.iter().zip(costs.0.iter()) {
+    for ((_, class), cost) in FaultCosts::CLASSES.iter().zip(costs.classes.iter()) {
         sel4::debug_println!(
             "[stats] scope=class class={class} faults={} kernel_entries={} kernel_entries_min={} \
              pager_ticks={} pager_ticks_min={} pager_ticks_median={} pager_ticks_max={} pager_kernel_ticks={}",

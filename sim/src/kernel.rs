@@ -5,6 +5,13 @@
 //! kernel enforces, or one the pager promises (image frames read-only, frames filled only while no copy
 //! of them exists) — the model also records a [`Violation`], so a test can assert the list is empty
 //! even when the pager swallowed the error.
+//!
+//! Deleting a cap follows 5.0's rule (`finaliseCap`'s `final` test): it unmaps the frame only when it
+//! is the last cap to it. A copy never is (the pool frame's original cap stays in the pager's window,
+//! the image frame's with the root task), so a copy deleted while mapped leaves its mapping behind,
+//! with no cap to account for it: a *stale* mapping, which only destroying the address space
+//! removes. [`CopyFrameCaps::delete_copy`] unmaps first, as the root task does; the teardown delete
+//! does not, and the model checks that its stale mappings go with their address space.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -102,8 +109,13 @@ pub enum Violation {
     WindowOnLiveFrame { frame: PoolFrame },
     /// An address space was created twice.
     AddressSpaceExists { client: ClientId },
-    /// An address space was destroyed with pages still mapped: the pager forgot some mappings.
+    /// An address space was destroyed with pages still mapped through live copies: the pager forgot
+    /// some mappings. (Stale mappings, whose copies were deleted, go with the space as on seL4.)
     AddressSpaceDestroyedWithMappings { client: ClientId, mappings: usize },
+    /// The window filled a frame that an address space still maps through a deleted copy (a stale
+    /// mapping): the copy was deleted without an unmap and the space was not destroyed, so that
+    /// client sees the frame's new contents.
+    WindowOnStaleMapping { frame: PoolFrame, client: ClientId, vaddr: u64 },
 }
 
 impl fmt::Display for Violation {
@@ -162,7 +174,7 @@ impl ModelCounters {
 }
 
 /// Where a copy is mapped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct MappingPlace {
     pub client: ClientId,
     pub vaddr: u64,
@@ -176,6 +188,9 @@ pub struct Mapping {
     pub slot: CopySlot,
     pub frame: FrameRef,
     pub rights: Rights,
+    /// The copy in `slot` was deleted without unmapping it: nothing accounts for this mapping any
+    /// more, and only destroying the address space removes it.
+    pub stale: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -189,6 +204,14 @@ struct PageEntry {
     slot: CopySlot,
     frame: FrameRef,
     rights: Rights,
+    /// The copy in `slot` is gone (see [`Mapping::stale`]).
+    stale: bool,
+}
+
+impl PageEntry {
+    fn to_mapping(self, client: ClientId, vaddr: u64) -> Mapping {
+        Mapping { client, vaddr, slot: self.slot, frame: self.frame, rights: self.rights, stale: self.stale }
+    }
 }
 
 /// One client's VSpace: which paging structures exist (by the index of the region each covers) and
@@ -255,6 +278,8 @@ pub struct ModelKernel {
     copies: BTreeMap<CopySlot, CapCopy>,
     /// Every copy slot holding a copy of a frame: lets "is this frame live" and "who maps it" stay cheap.
     copies_of: BTreeMap<FrameRef, BTreeSet<CopySlot>>,
+    /// Every stale mapping of a frame (its copy deleted while mapped, its space not yet destroyed).
+    stale_of: BTreeMap<FrameRef, BTreeSet<MappingPlace>>,
     spaces: BTreeMap<ClientId, AddressSpace>,
     violations: Vec<Violation>,
     counters: ModelCounters,
@@ -273,6 +298,7 @@ impl ModelKernel {
             boot_image: image,
             copies: BTreeMap::new(),
             copies_of: BTreeMap::new(),
+            stale_of: BTreeMap::new(),
             spaces: BTreeMap::new(),
             violations: Vec::new(),
             counters: ModelCounters::default(),
@@ -340,22 +366,90 @@ impl ModelKernel {
         self.spaces.insert(client, AddressSpace::default());
     }
 
-    /// Destroys `client`'s VSpace and its paging structures. Pages still mapped there mean the pager
-    /// kept copies of a client it removed: a violation. Their copies stay, unmapped, as seL4's would.
+    /// Destroys `client`'s VSpace and its paging structures, and with them its stale mappings (see
+    /// the module documentation). Pages still mapped there through live copies mean the pager kept
+    /// copies of a client it removed: a violation. Those copies stay, unmapped, as seL4's would.
     pub fn destroy_address_space(&mut self, client: ClientId) {
         let Some(space) = self.spaces.remove(&client) else {
             self.violations.push(Violation::NoAddressSpace { client });
             return;
         };
-        if !space.pages.is_empty() {
-            self.violations
-                .push(Violation::AddressSpaceDestroyedWithMappings { client, mappings: space.pages.len() });
-            for entry in space.pages.values() {
+        let mut mapped = 0;
+        for (&vaddr, entry) in &space.pages {
+            if entry.stale {
+                self.forget_stale(entry.frame, MappingPlace { client, vaddr });
+            } else {
+                mapped += 1;
                 if let Some(copy) = self.copies.get_mut(&entry.slot) {
                     copy.mapped_at = None;
                 }
             }
         }
+        if mapped > 0 {
+            self.violations.push(Violation::AddressSpaceDestroyedWithMappings { client, mappings: mapped });
+        }
+    }
+
+    /// Every stale mapping (a copy deleted while mapped, in a space not yet destroyed), by client and
+    /// address. Outside a teardown, each is a page a client still reaches that the pager no longer
+    /// accounts for.
+    pub fn stale_mappings(&self) -> Vec<Mapping> {
+        self.spaces
+            .iter()
+            .flat_map(|(&client, space)| {
+                space
+                    .pages
+                    .iter()
+                    .filter(|(_, e)| e.stale)
+                    .map(move |(&vaddr, e)| e.to_mapping(client, vaddr))
+            })
+            .collect()
+    }
+
+    fn forget_stale(&mut self, frame: FrameRef, place: MappingPlace) {
+        if let Some(places) = self.stale_of.get_mut(&frame) {
+            places.remove(&place);
+            if places.is_empty() {
+                self.stale_of.remove(&frame);
+            }
+        }
+    }
+
+    /// `CNode_Delete` of the copy in `slot`, by seL4 5.0's rule: the frame is unmapped only when the
+    /// deleted cap is the last one to it (`finaliseCap`'s `final`), which a copy never is here (see the
+    /// module documentation). So a mapped copy's mapping stays, stale.
+    fn delete_cap(&mut self, slot: CopySlot) -> Result<(), KernelError> {
+        let Some(copy) = self.copies.remove(&slot) else {
+            return Err(self.refuse(Violation::DeleteOfEmptySlot { slot }, error_code::INVALID_CAPABILITY));
+        };
+        if let Some(place) = copy.mapped_at {
+            if let Some(entry) =
+                self.spaces.get_mut(&place.client).and_then(|s| s.pages.get_mut(&place.vaddr))
+            {
+                entry.stale = true;
+                self.stale_of.entry(copy.frame).or_default().insert(place);
+            }
+        }
+        let slots = self.copies_of.get_mut(&copy.frame).expect("indexed with the copy");
+        slots.remove(&slot);
+        if slots.is_empty() {
+            self.copies_of.remove(&copy.frame);
+        }
+        Ok(())
+    }
+
+    /// `X86_Page_Unmap` of the copy in `slot`: `Ok(false)` when it was not mapped.
+    fn unmap_copy(&mut self, slot: CopySlot) -> Result<bool, KernelError> {
+        let Some(copy) = self.copies.get_mut(&slot) else {
+            return Err(self.refuse(Violation::UnmapOfEmptySlot { slot }, error_code::INVALID_CAPABILITY));
+        };
+        let Some(place) = copy.mapped_at.take() else {
+            return Ok(false);
+        };
+        if let Some(space) = self.spaces.get_mut(&place.client) {
+            space.pages.remove(&place.vaddr);
+        }
+        Ok(true)
     }
 
     /// Whether `client` has a VSpace.
@@ -377,7 +471,7 @@ impl ModelKernel {
     pub fn mapping(&self, client: ClientId, vaddr: u64) -> Option<Mapping> {
         let page = vaddr & !(PAGE - 1);
         let entry = self.spaces.get(&client)?.pages.get(&page)?;
-        Some(Mapping { client, vaddr: page, slot: entry.slot, frame: entry.frame, rights: entry.rights })
+        Some(entry.to_mapping(client, page))
     }
 
     /// Every page mapped in `client`, by address.
@@ -385,11 +479,7 @@ impl ModelKernel {
         let Some(space) = self.spaces.get(&client) else {
             return Vec::new();
         };
-        space
-            .pages
-            .iter()
-            .map(|(&vaddr, e)| Mapping { client, vaddr, slot: e.slot, frame: e.frame, rights: e.rights })
-            .collect()
+        space.pages.iter().map(|(&vaddr, e)| e.to_mapping(client, vaddr)).collect()
     }
 
     /// Pages mapped across every address space.
@@ -397,24 +487,13 @@ impl ModelKernel {
         self.spaces.values().map(|s| s.pages.len()).sum()
     }
 
-    /// Every mapping of `frame`, in any client.
+    /// Every mapping of `frame`, in any client: through its live copies, then stale ones.
     pub fn mappings_of(&self, frame: FrameRef) -> Vec<Mapping> {
-        let Some(slots) = self.copies_of.get(&frame) else {
-            return Vec::new();
-        };
-        slots
-            .iter()
-            .filter_map(|slot| {
-                let place = self.copies[slot].mapped_at?;
-                let entry = self.spaces[&place.client].pages[&place.vaddr];
-                Some(Mapping {
-                    client: place.client,
-                    vaddr: place.vaddr,
-                    slot: *slot,
-                    frame,
-                    rights: entry.rights,
-                })
-            })
+        let live =
+            self.copies_of.get(&frame).into_iter().flatten().filter_map(|slot| self.copies[slot].mapped_at);
+        let stale = self.stale_of.get(&frame).into_iter().flatten().copied();
+        live.chain(stale)
+            .map(|place| self.spaces[&place.client].pages[&place.vaddr].to_mapping(place.client, place.vaddr))
             .collect()
     }
 
@@ -430,13 +509,7 @@ impl ModelKernel {
         let mut frames: BTreeMap<FrameRef, Vec<Mapping>> = BTreeMap::new();
         for (&client, space) in &self.spaces {
             for (&vaddr, entry) in space.pages.iter().filter(|(_, e)| e.rights.write) {
-                frames.entry(entry.frame).or_default().push(Mapping {
-                    client,
-                    vaddr,
-                    slot: entry.slot,
-                    frame: entry.frame,
-                    rights: entry.rights,
-                });
+                frames.entry(entry.frame).or_default().push(entry.to_mapping(client, vaddr));
             }
         }
         frames
@@ -526,9 +599,13 @@ impl ModelKernel {
             self.violations.push(Violation::WindowOutOfFrame { frame, offset, length });
             return false;
         }
+        // Still written, as the real window would be: the damage is what the tests should see.
         if self.copies_of(FrameRef::Pool(frame)) > 0 {
-            // Still written, as the real window would be: the damage is what the tests should see.
             self.violations.push(Violation::WindowOnLiveFrame { frame });
+        }
+        if let Some(place) = self.stale_of.get(&FrameRef::Pool(frame)).and_then(|p| p.first()) {
+            let (client, vaddr) = (place.client, place.vaddr);
+            self.violations.push(Violation::WindowOnStaleMapping { frame, client, vaddr });
         }
         true
     }
@@ -586,23 +663,21 @@ impl CopyFrameCaps for ModelKernel {
         Ok(())
     }
 
+    /// Unmap, then delete, as the root task does: two kernel calls, counted as such.
     fn delete_copy(&mut self, slot: CopySlot) -> Result<(), KernelError> {
         self.counters.delete_calls += 1;
-        let Some(copy) = self.copies.remove(&slot) else {
+        if !self.copies.contains_key(&slot) {
             return Err(self.refuse(Violation::DeleteOfEmptySlot { slot }, error_code::INVALID_CAPABILITY));
-        };
-        // Deleting the last cap to a mapping unmaps it (seL4's `finaliseCap` on a mapped frame cap).
-        if let Some(place) = copy.mapped_at {
-            if let Some(space) = self.spaces.get_mut(&place.client) {
-                space.pages.remove(&place.vaddr);
-            }
         }
-        let slots = self.copies_of.get_mut(&copy.frame).expect("indexed with the copy");
-        slots.remove(&slot);
-        if slots.is_empty() {
-            self.copies_of.remove(&copy.frame);
-        }
-        Ok(())
+        self.counters.unmap_calls += 1;
+        self.unmap_copy(slot)?;
+        self.delete_cap(slot)
+    }
+
+    /// The bare delete: a mapped copy leaves a stale mapping, for the space's destruction to remove.
+    fn delete_copy_in_teardown(&mut self, slot: CopySlot) -> Result<(), KernelError> {
+        self.counters.delete_calls += 1;
+        self.delete_cap(slot)
     }
 }
 
@@ -653,7 +728,7 @@ impl MapPages for ModelKernel {
             self.violations.push(Violation::ImageFrameMappedWritable { client, vaddr, page });
         }
         let space = self.spaces.get_mut(&client).expect("checked");
-        space.pages.insert(vaddr, PageEntry { slot, frame: copy.frame, rights });
+        space.pages.insert(vaddr, PageEntry { slot, frame: copy.frame, rights, stale: false });
         self.copies.get_mut(&slot).expect("checked").mapped_at = Some(MappingPlace { client, vaddr });
         Ok(())
     }
@@ -695,16 +770,8 @@ impl MapPages for ModelKernel {
 
     fn unmap_page(&mut self, slot: CopySlot) -> Result<(), KernelError> {
         self.counters.unmap_calls += 1;
-        let Some(copy) = self.copies.get_mut(&slot) else {
-            return Err(self.refuse(Violation::UnmapOfEmptySlot { slot }, error_code::INVALID_CAPABILITY));
-        };
         // Unmapping a copy that is not mapped succeeds and does nothing, as on seL4.
-        if let Some(place) = copy.mapped_at.take() {
-            if let Some(space) = self.spaces.get_mut(&place.client) {
-                space.pages.remove(&place.vaddr);
-            }
-        }
-        Ok(())
+        self.unmap_copy(slot).map(|_| ())
     }
 }
 

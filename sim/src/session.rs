@@ -2,13 +2,15 @@
 //!
 //! [`Session::touch`] does what the CPU and kernel do for a client's access: go straight to memory when
 //! the page is mapped with the rights needed, otherwise raise a page fault with a real x86 error code,
-//! let [`pager::Access::from_x86_fault`] classify it, deliver it to the pager and restart the access once.
+//! let the seL4 binding's decoding ([`sel4::VmFault::access`]) classify it as the root task does,
+//! deliver it to the pager and restart the access once.
 
 use abi::{AppLayout, Attachment};
 use pager::{
     Access, AppAreaError, AreaKind, ClientId, Fault, FaultRefusal, FaultResolution, ImageId, Pager,
     PagerConfig, PagerError, Policy, Rights, ShareError, SharedId, TeardownReport, PAGE_SIZE,
 };
+use sel4::error_code;
 
 use crate::boot::BootImage;
 use crate::kernel::{MemoryFault, ModelConfig, ModelKernel};
@@ -16,11 +18,6 @@ use crate::kernel::{MemoryFault, ModelConfig, ModelKernel};
 /// The instruction pointer a data access is reported with: any address off the accessed page works,
 /// since only a fault on the IP's own page is classed as an instruction fetch.
 const DATA_ACCESS_IP: u64 = 0x0040_0000;
-
-/// x86 page-fault error-code bits.
-const ERROR_PRESENT: u64 = 1 << 0;
-const ERROR_WRITE: u64 = 1 << 1;
-const ERROR_USER: u64 = 1 << 2;
 
 /// What a touch found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,21 +252,26 @@ impl<'img, P: Policy> Session<'img, P> {
     }
 }
 
-/// The fault the kernel reports for `access` at `address`, run through the pager's own classifier.
+/// The fault the kernel reports for `access` at `address`, classified by the binding's decoding.
 fn x86_fault(address: u64, access: Access, present: bool) -> Fault {
-    let (ip, error_code) = match access {
+    let (ip, fsr) = match access {
         // seL4 5.0 never enables NX, so a fetch reports as a read; the IP on the page tells it apart.
-        Access::Execute => (address, ERROR_USER),
+        Access::Execute => (address, error_code::USER),
         Access::Read | Access::Write => {
             let ip = if pager::page_align_down(address) == DATA_ACCESS_IP {
                 DATA_ACCESS_IP + PAGE_SIZE
             } else {
                 DATA_ACCESS_IP
             };
-            let write = if access == Access::Write { ERROR_WRITE } else { 0 };
-            (ip, ERROR_USER | write)
+            let write = if access == Access::Write { error_code::WRITE } else { 0 };
+            (ip, error_code::USER | write)
         }
     };
-    let error_code = error_code | if present { ERROR_PRESENT } else { 0 };
-    Fault { address, ip, access: Access::from_x86_fault(ip, address, error_code) }
+    let fsr = fsr | if present { error_code::PRESENT } else { 0 };
+    let access = match (sel4::VmFault { ip, address, prefetch: false, fsr }).access() {
+        sel4::Access::Read => Access::Read,
+        sel4::Access::Write => Access::Write,
+        sel4::Access::Execute => Access::Execute,
+    };
+    Fault { address, ip, access }
 }

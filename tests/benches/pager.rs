@@ -31,8 +31,9 @@ use divan::counter::ItemsCount;
 use divan::Bencher;
 use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
 use pager::{
-    Access, AreaKind, BuiltinPolicy, ClientId, CopySlot, Fault, FaultClass, FrameRef, ImageId, KernelError,
-    MapError, Pager, PagerConfig, PagingLevel, Platform, PoolFrame, Rights, Segment, SharedId, PAGE_SIZE,
+    Access, AreaKind, BuiltinPolicy, ClientId, CopySlot, Fault, FaultClass, FrameContent, FrameRef, ImageId,
+    KernelError, MapError, Pager, PagerConfig, PagingLevel, Platform, PoolFrame, Rights, Segment, SharedId,
+    PAGE_SIZE,
 };
 use pager_tests::pattern;
 use sim::elf::{ElfBuilder, FLAGS_R, FLAGS_RW, FLAGS_RX};
@@ -200,7 +201,9 @@ impl Scenario {
                 let mut spec = Spec::new(&[elf.build()]);
                 spec.clients.push(ClientSpec { image: Some(0), ..ClientSpec::default() });
                 let pages = (0..PAGES).map(|p| DATA + p * PAGE);
-                spec.ops = pages.map(|a| op(0, a, Access::Write, FaultClass::Copy)).collect();
+                spec.ops = pages
+                    .map(|a| op(0, a, Access::Write, FaultClass::NewFrame(FrameContent::Copy)))
+                    .collect();
                 spec
             }
             Self::Zero => {
@@ -208,7 +211,9 @@ impl Scenario {
                 spec.clients
                     .push(ClientSpec { anonymous: vec![(DATA, PAGES * PAGE)], ..ClientSpec::default() });
                 let pages = (0..PAGES).map(|p| DATA + p * PAGE);
-                spec.ops = pages.map(|a| op(0, a, Access::Write, FaultClass::Zero)).collect();
+                spec.ops = pages
+                    .map(|a| op(0, a, Access::Write, FaultClass::NewFrame(FrameContent::Zero)))
+                    .collect();
                 spec
             }
             Self::Mixed => {
@@ -232,7 +237,12 @@ impl Scenario {
                     for s in 0..SEGMENTS {
                         for page in 0..2 {
                             let address = DATA + s * 0x10_0000 + page * PAGE;
-                            spec.ops.push(op(client, address, Access::Write, FaultClass::Mixed));
+                            spec.ops.push(op(
+                                client,
+                                address,
+                                Access::Write,
+                                FaultClass::NewFrame(FrameContent::Mixed),
+                            ));
                         }
                     }
                 }
@@ -245,7 +255,9 @@ impl Scenario {
                     spec.clients.push(ClientSpec { attach: vec![(0, DATA)], ..ClientSpec::default() });
                 }
                 let pages = || (0..PAGES).map(|p| DATA + p * PAGE);
-                spec.warmup = pages().map(|a| op(0, a, Access::Write, FaultClass::Zero)).collect();
+                spec.warmup = pages()
+                    .map(|a| op(0, a, Access::Write, FaultClass::NewFrame(FrameContent::Zero)))
+                    .collect();
                 spec.ops = pages().map(|a| op(1, a, Access::Read, FaultClass::SharedHit)).collect();
                 spec
             }
@@ -376,6 +388,10 @@ impl CopyFrameCaps for NullKernel {
         Ok(())
     }
     fn delete_copy(&mut self, slot: CopySlot) -> Result<(), KernelError> {
+        black_box(slot);
+        Ok(())
+    }
+    fn delete_copy_in_teardown(&mut self, slot: CopySlot) -> Result<(), KernelError> {
         black_box(slot);
         Ok(())
     }
@@ -659,12 +675,12 @@ impl Rig<'_> for Baseline {
         }
         // The seed's cases, as the pager classifies them.
         let (class, image_page) = match area.segment {
-            None => (FaultClass::Zero, None),
+            None => (FaultClass::NewFrame(FrameContent::Zero), None),
             Some((s, first_page)) => {
                 let page = pager::page_align_down(s.vaddr) + u64::from(index) * PAGE;
                 if page >= s.vaddr && page + PAGE <= s.file_end() {
                     if s.rights.write {
-                        (FaultClass::Copy, None)
+                        (FaultClass::NewFrame(FrameContent::Copy), None)
                     } else {
                         let file_page = (s.offset + (page - s.vaddr)) / PAGE;
                         (FaultClass::ImageFrame, Some(first_page + file_page as u32))
@@ -672,9 +688,9 @@ impl Rig<'_> for Baseline {
                 } else if let Some(&(_, image_page)) = area.padded_pages.iter().find(|(p, _)| *p == page) {
                     (FaultClass::ImageFrame, Some(image_page))
                 } else if page >= s.file_end() || s.file_size == 0 {
-                    (FaultClass::Zero, None)
+                    (FaultClass::NewFrame(FrameContent::Zero), None)
                 } else {
-                    (FaultClass::Mixed, None)
+                    (FaultClass::NewFrame(FrameContent::Mixed), None)
                 }
             }
         };
@@ -857,7 +873,7 @@ impl Pattern {
                 client: 0,
                 address: BASE + p * PAGE,
                 access: Access::Write,
-                expect: Some(FaultClass::Zero),
+                expect: Some(FaultClass::NewFrame(FrameContent::Zero)),
             })
             .collect();
         spec

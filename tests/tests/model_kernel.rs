@@ -177,7 +177,7 @@ fn a_copy_maps_in_one_place_and_an_address_holds_one_page() {
 }
 
 #[test]
-fn deleting_a_mapped_copy_unmaps_it_and_unmapping_keeps_the_copy() {
+fn deleting_a_mapped_copy_unmaps_it_first_and_unmapping_keeps_the_copy() {
     let mut kernel = kernel_with_image();
     kernel.retype_frames(PoolFrame(0), 1).unwrap();
     kernel.create_address_space(CLIENT);
@@ -195,6 +195,66 @@ fn deleting_a_mapped_copy_unmaps_it_and_unmapping_keeps_the_copy() {
     assert_eq!(kernel.copies_of(frame), 0);
     assert_eq!(kernel.unmap_page(CopySlot(0)), Err(KernelError::Failed(error_code::INVALID_CAPABILITY)));
     assert_eq!(kernel.violations(), &[Violation::UnmapOfEmptySlot { slot: CopySlot(0) }]);
+}
+
+#[test]
+fn deleting_a_mapped_copy_without_unmapping_leaves_the_mapping_as_sel4_5_0_does() {
+    let mut kernel = kernel_with_image();
+    kernel.retype_frames(PoolFrame(0), 1).unwrap();
+    kernel.create_address_space(CLIENT);
+    map_levels(&mut kernel, CLIENT, VADDR);
+    let frame = FrameRef::Pool(PoolFrame(0));
+    kernel.write_frame(PoolFrame(0), 0, b"secret");
+    kernel.copy_frame_cap(frame, CopySlot(0)).unwrap();
+    kernel.map_page(CLIENT, VADDR, CopySlot(0), Rights::READ).unwrap();
+    // The bare delete (no unmap first): a copy is never the frame's last cap, so the page stays
+    // mapped, and the client still reads the frame though no cap accounts for the mapping.
+    kernel.delete_copy_in_teardown(CopySlot(0)).unwrap();
+    assert_eq!(kernel.copies_of(frame), 0);
+    let stale = kernel.mapping(CLIENT, VADDR).expect("the mapping outlives its copy");
+    assert!(stale.stale);
+    assert_eq!(kernel.stale_mappings(), [stale]);
+    assert_eq!(kernel.mappings_of(frame), [stale]);
+    assert_eq!(kernel.read(CLIENT, VADDR, 6), Ok(b"secret".to_vec()));
+    // The pager, thinking the frame free, fills it for someone else: this client sees it.
+    kernel.write_frame(PoolFrame(0), 0, b"other!");
+    assert_eq!(kernel.read(CLIENT, VADDR, 6), Ok(b"other!".to_vec()));
+    // A new copy cannot map over the stale entry either (seL4: DeleteFirst).
+    kernel.copy_frame_cap(frame, CopySlot(1)).unwrap();
+    let over = kernel.map_page(CLIENT, VADDR, CopySlot(1), Rights::READ);
+    assert_eq!(over, Err(MapError::Kernel(KernelError::Failed(error_code::DELETE_FIRST))));
+    assert_eq!(
+        kernel.violations(),
+        &[
+            Violation::WindowOnStaleMapping { frame: PoolFrame(0), client: CLIENT, vaddr: VADDR },
+            Violation::MapOverMapping { client: CLIENT, vaddr: VADDR },
+        ]
+    );
+}
+
+#[test]
+fn destroying_the_space_removes_stale_mappings_but_flags_live_ones() {
+    let mut kernel = kernel_with_image();
+    kernel.retype_frames(PoolFrame(0), 2).unwrap();
+    kernel.create_address_space(CLIENT);
+    map_levels(&mut kernel, CLIENT, VADDR);
+    for n in 0..2 {
+        kernel.copy_frame_cap(FrameRef::Pool(PoolFrame(n)), CopySlot(n)).unwrap();
+        kernel.map_page(CLIENT, VADDR + u64::from(n) * 4096, CopySlot(n), Rights::READ_WRITE).unwrap();
+    }
+    // Teardown's order: the copy goes without an unmap, then the space.
+    kernel.delete_copy_in_teardown(CopySlot(0)).unwrap();
+    assert_eq!(kernel.stale_mappings().len(), 1);
+    kernel.destroy_address_space(CLIENT);
+    assert!(kernel.stale_mappings().is_empty());
+    assert!(kernel.mappings_of(FrameRef::Pool(PoolFrame(0))).is_empty());
+    // The frame is free to fill again; the copy the pager forgot (slot 1) is the only violation.
+    kernel.write_frame(PoolFrame(0), 0, &[1]);
+    assert_eq!(kernel.copies_of(FrameRef::Pool(PoolFrame(1))), 1);
+    assert_eq!(
+        kernel.violations(),
+        &[Violation::AddressSpaceDestroyedWithMappings { client: CLIENT, mappings: 1 }]
+    );
 }
 
 #[test]

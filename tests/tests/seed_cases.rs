@@ -4,8 +4,9 @@
 #![forbid(unsafe_code)]
 
 use pager::{
-    Access, AllocationError, AreaKind, BuiltinPolicy, ClientId, FaultClass, FrameCounts, FrameRef, ImagePage,
-    KernelError, PagerConfig, PagingLevel, PoolFrame, RefusalReason, Rights, SharedId, TeardownReport,
+    Access, AllocationError, AreaKind, BuiltinPolicy, ClientId, FaultClass, FrameContent, FrameCounts,
+    FrameRef, ImagePage, KernelError, PagerConfig, PagingLevel, PoolFrame, RefusalReason, Rights, SharedId,
+    TeardownReport,
 };
 use pager_tests::reference::*;
 use pager_tests::{default_session, pattern, reference_boot_image, session_with, REFERENCE_FILE};
@@ -105,12 +106,12 @@ fn writable_initialised_page_is_copied_and_writes_stay_private() {
     let file_bytes = pattern(3, 0x2000)[0xff0..0x1ff0].to_vec();
 
     let (class, frame) = fault_class(&mut session, first, page + 0x10, Access::Read);
-    assert_eq!((class, frame), (FaultClass::Copy, FrameRef::Pool(PoolFrame(0))));
+    assert_eq!((class, frame), (FaultClass::NewFrame(FrameContent::Copy), FrameRef::Pool(PoolFrame(0))));
     assert_eq!(session.read(first, page, 4096).unwrap(), file_bytes);
     session.write(first, page + 0x20, b"private").unwrap();
 
     let (class, other) = fault_class(&mut session, second, page, Access::Write);
-    assert_eq!((class, other), (FaultClass::Copy, FrameRef::Pool(PoolFrame(1))));
+    assert_eq!((class, other), (FaultClass::NewFrame(FrameContent::Copy), FrameRef::Pool(PoolFrame(1))));
     assert_eq!(session.read(second, page, 4096).unwrap(), file_bytes);
     let mut written = file_bytes.clone();
     written[0x20..0x27].copy_from_slice(b"private");
@@ -134,13 +135,13 @@ fn page_at_or_above_the_file_end_gets_a_zero_frame() {
     let client = spawn(&mut session);
     for page in [0x0080_3000, 0x0080_4000] {
         let (class, frame) = fault_class(&mut session, client, page + 0x7, Access::Write);
-        assert_eq!(class, FaultClass::Zero);
+        assert_eq!(class, FaultClass::NewFrame(FrameContent::Zero));
         assert!(matches!(frame, FrameRef::Pool(_)));
         assert_eq!(session.read(client, page, 4096).unwrap(), zeroes(4096));
     }
     // A read-only segment's zero page is a pool frame too, mapped read-only.
     let (class, frame) = fault_class(&mut session, client, RODATA + PAGE, Access::Read);
-    assert_eq!(class, FaultClass::Zero);
+    assert_eq!(class, FaultClass::NewFrame(FrameContent::Zero));
     assert_eq!(session.kernel.mapping(client, RODATA + PAGE).unwrap().rights, Rights::READ);
     assert_eq!(session.kernel.frame_contents(frame).unwrap(), &zeroes(4096)[..]);
     assert_clean(&session);
@@ -152,7 +153,7 @@ fn straddling_page_with_both_pads_copies_only_the_middle() {
     let mut session = default_session(&boot);
     let client = spawn(&mut session);
     let (class, _) = fault_class(&mut session, client, SMALL, Access::Read);
-    assert_eq!(class, FaultClass::Mixed);
+    assert_eq!(class, FaultClass::NewFrame(FrameContent::Mixed));
     let mut expected = zeroes(4096);
     expected[0x100..0x300].copy_from_slice(&pattern(4, 0x200));
     assert_eq!(session.read(client, 0x00a0_0000, 4096).unwrap(), expected);
@@ -164,12 +165,12 @@ fn straddling_page_with_both_pads_copies_only_the_middle() {
     // DATA's first page: pad_lo 0x10 only; its third: pad_hi 0xff0 only.
     let data = pattern(3, 0x2000);
     let (class, _) = fault_class(&mut session, client, 0x0080_0000, Access::Read);
-    assert_eq!(class, FaultClass::Mixed);
+    assert_eq!(class, FaultClass::NewFrame(FrameContent::Mixed));
     let mut expected = zeroes(0x10);
     expected.extend_from_slice(&data[..0xff0]);
     assert_eq!(session.read(client, 0x0080_0000, 4096).unwrap(), expected);
     let (class, _) = fault_class(&mut session, client, 0x0080_2fff, Access::Read);
-    assert_eq!(class, FaultClass::Mixed);
+    assert_eq!(class, FaultClass::NewFrame(FrameContent::Mixed));
     let mut expected = data[0x1ff0..].to_vec();
     expected.extend_from_slice(&zeroes(0xff0));
     assert_eq!(session.read(client, 0x0080_2000, 4096).unwrap(), expected);
@@ -214,9 +215,9 @@ fn empty_file_part_gives_zero_pages_only() {
     let client = spawn(&mut session);
     // BSS straddles its first page (pad_lo 0x800, no file bytes, pad_hi 0x800): a zero page.
     let (class, _) = fault_class(&mut session, client, BSS, Access::Write);
-    assert_eq!(class, FaultClass::Zero);
+    assert_eq!(class, FaultClass::NewFrame(FrameContent::Zero));
     let (class, _) = fault_class(&mut session, client, BSS + PAGE, Access::Read);
-    assert_eq!(class, FaultClass::Zero);
+    assert_eq!(class, FaultClass::NewFrame(FrameContent::Zero));
     assert_eq!(session.read(client, 0x00c0_0000, 2 * 4096).unwrap(), zeroes(2 * 4096));
     assert_eq!(session.kernel.counters().window_writes, 0, "no file byte copied");
     assert_clean(&session);
@@ -285,7 +286,7 @@ fn sharing_a_writable_area_in_use_puts_every_mapped_page_in_the_pagemap() {
     assert_eq!(session.read(second, at + 0x1000, 14).unwrap(), b"before sharing");
     // A page neither had is made once and then hit by the other.
     let (class, made) = fault_class(&mut session, second, at + 0x2000, Access::Write);
-    assert_eq!(class, FaultClass::Mixed);
+    assert_eq!(class, FaultClass::NewFrame(FrameContent::Mixed));
     session.write(second, at + 0x2000, b"from second").unwrap();
     let (class, hit) = fault_class(&mut session, first, 0x0080_2000, Access::Read);
     assert_eq!((class, hit), (FaultClass::SharedHit, made));
@@ -424,6 +425,55 @@ fn remove_client_frees_private_frames_and_shared_ones_with_the_last_sharer() {
     // Image frames were never freed: they were never in the pool.
     assert!(session.kernel.frame_contents(FrameRef::Image(ImagePage(TEXT_FIRST_IMAGE_PAGE))).is_some());
     assert_clean(&session);
+}
+
+#[test]
+fn teardown_deletes_copies_without_unmapping_and_the_space_takes_the_mappings_with_it() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let client = spawn(&mut session);
+    session.touch(client, TEXT, Access::Read).unwrap();
+    session.write(client, SMALL, b"a").unwrap();
+    session.write(client, BSS, b"b").unwrap();
+    let unmaps = session.kernel.counters().unmap_calls;
+
+    // The root task's order: the thread is stopped, the pager drops its mappings, the space goes.
+    session.pager.remove_client(&mut session.kernel, client).unwrap();
+    assert_eq!(session.kernel.counters().unmap_calls, unmaps, "no unmap: the space is destroyed next");
+    assert_eq!(session.kernel.live_copies(), 0);
+    assert_eq!(session.kernel.stale_mappings().len(), 3, "mapped until the space goes, as on seL4 5.0");
+    session.kernel.destroy_address_space(client);
+    assert_eq!(session.kernel.mapped_pages(), 0);
+    assert_eq!(session.pager.copy_slots_in_use(), 0);
+    assert_eq!(session.pager.frame_counts().in_use, 0);
+    // The freed frames serve the next client; nothing of the old one sees them.
+    let next = spawn(&mut session);
+    session.write(next, SMALL, b"c").unwrap();
+    session.write(next, BSS, b"d").unwrap();
+    assert_clean(&session);
+}
+
+#[test]
+fn a_removed_client_whose_space_is_kept_still_maps_its_frames_and_reuse_is_flagged() {
+    let boot = reference_boot_image();
+    let mut session = default_session(&boot);
+    let client = spawn(&mut session);
+    let other = spawn(&mut session);
+    session.write(client, BSS, b"b").unwrap();
+    // Teardown without destroying the address space: the bare delete left the page mapped.
+    session.pager.remove_client(&mut session.kernel, client).unwrap();
+    let stale = session.kernel.stale_mappings();
+    assert_eq!(stale.len(), 1);
+    assert_eq!(session.kernel.read(client, BSS, 1), Ok(b"b".to_vec()), "still reachable");
+    let FrameRef::Pool(frame) = stale[0].frame else { panic!("a private page is a pool frame") };
+    // The frame is free in the pager's eyes; filling it for another client (a copy takes a
+    // recycled frame) is caught.
+    session.write(other, 0x0080_1000, b"x").unwrap();
+    assert_eq!(session.kernel.mapping(other, 0x0080_1000).unwrap().frame, stale[0].frame);
+    assert_eq!(
+        session.kernel.violations(),
+        &[sim::Violation::WindowOnStaleMapping { frame, client, vaddr: BSS & !(PAGE - 1) }]
+    );
 }
 
 /// Runs `refused` in a fresh session built by `configure`, checks the refusal, that it leaked nothing,
@@ -633,6 +683,13 @@ fn assert_refusal_then_service_after_unmap(
     assert_clean(&session);
 }
 
+/// Kernel calls the model kernel saw while a read at `address` was served by one fault.
+fn kernel_calls(session: &mut Session<'_, BuiltinPolicy>, client: ClientId, address: u64) -> u64 {
+    let before = session.kernel.counters().invocations();
+    session.touch(client, address, Access::Read).unwrap().fault.expect("a fault");
+    session.kernel.counters().invocations() - before
+}
+
 #[test]
 fn missing_paging_structures_are_created_level_by_level() {
     let boot = reference_boot_image();
@@ -641,9 +698,9 @@ fn missing_paging_structures_are_created_level_by_level() {
     assert_eq!(session.kernel.paging_structures(client), 0);
 
     // First fault: the map fails three times (PDPT, directory, table missing), each level is made.
-    let touched = session.touch(client, TEXT, Access::Read).unwrap();
-    let resolution = touched.fault.unwrap();
-    assert_eq!(resolution.kernel_operations, 1 + 4 + 3, "copy, four map tries, three structures");
+    // Kernel calls are counted where they are made: by the model kernel.
+    let calls = kernel_calls(&mut session, client, TEXT);
+    assert_eq!(calls, 1 + 4 + 3, "copy, four map tries, three structures");
     let counters = *session.kernel.counters();
     assert_eq!(
         (counters.map_calls, counters.missing_level_failures, counters.paging_structures_created),
@@ -655,16 +712,14 @@ fn missing_paging_structures_are_created_level_by_level() {
     assert_eq!(session.pager.client(client).unwrap().paging_structures(), 3);
 
     // Same 2 MiB: nothing new. Copy + map.
-    let resolution = session.touch(client, TEXT + PAGE, Access::Read).unwrap().fault.unwrap();
-    assert_eq!(resolution.kernel_operations, 2);
+    assert_eq!(kernel_calls(&mut session, client, TEXT + PAGE), 2);
     // Another 2 MiB in the same 1 GiB: a page table. A new pool batch is retyped on the way.
-    let resolution = session.touch(client, 0x0080_1000, Access::Read).unwrap().fault.unwrap();
-    assert_eq!(resolution.kernel_operations, 1 + 1 + 2 + 1, "retype, copy, two map tries, a table");
+    let calls = kernel_calls(&mut session, client, 0x0080_1000);
+    assert_eq!(calls, 1 + 1 + 2 + 1, "retype, copy, two map tries, a table");
     assert_eq!(session.kernel.paging_structures(client), 4);
     // Another 1 GiB: a directory and a table.
     session.shared_region(PAGE, &[(client, 0x4000_0000, Rights::READ_WRITE)]).unwrap();
-    let resolution = session.touch(client, 0x4000_0000, Access::Read).unwrap().fault.unwrap();
-    assert_eq!(resolution.kernel_operations, 1 + 3 + 2);
+    assert_eq!(kernel_calls(&mut session, client, 0x4000_0000), 1 + 3 + 2);
     assert!(session.kernel.has_paging_structure(client, 0x4000_0000, PagingLevel::PageDirectory));
     assert_eq!(session.kernel.paging_structures(client), 6);
     assert_eq!(session.pager.client(client).unwrap().paging_structures(), 6);
@@ -678,7 +733,7 @@ fn fault_around_maps_the_following_pages_of_the_area() {
     let mut session = session_with(&boot, PagerConfig::default(), ModelConfig::default(), policy);
     let client = spawn(&mut session);
     let resolution = session.touch(client, 0x0080_0000, Access::Read).unwrap().fault.unwrap();
-    assert_eq!(resolution.class, FaultClass::Mixed);
+    assert_eq!(resolution.class, FaultClass::NewFrame(FrameContent::Mixed));
     assert_eq!(resolution.pages_mapped, 3);
     let mapped: Vec<u64> = session.kernel.mappings(client).iter().map(|m| m.vaddr).collect();
     assert_eq!(mapped, [0x0080_0000, 0x0080_1000, 0x0080_2000]);
@@ -694,7 +749,7 @@ fn fault_around_maps_the_following_pages_of_the_area() {
     assert_eq!(resolution.pages_mapped, 1);
     // Its neighbour below is resident already, so fault-around maps nothing more.
     let resolution = session.touch(client, 0x0080_3000, Access::Read).unwrap().fault.unwrap();
-    assert_eq!((resolution.class, resolution.pages_mapped), (FaultClass::Zero, 1));
+    assert_eq!((resolution.class, resolution.pages_mapped), (FaultClass::NewFrame(FrameContent::Zero), 1));
     assert_eq!(session.kernel.mappings(client).len(), 5);
     assert_clean(&session);
 }
@@ -735,7 +790,7 @@ fn eager_policy_maps_every_segment_and_the_stack_before_start() {
     assert_eq!(session.faults_delivered(), 0, "nothing faulted after start");
     // The heap stays lazy.
     let touched = session.touch(client, 0x5000_0000, Access::Write).unwrap();
-    assert_eq!(touched.fault.unwrap().class, FaultClass::Zero);
+    assert_eq!(touched.fault.unwrap().class, FaultClass::NewFrame(FrameContent::Zero));
     assert_clean(&session);
 }
 
@@ -788,7 +843,7 @@ fn fresh_frames_are_not_zeroed_again_and_zero_fills_prefer_them() {
     assert_eq!(session.kernel.counters().window_zeroes, 0);
     // ... while a copy takes the recycled one, overwriting all of it.
     let (class, recycled) = fault_class(&mut session, client, 0x0080_1000, Access::Read);
-    assert_eq!((class, recycled), (FaultClass::Copy, FrameRef::Pool(PoolFrame(0))));
+    assert_eq!((class, recycled), (FaultClass::NewFrame(FrameContent::Copy), FrameRef::Pool(PoolFrame(0))));
     assert_eq!(session.read(client, 0x0080_1000, 4096).unwrap(), pattern(3, 0x2000)[0xff0..0x1ff0]);
     // With no fresh frame left, a zero fill zeroes a recycled frame first.
     session.write(client, heap + 3 * PAGE, b"d").unwrap();
@@ -832,13 +887,63 @@ fn a_read_only_page_padded_with_zeroes_in_the_file_is_the_image_frame() {
     assert_eq!(session.pager.frame_counts().in_use, 0, "no frame for the text");
     // The read-only data's tail has the writable data behind it in the file: copied, zero padded.
     let (class, _) = fault_class(&mut session, client, 0x0060_0000, Access::Read);
-    assert_eq!(class, FaultClass::Mixed);
+    assert_eq!(class, FaultClass::NewFrame(FrameContent::Mixed));
     let read = session.read(client, 0x0060_0000, 4096).unwrap();
     assert_eq!(&read[..0x80], &pattern(8, 0x80)[..]);
     assert_eq!(&read[0x80..], &zeroes(4096 - 0x80)[..]);
     // A writable page is never the image's frame, zero pads or not.
     let (class, frame) = fault_class(&mut session, client, 0x0080_0000, Access::Read);
-    assert_eq!(class, FaultClass::Mixed);
+    assert_eq!(class, FaultClass::NewFrame(FrameContent::Mixed));
     assert!(matches!(frame, FrameRef::Pool(_)));
+    assert_clean(&session);
+}
+
+/// HelenOS `elf_share`: a read-only area puts only the pages not backed by the image into the pagemap.
+/// A zero-padded straddling page is backed by the image here (the seed maps the image's own frame), so
+/// it gets no entry and the sharer's fault maps that frame itself; a read-only page copied with its
+/// pads zeroed is a pool frame, which the sharer must find in the pagemap.
+#[test]
+fn sharing_a_read_only_area_keeps_its_zero_padded_page_out_of_the_pagemap() {
+    use sim::elf::{ElfBuilder, FLAGS_R, FLAGS_RX};
+    // Text ends 0x100 into its second page, zero padded in the file; read-only data ends mid-page with
+    // the next segment's bytes right behind it in the file, so its page is copied and zero padded.
+    let text = pattern(7, 0x1100 - 0x10);
+    let builder = ElfBuilder::new()
+        .segment(0x0040_0010, text.clone(), text.len() as u64, FLAGS_RX)
+        .segment(0x0060_0000, pattern(8, 0x80), 0x80, FLAGS_R)
+        .segment(0x0060_1080, pattern(9, 0x100), 0x100, FLAGS_R);
+    let boot = sim::BootImage::new().with(&builder.build());
+    let mut session = default_session(&boot);
+    let image = session.image(0);
+    let first = session.spawn(image, None).unwrap();
+    let second = session.spawn(image, None).unwrap();
+
+    let (class, padded) = fault_class(&mut session, first, 0x0040_1000, Access::Execute);
+    assert_eq!(class, FaultClass::ImageFrame);
+    let (class, copied) = fault_class(&mut session, first, 0x0060_0000, Access::Read);
+    assert_eq!(class, FaultClass::NewFrame(FrameContent::Mixed));
+    let FrameRef::Pool(pool) = copied else { panic!("a copied page is a pool frame") };
+    let in_use = session.pager.frame_counts().in_use;
+
+    session.share(first, 0x0040_1000, second, 0x1040_0000).unwrap();
+    session.share(first, 0x0060_0000, second, 0x1060_0000).unwrap();
+    let text_shared = area_shared(&session, first, 0x0040_1000).unwrap();
+    let rodata_shared = area_shared(&session, first, 0x0060_0000).unwrap();
+    assert_eq!(session.pager.pagemap_len(text_shared), Some(0), "the padded page is the image's frame");
+    assert_eq!(session.pager.pagemap_len(rodata_shared), Some(1));
+    assert_eq!(session.pager.frame_references(pool), 2, "mapping + pagemap");
+
+    let (class, frame) = fault_class(&mut session, second, 0x1040_1000, Access::Read);
+    assert_eq!((class, frame), (FaultClass::ImageFrame, padded));
+    let (class, frame) = fault_class(&mut session, second, 0x1060_0000, Access::Read);
+    assert_eq!((class, frame), (FaultClass::SharedHit, copied));
+    assert_eq!(session.pager.frame_counts().in_use, in_use, "no frame for either");
+    let read = session.read(second, 0x1040_1000, 4096).unwrap();
+    let want: Vec<u8> =
+        (0..4096u64).map(|offset| builder.expected_byte(0x0040_1000 + offset).unwrap()).collect();
+    assert_eq!(read, want);
+    session.remove_client(first).unwrap();
+    session.remove_client(second).unwrap();
+    assert_eq!(session.pager.frame_counts().in_use, 0);
     assert_clean(&session);
 }

@@ -1,0 +1,287 @@
+//! The seed's cases (HelenOS `backend_elf.c`): which frame backs a page, how a new one is filled, and
+//! how it is mapped when paging structures are missing.
+//!
+//! For a page no shared pagemap holds, [`classify`] decides its [`PageSource`] from the area's
+//! segment alone: the image's own frame, or a new pool frame whose [`FrameContent`] is a copy of the
+//! file, zeroes, or both. That one decision gives the fault its class, the frame pool its choice of
+//! frame, the fill its bytes and sharing its rule (a page whose frame is the image's needs no pagemap
+//! entry). [`fill`] writes a new frame through the window; [`map_frame`] copies the frame cap and
+//! maps it, with [`map_with_missing_levels`] making missing paging structures on the way; the root
+//! task maps its own frames with that helper too.
+
+use crate::area::{Area, Backend};
+use crate::elf::ElfImage;
+use crate::fault::RefusalReason;
+use crate::frames::{Allocation, SlotPool};
+use crate::platform::{KernelError, MapError, PagingLevel, Platform};
+use crate::{page_align_down, ClientId, CopySlot, FrameRef, ImagePage, Rights, PAGE_SIZE};
+
+const PAGE: usize = PAGE_SIZE as usize;
+
+/// What a new pool frame holds. (An image frame is not new: it holds the file's page as it is.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FrameContent {
+    /// A copy of one page of a writable segment's file bytes.
+    Copy,
+    /// All zeroes (.bss, heap, stack, shared regions).
+    Zero,
+    /// File bytes in the middle, zero padding on one or both sides.
+    Mixed,
+}
+
+/// An executable registered with the pager, and where its file starts in the boot image.
+pub(crate) struct Image<'img> {
+    pub(crate) elf: ElfImage<'img>,
+    /// The boot-image page holding the file's first byte (the file is page aligned there).
+    pub(crate) first_page: u32,
+}
+
+/// Where a page's contents come from: the seed's decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PageSource<'img> {
+    /// The image's own frame: no pool frame, no copy.
+    Image(ImagePage),
+    /// A new pool frame, filled as described.
+    New(NewFrame<'img>),
+}
+
+/// How to fill a new frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct NewFrame<'img> {
+    pub(crate) content: FrameContent,
+    /// The file bytes it takes, placed after `pad_lo` zeroes (all of the page for a copy, none for
+    /// zeroes).
+    pub(crate) bytes: &'img [u8],
+    pub(crate) pad_lo: usize,
+    pub(crate) pad_hi: usize,
+}
+
+impl NewFrame<'_> {
+    const ZERO: Self = Self { content: FrameContent::Zero, bytes: &[], pad_lo: 0, pad_hi: 0 };
+}
+
+/// The seed's cases for page `index` of an area, with one addition: a straddling page of a
+/// read-only segment whose pads are already zeroes in the file is served as the image's own frame.
+/// What the client reads is the same as a copy with zeroed pads, and it costs no frame and no copy
+/// (HelenOS copies every partial page). That is the usual last page of a text or read-only data
+/// segment, since linkers pad segments apart with zeroes. The page must lie wholly inside the file,
+/// so that the image's frame holds exactly those bytes.
+// Inlined: out of line it costs every fault some twenty instructions on seL4 (`cargo xtask bench`).
+#[inline(always)]
+pub(crate) fn classify<'img>(area: &Area, index: u32, images: &[Image<'img>]) -> PageSource<'img> {
+    let Backend::Segment { image, segment } = area.backend else {
+        return PageSource::New(NewFrame::ZERO);
+    };
+    // Addresses in the segment's own terms, so an area shared in at another base reads the same bytes.
+    let page = page_align_down(segment.vaddr) + u64::from(index) * PAGE_SIZE;
+    let start_anon = segment.file_end();
+    let image = &images[usize::from(image.0)];
+    let image_page = |page_offset: u64| ImagePage(image.first_page + (page_offset / PAGE_SIZE) as u32);
+    if page >= segment.vaddr && page + PAGE_SIZE <= start_anon {
+        let file_offset = segment.offset + (page - segment.vaddr);
+        if segment.rights.write {
+            let start = file_offset as usize;
+            let bytes = &image.elf.bytes()[start..start + PAGE];
+            PageSource::New(NewFrame { content: FrameContent::Copy, bytes, pad_lo: 0, pad_hi: 0 })
+        } else {
+            PageSource::Image(image_page(file_offset))
+        }
+    } else if page >= start_anon {
+        PageSource::New(NewFrame::ZERO)
+    } else {
+        let pad_lo = segment.vaddr.saturating_sub(page);
+        let pad_hi = (page + PAGE_SIZE).saturating_sub(start_anon);
+        let file_offset = segment.offset + (page + pad_lo - segment.vaddr);
+        let page_offset = file_offset - pad_lo;
+        let file = image.elf.bytes();
+        if !segment.rights.write && padded_with_zeroes(file, page_offset, pad_lo, pad_hi) {
+            PageSource::Image(image_page(page_offset))
+        } else if pad_lo + pad_hi >= PAGE_SIZE {
+            // A straddling page with no file bytes in it (p_filesz == 0) is just a zero page.
+            PageSource::New(NewFrame::ZERO)
+        } else {
+            let (pad_lo, pad_hi) = (pad_lo as usize, pad_hi as usize);
+            let start = file_offset as usize;
+            let bytes = &file[start..start + PAGE - pad_lo - pad_hi];
+            PageSource::New(NewFrame { content: FrameContent::Mixed, bytes, pad_lo, pad_hi })
+        }
+    }
+}
+
+/// Whether the file holds a whole page at `page_offset` whose first `pad_lo` and last `pad_hi`
+/// bytes are zero.
+fn padded_with_zeroes(bytes: &[u8], page_offset: u64, pad_lo: u64, pad_hi: u64) -> bool {
+    let page = usize::try_from(page_offset).ok().and_then(|start| bytes.get(start..start.checked_add(PAGE)?));
+    page.is_some_and(|page| {
+        page[..pad_lo as usize].iter().all(|&b| b == 0)
+            && page[PAGE - pad_hi as usize..].iter().all(|&b| b == 0)
+    })
+}
+
+/// Fills a new frame through the window. Zeroes already there (a fresh frame) are not written again.
+// Inlined, as `map_frame` is: the fault path calls both from another module, which may lie in another
+// codegen unit, and out of line they cost every fault a call each (`cargo xtask bench`).
+#[inline]
+pub(crate) fn fill(platform: &mut impl Platform, allocation: Allocation, new: &NewFrame<'_>) {
+    let frame = allocation.frame;
+    match new.content {
+        FrameContent::Copy => platform.write_frame(frame, 0, new.bytes),
+        FrameContent::Mixed => {
+            zero(platform, allocation, 0, new.pad_lo);
+            platform.write_frame(frame, new.pad_lo, new.bytes);
+            zero(platform, allocation, PAGE - new.pad_hi, new.pad_hi);
+        }
+        FrameContent::Zero => zero(platform, allocation, 0, PAGE),
+    }
+}
+
+/// Zeroes part of a new frame, unless it is known to be all zeroes already.
+fn zero(platform: &mut impl Platform, allocation: Allocation, offset: usize, length: usize) {
+    if !allocation.zeroed && length > 0 {
+        platform.zero_frame(allocation.frame, offset, length);
+    }
+}
+
+/// Copies the frame cap and maps it, creating missing paging structures on the way (HelenOS
+/// `page_mapping_insert`); each structure made is counted in `paging_structures`. Returns the
+/// copy slot.
+#[inline(always)]
+pub(crate) fn map_frame(
+    platform: &mut impl Platform,
+    slots: &mut SlotPool,
+    paging_structures: &mut u32,
+    client: ClientId,
+    vaddr: u64,
+    frame: FrameRef,
+    rights: Rights,
+) -> Result<CopySlot, RefusalReason> {
+    let slot = slots.take().ok_or(RefusalReason::OutOfSlots { capacity: slots.capacity() })?;
+    if let Err(error) = platform.copy_frame_cap(frame, slot) {
+        slots.put(slot);
+        return Err(RefusalReason::Kernel(error));
+    }
+    let mapped = map_with_missing_levels(
+        platform,
+        |platform| platform.map_page(client, vaddr, slot, rights),
+        |platform, level| {
+            platform.map_paging_structure(client, vaddr, level).map(|()| *paging_structures += 1)
+        },
+    );
+    let reason = match mapped {
+        Ok(()) => return Ok(slot),
+        Err(LevelsError::Map(error)) => RefusalReason::Kernel(error),
+        Err(LevelsError::Level { level, error }) => RefusalReason::NoPagingStructure { level, error },
+        Err(LevelsError::StillMissing(level)) => RefusalReason::Kernel(KernelError::LevelStillMissing(level)),
+    };
+    discard_copy(platform, slots, slot);
+    Err(reason)
+}
+
+/// Deletes a cap copy that never became a mapping; a slot the kernel would not empty stays out of
+/// the pool.
+fn discard_copy(platform: &mut impl Platform, slots: &mut SlotPool, slot: CopySlot) {
+    if platform.delete_copy(slot).is_ok() {
+        slots.put(slot);
+    }
+}
+
+/// Why [`map_with_missing_levels`] gave up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LevelsError<K, E> {
+    /// The map failed for a reason other than a missing level.
+    Map(K),
+    /// A missing paging structure could not be made.
+    Level { level: PagingLevel, error: E },
+    /// The map still found `level` missing after it had been made: the maker and the kernel
+    /// disagree about the address space.
+    StillMissing(PagingLevel),
+}
+
+/// Maps with `map`; each time it finds a paging structure missing, makes that level with
+/// `make_level` and tries again (HelenOS `page_mapping_insert`, seL4's `FailedLookup`). One
+/// helper for the pager's client mappings and the root task's own, so the loop and its end case
+/// live in one place: a level reported missing again after it was made ends the loop, so it runs
+/// at most four times (three levels below the PML4, then the map).
+///
+/// Both steps get `context` (the platform), so neither has to hold it.
+#[inline]
+pub fn map_with_missing_levels<C: ?Sized, K, E>(
+    context: &mut C,
+    mut map: impl FnMut(&mut C) -> Result<(), MapError<K>>,
+    mut make_level: impl FnMut(&mut C, PagingLevel) -> Result<(), E>,
+) -> Result<(), LevelsError<K, E>> {
+    let mut made = 0u8;
+    loop {
+        match map(context) {
+            Ok(()) => return Ok(()),
+            Err(MapError::Kernel(error)) => return Err(LevelsError::Map(error)),
+            Err(MapError::MissingLevel(level)) => {
+                let bit = 1u8 << level as u8;
+                if made & bit != 0 {
+                    return Err(LevelsError::StillMissing(level));
+                }
+                made |= bit;
+                make_level(context, level).map_err(|error| LevelsError::Level { level, error })?;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{map_with_missing_levels, LevelsError};
+    use crate::platform::{MapError, PagingLevel};
+
+    /// A toy address space: which levels exist, top down; the map reports the first one missing.
+    struct Space {
+        present: [bool; 3],
+        tries: u32,
+        /// Make a level without it showing up (a maker that lies).
+        broken: Option<PagingLevel>,
+    }
+
+    const LEVELS: [PagingLevel; 3] = [PagingLevel::Pdpt, PagingLevel::PageDirectory, PagingLevel::PageTable];
+
+    fn map(space: &mut Space) -> Result<(), MapError<&'static str>> {
+        space.tries += 1;
+        match space.present.iter().position(|p| !p) {
+            Some(missing) => Err(MapError::MissingLevel(LEVELS[missing])),
+            None => Ok(()),
+        }
+    }
+
+    fn make(space: &mut Space, level: PagingLevel) -> Result<(), &'static str> {
+        if space.broken != Some(level) {
+            space.present[level as usize] = true;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn makes_each_missing_level_then_maps() {
+        let mut space = Space { present: [false; 3], tries: 0, broken: None };
+        assert_eq!(map_with_missing_levels(&mut space, map, make), Ok(()));
+        assert_eq!((space.present, space.tries), ([true; 3], 4));
+        let mut space = Space { present: [true, true, false], tries: 0, broken: None };
+        assert_eq!(map_with_missing_levels(&mut space, map, make), Ok(()));
+        assert_eq!(space.tries, 2);
+    }
+
+    #[test]
+    fn a_level_still_missing_after_it_was_made_is_named() {
+        let mut space =
+            Space { present: [true, false, false], tries: 0, broken: Some(PagingLevel::PageTable) };
+        let result = map_with_missing_levels(&mut space, map, make);
+        assert_eq!(result, Err(LevelsError::StillMissing(PagingLevel::PageTable)));
+        assert_eq!(space.tries, 3);
+    }
+
+    #[test]
+    fn errors_of_the_map_and_the_maker_are_passed_on() {
+        let mut space = Space { present: [false; 3], tries: 0, broken: None };
+        let result = map_with_missing_levels(&mut space, map, |_, _| Err("no memory"));
+        assert_eq!(result, Err(LevelsError::Level { level: PagingLevel::Pdpt, error: "no memory" }));
+        let result = map_with_missing_levels(&mut space, |_| Err(MapError::Kernel("refused")), make);
+        assert_eq!(result, Err(LevelsError::Map::<_, &str>("refused")));
+    }
+}
