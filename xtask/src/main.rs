@@ -16,6 +16,7 @@
 mod apps;
 mod bench;
 mod compose;
+mod console;
 mod expect;
 mod fuzz;
 mod host_setup;
