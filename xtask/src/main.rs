@@ -28,6 +28,7 @@ mod root_task;
 mod smoke;
 mod stats;
 mod step;
+mod tally;
 mod test;
 mod workspace;
 
