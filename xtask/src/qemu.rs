@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::console;
+use crate::{console, gdb};
 
 /// The start of the line a passing on-target test prints.
 pub const PASS_MARKER: &str = "[test] PASS";
@@ -51,6 +51,8 @@ pub struct BootOptions {
     pub timeout: Duration,
     /// `-icount shift=0,sleep=off`: one guest instruction per clock tick, deterministic serial output.
     pub icount: bool,
+    /// QEMU's gdb stub ([`gdb::STUB_ARGUMENTS`]): the guest waits for gdb to continue it.
+    pub gdb: bool,
     pub log_directory: PathBuf,
 }
 
@@ -192,6 +194,9 @@ pub fn command(image: &BootImage, options: &BootOptions) -> Command {
     if options.icount {
         command.args(ICOUNT_ARGUMENTS);
     }
+    if options.gdb {
+        command.args(gdb::STUB_ARGUMENTS);
+    }
     command
 }
 
@@ -250,13 +255,14 @@ pub fn boot(image: &BootImage, options: &BootOptions) -> Result<BootOutcome> {
     })
 }
 
-/// Waits for QEMU to exit, for at most `timeout`, and at most [`EXIT_GRACE`] after a marker line.
+/// Waits for QEMU to exit, for at most `timeout` (`Duration::MAX`: no limit), and at most
+/// [`EXIT_GRACE`] after a marker line.
 fn wait(
     child: &mut Child,
     timeout: Duration,
     serial: &Mutex<Vec<u8>>,
 ) -> Result<(Option<i32>, Option<Kill>)> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now().checked_add(timeout);
     let mut marker_seen_at: Option<Instant> = None;
     loop {
         if let Some(status) = child.try_wait().context("cannot wait for QEMU")? {
@@ -269,7 +275,7 @@ fn wait(
                 marker_seen_at = Some(now);
             }
         }
-        let kill = if now >= deadline {
+        let kill = if deadline.is_some_and(|deadline| now >= deadline) {
             Some(Kill::Timeout)
         } else if marker_seen_at.is_some_and(|seen| now.duration_since(seen) >= EXIT_GRACE) {
             Some(Kill::NoExitAfterMarker)
