@@ -27,7 +27,11 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
     // (`test = false`: their tests are the boots below).
     summary.record("host tests", cargo_test(workspace, "host tests", &["--workspace"], None)?);
     // The benchmarks' own checks: every scenario once, each rig's classes against the expected ones.
-    summary.record("benchmark checks", cargo_test(workspace, "benchmark checks", &["--benches"], None)?);
+    // Bench targets only (`--benches` would run every library's unit tests again).
+    summary.record(
+        "benchmark checks",
+        cargo_test(workspace, "benchmark checks", &["--workspace", "--bench", "*"], None)?,
+    );
     // Only the ignored tests: the others of `sel4` ran with the host tests.
     summary.record(
         "seL4 ABI tests",
