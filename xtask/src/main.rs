@@ -16,8 +16,10 @@
 mod apps;
 mod bench;
 mod compose;
+mod console;
 mod expect;
 mod fuzz;
+mod gdb;
 mod host_setup;
 mod image;
 mod kernel;
@@ -27,6 +29,7 @@ mod root_task;
 mod smoke;
 mod stats;
 mod step;
+mod tally;
 mod test;
 mod workspace;
 
@@ -80,6 +83,11 @@ enum Command {
         /// Boot the root task alone: its on-target self-test.
         #[arg(long)]
         self_test: bool,
+        /// Start QEMU with its gdb stub (`-s -S`: port 1234, the guest halted until gdb continues),
+        /// print the gdb command that loads the kernel's, the root task's and the apps' symbols, and
+        /// wait for the run to end, without a time limit unless --timeout gives one.
+        #[arg(long)]
+        gdb: bool,
         #[command(flatten)]
         boot: BootArguments,
     },
@@ -132,8 +140,27 @@ impl BootArguments {
         qemu::BootOptions {
             timeout: Duration::from_secs(seconds),
             icount: self.icount,
+            gdb: false,
             log_directory: workspace.target_directory.join("qemu"),
         }
+    }
+
+    /// Options for `run`: with `gdb`, QEMU's gdb stub, and no time limit unless `--timeout` gives one
+    /// (the person at the debugger sets the pace).
+    fn to_run_options(
+        &self,
+        workspace: &Workspace,
+        manifest_timeout: Option<u64>,
+        gdb: bool,
+    ) -> qemu::BootOptions {
+        let mut options = self.to_options(workspace, manifest_timeout);
+        if gdb {
+            options.gdb = true;
+            if self.timeout.is_none() {
+                options.timeout = Duration::MAX;
+            }
+        }
+        options
     }
 }
 
@@ -184,7 +211,7 @@ fn run(command: Command) -> Result<()> {
                 written.directory.join("run.sh").display()
             );
         }
-        Command::Run { manifest, self_test, boot } => {
+        Command::Run { manifest, self_test, gdb, boot } => {
             let manifest = match manifest {
                 Some(manifest) => Some(manifest),
                 None if self_test => None,
@@ -201,17 +228,20 @@ fn run(command: Command) -> Result<()> {
                 }
             };
             match manifest {
-                Some(manifest) => run_manifest(&workspace, &manifest, &boot)?,
+                Some(manifest) => run_manifest(&workspace, &manifest, &boot, gdb)?,
                 None => {
                     let kernel = kernel::build(&workspace)?;
                     let root_task = root_task::build(&workspace)?;
+                    if gdb {
+                        announce_gdb(&kernel.image, &root_task, &[])?;
+                    }
                     let image = qemu::BootImage {
                         name: "self-test".to_owned(),
                         kernel: kernel.image,
                         root_task,
                         memory: qemu::DEFAULT_MEMORY,
                     };
-                    boot_and_judge(&workspace, &image, &boot.to_options(&workspace, None))?;
+                    boot_and_judge(&workspace, &image, &boot.to_run_options(&workspace, None, gdb))?;
                 }
             }
         }
@@ -259,14 +289,19 @@ pub fn compose_manifest(
     Ok((checked, boot_image))
 }
 
-/// Checks, composes and boots a manifest, prints its statistics and judges the run.
-fn run_manifest(workspace: &Workspace, manifest: &Path, boot: &BootArguments) -> Result<()> {
+/// Checks, composes and boots a manifest (under gdb's eye with `gdb`), prints its statistics and
+/// judges the run.
+fn run_manifest(workspace: &Workspace, manifest: &Path, boot: &BootArguments, gdb: bool) -> Result<()> {
     let kernel = kernel::build(workspace)?;
     let root_task = root_task::build(workspace)?;
     let (checked, boot_image) = compose_manifest(workspace, &kernel.image, &root_task, manifest)?;
     let name = boot_image.name.clone();
     host_setup::ensure_qemu(workspace)?;
-    let options = boot.to_options(workspace, Some(checked.manifest.timeout_seconds));
+    let options = boot.to_run_options(workspace, Some(checked.manifest.timeout_seconds), gdb);
+    if gdb {
+        let apps: Vec<PathBuf> = checked.elfs.iter().map(|elf| elf.path.clone()).collect();
+        announce_gdb(&kernel.image, &root_task, &apps)?;
+    }
     let outcome = qemu::boot(&boot_image, &options)?;
     let records = stats::parse(&outcome.serial);
     if records.is_empty() {
@@ -281,6 +316,19 @@ fn run_manifest(workspace: &Workspace, manifest: &Path, boot: &BootArguments) ->
         }
         Err(reason) => bail!("{name} failed: {reason}\n(serial log: {})", outcome.log.display()),
     }
+}
+
+/// Tells the person at the terminal how to attach gdb to the QEMU about to start: the symbols of the
+/// kernel (`kernel` is the ELF32 image the build made from them), the root task and the apps.
+fn announce_gdb(kernel: &Path, root_task: &Path, apps: &[PathBuf]) -> Result<()> {
+    let symbols = gdb::Symbols::new(kernel, root_task, apps)?;
+    eprintln!(
+        "QEMU waits for gdb on port {}; in another terminal run\n\n{}\n\nthen set breakpoints \
+         (`hbreak`: the kernel and the root task are loaded after gdb connects) and `continue`.",
+        gdb::STUB_PORT,
+        symbols.command_line()?
+    );
+    Ok(())
 }
 
 /// Boots one image and turns anything but a clean pass into an error.

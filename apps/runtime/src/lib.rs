@@ -14,7 +14,9 @@
 //!   stack and sends it with one call per [`PRINT_LIMIT`] bytes.
 //! - **Host builds are stubs.** The apps are workspace members, so workspace-wide cargo commands
 //!   compile them for the host too; there [`entry!`] makes a `main` that says where the program
-//!   runs and fails, and the panic handler is left to `std`.
+//!   runs and fails, and the panic handler is left to `std`. An app's tests are its boots under the
+//!   pager, so each app's `Cargo.toml` sets `test = false` and `bench = false` on its binary: a
+//!   test harness could not run there (`#![no_main]` leaves the stub as the entry point).
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
