@@ -273,6 +273,10 @@ pub fn start(main: fn(&Context) -> i32, instance: u64, heap_base: u64, heap_size
     exit(main(&context))
 }
 
+/// The opt-in heap: a global allocator over the app's heap area for apps whose main is named with
+/// [`entry_with_heap!`] (beside [`entry!`]). The runtime itself allocates nothing.
+pub mod heap;
+
 /// Names the app's `fn main(&Context) -> i32` as the program entry.
 ///
 /// On the pager's target it defines `_start`, an ordinary `extern "C"` function of the four entry
