@@ -29,6 +29,7 @@ pub mod ipc_buffer;
 pub mod logger;
 mod message;
 pub mod runtime;
+pub mod serial;
 pub mod syscall;
 mod timestamp;
 
