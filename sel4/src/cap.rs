@@ -111,6 +111,8 @@ cap_types! {
     IoPort;
     /// The IRQ control cap.
     IrqControl;
+    /// The right to handle one interrupt (made by IRQ control).
+    IrqHandler;
     /// A domain control cap.
     DomainSet;
 }

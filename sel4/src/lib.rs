@@ -39,7 +39,8 @@ pub use bootinfo::{
 };
 pub use cap::{
     init, AsidControl, AsidPool, CNode, CPtr, CapRights, DomainSet, Endpoint, Frame, IoPort, IrqControl,
-    LargeFrame, Notification, Object, PageDirectory, PageTable, Pdpt, Pml4, Tcb, Untyped, VmAttributes,
+    IrqHandler, LargeFrame, Notification, Object, PageDirectory, PageTable, Pdpt, Pml4, Tcb, Untyped,
+    VmAttributes,
 };
 pub use error::{Error, ErrorCode, LookupFailure, Result};
 pub use fault::{
