@@ -43,6 +43,8 @@ mod share_status {
     pub const NO_AREA: u64 = 2;
     pub const DOES_NOT_FIT: u64 = 3;
     pub const TOO_MANY_SHARED: u64 = 4;
+    /// The sender's app may not share into the destination's: its `share_to` does not name it.
+    pub const NOT_PERMITTED: u64 = 5;
 }
 
 /// What to send back before waiting for the next message.
@@ -104,6 +106,8 @@ pub struct Session {
     pub startup_entries: u64,
     /// The first reason the run fails, if any.
     pub failure: Option<String>,
+    /// The clock behind the clients' time limits ([`crate::timer`]).
+    pub timer: Option<crate::timer::Timer>,
 }
 
 impl Session {
@@ -136,6 +140,11 @@ impl Session {
     }
 
     fn dispatch(&mut self, message: &Received) -> Option<Reply> {
+        // A timer tick (the bound notification's badge), not a client's message: nothing to answer.
+        if message.badge & crate::timer::BADGE != 0 {
+            self.tick();
+            return None;
+        }
         let client = client::client_of_badge(message.badge)
             .filter(|c| self.records.get(usize::from(c.0)).is_some_and(Option::is_some));
         let Some(client) = client else {
@@ -304,6 +313,16 @@ impl Session {
         let Some(destination) = destination else {
             return Reply::status(share_status::NO_DESTINATION);
         };
+        // Consent comes from the manifest (`share_to`), never from the destination at run time.
+        let source_app =
+            self.records.get(usize::from(client.0)).and_then(Option::as_ref).map(|r| r.launch.app);
+        let destination_app = self.image.apps().iter().position(|app| app.name() == name);
+        let permitted = source_app
+            .zip(destination_app)
+            .is_some_and(|(source, destination)| self.image.may_share(source, destination));
+        if !permitted {
+            return Reply::status(share_status::NOT_PERMITTED);
+        }
         // The IPC buffer page is no pager area: refuse a share that would cover it.
         let size = self
             .pager
@@ -324,6 +343,13 @@ impl Session {
             Err(ShareError::TooManySharedObjects) => share_status::TOO_MANY_SHARED,
         };
         Reply::status(status)
+    }
+
+    /// Stops a client for something other than a message of its own (its time limit): `report`
+    /// is the rest of the line after its name.
+    pub fn stop(&mut self, client: ClientId, report: core::fmt::Arguments<'_>) {
+        sel4::debug_println!("[pager] stopped {}: {report}", self.name(client));
+        self.end(client, Ending::Stopped);
     }
 
     /// Ends a client: its last output, its report, then teardown (the thread first, the pager's

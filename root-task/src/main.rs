@@ -32,6 +32,7 @@ mod platform;
 mod qemu;
 mod report;
 mod selftest;
+mod timer;
 mod vspace;
 
 use core::sync::atomic::{AtomicBool, Ordering};

@@ -88,6 +88,7 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     let mut objects = ObjectAllocator::new(bootinfo.untyped_list());
     let (endpoint, _) =
         objects.allocate::<Endpoint>(&mut slots).map_err(|e| alloc::format!("pager endpoint: {e:?}"))?;
+    let timer = crate::timer::Timer::start(&mut slots, &mut objects, bootinfo.arch_info())?;
     let clients = instances.max(1);
     let too_few = |what: &str| {
         alloc::format!(
@@ -143,6 +144,7 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         startup_pages: 0,
         startup_entries: 0,
         failure: None,
+        timer: Some(timer),
     };
     start_clients(&mut session, located.first_page)?;
     session.run();
