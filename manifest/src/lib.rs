@@ -35,10 +35,13 @@ pub const MAX_MEMORY: u64 = 2 << 30;
 pub const MAX_RUNS: u32 = u16::MAX as u32;
 /// Most cap-copy slots an image may ask for: the root CNode has 2^16 slots in all.
 pub const MAX_COPY_SLOTS: u32 = 1 << 16;
-/// A client's time limit when its app names none, in milliseconds of guest time: far above any
-/// run of the test images (a stress client's run takes well under a second), and short enough
-/// that a runaway client is stopped and the report printed before the runner's default timeout
-/// (120 s of wall time) even when guest time runs slower than wall time (under `-icount`).
+/// A client's time limit when its app names none, in milliseconds of guest time: ten times the
+/// longest client run of the test images (a `stress.toml` client takes up to 2.8 s from setup to
+/// exit when eight share this project's 2-core machine under TCG), and short enough that without
+/// `-icount`, where guest time follows the host clock, a runaway client is stopped and the report
+/// printed well before the runner's default timeout (120 s of wall time). Under `-icount` guest
+/// time is instructions and runs several times slower than wall time, so an image meant to stop a
+/// runaway client there sets a short `time_limit` of its own.
 pub const DEFAULT_TIME_LIMIT_MS: u32 = 30_000;
 /// The longest time limit: an hour.
 pub const MAX_TIME_LIMIT_MS: u32 = 3_600_000;
