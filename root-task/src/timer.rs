@@ -123,29 +123,6 @@ impl core::fmt::Display for Limit {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn twenty_hertz_fits_the_pit_counter() {
-        assert_eq!(pit_divisor(TICK_HZ), 59_659);
-        assert_eq!(pit_divisor(1), u16::MAX);
-    }
-
-    #[test]
-    fn limits_read_in_seconds_or_milliseconds() {
-        assert_eq!(alloc::format!("{}", Limit(2000)), "2 s");
-        assert_eq!(alloc::format!("{}", Limit(250)), "250 ms");
-    }
-
-    #[test]
-    fn no_client_badge_has_the_timer_bit() {
-        assert_eq!(crate::client::badge(pager::ClientId(u16::MAX)) & BADGE, 0);
-        assert!(crate::client::client_of_badge(BADGE).is_none());
-    }
-}
-
 impl crate::fault_loop::Session {
     /// A tick: stops every client past its app's time limit, then lets the next tick in.
     pub fn tick(&mut self) {
@@ -173,5 +150,28 @@ impl crate::fault_loop::Session {
                 format_args!("running at {ip:#x} (ip {ip:#x}): time limit of {} exceeded", Limit(limit)),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twenty_hertz_fits_the_pit_counter() {
+        assert_eq!(pit_divisor(TICK_HZ), 59_659);
+        assert_eq!(pit_divisor(1), u16::MAX);
+    }
+
+    #[test]
+    fn limits_read_in_seconds_or_milliseconds() {
+        assert_eq!(alloc::format!("{}", Limit(2000)), "2 s");
+        assert_eq!(alloc::format!("{}", Limit(250)), "250 ms");
+    }
+
+    #[test]
+    fn no_client_badge_has_the_timer_bit() {
+        assert_eq!(crate::client::badge(pager::ClientId(u16::MAX)) & BADGE, 0);
+        assert!(crate::client::client_of_badge(BADGE).is_none());
     }
 }
