@@ -161,6 +161,8 @@ pub struct Report {
     /// Bytes of guest memory QEMU gets.
     pub memory: u64,
     pub timeout_seconds: u64,
+    /// The kernel build the image boots: "release" or "debug".
+    pub kernel: &'static str,
     pub root_task: RootTaskReport,
     pub regions: Vec<RegionReport>,
     pub apps: Vec<AppReport>,
@@ -207,6 +209,10 @@ pub struct AppReport {
     pub heap: Option<RangeReport>,
     pub stack: StackReport,
     pub frame_budget: Option<u32>,
+    /// Milliseconds of guest time one run may take.
+    pub time_limit_ms: u32,
+    /// The apps this one may share its areas into.
+    pub share_to: Vec<String>,
     pub attachments: Vec<AttachmentReport>,
     pub expect: ExpectReport,
 }
@@ -297,6 +303,8 @@ pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Re
                 guard: app.stack.base - pager::PAGE_SIZE,
             },
             frame_budget: app.frame_budget,
+            time_limit_ms: app.time_limit_ms,
+            share_to: app.share_to.iter().map(|&index| manifest.apps[index].name.clone()).collect(),
             attachments: app
                 .attachments
                 .iter()
@@ -323,6 +331,7 @@ pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Re
         copy_slots: manifest.copy_slots,
         memory: manifest.memory,
         timeout_seconds: manifest.timeout_seconds,
+        kernel: manifest.kernel.name(),
         root_task: RootTaskReport {
             apps_start: composed.apps_start,
             image_offset: composed.image_offset,

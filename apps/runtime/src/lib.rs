@@ -323,3 +323,16 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     }
     exit(PANIC_EXIT_CODE)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_above_20_bits_is_refused_without_a_call() {
+        // 0x100100 would reach the pager as 0x100, exit: refused before any syscall is made.
+        let reply = call(label::LIMIT | label::EXIT, 1, [7, 0, 0, 0]);
+        assert_eq!(reply, [label::REFUSED, 0, 0, 0]);
+        assert_eq!(call(u64::MAX, 0, [0; 4])[0], label::REFUSED);
+    }
+}
