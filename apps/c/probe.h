@@ -3,7 +3,8 @@
  * There is no call for it, so the share call answers: share one of my areas into <app>#<instance>
  * at its IPC buffer page (0xBFFF_F000, reserved in every client, docs/app-abi.md). The pager looks
  * the destination up first, so a client that is gone gives PAGER_SHARE_NO_SUCH_DESTINATION; a live
- * one gives PAGER_SHARE_DOES_NOT_FIT, refused before anything is shared. Either way nothing changes. */
+ * one gives PAGER_SHARE_NOT_PERMITTED (the manifest lets me share nothing into it) or
+ * PAGER_SHARE_DOES_NOT_FIT, refused before anything is shared. Either way nothing changes. */
 #ifndef PROBE_H
 #define PROBE_H
 
@@ -21,7 +22,7 @@ static inline int probe_alive(const char *app, unsigned long instance)
     unsigned long status = pager_share((unsigned long)probe_anchor, app, instance, PROBE_IPC_BUFFER);
     if (status == PAGER_SHARE_NO_SUCH_DESTINATION)
         return 0;
-    if (status == PAGER_SHARE_DOES_NOT_FIT)
+    if (status == PAGER_SHARE_NOT_PERMITTED || status == PAGER_SHARE_DOES_NOT_FIT)
         return 1;
     struct pager_line line = {0};
     pager_line_add(&line, "FAILED: probing ");

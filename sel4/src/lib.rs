@@ -31,6 +31,7 @@ pub mod ipc_buffer;
 pub mod logger;
 mod message;
 pub mod runtime;
+pub mod serial;
 pub mod syscall;
 mod timestamp;
 
@@ -40,7 +41,8 @@ pub use bootinfo::{
 };
 pub use cap::{
     init, AsidControl, AsidPool, CNode, CPtr, CapRights, DomainSet, Endpoint, Frame, IoPort, IrqControl,
-    LargeFrame, Notification, Object, PageDirectory, PageTable, Pdpt, Pml4, Tcb, Untyped, VmAttributes,
+    IrqHandler, LargeFrame, Notification, Object, PageDirectory, PageTable, Pdpt, Pml4, Tcb, Untyped,
+    VmAttributes,
 };
 pub use error::{Error, ErrorCode, LookupFailure, Result};
 pub use fault::{

@@ -57,7 +57,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build the seL4 5.0.0 kernel (x86_64, pc99) and print the path of its ELF32 image.
-    Kernel,
+    Kernel {
+        /// The debug build (kernel messages, debug syscalls) instead of the release build.
+        #[arg(long)]
+        debug: bool,
+    },
     /// Build the root task for x86_64-unknown-none and print the path of its ELF.
     BuildRootTask,
     /// Validate a manifest, build its apps, parse their ELFs and dry-run every instance's layout.
@@ -178,8 +182,9 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<()> {
     let workspace = Workspace::locate()?;
     match command {
-        Command::Kernel => {
-            let kernel = kernel::build(&workspace)?;
+        Command::Kernel { debug } => {
+            let variant = if debug { kernel::Variant::Debug } else { kernel::Variant::Release };
+            let kernel = kernel::build(&workspace, variant)?;
             println!("{}", kernel.image.display());
         }
         Command::BuildRootTask => {
@@ -199,7 +204,7 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Image { manifest, out } => {
             let checked = image::check(&workspace, &manifest)?;
-            let kernel = kernel::build(&workspace)?;
+            let kernel = kernel::build(&workspace, checked.manifest.kernel)?;
             let root_task = root_task::build(&workspace)?;
             let written = image::write(&workspace, &checked, &kernel.image, &root_task, &out)?;
             eprintln!(
@@ -230,7 +235,7 @@ fn run(command: Command) -> Result<()> {
             match manifest {
                 Some(manifest) => run_manifest(&workspace, &manifest, &boot, gdb)?,
                 None => {
-                    let kernel = kernel::build(&workspace)?;
+                    let kernel = kernel::build(&workspace, kernel::Variant::Release)?;
                     let root_task = root_task::build(&workspace)?;
                     if gdb {
                         announce_gdb(&kernel.image, &root_task, &[])?;
@@ -240,19 +245,21 @@ fn run(command: Command) -> Result<()> {
                         kernel: kernel.image,
                         root_task,
                         memory: qemu::DEFAULT_MEMORY,
+                        variant: kernel.variant,
                     };
                     boot_and_judge(&workspace, &image, &boot.to_run_options(&workspace, None, gdb))?;
                 }
             }
         }
         Command::Smoke { boot } => {
-            let kernel = kernel::build(&workspace)?;
+            let kernel = kernel::build(&workspace, kernel::Variant::Release)?;
             let root_task = smoke::write_root_task(&workspace)?;
             let image = qemu::BootImage {
                 name: "smoke".to_owned(),
                 kernel: kernel.image,
                 root_task,
                 memory: qemu::DEFAULT_MEMORY,
+                variant: kernel.variant,
             };
             boot_and_judge(&workspace, &image, &boot.to_options(&workspace, None))?;
         }
@@ -270,21 +277,24 @@ pub fn image_directory(workspace: &Workspace, name: &str) -> PathBuf {
     workspace.target_directory.join("images").join(name)
 }
 
-/// Checks a manifest and writes its image under [`image_directory`], ready to boot.
+/// Checks a manifest, builds (or reuses) the kernel it names and writes its image under
+/// [`image_directory`], ready to boot.
 pub fn compose_manifest(
     workspace: &Workspace,
-    kernel: &Path,
     root_task: &Path,
     manifest: &Path,
 ) -> Result<(image::Checked, qemu::BootImage)> {
     let checked = image::check(workspace, manifest)?;
+    let kernel = kernel::build(workspace, checked.manifest.kernel)?;
     let name = checked.manifest.name.clone();
-    let written = image::write(workspace, &checked, kernel, root_task, &image_directory(workspace, &name))?;
+    let written =
+        image::write(workspace, &checked, &kernel.image, root_task, &image_directory(workspace, &name))?;
     let boot_image = qemu::BootImage {
         name,
         kernel: written.kernel,
         root_task: written.root_task,
         memory: checked.manifest.memory,
+        variant: kernel.variant,
     };
     Ok((checked, boot_image))
 }
@@ -292,15 +302,14 @@ pub fn compose_manifest(
 /// Checks, composes and boots a manifest (under gdb's eye with `gdb`), prints its statistics and
 /// judges the run.
 fn run_manifest(workspace: &Workspace, manifest: &Path, boot: &BootArguments, gdb: bool) -> Result<()> {
-    let kernel = kernel::build(workspace)?;
     let root_task = root_task::build(workspace)?;
-    let (checked, boot_image) = compose_manifest(workspace, &kernel.image, &root_task, manifest)?;
+    let (checked, boot_image) = compose_manifest(workspace, &root_task, manifest)?;
     let name = boot_image.name.clone();
     host_setup::ensure_qemu(workspace)?;
     let options = boot.to_run_options(workspace, Some(checked.manifest.timeout_seconds), gdb);
     if gdb {
         let apps: Vec<PathBuf> = checked.elfs.iter().map(|elf| elf.path.clone()).collect();
-        announce_gdb(&kernel.image, &root_task, &apps)?;
+        announce_gdb(&boot_image.kernel, &root_task, &apps)?;
     }
     let outcome = qemu::boot(&boot_image, &options)?;
     let records = stats::parse(&outcome.serial);

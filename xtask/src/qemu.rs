@@ -42,6 +42,8 @@ pub struct BootImage {
     pub root_task: PathBuf,
     /// Bytes of guest memory (`-m`, in whole MiB): the manifest's `memory`, else [`DEFAULT_MEMORY`].
     pub memory: u64,
+    /// The kernel build `kernel` is: a debug kernel's console goes to COM2 (see [`kernel_arguments`]).
+    pub variant: crate::kernel::Variant,
 }
 
 /// Guest memory for images that name none (the self-test, the smoke test).
@@ -183,6 +185,32 @@ pub fn arguments(kernel: &str, root_task: &str, memory: u64) -> Vec<String> {
     arguments
 }
 
+/// The debug kernel's console port: COM2, so that COM1, whose output is judged, has one writer,
+/// the root task.
+pub const DEBUG_CONSOLE_PORT: u16 = 0x2f8;
+
+/// What a kernel variant adds to the command line, `com2` naming where COM2's output goes. The
+/// debug kernel prints its own messages and every client's `DebugPutChar` to its console port,
+/// COM1 unless the boot command line names another (`console_port` and `debug_port`, parsed in
+/// seL4 5.0's `src/arch/x86/kernel/cmdline.c`): it gets COM2, a file. The release kernel writes
+/// nothing to serial.
+pub fn kernel_arguments(variant: crate::kernel::Variant, com2: &str) -> Vec<String> {
+    match variant {
+        crate::kernel::Variant::Release => Vec::new(),
+        crate::kernel::Variant::Debug => vec![
+            "-append".to_owned(),
+            format!("console_port={DEBUG_CONSOLE_PORT:#x} debug_port={DEBUG_CONSOLE_PORT:#x}"),
+            "-serial".to_owned(),
+            format!("file:{com2}"),
+        ],
+    }
+}
+
+/// Where a debug kernel's console (COM2) goes for an image: beside its serial log.
+pub fn com2_log(image: &BootImage, options: &BootOptions) -> PathBuf {
+    options.log_directory.join(format!("{}.com2.log", image.name))
+}
+
 /// The QEMU command line for an image.
 pub fn command(image: &BootImage, options: &BootOptions) -> Command {
     let mut command = Command::new(PROGRAM);
@@ -191,6 +219,7 @@ pub fn command(image: &BootImage, options: &BootOptions) -> Command {
         &image.root_task.to_string_lossy(),
         image.memory,
     ));
+    command.args(kernel_arguments(image.variant, &com2_log(image, options).to_string_lossy()));
     if options.icount {
         command.args(ICOUNT_ARGUMENTS);
     }
@@ -211,6 +240,13 @@ pub fn boot(image: &BootImage, options: &BootOptions) -> Result<BootOutcome> {
 
     let mut command = command(image, options);
     eprintln!("... boot {}: {command:?}", image.name);
+    if image.variant == crate::kernel::Variant::Debug {
+        eprintln!(
+            "note: {} boots the debug kernel: any client can halt the machine or write raw serial (to COM2, {})",
+            image.name,
+            com2_log(image, options).display()
+        );
+    }
     let started = Instant::now();
     let mut child = command
         .stdin(Stdio::null())

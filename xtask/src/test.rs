@@ -19,8 +19,9 @@ use crate::{expect, fuzz, host_setup, kernel, root_task, stats, BootArguments};
 pub const KERNEL_SOURCE_VARIABLE: &str = "SEL4_KERNEL_SOURCE";
 
 pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
-    // First, because the ABI tests read its source and every boot needs it.
-    let kernel = kernel::build(workspace)?;
+    // First, because the ABI tests read its source and most boots need it; the debug kernel is
+    // built as images ask for it (at least one does), from the same source.
+    let kernel = kernel::build(workspace, kernel::Variant::Release)?;
     let mut summary = Summary::default();
 
     // Every member, the root task's unit tests among them; the apps' binaries have no host tests
@@ -76,6 +77,7 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
             kernel: kernel.image.clone(),
             root_task: root_task.clone(),
             memory: qemu::DEFAULT_MEMORY,
+            variant: kernel.variant,
         };
         let outcome = qemu::boot(&image, &boot.to_options(workspace, None))?;
         outcome
@@ -91,7 +93,7 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
         let verdict = root_task
             .as_ref()
             .map_err(|e| anyhow::anyhow!("no root task: {e:#}"))
-            .and_then(|root_task| boot_manifest(workspace, &kernel, root_task, &manifest, boot));
+            .and_then(|root_task| boot_manifest(workspace, root_task, &manifest, boot));
         record(name, verdict);
     }
     summary.record("boots", boots);
@@ -133,17 +135,20 @@ pub fn toml_files(directory: &Path) -> Result<Vec<PathBuf>> {
 /// Checks, composes, boots and judges one manifest; `Ok` carries a note for the pass line.
 fn boot_manifest(
     workspace: &Workspace,
-    kernel: &kernel::Kernel,
     root_task: &Path,
     manifest: &Path,
     boot: &BootArguments,
 ) -> Result<String> {
-    let (checked, image) = crate::compose_manifest(workspace, &kernel.image, root_task, manifest)?;
+    let (checked, image) = crate::compose_manifest(workspace, root_task, manifest)?;
     let outcome = qemu::boot(&image, &boot.to_options(workspace, Some(checked.manifest.timeout_seconds)))?;
     let lines = expect::judge(&checked.manifest, &outcome)
         .map_err(|reason| anyhow::anyhow!("{reason}\n(serial log: {})", outcome.log.display()))?;
     let records = stats::parse(&outcome.serial).len();
-    Ok(format!(" ({lines} expected lines, {records} [stats] lines, {:.1} s)", outcome.duration.as_secs_f64()))
+    Ok(format!(
+        " ({} kernel, {lines} expected lines, {records} [stats] lines, {:.1} s)",
+        image.variant.name(),
+        outcome.duration.as_secs_f64()
+    ))
 }
 
 /// Runs `cargo test` with `arguments` in the workspace and counts its tests. Its output, stdout and

@@ -44,6 +44,11 @@ mod label {
     pub const EXIT: u64 = 0x100;
     pub const PRINT: u64 = 0x101;
     pub const SHARE: u64 = 0x102;
+    /// Labels are 20 bits in seL4 5.0: the kernel drops the bits above (0x100100 would arrive as
+    /// exit), so [`super::call`] refuses a label from here up.
+    pub const LIMIT: u64 = 1 << 20;
+    /// MR0 of a refused call: the pager's own answer to an unknown call.
+    pub const REFUSED: u64 = u64::MAX;
 }
 
 /// What the pager tells an app when it starts.
@@ -92,6 +97,8 @@ pub enum ShareError {
     DoesNotFit,
     /// The pager has no room for another shared object.
     TooManyShared,
+    /// The manifest does not let my app share into that one (its `share_to` does not name it).
+    NotPermitted,
     /// A code this runtime does not know.
     Unknown(u64),
 }
@@ -103,6 +110,7 @@ impl ShareError {
             2 => ShareError::NoArea,
             3 => ShareError::DoesNotFit,
             4 => ShareError::TooManyShared,
+            5 => ShareError::NotPermitted,
             other => ShareError::Unknown(other),
         }
     }
@@ -115,6 +123,9 @@ impl fmt::Display for ShareError {
             ShareError::NoArea => f.write_str("no area at the source address"),
             ShareError::DoesNotFit => f.write_str("the area does not fit at the destination address"),
             ShareError::TooManyShared => f.write_str("too many shared objects"),
+            ShareError::NotPermitted => {
+                f.write_str("not permitted: my app's share_to does not name the destination")
+            }
             ShareError::Unknown(code) => write!(f, "unknown share error {code}"),
         }
     }
@@ -126,6 +137,9 @@ fn call(
     length: usize,
     registers: [u64; REGISTER_MESSAGE_WORDS],
 ) -> [u64; REGISTER_MESSAGE_WORDS] {
+    if label >= label::LIMIT {
+        return [label::REFUSED, 0, 0, 0];
+    }
     let info = MessageInfo::new(label, 0, 0, length as u64);
     syscall::call(PAGER_ENDPOINT, info, registers).registers
 }
@@ -314,4 +328,17 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         None => println!("panicked: {}", info.message()),
     }
     exit(PANIC_EXIT_CODE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_above_20_bits_is_refused_without_a_call() {
+        // 0x100100 would reach the pager as 0x100, exit: refused before any syscall is made.
+        let reply = call(label::LIMIT | label::EXIT, 1, [7, 0, 0, 0]);
+        assert_eq!(reply, [label::REFUSED, 0, 0, 0]);
+        assert_eq!(call(u64::MAX, 0, [0; 4])[0], label::REFUSED);
+    }
 }
