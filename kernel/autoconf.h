@@ -1,5 +1,6 @@
 /*
- * The project's seL4 5.0.0 kernel configuration: x86_64, pc99, debug build with printing, for QEMU TCG.
+ * The project's seL4 5.0.0 kernel configuration: x86_64, pc99, for QEMU TCG; a release build, or a
+ * debug build with printing (see the end).
  *
  * `cargo xtask kernel` installs this file as `include/plat/pc99/autoconf.h` in its copy of the kernel
  * source, replacing the verification config that ships there (printing off, x2APIC and PCID on). That
@@ -68,13 +69,16 @@
 #define CONFIG_FSGSBASE_MSR 1
 
 /*
- * Debug build with printing: debug syscalls (DebugPutChar, DebugHalt) and the boot log on serial.
- * The Makefile's DEBUG=1 passes CONFIG_DEBUG_BUILD and CONFIG_USER_STACK_TRACE_LENGTH=1 as -D flags
- * (these must repeat them exactly) but misspells the CONFIG_PRINTING flag, so printing is set here.
+ * Two builds share this file (xtask/src/kernel.rs). The release kernel: no CONFIG_DEBUG_BUILD and
+ * no CONFIG_PRINTING, so no debug syscall (DebugPutChar, DebugHalt, DebugSnapshot, ...) exists for
+ * any thread and the kernel writes nothing to serial. The debug kernel, built with the Makefile's
+ * DEBUG=1, which passes -DCONFIG_DEBUG_BUILD and -DCONFIG_USER_STACK_TRACE_LENGTH=1 on the command
+ * line but misspells the CONFIG_PRINTING flag: printing is turned on here when the build is a debug
+ * one (debug syscalls and the boot log on the console port the boot command line names).
  */
-#define CONFIG_DEBUG_BUILD 1
+#ifdef CONFIG_DEBUG_BUILD
 #define CONFIG_PRINTING 1
-#define CONFIG_USER_STACK_TRACE_LENGTH 1
+#endif
 
 /* -O2, the Makefile's default, named here so the config says it. */
 #define CONFIG_OPTIMISATION_O2 1

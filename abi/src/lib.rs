@@ -36,6 +36,11 @@ pub mod label {
     /// destination instance; MR3: name length; MR4…: the destination app's name, packed like print.
     /// Reply MR0: [`share_status`](crate::share_status).
     pub const SHARE: u64 = 0x102;
+    /// Labels are 20 bits in seL4 5.0: the kernel drops the bits above (0x100100 would arrive as
+    /// exit), so the app runtimes refuse a label from here up without calling.
+    pub const LIMIT: u64 = 1 << 20;
+    /// MR0 of a call the runtime refused: the pager's own answer to an unknown call.
+    pub const REFUSED: u64 = crate::UNKNOWN_CALL;
 }
 
 /// Most bytes one print call carries: 116 message registers of text after the count.
@@ -60,6 +65,9 @@ pub mod share_status {
     pub const DOES_NOT_FIT: u64 = 3;
     /// The pager has no room for another shared object.
     pub const TOO_MANY_SHARED: u64 = 4;
+    /// The sender's app may not share into the destination's: its `share_to` in the manifest
+    /// does not name it.
+    pub const NOT_PERMITTED: u64 = 5;
 }
 
 /// Where every client's IPC buffer is mapped: one page, reserved in every client's address space

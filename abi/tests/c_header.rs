@@ -21,6 +21,9 @@ fn expected() -> Vec<(&'static str, u64)> {
         ("PAGER_SHARE_NO_AREA", abi::share_status::NO_AREA),
         ("PAGER_SHARE_DOES_NOT_FIT", abi::share_status::DOES_NOT_FIT),
         ("PAGER_SHARE_TOO_MANY_SHARED", abi::share_status::TOO_MANY_SHARED),
+        ("PAGER_SHARE_NOT_PERMITTED", abi::share_status::NOT_PERMITTED),
+        ("PAGER_LABEL_LIMIT", abi::label::LIMIT),
+        ("PAGER_LABEL_REFUSED", abi::label::REFUSED),
     ]
 }
 
@@ -41,9 +44,15 @@ fn defines(header: &str) -> BTreeMap<String, String> {
 }
 
 /// A C integer constant as the header writes them: decimal or hex, with `U`/`L` suffixes, maybe in
-/// parentheses, maybe negative (as two's complement).
+/// parentheses, maybe negative (as two's complement), complemented (`~0UL`) or shifted (`1UL << 20`).
 fn c_integer(text: &str) -> Option<u64> {
     let text = text.trim().trim_start_matches('(').trim_end_matches(')').trim();
+    if let Some((value, shift)) = text.split_once("<<") {
+        return c_integer(value)?.checked_shl(u32::try_from(c_integer(shift)?).ok()?);
+    }
+    if let Some(rest) = text.strip_prefix('~') {
+        return c_integer(rest).map(|value| !value);
+    }
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text),
@@ -110,5 +119,7 @@ fn c_integers_parse_as_the_compiler_reads_them() {
     assert_eq!(c_integer("(-1L)"), Some(u64::MAX));
     assert_eq!(c_integer("0xFFFFFFFFFFFFFFFFUL"), Some(u64::MAX));
     assert_eq!(c_integer("4"), Some(4));
+    assert_eq!(c_integer("(1UL << 20)"), Some(1 << 20));
+    assert_eq!(c_integer("(~0UL)"), Some(u64::MAX));
     assert_eq!(c_integer("pager"), None);
 }

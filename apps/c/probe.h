@@ -3,8 +3,9 @@
  * There is no call for it, so the share call answers: share one of my areas into <app>#<instance>
  * at its IPC buffer page (PAGER_IPC_BUFFER_ADDRESS, reserved in every client, docs/app-abi.md). The
  * pager looks the destination up first, so a client that is gone gives
- * PAGER_SHARE_NO_SUCH_DESTINATION; a live one gives PAGER_SHARE_DOES_NOT_FIT (the page is a reserved
- * area of the pager's), refused before anything is shared. Either way nothing changes. */
+ * PAGER_SHARE_NO_SUCH_DESTINATION; a live one gives PAGER_SHARE_NOT_PERMITTED (the manifest lets me
+ * share nothing into it) or PAGER_SHARE_DOES_NOT_FIT (the page is a reserved area of the pager's),
+ * refused before anything is shared. Either way nothing changes. */
 #ifndef PROBE_H
 #define PROBE_H
 
@@ -21,7 +22,7 @@ static inline int probe_alive(const char *app, unsigned long instance)
         pager_share((unsigned long)probe_anchor, app, instance, PAGER_IPC_BUFFER_ADDRESS);
     if (status == PAGER_SHARE_NO_SUCH_DESTINATION)
         return 0;
-    if (status == PAGER_SHARE_DOES_NOT_FIT)
+    if (status == PAGER_SHARE_NOT_PERMITTED || status == PAGER_SHARE_DOES_NOT_FIT)
         return 1;
     struct pager_line line = {0};
     pager_line_add(&line, "FAILED: probing ");

@@ -47,6 +47,14 @@
 #define PAGER_SHARE_NO_AREA 2
 #define PAGER_SHARE_DOES_NOT_FIT 3
 #define PAGER_SHARE_TOO_MANY_SHARED 4
+/* Not permitted: my app's `share_to` in the manifest does not name the destination app. */
+#define PAGER_SHARE_NOT_PERMITTED 5
+
+/* Message labels are 20 bits in seL4 5.0: the kernel drops the bits above, so 0x100100 would
+ * arrive as exit. pager_call refuses such a label without calling and sets MR0 to this (the
+ * pager's own answer to an unknown call). */
+#define PAGER_LABEL_LIMIT (1UL << 20)
+#define PAGER_LABEL_REFUSED (~0UL)
 
 /* GCC expects these four even when freestanding (it may call them for struct copies and large
  * initialisers). Weak, so a program built from several files links once; the build flags keep
@@ -100,9 +108,14 @@ struct pager_message {
 };
 
 /* seL4_Call on the pager's endpoint with `length` message registers (label << 12 | length is
- * the message info word); the reply's message registers 0-3 replace `message`. */
+ * the message info word); the reply's message registers 0-3 replace `message`. A label of
+ * PAGER_LABEL_LIMIT or more is refused (see there). */
 static inline void pager_call(unsigned long label, unsigned long length, struct pager_message *message)
 {
+    if (label >= PAGER_LABEL_LIMIT) {
+        message->mr[0] = PAGER_LABEL_REFUSED;
+        return;
+    }
     register unsigned long mr0 __asm__("r10") = message->mr[0];
     register unsigned long mr1 __asm__("r8") = message->mr[1];
     register unsigned long mr2 __asm__("r9") = message->mr[2];

@@ -7,9 +7,9 @@
 //! every instance, with no copy.
 //!
 //! Layout (little-endian, no padding, read with zerocopy):
-//! `Header`, `AppRecord` × apps, `RegionRecord` × regions, `AttachmentRecord` × attachments, zero
-//! padding to a page, then the ELFs, each page aligned. Everything is checked by [`BootImage::parse`]
-//! before the root task trusts it.
+//! `Header`, `AppRecord` × apps, `RegionRecord` × regions, `AttachmentRecord` × attachments,
+//! `ShareRecord` × shares, zero padding to a page, then the ELFs, each page aligned. Everything
+//! is checked by [`BootImage::parse`] before the root task trusts it.
 
 #![no_std]
 #![forbid(unsafe_code)]
@@ -25,8 +25,10 @@ pub const PAGE_SIZE: usize = 4096;
 /// The first eight bytes of an image.
 pub const MAGIC: [u8; 8] = *b"SEL4PGR1";
 /// The layout version this crate reads and writes. Version 2 added [`Header::copy_slot_limit`]
-/// and [`AppRecord::runs`] (in what was a reserved field).
-pub const VERSION: u32 = 2;
+/// and [`AppRecord::runs`] (in what was a reserved field); version 3 the share table
+/// ([`Header::share_count`], in what was a reserved field, and [`ShareRecord`]) and
+/// [`AppRecord::time_limit_ms`].
+pub const VERSION: u32 = 3;
 /// Bytes of a name field (UTF-8, NUL padded): the app ABI's longest name.
 pub const NAME_LENGTH: usize = abi::NAME_LIMIT;
 
@@ -41,7 +43,8 @@ pub struct Header {
     pub app_count: U16,
     pub region_count: U16,
     pub attachment_count: U16,
-    pub reserved: U16,
+    /// Records in the share table.
+    pub share_count: U16,
     /// One of the app ABI's [`abi::policy`] numbers.
     pub policy: U32,
     /// Pages ahead for fault-around.
@@ -77,6 +80,11 @@ pub struct AppRecord {
     pub frame_budget: U32,
     /// The exit code the manifest expects, for the pager's report.
     pub expected_exit: I32,
+    /// Milliseconds of guest time a client of this app may run before the pager stops it.
+    pub time_limit_ms: U32,
+    /// This app's records in the share table: the apps it may share areas into.
+    pub share_first: U16,
+    pub share_count: U16,
 }
 
 /// A named shared region.
@@ -95,6 +103,14 @@ pub struct AttachmentRecord {
     pub writable: u8,
     pub reserved: u8,
     pub address: U32,
+}
+
+/// An app that another may share areas into (the manifest's `share_to`).
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug)]
+#[repr(C)]
+pub struct ShareRecord {
+    /// Index of the destination app.
+    pub app: U16,
 }
 
 /// Why bytes are not a valid image.
@@ -122,6 +138,10 @@ pub enum FormatError {
     BadRegion {
         attachment: usize,
     },
+    /// An app's share records do not exist, or name an app that does not.
+    BadShares {
+        app: usize,
+    },
     /// An app's instances are to run zero times.
     NoRuns {
         app: usize,
@@ -143,6 +163,7 @@ impl core::fmt::Display for FormatError {
             Self::ElfOutOfImage { app } => write!(f, "app {app}: ELF lies outside the image"),
             Self::BadAttachments { app } => write!(f, "app {app}: attachments out of range"),
             Self::BadRegion { attachment } => write!(f, "attachment {attachment}: no such region"),
+            Self::BadShares { app } => write!(f, "app {app}: share records out of range"),
             Self::NoRuns { app } => write!(f, "app {app}: runs is 0, not at least 1"),
             Self::BadName => f.write_str("a name is not UTF-8"),
         }
@@ -157,6 +178,7 @@ pub struct BootImage<'a> {
     apps: &'a [AppRecord],
     regions: &'a [RegionRecord],
     attachments: &'a [AttachmentRecord],
+    shares: &'a [ShareRecord],
 }
 
 impl<'a> BootImage<'a> {
@@ -181,13 +203,16 @@ impl<'a> BootImage<'a> {
         let (regions, rest) =
             <[RegionRecord]>::ref_from_prefix_with_elems(rest, header.region_count.get().into())
                 .map_err(|_| too_long)?;
-        let (attachments, _) =
+        let (attachments, rest) =
             <[AttachmentRecord]>::ref_from_prefix_with_elems(rest, header.attachment_count.get().into())
                 .map_err(|_| too_long)?;
+        let (shares, _) = <[ShareRecord]>::ref_from_prefix_with_elems(rest, header.share_count.get().into())
+            .map_err(|_| too_long)?;
         let tables_end = core::mem::size_of::<Header>()
             + core::mem::size_of_val(apps)
             + core::mem::size_of_val(regions)
-            + core::mem::size_of_val(attachments);
+            + core::mem::size_of_val(attachments)
+            + core::mem::size_of_val(shares);
         if tables_end > total {
             return Err(FormatError::TablesTooLong);
         }
@@ -204,6 +229,11 @@ impl<'a> BootImage<'a> {
             if app.runs.get() == 0 {
                 return Err(FormatError::NoRuns { app: index });
             }
+            let first = usize::from(app.share_first.get());
+            let records = shares.get(first..first + usize::from(app.share_count.get()));
+            if records.is_none_or(|records| records.iter().any(|r| usize::from(r.app.get()) >= apps.len())) {
+                return Err(FormatError::BadShares { app: index });
+            }
             name(&app.name)?;
         }
         for (index, attachment) in attachments.iter().enumerate() {
@@ -215,7 +245,7 @@ impl<'a> BootImage<'a> {
             name(&region.name)?;
         }
         name(&header.name)?;
-        Ok(Self { bytes, header, apps, regions, attachments })
+        Ok(Self { bytes, header, apps, regions, attachments, shares })
     }
 
     pub fn header(&self) -> &'a Header {
@@ -239,6 +269,15 @@ impl<'a> BootImage<'a> {
     pub fn attachments_of(&self, app: &AppRecord) -> &'a [AttachmentRecord] {
         let first = usize::from(app.attachment_first.get());
         &self.attachments[first..first + usize::from(app.attachment_count.get())]
+    }
+
+    /// Whether `app` may share areas into the app at index `destination` (the manifest's
+    /// `share_to`).
+    pub fn may_share(&self, app: &AppRecord, destination: usize) -> bool {
+        let first = usize::from(app.share_first.get());
+        self.shares[first..first + usize::from(app.share_count.get())]
+            .iter()
+            .any(|record| usize::from(record.app.get()) == destination)
     }
 
     /// An app's ELF bytes.
@@ -306,3 +345,6 @@ pub fn encode_name(text: &str) -> Option<[u8; NAME_LENGTH]> {
 mod writer;
 #[cfg(feature = "alloc")]
 pub use writer::{AppSpec, AttachmentSpec, ImageSpec, RegionSpec};
+
+/// The time limit a default [`AppSpec`] gets: the manifest's default (manifest crate).
+pub const DEFAULT_TIME_LIMIT_MS: u32 = 30_000;

@@ -5,7 +5,9 @@ use alloc::vec::Vec;
 
 use zerocopy::IntoBytes;
 
-use crate::{encode_name, AppRecord, AttachmentRecord, Header, RegionRecord, MAGIC, PAGE_SIZE, VERSION};
+use crate::{
+    encode_name, AppRecord, AttachmentRecord, Header, RegionRecord, ShareRecord, MAGIC, PAGE_SIZE, VERSION,
+};
 
 /// What goes into an image.
 #[derive(Clone, Debug, Default)]
@@ -34,6 +36,10 @@ pub struct AppSpec {
     pub stack_size: u32,
     pub frame_budget: u32,
     pub expected_exit: i32,
+    /// Milliseconds of guest time a client may run.
+    pub time_limit_ms: u32,
+    /// Indices of the apps this one may share areas into.
+    pub share_to: Vec<u16>,
     pub attachments: Vec<AttachmentSpec>,
 }
 
@@ -50,6 +56,8 @@ impl Default for AppSpec {
             stack_size: 0,
             frame_budget: 0,
             expected_exit: 0,
+            time_limit_ms: crate::DEFAULT_TIME_LIMIT_MS,
+            share_to: Vec::new(),
             attachments: Vec::new(),
         }
     }
@@ -85,16 +93,27 @@ impl ImageSpec {
                 address: a.address.into(),
             })
             .collect();
+        let shares: Vec<ShareRecord> =
+            self.apps.iter().flat_map(|a| &a.share_to).map(|&app| ShareRecord { app: app.into() }).collect();
         let tables = core::mem::size_of::<Header>()
             + self.apps.len() * core::mem::size_of::<AppRecord>()
             + self.regions.len() * core::mem::size_of::<RegionRecord>()
-            + attachments.len() * core::mem::size_of::<AttachmentRecord>();
+            + attachments.len() * core::mem::size_of::<AttachmentRecord>()
+            + shares.len() * core::mem::size_of::<ShareRecord>();
         let mut next_page = tables.div_ceil(PAGE_SIZE);
         let mut apps = Vec::new();
         let mut attachment_first = 0usize;
+        let mut share_first = 0usize;
         for app in &self.apps {
             if app.runs == 0 {
                 return Err(alloc::format!("app {:?} runs 0 times", app.name));
+            }
+            if let Some(&target) = app.share_to.iter().find(|&&target| usize::from(target) >= self.apps.len())
+            {
+                return Err(alloc::format!(
+                    "app {:?} may share into app {target}, which does not exist",
+                    app.name
+                ));
             }
             apps.push(AppRecord {
                 name: encode_name(&app.name).ok_or_else(|| too_long(&app.name))?,
@@ -110,8 +129,12 @@ impl ImageSpec {
                 stack_size: app.stack_size.into(),
                 frame_budget: app.frame_budget.into(),
                 expected_exit: app.expected_exit.into(),
+                time_limit_ms: app.time_limit_ms.into(),
+                share_first: count(share_first, "share records")?.into(),
+                share_count: count(app.share_to.len(), "share records")?.into(),
             });
             attachment_first += app.attachments.len();
+            share_first += app.share_to.len();
             next_page += app.elf.len().div_ceil(PAGE_SIZE);
         }
         let total = next_page.max(1) * PAGE_SIZE;
@@ -122,7 +145,7 @@ impl ImageSpec {
             app_count: count(self.apps.len(), "apps")?.into(),
             region_count: count(self.regions.len(), "regions")?.into(),
             attachment_count: count(attachments.len(), "attachments")?.into(),
-            reserved: 0.into(),
+            share_count: count(shares.len(), "share records")?.into(),
             policy: self.policy.into(),
             policy_pages: self.policy_pages.into(),
             frame_capacity: self.frame_capacity.into(),
@@ -140,6 +163,7 @@ impl ImageSpec {
             bytes.extend_from_slice(record.as_bytes());
         }
         bytes.extend_from_slice(attachments.as_bytes());
+        bytes.extend_from_slice(shares.as_bytes());
         for (app, record) in self.apps.iter().zip(&apps) {
             bytes.resize(record.elf_page.get() as usize * PAGE_SIZE, 0);
             bytes.extend_from_slice(&app.elf);
@@ -182,6 +206,8 @@ mod tests {
                     name: "b".into(),
                     elf: alloc::vec![2; 10],
                     expected_exit: -3,
+                    time_limit_ms: 2000,
+                    share_to: alloc::vec![0],
                     ..AppSpec::default()
                 },
             ],
@@ -195,6 +221,12 @@ mod tests {
         assert_eq!((apps[0].elf_page.get(), apps[1].elf_page.get()), (1, 3));
         assert_eq!(image.elf(&apps[0]), &[1; 5000][..]);
         assert_eq!(image.elf(&apps[1]), &[2; 10][..]);
+        assert_eq!(
+            (apps[0].time_limit_ms.get(), apps[1].time_limit_ms.get()),
+            (crate::DEFAULT_TIME_LIMIT_MS, 2000)
+        );
+        assert!(image.may_share(&apps[1], 0), "b names a in its share_to");
+        assert!(!image.may_share(&apps[1], 1) && !image.may_share(&apps[0], 1), "nothing else is permitted");
         assert_eq!(apps[1].expected_exit.get(), -3);
         assert_eq!(image.header().copy_slot_limit.get(), 77);
         assert_eq!((apps[0].runs.get(), apps[1].runs.get()), (300, 1), "an app runs once by default");
@@ -254,5 +286,36 @@ mod tests {
             ..ImageSpec::default()
         };
         assert!(zero.to_bytes().unwrap_err().contains("runs 0 times"));
+        // A version 2 image (no share table, no time limits) is refused by number too.
+        old[8..12].copy_from_slice(&2u32.to_le_bytes());
+        assert_eq!(BootImage::parse(&old).unwrap_err(), crate::FormatError::UnsupportedVersion(2));
+    }
+
+    #[test]
+    fn share_records_must_name_apps_of_the_image() {
+        let spec = ImageSpec {
+            name: "x".into(),
+            apps: alloc::vec![AppSpec {
+                name: "a".into(),
+                elf: alloc::vec![1; 100],
+                share_to: alloc::vec![0],
+                ..AppSpec::default()
+            }],
+            ..ImageSpec::default()
+        };
+        let good = spec.to_bytes().unwrap();
+        let image = BootImage::parse(&good).unwrap();
+        assert!(image.may_share(&image.apps()[0], 0));
+        // The one share record follows the header and the app record: point it past the apps.
+        let offset = core::mem::size_of::<Header>() + core::mem::size_of::<AppRecord>();
+        let mut bad = good.clone();
+        assert_eq!(&bad[offset..offset + 2], &0u16.to_le_bytes());
+        bad[offset..offset + 2].copy_from_slice(&1u16.to_le_bytes());
+        assert_eq!(BootImage::parse(&bad).unwrap_err(), crate::FormatError::BadShares { app: 0 });
+        let wrong = ImageSpec {
+            apps: alloc::vec![AppSpec { name: "a".into(), share_to: alloc::vec![3], ..AppSpec::default() }],
+            ..spec
+        };
+        assert!(wrong.to_bytes().unwrap_err().contains("does not exist"));
     }
 }

@@ -35,6 +35,16 @@ pub const MAX_MEMORY: u64 = 2 << 30;
 pub const MAX_RUNS: u32 = u16::MAX as u32;
 /// Most cap-copy slots an image may ask for: the root CNode has 2^16 slots in all.
 pub const MAX_COPY_SLOTS: u32 = 1 << 16;
+/// A client's time limit when its app names none, in milliseconds of guest time: ten times the
+/// longest client run of the test images (a `stress.toml` client takes up to 2.8 s from setup to
+/// exit when eight share this project's 2-core machine under TCG), and short enough that without
+/// `-icount`, where guest time follows the host clock, a runaway client is stopped and the report
+/// printed well before the runner's default timeout (120 s of wall time). Under `-icount` guest
+/// time is instructions and runs several times slower than wall time, so an image meant to stop a
+/// runaway client there sets a short `time_limit` of its own.
+pub const DEFAULT_TIME_LIMIT_MS: u32 = 30_000;
+/// The longest time limit: an hour.
+pub const MAX_TIME_LIMIT_MS: u32 = 3_600_000;
 
 /// A manifest error: the file, the field (a dotted path such as `app[1].stack`) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,6 +90,7 @@ pub mod raw {
         pub copy_slots: Option<u32>,
         pub memory: Option<Size>,
         pub timeout_seconds: Option<u64>,
+        pub kernel: Option<String>,
         #[serde(default, rename = "region")]
         pub regions: Vec<Region>,
         #[serde(default, rename = "app")]
@@ -109,6 +120,8 @@ pub mod raw {
         pub stack: Option<Size>,
         pub stack_top: Option<u64>,
         pub frame_budget: Option<u32>,
+        pub time_limit: Option<String>,
+        pub share_to: Option<Vec<String>>,
         #[serde(default, rename = "attach")]
         pub attachments: Vec<Attachment>,
         #[serde(default)]
@@ -151,6 +164,27 @@ pub enum Policy {
     Seed,
     Eager,
     FaultAround { pages: u32 },
+}
+
+/// The seL4 kernel build an image boots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Kernel {
+    /// No `CONFIG_DEBUG_BUILD`, no `CONFIG_PRINTING`: no debug syscall exists for any client.
+    #[default]
+    Release,
+    /// The debug build: kernel messages, and debug syscalls open to every client (one can halt
+    /// the machine or write raw serial).
+    Debug,
+}
+
+impl Kernel {
+    /// The manifest's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Release => "release",
+            Kernel::Debug => "debug",
+        }
+    }
 }
 
 /// Where an app's ELF comes from.
@@ -225,6 +259,10 @@ pub struct App {
     pub heap: Option<Range>,
     pub stack: Range,
     pub frame_budget: Option<u32>,
+    /// Milliseconds of guest time a client of this app may run before it is stopped.
+    pub time_limit_ms: u32,
+    /// Indices into [`Manifest::apps`] of the apps this one may share areas into (`share_to`).
+    pub share_to: Vec<usize>,
     pub attachments: Vec<Attachment>,
     pub expect: AppExpectation,
 }
@@ -244,6 +282,8 @@ pub struct Manifest {
     /// Bytes of guest memory QEMU gets (`-m`), a multiple of 1 MiB.
     pub memory: u64,
     pub timeout_seconds: u64,
+    /// The kernel build to boot.
+    pub kernel: Kernel,
     pub regions: Vec<Region>,
     pub apps: Vec<App>,
     pub expect: ImageExpectation,
@@ -330,6 +370,21 @@ impl Checker<'_> {
     }
 }
 
+/// A duration like "2s", "500ms" or "1m", in milliseconds.
+fn parse_duration_ms(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (digits, unit) = if let Some(digits) = text.strip_suffix("ms") {
+        (digits, 1)
+    } else if let Some(digits) = text.strip_suffix('s') {
+        (digits, 1000)
+    } else if let Some(digits) = text.strip_suffix('m') {
+        (digits, 60_000)
+    } else {
+        return None;
+    };
+    digits.trim().parse::<u64>().ok()?.checked_mul(unit)
+}
+
 fn parse_size(text: &str) -> Option<u64> {
     let text = text.trim();
     let (digits, unit) = match text.char_indices().last()? {
@@ -404,6 +459,31 @@ impl Manifest {
             None => DEFAULT_MEMORY,
         };
         let timeout_seconds = raw.timeout_seconds.unwrap_or(120);
+        let kernel = match raw.kernel.as_deref() {
+            None | Some("release") => Kernel::Release,
+            Some("debug") => Kernel::Debug,
+            Some(other) => {
+                return Err(check.error("kernel", format!("{other:?} is not one of \"release\", \"debug\"")))
+            }
+        };
+        // Checked once every app's name is known.
+        let app_names: Vec<&str> = raw.apps.iter().map(|app| app.name.as_str()).collect();
+        let mut share_targets = Vec::new();
+        for (i, app) in raw.apps.iter().enumerate() {
+            let mut targets = Vec::new();
+            for (j, target) in app.share_to.iter().flatten().enumerate() {
+                let field = format!("app[{i}].share_to[{j}]");
+                let index = app_names
+                    .iter()
+                    .position(|name| name == target)
+                    .ok_or_else(|| check.error(&field, format!("{target:?} is not an app of this image")))?;
+                if targets.contains(&index) {
+                    return Err(check.error(&field, format!("{target:?} is named twice")));
+                }
+                targets.push(index);
+            }
+            share_targets.push(targets);
+        }
 
         let mut regions = Vec::new();
         for (i, region) in raw.regions.iter().enumerate() {
@@ -424,7 +504,7 @@ impl Manifest {
         }
         let mut apps = Vec::new();
         let mut names = BTreeSet::new();
-        for (i, app) in raw.apps.into_iter().enumerate() {
+        for ((i, app), share_to) in raw.apps.into_iter().enumerate().zip(share_targets) {
             let field = format!("app[{i}]");
             let name = check.name(&format!("{field}.name"), &app.name)?;
             if !names.insert(name.clone()) {
@@ -490,6 +570,21 @@ impl Manifest {
                 }
                 None => None,
             };
+            let time_limit_ms = match &app.time_limit {
+                None => DEFAULT_TIME_LIMIT_MS,
+                Some(text) => match parse_duration_ms(text) {
+                    Some(ms) if (1..=u64::from(MAX_TIME_LIMIT_MS)).contains(&ms) => ms as u32,
+                    _ => {
+                        return Err(check.error(
+                            format!("{field}.time_limit"),
+                            format!(
+                            "{text:?} is not a duration like \"2s\", \"500ms\" or \"1m\" from 1 ms to {} m",
+                            MAX_TIME_LIMIT_MS / 60_000
+                        ),
+                        ))
+                    }
+                },
+            };
             if app.frame_budget == Some(0) {
                 return Err(check.error(format!("{field}.frame_budget"), "must be at least 1"));
             }
@@ -537,6 +632,8 @@ impl Manifest {
                 heap,
                 stack,
                 frame_budget: app.frame_budget,
+                time_limit_ms,
+                share_to,
                 attachments,
                 expect,
             });
@@ -576,6 +673,7 @@ impl Manifest {
             copy_slots,
             memory,
             timeout_seconds,
+            kernel,
             regions,
             apps,
             expect,

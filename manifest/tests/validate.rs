@@ -139,6 +139,20 @@ fn errors_name_the_file_and_field() {
             "either stopped or exits",
         ),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[expect.stats]]\nzero=1", "expect.stats[0]", "needs a `scope`"),
+        ("name = \"x\"\nkernel = \"fast\"\n[[app]]\nname=\"a\"\ncrate=\"a\"", "kernel", "\"release\", \"debug\""),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\ntime_limit=\"2\"", "app[0].time_limit", "not a duration"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\ntime_limit=\"0s\"", "app[0].time_limit", "from 1 ms"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\ntime_limit=\"61m\"", "app[0].time_limit", "to 60 m"),
+        (
+            "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nshare_to=[\"b\"]",
+            "app[0].share_to[0]",
+            "\"b\" is not an app of this image",
+        ),
+        (
+            "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nshare_to=[\"b\", \"b\"]\n[[app]]\nname=\"b\"\ncrate=\"b\"",
+            "app[0].share_to[1]",
+            "named twice",
+        ),
         (
             "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[expect.stats]]\nscope=\"total\"\nzero=[1]",
             "expect.stats[0].zero",
@@ -174,4 +188,21 @@ fn memory_runs_and_copy_slots_default_and_accept_their_bounds() {
     assert_eq!((edges.memory, edges.copy_slots, edges.apps[0].runs), (2 << 30, Some(65536), u16::MAX));
     let bytes = parse("name = \"x\"\nmemory = 33554432\n[[app]]\nname = \"a\"\ncrate = \"a\"\n").unwrap();
     assert_eq!(bytes.memory, manifest::MIN_MEMORY);
+}
+
+#[test]
+fn kernel_time_limit_and_share_to_default_and_parse() {
+    let plain = parse("name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n").unwrap();
+    assert_eq!(plain.kernel, manifest::Kernel::Release);
+    assert_eq!(plain.apps[0].time_limit_ms, manifest::DEFAULT_TIME_LIMIT_MS);
+    assert!(plain.apps[0].share_to.is_empty());
+    let text =
+        "name = \"x\"\nkernel = \"debug\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\ntime_limit = \"2s\"\n\
+                share_to = [\"c\", \"a\"]\n[[app]]\nname = \"b\"\ncrate = \"b\"\ntime_limit = \"250ms\"\n\
+                [[app]]\nname = \"c\"\ncrate = \"c\"\ntime_limit = \"1m\"\n";
+    let manifest = parse(text).unwrap();
+    assert_eq!(manifest.kernel, manifest::Kernel::Debug);
+    let limits: Vec<u32> = manifest.apps.iter().map(|app| app.time_limit_ms).collect();
+    assert_eq!(limits, [2000, 250, 60_000]);
+    assert_eq!(manifest.apps[0].share_to, [2, 0]);
 }

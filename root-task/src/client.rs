@@ -17,6 +17,11 @@ use crate::platform::Sel4Platform;
 pub const CLIENT_PRIORITY: u8 = 100;
 /// A client's CNode has 2^`CNODE_RADIX` slots.
 const CNODE_RADIX: u8 = 4;
+/// The rights of the client's endpoint cap: Send (`WRITE`) to call the pager and Grant, without
+/// which seL4 5.0 drops a fault sent through it (`src/kernel/faulthandler.c`). No Read: a client
+/// cannot receive on it, so it can neither take another client's message nor answer in the
+/// pager's place; trying is a capability fault (docs/app-abi.md).
+pub const ENDPOINT_RIGHTS: CapRights = CapRights::WRITE.union(CapRights::GRANT);
 
 /// The CSpace root data that makes a CNode of `CNODE_RADIX` bits resolve a CPtr at full word
 /// depth: a zero guard of `64 - radix` bits (`seL4_CNode_CapData`: guard << 8 | guard size << 2).
@@ -66,7 +71,7 @@ pub fn create(platform: &mut Sel4Platform, client: ClientId, endpoint: Endpoint)
                 init::CNODE,
                 endpoint.bits(),
                 ROOT_DEPTH,
-                CapRights::ALL,
+                ENDPOINT_RIGHTS,
                 badge(client),
             )
         })

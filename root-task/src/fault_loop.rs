@@ -23,6 +23,7 @@ use crate::client;
 use crate::costs::{FaultCosts, Served};
 use crate::lifecycle::{Clients, Ending};
 use crate::platform::Sel4Platform;
+use crate::timer::Limit;
 use crate::report::{self, Name};
 
 /// A line longer than this is printed in pieces.
@@ -65,12 +66,20 @@ pub struct Session {
     vm_faults: u64,
     /// Served faults' costs by class, and the kernel entries of faults that got no reply.
     costs: FaultCosts,
+    /// The clock behind the clients' time limits ([`crate::timer`]).
+    timer: Option<crate::timer::Timer>,
 }
 
 impl Session {
     /// A pager serving the clients of `clients` on `endpoint`, none started yet.
-    pub fn new(pager: Pager<'static>, platform: Sel4Platform, endpoint: Endpoint, clients: Clients) -> Self {
-        Self { pager, platform, endpoint, clients, vm_faults: 0, costs: FaultCosts::default() }
+    pub fn new(
+        pager: Pager<'static>,
+        platform: Sel4Platform,
+        endpoint: Endpoint,
+        clients: Clients,
+        timer: Option<crate::timer::Timer>,
+    ) -> Self {
+        Self { pager, platform, endpoint, clients, vm_faults: 0, costs: FaultCosts::default(), timer }
     }
 
     /// Starts the first run of every instance (see [`Clients::launch_all`]).
@@ -120,6 +129,11 @@ impl Session {
     }
 
     fn dispatch(&mut self, message: &Received) -> Option<Reply> {
+        // A timer tick (the bound notification's badge), not a client's message: nothing to answer.
+        if message.badge & crate::timer::BADGE != 0 {
+            self.tick();
+            return None;
+        }
         let client = client::client_of_badge(message.badge).filter(|&c| self.clients.record(c).is_some());
         let Some(client) = client else {
             sel4::debug_println!(
@@ -292,6 +306,10 @@ impl Session {
         let Some(destination) = self.clients.find(name, instance) else {
             return Reply::status(share_status::NO_DESTINATION);
         };
+        // Consent comes from the manifest (`share_to`), never from the destination at run time.
+        if !self.clients.may_share(client, name) {
+            return Reply::status(share_status::NOT_PERMITTED);
+        }
         // A share over the destination's IPC buffer page (a reserved area) does not fit.
         let status = match self.pager.share(client, address, destination, at) {
             Ok(()) => 0,
@@ -301,6 +319,39 @@ impl Session {
             Err(ShareError::TooManySharedObjects) => share_status::TOO_MANY_SHARED,
         };
         Reply::status(status)
+    }
+
+    /// A tick: stops every client past its app's time limit, then lets the next tick in.
+    fn tick(&mut self) {
+        let Some(timer) = &self.timer else { return };
+        let now = sel4::timestamp();
+        let over: alloc::vec::Vec<(pager::ClientId, u32, sel4::Tcb)> = self
+            .clients()
+            .live_records()
+            .filter_map(|(client, record)| {
+                let limit = record.launch.app.time_limit_ms.get();
+                let over = now.wrapping_sub(record.setup_at) > timer.ticks(limit);
+                over.then_some((client, limit, record.tcb))
+            })
+            .collect();
+        if let Err(error) = timer.acknowledge() {
+            self.clients.fail(alloc::format!("timer: IRQHandler_Ack: {error}"));
+        }
+        for (client, limit, tcb) in over {
+            // Suspended and read at once: where it was running when its time ran out.
+            let ip = tcb.read_registers(true).map_or(0, |context| context.rip);
+            self.stop(
+                client,
+                format_args!("running at {ip:#x} (ip {ip:#x}): time limit of {} exceeded", Limit(limit)),
+            );
+        }
+    }
+
+    /// Stops a client for something other than a message of its own (its time limit): `report`
+    /// is the rest of the line after its name.
+    pub fn stop(&mut self, client: ClientId, report: core::fmt::Arguments<'_>) {
+        sel4::debug_println!("[pager] stopped {}: {report}", self.name(client));
+        self.end(client, Ending::Stopped);
     }
 }
 

@@ -184,6 +184,23 @@ impl Clients {
         self.records.get_mut(usize::from(client.0)).and_then(Option::as_mut)
     }
 
+    /// Every live client with its record.
+    pub fn live_records(&self) -> impl Iterator<Item = (ClientId, &ClientRecord)> + '_ {
+        self.records
+            .iter()
+            .enumerate()
+            .filter_map(|(number, record)| Some((ClientId(number as u16), record.as_ref()?)))
+    }
+
+    /// Whether `client`'s app may share areas into the app called `destination` (the manifest's
+    /// `share_to`): consent comes from the image, never from the destination at run time.
+    pub fn may_share(&self, client: ClientId, destination: &str) -> bool {
+        let destination = self.image.apps().iter().position(|app| app.name() == destination);
+        self.record(client)
+            .zip(destination)
+            .is_some_and(|(record, destination)| self.image.may_share(record.launch.app, destination))
+    }
+
     /// The live client running instance `instance` of the app called `name`.
     pub fn find(&self, name: &str, instance: u64) -> Option<ClientId> {
         let position = self.records.iter().position(|record| {

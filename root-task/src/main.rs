@@ -34,6 +34,7 @@ mod platform;
 mod qemu;
 mod report;
 mod selftest;
+mod timer;
 mod vspace;
 
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -60,6 +61,12 @@ fn finish(outcome: Outcome, reason: core::fmt::Arguments<'_>) -> ! {
 }
 
 fn boot(bootinfo: &BootInfo<'static>) -> ! {
+    // The root task owns COM1 and is its only writer: no debug syscall is needed (a release kernel
+    // has none), and a debug kernel's console is given another port (xtask's qemu.rs).
+    let uart = sel4::serial::Uart::new(sel4::init::IO_PORT, sel4::serial::COM1);
+    if uart.init().is_ok() {
+        sel4::debug::use_serial(uart, sel4::init::IO_PORT);
+    }
     if sel4::logger::init(log::LevelFilter::Info).is_err() {
         finish(Outcome::Fail, format_args!("logger already set"));
     }

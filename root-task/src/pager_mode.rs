@@ -71,6 +71,7 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     let mut objects = ObjectAllocator::new(bootinfo.untyped_list());
     let (endpoint, _) =
         objects.allocate::<Endpoint>(&mut slots).map_err(|e| alloc::format!("pager endpoint: {e:?}"))?;
+    let timer = crate::timer::Timer::start(&mut slots, &mut objects, bootinfo.arch_info())?;
     let clients = instances.max(1);
     let too_few = |what: &str| {
         alloc::format!(
@@ -112,7 +113,7 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         blocks.start
     );
     let mut session =
-        Session::new(Pager::new(config, policy), platform, endpoint, Clients::new(endpoint, image));
+        Session::new(Pager::new(config, policy), platform, endpoint, Clients::new(endpoint, image), Some(timer));
     session.launch_all(located.first_page)?;
     session.run();
     judge(&session)

@@ -53,9 +53,7 @@ impl fmt::Display for Classes<'_> {
 
 /// Writes raw bytes to the console.
 pub fn put_bytes(bytes: &[u8]) {
-    for &byte in bytes {
-        sel4::syscall::debug_put_char(byte);
-    }
+    sel4::debug::put_bytes(bytes);
 }
 
 /// One line of app output, prefixed with its name.

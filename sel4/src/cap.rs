@@ -111,6 +111,8 @@ cap_types! {
     IoPort;
     /// The IRQ control cap.
     IrqControl;
+    /// The right to handle one interrupt (made by IRQ control).
+    IrqHandler;
     /// A domain control cap.
     DomainSet;
 }
@@ -156,7 +158,7 @@ impl CapRights {
     pub const GRANT: CapRights = CapRights(1 << 2);
     /// Read and write.
     pub const READ_WRITE: CapRights = CapRights(0b011);
-    /// Read, write and grant: what a badged fault endpoint needs.
+    /// Read, write and grant.
     pub const ALL: CapRights = CapRights(0b111);
 
     /// Rights from the raw word.

@@ -1,16 +1,52 @@
-//! Text output through the debug kernel's `DebugPutChar`, one syscall per byte. Slow, but it
-//! needs no driver, no IPC buffer and no memory, so it works from any thread and in a panic.
+//! Text output for the root task: to its own serial port once [`use_serial`] has installed one
+//! (a [`crate::serial::Uart`] through its I/O-port cap), else through the debug kernel's
+//! `DebugPutChar`. Either way one kernel entry or two per byte: slow, but it needs no IPC buffer
+//! and no memory, so it works from any thread of the root task and in a panic.
+//!
+//! A release kernel has no `DebugPutChar`: a root task for it installs its serial port first.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::cap::IoPort;
+use crate::serial::Uart;
 use crate::syscall;
 
-/// Writes `text` to the kernel console.
-pub fn put_str(text: &str) {
-    for byte in text.bytes() {
-        syscall::debug_put_char(byte);
+/// The installed serial port: the I/O-port cap's CPtr in the high 48 bits, the base port in the
+/// low 16; 0 while none is installed.
+static SERIAL: AtomicU64 = AtomicU64::new(0);
+
+/// Sends all further output to `uart` (initialise it first).
+pub fn use_serial(uart: Uart, ports: IoPort) {
+    SERIAL.store(ports.bits() << 16 | u64::from(uart.base()), Ordering::SeqCst);
+}
+
+/// The installed serial port, if any.
+pub fn serial() -> Option<Uart> {
+    match SERIAL.load(Ordering::SeqCst) {
+        0 => None,
+        word => Some(Uart::new(IoPort::new(word >> 16), word as u16)),
     }
 }
 
-/// A [`core::fmt::Write`] sink for the kernel console.
+/// Writes `text` to the console.
+pub fn put_str(text: &str) {
+    put_bytes(text.as_bytes());
+}
+
+/// Writes bytes to the console as they are (a client's output need not be UTF-8).
+pub fn put_bytes(bytes: &[u8]) {
+    match serial() {
+        // Nothing to do on failure: this is the channel failures would be reported on.
+        Some(uart) => drop(uart.put_bytes(bytes)),
+        None => {
+            for &byte in bytes {
+                syscall::debug_put_char(byte);
+            }
+        }
+    }
+}
+
+/// A [`core::fmt::Write`] sink for the console.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DebugWriter;
 
@@ -28,7 +64,7 @@ pub fn halt() -> ! {
     }
 }
 
-/// Prints to the kernel console.
+/// Prints to the console.
 #[macro_export]
 macro_rules! debug_print {
     ($($arg:tt)*) => {{
@@ -37,7 +73,7 @@ macro_rules! debug_print {
     }};
 }
 
-/// Prints a line to the kernel console.
+/// Prints a line to the console.
 #[macro_export]
 macro_rules! debug_println {
     () => { $crate::debug::put_str("\n") };

@@ -199,6 +199,11 @@ impl core::fmt::Display for LookupFailure {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match *self {
             Self::InvalidRoot => f.write_str("the CSpace root is not a CNode"),
+            // With no bits left the slot was reached: it holds no cap the operation can use (none,
+            // one of another type, or one without the right, such as Recv on a Send-only endpoint).
+            Self::MissingCapability { bits_left: 0 } => {
+                f.write_str("the slot holds no cap of the type and rights this needs")
+            }
             Self::MissingCapability { bits_left } => write!(f, "empty slot with {bits_left} bits left"),
             Self::DepthMismatch { bits_left, bits_found } => {
                 write!(f, "depth mismatch: {bits_left} bits left, a CNode resolving {bits_found}")
@@ -234,6 +239,8 @@ mod tests {
         assert_eq!(guard.to_string(), "guard mismatch: 64 bits left, guard 0x0 of 60 bits");
         let missing = LookupFailure::MissingCapability { bits_left: 21 };
         assert_eq!(missing.to_string(), "empty slot with 21 bits left");
+        let unusable = LookupFailure::MissingCapability { bits_left: 0 };
+        assert_eq!(unusable.to_string(), "the slot holds no cap of the type and rights this needs");
     }
 
     #[test]

@@ -7,8 +7,8 @@
 
 use crate::abi::{InvocationLabel, ObjectType, MESSAGE_REGISTERS_IN_CPU, USER_CONTEXT_WORDS};
 use crate::cap::{
-    AsidPool, CNode, CPtr, CapRights, Endpoint, Frame, IoPort, PageDirectory, PageTable, Pdpt, Pml4, Tcb,
-    Untyped, VmAttributes,
+    AsidPool, CNode, CPtr, CapRights, Endpoint, Frame, IoPort, IrqControl, IrqHandler, Notification,
+    PageDirectory, PageTable, Pdpt, Pml4, Tcb, Untyped, VmAttributes,
 };
 use crate::error::{Error, Result};
 use crate::ipc_buffer;
@@ -446,6 +446,72 @@ impl IoPort {
     }
 }
 
+impl IrqControl {
+    /// `X86_IRQControl_GetIOAPIC` request (`X86IRQIssueIRQHandlerIOAPIC`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn get_ioapic_request(
+        root: CNode,
+        index: u64,
+        depth: u8,
+        ioapic: u64,
+        pin: u64,
+        level: bool,
+        polarity: bool,
+        vector: u64,
+    ) -> Request {
+        Request::new(InvocationLabel::X86IrqIssueIrqHandlerIoapic)
+            .cap(root)
+            .word(index)
+            .word(u64::from(depth))
+            .word(ioapic)
+            .word(pin)
+            .word(u64::from(level))
+            .word(u64::from(polarity))
+            .word(vector)
+    }
+
+    /// Makes, in slot `index` (at `depth`) of `root`, a handler for I/O APIC `ioapic`'s input
+    /// `pin`: `level` triggered (else edge), active low when `polarity` (else high), delivered as
+    /// user interrupt number `vector` (the kernel adds its own offset).
+    #[allow(clippy::too_many_arguments)]
+    pub fn get_ioapic(
+        self,
+        root: CNode,
+        index: u64,
+        depth: u8,
+        ioapic: u64,
+        pin: u64,
+        level: bool,
+        polarity: bool,
+        vector: u64,
+    ) -> Result<()> {
+        let request = Self::get_ioapic_request(root, index, depth, ioapic, pin, level, polarity, vector);
+        invoke(self.cptr(), &request).map(drop)
+    }
+}
+
+impl IrqHandler {
+    /// `IRQHandler_Ack` request.
+    pub fn ack_request() -> Request {
+        Request::new(InvocationLabel::IrqAckIrq)
+    }
+
+    /// Lets the interrupt be delivered again (the kernel masks it until then).
+    pub fn ack(self) -> Result<()> {
+        invoke(self.cptr(), &Self::ack_request()).map(drop)
+    }
+
+    /// `IRQHandler_SetNotification` request.
+    pub fn set_notification_request(notification: Notification) -> Request {
+        Request::new(InvocationLabel::IrqSetIrqHandler).cap(notification)
+    }
+
+    /// Signals `notification` (with its cap's badge) on each interrupt.
+    pub fn set_notification(self, notification: Notification) -> Result<()> {
+        invoke(self.cptr(), &Self::set_notification_request(notification)).map(drop)
+    }
+}
+
 /// Arguments of `TCB_Configure`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcbConfiguration {
@@ -545,6 +611,17 @@ impl Tcb {
     /// Makes the thread runnable.
     pub fn resume(self) -> Result<()> {
         invoke(self.cptr(), &Self::resume_request()).map(drop)
+    }
+
+    /// `TCB_BindNotification` request.
+    pub fn bind_notification_request(notification: Notification) -> Request {
+        Request::new(InvocationLabel::TcbBindNotification).cap(notification)
+    }
+
+    /// Binds `notification` to the thread: a signal wakes it from a receive on any endpoint, the
+    /// notification's word arriving as the badge.
+    pub fn bind_notification(self, notification: Notification) -> Result<()> {
+        invoke(self.cptr(), &Self::bind_notification_request(notification)).map(drop)
     }
 
     /// `TCB_Suspend` request.

@@ -10,15 +10,17 @@
 //!   source's XML, headers and `.bf` files by `tests/abi.rs`.
 //! - **Pure where possible.** Message info encoding, invocation requests, error and fault
 //!   decoding and boot info parsing take plain values and are unit-tested on the host; only
-//!   [`syscall`], [`ipc_buffer`] and the runtime touch the machine.
+//!   [`syscall`], [`ipc_buffer`], [`area`] (a client's pager-mapped memory) and the runtime touch
+//!   the machine.
 //! - **Thin and explicit.** One function per kernel operation, arguments in the order of the
 //!   interface XML, errors as [`Error`] with the kernel's detail words. No hidden allocation or
 //!   global state: the IPC buffer is reached through `gs`, which the kernel points at the
-//!   current thread's buffer.
+//!   current thread's buffer (the one flag is [`area`]'s: an area is taken once).
 #![cfg_attr(not(test), no_std)]
 #![warn(missing_docs)]
 
 pub mod abi;
+pub mod area;
 mod bootinfo;
 mod cap;
 pub mod debug;
@@ -29,6 +31,7 @@ pub mod ipc_buffer;
 pub mod logger;
 mod message;
 pub mod runtime;
+pub mod serial;
 pub mod syscall;
 mod timestamp;
 
@@ -38,7 +41,8 @@ pub use bootinfo::{
 };
 pub use cap::{
     init, AsidControl, AsidPool, CNode, CPtr, CapRights, DomainSet, Endpoint, Frame, IoPort, IrqControl,
-    LargeFrame, Notification, Object, PageDirectory, PageTable, Pdpt, Pml4, Tcb, Untyped, VmAttributes,
+    IrqHandler, LargeFrame, Notification, Object, PageDirectory, PageTable, Pdpt, Pml4, Tcb, Untyped,
+    VmAttributes,
 };
 pub use error::{Error, ErrorCode, LookupFailure, Result};
 pub use fault::{

@@ -1,4 +1,4 @@
-//! A `log` backend over `DebugPutChar`.
+//! A `log` backend over the console of [`crate::debug`] (the root task's serial port, or `DebugPutChar`).
 
 use core::fmt::Write as _;
 

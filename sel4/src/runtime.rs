@@ -71,8 +71,16 @@ mod entry {
                 unsafe { __sel4_root_task_main(&bootinfo) }
             }
             Err(error) => {
+                // The root task's serial port: a release kernel has neither DebugPutChar nor DebugHalt.
+                let uart = crate::serial::Uart::new(crate::init::IO_PORT, crate::serial::COM1);
+                if uart.init().is_ok() {
+                    crate::debug::use_serial(uart, crate::init::IO_PORT);
+                }
                 crate::debug_println!("sel4 runtime: bad boot info: {:?}", error);
-                crate::debug::halt()
+                let _ = crate::init::TCB.suspend();
+                loop {
+                    crate::syscall::yield_now();
+                }
             }
         }
     }

@@ -235,16 +235,12 @@ struct ImageResult {
     runs: u32,
     serial_identical: bool,
     figures: RunFigures,
+    /// The kernel build measured (the manifest's `kernel`).
+    kernel: kernel::Variant,
 }
 
-fn bench_image(
-    workspace: &Workspace,
-    kernel: &kernel::Kernel,
-    root_task: &Path,
-    manifest: &Path,
-    runs: u32,
-) -> Result<ImageResult> {
-    let (checked, boot_image) = crate::compose_manifest(workspace, &kernel.image, root_task, manifest)?;
+fn bench_image(workspace: &Workspace, root_task: &Path, manifest: &Path, runs: u32) -> Result<ImageResult> {
+    let (checked, boot_image) = crate::compose_manifest(workspace, root_task, manifest)?;
     let name = boot_image.name.clone();
     let boot = crate::BootArguments { timeout: None, icount: true };
     let options = boot.to_options(workspace, Some(checked.manifest.timeout_seconds));
@@ -269,7 +265,7 @@ fn bench_image(
     }
     let (_, figures) = first.context("no run")?;
     let manifest = manifest.strip_prefix(&workspace.root).unwrap_or(manifest).display().to_string();
-    Ok(ImageResult { manifest, name, runs, serial_identical, figures })
+    Ok(ImageResult { manifest, name, runs, serial_identical, figures, kernel: boot_image.variant })
 }
 
 /// Runs the host benchmark and returns its `host.json`.
@@ -290,13 +286,12 @@ fn host_figures(workspace: &Workspace) -> Result<Value> {
 }
 
 pub fn run(workspace: &Workspace, arguments: &BenchArguments) -> Result<()> {
-    let kernel = kernel::build(workspace)?;
     let root_task = root_task::build(workspace)?;
     host_setup::ensure_qemu(workspace)?;
     let mut images = Vec::new();
     for manifest in test::toml_files(&workspace.root.join("manifests").join("bench"))? {
         eprintln!("... bench {} (-icount shift=0,sleep=off, {} runs)", manifest.display(), arguments.runs);
-        images.push(bench_image(workspace, &kernel, &root_task, &manifest, arguments.runs)?);
+        images.push(bench_image(workspace, &root_task, &manifest, arguments.runs)?);
     }
     let host = if arguments.no_host { Value::Null } else { host_figures(workspace)? };
     let report = report(&images, host)?;
@@ -326,6 +321,7 @@ fn report(images: &[ImageResult], host: Value) -> Result<Value> {
             "image": image.name,
             "manifest": image.manifest,
             "runs": image.runs,
+            "kernel": image.kernel.name(),
             "figures_identical": true,
             "serial_identical": image.serial_identical,
         }));
@@ -333,7 +329,7 @@ fn report(images: &[ImageResult], host: Value) -> Result<Value> {
     Ok(json!({
         "schema": 1,
         "sel4": {
-            "kernel": "seL4 5.0.0, x86_64 pc99, QEMU TCG",
+            "kernel": "seL4 5.0.0, x86_64 pc99, QEMU TCG; each boot names its build (release: no debug syscalls, no kernel printing)",
             "qemu": "-icount shift=0,sleep=off: one TSC tick per guest instruction",
             "units": {
                 "end_to_end_instructions": "guest instructions from the client's access to its completion, the same access to a mapped page subtracted (client-side rdtsc)",
@@ -365,6 +361,13 @@ fn markdown(report: &Value) -> String {
     let mut out = String::new();
     let sel4 = &report["sel4"];
     let _ = writeln!(out, "## Fault costs on seL4 (guest instructions, `-icount shift=0`)\n");
+    let kernels: Vec<String> = sel4["boots"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|boot| format!("{} on the {} kernel", cell(&boot["image"]), cell(&boot["kernel"])))
+        .collect();
+    let _ = writeln!(out, "Measured: {}.\n", kernels.join(", "));
     let _ = writeln!(
         out,
         "| class | samples | end to end, median | min | max | pager part, median | mean | of the mean, pager code | kernel entries, mean | min |"
@@ -519,6 +522,7 @@ boot\r
             runs: 2,
             serial_identical: true,
             figures,
+            kernel: crate::kernel::Variant::Release,
         };
         let host = json!({
             "fault_resolutions_per_second": {"zero": {"pager_model": 1.0e6, "pager": 2.5e6, "baseline": 3.0e6}},
@@ -534,5 +538,7 @@ boot\r
         assert!(text.contains("| zero | 1.00 M | 2.50 M | 3.00 M |"), "{text}");
         assert!(text.contains("| dense | 20.1 | 68.5 |"), "{text}");
         assert!(text.contains("x: 2 runs, figures identical; serial output byte-identical"), "{text}");
+        assert!(text.contains("Measured: x on the release kernel."), "{text}");
+        assert_eq!(report["sel4"]["boots"][0]["kernel"], "release");
     }
 }

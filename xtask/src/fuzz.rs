@@ -66,6 +66,20 @@ impl Default for Options {
 /// Builds the targets, seeds the corpora and runs each chosen target; fails naming every target that
 /// crashed (or did not run), after running all of them.
 pub fn run(workspace: &Workspace, options: &Options) -> Result<()> {
+    let failures: Vec<&str> = run_targets(workspace, options)?
+        .iter()
+        .filter(|(_, passed)| !passed)
+        .map(|(name, _)| *name)
+        .collect();
+    if !failures.is_empty() {
+        bail!("fuzz target{} {} failed", if failures.len() == 1 { "" } else { "s" }, failures.join(", "));
+    }
+    Ok(())
+}
+
+/// Builds the targets, seeds the corpora and runs each chosen target, saying how each went; an error
+/// when none could run.
+pub fn run_targets(workspace: &Workspace, options: &Options) -> Result<Vec<(&'static str, bool)>> {
     let fuzz_directory = workspace.root.join("fuzz");
     let logs = workspace.target_directory.join("fuzz");
     host_setup::ensure_debian_tools(workspace, &[CXX])?;
@@ -77,22 +91,22 @@ pub fn run(workspace: &Workspace, options: &Options) -> Result<()> {
         cargo_fuzz(&fuzz_directory)?.args(["fuzz", "build", "-s", "none"]),
     )?;
 
-    let mut failures = Vec::new();
+    let mut outcomes = Vec::new();
     for target in
         TARGETS.iter().filter(|t| options.targets.is_empty() || options.targets.iter().any(|n| n == t.name))
     {
         match run_target(&fuzz_directory, &logs, target, options) {
-            Ok(summary) => eprintln!("fuzz {}: {summary}", target.name),
+            Ok(summary) => {
+                eprintln!("fuzz {}: {summary}", target.name);
+                outcomes.push((target.name, true));
+            }
             Err(error) => {
                 eprintln!("fuzz {}: FAILED: {error:#}", target.name);
-                failures.push(target.name);
+                outcomes.push((target.name, false));
             }
         }
     }
-    if !failures.is_empty() {
-        bail!("fuzz target{} {} failed", if failures.len() == 1 { "" } else { "s" }, failures.join(", "));
-    }
-    Ok(())
+    Ok(outcomes)
 }
 
 /// Runs one target; `Ok` carries the summary line, `Err` names the crash's input when there is one.

@@ -105,6 +105,12 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
             stack_size: to_u32(app.stack.size, "stack size")?,
             frame_budget: app.frame_budget.unwrap_or(0),
             expected_exit: app.expect.exit_code,
+            time_limit_ms: app.time_limit_ms,
+            share_to: app
+                .share_to
+                .iter()
+                .map(|&index| u16::try_from(index).context("too many apps"))
+                .collect::<Result<_>>()?,
             attachments: app
                 .attachments
                 .iter()
@@ -155,6 +161,8 @@ pub struct Report {
     /// Bytes of guest memory QEMU gets.
     pub memory: u64,
     pub timeout_seconds: u64,
+    /// The kernel build the image boots: "release" or "debug".
+    pub kernel: &'static str,
     pub root_task: RootTaskReport,
     pub regions: Vec<RegionReport>,
     pub apps: Vec<AppReport>,
@@ -201,6 +209,10 @@ pub struct AppReport {
     pub heap: Option<RangeReport>,
     pub stack: StackReport,
     pub frame_budget: Option<u32>,
+    /// Milliseconds of guest time one run may take.
+    pub time_limit_ms: u32,
+    /// The apps this one may share its areas into.
+    pub share_to: Vec<String>,
     pub attachments: Vec<AttachmentReport>,
     pub expect: ExpectReport,
 }
@@ -291,6 +303,8 @@ pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Re
                 guard: app.stack.base - pager::PAGE_SIZE,
             },
             frame_budget: app.frame_budget,
+            time_limit_ms: app.time_limit_ms,
+            share_to: app.share_to.iter().map(|&index| manifest.apps[index].name.clone()).collect(),
             attachments: app
                 .attachments
                 .iter()
@@ -317,6 +331,7 @@ pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Re
         copy_slots: manifest.copy_slots,
         memory: manifest.memory,
         timeout_seconds: manifest.timeout_seconds,
+        kernel: manifest.kernel.name(),
         root_task: RootTaskReport {
             apps_start: composed.apps_start,
             image_offset: composed.image_offset,
@@ -336,13 +351,15 @@ pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Re
 
 /// `run.sh`: the QEMU command line (with the image's guest `memory` in bytes) and paths relative to
 /// the script's folder; `ICOUNT=1` in the environment adds `-icount`.
-pub fn run_script(name: &str, memory: u64) -> String {
-    let arguments = qemu::arguments("@KERNEL@", "@ROOT_TASK@", memory);
+pub fn run_script(name: &str, memory: u64, variant: crate::kernel::Variant) -> String {
+    let mut arguments = qemu::arguments("@KERNEL@", "@ROOT_TASK@", memory);
+    arguments.extend(qemu::kernel_arguments(variant, "@COM2@"));
     let quoted: Vec<String> = arguments
         .iter()
         .map(|argument| match argument.as_str() {
             "@KERNEL@" => "\"$here/kernel32.elf\"".to_owned(),
             "@ROOT_TASK@" => "\"$here/root-task.elf\"".to_owned(),
+            "file:@COM2@" => "\"file:$here/com2.log\"".to_owned(),
             plain if plain.bytes().all(|b| b.is_ascii_alphanumeric() || b",._=/:-".contains(&b)) => {
                 plain.to_owned()
             }
@@ -387,7 +404,10 @@ pub fn write(
     let kernel_bytes = std::fs::read(kernel).with_context(|| format!("cannot read {}", kernel.display()))?;
     let kernel = write("kernel32.elf", &kernel_bytes)?;
     let root_task = write("root-task.elf", &composed.bytes)?;
-    let script = write("run.sh", run_script(&checked.manifest.name, checked.manifest.memory).as_bytes())?;
+    let script = write(
+        "run.sh",
+        run_script(&checked.manifest.name, checked.manifest.memory, checked.manifest.kernel).as_bytes(),
+    )?;
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
@@ -405,7 +425,7 @@ mod tests {
 
     #[test]
     fn run_script_quotes_and_locates_its_files() {
-        let script = run_script("demo", 96 << 20);
+        let script = run_script("demo", 96 << 20, crate::kernel::Variant::Release);
         assert!(script.contains("-cpu Haswell -m 96M "), "{script}");
         assert!(script.starts_with("#!/bin/sh\n"));
         assert!(
@@ -415,6 +435,12 @@ mod tests {
         assert!(script.contains("isa-debug-exit,iobase=0xf4,iosize=0x04"), "{script}");
         assert!(script.contains("set -- \"$@\" -icount shift=0,sleep=off"), "{script}");
         assert!(script.ends_with("exec qemu-system-x86_64 \"$@\"\n"), "{script}");
+        assert!(!script.contains("console_port"), "the release kernel prints nothing: {script}");
+        let debug = run_script("demo", 96 << 20, crate::kernel::Variant::Debug);
+        assert!(
+            debug.contains("-append 'console_port=0x2f8 debug_port=0x2f8' -serial \"file:$here/com2.log\""),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! The only seL4 source any reachable registry holds is seL4 5.0.0 inside the registry crate
 //! `sel4-sys` 0.0.28. Cargo fetches that crate (never compiles it), and its `seL4/` folder is copied to
 //! `target/sel4/kernel-src/`, patched for today's gcc and given the project's `kernel/autoconf.h`.
+//! Two builds of that one copy are kept side by side: the release kernel (no `CONFIG_DEBUG_BUILD`,
+//! no `CONFIG_PRINTING`: no debug syscall exists) that images boot by default, and the debug kernel
+//! (the Makefile's `DEBUG=1`; `kernel/autoconf.h` turns printing on with it) for kernel messages.
 //! Builds are keyed by a hash of the pristine source, the config, the patch and the build flags:
-//! `target/sel4/build-<key>/kernel32.elf` existing means that exact kernel is built.
+//! `target/sel4/build-<variant>-<key>/kernel32.elf` existing means that exact kernel is built.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,8 @@ use std::process::Command;
 use anyhow::{bail, ensure, Context, Result};
 use sha2::{Digest, Sha256};
 
+pub use manifest::Kernel as Variant;
+
 use crate::host_setup;
 use crate::step;
 use crate::workspace::{cargo, Workspace};
@@ -20,8 +25,20 @@ use crate::workspace::{cargo, Workspace};
 const SEL4_SYS_VERSION: &str = "0.0.28";
 const KERNEL_VERSION: &str = "5.0.0";
 
-/// The Makefile's variables for an x86_64 pc99 debug kernel.
-const MAKE_VARIABLES: [&str; 4] = ["ARCH=x86", "SEL4_ARCH=x86_64", "PLAT=pc99", "DEBUG=1"];
+/// The Makefile's variables for an x86_64 pc99 kernel.
+const MAKE_VARIABLES: [&str; 3] = ["ARCH=x86", "SEL4_ARCH=x86_64", "PLAT=pc99"];
+/// Added for the debug kernel: the Makefile then defines `CONFIG_DEBUG_BUILD` and
+/// `CONFIG_USER_STACK_TRACE_LENGTH=1` (and `kernel/autoconf.h` adds `CONFIG_PRINTING`).
+const DEBUG_VARIABLE: &str = "DEBUG=1";
+
+/// The make variables of a variant.
+fn make_variables(variant: Variant) -> Vec<&'static str> {
+    let mut variables = MAKE_VARIABLES.to_vec();
+    if variant == Variant::Debug {
+        variables.push(DEBUG_VARIABLE);
+    }
+    variables
+}
 
 /// Appended to by the Makefile: gcc 12 warns where gcc of 2018 did not, and the kernel builds with
 /// -Werror.
@@ -38,11 +55,13 @@ const CIRCULAR_INCLUDES_NEW: &str = r#"re.compile(r'^# [01] "kernel_all\.c"')"#;
 const AUTOCONF_IN_SOURCE: &str = "include/plat/pc99/autoconf.h";
 
 /// Bump when the way the source is prepared or built changes, to invalidate cached builds.
-const RECIPE_VERSION: &str = "xtask-kernel-1";
+const RECIPE_VERSION: &str = "xtask-kernel-2";
 
 pub struct Kernel {
     /// The ELF32 kernel that multiboot (QEMU `-kernel`) accepts.
     pub image: PathBuf,
+    /// Which build it is.
+    pub variant: Variant,
     /// The patched and configured kernel source, for ABI checks against its XML and headers.
     pub source: PathBuf,
 }
@@ -52,8 +71,8 @@ pub fn source_directory(workspace: &Workspace) -> PathBuf {
     workspace.sel4_directory().join("kernel-src")
 }
 
-/// Builds the kernel unless a build with the same key exists, and returns it.
-pub fn build(workspace: &Workspace) -> Result<Kernel> {
+/// Builds the kernel variant unless a build with the same key exists, and returns it.
+pub fn build(workspace: &Workspace, variant: Variant) -> Result<Kernel> {
     let sel4 = workspace.sel4_directory();
     let logs = workspace.log_directory();
     let pristine = fetch_source(workspace)?;
@@ -61,26 +80,29 @@ pub fn build(workspace: &Workspace) -> Result<Kernel> {
     let autoconf = fs::read(&autoconf_path)
         .with_context(|| format!("cannot read the kernel config {}", autoconf_path.display()))?;
 
-    let key = step::run_in_process("hash the kernel source and config", || cache_key(&pristine, &autoconf))?;
+    let source_key =
+        step::run_in_process("hash the kernel source and config", || source_key(&pristine, &autoconf))?;
+    let key = build_key(&source_key, variant);
     let short_key = &key[..16];
     let source = source_directory(workspace);
     let source_stamp = sel4.join("kernel-src.key");
-    let build_directory = sel4.join(format!("build-{short_key}"));
+    let build_directory = sel4.join(format!("build-{}-{short_key}", variant.name()));
     let image = build_directory.join("kernel32.elf");
 
-    let source_is_current =
-        fs::read_to_string(&source_stamp).is_ok_and(|stamp| stamp == key) && source.join("Makefile").exists();
+    let source_is_current = fs::read_to_string(&source_stamp).is_ok_and(|stamp| stamp == source_key)
+        && source.join("Makefile").exists();
     if !source_is_current {
         step::run_in_process("copy and patch the kernel source", || {
             prepare_source(&pristine, &source, &autoconf)?;
-            fs::write(&source_stamp, &key).with_context(|| format!("cannot write {}", source_stamp.display()))
+            fs::write(&source_stamp, &source_key)
+                .with_context(|| format!("cannot write {}", source_stamp.display()))
         })?;
     }
     // The copy is made from the key's inputs alone, so a build with this key matches it either way.
     if image.exists() {
-        remove_other_builds(&sel4, &build_directory);
-        eprintln!("    kernel is up to date (cached build {short_key}, nothing to do)");
-        return Ok(Kernel { image, source });
+        remove_other_builds(&sel4, &build_directory, variant);
+        eprintln!("    {} kernel is up to date (cached build {short_key}, nothing to do)", variant.name());
+        return Ok(Kernel { image, variant, source });
     }
 
     host_setup::ensure_debian_tools(workspace, &[host_setup::XMLLINT])?;
@@ -94,9 +116,9 @@ pub fn build(workspace: &Workspace) -> Result<Kernel> {
     fs::create_dir_all(&build_directory)
         .with_context(|| format!("cannot create {}", build_directory.display()))?;
     step::run_logged(
-        "build the seL4 kernel (make)",
-        &logs.join("make.log"),
-        &mut make_command(&source, &build_directory, &venv_bin)?,
+        &format!("build the seL4 {} kernel (make)", variant.name()),
+        &logs.join(format!("make-{}.log", variant.name())),
+        &mut make_command(&source, &build_directory, &venv_bin, variant)?,
     )?;
 
     // Write under a temporary name and rename, so the image exists only when it is complete.
@@ -110,8 +132,8 @@ pub fn build(workspace: &Workspace) -> Result<Kernel> {
             .arg(&partial),
     )?;
     fs::rename(&partial, &image).with_context(|| format!("cannot write {}", image.display()))?;
-    remove_other_builds(&sel4, &build_directory);
-    Ok(Kernel { image, source })
+    remove_other_builds(&sel4, &build_directory, variant);
+    Ok(Kernel { image, variant, source })
 }
 
 /// Fetches `sel4-sys` with cargo through a throwaway manifest and returns its `seL4/` folder.
@@ -168,9 +190,9 @@ fn fetch_source(workspace: &Workspace) -> Result<PathBuf> {
     Ok(kernel_source)
 }
 
-/// Hashes everything that decides the built kernel: the pristine source tree (paths and contents),
-/// the config, the source patch, the make variables and flags, and the compiler.
-fn cache_key(pristine: &Path, autoconf: &[u8]) -> Result<String> {
+/// Hashes everything that decides the prepared source copy: the pristine source tree (paths and
+/// contents), the config and the source patch.
+fn source_key(pristine: &Path, autoconf: &[u8]) -> Result<String> {
     let mut hasher = Sha256::new();
     let mut field = |bytes: &[u8]| {
         // Length-prefixed, so adjacent fields cannot run into each other.
@@ -188,12 +210,28 @@ fn cache_key(pristine: &Path, autoconf: &[u8]) -> Result<String> {
     }
     field(autoconf);
     field(CIRCULAR_INCLUDES_NEW.as_bytes());
-    for variable in MAKE_VARIABLES {
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Hashes everything that decides one built kernel: the source copy's key, the variant's make
+/// variables and flags, and the compiler.
+fn build_key(source_key: &str, variant: Variant) -> String {
+    let mut hasher = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    field(source_key.as_bytes());
+    for variable in make_variables(variant) {
         field(variable.as_bytes());
     }
     field(KERNEL_CFLAGS.as_bytes());
     field(&compiler_version());
-    Ok(hasher.finalize().iter().map(|byte| format!("{byte:02x}")).collect())
+    hex(&hasher.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 fn compiler_version() -> Vec<u8> {
@@ -253,14 +291,14 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn make_command(source: &Path, build_directory: &Path, venv_bin: &Path) -> Result<Command> {
+fn make_command(source: &Path, build_directory: &Path, venv_bin: &Path, variant: Variant) -> Result<Command> {
     let mut command = Command::new("make");
     command
         .current_dir(build_directory)
         .arg("-f")
         .arg(source.join("Makefile"))
         .arg(format!("SOURCE_ROOT={}", source.display()))
-        .args(MAKE_VARIABLES)
+        .args(make_variables(variant))
         .arg(format!("-j{}", parallel_jobs()));
     let path = std::env::var_os("PATH").unwrap_or_default();
     let path =
@@ -277,6 +315,7 @@ fn make_command(source: &Path, build_directory: &Path, venv_bin: &Path) -> Resul
         "NK_CFLAGS",
         "PYTHON",
         "V",
+        "DEBUG",
         "CONFIG_DOMAIN_SCHEDULE",
         "CONFIG_ROOT_CNODE_SIZE_BITS",
         "CONFIG_TIME_SLICE",
@@ -294,13 +333,18 @@ fn make_command(source: &Path, build_directory: &Path, venv_bin: &Path) -> Resul
     Ok(command)
 }
 
-/// Removes builds for other keys: they were made from a config or source that is gone from the copy.
-fn remove_other_builds(sel4: &Path, current: &Path) {
+/// Removes this variant's builds for other keys (made from a config or source that is gone from the
+/// copy), and builds named before there were variants; the other variant's build stays.
+fn remove_other_builds(sel4: &Path, current: &Path, variant: Variant) {
     let Ok(entries) = fs::read_dir(sel4) else { return };
+    let variant_prefix = format!("build-{}-", variant.name());
     for entry in entries.flatten() {
         let path = entry.path();
-        let is_build = entry.file_name().to_string_lossy().starts_with("build-");
-        if is_build && path != current {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("build-") else { continue };
+        let unnamed_variant = !rest.starts_with("release-") && !rest.starts_with("debug-");
+        let stale = name.starts_with(&variant_prefix) || unnamed_variant;
+        if stale && path != current {
             // Best effort: a stale folder left behind costs only disk.
             let _ = fs::remove_dir_all(&path);
         }

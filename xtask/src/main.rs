@@ -16,8 +16,10 @@
 mod apps;
 mod bench;
 mod compose;
+mod console;
 mod expect;
 mod fuzz;
+mod gdb;
 mod host_setup;
 mod image;
 mod kernel;
@@ -27,6 +29,7 @@ mod root_task;
 mod smoke;
 mod stats;
 mod step;
+mod tally;
 mod test;
 mod workspace;
 
@@ -54,7 +57,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Build the seL4 5.0.0 kernel (x86_64, pc99) and print the path of its ELF32 image.
-    Kernel,
+    Kernel {
+        /// The debug build (kernel messages, debug syscalls) instead of the release build.
+        #[arg(long)]
+        debug: bool,
+    },
     /// Build the root task for x86_64-unknown-none and print the path of its ELF.
     BuildRootTask,
     /// Validate a manifest, build its apps, parse their ELFs and dry-run every instance's layout.
@@ -80,6 +87,11 @@ enum Command {
         /// Boot the root task alone: its on-target self-test.
         #[arg(long)]
         self_test: bool,
+        /// Start QEMU with its gdb stub (`-s -S`: port 1234, the guest halted until gdb continues),
+        /// print the gdb command that loads the kernel's, the root task's and the apps' symbols, and
+        /// wait for the run to end, without a time limit unless --timeout gives one.
+        #[arg(long)]
+        gdb: bool,
         #[command(flatten)]
         boot: BootArguments,
     },
@@ -132,8 +144,27 @@ impl BootArguments {
         qemu::BootOptions {
             timeout: Duration::from_secs(seconds),
             icount: self.icount,
+            gdb: false,
             log_directory: workspace.target_directory.join("qemu"),
         }
+    }
+
+    /// Options for `run`: with `gdb`, QEMU's gdb stub, and no time limit unless `--timeout` gives one
+    /// (the person at the debugger sets the pace).
+    fn to_run_options(
+        &self,
+        workspace: &Workspace,
+        manifest_timeout: Option<u64>,
+        gdb: bool,
+    ) -> qemu::BootOptions {
+        let mut options = self.to_options(workspace, manifest_timeout);
+        if gdb {
+            options.gdb = true;
+            if self.timeout.is_none() {
+                options.timeout = Duration::MAX;
+            }
+        }
+        options
     }
 }
 
@@ -151,8 +182,9 @@ fn main() -> ExitCode {
 fn run(command: Command) -> Result<()> {
     let workspace = Workspace::locate()?;
     match command {
-        Command::Kernel => {
-            let kernel = kernel::build(&workspace)?;
+        Command::Kernel { debug } => {
+            let variant = if debug { kernel::Variant::Debug } else { kernel::Variant::Release };
+            let kernel = kernel::build(&workspace, variant)?;
             println!("{}", kernel.image.display());
         }
         Command::BuildRootTask => {
@@ -172,7 +204,7 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Image { manifest, out } => {
             let checked = image::check(&workspace, &manifest)?;
-            let kernel = kernel::build(&workspace)?;
+            let kernel = kernel::build(&workspace, checked.manifest.kernel)?;
             let root_task = root_task::build(&workspace)?;
             let written = image::write(&workspace, &checked, &kernel.image, &root_task, &out)?;
             eprintln!(
@@ -184,7 +216,7 @@ fn run(command: Command) -> Result<()> {
                 written.directory.join("run.sh").display()
             );
         }
-        Command::Run { manifest, self_test, boot } => {
+        Command::Run { manifest, self_test, gdb, boot } => {
             let manifest = match manifest {
                 Some(manifest) => Some(manifest),
                 None if self_test => None,
@@ -201,28 +233,33 @@ fn run(command: Command) -> Result<()> {
                 }
             };
             match manifest {
-                Some(manifest) => run_manifest(&workspace, &manifest, &boot)?,
+                Some(manifest) => run_manifest(&workspace, &manifest, &boot, gdb)?,
                 None => {
-                    let kernel = kernel::build(&workspace)?;
+                    let kernel = kernel::build(&workspace, kernel::Variant::Release)?;
                     let root_task = root_task::build(&workspace)?;
+                    if gdb {
+                        announce_gdb(&kernel.image, &root_task, &[])?;
+                    }
                     let image = qemu::BootImage {
                         name: "self-test".to_owned(),
                         kernel: kernel.image,
                         root_task,
                         memory: qemu::DEFAULT_MEMORY,
+                        variant: kernel.variant,
                     };
-                    boot_and_judge(&workspace, &image, &boot.to_options(&workspace, None))?;
+                    boot_and_judge(&workspace, &image, &boot.to_run_options(&workspace, None, gdb))?;
                 }
             }
         }
         Command::Smoke { boot } => {
-            let kernel = kernel::build(&workspace)?;
+            let kernel = kernel::build(&workspace, kernel::Variant::Release)?;
             let root_task = smoke::write_root_task(&workspace)?;
             let image = qemu::BootImage {
                 name: "smoke".to_owned(),
                 kernel: kernel.image,
                 root_task,
                 memory: qemu::DEFAULT_MEMORY,
+                variant: kernel.variant,
             };
             boot_and_judge(&workspace, &image, &boot.to_options(&workspace, None))?;
         }
@@ -240,33 +277,40 @@ pub fn image_directory(workspace: &Workspace, name: &str) -> PathBuf {
     workspace.target_directory.join("images").join(name)
 }
 
-/// Checks a manifest and writes its image under [`image_directory`], ready to boot.
+/// Checks a manifest, builds (or reuses) the kernel it names and writes its image under
+/// [`image_directory`], ready to boot.
 pub fn compose_manifest(
     workspace: &Workspace,
-    kernel: &Path,
     root_task: &Path,
     manifest: &Path,
 ) -> Result<(image::Checked, qemu::BootImage)> {
     let checked = image::check(workspace, manifest)?;
+    let kernel = kernel::build(workspace, checked.manifest.kernel)?;
     let name = checked.manifest.name.clone();
-    let written = image::write(workspace, &checked, kernel, root_task, &image_directory(workspace, &name))?;
+    let written =
+        image::write(workspace, &checked, &kernel.image, root_task, &image_directory(workspace, &name))?;
     let boot_image = qemu::BootImage {
         name,
         kernel: written.kernel,
         root_task: written.root_task,
         memory: checked.manifest.memory,
+        variant: kernel.variant,
     };
     Ok((checked, boot_image))
 }
 
-/// Checks, composes and boots a manifest, prints its statistics and judges the run.
-fn run_manifest(workspace: &Workspace, manifest: &Path, boot: &BootArguments) -> Result<()> {
-    let kernel = kernel::build(workspace)?;
+/// Checks, composes and boots a manifest (under gdb's eye with `gdb`), prints its statistics and
+/// judges the run.
+fn run_manifest(workspace: &Workspace, manifest: &Path, boot: &BootArguments, gdb: bool) -> Result<()> {
     let root_task = root_task::build(workspace)?;
-    let (checked, boot_image) = compose_manifest(workspace, &kernel.image, &root_task, manifest)?;
+    let (checked, boot_image) = compose_manifest(workspace, &root_task, manifest)?;
     let name = boot_image.name.clone();
     host_setup::ensure_qemu(workspace)?;
-    let options = boot.to_options(workspace, Some(checked.manifest.timeout_seconds));
+    let options = boot.to_run_options(workspace, Some(checked.manifest.timeout_seconds), gdb);
+    if gdb {
+        let apps: Vec<PathBuf> = checked.elfs.iter().map(|elf| elf.path.clone()).collect();
+        announce_gdb(&boot_image.kernel, &root_task, &apps)?;
+    }
     let outcome = qemu::boot(&boot_image, &options)?;
     let records = stats::parse(&outcome.serial);
     if records.is_empty() {
@@ -281,6 +325,19 @@ fn run_manifest(workspace: &Workspace, manifest: &Path, boot: &BootArguments) ->
         }
         Err(reason) => bail!("{name} failed: {reason}\n(serial log: {})", outcome.log.display()),
     }
+}
+
+/// Tells the person at the terminal how to attach gdb to the QEMU about to start: the symbols of the
+/// kernel (`kernel` is the ELF32 image the build made from them), the root task and the apps.
+fn announce_gdb(kernel: &Path, root_task: &Path, apps: &[PathBuf]) -> Result<()> {
+    let symbols = gdb::Symbols::new(kernel, root_task, apps)?;
+    eprintln!(
+        "QEMU waits for gdb on port {}; in another terminal run\n\n{}\n\nthen set breakpoints \
+         (`hbreak`: the kernel and the root task are loaded after gdb connects) and `continue`.",
+        gdb::STUB_PORT,
+        symbols.command_line()?
+    );
+    Ok(())
 }
 
 /// Boots one image and turns anything but a clean pass into an error.

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use crate::{console, gdb};
+
 /// The start of the line a passing on-target test prints.
 pub const PASS_MARKER: &str = "[test] PASS";
 /// The start of the line a failing on-target test prints.
@@ -23,6 +25,9 @@ pub const FAIL_MARKER: &str = "[test] FAIL";
 pub const SUCCESS_EXIT_STATUS: i32 = 33;
 /// isa-debug-exit's I/O port.
 pub const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+/// Heads the lines of QEMU's own stderr in the serial log, which holds them among the guest's.
+const QEMU_LOG_PREFIX: &str = "[qemu stderr] ";
 
 /// How long QEMU may keep running after the marker before the runner stops waiting for its exit.
 const EXIT_GRACE: Duration = Duration::from_secs(10);
@@ -37,6 +42,8 @@ pub struct BootImage {
     pub root_task: PathBuf,
     /// Bytes of guest memory (`-m`, in whole MiB): the manifest's `memory`, else [`DEFAULT_MEMORY`].
     pub memory: u64,
+    /// The kernel build `kernel` is: a debug kernel's console goes to COM2 (see [`kernel_arguments`]).
+    pub variant: crate::kernel::Variant,
 }
 
 /// Guest memory for images that name none (the self-test, the smoke test).
@@ -46,6 +53,8 @@ pub struct BootOptions {
     pub timeout: Duration,
     /// `-icount shift=0,sleep=off`: one guest instruction per clock tick, deterministic serial output.
     pub icount: bool,
+    /// QEMU's gdb stub ([`gdb::STUB_ARGUMENTS`]): the guest waits for gdb to continue it.
+    pub gdb: bool,
     pub log_directory: PathBuf,
 }
 
@@ -176,6 +185,32 @@ pub fn arguments(kernel: &str, root_task: &str, memory: u64) -> Vec<String> {
     arguments
 }
 
+/// The debug kernel's console port: COM2, so that COM1, whose output is judged, has one writer,
+/// the root task.
+pub const DEBUG_CONSOLE_PORT: u16 = 0x2f8;
+
+/// What a kernel variant adds to the command line, `com2` naming where COM2's output goes. The
+/// debug kernel prints its own messages and every client's `DebugPutChar` to its console port,
+/// COM1 unless the boot command line names another (`console_port` and `debug_port`, parsed in
+/// seL4 5.0's `src/arch/x86/kernel/cmdline.c`): it gets COM2, a file. The release kernel writes
+/// nothing to serial.
+pub fn kernel_arguments(variant: crate::kernel::Variant, com2: &str) -> Vec<String> {
+    match variant {
+        crate::kernel::Variant::Release => Vec::new(),
+        crate::kernel::Variant::Debug => vec![
+            "-append".to_owned(),
+            format!("console_port={DEBUG_CONSOLE_PORT:#x} debug_port={DEBUG_CONSOLE_PORT:#x}"),
+            "-serial".to_owned(),
+            format!("file:{com2}"),
+        ],
+    }
+}
+
+/// Where a debug kernel's console (COM2) goes for an image: beside its serial log.
+pub fn com2_log(image: &BootImage, options: &BootOptions) -> PathBuf {
+    options.log_directory.join(format!("{}.com2.log", image.name))
+}
+
 /// The QEMU command line for an image.
 pub fn command(image: &BootImage, options: &BootOptions) -> Command {
     let mut command = Command::new(PROGRAM);
@@ -184,15 +219,19 @@ pub fn command(image: &BootImage, options: &BootOptions) -> Command {
         &image.root_task.to_string_lossy(),
         image.memory,
     ));
+    command.args(kernel_arguments(image.variant, &com2_log(image, options).to_string_lossy()));
     if options.icount {
         command.args(ICOUNT_ARGUMENTS);
+    }
+    if options.gdb {
+        command.args(gdb::STUB_ARGUMENTS);
     }
     command
 }
 
-/// Boots the image, streaming serial to the terminal and to `<log_directory>/<name>.log`, and waits
-/// for QEMU to exit, killing it on timeout. Errors only when QEMU cannot be run at all
-/// (`host_setup::ensure_qemu` installs it).
+/// Boots the image, streaming serial and QEMU's stderr to the terminal (less the lines [`console`]
+/// leaves out) and all of both to `<log_directory>/<name>.log`, and waits for QEMU to exit, killing
+/// it on timeout. Errors only when QEMU cannot be run at all (`host_setup::ensure_qemu` installs it).
 pub fn boot(image: &BootImage, options: &BootOptions) -> Result<BootOutcome> {
     std::fs::create_dir_all(&options.log_directory)
         .with_context(|| format!("cannot create {}", options.log_directory.display()))?;
@@ -201,6 +240,13 @@ pub fn boot(image: &BootImage, options: &BootOptions) -> Result<BootOutcome> {
 
     let mut command = command(image, options);
     eprintln!("... boot {}: {command:?}", image.name);
+    if image.variant == crate::kernel::Variant::Debug {
+        eprintln!(
+            "note: {} boots the debug kernel: any client can halt the machine or write raw serial (to COM2, {})",
+            image.name,
+            com2_log(image, options).display()
+        );
+    }
     let started = Instant::now();
     let mut child = command
         .stdin(Stdio::null())
@@ -212,9 +258,18 @@ pub fn boot(image: &BootImage, options: &BootOptions) -> Result<BootOutcome> {
     let serial = Arc::new(Mutex::new(Vec::new()));
     let stdout = child.stdout.take().context("QEMU has no stdout pipe")?;
     let stderr = child.stderr.take().context("QEMU has no stderr pipe")?;
-    let serial_reader = stream(stdout, Some(log_file), Box::new(std::io::stdout()), Arc::clone(&serial));
+    // The terminal gets the lines a person reads (`console`); the log gets every line of both.
+    let stderr_log = log_file.try_clone().with_context(|| format!("cannot reopen {}", log.display()))?;
+    let serial_lines = console::Lines::new(Some(log_file), "", std::io::stdout(), console::shows_serial);
+    let serial_reader = stream(stdout, serial_lines, Arc::clone(&serial));
     let qemu_stderr = Arc::new(Mutex::new(Vec::new()));
-    let stderr_reader = stream(stderr, None, Box::new(std::io::stderr()), Arc::clone(&qemu_stderr));
+    let stderr_lines = console::Lines::new(
+        Some(stderr_log),
+        QEMU_LOG_PREFIX,
+        std::io::stderr(),
+        console::shows_qemu_message,
+    );
+    let stderr_reader = stream(stderr, stderr_lines, Arc::clone(&qemu_stderr));
 
     let (exit_status, killed) = wait(&mut child, options.timeout, &serial)?;
     // The pipes close when QEMU is gone, so the readers finish.
@@ -236,13 +291,14 @@ pub fn boot(image: &BootImage, options: &BootOptions) -> Result<BootOutcome> {
     })
 }
 
-/// Waits for QEMU to exit, for at most `timeout`, and at most [`EXIT_GRACE`] after a marker line.
+/// Waits for QEMU to exit, for at most `timeout` (`Duration::MAX`: no limit), and at most
+/// [`EXIT_GRACE`] after a marker line.
 fn wait(
     child: &mut Child,
     timeout: Duration,
     serial: &Mutex<Vec<u8>>,
 ) -> Result<(Option<i32>, Option<Kill>)> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now().checked_add(timeout);
     let mut marker_seen_at: Option<Instant> = None;
     loop {
         if let Some(status) = child.try_wait().context("cannot wait for QEMU")? {
@@ -255,7 +311,7 @@ fn wait(
                 marker_seen_at = Some(now);
             }
         }
-        let kill = if now >= deadline {
+        let kill = if deadline.is_some_and(|deadline| now >= deadline) {
             Some(Kill::Timeout)
         } else if marker_seen_at.is_some_and(|seen| now.duration_since(seen) >= EXIT_GRACE) {
             Some(Kill::NoExitAfterMarker)
@@ -272,11 +328,10 @@ fn wait(
     }
 }
 
-/// Copies a pipe to `echo`, an optional log file and a shared buffer, chunk by chunk as it arrives.
-fn stream(
+/// Copies a pipe to a shared buffer as it arrives, and line by line to the terminal and the log.
+fn stream<T: Write + Send + 'static>(
     mut pipe: impl Read + Send + 'static,
-    mut log: Option<File>,
-    mut echo: Box<dyn Write + Send>,
+    mut lines: console::Lines<File, T>,
     buffer: Arc<Mutex<Vec<u8>>>,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
@@ -287,13 +342,10 @@ fn stream(
                 Ok(count) => count,
             };
             let bytes = &chunk[..count];
-            // Echo and log failures must not stop the capture the verdict depends on.
-            let _ = echo.write_all(bytes).and_then(|()| echo.flush());
-            if let Some(log) = &mut log {
-                let _ = log.write_all(bytes);
-            }
             buffer.lock().expect("no holder panics").extend_from_slice(bytes);
+            lines.write(bytes);
         }
+        lines.finish();
     })
 }
 

@@ -1,8 +1,9 @@
 //! A minimal root task, written out byte by byte, for checking the kernel, QEMU and the runner alone.
 //!
-//! It prints the PASS marker with the debug kernel's `DebugPutChar` syscall, then exits QEMU through
-//! isa-debug-exit with `IOPort_Out8` on the root task's I/O port cap. No toolchain is involved, so a
-//! failure here is the kernel's, QEMU's or the runner's, never the Rust root task's.
+//! It prints the PASS marker by writing COM1 (0x3f8) itself, one `IOPort_Out8` on the root task's
+//! I/O port cap per byte, then exits QEMU through isa-debug-exit the same way. It needs no debug
+//! syscall, so it boots the release kernel too. No toolchain is involved, so a failure here is the
+//! kernel's, QEMU's or the runner's, never the Rust root task's.
 
 use std::path::PathBuf;
 
@@ -18,18 +19,22 @@ const PROGRAM_HEADER_SIZE: u16 = 56;
 /// The marker line the program prints.
 pub const MESSAGE: &[u8] = b"[test] PASS (xtask smoke root task)\n\0";
 
-/// x86_64 machine code; the message follows it directly. Numbers from design.md section 2:
-/// DebugPutChar is syscall -9, Call is -1, the I/O port cap is slot 7, IOPort_Out8 is label 47.
+/// x86_64 machine code; the message follows it directly. Numbers from design.md section 2: Call is
+/// syscall -1, the I/O port cap is slot 7, IOPort_Out8 is label 47 (MR0 port, MR1 value). The kernel
+/// keeps rbx across a syscall; every other register the loop needs is set again each time.
 #[rustfmt::skip]
-const CODE: [u8; 0x43] = [
-    0x48, 0x8d, 0x1d, 0x3c, 0x00, 0x00, 0x00, //       lea    rbx, [rip + message]
-    0x0f, 0xb6, 0x3b,                         // next: movzx  edi, byte [rbx]
-    0x85, 0xff,                               //       test   edi, edi
-    0x74, 0x0e,                               //       jz     exit
-    0x48, 0xc7, 0xc2, 0xf7, 0xff, 0xff, 0xff, //       mov    rdx, -9          ; DebugPutChar(rdi)
+const CODE: [u8; 0x5a] = [
+    0x48, 0x8d, 0x1d, 0x53, 0x00, 0x00, 0x00, //       lea    rbx, [rip + message]
+    0x44, 0x0f, 0xb6, 0x03,                   // next: movzx  r8d, byte [rbx]  ; MR1: the byte
+    0x45, 0x85, 0xc0,                         //       test   r8d, r8d
+    0x74, 0x23,                               //       jz     exit
+    0x48, 0xc7, 0xc7, 0x07, 0x00, 0x00, 0x00, //       mov    rdi, 7           ; seL4_CapIOPort
+    0x48, 0xc7, 0xc6, 0x02, 0xf0, 0x02, 0x00, //       mov    rsi, 47 << 12 | 2 ; IOPort_Out8, 2 words
+    0x49, 0xc7, 0xc2, 0xf8, 0x03, 0x00, 0x00, //       mov    r10, 0x3f8       ; MR0: COM1
+    0x48, 0xc7, 0xc2, 0xff, 0xff, 0xff, 0xff, //       mov    rdx, -1          ; Call
     0x0f, 0x05,                               //       syscall
     0x48, 0xff, 0xc3,                         //       inc    rbx
-    0xeb, 0xeb,                               //       jmp    next
+    0xeb, 0xd4,                               //       jmp    next
     0x48, 0xc7, 0xc7, 0x07, 0x00, 0x00, 0x00, // exit: mov    rdi, 7           ; seL4_CapIOPort
     0x48, 0xc7, 0xc6, 0x02, 0xf0, 0x02, 0x00, //       mov    rsi, 47 << 12 | 2 ; IOPort_Out8, 2 words
     0x49, 0xc7, 0xc2, 0xf4, 0x00, 0x00, 0x00, //       mov    r10, 0xf4        ; MR0: port
@@ -97,6 +102,15 @@ mod tests {
         // rip-relative: the displacement counts from the end of the 7-byte instruction.
         let displacement = i32::from_le_bytes(CODE[3..7].try_into().unwrap());
         assert_eq!(7 + displacement as usize, CODE.len());
+    }
+
+    #[test]
+    fn branches_land_on_the_loop_and_the_exit() {
+        // jz at 14..16 goes to the exit block (51), jmp at 49..51 back to `next` (7).
+        assert_eq!(16 + CODE[15] as usize, 51);
+        assert_eq!(51 + CODE[50] as i8 as isize, 7);
+        assert_eq!(&CODE[51..54], &[0x48, 0xc7, 0xc7]);
+        assert_eq!(&CODE[7..11], &[0x44, 0x0f, 0xb6, 0x03]);
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! `cargo xtask test`: host tests, the binding's ABI checks against the kernel source, a short run of
 //! each fuzz target, then on-target boots: the root task's self-test and every `manifests/*.toml` and
 //! `manifests/bench/*.toml`, each judged by the runner's verdict and the manifest's expectations.
+//!
+//! Every phase runs whatever an earlier one found, and the run ends with a line per phase and the
+//! total, `N passed, M failed`, alone on the last line of stdout ([`tally`]).
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
 use crate::qemu::{self, BootImage};
+use crate::tally::{self, Summary, Tally};
 use crate::workspace::{cargo, Workspace};
 use crate::{expect, fuzz, host_setup, kernel, root_task, stats, BootArguments};
 
@@ -14,41 +19,55 @@ use crate::{expect, fuzz, host_setup, kernel, root_task, stats, BootArguments};
 pub const KERNEL_SOURCE_VARIABLE: &str = "SEL4_KERNEL_SOURCE";
 
 pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
-    // First, because the ABI tests read its source and every boot needs it.
-    let kernel = kernel::build(workspace)?;
-    let mut host_failures = Vec::new();
+    // First, because the ABI tests read its source and most boots need it; the debug kernel is
+    // built as images ask for it (at least one does), from the same source.
+    let kernel = kernel::build(workspace, kernel::Variant::Release)?;
+    let mut summary = Summary::default();
 
-    eprintln!("... host tests (cargo test)");
-    if !cargo_test(workspace, &[], None)? {
-        host_failures.push("cargo test");
-    }
+    // Every member, the root task's unit tests among them; the apps' binaries have no host tests
+    // (`test = false`: their tests are the boots below).
+    summary.record("host tests", cargo_test(workspace, "host tests", &["--workspace"], None)?);
     // The benchmarks' own checks: every scenario once, each rig's classes against the expected ones.
-    eprintln!("... benchmark checks (cargo test --benches)");
-    if !cargo_test(workspace, &["--benches"], None)? {
-        host_failures.push("cargo test --benches");
-    }
-    eprintln!("... seL4 ABI tests against the kernel source (cargo test -p sel4 -- --include-ignored)");
-    if !cargo_test(workspace, &["-p", "sel4", "--", "--include-ignored"], Some(&kernel.source))? {
-        host_failures.push("cargo test -p sel4 -- --include-ignored");
-    }
+    // Bench targets only (`--benches` would run every library's unit tests again).
+    summary.record(
+        "benchmark checks",
+        cargo_test(workspace, "benchmark checks", &["--workspace", "--bench", "*"], None)?,
+    );
+    // Only the ignored tests: the others of `sel4` ran with the host tests.
+    summary.record(
+        "seL4 ABI tests",
+        cargo_test(
+            workspace,
+            "seL4 ABI tests against the kernel source",
+            &["-p", "sel4", "--", "--ignored"],
+            Some(&kernel.source),
+        )?,
+    );
     eprintln!("... fuzz targets, {} executions each (cargo xtask fuzz)", fuzz::DEFAULT_RUNS);
-    if let Err(error) = fuzz::run(workspace, &fuzz::Options::default()) {
-        eprintln!("fuzz: FAILED: {error:#}");
-        host_failures.push("cargo xtask fuzz");
-    }
+    let fuzz = match fuzz::run_targets(workspace, &fuzz::Options::default()) {
+        Ok(targets) => {
+            targets.iter().fold(Tally::default(), |tally, (_, passed)| tally + Tally::one(*passed))
+        }
+        Err(error) => {
+            eprintln!("fuzz: FAILED: {error:#}");
+            Tally::one(false)
+        }
+    };
+    summary.record("fuzz targets", fuzz);
 
     host_setup::ensure_qemu(workspace)?;
     let root_task = root_task::build(workspace);
-    let mut passed = 0;
-    let mut failures = Vec::new();
+    let mut boots = Tally::default();
+    let mut failed_boots = Vec::new();
     let mut record = |name: String, verdict: Result<String>| match verdict {
         Ok(note) => {
             eprintln!("on-target {name}: passed{note}");
-            passed += 1;
+            boots += Tally::one(true);
         }
         Err(error) => {
             eprintln!("on-target {name}: FAILED: {error:#}");
-            failures.push(name);
+            boots += Tally::one(false);
+            failed_boots.push(name);
         }
     };
 
@@ -58,6 +77,7 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
             kernel: kernel.image.clone(),
             root_task: root_task.clone(),
             memory: qemu::DEFAULT_MEMORY,
+            variant: kernel.variant,
         };
         let outcome = qemu::boot(&image, &boot.to_options(workspace, None))?;
         outcome
@@ -73,15 +93,17 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
         let verdict = root_task
             .as_ref()
             .map_err(|e| anyhow::anyhow!("no root task: {e:#}"))
-            .and_then(|root_task| boot_manifest(workspace, &kernel, root_task, &manifest, boot));
+            .and_then(|root_task| boot_manifest(workspace, root_task, &manifest, boot));
         record(name, verdict);
     }
+    summary.record("boots", boots);
 
-    println!("{passed} passed, {} failed", failures.len());
-    if !host_failures.is_empty() || !failures.is_empty() {
-        let mut problems: Vec<String> =
-            host_failures.iter().map(|step| format!("host step `{step}` failed")).collect();
-        problems.extend(failures.iter().map(|name| format!("on-target `{name}` failed")));
+    // stdout: CI reads the last line.
+    print!("\n{}", summary.render());
+    let failed_phases = summary.failed_phases();
+    if !failed_phases.is_empty() {
+        let mut problems: Vec<String> = failed_phases.iter().map(|phase| format!("{phase} failed")).collect();
+        problems.extend(failed_boots.iter().map(|name| format!("on-target `{name}` failed")));
         bail!("{}", problems.join("; "));
     }
     Ok(())
@@ -113,22 +135,32 @@ pub fn toml_files(directory: &Path) -> Result<Vec<PathBuf>> {
 /// Checks, composes, boots and judges one manifest; `Ok` carries a note for the pass line.
 fn boot_manifest(
     workspace: &Workspace,
-    kernel: &kernel::Kernel,
     root_task: &Path,
     manifest: &Path,
     boot: &BootArguments,
 ) -> Result<String> {
-    let (checked, image) = crate::compose_manifest(workspace, &kernel.image, root_task, manifest)?;
+    let (checked, image) = crate::compose_manifest(workspace, root_task, manifest)?;
     let outcome = qemu::boot(&image, &boot.to_options(workspace, Some(checked.manifest.timeout_seconds)))?;
     let lines = expect::judge(&checked.manifest, &outcome)
         .map_err(|reason| anyhow::anyhow!("{reason}\n(serial log: {})", outcome.log.display()))?;
     let records = stats::parse(&outcome.serial).len();
-    Ok(format!(" ({lines} expected lines, {records} [stats] lines, {:.1} s)", outcome.duration.as_secs_f64()))
+    Ok(format!(
+        " ({} kernel, {lines} expected lines, {records} [stats] lines, {:.1} s)",
+        image.variant.name(),
+        outcome.duration.as_secs_f64()
+    ))
 }
 
-/// Runs `cargo test` in the workspace (default members unless `arguments` pick a package) and says
-/// whether it passed; its output goes straight to the terminal.
-fn cargo_test(workspace: &Workspace, arguments: &[&str], kernel_source: Option<&Path>) -> Result<bool> {
+/// Runs `cargo test` with `arguments` in the workspace and counts its tests. Its output, stdout and
+/// stderr through one pipe so that each binary's result follows cargo's line naming it, goes to
+/// stderr as it comes.
+fn cargo_test(
+    workspace: &Workspace,
+    description: &str,
+    arguments: &[&str],
+    kernel_source: Option<&Path>,
+) -> Result<Tally> {
+    eprintln!("... {description} (cargo test {})", arguments.join(" "));
     let mut command = cargo();
     // All test binaries, not just up to the first failing one: CI should report every failure.
     command
@@ -139,6 +171,25 @@ fn cargo_test(workspace: &Workspace, arguments: &[&str], kernel_source: Option<&
     if let Some(source) = kernel_source {
         command.env(KERNEL_SOURCE_VARIABLE, source);
     }
-    let status = command.status().context("cannot run cargo test")?;
-    Ok(status.success())
+    let (mut reader, writer) = std::io::pipe().context("cannot make a pipe for cargo test")?;
+    command.stdout(writer.try_clone().context("cannot share a pipe")?).stderr(writer);
+    let mut child = command.spawn().context("cannot run cargo test")?;
+    // The command holds our copies of the pipe's write end: without them the read ends with cargo.
+    drop(command);
+    let mut output = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        let count = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(count) => count,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error).context("cannot read cargo test's output"),
+        };
+        let _ = std::io::stderr().write_all(&chunk[..count]);
+        output.extend_from_slice(&chunk[..count]);
+    }
+    let status = child.wait().context("cannot wait for cargo test")?;
+    let tally = tally::count_cargo_test(&String::from_utf8_lossy(&output), status.success());
+    eprintln!("    {description}: {tally}");
+    Ok(tally)
 }

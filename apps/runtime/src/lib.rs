@@ -9,14 +9,16 @@
 //! Design principles:
 //! - **No unsafe code.** Every call to the pager is `seL4_Call` on CSpace slot 1 through the
 //!   `sel4` crate's safe syscalls; message registers 4 and up go through its IPC buffer functions.
+//!   The one attribute the ABI needs, `#[no_mangle]` on `_start`, is emitted by [`entry!`].
 //! - **The ABI's numbers come from the `abi` crate.** Labels, limits, status codes and the
 //!   endpoint slot are the pager's own constants, not copies.
-//!   The one attribute the ABI needs, `#[no_mangle]` on `_start`, is emitted by [`entry!`].
 //! - **No hidden state.** No allocator and no globals: printing formats into a buffer on the
 //!   stack and sends it with one call per [`PRINT_LIMIT`] bytes.
 //! - **Host builds are stubs.** The apps are workspace members, so workspace-wide cargo commands
 //!   compile them for the host too; there [`entry!`] makes a `main` that says where the program
-//!   runs and fails, and the panic handler is left to `std`.
+//!   runs and fails, and the panic handler is left to `std`. An app's tests are its boots under the
+//!   pager, so each app's `Cargo.toml` sets `test = false` and `bench = false` on its binary: a
+//!   test harness could not run there (`#![no_main]` leaves the stub as the entry point).
 #![no_std]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -83,6 +85,8 @@ pub enum ShareError {
     DoesNotFit,
     /// The pager has no room for another shared object.
     TooManyShared,
+    /// The manifest does not let my app share into that one (its `share_to` does not name it).
+    NotPermitted,
     /// A code this runtime does not know.
     Unknown(u64),
 }
@@ -94,6 +98,7 @@ impl ShareError {
             share_status::NO_AREA => ShareError::NoArea,
             share_status::DOES_NOT_FIT => ShareError::DoesNotFit,
             share_status::TOO_MANY_SHARED => ShareError::TooManyShared,
+            share_status::NOT_PERMITTED => ShareError::NotPermitted,
             other => ShareError::Unknown(other),
         }
     }
@@ -106,6 +111,9 @@ impl fmt::Display for ShareError {
             ShareError::NoArea => f.write_str("no area at the source address"),
             ShareError::DoesNotFit => f.write_str("the area does not fit at the destination address"),
             ShareError::TooManyShared => f.write_str("too many shared objects"),
+            ShareError::NotPermitted => {
+                f.write_str("not permitted: my app's share_to does not name the destination")
+            }
             ShareError::Unknown(code) => write!(f, "unknown share error {code}"),
         }
     }
@@ -117,6 +125,9 @@ fn call(
     length: usize,
     registers: [u64; REGISTER_MESSAGE_WORDS],
 ) -> [u64; REGISTER_MESSAGE_WORDS] {
+    if label >= label::LIMIT {
+        return [label::REFUSED, 0, 0, 0];
+    }
     let info = MessageInfo::new(label, 0, 0, length as u64);
     syscall::call(PAGER_ENDPOINT, info, registers).registers
 }
@@ -264,6 +275,10 @@ pub fn start(main: fn(&Context) -> i32, instance: u64, heap_base: u64, heap_size
     exit(main(&context))
 }
 
+/// The opt-in heap: a global allocator over the app's heap area for apps whose main is named with
+/// [`entry_with_heap!`] (beside [`entry!`]). The runtime itself allocates nothing.
+pub mod heap;
+
 /// Names the app's `fn main(&Context) -> i32` as the program entry.
 ///
 /// On the pager's target it defines `_start`, an ordinary `extern "C"` function of the four entry
@@ -301,4 +316,17 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         None => println!("panicked: {}", info.message()),
     }
     exit(PANIC_EXIT_CODE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_above_20_bits_is_refused_without_a_call() {
+        // 0x100100 would reach the pager as 0x100, exit: refused before any syscall is made.
+        let reply = call(label::LIMIT | label::EXIT, 1, [7, 0, 0, 0]);
+        assert_eq!(reply, [label::REFUSED, 0, 0, 0]);
+        assert_eq!(call(u64::MAX, 0, [0; 4])[0], label::REFUSED);
+    }
 }

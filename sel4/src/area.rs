@@ -1,0 +1,130 @@
+//! Memory that this thread's pager maps for it on demand, handed once to safe code as a slice.
+//!
+//! A client of a pager gets anonymous areas (the heap of docs/app-abi.md) that are mapped on first
+//! touch. Safe Rust can use such an area only as memory it owns, so [`take`] turns one into a
+//! `&'static mut [MaybeUninit<u8>]`, the form safe allocators take (`linked_list_allocator`'s
+//! `init_from_slice`): the one unsafe step lives here, in the binding, like the IPC buffer's.
+//!
+//! What [`take`] checks: the range is not empty, starts above page 0, is page aligned and ends at
+//! or below 4 GiB (seL4 5.0 reports fault addresses in 32 bits, so a pager keeps every area
+//! there), and it is the first area taken in the program (a second call could hand out the same
+//! bytes twice). What it cannot check, and takes on the caller's word: that the pager maps the
+//! range read-write for this thread and that nothing else in the program uses it. Pass only what
+//! the pager said at entry (the heap base and size registers).
+
+use core::fmt;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::abi::PAGE_SIZE;
+
+/// Areas end at or below this: seL4 5.0 reports x86_64 fault addresses in 32 bits.
+pub const ADDRESS_LIMIT: u64 = 1 << 32;
+
+/// Why an area cannot be taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AreaError {
+    /// No area: base 0 or size 0.
+    Empty,
+    /// Base or size is not a multiple of the page size.
+    Unaligned {
+        /// Base address.
+        base: u64,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// The range ends above [`ADDRESS_LIMIT`] or wraps around.
+    OutOfRange {
+        /// Base address.
+        base: u64,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// An area was taken already in this program.
+    AlreadyTaken,
+}
+
+impl fmt::Display for AreaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AreaError::Empty => f.write_str("no area (base or size 0)"),
+            AreaError::Unaligned { base, size } => {
+                write!(f, "area {base:#x} + {size:#x} is not page aligned")
+            }
+            AreaError::OutOfRange { base, size } => {
+                write!(f, "area {base:#x} + {size:#x} does not end at or below 4 GiB")
+            }
+            AreaError::AlreadyTaken => f.write_str("an area was taken already"),
+        }
+    }
+}
+
+/// Set by the first successful [`take`].
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Checks the range's shape: non-empty, page aligned, below [`ADDRESS_LIMIT`].
+fn check(base: u64, size: u64) -> Result<(), AreaError> {
+    if base == 0 || size == 0 {
+        return Err(AreaError::Empty);
+    }
+    let page = PAGE_SIZE as u64;
+    if !base.is_multiple_of(page) || !size.is_multiple_of(page) {
+        return Err(AreaError::Unaligned { base, size });
+    }
+    match base.checked_add(size) {
+        Some(end) if end <= ADDRESS_LIMIT => Ok(()),
+        _ => Err(AreaError::OutOfRange { base, size }),
+    }
+}
+
+/// The area `[base, base + size)` that this thread's pager maps for it, as memory the program
+/// owns from now on. At most one area per program; see the module doc for what the caller vouches
+/// for.
+pub fn take(base: u64, size: u64) -> Result<&'static mut [MaybeUninit<u8>], AreaError> {
+    check(base, size)?;
+    if TAKEN.swap(true, Ordering::AcqRel) {
+        return Err(AreaError::AlreadyTaken);
+    }
+    // SAFETY: `from_raw_parts_mut` needs a non-null pointer to `size` bytes valid for reads and
+    // writes, one object, no other reference to them, and `size <= isize::MAX`. The range is
+    // non-null, below 4 GiB (so `size` fits) and, on the caller's word, an area the pager maps
+    // read-write for this thread for as long as it lives, which nothing else in the program uses
+    // (the module doc); `TAKEN` makes this the only slice `take` ever returns. `MaybeUninit<u8>`
+    // asks nothing of the bytes' contents.
+    Ok(unsafe { core::slice::from_raw_parts_mut(base as usize as *mut MaybeUninit<u8>, size as usize) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_range_is_no_area() {
+        assert_eq!(check(0, 0x1000), Err(AreaError::Empty));
+        assert_eq!(check(0x8000_0000, 0), Err(AreaError::Empty));
+    }
+
+    #[test]
+    fn an_unaligned_range_is_refused() {
+        assert_eq!(check(0x8000_0010, 0x1000), Err(AreaError::Unaligned { base: 0x8000_0010, size: 0x1000 }));
+        assert_eq!(check(0x8000_0000, 0x1001), Err(AreaError::Unaligned { base: 0x8000_0000, size: 0x1001 }));
+    }
+
+    #[test]
+    fn a_range_past_4_gib_is_refused() {
+        assert_eq!(check(0xFFFF_F000, 0x1000), Ok(()));
+        assert_eq!(
+            check(0xFFFF_F000, 0x2000),
+            Err(AreaError::OutOfRange { base: 0xFFFF_F000, size: 0x2000 })
+        );
+        let wraps = u64::MAX - 0xFFF;
+        assert_eq!(check(wraps, 0x2000), Err(AreaError::OutOfRange { base: wraps, size: 0x2000 }));
+    }
+
+    #[test]
+    fn a_bad_range_takes_nothing() {
+        // Refused ranges never reach the one-shot flag, so the program could still take its area.
+        assert_eq!(take(0, 0).map(|slice| slice.len()), Err(AreaError::Empty));
+        assert!(!TAKEN.load(Ordering::Acquire));
+    }
+}
