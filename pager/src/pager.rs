@@ -764,11 +764,10 @@ fn checked_range(base: u64, size: u64) -> Result<u64, PagerError> {
 
 /// HelenOS `as_area_check_access`, plus the guard page.
 fn check_access(area: &Area, access: Access) -> Result<(), RefusalReason> {
-    if area.backend == Backend::Guard {
-        return Err(RefusalReason::StackOverflow);
-    }
-    if area.backend == Backend::Reserved {
-        return Err(RefusalReason::Reserved { area: area.kind });
+    match area.backend {
+        Backend::Guard => return Err(RefusalReason::StackOverflow),
+        Backend::Reserved => return Err(RefusalReason::Reserved { area: area.kind }),
+        Backend::Segment { .. } | Backend::Anonymous => {}
     }
     match access {
         Access::Write if !area.rights.write => Err(RefusalReason::WriteToReadOnly { area: area.kind }),
