@@ -7,7 +7,7 @@
 
 use alloc::string::String;
 
-use bootimage::policy;
+use abi::policy;
 use pager::{BuiltinPolicy, Pager, PagerConfig};
 use sel4::{BootInfo, Endpoint};
 
