@@ -23,8 +23,8 @@ use crate::client;
 use crate::costs::{FaultCosts, Served};
 use crate::lifecycle::{Clients, Ending};
 use crate::platform::Sel4Platform;
-use crate::timer::Limit;
 use crate::report::{self, Name};
+use crate::timer::Limit;
 
 /// A line longer than this is printed in pieces.
 const LINE_LIMIT: usize = 1024;

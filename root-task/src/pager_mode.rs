@@ -112,8 +112,13 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         clients,
         blocks.start
     );
-    let mut session =
-        Session::new(Pager::new(config, policy), platform, endpoint, Clients::new(endpoint, image), Some(timer));
+    let mut session = Session::new(
+        Pager::new(config, policy),
+        platform,
+        endpoint,
+        Clients::new(endpoint, image),
+        Some(timer),
+    );
     session.launch_all(located.first_page)?;
     session.run();
     judge(&session)
