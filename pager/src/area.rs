@@ -1,6 +1,7 @@
 //! Areas: the pieces of a client address space and what backs each (HelenOS `as_area_t`).
 
 use crate::elf::Segment;
+use crate::policy::{AreaPolicy, Mode};
 use crate::resident::ResidentPages;
 use crate::stats::FaultCounts;
 use crate::{ImageId, Rights, SharedId, PAGE_SIZE};
@@ -60,6 +61,10 @@ pub struct Area {
     pub(crate) shared: Option<SharedId>,
     pub(crate) resident: ResidentPages,
     pub(crate) faults: FaultCounts,
+    pub(crate) policy: AreaPolicy,
+    /// Some pages may be mapped read-only first (zero-page or cow, in an area no pagemap shares):
+    /// the one flag the fault path reads before it looks at the rules.
+    pub(crate) read_only_first: bool,
 }
 
 impl Area {
@@ -73,7 +78,23 @@ impl Area {
             shared: None,
             resident: ResidentPages::default(),
             faults: FaultCounts::default(),
+            policy: AreaPolicy::SEED,
+            read_only_first: false,
         }
+    }
+
+    /// Puts `policy` in force. A shared area never maps pages read-only first: its pagemap holds the
+    /// one frame every client maps, so a write must not give the writer a frame of its own.
+    pub(crate) fn set_policy(&mut self, policy: AreaPolicy) {
+        self.policy = policy;
+        let stand_in = |mode| matches!(mode, Mode::ZeroPage | Mode::Cow);
+        self.read_only_first =
+            self.shared.is_none() && (stand_in(policy.file.mode) || stand_in(policy.zero.mode));
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> AreaPolicy {
+        self.policy
     }
 
     /// First address.

@@ -10,9 +10,9 @@ use crate::elf::{ElfError, ElfImage};
 use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
 use crate::frames::{FrameCounts, FrameTable, SlotPool};
 use crate::platform::Platform;
-use crate::policy::{AreaView, Policy};
+use crate::policy::{AppPolicy, AreaPolicy, AreaView, Mode, Policy};
 use crate::resident::ResidentPage;
-use crate::seed::{classify, fill, map_frame, Image, PageSource};
+use crate::seed::{classify, fill, image_frame_of, map_frame, Image, NewFrame, PageSource};
 use crate::stats::FaultCounts;
 use crate::{
     page_align_down, ClientId, FrameRef, ImageId, PoolFrame, Rights, SharedId, PAGE_SIZE, USER_ADDRESS_LIMIT,
@@ -93,6 +93,11 @@ pub enum ShareError {
     NotShareable {
         area: AreaKind,
     },
+    /// Some pages of the area are mapped read-only until their first write (zero-page or cow): a
+    /// pagemap could not follow their writes.
+    ReadOnlyFirst {
+        area: AreaKind,
+    },
     TooManySharedObjects,
     /// The area does not fit at the destination.
     Area(AreaError),
@@ -104,6 +109,11 @@ impl fmt::Display for ShareError {
             Self::UnknownClient(c) => write!(f, "unknown client {}", c.0),
             Self::NoArea { address } => write!(f, "no area at {address:#x} to share"),
             Self::NotShareable { area } => write!(f, "the {area} cannot be shared"),
+            Self::ReadOnlyFirst { area } => write!(
+                f,
+                "the {area} has pages mapped read-only until written (zero-page or cow): share it before \
+                 touching it, or give it another policy"
+            ),
             Self::TooManySharedObjects => f.write_str("too many shared objects"),
             Self::Area(e) => write!(f, "{e}"),
         }
@@ -200,6 +210,8 @@ pub struct Pager<'img, P: Policy = crate::BuiltinPolicy> {
     frames: FrameTable,
     slots: SlotPool,
     faults: FaultCounts,
+    /// The shared zero frame (zero-page, cow): made on first use, pinned, never freed.
+    zero_frame: Option<PoolFrame>,
 }
 
 impl<'img, P: Policy> Pager<'img, P> {
@@ -214,7 +226,39 @@ impl<'img, P: Policy> Pager<'img, P> {
             frames: FrameTable::new(config.frame_capacity, config.retype_batch),
             slots: SlotPool::new(config.copy_slots),
             faults: FaultCounts::default(),
+            zero_frame: None,
         }
+    }
+
+    /// The shared zero frame, once a zero-page or cow fault has made it.
+    pub fn zero_frame(&self) -> Option<PoolFrame> {
+        self.zero_frame
+    }
+
+    /// An area with the rules the pager's policy gives it.
+    pub(crate) fn new_area(
+        &self,
+        base: u64,
+        end: u64,
+        rights: Rights,
+        backend: Backend,
+        kind: AreaKind,
+    ) -> Area {
+        let mut area = Area::new(base, end, rights, backend, kind);
+        let view = AreaView { kind, backend, pages: area.pages(), policy: AreaPolicy::SEED };
+        area.set_policy(self.policy.area_policy(&view));
+        area
+    }
+
+    /// Puts an app's policy table in force in each of `client`'s areas it names (every area but the
+    /// stack guard, the IPC buffer page and areas shared in).
+    pub fn apply_app_policy(&mut self, client: ClientId, policy: &AppPolicy) -> Result<(), PagerError> {
+        for area in &mut self.client_mut(client)?.areas {
+            if let Some(rules) = policy.area_policy(area.kind, area.backend) {
+                area.set_policy(rules);
+            }
+        }
+        Ok(())
     }
 
     /// The capacities in force.
@@ -283,12 +327,13 @@ impl<'img, P: Policy> Pager<'img, P> {
     pub fn load_image(&mut self, client: ClientId, image: ImageId) -> Result<u64, PagerError> {
         let elf = self.image(image).ok_or(PagerError::UnknownImage(image))?.clone();
         let limit = self.config.max_areas_per_client;
-        let target = self.client_mut(client)?;
+        self.client_mut(client)?;
         for (n, segment) in elf.segments().iter().enumerate() {
             let (base, end) = segment.page_range();
             let backend = Backend::Segment { image, segment: *segment };
             let kind = AreaKind::Segment(n as u8);
-            target.insert_area(Area::new(base, end, segment.rights, backend, kind), limit)?;
+            let area = self.new_area(base, end, segment.rights, backend, kind);
+            self.client_mut(client)?.insert_area(area, limit)?;
         }
         Ok(elf.entry())
     }
@@ -304,7 +349,7 @@ impl<'img, P: Policy> Pager<'img, P> {
     ) -> Result<(), PagerError> {
         let end = checked_range(base, size)?;
         let limit = self.config.max_areas_per_client;
-        let area = Area::new(base, end, rights, Backend::Anonymous, kind);
+        let area = self.new_area(base, end, rights, Backend::Anonymous, kind);
         Ok(self.client_mut(client)?.insert_area(area, limit)?)
     }
 
@@ -330,11 +375,11 @@ impl<'img, P: Policy> Pager<'img, P> {
         let base = base.ok_or(AreaError::OutsideUserRange { base: 0, size })?;
         checked_range(base, size)?;
         let limit = self.config.max_areas_per_client;
+        let stack = self.new_area(base, top, Rights::READ_WRITE, Backend::Anonymous, AreaKind::Stack);
         let target = self.client_mut(client)?;
         let guard =
             Area::new(base - PAGE_SIZE, base, Rights::default(), Backend::Guard, AreaKind::StackGuard);
         target.insert_area(guard, limit)?;
-        let stack = Area::new(base, top, Rights::READ_WRITE, Backend::Anonymous, AreaKind::Stack);
         if let Err(error) = target.insert_area(stack, limit) {
             let guard_index = target.area_index(base - PAGE_SIZE).expect("guard just added");
             target.areas.remove(guard_index);
@@ -377,8 +422,9 @@ impl<'img, P: Policy> Pager<'img, P> {
             return Err(PagerError::UnknownRegion(region));
         }
         let limit = self.config.max_areas_per_client;
-        let mut area = Area::new(base, end, rights, Backend::Anonymous, kind);
+        let mut area = self.new_area(base, end, rights, Backend::Anonymous, kind);
         area.shared = Some(region);
+        area.set_policy(area.policy);
         self.client_mut(client)?.insert_area(area, limit)?;
         self.shared_mut(region).attachments += 1;
         Ok(())
@@ -403,12 +449,17 @@ impl<'img, P: Policy> Pager<'img, P> {
         let mut mapped = 0;
         for area_index in 0..areas {
             let area = &self.clients[usize::from(client.0)].as_ref().expect("checked").areas[area_index];
-            let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
+            let view = area_view(area);
             if !self.policy.populate_at_start(&view) {
                 continue;
             }
             for index in 0..view.pages {
-                let (class, _) = self.resolve_page(platform, client, area_index, index).map_err(refusal)?;
+                let area = &self.clients[usize::from(client.0)].as_ref().expect("checked").areas[area_index];
+                if rule_of_page(area, index, &self.images).mode != Mode::Eager {
+                    continue;
+                }
+                let (class, _) =
+                    self.resolve_page(platform, client, area_index, index, Access::Read).map_err(refusal)?;
                 if class != FaultClass::Spurious {
                     mapped += 1;
                 }
@@ -445,9 +496,9 @@ impl<'img, P: Policy> Pager<'img, P> {
             return refuse(self, Some(area_index), reason);
         }
         let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
-        let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
+        let view = area_view(area);
 
-        let (class, frame) = match self.resolve_page(platform, client, area_index, index) {
+        let (class, frame) = match self.resolve_page(platform, client, area_index, index, fault.access) {
             Ok(resolved) => resolved,
             Err(reason) => return refuse(self, Some(area_index), reason),
         };
@@ -455,9 +506,16 @@ impl<'img, P: Policy> Pager<'img, P> {
 
         // Fault-around: best effort, a failure here is not the client's fault.
         let mut pages_mapped = u32::from(class != FaultClass::Spurious);
-        let around = self.policy.fault_around(&view);
+        // The window of the faulting page's kind: its zero pages' or its file pages'.
+        let rule = match class {
+            FaultClass::NewFrame(crate::FrameContent::Zero)
+            | FaultClass::ZeroShared
+            | FaultClass::Upgrade => view.policy.zero,
+            _ => view.policy.file,
+        };
+        let around = self.policy.fault_around(&view, rule);
         for next in (index + 1..view.pages).take(around as usize) {
-            match self.resolve_page(platform, client, area_index, next) {
+            match self.resolve_page(platform, client, area_index, next, Access::Read) {
                 Ok((FaultClass::Spurious, _)) => {}
                 Ok((class, _)) => {
                     pages_mapped += 1;
@@ -476,19 +534,28 @@ impl<'img, P: Policy> Pager<'img, P> {
         target.areas[area_index].faults.record(class);
     }
 
-    /// Maps page `index` of an area, choosing its frame by the seed's cases.
+    /// Maps page `index` of an area for `access`, choosing its frame by the seed's cases (and the
+    /// area's rules: a read may be served read-only from a shared frame, see [`Mode::ZeroPage`] and
+    /// [`Mode::Cow`]).
     fn resolve_page(
         &mut self,
         platform: &mut impl Platform,
         client: ClientId,
         area_index: usize,
         index: u32,
+        access: Access,
     ) -> Result<(FaultClass, FrameRef), RefusalReason> {
+        let zero_frame = self.zero_frame;
         let Self { clients, shared, frames, slots, images, .. } = self;
         let target = clients[usize::from(client.0)].as_mut().expect("live client");
         let area = &target.areas[area_index];
         // Not resident: where it goes, so recording it below takes no second search.
         let vacancy = match area.resident.find(index) {
+            // A write to a page mapped read-only from a shared frame (only a writable area gets
+            // here with a write: `check_access` refused the others).
+            Ok(page) if access == Access::Write && read_only_stand_in(page.frame, zero_frame) => {
+                return self.upgrade(platform, client, area_index, index, page);
+            }
             // Mapped with the area's full rights already: another thread of the client faulted first.
             Ok(page) => return Ok((FaultClass::Spurious, page.frame)),
             Err(vacancy) => vacancy,
@@ -515,7 +582,16 @@ impl<'img, P: Policy> Pager<'img, P> {
             }
         }
 
-        let (class, frame) = match classify(area, index, images) {
+        let source = classify(area, index, images);
+        if area.read_only_first && access != Access::Write {
+            if let Some(served) = self.serve_read_only(platform, client, area_index, index, &source, vacancy)
+            {
+                return served;
+            }
+        }
+        let Self { clients, shared, frames, slots, .. } = self;
+        let target = clients[usize::from(client.0)].as_mut().expect("live client");
+        let (class, frame) = match source {
             PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page)),
             PageSource::New(new) => {
                 if let Some(budget) = target.budget.filter(|b| target.charged >= *b) {
@@ -545,6 +621,135 @@ impl<'img, P: Policy> Pager<'img, P> {
                     frames.release(pool);
                     target.charged -= 1;
                 }
+                Err(reason)
+            }
+        }
+    }
+
+    /// A read of a page the area's rules serve read-only from a shared frame: zeroes from the shared
+    /// zero frame (zero-page, cow), a writable segment's file page from the image's own frame (cow).
+    /// `None` when the rules serve this page as the seed does.
+    #[inline(never)]
+    fn serve_read_only(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+        source: &PageSource<'_>,
+        vacancy: crate::resident::Vacancy,
+    ) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
+        let area = &self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index];
+        let policy = area.policy;
+        let (class, frame) = match source {
+            PageSource::New(NewFrame { content: crate::FrameContent::Zero, .. })
+                if matches!(policy.zero.mode, Mode::ZeroPage | Mode::Cow) =>
+            {
+                match self.shared_zero_frame(platform, client) {
+                    Ok(zero) => (FaultClass::ZeroShared, FrameRef::Pool(zero)),
+                    Err(reason) => return Some(Err(reason)),
+                }
+            }
+            PageSource::New(NewFrame { content: crate::FrameContent::Copy, .. })
+                if policy.file.mode == Mode::Cow =>
+            {
+                (FaultClass::ImageFrame, FrameRef::Image(image_frame_of(area, index, &self.images)?))
+            }
+            _ => return None,
+        };
+        let Self { clients, frames, slots, .. } = self;
+        let target = clients[usize::from(client.0)].as_mut().expect("live client");
+        let area = &target.areas[area_index];
+        let vaddr = area.base + u64::from(index) * PAGE_SIZE;
+        let rights = Rights { write: false, ..area.rights };
+        if let FrameRef::Pool(zero) = frame {
+            frames.add_reference(zero);
+        }
+        match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, frame, rights) {
+            Ok(slot) => {
+                target.areas[area_index].resident.fill(vacancy, ResidentPage { frame, slot });
+                Some(Ok((class, frame)))
+            }
+            Err(reason) => {
+                if let FrameRef::Pool(zero) = frame {
+                    frames.release(zero);
+                }
+                Some(Err(reason))
+            }
+        }
+    }
+
+    /// The shared zero frame, made (from the pool, charged to nobody, pinned) on first use.
+    fn shared_zero_frame(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+    ) -> Result<PoolFrame, RefusalReason> {
+        if let Some(zero) = self.zero_frame {
+            return Ok(zero);
+        }
+        let allocation = self
+            .frames
+            .allocate(platform, client, crate::FrameContent::Zero)
+            .map_err(RefusalReason::OutOfFrames)?;
+        fill(platform, allocation, &NewFrame::ZERO);
+        self.frames.pin(allocation.frame);
+        self.zero_frame = Some(allocation.frame);
+        Ok(allocation.frame)
+    }
+
+    /// The first write to a page mapped read-only from a shared frame: a new frame filled as the
+    /// seed would fill it (zeroes, or a copy of the file's page), mapped writable in place of the
+    /// read-only mapping, which goes (unmap, then delete: a change of frame on seL4).
+    #[inline(never)]
+    fn upgrade(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+        old: ResidentPage,
+    ) -> Result<(FaultClass, FrameRef), RefusalReason> {
+        let Self { clients, frames, slots, images, .. } = self;
+        let target = clients[usize::from(client.0)].as_mut().expect("live client");
+        let area = &target.areas[area_index];
+        let PageSource::New(new) = classify(area, index, images) else {
+            // An image frame is only ever mapped read-only into a writable area by cow, for a page
+            // the seed would copy; anything else was mapped with its full rights.
+            return Ok((FaultClass::Spurious, old.frame));
+        };
+        if let Some(budget) = target.budget.filter(|b| target.charged >= *b) {
+            return Err(RefusalReason::OverBudget { budget });
+        }
+        let allocation =
+            frames.allocate(platform, client, new.content).map_err(RefusalReason::OutOfFrames)?;
+        target.charged += 1;
+        fill(platform, allocation, &new);
+        let class = match old.frame {
+            FrameRef::Image(_) => FaultClass::CowCopy,
+            FrameRef::Pool(_) => FaultClass::Upgrade,
+        };
+        let (vaddr, rights) = (area.base + u64::from(index) * PAGE_SIZE, area.rights);
+        let area = &mut target.areas[area_index];
+        area.resident.remove(index);
+        // Deleting the copy unmaps it first (`delete_copy`); a slot the kernel kept stays out.
+        if platform.delete_copy(old.slot).is_ok() {
+            slots.put(old.slot);
+        }
+        if let FrameRef::Pool(shared) = old.frame {
+            // The zero frame: pinned, so this is never its last reference.
+            frames.release(shared);
+        }
+        let frame = FrameRef::Pool(allocation.frame);
+        match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, frame, rights) {
+            Ok(slot) => {
+                let area = &mut target.areas[area_index];
+                area.resident.insert(index, ResidentPage { frame, slot });
+                Ok((class, frame))
+            }
+            Err(reason) => {
+                frames.release(allocation.frame);
+                target.charged -= 1;
                 Err(reason)
             }
         }
@@ -619,7 +824,14 @@ impl<'img, P: Policy> Pager<'img, P> {
         if matches!(area.backend, Backend::Guard | Backend::Reserved) {
             return Err(ShareError::NotShareable { area: area.kind });
         }
+        let zero_frame = self.zero_frame;
+        if area.read_only_first
+            && area.resident.iter().any(|(_, page)| read_only_stand_in(page.frame, zero_frame))
+        {
+            return Err(ShareError::ReadOnlyFirst { area: area.kind });
+        }
         let (size, rights, backend, already) = (area.end - area.base, area.rights, area.backend, area.shared);
+        let area_policy = area.policy;
         let end = checked_range(at, size).map_err(|e| match e {
             PagerError::Area(a) => ShareError::Area(a),
             _ => ShareError::Area(AreaError::OutsideUserRange { base: at, size }),
@@ -632,6 +844,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         };
         let mut incoming = Area::new(at, end, rights, backend, AreaKind::SharedIn);
         incoming.shared = Some(shared_id);
+        incoming.set_policy(area_policy);
         let Self { clients, shared, frames, .. } = self;
         if let Err(error) = clients[usize::from(to.0)].as_mut().expect("checked").insert_area(incoming, limit)
         {
@@ -655,6 +868,7 @@ impl<'img, P: Policy> Pager<'img, P> {
                 }
             }
             area.shared = Some(shared_id);
+            area.set_policy(area.policy);
             object.attachments = 1;
         }
         object.attachments += 1;
@@ -741,6 +955,28 @@ impl<'img, P: Policy> Pager<'img, P> {
             self.clients().flat_map(|(_, c)| c.areas.iter()).map(|a| a.resident.metadata_bytes()).sum();
         let pagemaps: usize = self.shared.iter().flatten().map(|s| s.pagemap.len() * 16).sum();
         resident + pagemaps + self.frames.metadata_bytes()
+    }
+}
+
+/// What a policy sees of an area.
+fn area_view(area: &Area) -> AreaView {
+    AreaView { kind: area.kind, backend: area.backend, pages: area.pages(), policy: area.policy }
+}
+
+/// The rule governing page `index` of an area: its zero pages' or its file pages'.
+fn rule_of_page(area: &Area, index: u32, images: &[Image<'_>]) -> crate::policy::PageRule {
+    match classify(area, index, images) {
+        PageSource::New(NewFrame { content: crate::FrameContent::Zero, .. }) => area.policy.zero,
+        _ => area.policy.file,
+    }
+}
+
+/// Whether a resident page's frame is one mapped read-only until the page's first write: the shared
+/// zero frame, or an image frame (in a writable area only cow maps one).
+fn read_only_stand_in(frame: FrameRef, zero_frame: Option<PoolFrame>) -> bool {
+    match frame {
+        FrameRef::Image(_) => true,
+        FrameRef::Pool(frame) => zero_frame == Some(frame),
     }
 }
 

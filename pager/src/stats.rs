@@ -13,6 +13,9 @@ pub struct FaultCounts {
     pub zero: u64,
     pub mixed: u64,
     pub spurious: u64,
+    pub zero_shared: u64,
+    pub upgrade: u64,
+    pub cow_copy: u64,
     pub refused: u64,
 }
 
@@ -25,6 +28,9 @@ impl FaultCounts {
             FaultClass::NewFrame(FrameContent::Zero) => &mut self.zero,
             FaultClass::NewFrame(FrameContent::Mixed) => &mut self.mixed,
             FaultClass::Spurious => &mut self.spurious,
+            FaultClass::ZeroShared => &mut self.zero_shared,
+            FaultClass::Upgrade => &mut self.upgrade,
+            FaultClass::CowCopy => &mut self.cow_copy,
         } += 1;
     }
 
@@ -34,6 +40,14 @@ impl FaultCounts {
 
     /// Faults served (every class).
     pub fn served(&self) -> u64 {
-        self.shared_hit + self.image_frame + self.copy + self.zero + self.mixed + self.spurious
+        self.shared_hit
+            + self.image_frame
+            + self.copy
+            + self.zero
+            + self.mixed
+            + self.spurious
+            + self.zero_shared
+            + self.upgrade
+            + self.cow_copy
     }
 }

@@ -10,7 +10,10 @@
 
 use std::collections::HashMap;
 
-use pager::{BuiltinPolicy, ClientId, FrameRef, ImagePage, KernelError, PagerConfig, RefusalReason, Rights};
+use pager::{
+    BuiltinPolicy, ClientId, FrameRef, ImagePage, KernelError, Mode, PagerConfig, RefusalReason, Rights,
+    ShareError,
+};
 use pager_tests::pattern;
 use proptest::prelude::*;
 use sim::elf::{ElfBuilder, FLAGS_R, FLAGS_RW, FLAGS_RX};
@@ -125,6 +128,9 @@ fn policy() -> impl Strategy<Value = BuiltinPolicy> {
         3 => Just(BuiltinPolicy::Seed),
         1 => (1u32..4).prop_map(|pages| BuiltinPolicy::FaultAround { pages }),
         1 => Just(BuiltinPolicy::Eager),
+        1 => Just(BuiltinPolicy::Named(Mode::ZeroPage)),
+        1 => Just(BuiltinPolicy::Named(Mode::Cow)),
+        1 => Just(BuiltinPolicy::Named(Mode::LargePages)),
     ]
 }
 
@@ -222,6 +228,9 @@ struct Run<'a> {
     eager: bool,
     /// Capacities small enough to run out; refusals for lack of frames, slots or memory are expected.
     tight: bool,
+    policy: BuiltinPolicy,
+    /// The policy maps some pages read-only until their first write (zero-page, cow).
+    read_only_first: bool,
 }
 
 impl Run<'_> {
@@ -374,7 +383,16 @@ impl Run<'_> {
                     SHARED_BASE + (self.oracle.shares - 1) * SHARED_STRIDE
                 };
                 let (from_id, to_id) = (self.oracle.clients[from].0, self.oracle.clients[to].0);
-                self.session.share(from_id, source.base, to_id, at).expect("share");
+                match self.session.share(from_id, source.base, to_id, at) {
+                    Ok(()) => {}
+                    // Pages mapped read-only until written (zero-page, cow) keep an area from being
+                    // shared: only those policies may refuse, and only an area holding such a page.
+                    Err(ShareError::ReadOnlyFirst { .. }) => {
+                        prop_assert!(self.read_only_first, "refused under {:?}", self.policy);
+                        return Ok(());
+                    }
+                    Err(error) => panic!("share: {error}"),
+                }
                 let key = match source.key {
                     Key::Shared(_) => source.key,
                     Key::Private(_) => {
@@ -462,7 +480,22 @@ impl Run<'_> {
                     "page {:#x} of {id:?}",
                     mapping.vaddr
                 );
-                prop_assert_eq!(mapping.rights, area.rights);
+                // A page mapped read-only until its first write: the shared zero frame, or (cow) the
+                // image's own frame of a writable segment's page.
+                let zero_frame = self.session.pager.zero_frame().map(FrameRef::Pool);
+                let read_only_first = area.rights.write
+                    && (Some(mapping.frame) == zero_frame || matches!(mapping.frame, FrameRef::Image(_)));
+                if read_only_first {
+                    prop_assert!(
+                        self.read_only_first,
+                        "{:?} mapped read-only under {:?}",
+                        mapping,
+                        self.policy
+                    );
+                    prop_assert_eq!(mapping.rights, Rights { write: false, ..area.rights });
+                } else {
+                    prop_assert_eq!(mapping.rights, area.rights);
+                }
                 if let Fill::Segment { image, segment } = area.fill {
                     let elf = &self.oracle.elves[image];
                     let spec = &elf.segments()[segment];
@@ -481,7 +514,10 @@ impl Run<'_> {
                             .all(|(va, &b)| (spec.vaddr..file_end).contains(&va) || b == 0)
                     });
                     let straddles = !in_file && page < file_end;
-                    if !area.rights.write && (in_file || (straddles && padded_with_zeroes)) {
+                    let cow = self.policy == BuiltinPolicy::Named(Mode::Cow) && area.rights.write && in_file;
+                    if cow && matches!(mapping.frame, FrameRef::Image(_))
+                        || !area.rights.write && (in_file || (straddles && padded_with_zeroes))
+                    {
                         let first = boot.files()[image].first_page;
                         let page_offset = offset.expect("a page in the file");
                         let expected = FrameRef::Image(ImagePage(first + (page_offset / PAGE) as u32));
@@ -498,7 +534,9 @@ impl Run<'_> {
         }
         let counts = self.session.pager.frame_counts();
         prop_assert_eq!(counts.in_use, 0);
-        prop_assert_eq!(counts.free, counts.created);
+        // The shared zero frame, once made, is the pager's for good: pinned, never free.
+        prop_assert_eq!(counts.free + counts.pinned, counts.created);
+        prop_assert_eq!(counts.pinned, u32::from(self.session.pager.zero_frame().is_some()));
         prop_assert_eq!(u64::from(counts.created), self.session.kernel.counters().frames_created);
         prop_assert_eq!(self.session.pager.copy_slots_in_use(), 0);
         prop_assert_eq!(self.session.kernel.live_copies(), 0);
@@ -562,7 +600,15 @@ fn run_case(
         shares: 0,
         low_shares: 0,
     };
-    let mut run = Run { session, oracle, eager: policy == BuiltinPolicy::Eager, tight: limits.is_some() };
+    let read_only_first = matches!(policy, BuiltinPolicy::Named(Mode::ZeroPage | Mode::Cow));
+    let mut run = Run {
+        session,
+        oracle,
+        eager: policy == BuiltinPolicy::Eager,
+        tight: limits.is_some(),
+        policy,
+        read_only_first,
+    };
     // Two clients to begin with, so sharing has somewhere to go from the first step.
     run.apply(Op::Spawn { image: 0 })?;
     run.apply(Op::Spawn { image: 1 })?;
