@@ -182,6 +182,34 @@ pub struct AppPolicy {
 }
 
 impl AppPolicy {
+    /// A table from the boot image's numbers ([`abi::policy`]): one per kind in [`PolicyKind::ALL`]
+    /// order, the windows `[file, zero]` (file pages of text, rodata and data take the first, every
+    /// page of zeroes the second), and `(region, number)` per attached region. `Err` names a number
+    /// that is no policy's.
+    pub fn from_codes(
+        kinds: [u8; 6],
+        windows: [u8; 2],
+        regions: impl IntoIterator<Item = (u16, u8)>,
+    ) -> Result<Self, u8> {
+        let rule = |code: u8, window: u8| {
+            let mode = Mode::from_code(u32::from(code)).ok_or(code)?;
+            Ok::<_, u8>(PageRule::new(mode, window.min(64)))
+        };
+        let mut table = Self::default();
+        for (n, kind) in PolicyKind::ALL.into_iter().enumerate() {
+            let window = match kind {
+                PolicyKind::Text | PolicyKind::Rodata | PolicyKind::Data => windows[0],
+                PolicyKind::Bss | PolicyKind::Heap | PolicyKind::Stack => windows[1],
+            };
+            table.kinds[n] = rule(kinds[n], window)?;
+        }
+        for (region, code) in regions {
+            // More attachments than the table holds keep the seed (an image has at most a few).
+            let _ = table.regions.push((region, rule(code, windows[1])?));
+        }
+        Ok(table)
+    }
+
     /// The rule of a kind.
     pub fn rule(&self, kind: PolicyKind) -> PageRule {
         self.kinds[kind as usize]

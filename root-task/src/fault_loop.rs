@@ -316,7 +316,9 @@ impl Session {
             Err(ShareError::UnknownClient(_)) => share_status::NO_DESTINATION,
             // An area with pages read-only until written (zero-page, cow) cannot be shared either.
             Err(
-                ShareError::NoArea { .. } | ShareError::NotShareable { .. } | ShareError::ReadOnlyFirst { .. },
+                ShareError::NoArea { .. }
+                | ShareError::NotShareable { .. }
+                | ShareError::ReadOnlyFirst { .. },
             ) => share_status::NO_AREA,
             Err(ShareError::Area(_)) => share_status::DOES_NOT_FIT,
             Err(ShareError::TooManySharedObjects) => share_status::TOO_MANY_SHARED,

@@ -7,7 +7,6 @@
 
 use alloc::string::String;
 
-use abi::policy;
 use pager::{BuiltinPolicy, Pager, PagerConfig};
 use sel4::{BootInfo, Endpoint};
 
@@ -34,11 +33,9 @@ const SPARE_SLOTS: u64 = 64;
 pub type Verdict = Result<(), String>;
 
 fn policy_of(header: &bootimage::Header) -> Result<BuiltinPolicy, String> {
-    match header.policy.get() {
-        policy::SEED => Ok(BuiltinPolicy::Seed),
-        policy::EAGER => Ok(BuiltinPolicy::Eager),
-        policy::FAULT_AROUND => Ok(BuiltinPolicy::FaultAround { pages: header.policy_pages.get() }),
-        other => Err(alloc::format!("image policy {other} is unknown")),
+    match pager::Mode::from_code(header.policy.get()) {
+        Some(mode) => Ok(BuiltinPolicy::of_mode(mode, header.policy_pages.get())),
+        None => Err(alloc::format!("image policy {} is unknown", header.policy.get())),
     }
 }
 
@@ -152,11 +149,14 @@ fn judge(session: &Session) -> Verdict {
     if let Some(failure) = clients.failure() {
         return Err(failure.into());
     }
-    if frames.in_use != 0 || frames.free != frames.created || copies != 0 {
+    // The shared zero frame (zero-page, cow) is the pager's for good: pinned, neither in use nor free.
+    let pinned_ok = frames.pinned == u32::from(pager.zero_frame().is_some());
+    if frames.in_use != 0 || frames.free + frames.pinned != frames.created || copies != 0 || !pinned_ok {
         return Err(alloc::format!(
-            "frames not all returned: {} in use, {} free of {} created, {copies} copy slots in use",
+            "frames not all returned: {} in use, {} free and {} pinned of {} created, {copies} copy slots in use",
             frames.in_use,
             frames.free,
+            frames.pinned,
             frames.created
         ));
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use bootimage::{AppSpec, AttachmentSpec, ImageSpec, RegionSpec};
-use manifest::{AppSource, Manifest, Policy};
+use manifest::{AppSource, Manifest, Policy, PolicyName};
 use serde::Serialize;
 
 use crate::apps::{self, AppElf};
@@ -47,11 +47,25 @@ fn pack(checked: &Checked) -> Result<Vec<u8>> {
 }
 
 fn policy(policy: Policy) -> (&'static str, u32, u32) {
-    match policy {
-        Policy::Seed => ("seed", abi::policy::SEED, 0),
-        Policy::Eager => ("eager", abi::policy::EAGER, 0),
-        Policy::FaultAround { pages } => ("fault-around", abi::policy::FAULT_AROUND, pages),
-    }
+    let pages = match policy {
+        Policy::FaultAround { pages } => pages,
+        _ => 0,
+    };
+    (policy.name().name(), code(policy.name()), pages)
+}
+
+/// The boot image's number of a named policy ([`abi::policy`]).
+fn code(name: PolicyName) -> u32 {
+    pager::Mode::from_name(name.name()).expect("the manifest's names are the pager's").code()
+}
+
+/// An app's policy table as the boot image holds it: a number per area kind, the windows.
+fn app_policy(policy: &manifest::AppPolicy) -> ([u8; 6], [u8; 2]) {
+    let window = |pages: u32| pages.min(64) as u8;
+    (
+        policy.kinds.map(|name| code(name) as u8),
+        [window(policy.fault_around.0), window(policy.fault_around.1)],
+    )
 }
 
 fn to_u32(value: u64, what: &str) -> Result<u32> {
@@ -93,7 +107,10 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
     let mut apps = Vec::new();
     for (app, elf) in manifest.apps.iter().zip(&checked.elfs) {
         let (heap_base, heap_size) = app.heap.map_or((0, 0), |heap| (heap.base, heap.size));
+        let (app_policy, fault_around) = app_policy(&app.policy);
         apps.push(AppSpec {
+            policy: app_policy,
+            fault_around,
             name: app.name.clone(),
             elf: loadable_part(&elf.bytes)
                 .with_context(|| format!("app {:?} ({})", app.name, elf.path.display()))?,
@@ -114,9 +131,11 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
             attachments: app
                 .attachments
                 .iter()
-                .map(|a| {
+                .zip(&app.policy.attachments)
+                .map(|(a, &policy)| {
                     Ok(AttachmentSpec {
                         region: u16::try_from(a.region).context("too many regions")?,
+                        policy: code(policy) as u8,
                         writable: a.writable,
                         address: to_u32(a.address, "attachment address")?,
                     })
