@@ -453,13 +453,18 @@ impl<'img, P: Policy> Pager<'img, P> {
             if !self.policy.populate_at_start(&view) {
                 continue;
             }
+            // A segment whose data and bss pages follow different rules: eager maps only its pages
+            // under an eager rule.
+            let by_page = view.policy.file.mode != view.policy.zero.mode;
             for index in 0..view.pages {
-                let area = &self.clients[usize::from(client.0)].as_ref().expect("checked").areas[area_index];
-                if rule_of_page(area, index, &self.images).mode != Mode::Eager {
-                    continue;
+                if by_page {
+                    let area =
+                        &self.clients[usize::from(client.0)].as_ref().expect("checked").areas[area_index];
+                    if rule_of_page(area, index, &self.images).mode != Mode::Eager {
+                        continue;
+                    }
                 }
-                let (class, _) =
-                    self.resolve_page(platform, client, area_index, index, Access::Read).map_err(refusal)?;
+                let (class, _) = self.resolve_page(platform, client, area_index, index).map_err(refusal)?;
                 if class != FaultClass::Spurious {
                     mapped += 1;
                 }
@@ -496,9 +501,18 @@ impl<'img, P: Policy> Pager<'img, P> {
             return refuse(self, Some(area_index), reason);
         }
         let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
-        let view = area_view(area);
+        let rules = area.policy;
 
-        let (class, frame) = match self.resolve_page(platform, client, area_index, index, fault.access) {
+        let read_only_first = match area.read_only_first {
+            true => self.resolve_read_only_first(platform, client, area_index, index, fault.access),
+            false => None,
+        };
+        // One call of the seed's path here, so that it stays inlined (`cargo xtask bench`).
+        let resolved = match read_only_first {
+            Some(resolved) => resolved,
+            None => self.resolve_page(platform, client, area_index, index),
+        };
+        let (class, frame) = match resolved {
             Ok(resolved) => resolved,
             Err(reason) => return refuse(self, Some(area_index), reason),
         };
@@ -510,12 +524,18 @@ impl<'img, P: Policy> Pager<'img, P> {
         let rule = match class {
             FaultClass::NewFrame(crate::FrameContent::Zero)
             | FaultClass::ZeroShared
-            | FaultClass::Upgrade => view.policy.zero,
-            _ => view.policy.file,
+            | FaultClass::Upgrade => rules.zero,
+            _ => rules.file,
         };
+        if rule.around == 0 {
+            return Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped });
+        }
+        // Only a rule with a window asks the policy (and builds its view).
+        let area = &self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index];
+        let view = area_view(area);
         let around = self.policy.fault_around(&view, rule);
         for next in (index + 1..view.pages).take(around as usize) {
-            match self.resolve_page(platform, client, area_index, next, Access::Read) {
+            match self.resolve_page(platform, client, area_index, next) {
                 Ok((FaultClass::Spurious, _)) => {}
                 Ok((class, _)) => {
                     pages_mapped += 1;
@@ -534,28 +554,52 @@ impl<'img, P: Policy> Pager<'img, P> {
         target.areas[area_index].faults.record(class);
     }
 
-    /// Maps page `index` of an area for `access`, choosing its frame by the seed's cases (and the
-    /// area's rules: a read may be served read-only from a shared frame, see [`Mode::ZeroPage`] and
-    /// [`Mode::Cow`]).
-    fn resolve_page(
+    /// A fault in an area whose rules map some pages read-only first (zero-page, cow; never a
+    /// shared area): a read of such a page maps the shared frame read-only, a write to one mapped so
+    /// upgrades it; `None` for everything else, which goes the seed's way ([`Pager::resolve_page`]).
+    /// Kept apart so that the seed's path pays one flag test for it.
+    #[cold]
+    #[inline(never)]
+    fn resolve_read_only_first(
         &mut self,
         platform: &mut impl Platform,
         client: ClientId,
         area_index: usize,
         index: u32,
         access: Access,
+    ) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
+        let Self { clients, frames, slots, images, zero_frame, .. } = self;
+        let target = clients[usize::from(client.0)].as_mut().expect("live client");
+        let area = &target.areas[area_index];
+        let vacancy = match (area.resident.find(index), access) {
+            // A write to a page mapped read-only from a shared frame (only a writable area gets
+            // here with a write: `check_access` refused the others).
+            (Ok(page), Access::Write) if read_only_stand_in(page.frame, *zero_frame) => {
+                return Some(self.upgrade(platform, client, area_index, index, page));
+            }
+            (Err(vacancy), Access::Read | Access::Execute) => vacancy,
+            _ => return None,
+        };
+        let PageSource::New(NewFrame { content, .. }) = classify(area, index, images) else {
+            return None;
+        };
+        let parts = Parts { frames, slots, zero_frame, images };
+        serve_read_only(platform, parts, target, client, area_index, index, content, vacancy)
+    }
+
+    /// Maps page `index` of an area, choosing its frame by the seed's cases.
+    fn resolve_page(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
     ) -> Result<(FaultClass, FrameRef), RefusalReason> {
-        let zero_frame = self.zero_frame;
         let Self { clients, shared, frames, slots, images, .. } = self;
         let target = clients[usize::from(client.0)].as_mut().expect("live client");
         let area = &target.areas[area_index];
         // Not resident: where it goes, so recording it below takes no second search.
         let vacancy = match area.resident.find(index) {
-            // A write to a page mapped read-only from a shared frame (only a writable area gets
-            // here with a write: `check_access` refused the others).
-            Ok(page) if access == Access::Write && read_only_stand_in(page.frame, zero_frame) => {
-                return self.upgrade(platform, client, area_index, index, page);
-            }
             // Mapped with the area's full rights already: another thread of the client faulted first.
             Ok(page) => return Ok((FaultClass::Spurious, page.frame)),
             Err(vacancy) => vacancy,
@@ -582,16 +626,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             }
         }
 
-        let source = classify(area, index, images);
-        if area.read_only_first && access != Access::Write {
-            if let Some(served) = self.serve_read_only(platform, client, area_index, index, &source, vacancy)
-            {
-                return served;
-            }
-        }
-        let Self { clients, shared, frames, slots, .. } = self;
-        let target = clients[usize::from(client.0)].as_mut().expect("live client");
-        let (class, frame) = match source {
+        let (class, frame) = match classify(area, index, images) {
             PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page)),
             PageSource::New(new) => {
                 if let Some(budget) = target.budget.filter(|b| target.charged >= *b) {
@@ -624,78 +659,6 @@ impl<'img, P: Policy> Pager<'img, P> {
                 Err(reason)
             }
         }
-    }
-
-    /// A read of a page the area's rules serve read-only from a shared frame: zeroes from the shared
-    /// zero frame (zero-page, cow), a writable segment's file page from the image's own frame (cow).
-    /// `None` when the rules serve this page as the seed does.
-    #[inline(never)]
-    fn serve_read_only(
-        &mut self,
-        platform: &mut impl Platform,
-        client: ClientId,
-        area_index: usize,
-        index: u32,
-        source: &PageSource<'_>,
-        vacancy: crate::resident::Vacancy,
-    ) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
-        let area = &self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index];
-        let policy = area.policy;
-        let (class, frame) = match source {
-            PageSource::New(NewFrame { content: crate::FrameContent::Zero, .. })
-                if matches!(policy.zero.mode, Mode::ZeroPage | Mode::Cow) =>
-            {
-                match self.shared_zero_frame(platform, client) {
-                    Ok(zero) => (FaultClass::ZeroShared, FrameRef::Pool(zero)),
-                    Err(reason) => return Some(Err(reason)),
-                }
-            }
-            PageSource::New(NewFrame { content: crate::FrameContent::Copy, .. })
-                if policy.file.mode == Mode::Cow =>
-            {
-                (FaultClass::ImageFrame, FrameRef::Image(image_frame_of(area, index, &self.images)?))
-            }
-            _ => return None,
-        };
-        let Self { clients, frames, slots, .. } = self;
-        let target = clients[usize::from(client.0)].as_mut().expect("live client");
-        let area = &target.areas[area_index];
-        let vaddr = area.base + u64::from(index) * PAGE_SIZE;
-        let rights = Rights { write: false, ..area.rights };
-        if let FrameRef::Pool(zero) = frame {
-            frames.add_reference(zero);
-        }
-        match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, frame, rights) {
-            Ok(slot) => {
-                target.areas[area_index].resident.fill(vacancy, ResidentPage { frame, slot });
-                Some(Ok((class, frame)))
-            }
-            Err(reason) => {
-                if let FrameRef::Pool(zero) = frame {
-                    frames.release(zero);
-                }
-                Some(Err(reason))
-            }
-        }
-    }
-
-    /// The shared zero frame, made (from the pool, charged to nobody, pinned) on first use.
-    fn shared_zero_frame(
-        &mut self,
-        platform: &mut impl Platform,
-        client: ClientId,
-    ) -> Result<PoolFrame, RefusalReason> {
-        if let Some(zero) = self.zero_frame {
-            return Ok(zero);
-        }
-        let allocation = self
-            .frames
-            .allocate(platform, client, crate::FrameContent::Zero)
-            .map_err(RefusalReason::OutOfFrames)?;
-        fill(platform, allocation, &NewFrame::ZERO);
-        self.frames.pin(allocation.frame);
-        self.zero_frame = Some(allocation.frame);
-        Ok(allocation.frame)
     }
 
     /// The first write to a page mapped read-only from a shared frame: a new frame filled as the
@@ -956,6 +919,81 @@ impl<'img, P: Policy> Pager<'img, P> {
         let pagemaps: usize = self.shared.iter().flatten().map(|s| s.pagemap.len() * 16).sum();
         resident + pagemaps + self.frames.metadata_bytes()
     }
+}
+
+/// The pager's pools, borrowed apart from its clients.
+struct Parts<'p, 'img> {
+    frames: &'p mut FrameTable,
+    slots: &'p mut SlotPool,
+    zero_frame: &'p mut Option<PoolFrame>,
+    images: &'p [Image<'img>],
+}
+
+/// A read of a page the area's rules serve read-only from a shared frame: zeroes from the shared
+/// zero frame (zero-page, cow), a writable segment's file page from the image's own frame (cow).
+/// `None` when the rules serve this page as the seed does.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn serve_read_only(
+    platform: &mut impl Platform,
+    parts: Parts<'_, '_>,
+    target: &mut Client,
+    client: ClientId,
+    area_index: usize,
+    index: u32,
+    content: crate::FrameContent,
+    vacancy: crate::resident::Vacancy,
+) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
+    let Parts { frames, slots, zero_frame, images } = parts;
+    let area = &target.areas[area_index];
+    let policy = area.policy;
+    let (class, frame) = match content {
+        crate::FrameContent::Zero if matches!(policy.zero.mode, Mode::ZeroPage | Mode::Cow) => {
+            match shared_zero_frame(platform, frames, zero_frame, client) {
+                Ok(zero) => (FaultClass::ZeroShared, FrameRef::Pool(zero)),
+                Err(reason) => return Some(Err(reason)),
+            }
+        }
+        crate::FrameContent::Copy if policy.file.mode == Mode::Cow => {
+            (FaultClass::ImageFrame, FrameRef::Image(image_frame_of(area, index, images)?))
+        }
+        _ => return None,
+    };
+    let vaddr = area.base + u64::from(index) * PAGE_SIZE;
+    let rights = Rights { write: false, ..area.rights };
+    if let FrameRef::Pool(zero) = frame {
+        frames.add_reference(zero);
+    }
+    match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, frame, rights) {
+        Ok(slot) => {
+            target.areas[area_index].resident.fill(vacancy, ResidentPage { frame, slot });
+            Some(Ok((class, frame)))
+        }
+        Err(reason) => {
+            if let FrameRef::Pool(zero) = frame {
+                frames.release(zero);
+            }
+            Some(Err(reason))
+        }
+    }
+}
+
+/// The shared zero frame, made (from the pool, charged to nobody, pinned) on first use.
+fn shared_zero_frame(
+    platform: &mut impl Platform,
+    frames: &mut FrameTable,
+    zero_frame: &mut Option<PoolFrame>,
+    client: ClientId,
+) -> Result<PoolFrame, RefusalReason> {
+    if let Some(zero) = *zero_frame {
+        return Ok(zero);
+    }
+    let allocation =
+        frames.allocate(platform, client, crate::FrameContent::Zero).map_err(RefusalReason::OutOfFrames)?;
+    fill(platform, allocation, &NewFrame::ZERO);
+    frames.pin(allocation.frame);
+    *zero_frame = Some(allocation.frame);
+    Ok(allocation.frame)
 }
 
 /// What a policy sees of an area.

@@ -257,7 +257,7 @@ pub trait Policy {
     }
 
     /// How many pages after the faulting one to resolve as well, within the area, for a fault on a
-    /// page the rule `rule` governs.
+    /// page the rule `rule` governs. Asked only for a rule with a window (`rule.around > 0`).
     fn fault_around(&self, _area: &AreaView, rule: PageRule) -> u32 {
         u32::from(rule.around)
     }

@@ -212,3 +212,20 @@ proptest! {
         tear_down(session, &clients);
     }
 }
+
+#[test]
+fn eager_for_data_alone_maps_only_the_pages_holding_file_bytes() {
+    let boot = reference_boot_image();
+    let mut session = session(&boot, BuiltinPolicy::Seed);
+    let client = spawn(&mut session);
+    let mut table = AppPolicy::default();
+    table.kinds[PolicyKind::Data as usize] = PageRule::new(Mode::Eager, 0);
+    session.pager.apply_app_policy(client, &table).unwrap();
+    // The data segment's pages 0 to 2 (mixed, copy, mixed) and the small segment's one page; not
+    // the data segment's two .bss pages, nor the pure .bss segment.
+    assert_eq!(session.start(client).unwrap(), 4);
+    assert!(session.kernel.mapping(client, DATA - 0x10 + 2 * PAGE).is_some());
+    assert!(session.kernel.mapping(client, DATA - 0x10 + 3 * PAGE).is_none());
+    assert!(session.kernel.mapping(client, BSS).is_none());
+    tear_down(session, &[client]);
+}

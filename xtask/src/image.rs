@@ -233,6 +233,10 @@ pub struct AppReport {
     /// The apps this one may share its areas into.
     pub share_to: Vec<String>,
     pub attachments: Vec<AttachmentReport>,
+    /// The policy of each area kind (text, rodata, data, bss, heap, stack) and attached region,
+    /// with the fault-around windows `[file, zero]`.
+    pub policy: std::collections::BTreeMap<String, String>,
+    pub fault_around: [u32; 2],
     pub expect: ExpectReport,
 }
 
@@ -293,7 +297,17 @@ pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Re
     for (((app, elf), image), record) in
         manifest.apps.iter().zip(&checked.elfs).zip(&images).zip(packed.apps())
     {
+        let mut app_policy: std::collections::BTreeMap<String, String> = manifest::AREA_KINDS
+            .iter()
+            .zip(app.policy.kinds)
+            .map(|(kind, name)| (kind.to_string(), name.name().to_string()))
+            .collect();
+        for (attachment, name) in app.attachments.iter().zip(&app.policy.attachments) {
+            app_policy.insert(manifest.regions[attachment.region].name.clone(), name.name().to_string());
+        }
         apps.push(AppReport {
+            policy: app_policy,
+            fault_around: [app.policy.fault_around.0, app.policy.fault_around.1],
             name: app.name.clone(),
             source: match &app.source {
                 AppSource::Crate(krate) => format!("crate {krate}"),
@@ -460,6 +474,29 @@ mod tests {
             debug.contains("-append 'console_port=0x2f8 debug_port=0x2f8' -serial \"file:$here/com2.log\""),
             "{debug}"
         );
+    }
+
+    #[test]
+    fn an_app_policy_table_packs_to_the_abi_numbers() {
+        use manifest::PolicyName::*;
+        let table = manifest::AppPolicy {
+            kinds: [Seed, Eager, Cow, ZeroPage, LargePages, FaultAround],
+            attachments: vec![Cow],
+            fault_around: (2, 100),
+        };
+        let (codes, windows) = app_policy(&table);
+        let expected = [
+            abi::policy::SEED,
+            abi::policy::EAGER,
+            abi::policy::COW,
+            abi::policy::ZERO_PAGE,
+            abi::policy::LARGE_PAGES,
+            abi::policy::FAULT_AROUND,
+        ];
+        assert_eq!(codes, expected.map(|code| code as u8));
+        assert_eq!(windows, [2, 64], "windows are at most 64 pages");
+        assert_eq!(policy(Policy::FaultAround { pages: 3 }), ("fault-around", abi::policy::FAULT_AROUND, 3));
+        assert_eq!(policy(Policy::Named(Cow)), ("cow", abi::policy::COW, 0));
     }
 
     #[test]
