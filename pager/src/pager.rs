@@ -503,14 +503,29 @@ impl<'img, P: Policy> Pager<'img, P> {
         let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
         let rules = area.policy;
 
-        let read_only_first = match area.read_only_first {
-            true => self.resolve_read_only_first(platform, client, area_index, index, fault.access),
-            false => None,
+        // Zero-page and cow: a read may be served read-only from a shared frame; a write goes the
+        // seed's way, and finds a page mapped so resident (spurious), which it then upgrades.
+        let read_only_first = area.read_only_first;
+        let served_read_only = match (read_only_first, fault.access) {
+            (true, Access::Read | Access::Execute) => {
+                self.resolve_read_only_first(platform, client, area_index, index)
+            }
+            _ => None,
         };
         // One call of the seed's path here, so that it stays inlined (`cargo xtask bench`).
-        let resolved = match read_only_first {
+        let resolved = match served_read_only {
             Some(resolved) => resolved,
             None => self.resolve_page(platform, client, area_index, index),
+        };
+        let resolved = match resolved {
+            Ok((FaultClass::Spurious, frame))
+                if read_only_first
+                    && fault.access == Access::Write
+                    && read_only_stand_in(frame, self.zero_frame) =>
+            {
+                self.upgrade(platform, client, area_index, index)
+            }
+            resolved => resolved,
         };
         let (class, frame) = match resolved {
             Ok(resolved) => resolved,
@@ -554,10 +569,10 @@ impl<'img, P: Policy> Pager<'img, P> {
         target.areas[area_index].faults.record(class);
     }
 
-    /// A fault in an area whose rules map some pages read-only first (zero-page, cow; never a
-    /// shared area): a read of such a page maps the shared frame read-only, a write to one mapped so
-    /// upgrades it; `None` for everything else, which goes the seed's way ([`Pager::resolve_page`]).
-    /// Kept apart so that the seed's path pays one flag test for it.
+    /// A read fault in an area whose rules map some pages read-only first (zero-page, cow; never a
+    /// shared area): a page of zeroes, or a writable segment's page wholly in the file, maps the
+    /// shared frame read-only; `None` for everything else, which goes the seed's way
+    /// ([`Pager::resolve_page`]). Kept apart so that the seed's path pays one flag test for it.
     #[cold]
     #[inline(never)]
     fn resolve_read_only_first(
@@ -566,20 +581,11 @@ impl<'img, P: Policy> Pager<'img, P> {
         client: ClientId,
         area_index: usize,
         index: u32,
-        access: Access,
     ) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
         let Self { clients, frames, slots, images, zero_frame, .. } = self;
         let target = clients[usize::from(client.0)].as_mut().expect("live client");
         let area = &target.areas[area_index];
-        let vacancy = match (area.resident.find(index), access) {
-            // A write to a page mapped read-only from a shared frame (only a writable area gets
-            // here with a write: `check_access` refused the others).
-            (Ok(page), Access::Write) if read_only_stand_in(page.frame, *zero_frame) => {
-                return Some(self.upgrade(platform, client, area_index, index, page));
-            }
-            (Err(vacancy), Access::Read | Access::Execute) => vacancy,
-            _ => return None,
-        };
+        let vacancy = area.resident.find(index).err()?;
         let PageSource::New(NewFrame { content, .. }) = classify(area, index, images) else {
             return None;
         };
@@ -663,7 +669,9 @@ impl<'img, P: Policy> Pager<'img, P> {
 
     /// The first write to a page mapped read-only from a shared frame: a new frame filled as the
     /// seed would fill it (zeroes, or a copy of the file's page), mapped writable in place of the
-    /// read-only mapping, which goes (unmap, then delete: a change of frame on seL4).
+    /// read-only mapping, which goes (unmap, then delete: a change of frame on seL4). Only a
+    /// writable area gets here: `check_access` refused a write to any other.
+    #[cold]
     #[inline(never)]
     fn upgrade(
         &mut self,
@@ -671,11 +679,11 @@ impl<'img, P: Policy> Pager<'img, P> {
         client: ClientId,
         area_index: usize,
         index: u32,
-        old: ResidentPage,
     ) -> Result<(FaultClass, FrameRef), RefusalReason> {
         let Self { clients, frames, slots, images, .. } = self;
         let target = clients[usize::from(client.0)].as_mut().expect("live client");
         let area = &target.areas[area_index];
+        let old = area.resident.at(index).expect("the page was found resident");
         let PageSource::New(new) = classify(area, index, images) else {
             // An image frame is only ever mapped read-only into a writable area by cow, for a page
             // the seed would copy; anything else was mapped with its full rights.
