@@ -454,6 +454,7 @@ impl Checker<'_> {
                 ))
             }
         };
+        let windows_given = fault_around.is_some();
         let fault_around = match fault_around {
             None => (image_window, image_window),
             Some(raw::FaultAround::Both(pages)) => {
@@ -463,6 +464,13 @@ impl Checker<'_> {
                 (window(*file, "fault_around.file")?, window(*zero, "fault_around.zero")?)
             }
         };
+        let windowed = kinds.iter().chain(&attachments).any(|p| *p == PolicyName::FaultAround);
+        if windows_given && !windowed {
+            return Err(self.error(
+                format!("{}.fault_around", field.trim_end_matches(".policy")),
+                "only applies where the app's policy is \"fault-around\"",
+            ));
+        }
         Ok(AppPolicy { kinds, attachments, fault_around })
     }
 

@@ -93,7 +93,8 @@ fn errors_name_the_file_and_field() {
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\npolicy={data=\"cow\", heap=\"zero-page\"}", "app[0].policy.heap", "no heap"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\npolicy={code=\"cow\"}", "app[0].policy.code", "not an area kind"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\npolicy={bss=\"copy\"}", "app[0].policy.bss", "\"copy\" is not one of"),
-        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nfault_around={file=65}", "app[0].fault_around.file", "0..=64"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\npolicy=\"fault-around\"\nfault_around={file=65}", "app[0].fault_around.file", "0..=64"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nfault_around=2", "app[0].fault_around", "only applies where"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nelf=\"b\"", "app[0]", "exactly one"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[app]]\nname=\"a\"\ncrate=\"b\"", "app[1].name", "twice"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nstack=\"3000\"", "app[0].stack", "multiple of the page size"),
@@ -225,7 +226,7 @@ size = "8K"
 name = "a"
 crate = "a"
 heap = "64K"
-policy = { default = "zero-page", data = "cow", ring = "seed", heap = "large-pages" }
+policy = { default = "zero-page", data = "cow", ring = "seed", heap = "large-pages", stack = "fault-around" }
 fault_around = { file = 2, zero = 16 }
 attach = [{ region = "ring", address = 0x30000000 }]
 [[app]]
@@ -240,7 +241,7 @@ policy = "cow"
 "#;
     let manifest = parse(text).unwrap();
     let [a, b, c] = &manifest.apps[..] else { panic!("three apps") };
-    assert_eq!(a.policy.kinds, [ZeroPage, ZeroPage, Cow, ZeroPage, LargePages, ZeroPage]);
+    assert_eq!(a.policy.kinds, [ZeroPage, ZeroPage, Cow, ZeroPage, LargePages, FaultAround]);
     assert_eq!((a.policy.attachments.clone(), a.policy.fault_around), (vec![Seed], (2, 16)));
     // The image's eager maps segments and the stack; the heap and regions stay lazy.
     assert_eq!(b.policy.kinds, [Eager, Eager, Eager, Eager, Seed, Eager]);

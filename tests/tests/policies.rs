@@ -229,3 +229,25 @@ fn eager_for_data_alone_maps_only_the_pages_holding_file_bytes() {
     assert!(session.kernel.mapping(client, BSS).is_none());
     tear_down(session, &[client]);
 }
+
+#[test]
+fn an_area_holding_pages_read_only_first_is_not_shared_and_a_shared_one_serves_as_the_seed() {
+    let boot = reference_boot_image();
+    let mut session = session(&boot, BuiltinPolicy::Named(Mode::ZeroPage));
+    let (a, b) = (spawn(&mut session), spawn(&mut session));
+    assert_eq!(class(&mut session, a, HEAP, Access::Read), FaultClass::ZeroShared);
+    let refused = session.share(a, HEAP, b, 0x2000_0000).unwrap_err();
+    assert_eq!(refused, pager::ShareError::ReadOnlyFirst { area: AreaKind::Heap });
+    // Once written, the page is a's own frame: the area can be shared, and from then on a read
+    // takes a frame for the pagemap, as under the seed.
+    session.write(a, HEAP, &[7]).unwrap();
+    session.share(a, HEAP, b, 0x2000_0000).unwrap();
+    assert_eq!(session.read(b, 0x2000_0000, 1).unwrap(), [7]);
+    assert_eq!(
+        class(&mut session, b, 0x2000_0000 + PAGE, Access::Read),
+        FaultClass::NewFrame(pager::FrameContent::Zero)
+    );
+    session.write(b, 0x2000_0000 + PAGE, &[9]).unwrap();
+    assert_eq!(session.read(a, HEAP + PAGE, 1).unwrap(), [9], "one frame for both through the pagemap");
+    tear_down(session, &[a, b]);
+}
