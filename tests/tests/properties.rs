@@ -11,8 +11,8 @@
 use std::collections::HashMap;
 
 use pager::{
-    BuiltinPolicy, ClientId, FrameRef, ImagePage, KernelError, Mode, PagerConfig, RefusalReason, Rights,
-    ShareError,
+    AppPolicy, AreaPolicy, BuiltinPolicy, ClientId, FrameRef, ImagePage, KernelError, Mode, PagerConfig,
+    RefusalReason, Rights, ShareError,
 };
 use pager_tests::pattern;
 use proptest::prelude::*;
@@ -134,6 +134,15 @@ fn policy() -> impl Strategy<Value = BuiltinPolicy> {
     ]
 }
 
+/// A per-app table (a mode per area kind, windows for file and zero pages), as the boot image holds
+/// it, applied to each client over the image-wide policy; `None` leaves the image's.
+fn table() -> impl Strategy<Value = Option<AppPolicy>> {
+    let code = (0u8..6).prop_map(|n| Mode::ALL[usize::from(n)].code() as u8);
+    prop::option::weighted(0.3, (prop::array::uniform6(code), 0u8..4, 0u8..4)).prop_map(|table| {
+        table.map(|(kinds, file, zero)| AppPolicy::from_codes(kinds, [file, zero], []).expect("valid codes"))
+    })
+}
+
 /// Who sees the same page: a client alone, or every holder of a shared object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Key {
@@ -229,8 +238,17 @@ struct Run<'a> {
     /// Capacities small enough to run out; refusals for lack of frames, slots or memory are expected.
     tight: bool,
     policy: BuiltinPolicy,
-    /// The policy maps some pages read-only until their first write (zero-page, cow).
-    read_only_first: bool,
+    table: Option<AppPolicy>,
+}
+
+/// Whether an area's rules may map a page read-only first: zeroes from the zero frame (zero-page,
+/// cow), a writable segment's file page from the image's frame (cow).
+fn may_map_read_only_first(rules: AreaPolicy, zero_frame: bool) -> bool {
+    if zero_frame {
+        matches!(rules.zero.mode, Mode::ZeroPage | Mode::Cow)
+    } else {
+        rules.file.mode == Mode::Cow
+    }
 }
 
 impl Run<'_> {
@@ -285,7 +303,13 @@ impl Run<'_> {
                     areas.push(OracleArea { base, end, rights, fill: Fill::Segment { image, segment }, key });
                 }
                 self.oracle.clients.push((id, areas));
-                if self.eager {
+                if let Some(table) = &self.table {
+                    self.session.pager.apply_app_policy(id, table).expect("a live client");
+                    // Eager for some kinds maps some pages; which ones the checks at the end see.
+                    if let Err(refusal) = self.session.start(id) {
+                        prop_assert!(self.scarce(&refusal.reason), "{refusal:?}");
+                    }
+                } else if self.eager {
                     let pages: u64 =
                         self.oracle.clients.last().unwrap().1.iter().map(|a| (a.end - a.base) / PAGE).sum();
                     match self.session.start(id) {
@@ -388,7 +412,14 @@ impl Run<'_> {
                     // Pages mapped read-only until written (zero-page, cow) keep an area from being
                     // shared: only those policies may refuse, and only an area holding such a page.
                     Err(ShareError::ReadOnlyFirst { .. }) => {
-                        prop_assert!(self.read_only_first, "refused under {:?}", self.policy);
+                        let areas = self.session.pager.client(from_id).expect("live").areas();
+                        let area = areas.iter().find(|a| a.base() == source.base).expect("the source area");
+                        let rules = area.policy();
+                        prop_assert!(
+                            may_map_read_only_first(rules, true) || may_map_read_only_first(rules, false),
+                            "refused under {:?}",
+                            rules
+                        );
                         return Ok(());
                     }
                     Err(error) => panic!("share: {error}"),
@@ -485,12 +516,17 @@ impl Run<'_> {
                 let zero_frame = self.session.pager.zero_frame().map(FrameRef::Pool);
                 let read_only_first = area.rights.write
                     && (Some(mapping.frame) == zero_frame || matches!(mapping.frame, FrameRef::Image(_)));
+                let pager_areas = self.session.pager.client(*id).expect("live").areas();
+                let pager_area =
+                    pager_areas.iter().find(|a| a.base() == area.base).expect("the pager's area");
+                let rules = pager_area.policy();
                 if read_only_first {
                     prop_assert!(
-                        self.read_only_first,
-                        "{:?} mapped read-only under {:?}",
+                        may_map_read_only_first(rules, Some(mapping.frame) == zero_frame),
+                        "{:?} mapped read-only under {:?} and {:?}",
                         mapping,
-                        self.policy
+                        self.policy,
+                        rules
                     );
                     prop_assert_eq!(mapping.rights, Rights { write: false, ..area.rights });
                 } else {
@@ -514,7 +550,7 @@ impl Run<'_> {
                             .all(|(va, &b)| (spec.vaddr..file_end).contains(&va) || b == 0)
                     });
                     let straddles = !in_file && page < file_end;
-                    let cow = self.policy == BuiltinPolicy::Named(Mode::Cow) && area.rights.write && in_file;
+                    let cow = rules.file.mode == Mode::Cow && area.rights.write && in_file;
                     if cow && matches!(mapping.frame, FrameRef::Image(_))
                         || !area.rights.write && (in_file || (straddles && padded_with_zeroes))
                     {
@@ -566,6 +602,7 @@ fn limits() -> impl Strategy<Value = Limits> {
 fn run_case(
     images: &[(Vec<SegmentPlan>, u64)],
     policy: BuiltinPolicy,
+    table: Option<AppPolicy>,
     ops: &[Op],
     limits: Option<Limits>,
 ) -> Result<(), TestCaseError> {
@@ -600,14 +637,13 @@ fn run_case(
         shares: 0,
         low_shares: 0,
     };
-    let read_only_first = matches!(policy, BuiltinPolicy::Named(Mode::ZeroPage | Mode::Cow));
     let mut run = Run {
         session,
         oracle,
         eager: policy == BuiltinPolicy::Eager,
         tight: limits.is_some(),
         policy,
-        read_only_first,
+        table,
     };
     // Two clients to begin with, so sharing has somewhere to go from the first step.
     run.apply(Op::Spawn { image: 0 })?;
@@ -625,9 +661,10 @@ proptest! {
     fn clients_read_what_the_elf_file_and_their_writes_say(
         images in image_plans(),
         policy in policy(),
+        table in table(),
         ops in prop::collection::vec(op(), 1..60),
     ) {
-        run_case(&images, policy, &ops, None)?;
+        run_case(&images, policy, table, &ops, None)?;
     }
 
     /// The same with too few frames, slots and untyped memory: refusals, but never a wrong byte, a
@@ -636,9 +673,10 @@ proptest! {
     fn scarce_resources_are_refused_cleanly_and_nothing_leaks(
         images in image_plans(),
         policy in policy(),
+        table in table(),
         ops in prop::collection::vec(op(), 1..60),
         limits in limits(),
     ) {
-        run_case(&images, policy, &ops, Some(limits))?;
+        run_case(&images, policy, table, &ops, Some(limits))?;
     }
 }
