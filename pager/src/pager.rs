@@ -517,15 +517,13 @@ impl<'img, P: Policy> Pager<'img, P> {
             Some(resolved) => resolved,
             None => self.resolve_page(platform, client, area_index, index),
         };
-        let resolved = match resolved {
-            Ok((FaultClass::Spurious, frame))
-                if read_only_first
-                    && fault.access == Access::Write
-                    && read_only_stand_in(frame, self.zero_frame) =>
+        let resolved = match (read_only_first, resolved) {
+            (true, Ok((FaultClass::Spurious, frame)))
+                if fault.access == Access::Write && read_only_stand_in(frame, self.zero_frame) =>
             {
                 self.upgrade(platform, client, area_index, index)
             }
-            resolved => resolved,
+            (_, resolved) => resolved,
         };
         let (class, frame) = match resolved {
             Ok(resolved) => resolved,
@@ -536,6 +534,10 @@ impl<'img, P: Policy> Pager<'img, P> {
         // Fault-around: best effort, a failure here is not the client's fault.
         let mut pages_mapped = u32::from(class != FaultClass::Spurious);
         // The window of the faulting page's kind: its zero pages' or its file pages'.
+        let done = Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped });
+        if rules.file.around | rules.zero.around == 0 {
+            return done;
+        }
         let rule = match class {
             FaultClass::NewFrame(crate::FrameContent::Zero)
             | FaultClass::ZeroShared
@@ -543,7 +545,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             _ => rules.file,
         };
         if rule.around == 0 {
-            return Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped });
+            return done;
         }
         // Only a rule with a window asks the policy (and builds its view).
         let area = &self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index];

@@ -136,8 +136,9 @@ fn padded_with_zeroes(bytes: &[u8], page_offset: u64, pad_lo: u64, pad_hi: u64) 
 
 /// Fills a new frame through the window. Zeroes already there (a fresh frame) are not written again.
 // Inlined, as `map_frame` is: the fault path calls both from another module, which may lie in another
-// codegen unit, and out of line they cost every fault a call each (`cargo xtask bench`).
-#[inline]
+// codegen unit, and out of line they cost every fault a call each (`cargo xtask bench`). Always: with
+// the callers zero-page and cow add, a plain hint no longer kept it inline.
+#[inline(always)]
 pub(crate) fn fill(platform: &mut impl Platform, allocation: Allocation, new: &NewFrame<'_>) {
     let frame = allocation.frame;
     match new.content {
