@@ -60,6 +60,9 @@ pub struct Area {
     pub(crate) shared: Option<SharedId>,
     pub(crate) resident: ResidentPages,
     pub(crate) faults: FaultCounts,
+    /// Pages after a faulting one to map as well, when an advise call set it (sequential or
+    /// random); `None` leaves it to the policy.
+    pub(crate) fault_around: Option<u32>,
 }
 
 impl Area {
@@ -73,6 +76,7 @@ impl Area {
             shared: None,
             resident: ResidentPages::default(),
             faults: FaultCounts::default(),
+            fault_around: None,
         }
     }
 
@@ -111,6 +115,11 @@ impl Area {
     /// Pages resident now.
     pub fn resident_pages(&self) -> u32 {
         self.resident.count()
+    }
+
+    /// The fault-around an advise call set here (pages after the faulting one), if any.
+    pub fn fault_around_advice(&self) -> Option<u32> {
+        self.fault_around
     }
 
     /// Faults served or refused in this area.

@@ -26,6 +26,7 @@
 
 extern crate alloc;
 
+pub mod advise;
 pub mod app;
 pub mod area;
 pub mod elf;
@@ -38,6 +39,7 @@ pub mod resident;
 pub mod seed;
 pub mod stats;
 
+pub use advise::{Advice, AdviseError};
 pub use app::AppAreaError;
 pub use area::{Area, AreaError, AreaKind, Backend};
 pub use elf::{ElfError, ElfImage, Segment};

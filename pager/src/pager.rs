@@ -5,6 +5,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::advise::{Advice, AdviseError, SEQUENTIAL_FAULT_AROUND};
 use crate::area::{Area, AreaError, AreaKind, Backend};
 use crate::elf::{ElfError, ElfImage};
 use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
@@ -446,6 +447,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         }
         let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
         let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
+        let advised_around = area.fault_around;
 
         let (class, frame) = match self.resolve_page(platform, client, area_index, index) {
             Ok(resolved) => resolved,
@@ -455,7 +457,10 @@ impl<'img, P: Policy> Pager<'img, P> {
 
         // Fault-around: best effort, a failure here is not the client's fault.
         let mut pages_mapped = u32::from(class != FaultClass::Spurious);
-        let around = self.policy.fault_around(&view);
+        let around = match advised_around {
+            Some(pages) => pages,
+            None => self.policy.fault_around(&view),
+        };
         for next in (index + 1..view.pages).take(around as usize) {
             match self.resolve_page(platform, client, area_index, next) {
                 Ok((FaultClass::Spurious, _)) => {}
@@ -571,6 +576,79 @@ impl<'img, P: Policy> Pager<'img, P> {
         let _ = platform.unmap_page(page.slot);
         self.drop_mapping(platform, page);
         Ok(true)
+    }
+
+    /// Follows a client's advice about `length` bytes from the page-aligned `start` (rounded up to
+    /// whole pages), which must lie wholly in areas the pager serves. Returns the pages resolved
+    /// (will-need) or dropped (dont-need); 0 for sequential and random, which set the fault-around
+    /// of every area the range touches. Nothing here stops the client: every failure is an error.
+    pub fn advise(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        start: u64,
+        length: u64,
+        advice: Advice,
+    ) -> Result<u32, AdviseError> {
+        if !start.is_multiple_of(PAGE_SIZE) || length == 0 {
+            return Err(AdviseError::Invalid);
+        }
+        let end = start
+            .checked_add(length)
+            .map(crate::page_align_up)
+            .filter(|end| *end <= USER_ADDRESS_LIMIT)
+            .ok_or(AdviseError::OutsideAreas { address: start })?;
+        let target = self.client(client).ok_or(AdviseError::UnknownClient(client))?;
+        // The whole range first: areas that follow one another with no hole, all served.
+        let first = target.area_index(start).ok_or(AdviseError::OutsideAreas { address: start })?;
+        let mut last = first;
+        loop {
+            let area = &target.areas[last];
+            if matches!(area.backend, Backend::Guard | Backend::Reserved) {
+                return Err(AdviseError::OutsideAreas { address: start.max(area.base) });
+            }
+            if area.end >= end {
+                break;
+            }
+            match target.areas.get(last + 1) {
+                Some(next) if next.base == area.end => last += 1,
+                _ => return Err(AdviseError::OutsideAreas { address: area.end }),
+            }
+        }
+        let mut pages = 0;
+        for area_index in first..=last {
+            let area = &mut self.clients[usize::from(client.0)].as_mut().expect("checked").areas[area_index];
+            let from = ((start.max(area.base) - area.base) / PAGE_SIZE) as u32;
+            let to = ((end.min(area.end) - area.base) / PAGE_SIZE) as u32;
+            match advice {
+                Advice::Sequential => area.fault_around = Some(SEQUENTIAL_FAULT_AROUND),
+                Advice::Random => area.fault_around = Some(0),
+                Advice::WillNeed => {
+                    for index in from..to {
+                        match self.resolve_page(platform, client, area_index, index) {
+                            Ok((FaultClass::Spurious, _)) => {}
+                            Ok((class, _)) => {
+                                pages += 1;
+                                self.record(client, area_index, class);
+                            }
+                            Err(reason) => return Err(AdviseError::Unresolved { pages, reason }),
+                        }
+                    }
+                }
+                Advice::DontNeed => {
+                    for index in from..to {
+                        let target = self.clients[usize::from(client.0)].as_mut().expect("checked");
+                        // Only this client's mapping goes: a shared area's pagemap keeps its own
+                        // reference, so the others keep the page (and this client finds it again).
+                        if let Some(page) = target.areas[area_index].resident.remove(index) {
+                            self.drop_mapping(platform, page);
+                            pages += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(pages)
     }
 
     /// Deletes a mapping's cap copy (unmapping it) and drops its frame reference.

@@ -15,8 +15,8 @@
 //! Clients start, end and are torn down in [`crate::lifecycle`]; the loop hands it the pager and
 //! the platform.
 
-use abi::{label, share_status, PRINT_LIMIT, UNKNOWN_CALL};
-use pager::{ClientId, FaultClass, Pager, ShareError};
+use abi::{advise_status, label, share_status, PRINT_LIMIT, UNKNOWN_CALL};
+use pager::{Advice, ClientId, FaultClass, Pager, ShareError};
 use sel4::{Endpoint, Fault, MessageInfo, Received};
 
 use crate::client;
@@ -33,6 +33,8 @@ const LINE_LIMIT: usize = 1024;
 #[derive(Clone, Copy)]
 struct Reply {
     status: u64,
+    /// The reply's MR1 (the advise call's page count); the other calls reply with MR0 only.
+    value: Option<u64>,
     /// Set when the reply restarts a thread whose fault was served: the fault's class and the
     /// pager's kernel calls for it, for its cost record once the reply is made.
     served: Option<Served>,
@@ -40,18 +42,25 @@ struct Reply {
 
 impl Reply {
     fn fault(served: Served) -> Reply {
-        Reply { status: 0, served: Some(served) }
+        Reply { status: 0, value: None, served: Some(served) }
     }
 
     fn status(status: u64) -> Reply {
-        Reply { status, served: None }
+        Reply { status, value: None, served: None }
+    }
+
+    fn status_and(status: u64, value: u64) -> Reply {
+        Reply { status, value: Some(value), served: None }
     }
 
     fn message(self) -> (MessageInfo, [u64; 4]) {
         if self.served.is_some() {
             (MessageInfo::new(0, 0, 0, 0), [0; 4])
         } else {
-            (MessageInfo::new(0, 0, 0, 1), [self.status, 0, 0, 0])
+            match self.value {
+                None => (MessageInfo::new(0, 0, 0, 1), [self.status, 0, 0, 0]),
+                Some(value) => (MessageInfo::new(0, 0, 0, 2), [self.status, value, 0, 0]),
+            }
         }
     }
 }
@@ -151,6 +160,7 @@ impl Session {
             }
             label::PRINT => Some(self.print(client, message)),
             label::SHARE => Some(self.share(client, message)),
+            label::ADVISE => Some(self.advise(client, message)),
             _ => match Fault::decode(message.info, |i| message.message_register(i)) {
                 Ok(fault) => self.fault(client, fault),
                 Err(_) => Some(Reply::status(UNKNOWN_CALL)),
@@ -319,6 +329,26 @@ impl Session {
             Err(ShareError::TooManySharedObjects) => share_status::TOO_MANY_SHARED,
         };
         Reply::status(status)
+    }
+
+    /// The advise call: MR0 start, MR1 length, MR2 advice; the reply's MR0 is the status, MR1 the
+    /// pages resolved or dropped. A range outside the client's areas is an error code, never a stop.
+    fn advise(&mut self, client: ClientId, message: &Received) -> Reply {
+        let [start, length, code, _] = message.registers;
+        let advice = Advice::from_code(code).filter(|_| message.info.length() >= 3);
+        let Some(advice) = advice else {
+            return Reply::status(advise_status::INVALID);
+        };
+        match self.pager.advise(&mut self.platform, client, start, length, advice) {
+            Ok(pages) => Reply::status_and(advise_status::OK, u64::from(pages)),
+            Err(error) => {
+                let pages = match error {
+                    pager::AdviseError::Unresolved { pages, .. } => u64::from(pages),
+                    _ => 0,
+                };
+                Reply::status_and(error.status(), pages)
+            }
+        }
     }
 
     /// A tick: stops every client past its app's time limit, then lets the next tick in.
