@@ -127,6 +127,8 @@ pub mod policy {
     pub const EAGER: u32 = 1;
     /// The faulting page and up to `policy_pages` following ones.
     pub const FAULT_AROUND: u32 = 2;
+    /// A 2 MiB frame for each whole aligned span of anonymous memory (bss, heap, stack).
+    pub const LARGE_PAGES: u32 = 3;
 }
 
 /// What a client is started with (docs/app-abi.md, "Entry state").

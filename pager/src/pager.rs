@@ -6,17 +6,18 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::advise::{Advice, AdviseError, SEQUENTIAL_FAULT_AROUND};
-use crate::area::{Area, AreaError, AreaKind, Backend};
+use crate::area::{Area, AreaError, AreaKind, Backend, LargeSpan};
 use crate::elf::{ElfError, ElfImage};
 use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
-use crate::frames::{FrameCounts, FrameTable, SlotPool};
+use crate::frames::{FrameCounts, FrameTable, LargeFrameCounts, LargeFrameTable, SlotPool};
 use crate::platform::Platform;
 use crate::policy::{AreaView, Policy};
 use crate::resident::ResidentPage;
 use crate::seed::{classify, fill, map_frame, Image, PageSource};
 use crate::stats::FaultCounts;
 use crate::{
-    page_align_down, ClientId, FrameRef, ImageId, PoolFrame, Rights, SharedId, PAGE_SIZE, USER_ADDRESS_LIMIT,
+    page_align_down, ClientId, FrameRef, ImageId, LargeFrame, PoolFrame, Rights, SharedId, LARGE_PAGE_SIZE,
+    PAGES_PER_LARGE_PAGE, PAGE_SIZE, USER_ADDRESS_LIMIT,
 };
 
 /// The capacities of one system image. Everything the pager holds is bounded by these.
@@ -32,6 +33,8 @@ pub struct PagerConfig {
     pub retype_batch: u32,
     /// Cap-copy slots, one per mapped page across all clients.
     pub copy_slots: u32,
+    /// Large (2 MiB) frames the large-frame pool may retype (0: none, every page is 4 KiB).
+    pub large_frame_capacity: u32,
 }
 
 impl Default for PagerConfig {
@@ -42,6 +45,7 @@ impl Default for PagerConfig {
             frame_capacity: 4096,
             retype_batch: 32,
             copy_slots: 8192,
+            large_frame_capacity: 0,
         }
     }
 }
@@ -199,6 +203,7 @@ pub struct Pager<'img, P: Policy = crate::BuiltinPolicy> {
     clients: Vec<Option<Client>>,
     shared: Vec<Option<SharedObject>>,
     frames: FrameTable,
+    large_frames: LargeFrameTable,
     slots: SlotPool,
     faults: FaultCounts,
 }
@@ -213,6 +218,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             clients: Vec::new(),
             shared: Vec::new(),
             frames: FrameTable::new(config.frame_capacity, config.retype_batch),
+            large_frames: LargeFrameTable::new(config.large_frame_capacity),
             slots: SlotPool::new(config.copy_slots),
             faults: FaultCounts::default(),
         }
@@ -410,9 +416,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             }
             for index in 0..view.pages {
                 let (class, _) = self.resolve_page(platform, client, area_index, index).map_err(refusal)?;
-                if class != FaultClass::Spurious {
-                    mapped += 1;
-                }
+                mapped += class.pages();
             }
         }
         Ok(mapped)
@@ -456,7 +460,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         self.record(client, area_index, class);
 
         // Fault-around: best effort, a failure here is not the client's fault.
-        let mut pages_mapped = u32::from(class != FaultClass::Spurious);
+        let mut pages_mapped = class.pages();
         let around = match advised_around {
             Some(pages) => pages,
             None => self.policy.fault_around(&view),
@@ -465,7 +469,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             match self.resolve_page(platform, client, area_index, next) {
                 Ok((FaultClass::Spurious, _)) => {}
                 Ok((class, _)) => {
-                    pages_mapped += 1;
+                    pages_mapped += class.pages();
                     self.record(client, area_index, class);
                 }
                 Err(_) => break,
@@ -489,7 +493,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         area_index: usize,
         index: u32,
     ) -> Result<(FaultClass, FrameRef), RefusalReason> {
-        let Self { clients, shared, frames, slots, images, .. } = self;
+        let Self { clients, shared, frames, large_frames, slots, images, policy, .. } = self;
         let target = clients[usize::from(client.0)].as_mut().expect("live client");
         let area = &target.areas[area_index];
         // Not resident: where it goes, so recording it below takes no second search.
@@ -500,6 +504,50 @@ impl<'img, P: Policy> Pager<'img, P> {
         };
         let vaddr = area.base + u64::from(index) * PAGE_SIZE;
         let rights = area.rights;
+
+        // A whole zero-filled span under a large-pages policy: one large frame for its 512 pages,
+        // decided before the span's first 4 KiB page would make a page table there.
+        if policy.large_pages(&AreaView { kind: area.kind, backend: area.backend, pages: area.pages() }) {
+            if let Some(span) = area.large_span(vaddr) {
+                match area.large.get(&span) {
+                    Some(&LargeSpan::Mapped { frame, .. }) => {
+                        return Ok((FaultClass::Spurious, FrameRef::Large(frame)))
+                    }
+                    Some(LargeSpan::Small) => {}
+                    None => {
+                        let affordable =
+                            target.budget.is_none_or(|b| target.charged + PAGES_PER_LARGE_PAGE <= b);
+                        if affordable && large_frames.available() {
+                            if let Ok(allocation) = large_frames.allocate(platform, client) {
+                                let frame = allocation.frame;
+                                if !allocation.zeroed {
+                                    platform.zero_large_frame(frame);
+                                }
+                                let base = u64::from(span) * LARGE_PAGE_SIZE;
+                                let paging = &mut target.paging_structures;
+                                let large = FrameRef::Large(frame);
+                                return match map_frame(platform, slots, paging, client, base, large, rights) {
+                                    Ok(slot) => {
+                                        target.charged += PAGES_PER_LARGE_PAGE;
+                                        let area = &mut target.areas[area_index];
+                                        area.large.insert(span, LargeSpan::Mapped { frame, slot });
+                                        area.large_mapped += 1;
+                                        Ok((FaultClass::Large, large))
+                                    }
+                                    Err(reason) => {
+                                        large_frames.release(frame);
+                                        Err(reason)
+                                    }
+                                };
+                            }
+                        }
+                        // No large frame (none left, or over budget): 4 KiB pages from now on.
+                        target.areas[area_index].large.insert(span, LargeSpan::Small);
+                    }
+                }
+            }
+        }
+        let area = &target.areas[area_index];
 
         // A shared area's pagemap may already hold the page.
         if let Some(hit) = area.shared.and_then(|s| shared_object(shared, s).pagemap.get(&index).copied()) {
@@ -628,7 +676,7 @@ impl<'img, P: Policy> Pager<'img, P> {
                         match self.resolve_page(platform, client, area_index, index) {
                             Ok((FaultClass::Spurious, _)) => {}
                             Ok((class, _)) => {
-                                pages += 1;
+                                pages += class.pages();
                                 self.record(client, area_index, class);
                             }
                             Err(reason) => return Err(AdviseError::Unresolved { pages, reason }),
@@ -636,6 +684,27 @@ impl<'img, P: Policy> Pager<'img, P> {
                     }
                 }
                 Advice::DontNeed => {
+                    // A large page goes when the range covers all of it; a part of one stays.
+                    let first_span = area.base.max(start).div_ceil(LARGE_PAGE_SIZE) as u32;
+                    let end_span = ((area.end.min(end) / LARGE_PAGE_SIZE) as u32).max(first_span);
+                    let whole: Vec<(u32, ResidentPage)> = area
+                        .large
+                        .range(first_span..end_span)
+                        .filter_map(|(&span, large)| match *large {
+                            LargeSpan::Mapped { frame, slot } => {
+                                Some((span, ResidentPage { frame: FrameRef::Large(frame), slot }))
+                            }
+                            LargeSpan::Small => None,
+                        })
+                        .collect();
+                    for (span, page) in whole {
+                        let target = self.clients[usize::from(client.0)].as_mut().expect("checked");
+                        let area = &mut target.areas[area_index];
+                        area.large.remove(&span);
+                        area.large_mapped -= 1;
+                        self.drop_mapping(platform, page);
+                        pages += PAGES_PER_LARGE_PAGE;
+                    }
                     for index in from..to {
                         let target = self.clients[usize::from(client.0)].as_mut().expect("checked");
                         // Only this client's mapping goes: a shared area's pagemap keeps its own
@@ -665,8 +734,18 @@ impl<'img, P: Policy> Pager<'img, P> {
         }
         match page.frame {
             FrameRef::Pool(frame) => self.release_frame(frame),
+            FrameRef::Large(frame) => self.release_large_frame(frame),
             FrameRef::Image(_) => false,
         }
+    }
+
+    fn release_large_frame(&mut self, frame: LargeFrame) -> bool {
+        if let Some(owner) = self.large_frames.release(frame) {
+            if let Some(owner) = self.clients.get_mut(usize::from(owner.0)).and_then(Option::as_mut) {
+                owner.charged -= PAGES_PER_LARGE_PAGE;
+            }
+        }
+        true
     }
 
     fn release_frame(&mut self, frame: PoolFrame) -> bool {
@@ -694,7 +773,8 @@ impl<'img, P: Policy> Pager<'img, P> {
         let source = self.client(from).ok_or(ShareError::UnknownClient(from))?;
         let area_index = source.area_index(address).ok_or(ShareError::NoArea { address })?;
         let area = &source.areas[area_index];
-        if matches!(area.backend, Backend::Guard | Backend::Reserved) {
+        // A large page maps one client's private memory: the pagemap holds 4 KiB frames only.
+        if matches!(area.backend, Backend::Guard | Backend::Reserved) || area.large_mapped > 0 {
             return Err(ShareError::NotShareable { area: area.kind });
         }
         let (size, rights, backend, already) = (area.end - area.base, area.rights, area.backend, area.shared);
@@ -758,7 +838,13 @@ impl<'img, P: Policy> Pager<'img, P> {
         self.frames.disown(client);
         let mut report = TeardownReport::default();
         for area in removed.areas {
-            for (_, page) in area.resident.iter() {
+            let large = area.large.values().filter_map(|span| match *span {
+                LargeSpan::Mapped { frame, slot } => {
+                    Some(ResidentPage { frame: FrameRef::Large(frame), slot })
+                }
+                LargeSpan::Small => None,
+            });
+            for page in area.resident.iter().map(|(_, page)| page).chain(large) {
                 report.pages_unmapped += 1;
                 // The caller destroys the address space next, and the mappings with it: no unmap.
                 let deleted = platform.delete_copy_in_teardown(page.slot);
@@ -791,6 +877,11 @@ impl<'img, P: Policy> Pager<'img, P> {
     /// The frame pool's counts.
     pub fn frame_counts(&self) -> FrameCounts {
         self.frames.counts()
+    }
+
+    /// The large-frame pool's counts.
+    pub fn large_frame_counts(&self) -> LargeFrameCounts {
+        self.large_frames.counts()
     }
 
     /// References held on a pool frame (0 when free).

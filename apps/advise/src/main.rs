@@ -90,7 +90,7 @@ fn run() -> Result<(), i32> {
     // dont-need on the data segment: the ELF's bytes come back.
     let data = &black_box(&DATA).0;
     let data_page = data.as_ptr() as u64;
-    check("data aligned", data_page % PAGE_SIZE == 0)?;
+    check("data aligned", data_page.is_multiple_of(PAGE_SIZE))?;
     for item in &data[..WORDS_PER_PAGE] {
         item.store(0, Ordering::Relaxed);
     }
