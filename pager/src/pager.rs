@@ -414,8 +414,9 @@ impl<'img, P: Policy> Pager<'img, P> {
             if !self.policy.populate_at_start(&view) {
                 continue;
             }
+            let large = self.policy.large_pages(&view);
             for index in 0..view.pages {
-                let (class, _) = self.resolve_page(platform, client, area_index, index).map_err(refusal)?;
+                let (class, _) = self.resolve(platform, client, area_index, index, large).map_err(refusal)?;
                 mapped += class.pages();
             }
         }
@@ -429,44 +430,71 @@ impl<'img, P: Policy> Pager<'img, P> {
         client: ClientId,
         fault: Fault,
     ) -> Result<FaultResolution, FaultRefusal> {
-        let refuse = |pager: &mut Self, area: Option<usize>, reason: RefusalReason| {
-            pager.faults.record_refusal(&reason);
-            if let Some(c) = pager.clients.get_mut(usize::from(client.0)).and_then(Option::as_mut) {
-                c.faults.record_refusal(&reason);
-                if let Some(area) = area {
-                    c.areas[area].faults.record_refusal(&reason);
-                }
-            }
-            Err(FaultRefusal { client, fault, reason })
-        };
         let Some(target) = self.client(client) else {
-            return refuse(self, None, RefusalReason::UnknownClient);
+            return self.refuse(client, fault, None, RefusalReason::UnknownClient);
         };
         let Some(area_index) = target.area_index(fault.address) else {
-            return refuse(self, None, RefusalReason::NoArea);
+            return self.refuse(client, fault, None, RefusalReason::NoArea);
         };
         let area = &target.areas[area_index];
         if let Err(reason) = check_access(area, fault.access) {
-            return refuse(self, Some(area_index), reason);
+            return self.refuse(client, fault, Some(area_index), reason);
         }
-        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
         let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
+        if self.policy.large_pages(&view) {
+            return self.serve_with_large_pages(platform, client, fault, area_index, view);
+        }
+        self.serve(platform, client, fault, area_index, view, false)
+    }
+
+    /// [`Pager::serve`] under a policy that wants large pages in the area. Out of line, so that
+    /// the fault path of every other policy compiles as if there were no large pages.
+    #[inline(never)]
+    fn serve_with_large_pages(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        fault: Fault,
+        area_index: usize,
+        view: AreaView,
+    ) -> Result<FaultResolution, FaultRefusal> {
+        self.serve(platform, client, fault, area_index, view, true)
+    }
+
+    /// Resolves a checked fault in area `area_index`, then fault-around; `large` when the policy
+    /// wants large pages there.
+    #[inline(always)]
+    fn serve(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        fault: Fault,
+        area_index: usize,
+        view: AreaView,
+        large: bool,
+    ) -> Result<FaultResolution, FaultRefusal> {
+        let area = &self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index];
+        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
         let advised_around = area.fault_around;
 
-        let (class, frame) = match self.resolve_page(platform, client, area_index, index) {
+        let (class, frame) = match self.resolve(platform, client, area_index, index, large) {
             Ok(resolved) => resolved,
-            Err(reason) => return refuse(self, Some(area_index), reason),
+            Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
         };
         self.record(client, area_index, class);
 
         // Fault-around: best effort, a failure here is not the client's fault.
-        let mut pages_mapped = class.pages();
+        let mut pages_mapped = u32::from(class != FaultClass::Spurious);
+        if large && matches!(class, FaultClass::Large) {
+            pages_mapped = PAGES_PER_LARGE_PAGE;
+        }
+        // An advise call's setting for the area (sequential, random), else the policy's.
         let around = match advised_around {
             Some(pages) => pages,
             None => self.policy.fault_around(&view),
         };
         for next in (index + 1..view.pages).take(around as usize) {
-            match self.resolve_page(platform, client, area_index, next) {
+            match self.resolve(platform, client, area_index, next, large) {
                 Ok((FaultClass::Spurious, _)) => {}
                 Ok((class, _)) => {
                     pages_mapped += class.pages();
@@ -478,11 +506,73 @@ impl<'img, P: Policy> Pager<'img, P> {
         Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped })
     }
 
+    /// Counts a refused fault and returns it.
+    fn refuse<T>(
+        &mut self,
+        client: ClientId,
+        fault: Fault,
+        area: Option<usize>,
+        reason: RefusalReason,
+    ) -> Result<T, FaultRefusal> {
+        self.faults.record_refusal(&reason);
+        if let Some(c) = self.clients.get_mut(usize::from(client.0)).and_then(Option::as_mut) {
+            c.faults.record_refusal(&reason);
+            if let Some(area) = area {
+                c.areas[area].faults.record_refusal(&reason);
+            }
+        }
+        Err(FaultRefusal { client, fault, reason })
+    }
+
     fn record(&mut self, client: ClientId, area_index: usize, class: FaultClass) {
         self.faults.record(class);
         let target = self.clients[usize::from(client.0)].as_mut().expect("live client");
         target.faults.record(class);
         target.areas[area_index].faults.record(class);
+    }
+
+    /// Maps page `index` of an area: with a large page for its whole span first when the policy
+    /// wants large pages there (`large`, from [`Policy::large_pages`]), else by the seed's cases.
+    #[inline(always)]
+    fn resolve(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+        large: bool,
+    ) -> Result<(FaultClass, FrameRef), RefusalReason> {
+        if large {
+            self.resolve_large_first(platform, client, area_index, index)
+        } else {
+            self.resolve_page(platform, client, area_index, index)
+        }
+    }
+
+    /// [`Pager::resolve`] under a policy that wants large pages. Out of line, so the 4 KiB path
+    /// of every other policy compiles as it would without large pages.
+    #[inline(never)]
+    fn resolve_large_first(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+    ) -> Result<(FaultClass, FrameRef), RefusalReason> {
+        let target = self.clients[usize::from(client.0)].as_mut().expect("live client");
+        let resolved = resolve_large(
+            platform,
+            &mut self.large_frames,
+            &mut self.slots,
+            target,
+            client,
+            area_index,
+            index,
+        );
+        match resolved {
+            Some(resolved) => resolved,
+            None => self.resolve_page(platform, client, area_index, index),
+        }
     }
 
     /// Maps page `index` of an area, choosing its frame by the seed's cases.
@@ -493,7 +583,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         area_index: usize,
         index: u32,
     ) -> Result<(FaultClass, FrameRef), RefusalReason> {
-        let Self { clients, shared, frames, large_frames, slots, images, policy, .. } = self;
+        let Self { clients, shared, frames, slots, images, .. } = self;
         let target = clients[usize::from(client.0)].as_mut().expect("live client");
         let area = &target.areas[area_index];
         // Not resident: where it goes, so recording it below takes no second search.
@@ -504,50 +594,6 @@ impl<'img, P: Policy> Pager<'img, P> {
         };
         let vaddr = area.base + u64::from(index) * PAGE_SIZE;
         let rights = area.rights;
-
-        // A whole zero-filled span under a large-pages policy: one large frame for its 512 pages,
-        // decided before the span's first 4 KiB page would make a page table there.
-        if policy.large_pages(&AreaView { kind: area.kind, backend: area.backend, pages: area.pages() }) {
-            if let Some(span) = area.large_span(vaddr) {
-                match area.large.get(&span) {
-                    Some(&LargeSpan::Mapped { frame, .. }) => {
-                        return Ok((FaultClass::Spurious, FrameRef::Large(frame)))
-                    }
-                    Some(LargeSpan::Small) => {}
-                    None => {
-                        let affordable =
-                            target.budget.is_none_or(|b| target.charged + PAGES_PER_LARGE_PAGE <= b);
-                        if affordable && large_frames.available() {
-                            if let Ok(allocation) = large_frames.allocate(platform, client) {
-                                let frame = allocation.frame;
-                                if !allocation.zeroed {
-                                    platform.zero_large_frame(frame);
-                                }
-                                let base = u64::from(span) * LARGE_PAGE_SIZE;
-                                let paging = &mut target.paging_structures;
-                                let large = FrameRef::Large(frame);
-                                return match map_frame(platform, slots, paging, client, base, large, rights) {
-                                    Ok(slot) => {
-                                        target.charged += PAGES_PER_LARGE_PAGE;
-                                        let area = &mut target.areas[area_index];
-                                        area.large.insert(span, LargeSpan::Mapped { frame, slot });
-                                        area.large_mapped += 1;
-                                        Ok((FaultClass::Large, large))
-                                    }
-                                    Err(reason) => {
-                                        large_frames.release(frame);
-                                        Err(reason)
-                                    }
-                                };
-                            }
-                        }
-                        // No large frame (none left, or over budget): 4 KiB pages from now on.
-                        target.areas[area_index].large.insert(span, LargeSpan::Small);
-                    }
-                }
-            }
-        }
-        let area = &target.areas[area_index];
 
         // A shared area's pagemap may already hold the page.
         if let Some(hit) = area.shared.and_then(|s| shared_object(shared, s).pagemap.get(&index).copied()) {
@@ -672,8 +718,10 @@ impl<'img, P: Policy> Pager<'img, P> {
                 Advice::Sequential => area.fault_around = Some(SEQUENTIAL_FAULT_AROUND),
                 Advice::Random => area.fault_around = Some(0),
                 Advice::WillNeed => {
+                    let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
+                    let large = self.policy.large_pages(&view);
                     for index in from..to {
-                        match self.resolve_page(platform, client, area_index, index) {
+                        match self.resolve(platform, client, area_index, index, large) {
                             Ok((FaultClass::Spurious, _)) => {}
                             Ok((class, _)) => {
                                 pages += class.pages();
@@ -911,6 +959,61 @@ impl<'img, P: Policy> Pager<'img, P> {
         let pagemaps: usize = self.shared.iter().flatten().map(|s| s.pagemap.len() * 16).sum();
         resident + pagemaps + self.frames.metadata_bytes()
     }
+}
+
+/// The large-page part of resolving page `index` of a client's area: `None` when the page goes the
+/// 4 KiB way (no whole zero-filled span there, the span is small already, or no large frame can
+/// be had: then the span is marked small for good). Out of line, so the 4 KiB path stays short.
+#[allow(clippy::too_many_arguments)]
+fn resolve_large(
+    platform: &mut impl Platform,
+    large_frames: &mut LargeFrameTable,
+    slots: &mut SlotPool,
+    target: &mut Client,
+    client: ClientId,
+    area_index: usize,
+    index: u32,
+) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
+    let area = &target.areas[area_index];
+    let (vaddr, rights) = (area.base + u64::from(index) * PAGE_SIZE, area.rights);
+    let span = area.large_span(vaddr)?;
+    match area.large.get(&span) {
+        Some(&LargeSpan::Mapped { frame, .. }) => {
+            return Some(Ok((FaultClass::Spurious, FrameRef::Large(frame))))
+        }
+        Some(LargeSpan::Small) => return None,
+        None => {}
+    }
+    let affordable = target.budget.is_none_or(|b| target.charged + PAGES_PER_LARGE_PAGE <= b);
+    let allocation = if affordable && large_frames.available() {
+        large_frames.allocate(platform, client).ok()
+    } else {
+        None
+    };
+    let Some(allocation) = allocation else {
+        // No large frame (none left, or over budget): 4 KiB pages here from now on.
+        target.areas[area_index].large.insert(span, LargeSpan::Small);
+        return None;
+    };
+    let frame = allocation.frame;
+    if !allocation.zeroed {
+        platform.zero_large_frame(frame);
+    }
+    let base = u64::from(span) * LARGE_PAGE_SIZE;
+    let large = FrameRef::Large(frame);
+    Some(match map_frame(platform, slots, &mut target.paging_structures, client, base, large, rights) {
+        Ok(slot) => {
+            target.charged += PAGES_PER_LARGE_PAGE;
+            let area = &mut target.areas[area_index];
+            area.large.insert(span, LargeSpan::Mapped { frame, slot });
+            area.large_mapped += 1;
+            Ok((FaultClass::Large, large))
+        }
+        Err(reason) => {
+            large_frames.release(frame);
+            Err(reason)
+        }
+    })
 }
 
 fn shared_object(shared: &[Option<SharedObject>], id: SharedId) -> &SharedObject {

@@ -16,7 +16,7 @@
 //! the platform.
 
 use abi::{advise_status, label, share_status, PRINT_LIMIT, UNKNOWN_CALL};
-use pager::{Advice, ClientId, FaultClass, Pager, ShareError};
+use pager::{Advice, AdviseError, ClientId, FaultClass, Pager, ShareError};
 use sel4::{Endpoint, Fault, MessageInfo, Received};
 
 use crate::client;
@@ -33,8 +33,6 @@ const LINE_LIMIT: usize = 1024;
 #[derive(Clone, Copy)]
 struct Reply {
     status: u64,
-    /// The reply's MR1 (the advise call's page count); the other calls reply with MR0 only.
-    value: Option<u64>,
     /// Set when the reply restarts a thread whose fault was served: the fault's class and the
     /// pager's kernel calls for it, for its cost record once the reply is made.
     served: Option<Served>,
@@ -42,25 +40,18 @@ struct Reply {
 
 impl Reply {
     fn fault(served: Served) -> Reply {
-        Reply { status: 0, value: None, served: Some(served) }
+        Reply { status: 0, served: Some(served) }
     }
 
     fn status(status: u64) -> Reply {
-        Reply { status, value: None, served: None }
-    }
-
-    fn status_and(status: u64, value: u64) -> Reply {
-        Reply { status, value: Some(value), served: None }
+        Reply { status, served: None }
     }
 
     fn message(self) -> (MessageInfo, [u64; 4]) {
         if self.served.is_some() {
             (MessageInfo::new(0, 0, 0, 0), [0; 4])
         } else {
-            match self.value {
-                None => (MessageInfo::new(0, 0, 0, 1), [self.status, 0, 0, 0]),
-                Some(value) => (MessageInfo::new(0, 0, 0, 2), [self.status, value, 0, 0]),
-            }
+            (MessageInfo::new(0, 0, 0, 1), [self.status, 0, 0, 0])
         }
     }
 }
@@ -160,9 +151,10 @@ impl Session {
             }
             label::PRINT => Some(self.print(client, message)),
             label::SHARE => Some(self.share(client, message)),
-            label::ADVISE => Some(self.advise(client, message)),
+            // Faults first: the advise call is told apart only when a message is no fault.
             _ => match Fault::decode(message.info, |i| message.message_register(i)) {
                 Ok(fault) => self.fault(client, fault),
+                Err(_) if message.info.label() == label::ADVISE => self.advise(client, message),
                 Err(_) => Some(Reply::status(UNKNOWN_CALL)),
             },
         }
@@ -331,24 +323,23 @@ impl Session {
         Reply::status(status)
     }
 
-    /// The advise call: MR0 start, MR1 length, MR2 advice; the reply's MR0 is the status, MR1 the
-    /// pages resolved or dropped. A range outside the client's areas is an error code, never a stop.
-    fn advise(&mut self, client: ClientId, message: &Received) -> Reply {
+    /// The advise call: MR0 start, MR1 length, MR2 advice. Its answer has two words, the status
+    /// and the pages resolved or dropped, so it is sent here (`Reply`) and the loop only waits
+    /// next: the fault path's one-word replies stay as they are. A range outside the client's
+    /// areas is an error code, never a stop.
+    fn advise(&mut self, client: ClientId, message: &Received) -> Option<Reply> {
         let [start, length, code, _] = message.registers;
         let advice = Advice::from_code(code).filter(|_| message.info.length() >= 3);
-        let Some(advice) = advice else {
-            return Reply::status(advise_status::INVALID);
+        let (status, pages) = match advice {
+            None => (advise_status::INVALID, 0),
+            Some(advice) => match self.pager.advise(&mut self.platform, client, start, length, advice) {
+                Ok(pages) => (advise_status::OK, pages),
+                Err(error @ AdviseError::Unresolved { pages, .. }) => (error.status(), pages),
+                Err(error) => (error.status(), 0),
+            },
         };
-        match self.pager.advise(&mut self.platform, client, start, length, advice) {
-            Ok(pages) => Reply::status_and(advise_status::OK, u64::from(pages)),
-            Err(error) => {
-                let pages = match error {
-                    pager::AdviseError::Unresolved { pages, .. } => u64::from(pages),
-                    _ => 0,
-                };
-                Reply::status_and(error.status(), pages)
-            }
-        }
+        self.platform.reply(MessageInfo::new(0, 0, 0, 2), [status, u64::from(pages), 0, 0]);
+        None
     }
 
     /// A tick: stops every client past its app's time limit, then lets the next tick in.
