@@ -650,7 +650,8 @@ impl<'img, P: Policy> Pager<'img, P> {
     }
 
     /// Unmaps one page of a client, dropping its frame reference (HelenOS `elf_frame_free` on unmap).
-    /// Returns whether a page was resident there.
+    /// Returns whether a page was resident there. A page under a large page is not unmapped alone
+    /// (`false`): the advise call's dont-need over its whole span drops a large page.
     pub fn unmap(
         &mut self,
         platform: &mut impl Platform,

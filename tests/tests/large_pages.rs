@@ -232,6 +232,21 @@ fn an_area_holding_large_pages_is_not_shared() {
     remove_and_check(&mut session, a);
 }
 
+#[test]
+fn frame_references_keep_their_compact_encoding() {
+    for frame in [
+        FrameRef::Pool(PoolFrame(0)),
+        FrameRef::Pool(PoolFrame((1 << 31) - 1)),
+        FrameRef::Image(pager::ImagePage(7)),
+        FrameRef::Image(pager::ImagePage((1 << 30) - 1)),
+        FrameRef::Large(LargeFrame(0)),
+        FrameRef::Large(LargeFrame(511)),
+    ] {
+        assert_eq!(FrameRef::from_bits(frame.to_bits()), frame);
+    }
+    assert_eq!(FrameRef::Pool(PoolFrame(5)).to_bits(), 5, "pool frames encode as themselves");
+}
+
 /// The model's rules for a large frame, as seL4 5.0's `decodeX86FrameInvocation` and
 /// `decodeX86PageTableInvocation` apply them.
 #[test]
