@@ -206,6 +206,9 @@ pub struct Pager<'img, P: Policy = crate::BuiltinPolicy> {
     large_frames: LargeFrameTable,
     slots: SlotPool,
     faults: FaultCounts,
+    /// Some fault may need more than the seed's path: large frames can be had, or an advise call
+    /// set an area's fault-around. Until then every fault takes the plain path.
+    general: bool,
 }
 
 impl<'img, P: Policy> Pager<'img, P> {
@@ -221,6 +224,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             large_frames: LargeFrameTable::new(config.large_frame_capacity),
             slots: SlotPool::new(config.copy_slots),
             faults: FaultCounts::default(),
+            general: config.large_frame_capacity > 0,
         }
     }
 
@@ -441,16 +445,38 @@ impl<'img, P: Policy> Pager<'img, P> {
             return self.refuse(client, fault, Some(area_index), reason);
         }
         let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
-        if self.policy.large_pages(&view) {
-            return self.serve_with_large_pages(platform, client, fault, area_index, view);
+        if self.general {
+            return self.serve_general(platform, client, fault, area_index, view);
         }
-        self.serve(platform, client, fault, area_index, view, false)
+        // The plain path: no large pages, no advised fault-around, one resolution by the seed's
+        // cases and the policy's fault-around.
+        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
+        let (class, frame) = match self.resolve_page(platform, client, area_index, index) {
+            Ok(resolved) => resolved,
+            Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
+        };
+        self.record(client, area_index, class);
+
+        // Fault-around: best effort, a failure here is not the client's fault.
+        let mut pages_mapped = u32::from(class != FaultClass::Spurious);
+        let around = self.policy.fault_around(&view);
+        for next in (index + 1..view.pages).take(around as usize) {
+            match self.resolve_page(platform, client, area_index, next) {
+                Ok((FaultClass::Spurious, _)) => {}
+                Ok((class, _)) => {
+                    pages_mapped += 1;
+                    self.record(client, area_index, class);
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped })
     }
 
-    /// [`Pager::serve`] under a policy that wants large pages in the area. Out of line, so that
-    /// the fault path of every other policy compiles as if there were no large pages.
+    /// [`Pager::serve`] once large frames can be had or an advise call set a fault-around: out
+    /// of line, so that the plain path compiles as if neither existed.
     #[inline(never)]
-    fn serve_with_large_pages(
+    fn serve_general(
         &mut self,
         platform: &mut impl Platform,
         client: ClientId,
@@ -458,7 +484,8 @@ impl<'img, P: Policy> Pager<'img, P> {
         area_index: usize,
         view: AreaView,
     ) -> Result<FaultResolution, FaultRefusal> {
-        self.serve(platform, client, fault, area_index, view, true)
+        let large = self.policy.large_pages(&view);
+        self.serve(platform, client, fault, area_index, view, large)
     }
 
     /// Resolves a checked fault in area `area_index`, then fault-around; `large` when the policy
@@ -716,8 +743,14 @@ impl<'img, P: Policy> Pager<'img, P> {
             let from = ((start.max(area.base) - area.base) / PAGE_SIZE) as u32;
             let to = ((end.min(area.end) - area.base) / PAGE_SIZE) as u32;
             match advice {
-                Advice::Sequential => area.fault_around = Some(SEQUENTIAL_FAULT_AROUND),
-                Advice::Random => area.fault_around = Some(0),
+                Advice::Sequential => {
+                    area.fault_around = Some(SEQUENTIAL_FAULT_AROUND);
+                    self.general = true;
+                }
+                Advice::Random => {
+                    area.fault_around = Some(0);
+                    self.general = true;
+                }
                 Advice::WillNeed => {
                     let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
                     let large = self.policy.large_pages(&view);
