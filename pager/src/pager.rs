@@ -488,8 +488,9 @@ impl<'img, P: Policy> Pager<'img, P> {
         self.serve(platform, client, fault, area_index, view, large)
     }
 
-    /// Resolves a checked fault in area `area_index`, then fault-around; `large` when the policy
-    /// wants large pages there.
+    /// The general path: resolves a checked fault in area `area_index` (with a large page first
+    /// when `large`, the policy wanting them there), then fault-around as an advise call set it for
+    /// the area, else as the policy says.
     #[inline(always)]
     fn serve(
         &mut self,
@@ -511,10 +512,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         self.record(client, area_index, class);
 
         // Fault-around: best effort, a failure here is not the client's fault.
-        let mut pages_mapped = u32::from(class != FaultClass::Spurious);
-        if large && matches!(class, FaultClass::Large) {
-            pages_mapped = PAGES_PER_LARGE_PAGE;
-        }
+        let mut pages_mapped = class.pages();
         // An advise call's setting for the area (sequential, random), else the policy's.
         let around = match advised_around {
             Some(pages) => pages,
