@@ -5,17 +5,19 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::area::{Area, AreaError, AreaKind, Backend};
+use crate::advise::{Advice, AdviseError, SEQUENTIAL_FAULT_AROUND};
+use crate::area::{Area, AreaError, AreaKind, Backend, LargeSpan};
 use crate::elf::{ElfError, ElfImage};
 use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
-use crate::frames::{FrameCounts, FrameTable, SlotPool};
+use crate::frames::{FrameCounts, FrameTable, LargeFrameCounts, LargeFrameTable, SlotPool};
 use crate::platform::Platform;
 use crate::policy::{AppPolicy, AreaPolicy, AreaView, Mode, Policy};
 use crate::resident::ResidentPage;
 use crate::seed::{classify, fill, image_frame_of, map_frame, Image, NewFrame, PageSource};
 use crate::stats::FaultCounts;
 use crate::{
-    page_align_down, ClientId, FrameRef, ImageId, PoolFrame, Rights, SharedId, PAGE_SIZE, USER_ADDRESS_LIMIT,
+    page_align_down, ClientId, FrameRef, ImageId, LargeFrame, PoolFrame, Rights, SharedId, LARGE_PAGE_SIZE,
+    PAGES_PER_LARGE_PAGE, PAGE_SIZE, USER_ADDRESS_LIMIT,
 };
 
 /// The capacities of one system image. Everything the pager holds is bounded by these.
@@ -31,6 +33,8 @@ pub struct PagerConfig {
     pub retype_batch: u32,
     /// Cap-copy slots, one per mapped page across all clients.
     pub copy_slots: u32,
+    /// Large (2 MiB) frames the large-frame pool may retype (0: none, every page is 4 KiB).
+    pub large_frame_capacity: u32,
 }
 
 impl Default for PagerConfig {
@@ -41,6 +45,7 @@ impl Default for PagerConfig {
             frame_capacity: 4096,
             retype_batch: 32,
             copy_slots: 8192,
+            large_frame_capacity: 0,
         }
     }
 }
@@ -208,10 +213,14 @@ pub struct Pager<'img, P: Policy = crate::BuiltinPolicy> {
     clients: Vec<Option<Client>>,
     shared: Vec<Option<SharedObject>>,
     frames: FrameTable,
+    large_frames: LargeFrameTable,
     slots: SlotPool,
     faults: FaultCounts,
     /// The shared zero frame (zero-page, cow): made on first use, pinned, never freed.
     zero_frame: Option<PoolFrame>,
+    /// Some fault may need more than the seed's path: large frames can be had, or an advise call
+    /// set an area's fault-around. Until then every fault takes the plain path.
+    general: bool,
 }
 
 impl<'img, P: Policy> Pager<'img, P> {
@@ -224,9 +233,11 @@ impl<'img, P: Policy> Pager<'img, P> {
             clients: Vec::new(),
             shared: Vec::new(),
             frames: FrameTable::new(config.frame_capacity, config.retype_batch),
+            large_frames: LargeFrameTable::new(config.large_frame_capacity),
             slots: SlotPool::new(config.copy_slots),
             faults: FaultCounts::default(),
             zero_frame: None,
+            general: config.large_frame_capacity > 0,
         }
     }
 
@@ -453,6 +464,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             if !self.policy.populate_at_start(&view) {
                 continue;
             }
+            let large = self.policy.large_pages(&view);
             // A segment whose data and bss pages follow different rules: eager maps only its pages
             // under an eager rule.
             let by_page = view.policy.file.mode != view.policy.zero.mode;
@@ -464,10 +476,8 @@ impl<'img, P: Policy> Pager<'img, P> {
                         continue;
                     }
                 }
-                let (class, _) = self.resolve_page(platform, client, area_index, index).map_err(refusal)?;
-                if class != FaultClass::Spurious {
-                    mapped += 1;
-                }
+                let (class, _) = self.resolve(platform, client, area_index, index, large).map_err(refusal)?;
+                mapped += class.pages();
             }
         }
         Ok(mapped)
@@ -480,70 +490,40 @@ impl<'img, P: Policy> Pager<'img, P> {
         client: ClientId,
         fault: Fault,
     ) -> Result<FaultResolution, FaultRefusal> {
-        let refuse = |pager: &mut Self, area: Option<usize>, reason: RefusalReason| {
-            pager.faults.record_refusal(&reason);
-            if let Some(c) = pager.clients.get_mut(usize::from(client.0)).and_then(Option::as_mut) {
-                c.faults.record_refusal(&reason);
-                if let Some(area) = area {
-                    c.areas[area].faults.record_refusal(&reason);
-                }
-            }
-            Err(FaultRefusal { client, fault, reason })
-        };
         let Some(target) = self.client(client) else {
-            return refuse(self, None, RefusalReason::UnknownClient);
+            return self.refuse(client, fault, None, RefusalReason::UnknownClient);
         };
         let Some(area_index) = target.area_index(fault.address) else {
-            return refuse(self, None, RefusalReason::NoArea);
+            return self.refuse(client, fault, None, RefusalReason::NoArea);
         };
         let area = &target.areas[area_index];
         if let Err(reason) = check_access(area, fault.access) {
-            return refuse(self, Some(area_index), reason);
+            return self.refuse(client, fault, Some(area_index), reason);
         }
+        if self.general {
+            let view = area_view(area);
+            return self.serve_general(platform, client, fault, area_index, view);
+        }
+        // The plain path: no large pages, no advised fault-around, one resolution by the seed's
+        // cases (or, under zero-page and cow, read-only first) and the area's fault-around.
         let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
-        let rules = area.policy;
-
-        // Zero-page and cow: a read may be served read-only from a shared frame; a write goes the
-        // seed's way, and finds a page mapped so resident (spurious), which it then upgrades.
-        let read_only_first = area.read_only_first;
-        let served_read_only = match (read_only_first, fault.access) {
-            (true, Access::Read | Access::Execute) => {
-                self.resolve_read_only_first(platform, client, area_index, index)
-            }
-            _ => None,
-        };
-        // One call of the seed's path here, so that it stays inlined (`cargo xtask bench`).
-        let resolved = match served_read_only {
-            Some(resolved) => resolved,
-            None => self.resolve_page(platform, client, area_index, index),
-        };
-        let resolved = match (read_only_first, resolved) {
-            (true, Ok((FaultClass::Spurious, frame)))
-                if fault.access == Access::Write && read_only_stand_in(frame, self.zero_frame) =>
-            {
-                self.upgrade(platform, client, area_index, index)
-            }
-            (_, resolved) => resolved,
-        };
+        let (rules, read_only_first) = (area.policy, area.read_only_first);
+        let resolved =
+            self.resolve_fault(platform, client, area_index, index, fault.access, read_only_first, false);
         let (class, frame) = match resolved {
             Ok(resolved) => resolved,
-            Err(reason) => return refuse(self, Some(area_index), reason),
+            Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
         };
         self.record(client, area_index, class);
 
         // Fault-around: best effort, a failure here is not the client's fault.
         let mut pages_mapped = u32::from(class != FaultClass::Spurious);
-        // The window of the faulting page's kind: its zero pages' or its file pages'.
         let done = Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped });
         if rules.file.around | rules.zero.around == 0 {
             return done;
         }
-        let rule = match class {
-            FaultClass::NewFrame(crate::FrameContent::Zero)
-            | FaultClass::ZeroShared
-            | FaultClass::Upgrade => rules.zero,
-            _ => rules.file,
-        };
+        // The window of the faulting page's kind: its zero pages' or its file pages'.
+        let rule = rule_of_class(rules, class);
         if rule.around == 0 {
             return done;
         }
@@ -562,6 +542,124 @@ impl<'img, P: Policy> Pager<'img, P> {
             }
         }
         Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped })
+    }
+
+    /// Resolves a checked fault's page: under zero-page and cow a read may be served read-only
+    /// from a shared frame; otherwise the seed's way (with a large page first when `large`), and
+    /// a write that finds its page mapped read-only first (spurious to the seed) upgrades it.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn resolve_fault(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+        access: Access,
+        read_only_first: bool,
+        large: bool,
+    ) -> Result<(FaultClass, FrameRef), RefusalReason> {
+        let served_read_only = match (read_only_first, access) {
+            (true, Access::Read | Access::Execute) => {
+                self.resolve_read_only_first(platform, client, area_index, index)
+            }
+            _ => None,
+        };
+        // One call of the seed's path here, so that it stays inlined (`cargo xtask bench`).
+        let resolved = match served_read_only {
+            Some(resolved) => resolved,
+            None => self.resolve(platform, client, area_index, index, large),
+        };
+        match (read_only_first, resolved) {
+            (true, Ok((FaultClass::Spurious, frame)))
+                if access == Access::Write && read_only_stand_in(frame, self.zero_frame) =>
+            {
+                self.upgrade(platform, client, area_index, index)
+            }
+            (_, resolved) => resolved,
+        }
+    }
+
+    /// [`Pager::serve`] once large frames can be had or an advise call set a fault-around: out
+    /// of line, so that the plain path compiles as if neither existed.
+    #[inline(never)]
+    fn serve_general(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        fault: Fault,
+        area_index: usize,
+        view: AreaView,
+    ) -> Result<FaultResolution, FaultRefusal> {
+        let large = self.policy.large_pages(&view);
+        self.serve(platform, client, fault, area_index, view, large)
+    }
+
+    /// The general path: resolves a checked fault in area `area_index` (with a large page first
+    /// when `large`, the policy wanting them there), then fault-around as an advise call set it for
+    /// the area, else as the area's rules say.
+    #[inline(always)]
+    fn serve(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        fault: Fault,
+        area_index: usize,
+        view: AreaView,
+        large: bool,
+    ) -> Result<FaultResolution, FaultRefusal> {
+        let area = &self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index];
+        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
+        let advised_around = area.fault_around;
+        let read_only_first = area.read_only_first;
+
+        let resolved =
+            self.resolve_fault(platform, client, area_index, index, fault.access, read_only_first, large);
+        let (class, frame) = match resolved {
+            Ok(resolved) => resolved,
+            Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
+        };
+        self.record(client, area_index, class);
+
+        // Fault-around: best effort, a failure here is not the client's fault.
+        let mut pages_mapped = class.pages();
+        // An advise call's setting for the area (sequential, random), else the area's rules.
+        let around = match advised_around {
+            Some(pages) => pages,
+            None => match rule_of_class(view.policy, class) {
+                rule if rule.around == 0 => 0,
+                rule => self.policy.fault_around(&view, rule),
+            },
+        };
+        for next in (index + 1..view.pages).take(around as usize) {
+            match self.resolve(platform, client, area_index, next, large) {
+                Ok((FaultClass::Spurious, _)) => {}
+                Ok((class, _)) => {
+                    pages_mapped += class.pages();
+                    self.record(client, area_index, class);
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped })
+    }
+
+    /// Counts a refused fault and returns it.
+    fn refuse<T>(
+        &mut self,
+        client: ClientId,
+        fault: Fault,
+        area: Option<usize>,
+        reason: RefusalReason,
+    ) -> Result<T, FaultRefusal> {
+        self.faults.record_refusal(&reason);
+        if let Some(c) = self.clients.get_mut(usize::from(client.0)).and_then(Option::as_mut) {
+            c.faults.record_refusal(&reason);
+            if let Some(area) = area {
+                c.areas[area].faults.record_refusal(&reason);
+            }
+        }
+        Err(FaultRefusal { client, fault, reason })
     }
 
     fn record(&mut self, client: ClientId, area_index: usize, class: FaultClass) {
@@ -593,6 +691,50 @@ impl<'img, P: Policy> Pager<'img, P> {
         };
         let parts = Parts { frames, slots, zero_frame, images };
         serve_read_only(platform, parts, target, client, area_index, index, content, vacancy)
+    }
+
+    /// Maps page `index` of an area: with a large page for its whole span first when the policy
+    /// wants large pages there (`large`, from [`Policy::large_pages`]), else by the seed's cases.
+    #[inline(always)]
+    fn resolve(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+        large: bool,
+    ) -> Result<(FaultClass, FrameRef), RefusalReason> {
+        if large {
+            self.resolve_large_first(platform, client, area_index, index)
+        } else {
+            self.resolve_page(platform, client, area_index, index)
+        }
+    }
+
+    /// [`Pager::resolve`] under a policy that wants large pages. Out of line, so the 4 KiB path
+    /// of every other policy compiles as it would without large pages.
+    #[inline(never)]
+    fn resolve_large_first(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+    ) -> Result<(FaultClass, FrameRef), RefusalReason> {
+        let target = self.clients[usize::from(client.0)].as_mut().expect("live client");
+        let resolved = resolve_large(
+            platform,
+            &mut self.large_frames,
+            &mut self.slots,
+            target,
+            client,
+            area_index,
+            index,
+        );
+        match resolved {
+            Some(resolved) => resolved,
+            None => self.resolve_page(platform, client, area_index, index),
+        }
     }
 
     /// Maps page `index` of an area, choosing its frame by the seed's cases.
@@ -700,7 +842,8 @@ impl<'img, P: Policy> Pager<'img, P> {
         fill(platform, allocation, &new);
         let class = match old.frame {
             FrameRef::Image(_) => FaultClass::CowCopy,
-            FrameRef::Pool(_) => FaultClass::Upgrade,
+            // A large frame is never mapped read-only first: not reached.
+            FrameRef::Pool(_) | FrameRef::Large(_) => FaultClass::Upgrade,
         };
         let (vaddr, rights) = (area.base + u64::from(index) * PAGE_SIZE, area.rights);
         let area = &mut target.areas[area_index];
@@ -729,7 +872,8 @@ impl<'img, P: Policy> Pager<'img, P> {
     }
 
     /// Unmaps one page of a client, dropping its frame reference (HelenOS `elf_frame_free` on unmap).
-    /// Returns whether a page was resident there.
+    /// Returns whether a page was resident there. A page under a large page is not unmapped alone
+    /// (`false`): the advise call's dont-need over its whole span drops a large page.
     pub fn unmap(
         &mut self,
         platform: &mut impl Platform,
@@ -751,6 +895,108 @@ impl<'img, P: Policy> Pager<'img, P> {
         Ok(true)
     }
 
+    /// Follows a client's advice about `length` bytes from the page-aligned `start` (rounded up to
+    /// whole pages), which must lie wholly in areas the pager serves. Returns the pages resolved
+    /// (will-need) or dropped (dont-need); 0 for sequential and random, which set the fault-around
+    /// of every area the range touches. Nothing here stops the client: every failure is an error.
+    pub fn advise(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        start: u64,
+        length: u64,
+        advice: Advice,
+    ) -> Result<u32, AdviseError> {
+        if !start.is_multiple_of(PAGE_SIZE) || length == 0 {
+            return Err(AdviseError::Invalid);
+        }
+        let end = start
+            .checked_add(length)
+            .map(crate::page_align_up)
+            .filter(|end| *end <= USER_ADDRESS_LIMIT)
+            .ok_or(AdviseError::OutsideAreas { address: start })?;
+        let target = self.client(client).ok_or(AdviseError::UnknownClient(client))?;
+        // The whole range first: areas that follow one another with no hole, all served.
+        let first = target.area_index(start).ok_or(AdviseError::OutsideAreas { address: start })?;
+        let mut last = first;
+        loop {
+            let area = &target.areas[last];
+            if matches!(area.backend, Backend::Guard | Backend::Reserved) {
+                return Err(AdviseError::OutsideAreas { address: start.max(area.base) });
+            }
+            if area.end >= end {
+                break;
+            }
+            match target.areas.get(last + 1) {
+                Some(next) if next.base == area.end => last += 1,
+                _ => return Err(AdviseError::OutsideAreas { address: area.end }),
+            }
+        }
+        let mut pages = 0;
+        for area_index in first..=last {
+            let area = &mut self.clients[usize::from(client.0)].as_mut().expect("checked").areas[area_index];
+            let from = ((start.max(area.base) - area.base) / PAGE_SIZE) as u32;
+            let to = ((end.min(area.end) - area.base) / PAGE_SIZE) as u32;
+            match advice {
+                Advice::Sequential => {
+                    area.fault_around = Some(SEQUENTIAL_FAULT_AROUND);
+                    self.general = true;
+                }
+                Advice::Random => {
+                    area.fault_around = Some(0);
+                    self.general = true;
+                }
+                Advice::WillNeed => {
+                    let view = area_view(area);
+                    let large = self.policy.large_pages(&view);
+                    for index in from..to {
+                        match self.resolve(platform, client, area_index, index, large) {
+                            Ok((FaultClass::Spurious, _)) => {}
+                            Ok((class, _)) => {
+                                pages += class.pages();
+                                self.record(client, area_index, class);
+                            }
+                            Err(reason) => return Err(AdviseError::Unresolved { pages, reason }),
+                        }
+                    }
+                }
+                Advice::DontNeed => {
+                    // A large page goes when the range covers all of it; a part of one stays.
+                    let first_span = area.base.max(start).div_ceil(LARGE_PAGE_SIZE) as u32;
+                    let end_span = ((area.end.min(end) / LARGE_PAGE_SIZE) as u32).max(first_span);
+                    let whole: Vec<(u32, ResidentPage)> = area
+                        .large
+                        .range(first_span..end_span)
+                        .filter_map(|(&span, large)| match *large {
+                            LargeSpan::Mapped { frame, slot } => {
+                                Some((span, ResidentPage { frame: FrameRef::Large(frame), slot }))
+                            }
+                            LargeSpan::Small => None,
+                        })
+                        .collect();
+                    for (span, page) in whole {
+                        let target = self.clients[usize::from(client.0)].as_mut().expect("checked");
+                        let area = &mut target.areas[area_index];
+                        area.large.remove(&span);
+                        area.large_mapped -= 1;
+                        self.drop_mapping(platform, page);
+                        pages += PAGES_PER_LARGE_PAGE;
+                    }
+                    for index in from..to {
+                        let target = self.clients[usize::from(client.0)].as_mut().expect("checked");
+                        // Only this client's mapping goes: a shared area's pagemap keeps its own
+                        // reference, so the others keep the page (and this client finds it again).
+                        if let Some(page) = target.areas[area_index].resident.remove(index) {
+                            self.drop_mapping(platform, page);
+                            pages += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(pages)
+    }
+
     /// Deletes a mapping's cap copy (unmapping it) and drops its frame reference.
     fn drop_mapping(&mut self, platform: &mut impl Platform, page: ResidentPage) -> bool {
         let deleted = platform.delete_copy(page.slot);
@@ -765,8 +1011,18 @@ impl<'img, P: Policy> Pager<'img, P> {
         }
         match page.frame {
             FrameRef::Pool(frame) => self.release_frame(frame),
+            FrameRef::Large(frame) => self.release_large_frame(frame),
             FrameRef::Image(_) => false,
         }
+    }
+
+    fn release_large_frame(&mut self, frame: LargeFrame) -> bool {
+        if let Some(owner) = self.large_frames.release(frame) {
+            if let Some(owner) = self.clients.get_mut(usize::from(owner.0)).and_then(Option::as_mut) {
+                owner.charged -= PAGES_PER_LARGE_PAGE;
+            }
+        }
+        true
     }
 
     fn release_frame(&mut self, frame: PoolFrame) -> bool {
@@ -794,7 +1050,8 @@ impl<'img, P: Policy> Pager<'img, P> {
         let source = self.client(from).ok_or(ShareError::UnknownClient(from))?;
         let area_index = source.area_index(address).ok_or(ShareError::NoArea { address })?;
         let area = &source.areas[area_index];
-        if matches!(area.backend, Backend::Guard | Backend::Reserved) {
+        // A large page maps one client's private memory: the pagemap holds 4 KiB frames only.
+        if matches!(area.backend, Backend::Guard | Backend::Reserved) || area.large_mapped > 0 {
             return Err(ShareError::NotShareable { area: area.kind });
         }
         let zero_frame = self.zero_frame;
@@ -867,7 +1124,13 @@ impl<'img, P: Policy> Pager<'img, P> {
         self.frames.disown(client);
         let mut report = TeardownReport::default();
         for area in removed.areas {
-            for (_, page) in area.resident.iter() {
+            let large = area.large.values().filter_map(|span| match *span {
+                LargeSpan::Mapped { frame, slot } => {
+                    Some(ResidentPage { frame: FrameRef::Large(frame), slot })
+                }
+                LargeSpan::Small => None,
+            });
+            for page in area.resident.iter().map(|(_, page)| page).chain(large) {
                 report.pages_unmapped += 1;
                 // The caller destroys the address space next, and the mappings with it: no unmap.
                 let deleted = platform.delete_copy_in_teardown(page.slot);
@@ -902,6 +1165,11 @@ impl<'img, P: Policy> Pager<'img, P> {
         self.frames.counts()
     }
 
+    /// The large-frame pool's counts.
+    pub fn large_frame_counts(&self) -> LargeFrameCounts {
+        self.large_frames.counts()
+    }
+
     /// References held on a pool frame (0 when free).
     pub fn frame_references(&self, frame: PoolFrame) -> u32 {
         self.frames.references(frame)
@@ -929,6 +1197,61 @@ impl<'img, P: Policy> Pager<'img, P> {
         let pagemaps: usize = self.shared.iter().flatten().map(|s| s.pagemap.len() * 16).sum();
         resident + pagemaps + self.frames.metadata_bytes()
     }
+}
+
+/// The large-page part of resolving page `index` of a client's area: `None` when the page goes the
+/// 4 KiB way (no whole zero-filled span there, the span is small already, or no large frame can
+/// be had: then the span is marked small for good). Out of line, so the 4 KiB path stays short.
+#[allow(clippy::too_many_arguments)]
+fn resolve_large(
+    platform: &mut impl Platform,
+    large_frames: &mut LargeFrameTable,
+    slots: &mut SlotPool,
+    target: &mut Client,
+    client: ClientId,
+    area_index: usize,
+    index: u32,
+) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
+    let area = &target.areas[area_index];
+    let (vaddr, rights) = (area.base + u64::from(index) * PAGE_SIZE, area.rights);
+    let span = area.large_span(vaddr)?;
+    match area.large.get(&span) {
+        Some(&LargeSpan::Mapped { frame, .. }) => {
+            return Some(Ok((FaultClass::Spurious, FrameRef::Large(frame))))
+        }
+        Some(LargeSpan::Small) => return None,
+        None => {}
+    }
+    let affordable = target.budget.is_none_or(|b| target.charged + PAGES_PER_LARGE_PAGE <= b);
+    let allocation = if affordable && large_frames.available() {
+        large_frames.allocate(platform, client).ok()
+    } else {
+        None
+    };
+    let Some(allocation) = allocation else {
+        // No large frame (none left, or over budget): 4 KiB pages here from now on.
+        target.areas[area_index].large.insert(span, LargeSpan::Small);
+        return None;
+    };
+    let frame = allocation.frame;
+    if !allocation.zeroed {
+        platform.zero_large_frame(frame);
+    }
+    let base = u64::from(span) * LARGE_PAGE_SIZE;
+    let large = FrameRef::Large(frame);
+    Some(match map_frame(platform, slots, &mut target.paging_structures, client, base, large, rights) {
+        Ok(slot) => {
+            target.charged += PAGES_PER_LARGE_PAGE;
+            let area = &mut target.areas[area_index];
+            area.large.insert(span, LargeSpan::Mapped { frame, slot });
+            area.large_mapped += 1;
+            Ok((FaultClass::Large, large))
+        }
+        Err(reason) => {
+            large_frames.release(frame);
+            Err(reason)
+        }
+    })
 }
 
 /// The pager's pools, borrowed apart from its clients.
@@ -1019,12 +1342,24 @@ fn rule_of_page(area: &Area, index: u32, images: &[Image<'_>]) -> crate::policy:
     }
 }
 
+/// The rule of a served page by its class: a page of zeroes' rule, else a file page's.
+fn rule_of_class(rules: AreaPolicy, class: FaultClass) -> crate::policy::PageRule {
+    match class {
+        FaultClass::NewFrame(crate::FrameContent::Zero)
+        | FaultClass::ZeroShared
+        | FaultClass::Upgrade
+        | FaultClass::Large => rules.zero,
+        _ => rules.file,
+    }
+}
+
 /// Whether a resident page's frame is one mapped read-only until the page's first write: the shared
 /// zero frame, or an image frame (in a writable area only cow maps one).
 fn read_only_stand_in(frame: FrameRef, zero_frame: Option<PoolFrame>) -> bool {
     match frame {
         FrameRef::Image(_) => true,
         FrameRef::Pool(frame) => zero_frame == Some(frame),
+        FrameRef::Large(_) => false,
     }
 }
 

@@ -268,10 +268,14 @@ pub trait Policy {
             && (area.policy.file.mode == Mode::Eager || area.policy.zero.mode == Mode::Eager)
     }
 
-    /// Whether a fault in the area may map a 2 MiB frame (the large-pages policy). The hook for the
-    /// large-page mechanics; until they exist every policy answers no and pages are 4 KiB.
-    fn large_pages(&self, _area: &AreaView) -> bool {
-        false
+    /// Whether a fault in the area maps a whole 2 MiB large page where it can: the pager takes one
+    /// for a span that lies wholly in the area, is private and zero-filled, and is still untouched,
+    /// and falls back to 4 KiB pages otherwise (no large frame left, the client's budget). By the
+    /// area's rules: its pages of zeroes under large-pages, in the heap, the stack or a segment
+    /// (whose zero-filled part is the .bss; the pager checks each span is all zero).
+    fn large_pages(&self, area: &AreaView) -> bool {
+        area.policy.zero.mode == Mode::LargePages
+            && matches!(area.kind, AreaKind::Heap | AreaKind::Stack | AreaKind::Segment(_))
     }
 }
 
@@ -286,6 +290,9 @@ pub enum BuiltinPolicy {
     Eager,
     /// The faulting page and up to `pages` following ones in the same area.
     FaultAround { pages: u32 },
+    /// One 2 MiB frame per aligned span of anonymous memory (bss, heap, stack), one fault for 512
+    /// pages; 4 KiB pages elsewhere and where a span is not whole.
+    LargePages,
     /// Another named policy for every area it applies to ([`BuiltinPolicy::rule_for`]).
     Named(Mode),
 }
@@ -297,6 +304,7 @@ impl BuiltinPolicy {
             Mode::Seed => Self::Seed,
             Mode::Eager => Self::Eager,
             Mode::FaultAround => Self::FaultAround { pages },
+            Mode::LargePages => Self::LargePages,
             other => Self::Named(other),
         }
     }
@@ -307,6 +315,7 @@ impl BuiltinPolicy {
             Self::Seed => Mode::Seed,
             Self::Eager => Mode::Eager,
             Self::FaultAround { .. } => Mode::FaultAround,
+            Self::LargePages => Mode::LargePages,
             Self::Named(mode) => *mode,
         }
     }
@@ -321,6 +330,7 @@ impl BuiltinPolicy {
                 _ => PageRule::SEED,
             },
             Self::FaultAround { pages } => PageRule::new(Mode::FaultAround, (*pages).min(64) as u8),
+            Self::LargePages => PageRule::new(Mode::LargePages, 0),
             Self::Named(mode) => PageRule::new(*mode, 0),
         }
     }

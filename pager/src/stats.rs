@@ -12,6 +12,8 @@ pub struct FaultCounts {
     pub copy: u64,
     pub zero: u64,
     pub mixed: u64,
+    /// Large (2 MiB) frames mapped, each for 512 pages.
+    pub large: u64,
     pub spurious: u64,
     pub zero_shared: u64,
     pub upgrade: u64,
@@ -27,6 +29,7 @@ impl FaultCounts {
             FaultClass::NewFrame(FrameContent::Copy) => &mut self.copy,
             FaultClass::NewFrame(FrameContent::Zero) => &mut self.zero,
             FaultClass::NewFrame(FrameContent::Mixed) => &mut self.mixed,
+            FaultClass::Large => &mut self.large,
             FaultClass::Spurious => &mut self.spurious,
             FaultClass::ZeroShared => &mut self.zero_shared,
             FaultClass::Upgrade => &mut self.upgrade,
@@ -45,6 +48,7 @@ impl FaultCounts {
             + self.copy
             + self.zero
             + self.mixed
+            + self.large
             + self.spurious
             + self.zero_shared
             + self.upgrade

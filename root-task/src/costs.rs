@@ -60,19 +60,20 @@ impl ClassCost {
 /// faults that got no reply (their client was stopped instead).
 #[derive(Clone, Debug, Default)]
 pub struct FaultCosts {
-    pub classes: [ClassCost; 9],
+    pub classes: [ClassCost; 10],
     unanswered_entries: u64,
 }
 
 impl FaultCosts {
     /// The classes and the names reports give them.
-    pub const CLASSES: [(FaultClass, &'static str); 9] = [
+    pub const CLASSES: [(FaultClass, &'static str); 10] = [
         (FaultClass::ImageFrame, "image"),
         (FaultClass::NewFrame(FrameContent::Copy), "copy"),
         (FaultClass::NewFrame(FrameContent::Zero), "zero"),
         (FaultClass::NewFrame(FrameContent::Mixed), "mixed"),
         (FaultClass::SharedHit, "shared"),
         (FaultClass::Spurious, "spurious"),
+        (FaultClass::Large, "large"),
         (FaultClass::ZeroShared, "zero-shared"),
         (FaultClass::Upgrade, "upgrade"),
         (FaultClass::CowCopy, "cow-copy"),

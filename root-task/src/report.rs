@@ -46,8 +46,16 @@ impl fmt::Display for Classes<'_> {
         let c = self.0;
         write!(
             f,
-            "image={} copy={} zero={} mixed={} shared={} zero-shared={} upgrade={} cow-copy={}",
-            c.image_frame, c.copy, c.zero, c.mixed, c.shared_hit, c.zero_shared, c.upgrade, c.cow_copy
+            "image={} copy={} zero={} mixed={} shared={} large={} zero-shared={} upgrade={} cow-copy={}",
+            c.image_frame,
+            c.copy,
+            c.zero,
+            c.mixed,
+            c.shared_hit,
+            c.large,
+            c.zero_shared,
+            c.upgrade,
+            c.cow_copy
         )
     }
 }
@@ -129,6 +137,7 @@ pub struct Totals<'a> {
     pub faults: &'a FaultCounts,
     pub distinct_image_pages: u32,
     pub frames: pager::FrameCounts,
+    pub large_frames: pager::LargeFrameCounts,
     pub copy_slots_in_use: u32,
     pub kernel_entries: u64,
     /// VM faults received: what the entries were spent on.
@@ -154,8 +163,8 @@ pub fn total_stats(totals: &Totals<'_>) {
     let faults = totals.faults;
     sel4::debug_println!(
         "[stats] scope=total clients={} faults={} {} refused={} distinct_image_pages={} frames_created={} \
-         frames_in_use={} frames_free={} copy_slots_in_use={} kernel_entries={} entries_per_fault={} policy={} \
-         startup_pages={} startup_entries={} frames_pinned={}",
+         frames_in_use={} frames_free={} large_frames_created={} large_frames_in_use={} copy_slots_in_use={} \
+         kernel_entries={} entries_per_fault={} policy={} startup_pages={} startup_entries={} frames_pinned={}",
         totals.clients,
         totals.vm_faults,
         Classes(faults),
@@ -164,6 +173,8 @@ pub fn total_stats(totals: &Totals<'_>) {
         totals.frames.created,
         totals.frames.in_use,
         totals.frames.free,
+        totals.large_frames.created,
+        totals.large_frames.in_use,
         totals.copy_slots_in_use,
         totals.kernel_entries,
         Ratio(totals.kernel_entries, totals.vm_faults),

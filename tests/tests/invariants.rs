@@ -8,19 +8,7 @@ fn workspace() -> PathBuf {
 }
 
 fn rust_files(directory: &Path, found: &mut Vec<PathBuf>) {
-    let Ok(entries) = fs::read_dir(directory) else { return };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let name = entry.file_name();
-        if name == "target" || name.to_string_lossy().starts_with('.') {
-            continue;
-        }
-        if path.is_dir() {
-            rust_files(&path, found);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            found.push(path);
-        }
-    }
+    source_files(directory, &["rs"], found);
 }
 
 /// Lines with the `unsafe` keyword as code (not in a comment or a string such as this file's).
