@@ -18,6 +18,8 @@ pub struct ImageSpec {
     pub frame_capacity: u32,
     /// The most cap-copy slots (0: no limit).
     pub copy_slot_limit: u32,
+    /// Recording mode, with its window (`Some(0)`: recording, no window); `None` for a normal image.
+    pub trace: Option<u16>,
     pub apps: Vec<AppSpec>,
     pub regions: Vec<RegionSpec>,
 }
@@ -150,6 +152,8 @@ impl ImageSpec {
             policy_pages: self.policy_pages.into(),
             frame_capacity: self.frame_capacity.into(),
             copy_slot_limit: self.copy_slot_limit.into(),
+            trace: u16::from(self.trace.is_some()).into(),
+            trace_window: self.trace.unwrap_or(0).into(),
             name: encode_name(&self.name).ok_or_else(|| too_long(&self.name))?,
         };
         let mut bytes = Vec::with_capacity(total);
@@ -186,6 +190,7 @@ mod tests {
             policy_pages: 3,
             frame_capacity: 500,
             copy_slot_limit: 77,
+            trace: Some(6),
             regions: alloc::vec![RegionSpec { name: "ring".into(), size: 8192 }],
             apps: alloc::vec![
                 AppSpec {
@@ -229,6 +234,7 @@ mod tests {
         assert!(!image.may_share(&apps[1], 1) && !image.may_share(&apps[0], 1), "nothing else is permitted");
         assert_eq!(apps[1].expected_exit.get(), -3);
         assert_eq!(image.header().copy_slot_limit.get(), 77);
+        assert_eq!((image.header().trace.get(), image.header().trace_window.get()), (1, 6));
         assert_eq!((apps[0].runs.get(), apps[1].runs.get()), (300, 1), "an app runs once by default");
         let attached = image.attachments_of(&apps[0]);
         assert_eq!(

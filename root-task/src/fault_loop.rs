@@ -22,6 +22,7 @@ use crate::client::{self, IPC_BUFFER_ADDRESS};
 use crate::costs::{FaultCosts, Served};
 use crate::lifecycle::{Clients, Ending};
 use crate::platform::Sel4Platform;
+use crate::recorder;
 use crate::timer::Limit;
 use crate::report::{self, Name};
 
@@ -124,6 +125,18 @@ impl Session {
         self.vm_faults
     }
 
+    /// Turns recording on (`cargo xtask trace`): every launch, fault, share and end is streamed.
+    pub fn record(&mut self) {
+        self.clients.recorder = Some(recorder::Recorder::new());
+    }
+
+    /// Ends the trace with its end line, when recording.
+    pub fn finish_trace(&mut self) {
+        if let Some(recorder) = &mut self.clients.recorder {
+            recorder.finish();
+        }
+    }
+
     pub fn costs(&self) -> &FaultCosts {
         &self.costs
     }
@@ -144,6 +157,10 @@ impl Session {
             reply = self.dispatch(&message);
             if let Some(served) = reply.and_then(|r| r.served) {
                 replying = Some((served, sel4::timestamp().wrapping_sub(received_at)));
+            }
+            // Outside every measured interval: after the ticks above, before the entries below.
+            if let Some(recorder) = &mut self.clients.recorder {
+                recorder.drain();
             }
         }
     }
@@ -200,9 +217,12 @@ impl Session {
                 let access = crate::platform::pager_access(vm.access());
                 let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
                 let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
+                let started_at = sel4::timestamp();
                 let result = self.pager.handle_fault(&mut self.platform, client, fault);
+                let ticks = sel4::timestamp().wrapping_sub(started_at);
                 let kernel_entries = self.platform.kernel_entries() - before;
                 let kernel_ticks = self.platform.kernel_ticks() - ticks_before;
+                self.record_fault(client, fault, result.as_ref().ok(), kernel_entries, ticks);
                 match result {
                     Ok(resolution) => {
                         let spurious = resolution.class == FaultClass::Spurious;
@@ -279,6 +299,26 @@ impl Session {
         }
     }
 
+    /// In recording mode, queues the fault's trace record.
+    fn record_fault(
+        &mut self,
+        client: ClientId,
+        fault: pager::Fault,
+        served: Option<&pager::FaultResolution>,
+        kernel_entries: u64,
+        ticks: u64,
+    ) {
+        if self.clients.recorder.is_none() {
+            return;
+        }
+        let app = self.clients.record(client).map_or(u16::MAX, |r| r.launch.app_index);
+        let event = recorder::FaultEvent { client, app, fault, kernel_entries, ticks };
+        let record = recorder::fault_record(&self.pager, &event, served);
+        if let Some(recorder) = &mut self.clients.recorder {
+            recorder.push(record);
+        }
+    }
+
     fn print(&mut self, client: ClientId, message: &Received) -> Reply {
         let count = message.registers[0];
         let words = count.div_ceil(8);
@@ -343,7 +383,12 @@ impl Session {
             return Reply::status(share_status::DOES_NOT_FIT);
         }
         let status = match self.pager.share(client, address, destination, at) {
-            Ok(()) => 0,
+            Ok(()) => {
+                if let Some(recorder) = &mut self.clients.recorder {
+                    recorder.push(trace::Record::share(client.0, address, destination.0, at));
+                }
+                0
+            }
             Err(ShareError::UnknownClient(_)) => share_status::NO_DESTINATION,
             Err(ShareError::NoArea { .. } | ShareError::NotShareable { .. }) => share_status::NO_AREA,
             Err(ShareError::Area(_)) => share_status::DOES_NOT_FIT,

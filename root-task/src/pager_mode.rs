@@ -114,8 +114,12 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     );
     let mut session =
         Session::new(Pager::new(config, policy), platform, endpoint, Clients::new(endpoint, image), Some(timer));
+    if header.trace.get() != 0 {
+        session.record();
+    }
     session.launch_all(located.first_page)?;
     session.run();
+    session.finish_trace();
     judge(&session)
 }
 

@@ -1,0 +1,330 @@
+//! Replaying a fault trace recorded on seL4 (`cargo xtask trace`) through the real pager core.
+//!
+//! The replay rebuilds what the root task built: one pager for the packed image (the image's regions
+//! created first, each app's ELF registered at its page of the image), and for each launch record a
+//! client with the same areas in the same order (segments, stack and guard, heap, regions: as
+//! `root-task/src/lifecycle.rs` adds them) and the policy's start-up work. Then, in the trace's
+//! order, each fault record is a reference: when the model kernel already maps the page with the
+//! rights asked for, the client would not have faulted and nothing happens; otherwise it is a fault,
+//! served by [`Pager::handle_fault`] under the replay's policy. A refusal stops the client, as on
+//! seL4 (its later records are skipped until its end). Shares and ends are replayed as they came.
+//!
+//! What that makes exact, for a trace recorded without a window: the trace holds every page's first
+//! touch by every client, in order, with its access. Any policy that never evicts maps a superset of
+//! the seed's pages, only earlier, with each page's content fixed by the ELF; so a client faults under
+//! it exactly on the recorded references its earlier faults (and start-up work) did not map, and the
+//! replay's counts by class are those of booting the image under that policy. The interleaving of
+//! clients is the recorded one; the counts by class do not depend on it (a fault-around maps only
+//! the faulting client's own pages, and which client first makes a shared page changes only whose
+//! count it is in).
+
+use std::fmt;
+
+use bootimage::BootImage as PackedImage;
+use pager::{
+    Access, AreaKind, BuiltinPolicy, ClientId, Fault, FaultClass, FaultCounts, FrameContent, Pager,
+    PagerConfig, Rights, SharedId,
+};
+use trace::{kind, Record};
+
+use crate::kernel::{ModelConfig, ModelKernel};
+
+/// Frames retyped per kernel call, as the root task asks (`pager_mode.rs`).
+const RETYPE_BATCH: u32 = 32;
+/// Areas in one client, as the root task allows.
+const MAX_AREAS: usize = 32;
+/// Cap-copy slots per pool frame, as the root task keeps at most.
+const COPIES_PER_FRAME: u32 = 4;
+
+/// How to replay.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplayOptions {
+    pub policy: BuiltinPolicy,
+    /// Every client's frame budget (`None`: each app's own, from the image).
+    pub budget: Option<u32>,
+}
+
+/// What a replay counted: the figures of an image's `[stats] scope=total` line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplayStats {
+    /// Clients started.
+    pub clients: u64,
+    /// VM faults the clients took (served or refused).
+    pub faults: u64,
+    /// Pages served, by class, and faults refused.
+    pub classes: FaultCounts,
+    /// Pool frames retyped, and free at the end.
+    pub frames_created: u32,
+    pub frames_free: u32,
+    /// Pages the policy mapped before clients started.
+    pub startup_pages: u64,
+    /// Trace records read, and references that did not fault.
+    pub records: u64,
+    pub hits: u64,
+}
+
+impl ReplayStats {
+    /// The `[stats] scope=total` line's figures the replay knows, in its key order.
+    pub fn to_stats_line(&self, policy: &str) -> String {
+        let c = &self.classes;
+        format!(
+            "[stats] scope=total clients={} faults={} image={} copy={} zero={} mixed={} shared={} refused={} \
+             frames_created={} frames_free={} policy={policy} startup_pages={} records={} hits={}",
+            self.clients,
+            self.faults,
+            c.image_frame,
+            c.copy,
+            c.zero,
+            c.mixed,
+            c.shared_hit,
+            c.refused,
+            self.frames_created,
+            self.frames_free,
+            self.startup_pages,
+            self.records,
+            self.hits
+        )
+    }
+}
+
+/// Why a trace cannot be replayed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplayError {
+    /// The packed image does not parse.
+    Image(String),
+    /// Record `index` names something the replay cannot follow (a client never launched, an app the
+    /// image does not have, a share the pager refuses).
+    Record { index: usize, reason: String },
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Image(reason) => write!(f, "the packed image: {reason}"),
+            Self::Record { index, reason } => write!(f, "trace record {index}: {reason}"),
+        }
+    }
+}
+
+/// The pager for a packed image on the model kernel, ready to follow a trace.
+pub struct Replay<'img> {
+    image: PackedImage<'img>,
+    pub pager: Pager<'img, BuiltinPolicy>,
+    pub kernel: ModelKernel,
+    regions: Vec<SharedId>,
+    images: Vec<pager::ImageId>,
+    budget: Option<u32>,
+    /// Trace client number → the replay's client, while it runs (`None` once stopped or ended).
+    clients: Vec<Option<ClientId>>,
+    stats: ReplayStats,
+}
+
+impl<'img> Replay<'img> {
+    /// A pager set up as the root task sets it up for `image` (a packed apps image).
+    pub fn new(image_bytes: &'img [u8], options: ReplayOptions) -> Result<Self, ReplayError> {
+        let image = PackedImage::parse(image_bytes).map_err(|e| ReplayError::Image(format!("{e:?}")))?;
+        let header = image.header();
+        let frame_capacity = header.frame_capacity.get();
+        let instances: usize = image.apps().iter().map(|a| usize::from(a.instances.get())).sum();
+        let copy_slots = match header.copy_slot_limit.get() {
+            0 => frame_capacity.saturating_mul(COPIES_PER_FRAME),
+            limit => limit.min(frame_capacity.saturating_mul(COPIES_PER_FRAME)),
+        };
+        let config = PagerConfig {
+            max_clients: instances.max(1),
+            max_areas_per_client: MAX_AREAS,
+            frame_capacity,
+            retype_batch: RETYPE_BATCH,
+            copy_slots,
+        };
+        let mut pager = Pager::new(config, options.policy);
+        let mut regions = Vec::new();
+        for _ in image.regions() {
+            regions.push(pager.create_region().map_err(|e| ReplayError::Image(e.to_string()))?);
+        }
+        let mut images = Vec::new();
+        for app in image.apps() {
+            let id = pager
+                .add_image(image.elf(app), app.elf_page.get())
+                .map_err(|e| ReplayError::Image(format!("app {:?}: {e}", app.name())))?;
+            images.push(id);
+        }
+        let kernel = ModelKernel::new(ModelConfig::default(), image_bytes);
+        Ok(Self {
+            image,
+            pager,
+            kernel,
+            regions,
+            images,
+            budget: options.budget,
+            clients: Vec::new(),
+            stats: ReplayStats::default(),
+        })
+    }
+
+    /// Replays every record, in order.
+    pub fn run(&mut self, records: &[Record]) -> Result<ReplayStats, ReplayError> {
+        for (index, record) in records.iter().enumerate() {
+            self.step(record).map_err(|reason| ReplayError::Record { index, reason })?;
+        }
+        Ok(self.stats())
+    }
+
+    /// The counts so far.
+    pub fn stats(&self) -> ReplayStats {
+        let frames = self.pager.frame_counts();
+        ReplayStats {
+            classes: *self.pager.faults(),
+            frames_created: frames.created,
+            frames_free: frames.free,
+            ..self.stats
+        }
+    }
+
+    fn running(&self, client: u16) -> Option<ClientId> {
+        self.clients.get(usize::from(client)).copied().flatten()
+    }
+
+    /// Replays one record.
+    pub fn step(&mut self, record: &Record) -> Result<(), String> {
+        self.stats.records += 1;
+        let client = record.client.get();
+        match record.kind {
+            kind::LAUNCH => self.launch(client, record.app.get()),
+            kind::FAULT => {
+                let Some(id) = self.running(client) else { return Ok(()) };
+                self.reference(id, client, record);
+                Ok(())
+            }
+            kind::SHARE => {
+                let (Some(from), Some(to)) = (self.running(client), self.running(record.app.get())) else {
+                    return Ok(());
+                };
+                let at = u64::from(record.frame.get()) * pager::PAGE_SIZE;
+                self.pager
+                    .share(from, record.page_address(), to, at)
+                    .map_err(|e| format!("a share the pager refuses: {e}"))
+            }
+            _ => {
+                if let Some(id) = self.running(client) {
+                    self.end(id, client);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn launch(&mut self, trace_client: u16, app_index: u16) -> Result<(), String> {
+        let app = self
+            .image
+            .apps()
+            .get(usize::from(app_index))
+            .ok_or_else(|| format!("app {app_index} is not in the image"))?;
+        let budget = self.budget.or(match app.frame_budget.get() {
+            0 => None,
+            b => Some(b),
+        });
+        let client = self.pager.add_client(budget).map_err(|e| e.to_string())?;
+        self.kernel.create_address_space(client);
+        self.add_areas(client, app_index).map_err(|e| format!("client {trace_client}: {e}"))?;
+        let slot = usize::from(trace_client);
+        if self.clients.len() <= slot {
+            self.clients.resize(slot + 1, None);
+        }
+        self.stats.clients += 1;
+        match self.pager.start_client(&mut self.kernel, client) {
+            Ok(pages) => {
+                self.stats.startup_pages += u64::from(pages);
+                self.clients[slot] = Some(client);
+            }
+            Err(_) => {
+                // Stopped before it ran, as on seL4: its records, if any, are skipped.
+                self.remove(client);
+            }
+        }
+        Ok(())
+    }
+
+    /// The areas the root task gives an instance (`lifecycle.rs`, `add_areas`), in its order.
+    fn add_areas(&mut self, client: ClientId, app_index: u16) -> Result<(), String> {
+        let app = &self.image.apps()[usize::from(app_index)];
+        self.pager.load_image(client, self.images[usize::from(app_index)]).map_err(|e| e.to_string())?;
+        self.pager
+            .add_stack(client, u64::from(app.stack_top.get()), u64::from(app.stack_size.get()))
+            .map_err(|e| format!("stack: {e}"))?;
+        if app.heap_size.get() > 0 {
+            let (base, size) = (u64::from(app.heap_base.get()), u64::from(app.heap_size.get()));
+            self.pager
+                .add_anonymous(client, base, size, Rights::READ_WRITE, AreaKind::Heap)
+                .map_err(|e| format!("heap: {e}"))?;
+        }
+        for attachment in self.image.attachments_of(app) {
+            let region = usize::from(attachment.region.get());
+            let size = u64::from(self.image.regions()[region].size.get());
+            let rights = if attachment.writable != 0 { Rights::READ_WRITE } else { Rights::READ };
+            let (id, base) = (self.regions[region], u64::from(attachment.address.get()));
+            self.pager
+                .attach_region(client, id, base, size, rights, AreaKind::Region(region as u16))
+                .map_err(|e| format!("region {region}: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// One recorded reference: a fault unless the page is mapped with the rights it needs.
+    fn reference(&mut self, client: ClientId, trace_client: u16, record: &Record) {
+        let access = match record.access {
+            trace::access::WRITE => Access::Write,
+            trace::access::EXECUTE => Access::Execute,
+            _ => Access::Read,
+        };
+        let address = record.page_address();
+        if self.kernel.check_access(client, address, access == Access::Write).is_ok() {
+            self.stats.hits += 1;
+            return;
+        }
+        self.stats.faults += 1;
+        let fault = Fault { address, ip: record.ip.get(), access };
+        if self.pager.handle_fault(&mut self.kernel, client, fault).is_err() {
+            // Stopped, as the fault loop stops it.
+            self.end(client, trace_client);
+        }
+    }
+
+    fn end(&mut self, client: ClientId, trace_client: u16) {
+        self.clients[usize::from(trace_client)] = None;
+        self.remove(client);
+    }
+
+    fn remove(&mut self, client: ClientId) {
+        let _ = self.pager.remove_client(&mut self.kernel, client);
+        self.kernel.destroy_address_space(client);
+    }
+}
+
+/// Replays `records` recorded from `image_bytes` under `options`.
+pub fn replay(image_bytes: &[u8], records: &[Record], options: ReplayOptions) -> Result<ReplayStats, ReplayError> {
+    Replay::new(image_bytes, options)?.run(records)
+}
+
+/// The class a trace record names, as the pager's (`None` for a refusal or an unknown number).
+pub fn class_of(code: u8) -> Option<FaultClass> {
+    Some(match code {
+        trace::class::SHARED_HIT => FaultClass::SharedHit,
+        trace::class::IMAGE_FRAME => FaultClass::ImageFrame,
+        trace::class::COPY => FaultClass::NewFrame(FrameContent::Copy),
+        trace::class::ZERO => FaultClass::NewFrame(FrameContent::Zero),
+        trace::class::MIXED => FaultClass::NewFrame(FrameContent::Mixed),
+        trace::class::SPURIOUS => FaultClass::Spurious,
+        _ => return None,
+    })
+}
+
+/// The policy a packed image's header names.
+pub fn policy_of(number: u32, pages: u32) -> Option<BuiltinPolicy> {
+    match number {
+        bootimage::policy::SEED => Some(BuiltinPolicy::Seed),
+        bootimage::policy::EAGER => Some(BuiltinPolicy::Eager),
+        bootimage::policy::FAULT_AROUND => Some(BuiltinPolicy::FaultAround { pages }),
+        _ => None,
+    }
+}

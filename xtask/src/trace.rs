@@ -1,0 +1,227 @@
+//! `cargo xtask trace` (record a boot's faults on seL4), `cargo xtask simulate` (replay a trace in the
+//! simulator), and the agreement check of `cargo xtask test` (the simulator's counts against seL4's).
+//!
+//! Recording boots the image with the recording flag set in its packed header, always under the
+//! seed policy (one page per fault, nothing ahead: the trace then holds every first touch, which is
+//! what a replay under another policy needs), under `-icount` (so each record's ticks are guest
+//! instructions). The root task streams the records in checksummed serial chunks; they are
+//! reassembled here, any lost or damaged chunk failing the command, and their fault count checked
+//! against the boot's own `[stats] scope=total faults=`. Written beside each other under
+//! `target/traces/`: `<image>.trace` (binary, `trace::Trace`), `<image>.csv` and `<image>.image`,
+//! the packed apps image the trace was recorded from, whose SHA-256 the trace's header holds.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use manifest::Policy;
+use sha2::{Digest, Sha256};
+
+use crate::image::{self, Checked};
+use crate::workspace::Workspace;
+use crate::{expect, host_setup, kernel, qemu, stats};
+
+/// Where traces are written.
+pub fn directory(workspace: &Workspace) -> PathBuf {
+    workspace.target_directory.join("traces")
+}
+
+/// A recorded trace and where it went.
+pub struct Recorded {
+    pub trace: trace::Trace,
+    pub path: PathBuf,
+    pub image: Vec<u8>,
+    /// The recording boot's `[stats] scope=total` line.
+    pub total: stats::Record,
+}
+
+/// Boots `manifest` in recording mode and writes its trace.
+pub fn record(workspace: &Workspace, root_task: &Path, manifest: &Path, window: u16) -> Result<Recorded> {
+    if window != 0 && window < 4 {
+        bail!("--window {window}: a client needs at least 4 pages mapped (code, data and stack together)");
+    }
+    if window != 0 {
+        bail!("--window is not implemented yet: record without one");
+    }
+    let mut checked = image::check(workspace, manifest)?;
+    checked.manifest.policy = Policy::Seed;
+    checked.trace = Some(window);
+    let packed = image::pack(&checked)?;
+    let name = checked.manifest.name.clone();
+    let outcome = boot(workspace, root_task, &checked, &format!("{name}.trace"))?;
+    expect::judge(&checked.manifest, &outcome)
+        .map_err(|reason| anyhow::anyhow!("{name} (recording) failed: {reason}"))?;
+    let records = trace::Reassembly::from_serial(&outcome.serial)
+        .map_err(|error| anyhow::anyhow!("{name}: the trace did not arrive whole: {error}"))?;
+    let total = total_line(&outcome.serial).with_context(|| format!("{name}: recording boot"))?;
+    let faults = number(&total, "faults")?;
+    let recorded = records.iter().filter(|r| r.kind == trace::kind::FAULT).count() as u64;
+    if recorded != faults {
+        bail!("{name}: the trace holds {recorded} fault records but the pager counted {faults} faults");
+    }
+    let hash: [u8; 32] = Sha256::digest(&packed).into();
+    let trace = trace::Trace::new(hash, bootimage::policy::SEED, 0, u32::from(window), records);
+    let folder = directory(workspace);
+    std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    let path = folder.join(format!("{name}.trace"));
+    let write = |path: PathBuf, bytes: &[u8]| {
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    };
+    write(path.clone(), &trace.to_bytes())?;
+    write(path.with_extension("csv"), trace.to_csv().as_bytes())?;
+    write(path.with_extension("image"), &packed)?;
+    Ok(Recorded { trace, path, image: packed, total })
+}
+
+/// Composes `checked` under `image_name` and boots it under `-icount`.
+fn boot(workspace: &Workspace, root_task: &Path, checked: &Checked, image_name: &str) -> Result<qemu::BootOutcome> {
+    let kernel = kernel::build(workspace, checked.manifest.kernel)?;
+    let written = image::write(
+        workspace,
+        checked,
+        &kernel.image,
+        root_task,
+        &crate::image_directory(workspace, image_name),
+    )?;
+    host_setup::ensure_qemu(workspace)?;
+    let boot_image = qemu::BootImage {
+        name: image_name.to_owned(),
+        kernel: written.kernel,
+        root_task: written.root_task,
+        memory: checked.manifest.memory,
+        variant: kernel.variant,
+    };
+    let options = qemu::BootOptions {
+        // Serial output of the trace and -icount both slow the boot: twice the manifest's time.
+        timeout: Duration::from_secs(checked.manifest.timeout_seconds * 2),
+        icount: true,
+        gdb: false,
+        log_directory: workspace.target_directory.join("qemu"),
+    };
+    qemu::boot(&boot_image, &options)
+}
+
+fn total_line(serial: &str) -> Result<stats::Record> {
+    stats::parse(serial).into_iter().find(|r| r.scope() == "total").context("no [stats] scope=total line")
+}
+
+fn number(record: &stats::Record, key: &str) -> Result<u64> {
+    record
+        .value(key)
+        .with_context(|| format!("[stats] scope={} has no {key}=", record.scope()))?
+        .parse()
+        .with_context(|| format!("[stats] scope={} {key}= is not a number", record.scope()))
+}
+
+/// A policy as `simulate --policy` and the agreement check name it.
+pub fn parse_policy(name: &str, pages: u32) -> Result<pager::BuiltinPolicy> {
+    Ok(match name {
+        "seed" => pager::BuiltinPolicy::Seed,
+        "eager" => pager::BuiltinPolicy::Eager,
+        "fault-around" => pager::BuiltinPolicy::FaultAround { pages },
+        other => bail!("policy {other:?} is not one of seed, eager, fault-around"),
+    })
+}
+
+/// Reads a trace and the packed image beside it, checking the image is the one recorded.
+pub fn load(path: &Path) -> Result<(trace::Trace, Vec<u8>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let trace = trace::Trace::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let image_path = path.with_extension("image");
+    let image = std::fs::read(&image_path)
+        .with_context(|| format!("cannot read the trace's packed image {}", image_path.display()))?;
+    let hash: [u8; 32] = Sha256::digest(&image).into();
+    if hash != trace.header.image_hash {
+        bail!("{} is not the image {} was recorded from (its SHA-256 differs)", image_path.display(), path.display());
+    }
+    Ok((trace, image))
+}
+
+/// `cargo xtask simulate`: replays a trace under a policy and prints the `[stats]`-style totals.
+pub fn simulate(path: &Path, policy: &str, pages: u32, budget: Option<u32>) -> Result<()> {
+    let (trace, image) = load(path)?;
+    let policy = parse_policy(policy, pages)?;
+    let started = Instant::now();
+    let replayed = sim::replay::replay(&image, &trace.records, sim::replay::ReplayOptions { policy, budget })
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let elapsed = started.elapsed();
+    let line = replayed.to_stats_line(pager::Policy::name(&policy));
+    println!("{line}");
+    let records = stats::parse(&line);
+    eprintln!("\nreplayed statistics:\n{}", stats::render(&records));
+    eprintln!(
+        "{} records replayed in {:.3} ms",
+        trace.records.len(),
+        elapsed.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+/// The counts the agreement check compares: the total line's faults by class, refusals and frames.
+pub const AGREEMENT_KEYS: [&str; 8] =
+    ["faults", "image", "copy", "zero", "mixed", "shared", "refused", "frames_created"];
+
+/// Compares a boot's `[stats] scope=total` with a replay's; `Err` names every difference.
+pub fn compare(booted: &stats::Record, replayed: &sim::replay::ReplayStats) -> Result<(), String> {
+    let c = &replayed.classes;
+    let simulated = [
+        replayed.faults,
+        c.image_frame,
+        c.copy,
+        c.zero,
+        c.mixed,
+        c.shared_hit,
+        c.refused,
+        u64::from(replayed.frames_created),
+    ];
+    let mut differences = Vec::new();
+    for (key, simulated) in AGREEMENT_KEYS.iter().zip(simulated) {
+        match number(booted, key) {
+            Ok(on_sel4) if on_sel4 == simulated => {}
+            Ok(on_sel4) => differences.push(format!("{key}: seL4 {on_sel4}, simulator {simulated}")),
+            Err(error) => differences.push(format!("{error:#}")),
+        }
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(differences.join("; "))
+    }
+}
+
+/// The policies without eviction, by the names `simulate` takes.
+pub const POLICIES: [(&str, Policy); 3] =
+    [("seed", Policy::Seed), ("eager", Policy::Eager), ("fault-around", Policy::FaultAround { pages: 4 })];
+
+/// One manifest's agreement: records its trace, then for each policy boots the image under it and
+/// replays the trace under it. Returns a line per policy: `Ok` when every count agrees.
+pub fn agreement(
+    workspace: &Workspace,
+    root_task: &Path,
+    manifest: &Path,
+) -> Result<Vec<(String, Result<(), String>)>> {
+    let recorded = record(workspace, root_task, manifest, 0)?;
+    let mut results = Vec::new();
+    for (name, policy) in POLICIES {
+        let pages = match policy {
+            Policy::FaultAround { pages } => pages,
+            _ => 0,
+        };
+        let options = sim::replay::ReplayOptions { policy: parse_policy(name, pages)?, budget: None };
+        let replayed = sim::replay::replay(&recorded.image, &recorded.trace.records, options)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", recorded.path.display()))?;
+        let booted = if policy == Policy::Seed {
+            recorded.total.clone()
+        } else {
+            let mut checked = image::check(workspace, manifest)?;
+            checked.manifest.policy = policy;
+            let image_name = format!("{}.{name}", checked.manifest.name);
+            let outcome = boot(workspace, root_task, &checked, &image_name)?;
+            expect::judge(&checked.manifest, &outcome)
+                .map_err(|reason| anyhow::anyhow!("{image_name} failed: {reason}"))?;
+            total_line(&outcome.serial).with_context(|| image_name.clone())?
+        };
+        results.push((name.to_owned(), compare(&booted, &replayed)));
+    }
+    Ok(results)
+}
