@@ -328,3 +328,107 @@ pub fn policy_of(number: u32, pages: u32) -> Option<BuiltinPolicy> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bootimage::{AppSpec, ImageSpec};
+    use trace::{access, class};
+
+    use super::*;
+    use crate::elf::{ElfBuilder, FLAGS_RW, FLAGS_RX};
+
+    /// One app: two text pages, a data page in the file and a bss page, a 4-page heap and a stack.
+    fn image() -> Vec<u8> {
+        let elf = ElfBuilder::new()
+            .segment(0x40_0000, vec![0x90; 0x2000], 0x2000, FLAGS_RX)
+            .segment(0x60_0000, vec![7; 0x1000], 0x2000, FLAGS_RW)
+            .build();
+        let app = AppSpec {
+            name: "a".into(),
+            elf,
+            instances: 1,
+            heap_base: 0x1000_0000,
+            heap_size: 0x4000,
+            stack_top: 0x7000_0000,
+            stack_size: 0x4000,
+            ..AppSpec::default()
+        };
+        ImageSpec { name: "t".into(), frame_capacity: 64, apps: vec![app], ..ImageSpec::default() }
+            .to_bytes()
+            .unwrap()
+    }
+
+    fn fault(address: u64, access_code: u8, class_code: u8) -> Record {
+        Record {
+            kind: kind::FAULT,
+            access: access_code,
+            class: class_code,
+            page: trace::page_number(address).into(),
+            ip: 0x40_0010.into(),
+            ..Record::default()
+        }
+    }
+
+    /// A seed run: text, data, bss, stack, two heap pages, then a write to text (refused).
+    fn records() -> Vec<Record> {
+        vec![
+            Record::launch(0, 0, 0),
+            fault(0x40_0000, access::EXECUTE, class::IMAGE_FRAME),
+            fault(0x6f_fff0_00, access::WRITE, class::ZERO),
+            fault(0x60_0000, access::READ, class::COPY),
+            fault(0x60_1000, access::WRITE, class::ZERO),
+            fault(0x1000_0000, access::WRITE, class::ZERO),
+            fault(0x1000_2000, access::READ, class::ZERO),
+            fault(0x40_1000, access::WRITE, class::REFUSED),
+            // Stopped: a later record of the client is skipped, as it never happens on seL4.
+            fault(0x1000_3000, access::READ, class::ZERO),
+            Record::end(0, 0),
+        ]
+    }
+
+    #[test]
+    fn seed_replays_every_recorded_fault_with_its_class() {
+        let image = image();
+        let options = ReplayOptions { policy: BuiltinPolicy::Seed, budget: None };
+        let stats = replay(&image, &records(), options).unwrap();
+        let c = stats.classes;
+        assert_eq!((stats.clients, stats.faults, stats.hits), (1, 7, 0));
+        assert_eq!((c.image_frame, c.copy, c.zero, c.mixed, c.refused), (1, 1, 4, 0, 1));
+        assert_eq!(stats.frames_free, stats.frames_created, "every frame back after the end");
+    }
+
+    #[test]
+    fn eager_maps_the_segments_and_stack_first_and_faults_on_the_heap_only() {
+        let image = image();
+        let options = ReplayOptions { policy: BuiltinPolicy::Eager, budget: None };
+        let stats = replay(&image, &records(), options).unwrap();
+        // Segments (2 + 2 pages) and the stack (4 pages) at start; the heap's two pages fault; the
+        // write to text is refused as before.
+        assert_eq!(stats.startup_pages, 8);
+        assert_eq!((stats.faults, stats.classes.zero, stats.classes.refused), (3, 2, 1));
+        assert_eq!(stats.hits, 4);
+    }
+
+    #[test]
+    fn fault_around_maps_ahead_and_a_budget_stops_the_client() {
+        let image = image();
+        let around = ReplayOptions { policy: BuiltinPolicy::FaultAround { pages: 4 }, budget: None };
+        let stats = replay(&image, &records(), around).unwrap();
+        // Text page 0 brings page 1; data page 0 brings the bss page; heap page 0 brings 1 to 3.
+        assert_eq!(stats.hits, 2);
+        assert_eq!(stats.faults, 5);
+        let tight = ReplayOptions { policy: BuiltinPolicy::Seed, budget: Some(2) };
+        let stats = replay(&image, &records(), tight).unwrap();
+        // Text (the image's frame), stack and data (two new frames), then bss: a third, over budget.
+        assert_eq!((stats.faults, stats.classes.refused), (4, 1));
+    }
+
+    #[test]
+    fn records_the_replay_cannot_follow_are_named() {
+        let image = image();
+        let options = ReplayOptions { policy: BuiltinPolicy::Seed, budget: None };
+        let error = replay(&image, &[Record::launch(0, 5, 0)], options).unwrap_err();
+        assert_eq!(error.to_string(), "trace record 0: app 5 is not in the image");
+        assert!(matches!(replay(&[0; 64], &[], options), Err(ReplayError::Image(_))));
+    }
+}

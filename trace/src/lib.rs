@@ -25,6 +25,8 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod pattern;
+
 use core::fmt;
 
 use zerocopy::little_endian::{U16, U32, U64};

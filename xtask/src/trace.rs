@@ -44,7 +44,7 @@ pub fn record(workspace: &Workspace, root_task: &Path, manifest: &Path, window: 
         bail!("--window is not implemented yet: record without one");
     }
     let mut checked = image::check(workspace, manifest)?;
-    checked.manifest.policy = Policy::Seed;
+    with_policy(&mut checked, Policy::Seed);
     checked.trace = Some(window);
     let packed = image::pack(&checked)?;
     let name = checked.manifest.name.clone();
@@ -99,6 +99,16 @@ fn boot(workspace: &Workspace, root_task: &Path, checked: &Checked, image_name: 
         log_directory: workspace.target_directory.join("qemu"),
     };
     qemu::boot(&boot_image, &options)
+}
+
+/// Sets the image's policy. A manifest's `[stats]` expectations hold under its own policy only:
+/// under another they are dropped (its apps' output, exit codes and the frame accounting still
+/// count).
+fn with_policy(checked: &mut Checked, policy: Policy) {
+    if checked.manifest.policy != policy {
+        checked.manifest.policy = policy;
+        checked.manifest.expect.stats.clear();
+    }
 }
 
 fn total_line(serial: &str) -> Result<stats::Record> {
@@ -214,7 +224,7 @@ pub fn agreement(
             recorded.total.clone()
         } else {
             let mut checked = image::check(workspace, manifest)?;
-            checked.manifest.policy = policy;
+            with_policy(&mut checked, policy);
             let image_name = format!("{}.{name}", checked.manifest.name);
             let outcome = boot(workspace, root_task, &checked, &image_name)?;
             expect::judge(&checked.manifest, &outcome)
