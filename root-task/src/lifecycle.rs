@@ -235,7 +235,11 @@ impl Clients {
                 .map_err(|e| alloc::format!("app {:?}: {e}", app.name()))?;
             for instance in 0..app.instances.get() {
                 let runs_left = app.runs.get().saturating_sub(1);
-                self.launch(pager, platform, Launch { app, app_index, image: image_id, instance, runs_left })?;
+                self.launch(
+                    pager,
+                    platform,
+                    Launch { app, app_index, image: image_id, instance, runs_left },
+                )?;
             }
         }
         Ok(())

@@ -302,8 +302,28 @@ impl<'img> Replay<'img> {
 }
 
 /// Replays `records` recorded from `image_bytes` under `options`.
-pub fn replay(image_bytes: &[u8], records: &[Record], options: ReplayOptions) -> Result<ReplayStats, ReplayError> {
+pub fn replay(
+    image_bytes: &[u8],
+    records: &[Record],
+    options: ReplayOptions,
+) -> Result<ReplayStats, ReplayError> {
     Replay::new(image_bytes, options)?.run(records)
+}
+
+/// The trace of one client of app 0 running `pattern` over the pages from `base`: its launch, a
+/// fault record per reference (a replay decides which of them fault) and its end. What a recording
+/// would hold of the same pattern run by `apps/pattern` on seL4 when every reference faulted.
+pub fn pattern_trace(pattern: &trace::pattern::Pattern, base: u64) -> Vec<Record> {
+    let mut records = Vec::with_capacity(pattern.len() as usize + 2);
+    records.push(Record::launch(0, 0, 0));
+    records.extend(pattern.references().map(|r| Record {
+        kind: kind::FAULT,
+        access: if r.write { trace::access::WRITE } else { trace::access::READ },
+        page: trace::page_number(base + u64::from(r.page) * pager::PAGE_SIZE).into(),
+        ..Record::default()
+    }));
+    records.push(Record::end(0, 0));
+    records
 }
 
 /// The class a trace record names, as the pager's (`None` for a refusal or an unknown number).

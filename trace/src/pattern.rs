@@ -218,7 +218,10 @@ mod tests {
 
     #[test]
     fn each_kind_makes_its_references() {
-        assert_eq!(pages("sequential pages=3 passes=2"), ([0, 1, 2, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 6));
+        assert_eq!(
+            pages("sequential pages=3 passes=2"),
+            ([0, 1, 2, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 6)
+        );
         assert_eq!(pages("strided pages=8 stride=3 count=5").0[..5], [0, 3, 6, 1, 4]);
         let rtw: alloc_free::Refs = Pattern::parse("read-then-write pages=2").unwrap().references().into();
         assert_eq!(rtw.0[..4], [(0, false), (1, false), (0, true), (1, true)]);
@@ -249,8 +252,14 @@ mod tests {
         assert_eq!(Pattern::parse("zigzag pages=3"), Err(PatternError::UnknownKind("zigzag")));
         assert_eq!(Pattern::parse("sequential"), Err(PatternError::Missing("pages")));
         assert_eq!(Pattern::parse("sequential pages=x"), Err(PatternError::BadNumber("x")));
-        assert_eq!(Pattern::parse("sequential pages=3 stride=2"), Err(PatternError::UnknownSetting("stride=2")));
-        assert_eq!(Pattern::parse("phased pages=3 set=4 phases=1 count=1"), Err(PatternError::OutOfRange("set")));
+        assert_eq!(
+            Pattern::parse("sequential pages=3 stride=2"),
+            Err(PatternError::UnknownSetting("stride=2"))
+        );
+        assert_eq!(
+            Pattern::parse("phased pages=3 set=4 phases=1 count=1"),
+            Err(PatternError::OutOfRange("set"))
+        );
         assert_eq!(Pattern::parse("sequential pages=0"), Err(PatternError::OutOfRange("pages")));
     }
 

@@ -74,7 +74,12 @@ pub fn record(workspace: &Workspace, root_task: &Path, manifest: &Path, window: 
 }
 
 /// Composes `checked` under `image_name` and boots it under `-icount`.
-fn boot(workspace: &Workspace, root_task: &Path, checked: &Checked, image_name: &str) -> Result<qemu::BootOutcome> {
+fn boot(
+    workspace: &Workspace,
+    root_task: &Path,
+    checked: &Checked,
+    image_name: &str,
+) -> Result<qemu::BootOutcome> {
     let kernel = kernel::build(workspace, checked.manifest.kernel)?;
     let written = image::write(
         workspace,
@@ -142,7 +147,11 @@ pub fn load(path: &Path) -> Result<(trace::Trace, Vec<u8>)> {
         .with_context(|| format!("cannot read the trace's packed image {}", image_path.display()))?;
     let hash: [u8; 32] = Sha256::digest(&image).into();
     if hash != trace.header.image_hash {
-        bail!("{} is not the image {} was recorded from (its SHA-256 differs)", image_path.display(), path.display());
+        bail!(
+            "{} is not the image {} was recorded from (its SHA-256 differs)",
+            image_path.display(),
+            path.display()
+        );
     }
     Ok((trace, image))
 }
@@ -159,11 +168,7 @@ pub fn simulate(path: &Path, policy: &str, pages: u32, budget: Option<u32>) -> R
     println!("{line}");
     let records = stats::parse(&line);
     eprintln!("\nreplayed statistics:\n{}", stats::render(&records));
-    eprintln!(
-        "{} records replayed in {:.3} ms",
-        trace.records.len(),
-        elapsed.as_secs_f64() * 1e3
-    );
+    eprintln!("{} records replayed in {:.3} ms", trace.records.len(), elapsed.as_secs_f64() * 1e3);
     Ok(())
 }
 
