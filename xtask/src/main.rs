@@ -147,7 +147,7 @@ enum Command {
     /// Record a manifest's trace, then boot it under every policy without eviction and check that the
     /// simulator's replay of the trace counts the same faults by class and frames.
     Agree {
-        /// System image manifests.
+        /// System image manifests [default: the ones `cargo xtask test` checks].
         manifests: Vec<PathBuf>,
     },
     /// Run the host tests, the self-test boot, then boot and judge every manifests/*.toml.
@@ -315,6 +315,11 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Agree { manifests } => {
             let root_task = root_task::build(&workspace)?;
+            let manifests = if manifests.is_empty() {
+                trace::AGREEMENT_MANIFESTS.iter().map(|m| workspace.root.join(m)).collect()
+            } else {
+                manifests
+            };
             let mut failed = 0;
             for manifest in &manifests {
                 for (policy, result) in trace::agreement(&workspace, &root_task, manifest)? {

@@ -204,6 +204,26 @@ pub fn compare(booted: &stats::Record, replayed: &sim::replay::ReplayStats) -> R
     }
 }
 
+/// The images `cargo xtask test` checks the simulator against (every workload whose clients all run
+/// to their expected exit under every policy). Left out: the images that stop clients on purpose
+/// (`bad-clients`, `hostile`, `heap-errors`, `exhaust-*`: whether and where a client is stopped
+/// can depend on the policy, by budget or exhaustion), `stress` (a million faults: minutes of
+/// serial while recording) and `debug-kernel` (the same apps as `hello` on the other kernel).
+pub const AGREEMENT_MANIFESTS: [&str; 12] = [
+    "manifests/hello.toml",
+    "manifests/demo.toml",
+    "manifests/multi.toml",
+    "manifests/shared.toml",
+    "manifests/sparse-bss.toml",
+    "manifests/stack.toml",
+    "manifests/straddle.toml",
+    "manifests/workloads.toml",
+    "manifests/bench/eager-all.toml",
+    "manifests/bench/eager-tenth.toml",
+    "manifests/bench/faults.toml",
+    "manifests/bench/lazy-all.toml",
+];
+
 /// The policies without eviction, by the names `simulate` takes.
 pub const POLICIES: [(&str, Policy); 3] =
     [("seed", Policy::Seed), ("eager", Policy::Eager), ("fault-around", Policy::FaultAround { pages: 4 })];
