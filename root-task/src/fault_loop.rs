@@ -57,19 +57,22 @@ struct Reply {
     /// Set when the reply restarts a thread whose fault was served: the fault's class and the
     /// pager's kernel calls for it, for its cost record once the reply is made.
     served: Option<Served>,
+    /// An empty reply that restarts a faulted thread with no cost record (the recording window's
+    /// own refaults and upgrades, which are not the pager's).
+    resume: bool,
 }
 
 impl Reply {
     fn fault(served: Served) -> Reply {
-        Reply { status: 0, served: Some(served) }
+        Reply { status: 0, served: Some(served), resume: false }
     }
 
     fn status(status: u64) -> Reply {
-        Reply { status, served: None }
+        Reply { status, served: None, resume: false }
     }
 
     fn message(self) -> (MessageInfo, [u64; 4]) {
-        if self.served.is_some() {
+        if self.served.is_some() || self.resume {
             (MessageInfo::new(0, 0, 0, 0), [0; 4])
         } else {
             (MessageInfo::new(0, 0, 0, 1), [self.status, 0, 0, 0])
@@ -126,8 +129,8 @@ impl Session {
     }
 
     /// Turns recording on (`cargo xtask trace`): every launch, fault, share and end is streamed.
-    pub fn record(&mut self) {
-        self.clients.recorder = Some(recorder::Recorder::new());
+    pub fn record(&mut self, window: u16) {
+        self.clients.recorder = Some(recorder::Recorder::new(window));
     }
 
     /// Ends the trace with its end line, when recording.
@@ -216,6 +219,9 @@ impl Session {
                 }
                 let access = crate::platform::pager_access(vm.access());
                 let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
+                if let Some(reply) = self.window_fault(client, &fault) {
+                    return Some(reply);
+                }
                 let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
                 let started_at = sel4::timestamp();
                 let result = self.pager.handle_fault(&mut self.platform, client, fault);
@@ -223,6 +229,12 @@ impl Session {
                 let kernel_entries = self.platform.kernel_entries() - before;
                 let kernel_ticks = self.platform.kernel_ticks() - ticks_before;
                 self.record_fault(client, fault, result.as_ref().ok(), kernel_entries, ticks);
+                if result.is_ok() {
+                    let window = self.clients.recorder.as_mut().and_then(|r| r.window.as_mut());
+                    if let Some(window) = window {
+                        window.served(&self.pager, &mut self.platform, client, &fault);
+                    }
+                }
                 match result {
                     Ok(resolution) => {
                         let spurious = resolution.class == FaultClass::Spurious;
@@ -297,6 +309,26 @@ impl Session {
                 None
             }
         }
+    }
+
+    /// Recording with a window: serves a fault on a page the window unmapped or made read-only,
+    /// and records it. `None` for every other fault (and always without a window).
+    fn window_fault(&mut self, client: ClientId, fault: &pager::Fault) -> Option<Reply> {
+        let window = self.clients.recorder.as_mut()?.window.as_mut()?;
+        let (before, started_at) = (self.platform.kernel_entries(), sel4::timestamp());
+        let recorder::Windowed::Served(class) = window.serve(&self.pager, &mut self.platform, client, fault)
+        else {
+            return None;
+        };
+        let ticks = sel4::timestamp().wrapping_sub(started_at);
+        let kernel_entries = self.platform.kernel_entries() - before;
+        let app = self.clients.record(client).map_or(u16::MAX, |r| r.launch.app_index);
+        let event = recorder::FaultEvent { client, app, fault: *fault, kernel_entries, ticks };
+        let record = recorder::window_record(&self.pager, &event, class);
+        if let Some(recorder) = &mut self.clients.recorder {
+            recorder.push(record);
+        }
+        Some(Reply { status: 0, served: None, resume: true })
     }
 
     /// In recording mode, queues the fault's trace record.

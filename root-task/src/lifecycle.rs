@@ -384,6 +384,9 @@ impl Clients {
         self.live -= 1;
         if let Some(recorder) = &mut self.recorder {
             recorder.push(trace::Record::end(client.0, app_index));
+            if let Some(window) = &mut recorder.window {
+                window.forget(client);
+            }
         }
         if let Err(reason) = tear_down(pager, platform, client, tcb) {
             self.fail(alloc::format!("tearing down {name}: {reason}"));

@@ -115,7 +115,7 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     let mut session =
         Session::new(Pager::new(config, policy), platform, endpoint, Clients::new(endpoint, image), Some(timer));
     if header.trace.get() != 0 {
-        session.record();
+        session.record(header.trace_window.get());
     }
     session.launch_all(located.first_page)?;
     session.run();

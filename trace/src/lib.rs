@@ -57,8 +57,12 @@ pub mod class {
     pub const SPURIOUS: u8 = 5;
     /// The pager refused the fault: the client was stopped.
     pub const REFUSED: u8 = 6;
+    /// Recording with a window: a resident page the window had unmapped, mapped again.
+    pub const REFAULT: u8 = 7;
+    /// Recording with a window: the first write to a page the window had mapped read-only.
+    pub const UPGRADE: u8 = 8;
     /// Classes 0 to this one are known.
-    pub const LAST: u8 = REFUSED;
+    pub const LAST: u8 = UPGRADE;
 
     /// The class's name in CSV and reports.
     pub fn name(class: u8) -> &'static str {
@@ -70,6 +74,8 @@ pub mod class {
             MIXED => "mixed",
             SPURIOUS => "spurious",
             REFUSED => "refused",
+            REFAULT => "refault",
+            UPGRADE => "upgrade",
             _ => "?",
         }
     }
