@@ -163,6 +163,9 @@ impl Session {
             }
             // Outside every measured interval: after the ticks above, before the entries below.
             if let Some(recorder) = &mut self.clients.recorder {
+                if let Some((_, ticks)) = replying {
+                    recorder.set_last_ticks(ticks);
+                }
                 recorder.drain();
             }
         }
@@ -223,17 +226,11 @@ impl Session {
                     return Some(reply);
                 }
                 let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
-                let started_at = sel4::timestamp();
                 let result = self.pager.handle_fault(&mut self.platform, client, fault);
-                let ticks = sel4::timestamp().wrapping_sub(started_at);
                 let kernel_entries = self.platform.kernel_entries() - before;
                 let kernel_ticks = self.platform.kernel_ticks() - ticks_before;
-                self.record_fault(client, fault, result.as_ref().ok(), kernel_entries, ticks);
-                if result.is_ok() {
-                    let window = self.clients.recorder.as_mut().and_then(|r| r.window.as_mut());
-                    if let Some(window) = window {
-                        window.served(&self.pager, &mut self.platform, client, &fault);
-                    }
+                if self.clients.recorder.is_some() {
+                    self.record_fault(client, fault, result.as_ref().ok(), kernel_entries);
                 }
                 match result {
                     Ok(resolution) => {
@@ -331,23 +328,22 @@ impl Session {
         Some(Reply { status: 0, served: None, resume: true })
     }
 
-    /// In recording mode, queues the fault's trace record.
+    /// In recording mode, queues the fault's trace record (its ticks come with the reply) and lets
+    /// the window see the page the pager mapped.
     fn record_fault(
         &mut self,
         client: ClientId,
         fault: pager::Fault,
         served: Option<&pager::FaultResolution>,
         kernel_entries: u64,
-        ticks: u64,
     ) {
-        if self.clients.recorder.is_none() {
-            return;
-        }
         let app = self.clients.record(client).map_or(u16::MAX, |r| r.launch.app_index);
-        let event = recorder::FaultEvent { client, app, fault, kernel_entries, ticks };
+        let event = recorder::FaultEvent { client, app, fault, kernel_entries, ticks: 0 };
         let record = recorder::fault_record(&self.pager, &event, served);
-        if let Some(recorder) = &mut self.clients.recorder {
-            recorder.push(record);
+        let Some(recorder) = &mut self.clients.recorder else { return };
+        recorder.push(record);
+        if let (Some(window), Some(_)) = (&mut recorder.window, served) {
+            window.served(&self.pager, &mut self.platform, client, &fault);
         }
     }
 

@@ -37,11 +37,23 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder; `window` 0 keeps every page mapped.
     pub fn new(window: u16) -> Self {
-        Self { chunker: Chunker::new(), pending: Vec::new(), window: (window > 0).then(|| Window::new(window)) }
+        Self {
+            chunker: Chunker::new(),
+            pending: Vec::new(),
+            window: (window > 0).then(|| Window::new(window)),
+        }
     }
 
     pub fn push(&mut self, record: Record) {
         self.pending.push(record);
+    }
+
+    /// Sets the ticks of the last record queued: the pager's part of a served fault, from its
+    /// message's arrival to its reply, as `[stats] scope=class` counts it.
+    pub fn set_last_ticks(&mut self, ticks: u64) {
+        if let Some(last) = self.pending.last_mut() {
+            last.ticks = (ticks.min(u64::from(u32::MAX)) as u32).into();
+        }
     }
 
     /// Writes every full chunk queued so far.
@@ -160,7 +172,12 @@ pub enum Windowed {
 
 impl Window {
     pub fn new(limit: u16) -> Self {
-        Self { limit: usize::from(limit), mapped: Vec::new(), parked: BTreeSet::new(), unwritten: BTreeSet::new() }
+        Self {
+            limit: usize::from(limit),
+            mapped: Vec::new(),
+            parked: BTreeSet::new(),
+            unwritten: BTreeSet::new(),
+        }
     }
 
     fn slot_and_rights(pager: &Pager<'static>, client: ClientId, page: u64) -> Option<(CopySlot, Rights)> {

@@ -125,7 +125,9 @@ pub struct Record {
     pub pages_mapped: U16,
     /// Kernel entries the pager made serving the fault, its reply not included.
     pub kernel_entries: U16,
-    /// Time-stamp ticks the pager spent on the fault (guest instructions under `-icount shift=0`).
+    /// Time-stamp ticks from the fault message's arrival to the reply, as `[stats] scope=class`
+    /// counts a served fault (guest instructions under `-icount shift=0`); 0 for a refused fault.
+    /// A window's refault or upgrade: its own handling, without the reply.
     pub ticks: U32,
     /// The faulting instruction's address.
     pub ip: U64,

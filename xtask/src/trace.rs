@@ -206,7 +206,7 @@ pub fn compare(booted: &stats::Record, replayed: &sim::replay::ReplayStats) -> R
 /// (`bad-clients`, `hostile`, `heap-errors`, `exhaust-*`: whether and where a client is stopped
 /// can depend on the policy, by budget or exhaustion), `stress` (a million faults: minutes of
 /// serial while recording) and `debug-kernel` (the same apps as `hello` on the other kernel).
-pub const AGREEMENT_MANIFESTS: [&str; 12] = [
+pub const AGREEMENT_MANIFESTS: [&str; 13] = [
     "manifests/hello.toml",
     "manifests/demo.toml",
     "manifests/multi.toml",
@@ -219,6 +219,7 @@ pub const AGREEMENT_MANIFESTS: [&str; 12] = [
     "manifests/bench/eager-tenth.toml",
     "manifests/bench/faults.toml",
     "manifests/bench/lazy-all.toml",
+    "manifests/bench/lazy-tenth.toml",
 ];
 
 /// The policies without eviction, by the names `simulate` takes.
