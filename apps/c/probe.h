@@ -1,16 +1,15 @@
 /* probe.h: asking the pager whether another client is still alive, for the exhaustion images.
  *
  * There is no call for it, so the share call answers: share one of my areas into <app>#<instance>
- * at its IPC buffer page (0xBFFF_F000, reserved in every client, docs/app-abi.md). The pager looks
- * the destination up first, so a client that is gone gives PAGER_SHARE_NO_SUCH_DESTINATION; a live
- * one gives PAGER_SHARE_NOT_PERMITTED (the manifest lets me share nothing into it) or
- * PAGER_SHARE_DOES_NOT_FIT, refused before anything is shared. Either way nothing changes. */
+ * at its IPC buffer page (PAGER_IPC_BUFFER_ADDRESS, reserved in every client, docs/app-abi.md). The
+ * pager looks the destination up first, so a client that is gone gives
+ * PAGER_SHARE_NO_SUCH_DESTINATION; a live one gives PAGER_SHARE_NOT_PERMITTED (the manifest lets me
+ * share nothing into it) or PAGER_SHARE_DOES_NOT_FIT (the page is a reserved area of the pager's),
+ * refused before anything is shared. Either way nothing changes. */
 #ifndef PROBE_H
 #define PROBE_H
 
 #include "pager_app.h"
-
-#define PROBE_IPC_BUFFER 0xBFFFF000UL
 
 /* An address in one of my areas (read-only data): the share call needs one. */
 static const char probe_anchor[] = "probe";
@@ -19,7 +18,8 @@ static const char probe_anchor[] = "probe";
  * the pager's: it is printed and the client exits with 4. */
 static inline int probe_alive(const char *app, unsigned long instance)
 {
-    unsigned long status = pager_share((unsigned long)probe_anchor, app, instance, PROBE_IPC_BUFFER);
+    unsigned long status =
+        pager_share((unsigned long)probe_anchor, app, instance, PAGER_IPC_BUFFER_ADDRESS);
     if (status == PAGER_SHARE_NO_SUCH_DESTINATION)
         return 0;
     if (status == PAGER_SHARE_NOT_PERMITTED || status == PAGER_SHARE_DOES_NOT_FIT)

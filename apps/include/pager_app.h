@@ -20,6 +20,10 @@
 
 /* seL4 5.0 x86_64 syscall number of Call (include/api/syscall.xml). */
 #define PAGER_SYSCALL_CALL (-1L)
+
+/* The app ABI's numbers. The `abi` crate (abi/src/lib.rs) is their source of truth; its test
+ * abi/tests/c_header.rs checks every define below against it. */
+
 /* CSpace slot of the pager's endpoint. */
 #define PAGER_ENDPOINT 1UL
 
@@ -32,6 +36,10 @@
 /* Longest app name (names travel in fixed fields of the boot image). */
 #define PAGER_NAME_LIMIT 32UL
 #define PAGER_PAGE_SIZE 4096UL
+/* The reply's MR0 to an unknown or malformed call. */
+#define PAGER_UNKNOWN_CALL 0xFFFFFFFFFFFFFFFFUL
+/* The IPC buffer page, reserved in every client. */
+#define PAGER_IPC_BUFFER_ADDRESS 0xBFFFF000UL
 
 /* Share error codes (the reply's MR0). */
 #define PAGER_SHARE_OK 0

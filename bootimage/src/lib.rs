@@ -30,15 +30,8 @@ pub const MAGIC: [u8; 8] = *b"SEL4PGR1";
 /// [`AppRecord::time_limit_ms`]; version 4 the recording mode ([`Header::trace`],
 /// [`Header::trace_window`]).
 pub const VERSION: u32 = 4;
-/// Bytes of a name field (UTF-8, NUL padded).
-pub const NAME_LENGTH: usize = 32;
-
-/// Policy numbers in [`Header::policy`].
-pub mod policy {
-    pub const SEED: u32 = 0;
-    pub const EAGER: u32 = 1;
-    pub const FAULT_AROUND: u32 = 2;
-}
+/// Bytes of a name field (UTF-8, NUL padded): the app ABI's longest name.
+pub const NAME_LENGTH: usize = abi::NAME_LIMIT;
 
 /// The image header.
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned, Clone, Copy, Debug)]
@@ -53,7 +46,7 @@ pub struct Header {
     pub attachment_count: U16,
     /// Records in the share table.
     pub share_count: U16,
-    /// One of [`policy`].
+    /// One of the app ABI's [`abi::policy`] numbers.
     pub policy: U32,
     /// Pages ahead for fault-around.
     pub policy_pages: U32,
@@ -304,6 +297,31 @@ impl AppRecord {
     /// The app's name.
     pub fn name(&self) -> &str {
         name(&self.name).unwrap_or("?")
+    }
+
+    /// The app's heap and stack in the app ABI's terms.
+    pub fn layout(&self) -> abi::AppLayout {
+        let heap = match self.heap_size.get() {
+            0 => None,
+            size => Some(abi::Span { base: u64::from(self.heap_base.get()), size: u64::from(size) }),
+        };
+        abi::AppLayout {
+            heap,
+            stack_top: u64::from(self.stack_top.get()),
+            stack_size: u64::from(self.stack_size.get()),
+        }
+    }
+}
+
+impl BootImage<'_> {
+    /// The regions attached to an app, in the app ABI's terms (`region` indexes [`Self::regions`]).
+    pub fn app_attachments<'s>(&'s self, app: &AppRecord) -> impl Iterator<Item = abi::Attachment> + 's {
+        self.attachments_of(app).iter().map(|attachment| {
+            let region = attachment.region.get();
+            let size = self.regions[usize::from(region)].size.get();
+            let span = abi::Span { base: u64::from(attachment.address.get()), size: u64::from(size) };
+            abi::Attachment { region, span, writable: attachment.writable != 0 }
+        })
     }
 }
 

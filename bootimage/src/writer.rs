@@ -186,7 +186,7 @@ mod tests {
     fn round_trip_keeps_every_field_and_aligns_elfs() {
         let spec = ImageSpec {
             name: "demo".into(),
-            policy: crate::policy::FAULT_AROUND,
+            policy: abi::policy::FAULT_AROUND,
             policy_pages: 3,
             frame_capacity: 500,
             copy_slot_limit: 77,

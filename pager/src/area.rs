@@ -14,6 +14,9 @@ pub enum Backend {
     Anonymous,
     /// Never mapped: the page below a stack. Touching it is a reported stack overflow.
     Guard,
+    /// Never mapped by the pager and never served: a page the root task maps itself (the IPC
+    /// buffer). It is an area so that no other area can cover it; a fault there is refused.
+    Reserved,
 }
 
 /// What an area is, for reports.
@@ -28,6 +31,8 @@ pub enum AreaKind {
     Region(u16),
     /// An area another client shared into this one.
     SharedIn,
+    /// The client's IPC buffer page (reserved, see [`Backend::Reserved`]).
+    IpcBuffer,
 }
 
 impl core::fmt::Display for AreaKind {
@@ -39,6 +44,7 @@ impl core::fmt::Display for AreaKind {
             Self::StackGuard => f.write_str("stack guard"),
             Self::Region(n) => write!(f, "region {n}"),
             Self::SharedIn => f.write_str("shared area"),
+            Self::IpcBuffer => f.write_str("IPC buffer page"),
         }
     }
 }

@@ -73,6 +73,8 @@ pub enum RefusalReason {
     ExecuteNonExecutable { area: AreaKind },
     /// The page below the stack: the stack overflowed.
     StackOverflow,
+    /// A reserved area, which the pager never serves (the IPC buffer page).
+    Reserved { area: AreaKind },
     /// The client would exceed its frame budget.
     OverBudget { budget: u32 },
     /// The image's frame pool, or the kernel's untyped memory, is used up.
@@ -94,6 +96,7 @@ impl fmt::Display for RefusalReason {
             Self::WriteToReadOnly { area } => write!(f, "write to read-only {area}"),
             Self::ExecuteNonExecutable { area } => write!(f, "execute in non-executable {area}"),
             Self::StackOverflow => f.write_str("stack overflow into the guard page"),
+            Self::Reserved { area } => write!(f, "the {area} is reserved: the pager serves no page there"),
             Self::OverBudget { budget } => write!(f, "over its budget of {budget} frames"),
             Self::OutOfFrames(AllocationError::PoolExhausted { capacity }) => {
                 write!(f, "the image's pool of {capacity} frames is used up")

@@ -1,7 +1,9 @@
 //! The portable core of a user-level ELF pager: areas, fault resolution, shared pagemaps, frames.
 //!
 //! A client address space is a set of [`Area`]s, each backed by a segment of an ELF image, by zeroes, or
-//! by nothing (a stack guard). When a client touches an unmapped page, [`Pager::handle_fault`] finds the
+//! by nothing (a stack guard, or a reserved page such as the IPC buffer). An app's areas come from the
+//! app ABI's list (`abi::app_areas`, added by [`Pager::add_app`]); the `abi` crate is the pager's only
+//! dependency of the project's own, and it knows nothing of the pager. When a client touches an unmapped page, [`Pager::handle_fault`] finds the
 //! area, checks the access, decides which frame backs the page — following HelenOS's
 //! `backend_elf.c` case by case — fills it and maps it through the [`platform`] traits.
 //!
@@ -24,6 +26,7 @@
 
 extern crate alloc;
 
+pub mod app;
 pub mod area;
 pub mod elf;
 pub mod fault;
@@ -35,6 +38,7 @@ pub mod resident;
 pub mod seed;
 pub mod stats;
 
+pub use app::AppAreaError;
 pub use area::{Area, AreaError, AreaKind, Backend};
 pub use elf::{ElfError, ElfImage, Segment};
 pub use fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};

@@ -54,6 +54,7 @@ pub enum PagerError {
     UnknownClient(ClientId),
     UnknownImage(ImageId),
     UnknownRegion(SharedId),
+    UnknownSegment { image: ImageId, index: u8 },
     Elf(ElfError),
     Area(AreaError),
 }
@@ -67,6 +68,7 @@ impl fmt::Display for PagerError {
             Self::UnknownClient(c) => write!(f, "unknown client {}", c.0),
             Self::UnknownImage(i) => write!(f, "unknown image {}", i.0),
             Self::UnknownRegion(r) => write!(f, "unknown shared region {}", r.0),
+            Self::UnknownSegment { image, index } => write!(f, "image {} has no segment {index}", image.0),
             Self::Elf(e) => write!(f, "{e}"),
             Self::Area(e) => write!(f, "{e}"),
         }
@@ -87,7 +89,7 @@ pub enum ShareError {
     NoArea {
         address: u64,
     },
-    /// Guard pages cannot be shared.
+    /// Guard pages and reserved areas cannot be shared.
     NotShareable {
         area: AreaKind,
     },
@@ -163,7 +165,7 @@ impl Client {
         after.checked_sub(1).filter(|&i| self.areas[i].contains(address))
     }
 
-    fn insert_area(&mut self, area: Area, limit: usize) -> Result<(), AreaError> {
+    pub(crate) fn insert_area(&mut self, area: Area, limit: usize) -> Result<(), AreaError> {
         let (base, size) = (area.base, area.end - area.base);
         if self.areas.len() >= limit {
             return Err(AreaError::TooManyAreas { limit });
@@ -270,7 +272,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         self.clients.iter().enumerate().filter_map(|(i, c)| c.as_ref().map(|c| (ClientId(i as u16), c)))
     }
 
-    fn client_mut(&mut self, client: ClientId) -> Result<&mut Client, PagerError> {
+    pub(crate) fn client_mut(&mut self, client: ClientId) -> Result<&mut Client, PagerError> {
         self.clients
             .get_mut(usize::from(client.0))
             .and_then(Option::as_mut)
@@ -303,6 +305,21 @@ impl<'img, P: Policy> Pager<'img, P> {
         let end = checked_range(base, size)?;
         let limit = self.config.max_areas_per_client;
         let area = Area::new(base, end, rights, Backend::Anonymous, kind);
+        Ok(self.client_mut(client)?.insert_area(area, limit)?)
+    }
+
+    /// Adds a reserved area: never mapped by the pager and never served, only kept free of other
+    /// areas (the IPC buffer page, which the root task maps itself).
+    pub fn add_reserved(
+        &mut self,
+        client: ClientId,
+        base: u64,
+        size: u64,
+        kind: AreaKind,
+    ) -> Result<(), PagerError> {
+        let end = checked_range(base, size)?;
+        let limit = self.config.max_areas_per_client;
+        let area = Area::new(base, end, Rights::default(), Backend::Reserved, kind);
         Ok(self.client_mut(client)?.insert_area(area, limit)?)
     }
 
@@ -599,7 +616,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         let source = self.client(from).ok_or(ShareError::UnknownClient(from))?;
         let area_index = source.area_index(address).ok_or(ShareError::NoArea { address })?;
         let area = &source.areas[area_index];
-        if area.backend == Backend::Guard {
+        if matches!(area.backend, Backend::Guard | Backend::Reserved) {
             return Err(ShareError::NotShareable { area: area.kind });
         }
         let (size, rights, backend, already) = (area.end - area.base, area.rights, area.backend, area.shared);
@@ -747,8 +764,10 @@ fn checked_range(base: u64, size: u64) -> Result<u64, PagerError> {
 
 /// HelenOS `as_area_check_access`, plus the guard page.
 fn check_access(area: &Area, access: Access) -> Result<(), RefusalReason> {
-    if area.backend == Backend::Guard {
-        return Err(RefusalReason::StackOverflow);
+    match area.backend {
+        Backend::Guard => return Err(RefusalReason::StackOverflow),
+        Backend::Reserved => return Err(RefusalReason::Reserved { area: area.kind }),
+        Backend::Segment { .. } | Backend::Anonymous => {}
     }
     match access {
         Access::Write if !area.rights.write => Err(RefusalReason::WriteToReadOnly { area: area.kind }),

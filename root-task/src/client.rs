@@ -3,6 +3,7 @@
 //!
 //! Every kernel call here goes through the platform, which counts it ([`Sel4Platform::invoke`]).
 
+use abi::{EntryState, IPC_BUFFER_ADDRESS, PAGER_ENDPOINT_SLOT};
 use pager::{ClientId, KernelError, Rights};
 use sel4::abi::{PAGE_BITS, PML4_BITS, SLOT_BITS, TCB_BITS, WORD_BITS};
 use sel4::{
@@ -12,14 +13,10 @@ use sel4::{
 use crate::cspace::ROOT_DEPTH;
 use crate::platform::Sel4Platform;
 
-/// Where every client's IPC buffer is mapped (one page, outside the pager's areas).
-pub const IPC_BUFFER_ADDRESS: u64 = 0xBFFF_F000;
 /// Clients run below the root task (255), so the pager runs whenever it has a message.
 pub const CLIENT_PRIORITY: u8 = 100;
 /// A client's CNode has 2^`CNODE_RADIX` slots.
 const CNODE_RADIX: u8 = 4;
-/// Slot of the pager endpoint in a client's CSpace: its calls and its fault endpoint.
-pub const CLIENT_ENDPOINT_SLOT: u64 = 1;
 /// The rights of the client's endpoint cap: Send (`WRITE`) to call the pager and Grant, without
 /// which seL4 5.0 drops a fault sent through it (`src/kernel/faulthandler.c`). No Read: a client
 /// cannot receive on it, so it can neither take another client's message nor answer in the
@@ -42,18 +39,9 @@ pub fn client_of_badge(badge: u64) -> Option<ClientId> {
     badge.checked_sub(1).and_then(|n| u16::try_from(n).ok()).map(ClientId)
 }
 
-/// The entry registers of docs/app-abi.md.
-pub struct EntryState {
-    pub entry: u64,
-    pub stack_top: u64,
-    pub instance: u64,
-    pub heap_base: u64,
-    pub heap_size: u64,
-    pub client: u64,
-}
-
 /// Creates the client's objects in its block: PML4 (with an ASID), IPC buffer frame mapped at
-/// [`IPC_BUFFER_ADDRESS`], CNode with the badged endpoint in slot 1, and a configured TCB.
+/// [`IPC_BUFFER_ADDRESS`], CNode with the badged endpoint in slot [`PAGER_ENDPOINT_SLOT`], and a
+/// configured TCB.
 pub fn create(platform: &mut Sel4Platform, client: ClientId, endpoint: Endpoint) -> Result<Tcb, Failure> {
     platform.open_space(client).map_err(|e| Failure::Kernel("untyped chunk", e))?;
     // Largest alignment first, so the chunk packs without gaps: PML4 and IPC frame (4 KiB),
@@ -78,7 +66,7 @@ pub fn create(platform: &mut Sel4Platform, client: ClientId, endpoint: Endpoint)
     platform
         .invoke(|| {
             cnode.mint(
-                CLIENT_ENDPOINT_SLOT,
+                PAGER_ENDPOINT_SLOT,
                 CNODE_RADIX,
                 init::CNODE,
                 endpoint.bits(),
@@ -93,7 +81,7 @@ pub fn create(platform: &mut Sel4Platform, client: ClientId, endpoint: Endpoint)
         .map(Tcb::from_cptr)
         .map_err(|e| Failure::Kernel("retype TCB", e))?;
     let configuration = TcbConfiguration {
-        fault_endpoint: CPtr::new(CLIENT_ENDPOINT_SLOT),
+        fault_endpoint: CPtr::new(PAGER_ENDPOINT_SLOT),
         priority: CLIENT_PRIORITY,
         max_controlled_priority: 0,
         cspace_root: cnode,
@@ -107,16 +95,16 @@ pub fn create(platform: &mut Sel4Platform, client: ClientId, endpoint: Endpoint)
     Ok(tcb)
 }
 
-/// Sets the entry registers and resumes the thread.
+/// Sets the entry registers of the app ABI and resumes the thread.
 pub fn start(platform: &mut Sel4Platform, tcb: Tcb, state: &EntryState) -> Result<(), Failure> {
+    let registers = state.to_registers();
     let context = UserContext {
-        rip: state.entry,
-        // Entered like a called function: the return address slot (zero) is at rsp.
-        rsp: state.stack_top - 8,
-        rdi: state.instance,
-        rsi: state.heap_base,
-        rdx: state.heap_size,
-        rcx: state.client,
+        rip: registers.rip,
+        rsp: registers.rsp,
+        rdi: registers.rdi,
+        rsi: registers.rsi,
+        rdx: registers.rdx,
+        rcx: registers.rcx,
         ..UserContext::default()
     };
     platform

@@ -15,40 +15,20 @@
 //! Clients start, end and are torn down in [`crate::lifecycle`]; the loop hands it the pager and
 //! the platform.
 
+use abi::{label, share_status, PRINT_LIMIT, UNKNOWN_CALL};
 use pager::{ClientId, FaultClass, Pager, ShareError};
 use sel4::{Endpoint, Fault, MessageInfo, Received};
 
-use crate::client::{self, IPC_BUFFER_ADDRESS};
+use crate::client;
 use crate::costs::{FaultCosts, Served};
 use crate::lifecycle::{Clients, Ending};
 use crate::platform::Sel4Platform;
 use crate::recorder;
-use crate::timer::Limit;
 use crate::report::{self, Name};
+use crate::timer::Limit;
 
-/// Message labels of the app calls (docs/app-abi.md).
-pub mod label {
-    pub const EXIT: u64 = 0x100;
-    pub const PRINT: u64 = 0x101;
-    pub const SHARE: u64 = 0x102;
-}
-
-/// Most bytes one print call carries.
-pub const PRINT_LIMIT: u64 = 928;
 /// A line longer than this is printed in pieces.
 const LINE_LIMIT: usize = 1024;
-/// Reply to an unknown call or a malformed one.
-const UNKNOWN_CALL: u64 = u64::MAX;
-
-/// Share error codes (docs/app-abi.md).
-mod share_status {
-    pub const NO_DESTINATION: u64 = 1;
-    pub const NO_AREA: u64 = 2;
-    pub const DOES_NOT_FIT: u64 = 3;
-    pub const TOO_MANY_SHARED: u64 = 4;
-    /// The sender's app may not share into the destination's: its `share_to` does not name it.
-    pub const NOT_PERMITTED: u64 = 5;
-}
 
 /// What to send back before waiting for the next message.
 #[derive(Clone, Copy)]
@@ -350,7 +330,7 @@ impl Session {
     fn print(&mut self, client: ClientId, message: &Received) -> Reply {
         let count = message.registers[0];
         let words = count.div_ceil(8);
-        if count > PRINT_LIMIT || message.info.length() < 1 + words {
+        if count > PRINT_LIMIT as u64 || message.info.length() < 1 + words {
             return Reply::status(UNKNOWN_CALL);
         }
         let name = self.name(client);
@@ -398,18 +378,7 @@ impl Session {
         if !self.clients.may_share(client, name) {
             return Reply::status(share_status::NOT_PERMITTED);
         }
-        // The IPC buffer page is no pager area: refuse a share that would cover it.
-        let size = self
-            .pager
-            .client(client)
-            .and_then(|c| c.areas().iter().find(|a| a.base() <= address && address < a.end()))
-            .map(|a| a.end() - a.base());
-        let Some(size) = size else {
-            return Reply::status(share_status::NO_AREA);
-        };
-        if at <= IPC_BUFFER_ADDRESS && IPC_BUFFER_ADDRESS < at.saturating_add(size) {
-            return Reply::status(share_status::DOES_NOT_FIT);
-        }
+        // A share over the destination's IPC buffer page (a reserved area) does not fit.
         let status = match self.pager.share(client, address, destination, at) {
             Ok(()) => {
                 if let Some(recorder) = &mut self.clients.recorder {

@@ -16,11 +16,12 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use abi::EntryState;
 use bootimage::{AppRecord, BootImage};
-use pager::{AreaKind, ClientId, ImageId, KernelError, Pager, Platform, Policy, Rights, SharedId, PAGE_SIZE};
+use pager::{ClientId, ImageId, KernelError, Pager, Platform, Policy, SharedId};
 use sel4::{Endpoint, Tcb};
 
-use crate::client::{self, EntryState, Failure, IPC_BUFFER_ADDRESS};
+use crate::client::{self, Failure};
 use crate::platform::Sel4Platform;
 use crate::recorder::Recorder;
 use crate::report::{self, Name};
@@ -311,18 +312,9 @@ impl Clients {
             return Ok(());
         }
         let entry = pager.image(image_id).map(|e| e.entry()).unwrap_or(0);
-        let (heap_base, heap_size) = match app.heap_size.get() {
-            0 => (0, 0),
-            size => (u64::from(app.heap_base.get()), u64::from(size)),
-        };
-        let state = EntryState {
-            entry,
-            stack_top: u64::from(app.stack_top.get()),
-            instance: u64::from(instance),
-            heap_base,
-            heap_size,
-            client: u64::from(client.0),
-        };
+        let layout = app.layout();
+        let state =
+            EntryState::new(entry, layout.stack_top, u64::from(instance), layout.heap, u64::from(client.0));
         if let Err(error) = client::start(platform, tcb, &state) {
             self.records[slot] = None;
             self.tear_down(pager, platform, client, tcb, name, app_index);
@@ -416,6 +408,8 @@ fn add_client(
     Ok(client)
 }
 
+/// Every area of the instance, from the app ABI's list: segments, IPC buffer page (reserved),
+/// heap, stack and its guard, regions.
 fn add_areas(
     pager: &mut Pager<'static>,
     image: BootImage<'static>,
@@ -424,49 +418,14 @@ fn add_areas(
     image_id: ImageId,
     client: ClientId,
 ) -> Result<(), String> {
-    pager.load_image(client, image_id).map_err(|e| alloc::format!("{e}"))?;
-    let stack_top = u64::from(app.stack_top.get());
-    pager
-        .add_stack(client, stack_top, u64::from(app.stack_size.get()))
-        .map_err(|e| alloc::format!("stack: {e}"))?;
-    if app.heap_size.get() > 0 {
-        pager
-            .add_anonymous(
-                client,
-                u64::from(app.heap_base.get()),
-                u64::from(app.heap_size.get()),
-                Rights::READ_WRITE,
-                AreaKind::Heap,
-            )
-            .map_err(|e| alloc::format!("heap: {e}"))?;
-    }
-    for attachment in image.attachments_of(app) {
-        let region = usize::from(attachment.region.get());
-        let size = u64::from(image.regions()[region].size.get());
-        let rights = if attachment.writable != 0 { Rights::READ_WRITE } else { Rights::READ };
-        pager
-            .attach_region(
-                client,
-                regions[region],
-                u64::from(attachment.address.get()),
-                size,
-                rights,
-                AreaKind::Region(region as u16),
-            )
-            .map_err(|e| alloc::format!("region {:?}: {e}", image.regions()[region].name()))?;
-    }
-    let areas = pager.client(client).map(|c| c.areas()).unwrap_or(&[]);
-    if let Some(area) = areas.iter().find(|a| a.base() <= IPC_BUFFER_ADDRESS && IPC_BUFFER_ADDRESS < a.end())
-    {
-        return Err(alloc::format!(
-            "the {} at {:#x}..{:#x} covers the IPC buffer page {IPC_BUFFER_ADDRESS:#x}",
-            area.kind(),
-            area.base(),
-            area.end()
-        ));
-    }
-    debug_assert!(IPC_BUFFER_ADDRESS.is_multiple_of(PAGE_SIZE));
-    Ok(())
+    let attachments = image.app_attachments(app);
+    pager.add_app(client, image_id, &app.layout(), attachments, regions).map_err(|error| match error.area {
+        Some(abi::AppArea::Region(attachment)) => {
+            let name = image.regions()[usize::from(attachment.region)].name();
+            alloc::format!("region {name:?}: {}", error.error)
+        }
+        _ => alloc::format!("{error}"),
+    })
 }
 
 #[cfg(test)]

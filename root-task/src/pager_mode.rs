@@ -7,7 +7,7 @@
 
 use alloc::string::String;
 
-use bootimage::policy;
+use abi::policy;
 use pager::{BuiltinPolicy, Pager, PagerConfig};
 use sel4::{BootInfo, Endpoint};
 
@@ -112,8 +112,13 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         clients,
         blocks.start
     );
-    let mut session =
-        Session::new(Pager::new(config, policy), platform, endpoint, Clients::new(endpoint, image), Some(timer));
+    let mut session = Session::new(
+        Pager::new(config, policy),
+        platform,
+        endpoint,
+        Clients::new(endpoint, image),
+        Some(timer),
+    );
     if header.trace.get() != 0 {
         session.record(header.trace_window.get());
     }

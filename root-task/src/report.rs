@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use pager::{AreaKind, Client, FaultCounts};
+use pager::{AreaKind, Backend, Client, FaultCounts};
 
 use crate::costs::FaultCosts;
 
@@ -20,7 +20,7 @@ impl fmt::Display for Name<'_> {
     }
 }
 
-/// An area kind as a single word: `segment-2`, `heap`, `stack`, `region-0`, `shared-in`.
+/// An area kind as a single word: `segment-2`, `heap`, `stack`, `region-0`, `shared-in`, `ipc-buffer`.
 pub struct AreaName(pub AreaKind);
 
 impl fmt::Display for AreaName {
@@ -32,6 +32,7 @@ impl fmt::Display for AreaName {
             AreaKind::StackGuard => f.write_str("stack-guard"),
             AreaKind::Region(n) => write!(f, "region-{n}"),
             AreaKind::SharedIn => f.write_str("shared-in"),
+            AreaKind::IpcBuffer => f.write_str("ipc-buffer"),
         }
     }
 }
@@ -66,7 +67,8 @@ pub fn app_line(name: Name<'_>, line: &[u8]) {
 /// `faults` counts the VM faults the client took; the class counts are pages served by class
 /// (with fault-around, one fault serves several pages).
 pub fn client_stats(name: Name<'_>, client: &Client, faults_taken: u64, paging_structures: u32) {
-    for area in client.areas() {
+    // A reserved area (the IPC buffer page) is never served: it has no figures of its own.
+    for area in client.areas().iter().filter(|a| a.backend() != Backend::Reserved) {
         let faults = area.faults();
         sel4::debug_println!(
             "[stats] scope=area client={name} area={} resident={} {} refused={}",
@@ -179,6 +181,7 @@ mod tests {
         assert_eq!(Name { app: "hello", instance: 2 }.to_string(), "hello#2");
         assert_eq!(AreaName(AreaKind::Segment(2)).to_string(), "segment-2");
         assert_eq!(AreaName(AreaKind::SharedIn).to_string(), "shared-in");
+        assert_eq!(AreaName(AreaKind::IpcBuffer).to_string(), "ipc-buffer");
         assert_eq!(Ratio(10, 3).to_string(), "3.33");
         assert_eq!(Ratio(7, 0).to_string(), "0.00");
         assert_eq!(Ratio(300, 100).to_string(), "3.00");

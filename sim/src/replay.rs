@@ -2,8 +2,8 @@
 //!
 //! The replay rebuilds what the root task built: one pager for the packed image (the image's regions
 //! created first, each app's ELF registered at its page of the image), and for each launch record a
-//! client with the same areas in the same order (segments, stack and guard, heap, regions: as
-//! `root-task/src/lifecycle.rs` adds them) and the policy's start-up work. Then, in the trace's
+//! client with the same areas (the app ABI's one list of an app's areas, through `Pager::add_app`,
+//! as `root-task/src/lifecycle.rs` adds them) and the policy's start-up work. Then, in the trace's
 //! order, each fault record is a reference: when the model kernel already maps the page with the
 //! rights asked for, the client would not have faulted and nothing happens; otherwise it is a fault,
 //! served by [`Pager::handle_fault`] under the replay's policy. A refusal stops the client, as on
@@ -22,8 +22,8 @@ use std::fmt;
 
 use bootimage::BootImage as PackedImage;
 use pager::{
-    Access, AreaKind, BuiltinPolicy, ClientId, Fault, FaultClass, FaultCounts, FrameContent, Pager,
-    PagerConfig, Rights, SharedId,
+    Access, BuiltinPolicy, ClientId, Fault, FaultClass, FaultCounts, FrameContent, Pager, PagerConfig,
+    SharedId,
 };
 use trace::{kind, Record};
 
@@ -245,29 +245,12 @@ impl<'img> Replay<'img> {
         Ok(())
     }
 
-    /// The areas the root task gives an instance (`lifecycle.rs`, `add_areas`), in its order.
+    /// The areas the root task gives an instance: the app ABI's one list (`Pager::add_app`).
     fn add_areas(&mut self, client: ClientId, app_index: u16) -> Result<(), String> {
         let app = &self.image.apps()[usize::from(app_index)];
-        self.pager.load_image(client, self.images[usize::from(app_index)]).map_err(|e| e.to_string())?;
-        self.pager
-            .add_stack(client, u64::from(app.stack_top.get()), u64::from(app.stack_size.get()))
-            .map_err(|e| format!("stack: {e}"))?;
-        if app.heap_size.get() > 0 {
-            let (base, size) = (u64::from(app.heap_base.get()), u64::from(app.heap_size.get()));
-            self.pager
-                .add_anonymous(client, base, size, Rights::READ_WRITE, AreaKind::Heap)
-                .map_err(|e| format!("heap: {e}"))?;
-        }
-        for attachment in self.image.attachments_of(app) {
-            let region = usize::from(attachment.region.get());
-            let size = u64::from(self.image.regions()[region].size.get());
-            let rights = if attachment.writable != 0 { Rights::READ_WRITE } else { Rights::READ };
-            let (id, base) = (self.regions[region], u64::from(attachment.address.get()));
-            self.pager
-                .attach_region(client, id, base, size, rights, AreaKind::Region(region as u16))
-                .map_err(|e| format!("region {region}: {e}"))?;
-        }
-        Ok(())
+        let attachments = self.image.app_attachments(app);
+        let image = self.images[usize::from(app_index)];
+        self.pager.add_app(client, image, &app.layout(), attachments, &self.regions).map_err(|e| e.to_string())
     }
 
     /// One recorded reference: a fault unless the page is mapped with the rights it needs.
@@ -342,9 +325,9 @@ pub fn class_of(code: u8) -> Option<FaultClass> {
 /// The policy a packed image's header names.
 pub fn policy_of(number: u32, pages: u32) -> Option<BuiltinPolicy> {
     match number {
-        bootimage::policy::SEED => Some(BuiltinPolicy::Seed),
-        bootimage::policy::EAGER => Some(BuiltinPolicy::Eager),
-        bootimage::policy::FAULT_AROUND => Some(BuiltinPolicy::FaultAround { pages }),
+        abi::policy::SEED => Some(BuiltinPolicy::Seed),
+        abi::policy::EAGER => Some(BuiltinPolicy::Eager),
+        abi::policy::FAULT_AROUND => Some(BuiltinPolicy::FaultAround { pages }),
         _ => None,
     }
 }

@@ -5,9 +5,10 @@
 //! let the seL4 binding's decoding ([`sel4::VmFault::access`]) classify it as the root task does,
 //! deliver it to the pager and restart the access once.
 
+use abi::{AppLayout, Attachment};
 use pager::{
-    Access, AreaKind, ClientId, Fault, FaultRefusal, FaultResolution, ImageId, Pager, PagerConfig,
-    PagerError, Policy, Rights, ShareError, SharedId, TeardownReport, PAGE_SIZE,
+    Access, AppAreaError, AreaKind, ClientId, Fault, FaultRefusal, FaultResolution, ImageId, Pager,
+    PagerConfig, PagerError, Policy, Rights, ShareError, SharedId, TeardownReport, PAGE_SIZE,
 };
 use sel4::error_code;
 
@@ -97,6 +98,25 @@ impl<'img, P: Policy> Session<'img, P> {
         let client = self.add_client(budget)?;
         if let Err(error) = self.pager.load_image(client, image) {
             self.remove_client(client)?;
+            return Err(error);
+        }
+        Ok(client)
+    }
+
+    /// Adds a client running `image` laid out as an app instance is on seL4: the app ABI's list of
+    /// its areas ([`abi::app_areas`]: segments, the reserved IPC buffer page, heap, stack and its
+    /// guard, regions), added by [`Pager::add_app`]. `regions[n]` is the shared object of region `n`.
+    pub fn spawn_app(
+        &mut self,
+        image: ImageId,
+        budget: Option<u32>,
+        layout: &AppLayout,
+        attachments: &[Attachment],
+        regions: &[SharedId],
+    ) -> Result<ClientId, AppAreaError> {
+        let client = self.add_client(budget).map_err(|error| AppAreaError { area: None, error })?;
+        if let Err(error) = self.pager.add_app(client, image, layout, attachments.iter().copied(), regions) {
+            self.remove_client(client).expect("the client was just added");
             return Err(error);
         }
         Ok(client)

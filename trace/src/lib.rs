@@ -411,7 +411,7 @@ pub const VERSION: u32 = 1;
 pub struct FileHeader {
     pub magic: [u8; 8],
     pub version: U32,
-    /// The packed image's policy number (`bootimage::policy`) and its fault-around pages.
+    /// The packed image's policy number (`abi::policy`) and its fault-around pages.
     pub policy: U32,
     pub policy_pages: U32,
     /// Pages a client kept mapped while recording (0: no window, every page stays mapped).

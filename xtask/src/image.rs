@@ -50,9 +50,9 @@ pub fn pack(checked: &Checked) -> Result<Vec<u8>> {
 
 fn policy(policy: Policy) -> (&'static str, u32, u32) {
     match policy {
-        Policy::Seed => ("seed", bootimage::policy::SEED, 0),
-        Policy::Eager => ("eager", bootimage::policy::EAGER, 0),
-        Policy::FaultAround { pages } => ("fault-around", bootimage::policy::FAULT_AROUND, pages),
+        Policy::Seed => ("seed", abi::policy::SEED, 0),
+        Policy::Eager => ("eager", abi::policy::EAGER, 0),
+        Policy::FaultAround { pages } => ("fault-around", abi::policy::FAULT_AROUND, pages),
     }
 }
 

@@ -1,17 +1,14 @@
 //! Checking an image's address spaces before it boots: every app's ELF parsed by the pager's own
-//! parser, then each instance's areas laid out in a [`pager::Pager`] exactly as the root task will,
-//! so an overlap is reported on the host, naming the app and both areas.
+//! parser, then each instance's areas laid out in a [`pager::Pager`] exactly as the root task will
+//! (the app ABI's list, [`abi::app_areas`], added by [`pager::Pager::add_app_area`]), so an overlap,
+//! the IPC buffer page's included, is reported on the host, naming the app and both areas.
 
+use abi::{AppArea, AppLayout, Attachment, Span};
 use anyhow::{anyhow, Result};
 use manifest::{App, Manifest};
-use pager::{
-    AreaError, AreaKind, BuiltinPolicy, ElfImage, Pager, PagerConfig, PagerError, Rights, PAGE_SIZE,
-};
+use pager::{AreaError, BuiltinPolicy, ElfImage, Pager, PagerConfig, PagerError};
 
 use crate::apps::AppElf;
-
-/// The IPC buffer page every client has (docs/app-abi.md).
-pub const IPC_BUFFER_ADDRESS: u64 = 0xBFFF_F000;
 
 /// Parses every app's ELF; the error names the manifest, the app, the ELF path and the ELF error.
 pub fn parse_elfs<'a>(manifest: &Manifest, elfs: &'a [AppElf]) -> Result<Vec<ElfImage<'a>>> {
@@ -35,13 +32,21 @@ pub fn parse_elfs<'a>(manifest: &Manifest, elfs: &'a [AppElf]) -> Result<Vec<Elf
 
 /// An area the dry run added, described for reports.
 struct Labelled {
-    base: u64,
-    end: u64,
+    span: Span,
     label: String,
 }
 
-fn range(base: u64, end: u64) -> String {
-    format!("{base:#x}..{end:#x}")
+fn range(span: Span) -> String {
+    format!("{:#x}..{:#x}", span.base, span.end())
+}
+
+/// The app ABI's layout of a manifest's app: its heap and stack.
+fn app_layout(app: &App) -> AppLayout {
+    AppLayout {
+        heap: app.heap.map(|heap| Span { base: heap.base, size: heap.size }),
+        stack_top: app.stack.end(),
+        stack_size: app.stack.size,
+    }
 }
 
 /// One instance being laid out: what its errors name, and the areas added so far.
@@ -61,8 +66,8 @@ impl Instance<'_> {
         let field = if field.is_empty() { format!("app[{index}]") } else { format!("app[{index}].{field}") };
         let detail = match error {
             PagerError::Area(AreaError::Overlaps { base, size, .. }) => {
-                let end = base + size;
-                match self.added.iter().find(|a| a.base < end && base < a.end) {
+                let span = Span { base, size };
+                match self.added.iter().find(|a| a.span.overlaps(&span)) {
                     Some(other) => format!("{what} overlaps the {}", other.label),
                     None => format!("{what}: {error}"),
                 }
@@ -71,92 +76,74 @@ impl Instance<'_> {
         };
         anyhow!("{}: {field}: app {:?} (instance {}): {detail}", self.file, self.app.name, self.instance)
     }
+}
 
-    /// Adds an area through `add`, recording it under `label` on success.
-    fn add(
-        &mut self,
-        field: &str,
-        (base, end): (u64, u64),
-        label: String,
-        add: impl FnOnce() -> Result<(), PagerError>,
-    ) -> Result<()> {
-        add().map_err(|error| self.fail(field, &label, error))?;
-        self.added.push(Labelled { base, end, label });
-        Ok(())
+/// The manifest field an area of the app comes from (empty: the app as a whole) and what reports
+/// call it. Region areas come in the order of the app's `attach` list, so the `n`th is `attach[n]`.
+fn describe(area: &AppArea, n: usize, elf: &ElfImage<'_>, manifest: &Manifest) -> (String, String) {
+    let span = area.span();
+    match *area {
+        AppArea::Segment { index, .. } => {
+            let rights = elf.segments()[usize::from(index)].rights;
+            (String::new(), format!("ELF segment {index} ({}, {rights})", range(span)))
+        }
+        AppArea::IpcBuffer => (String::new(), format!("IPC buffer page ({})", range(span))),
+        AppArea::Heap(_) => ("heap".into(), format!("heap ({})", range(span))),
+        AppArea::Stack { top, size } => {
+            let stack = Span::from_range(top - size, top);
+            let guard = Span::from_range(span.base, stack.base);
+            ("stack_top".into(), format!("stack ({}) with its guard page ({})", range(stack), range(guard)))
+        }
+        AppArea::Region(attachment) => {
+            let region = &manifest.regions[usize::from(attachment.region)];
+            (format!("attach[{n}].address"), format!("region {:?} ({})", region.name, range(span)))
+        }
     }
 }
 
-/// Lays out every instance of every app in a pager with the image's capacities. Fails on the first
-/// conflict, naming the manifest, the app, the manifest field of the area being added and both
-/// areas.
+/// Lays out every instance of every app in a pager with the image's capacities, through the app
+/// ABI's list of its areas (the root task's path). Fails on the first conflict, naming the
+/// manifest, the app, the manifest field of the area being added and both areas.
 pub fn dry_run(manifest: &Manifest, elfs: &[ElfImage<'_>]) -> Result<()> {
     let config = PagerConfig { frame_capacity: manifest.frames, ..PagerConfig::default() };
     let mut pager: Pager<'_, BuiltinPolicy> = Pager::new(config, BuiltinPolicy::default());
     let file = manifest.file.display().to_string();
     let mut regions = Vec::new();
-    for (index, region) in manifest.regions.iter().enumerate() {
+    for index in 0..manifest.regions.len() {
         let shared = pager.create_region().map_err(|error| anyhow!("{file}: region[{index}]: {error}"))?;
-        regions.push((shared, region));
+        regions.push(shared);
     }
     for (index, (app, elf)) in manifest.apps.iter().zip(elfs).enumerate() {
         let image = pager
             .add_image(elf.bytes(), 0)
             .map_err(|error| anyhow!("{file}: app[{index}] {:?}: {error}", app.name))?;
+        let attachments: Vec<Attachment> = app
+            .attachments
+            .iter()
+            .map(|attachment| Attachment {
+                region: attachment.region as u16,
+                span: Span { base: attachment.address, size: manifest.regions[attachment.region].size },
+                writable: attachment.writable,
+            })
+            .collect();
+        let segments = elf.segments().iter().map(pager::Segment::span);
+        let mut attached = 0;
+        let areas: Vec<(AppArea, String, String)> = abi::app_areas(segments, &app_layout(app), attachments)
+            .map(|area| {
+                let (field, label) = describe(&area, attached, elf, manifest);
+                attached += usize::from(matches!(area, AppArea::Region(_)));
+                (area, field, label)
+            })
+            .collect();
         for instance in 0..app.instances {
             let mut this = Instance { file: file.clone(), index, app, instance, added: Vec::new() };
             let client =
                 pager.add_client(app.frame_budget).map_err(|e| this.fail("instances", "client", e))?;
-            pager.load_image(client, image).map_err(|e| this.fail("", "ELF", e))?;
-            for (n, segment) in elf.segments().iter().enumerate() {
-                let (base, end) = segment.page_range();
-                let label = format!("ELF segment {n} ({}, {})", range(base, end), segment.rights);
-                this.added.push(Labelled { base, end, label });
+            for (area, field, label) in &areas {
+                pager.add_app_area(client, image, area, &regions).map_err(|e| this.fail(field, label, e))?;
+                this.added.push(Labelled { span: area.span(), label: label.clone() });
             }
-            let ipc = (IPC_BUFFER_ADDRESS, IPC_BUFFER_ADDRESS + PAGE_SIZE);
-            // The page is only reserved here; the pager never reports this area's kind in a dry run.
-            this.add("", ipc, format!("IPC buffer page ({})", range(ipc.0, ipc.1)), || {
-                pager.add_anonymous(client, ipc.0, PAGE_SIZE, Rights::READ_WRITE, AreaKind::Region(u16::MAX))
-            })?;
-            add_app_areas(&mut pager, client, &regions, &mut this)?;
         }
-    }
-    Ok(())
-}
-
-fn add_app_areas(
-    pager: &mut Pager<'_, BuiltinPolicy>,
-    client: pager::ClientId,
-    regions: &[(pager::SharedId, &manifest::Region)],
-    this: &mut Instance<'_>,
-) -> Result<()> {
-    let app = this.app;
-    if let Some(heap) = app.heap {
-        this.add(
-            "heap",
-            (heap.base, heap.end()),
-            format!("heap ({})", range(heap.base, heap.end())),
-            || pager.add_anonymous(client, heap.base, heap.size, Rights::READ_WRITE, AreaKind::Heap),
-        )?;
-    }
-    let stack = app.stack;
-    let guard = stack.base - PAGE_SIZE;
-    let label = format!(
-        "stack ({}) with its guard page ({})",
-        range(stack.base, stack.end()),
-        range(guard, stack.base)
-    );
-    this.add("stack_top", (guard, stack.end()), label, || {
-        pager.add_stack(client, stack.end(), stack.size).map(|_| ())
-    })?;
-    for (j, attachment) in app.attachments.iter().enumerate() {
-        let (shared, region) = regions[attachment.region];
-        let end = attachment.address + region.size;
-        let label = format!("region {:?} ({})", region.name, range(attachment.address, end));
-        let rights = if attachment.writable { Rights::READ_WRITE } else { Rights::READ };
-        let kind = AreaKind::Region(attachment.region as u16);
-        this.add(&format!("attach[{j}].address"), (attachment.address, end), label, || {
-            pager.attach_region(client, shared, attachment.address, region.size, rights, kind)
-        })?;
     }
     Ok(())
 }
@@ -245,33 +232,25 @@ pub(crate) mod tests {
         assert!(error.contains("app[0].stack_top"), "{error}");
         assert!(error.contains("guard page (0x400000..0x401000) overlaps the ELF segment 0"), "{error}");
 
-        let manifest = r#"
-            name = "x"
-            [[region]]
-            name = "big"
-            size = "8K"
-            [[app]]
-            name = "a"
-            crate = "a"
-            attach = [{ region = "big", address = 0xBFFF_E000 }]
-        "#;
-        let error = run(manifest, TEXT_AND_DATA).unwrap_err().to_string();
-        assert!(error.contains("app[0].attach[0].address"), "{error}");
-        assert!(
-            error.contains("region \"big\" (0xbfffe000..0xc0000000) overlaps the IPC buffer page"),
-            "{error}"
+        // A region of two pages whose second is the IPC buffer page.
+        let below = abi::IPC_BUFFER_ADDRESS - 0x1000;
+        let manifest = format!(
+            "name = \"x\"\n[[region]]\nname = \"big\"\nsize = \"8K\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n\
+             attach = [{{ region = \"big\", address = {below:#x} }}]\n"
         );
+        let error = run(&manifest, TEXT_AND_DATA).unwrap_err().to_string();
+        assert!(error.contains("app[0].attach[0].address"), "{error}");
+        let region = format!("region \"big\" ({below:#x}..{:#x})", below + 0x2000);
+        assert!(error.contains(&format!("{region} overlaps the IPC buffer page")), "{error}");
     }
 
     #[test]
     fn a_segment_on_the_ipc_buffer_page_is_reported() {
         let manifest = "name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n";
-        let error =
-            run(manifest, &[(0x40_0000, 0x1000, 5), (0xBFFF_F000, 0x1000, 6)]).unwrap_err().to_string();
-        assert!(
-            error.contains("IPC buffer page (0xbffff000..0xc0000000) overlaps the ELF segment 1"),
-            "{error}"
-        );
+        let ipc = abi::IPC_BUFFER_ADDRESS;
+        let error = run(manifest, &[(0x40_0000, 0x1000, 5), (ipc, 0x1000, 6)]).unwrap_err().to_string();
+        let page = format!("{ipc:#x}..{:#x}", ipc + abi::IPC_BUFFER_SIZE);
+        assert!(error.contains(&format!("IPC buffer page ({page}) overlaps the ELF segment 1")), "{error}");
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub fn record(workspace: &Workspace, root_task: &Path, manifest: &Path, window: 
         bail!("{name}: the trace holds {recorded} fault records but the pager counted {faults} faults");
     }
     let hash: [u8; 32] = Sha256::digest(&packed).into();
-    let trace = trace::Trace::new(hash, bootimage::policy::SEED, 0, u32::from(window), records);
+    let trace = trace::Trace::new(hash, abi::policy::SEED, 0, u32::from(window), records);
     let folder = directory(workspace);
     std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
     let path = folder.join(format!("{name}.trace"));

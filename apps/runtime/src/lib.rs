@@ -10,6 +10,8 @@
 //! - **No unsafe code.** Every call to the pager is `seL4_Call` on CSpace slot 1 through the
 //!   `sel4` crate's safe syscalls; message registers 4 and up go through its IPC buffer functions.
 //!   The one attribute the ABI needs, `#[no_mangle]` on `_start`, is emitted by [`entry!`].
+//! - **The ABI's numbers come from the `abi` crate.** Labels, limits, status codes and the
+//!   endpoint slot are the pager's own constants, not copies.
 //! - **No hidden state.** No allocator and no globals: printing formats into a buffer on the
 //!   stack and sends it with one call per [`PRINT_LIMIT`] bytes.
 //! - **Host builds are stubs.** The apps are workspace members, so workspace-wide cargo commands
@@ -23,33 +25,19 @@
 
 use core::fmt;
 
+use abi::{label, share_status};
 use sel4::{ipc_buffer, syscall, CPtr, MessageInfo};
 
-/// Bytes in a page.
-pub const PAGE_SIZE: u64 = 4096;
-/// Most bytes one print call carries (the ABI's limit: 116 message registers of text).
-pub const PRINT_LIMIT: usize = 928;
-/// Longest app name the pager knows (names travel in fixed fields of the boot image).
-pub const NAME_LIMIT: usize = 32;
+// The ABI's page size, print limit (bytes one print call carries) and longest app name.
+pub use abi::{NAME_LIMIT, PAGE_SIZE, PRINT_LIMIT};
+
 /// The exit code of a panicking app, as in Rust's test harness.
 pub const PANIC_EXIT_CODE: i32 = 101;
 
-/// CSpace slot 1: the pager's endpoint, badged with this client's number.
-const PAGER_ENDPOINT: CPtr = CPtr::new(1);
+/// The pager's endpoint, badged with this client's number.
+const PAGER_ENDPOINT: CPtr = CPtr::new(abi::PAGER_ENDPOINT_SLOT);
 /// Message registers that travel in CPU registers; the rest are in the IPC buffer.
 const REGISTER_MESSAGE_WORDS: usize = 4;
-
-/// Message labels of the pager's calls (docs/app-abi.md, "Calls").
-mod label {
-    pub const EXIT: u64 = 0x100;
-    pub const PRINT: u64 = 0x101;
-    pub const SHARE: u64 = 0x102;
-    /// Labels are 20 bits in seL4 5.0: the kernel drops the bits above (0x100100 would arrive as
-    /// exit), so [`super::call`] refuses a label from here up.
-    pub const LIMIT: u64 = 1 << 20;
-    /// MR0 of a refused call: the pager's own answer to an unknown call.
-    pub const REFUSED: u64 = u64::MAX;
-}
 
 /// What the pager tells an app when it starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,11 +94,11 @@ pub enum ShareError {
 impl ShareError {
     fn from_code(code: u64) -> Self {
         match code {
-            1 => ShareError::NoSuchDestination,
-            2 => ShareError::NoArea,
-            3 => ShareError::DoesNotFit,
-            4 => ShareError::TooManyShared,
-            5 => ShareError::NotPermitted,
+            share_status::NO_DESTINATION => ShareError::NoSuchDestination,
+            share_status::NO_AREA => ShareError::NoArea,
+            share_status::DOES_NOT_FIT => ShareError::DoesNotFit,
+            share_status::TOO_MANY_SHARED => ShareError::TooManyShared,
+            share_status::NOT_PERMITTED => ShareError::NotPermitted,
             other => ShareError::Unknown(other),
         }
     }
@@ -269,7 +257,7 @@ pub fn share(
     let mut registers = [my_address, destination_address, destination_instance, name.len() as u64];
     let words = pack(name, REGISTER_MESSAGE_WORDS, &mut registers);
     match call(label::SHARE, REGISTER_MESSAGE_WORDS + words, registers)[0] {
-        0 => Ok(()),
+        share_status::OK => Ok(()),
         code => Err(ShareError::from_code(code)),
     }
 }
