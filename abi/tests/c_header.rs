@@ -11,6 +11,8 @@ fn expected() -> Vec<(&'static str, u64)> {
         ("PAGER_LABEL_EXIT", abi::label::EXIT),
         ("PAGER_LABEL_PRINT", abi::label::PRINT),
         ("PAGER_LABEL_SHARE", abi::label::SHARE),
+        ("PAGER_LABEL_ARGUMENT", abi::label::ARGUMENT),
+        ("PAGER_ARGUMENT_LIMIT", abi::ARGUMENT_LIMIT as u64),
         ("PAGER_PRINT_LIMIT", abi::PRINT_LIMIT as u64),
         ("PAGER_NAME_LIMIT", abi::NAME_LIMIT as u64),
         ("PAGER_PAGE_SIZE", abi::PAGE_SIZE),

@@ -28,7 +28,7 @@ pub const MAGIC: [u8; 8] = *b"SEL4PGR1";
 /// and [`AppRecord::runs`] (in what was a reserved field); version 3 the share table
 /// ([`Header::share_count`], in what was a reserved field, and [`ShareRecord`]) and
 /// [`AppRecord::time_limit_ms`]; version 4 the recording mode ([`Header::trace`],
-/// [`Header::trace_window`]).
+/// [`Header::trace_window`]) and [`AppRecord::argument`].
 pub const VERSION: u32 = 4;
 /// Bytes of a name field (UTF-8, NUL padded): the app ABI's longest name.
 pub const NAME_LENGTH: usize = abi::NAME_LIMIT;
@@ -91,6 +91,8 @@ pub struct AppRecord {
     /// This app's records in the share table: the apps it may share areas into.
     pub share_first: U16,
     pub share_count: U16,
+    /// The manifest's `argument`, UTF-8, NUL padded (the app reads it with the argument call).
+    pub argument: [u8; abi::ARGUMENT_LIMIT],
 }
 
 /// A named shared region.
@@ -297,6 +299,12 @@ impl AppRecord {
     /// The app's name.
     pub fn name(&self) -> &str {
         name(&self.name).unwrap_or("?")
+    }
+
+    /// The app's argument: its bytes up to the first NUL.
+    pub fn argument(&self) -> &[u8] {
+        let length = self.argument.iter().position(|&b| b == 0).unwrap_or(self.argument.len());
+        &self.argument[..length]
     }
 
     /// The app's heap and stack in the app ABI's terms.

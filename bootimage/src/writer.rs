@@ -40,6 +40,8 @@ pub struct AppSpec {
     pub expected_exit: i32,
     /// Milliseconds of guest time a client may run.
     pub time_limit_ms: u32,
+    /// The argument the app reads with the argument call (at most `abi::ARGUMENT_LIMIT` bytes).
+    pub argument: String,
     /// Indices of the apps this one may share areas into.
     pub share_to: Vec<u16>,
     pub attachments: Vec<AttachmentSpec>,
@@ -59,6 +61,7 @@ impl Default for AppSpec {
             frame_budget: 0,
             expected_exit: 0,
             time_limit_ms: crate::DEFAULT_TIME_LIMIT_MS,
+            argument: String::new(),
             share_to: Vec::new(),
             attachments: Vec::new(),
         }
@@ -134,6 +137,19 @@ impl ImageSpec {
                 time_limit_ms: app.time_limit_ms.into(),
                 share_first: count(share_first, "share records")?.into(),
                 share_count: count(app.share_to.len(), "share records")?.into(),
+                argument: {
+                    let bytes = app.argument.as_bytes();
+                    if bytes.len() > abi::ARGUMENT_LIMIT || bytes.contains(&0) {
+                        return Err(alloc::format!(
+                            "app {:?}: its argument is longer than {} bytes or holds a NUL",
+                            app.name,
+                            abi::ARGUMENT_LIMIT
+                        ));
+                    }
+                    let mut field = [0; abi::ARGUMENT_LIMIT];
+                    field[..bytes.len()].copy_from_slice(bytes);
+                    field
+                },
             });
             attachment_first += app.attachments.len();
             share_first += app.share_to.len();

@@ -40,20 +40,24 @@ struct Reply {
     /// An empty reply that restarts a faulted thread with no cost record (the recording window's
     /// own refaults and upgrades, which are not the pager's).
     resume: bool,
+    /// Message registers after the status (the argument call's bytes); the reply carries all four.
+    data: Option<[u64; 3]>,
 }
 
 impl Reply {
     fn fault(served: Served) -> Reply {
-        Reply { status: 0, served: Some(served), resume: false }
+        Reply { status: 0, served: Some(served), resume: false, data: None }
     }
 
     fn status(status: u64) -> Reply {
-        Reply { status, served: None, resume: false }
+        Reply { status, served: None, resume: false, data: None }
     }
 
     fn message(self) -> (MessageInfo, [u64; 4]) {
         if self.served.is_some() || self.resume {
             (MessageInfo::new(0, 0, 0, 0), [0; 4])
+        } else if let Some([a, b, c]) = self.data {
+            (MessageInfo::new(0, 0, 0, 4), [self.status, a, b, c])
         } else {
             (MessageInfo::new(0, 0, 0, 1), [self.status, 0, 0, 0])
         }
@@ -174,6 +178,7 @@ impl Session {
             }
             label::PRINT => Some(self.print(client, message)),
             label::SHARE => Some(self.share(client, message)),
+            label::ARGUMENT => Some(self.argument(client, message)),
             _ => match Fault::decode(message.info, |i| message.message_register(i)) {
                 Ok(fault) => self.fault(client, fault),
                 Err(_) => Some(Reply::status(UNKNOWN_CALL)),
@@ -305,7 +310,7 @@ impl Session {
         if let Some(recorder) = &mut self.clients.recorder {
             recorder.push(record);
         }
-        Some(Reply { status: 0, served: None, resume: true })
+        Some(Reply { status: 0, served: None, resume: true, data: None })
     }
 
     /// In recording mode, queues the fault's trace record (its ticks come with the reply) and lets
@@ -354,6 +359,22 @@ impl Session {
             }
         }
         Reply::status(count)
+    }
+
+    /// The argument call: the app's argument's length, and 24 of its bytes from the offset in MR0.
+    fn argument(&mut self, client: ClientId, message: &Received) -> Reply {
+        let Some(record) = self.clients.record(client) else {
+            return Reply::status(UNKNOWN_CALL);
+        };
+        let argument = record.launch.app.argument();
+        let offset = usize::try_from(message.registers[0]).unwrap_or(usize::MAX).min(argument.len());
+        let mut words = [0u64; 3];
+        for (word, piece) in words.iter_mut().zip(argument[offset..].chunks(8)) {
+            let mut bytes = [0u8; 8];
+            bytes[..piece.len()].copy_from_slice(piece);
+            *word = u64::from_le_bytes(bytes);
+        }
+        Reply { status: argument.len() as u64, served: None, resume: false, data: Some(words) }
     }
 
     fn share(&mut self, client: ClientId, message: &Received) -> Reply {

@@ -250,7 +250,9 @@ impl<'img> Replay<'img> {
         let app = &self.image.apps()[usize::from(app_index)];
         let attachments = self.image.app_attachments(app);
         let image = self.images[usize::from(app_index)];
-        self.pager.add_app(client, image, &app.layout(), attachments, &self.regions).map_err(|e| e.to_string())
+        self.pager
+            .add_app(client, image, &app.layout(), attachments, &self.regions)
+            .map_err(|e| e.to_string())
     }
 
     /// One recorded reference: a fault unless the page is mapped with the rights it needs.
@@ -424,6 +426,41 @@ mod tests {
         let stats = replay(&image, &records(), tight).unwrap();
         // Text (the image's frame), stack and data (two new frames), then bss: a third, over budget.
         assert_eq!((stats.faults, stats.classes.refused), (4, 1));
+    }
+
+    /// The patterns of manifests/patterns.toml, generated here as apps/pattern generates them on
+    /// seL4: the pages each touches are its heap's zero faults there (the manifest's expectations).
+    #[test]
+    fn the_manifest_patterns_touch_the_pages_their_boot_expects() {
+        let heap = |pages: u32| {
+            let app = AppSpec {
+                name: "pattern".into(),
+                elf: ElfBuilder::new().segment(0x40_0000, vec![0x90; 0x1000], 0x1000, FLAGS_RX).build(),
+                instances: 1,
+                heap_base: 0x1000_0000,
+                heap_size: pages * 4096,
+                stack_top: 0x7000_0000,
+                stack_size: 0x4000,
+                ..AppSpec::default()
+            };
+            ImageSpec { name: "p".into(), frame_capacity: 4096, apps: vec![app], ..ImageSpec::default() }
+                .to_bytes()
+                .unwrap()
+        };
+        let cases = [
+            ("sequential pages=200 passes=3 write=7", 200),
+            ("strided pages=500 stride=7 count=1500 write=5", 500),
+            ("random pages=1000 count=3000 seed=42 write=4", 950),
+            ("phased pages=2000 set=40 phases=12 count=400 seed=7 write=3", 395),
+            ("read-then-write pages=250", 250),
+        ];
+        for (description, pages) in cases {
+            let pattern = trace::pattern::Pattern::parse(description).unwrap();
+            let image = heap(pattern.pages);
+            let options = ReplayOptions { policy: BuiltinPolicy::Seed, budget: None };
+            let stats = replay(&image, &pattern_trace(&pattern, 0x1000_0000), options).unwrap();
+            assert_eq!(stats.classes.zero, pages, "{description}");
+        }
     }
 
     #[test]

@@ -206,8 +206,9 @@ pub fn compare(booted: &stats::Record, replayed: &sim::replay::ReplayStats) -> R
 /// (`bad-clients`, `hostile`, `heap-errors`, `exhaust-*`: whether and where a client is stopped
 /// can depend on the policy, by budget or exhaustion), `stress` (a million faults: minutes of
 /// serial while recording) and `debug-kernel` (the same apps as `hello` on the other kernel).
-pub const AGREEMENT_MANIFESTS: [&str; 13] = [
+pub const AGREEMENT_MANIFESTS: [&str; 14] = [
     "manifests/hello.toml",
+    "manifests/patterns.toml",
     "manifests/demo.toml",
     "manifests/multi.toml",
     "manifests/shared.toml",
