@@ -324,7 +324,9 @@ fn run(command: Command) -> Result<()> {
             for manifest in &manifests {
                 for (policy, result) in trace::agreement(&workspace, &root_task, manifest)? {
                     match result {
-                        Ok(()) => eprintln!("{}: {policy}: simulator agrees with seL4", manifest.display()),
+                        Ok(note) => {
+                            eprintln!("{}: {policy}: simulator agrees with seL4 ({note})", manifest.display())
+                        }
                         Err(difference) => {
                             failed += 1;
                             eprintln!("{}: {policy}: DIFFERS: {difference}", manifest.display());

@@ -110,7 +110,7 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
                     for (policy, result) in results {
                         agreement += Tally::one(result.is_ok());
                         match result {
-                            Ok(()) => eprintln!("agreement {manifest} {policy}: passed"),
+                            Ok(note) => eprintln!("agreement {manifest} {policy}: passed ({note})"),
                             Err(difference) => {
                                 eprintln!("agreement {manifest} {policy}: FAILED: {difference}")
                             }
