@@ -229,6 +229,7 @@ mod tests {
                     expected_exit: -3,
                     time_limit_ms: 2000,
                     share_to: alloc::vec![0],
+                    argument: "random pages=9 count=3".into(),
                     ..AppSpec::default()
                 },
             ],
@@ -251,6 +252,12 @@ mod tests {
         assert_eq!(apps[1].expected_exit.get(), -3);
         assert_eq!(image.header().copy_slot_limit.get(), 77);
         assert_eq!((image.header().trace.get(), image.header().trace_window.get()), (1, 6));
+        assert_eq!((apps[0].argument(), apps[1].argument()), (&b""[..], &b"random pages=9 count=3"[..]));
+        let long = ImageSpec {
+            apps: alloc::vec![AppSpec { name: "a".into(), argument: "x".repeat(129), ..AppSpec::default() }],
+            ..ImageSpec::default()
+        };
+        assert!(long.to_bytes().unwrap_err().contains("longer than 128 bytes"));
         assert_eq!((apps[0].runs.get(), apps[1].runs.get()), (300, 1), "an app runs once by default");
         let attached = image.attachments_of(&apps[0]);
         assert_eq!(
