@@ -2,7 +2,8 @@
 //!
 //! After Hubris's `sys/abi`: both sides of the client/pager boundary import this crate, so a call
 //! label, a limit or an address exists in one place. It holds the call labels ([`label`]), the print
-//! limit, the replies ([`UNKNOWN_CALL`], [`share_status`]), the IPC buffer page, the pager's
+//! limit, the replies ([`UNKNOWN_CALL`], [`share_status`], [`advise_status`]), the advice kinds
+//! ([`advice`]), the IPC buffer page, the pager's
 //! endpoint slot, the entry registers ([`EntryState`]), the boot image's policy codes ([`policy`])
 //! and the list of an app's areas ([`app_areas`]). docs/app-abi.md describes the same ABI for
 //! people; `apps/include/pager_app.h` repeats it for C programs and a test of this crate
@@ -36,10 +37,14 @@ pub mod label {
     /// destination instance; MR3: name length; MR4…: the destination app's name, packed like print.
     /// Reply MR0: [`share_status`](crate::share_status).
     pub const SHARE: u64 = 0x102;
+    /// MR0: page-aligned start of the range; MR1: its length in bytes (rounded up to whole
+    /// pages); MR2: the [`advice`](crate::advice). Reply MR0: [`advise_status`](crate::advise_status);
+    /// MR1: pages resolved (will-need) or dropped (dont-need), 0 for the others.
+    pub const ADVISE: u64 = 0x103;
     /// MR0: a byte offset into my app's argument (the manifest's `argument`). Reply MR0: the
     /// argument's whole length in bytes; MR1…MR3: up to 24 of its bytes from the offset, packed
     /// like print. A client reads the whole argument with calls at offsets 0, 24, 48, ...
-    pub const ARGUMENT: u64 = 0x103;
+    pub const ARGUMENT: u64 = 0x104;
     /// Labels are 20 bits in seL4 5.0: the kernel drops the bits above (0x100100 would arrive as
     /// exit), so the app runtimes refuse a label from here up without calling.
     pub const LIMIT: u64 = 1 << 20;
@@ -77,6 +82,37 @@ pub mod share_status {
     pub const NOT_PERMITTED: u64 = 5;
 }
 
+/// What an advise call tells the pager about a range of the caller's memory (MR2).
+pub mod advice {
+    /// Resolve the range's pages now, through each area's policy, as faults would.
+    pub const WILL_NEED: u64 = 0;
+    /// Unmap the range's pages and drop their frames (HelenOS `elf_frame_free`): the next touch
+    /// faults and reads what the area's backing gives, zeroes or the ELF's bytes. On a shared area
+    /// only the caller's mappings go; the shared pages stay for the others.
+    pub const DONT_NEED: u64 = 1;
+    /// Turn fault-around on for every area the range touches: each fault there maps
+    /// [`SEQUENTIAL_PAGES`](crate::advice::SEQUENTIAL_PAGES) pages (fewer at the area's end).
+    pub const SEQUENTIAL: u64 = 2;
+    /// Turn fault-around off for every area the range touches: one page per fault.
+    pub const RANDOM: u64 = 3;
+    /// Pages one fault maps in an area advised sequential: the faulting one and 15 after it.
+    pub const SEQUENTIAL_PAGES: u64 = 16;
+}
+
+/// The advise call's reply (MR0).
+pub mod advise_status {
+    /// Done.
+    pub const OK: u64 = 0;
+    /// Some page of the range lies in none of the caller's areas, or in one the pager does not
+    /// serve (a stack guard page, the IPC buffer page). Nothing was done.
+    pub const OUTSIDE_AREAS: u64 = 1;
+    /// The start is not page aligned, the length is 0, or the advice is unknown. Nothing was done.
+    pub const INVALID: u64 = 2;
+    /// Will-need stopped early: the caller's budget, the frame pool, untyped memory or the cap-copy
+    /// slots ran out (MR1 says how many pages were resolved before). The caller is not stopped.
+    pub const NO_MEMORY: u64 = 3;
+}
+
 /// Where every client's IPC buffer is mapped: one page, reserved in every client's address space
 /// (an area of the pager's that it never maps and never serves). The kernel points `gs` at it.
 pub const IPC_BUFFER_ADDRESS: u64 = 0xBFFF_F000;
@@ -98,6 +134,8 @@ pub mod policy {
     pub const EAGER: u32 = 1;
     /// The faulting page and up to `policy_pages` following ones.
     pub const FAULT_AROUND: u32 = 2;
+    /// A 2 MiB frame for each whole aligned span of anonymous memory (bss, heap, stack).
+    pub const LARGE_PAGES: u32 = 3;
 }
 
 /// What a client is started with (docs/app-abi.md, "Entry state").

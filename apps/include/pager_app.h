@@ -30,8 +30,9 @@
 #define PAGER_LABEL_EXIT 0x100UL
 #define PAGER_LABEL_PRINT 0x101UL
 #define PAGER_LABEL_SHARE 0x102UL
+#define PAGER_LABEL_ADVISE 0x103UL
 /* MR0: offset; reply MR0: the app's argument's length, MR1-MR3: 24 bytes of it from the offset. */
-#define PAGER_LABEL_ARGUMENT 0x103UL
+#define PAGER_LABEL_ARGUMENT 0x104UL
 /* Longest app argument (the manifest's `argument`). */
 #define PAGER_ARGUMENT_LIMIT 128UL
 
@@ -53,6 +54,19 @@
 #define PAGER_SHARE_TOO_MANY_SHARED 4
 /* Not permitted: my app's `share_to` in the manifest does not name the destination app. */
 #define PAGER_SHARE_NOT_PERMITTED 5
+
+/* Advice kinds (pager_advise's `advice`, MR2). */
+#define PAGER_ADVISE_WILL_NEED 0
+#define PAGER_ADVISE_DONT_NEED 1
+#define PAGER_ADVISE_SEQUENTIAL 2
+#define PAGER_ADVISE_RANDOM 3
+/* Pages one fault maps in an area advised sequential. */
+#define PAGER_ADVISE_SEQUENTIAL_PAGES 16
+/* Advise status codes (the reply's MR0; MR1 is the pages resolved or dropped). */
+#define PAGER_ADVISE_OK 0
+#define PAGER_ADVISE_OUTSIDE_AREAS 1
+#define PAGER_ADVISE_INVALID 2
+#define PAGER_ADVISE_NO_MEMORY 3
 
 /* Message labels are 20 bits in seL4 5.0: the kernel drops the bits above, so 0x100100 would
  * arrive as exit. pager_call refuses such a label without calling and sets MR0 to this (the
@@ -270,6 +284,19 @@ static inline unsigned long pager_share(unsigned long my_address, const char *de
     struct pager_message message = {{my_address, destination_address, destination_instance, name_length}};
     unsigned long words = pager_pack(destination_app, name_length, 4, &message);
     pager_call(PAGER_LABEL_SHARE, 4 + words, &message);
+    return message.mr[0];
+}
+
+/* Advises the pager about `length` bytes from the page-aligned `start` (PAGER_ADVISE_WILL_NEED,
+ * _DONT_NEED, _SEQUENTIAL or _RANDOM; docs/app-abi.md). Returns PAGER_ADVISE_OK or one of the
+ * PAGER_ADVISE_* error codes; `pages`, when not null, receives the pages resolved or dropped. */
+static inline unsigned long pager_advise(unsigned long start, unsigned long length, unsigned long advice,
+                                         unsigned long *pages)
+{
+    struct pager_message message = {{start, length, advice, 0}};
+    pager_call(PAGER_LABEL_ADVISE, 3, &message);
+    if (pages)
+        *pages = message.mr[1];
     return message.mr[0];
 }
 

@@ -164,7 +164,11 @@ pub mod raw {
 pub enum Policy {
     Seed,
     Eager,
-    FaultAround { pages: u32 },
+    FaultAround {
+        pages: u32,
+    },
+    /// 2 MiB pages for whole aligned spans of bss, heap and stack.
+    LargePages,
 }
 
 /// The seL4 kernel build an image boots.
@@ -427,6 +431,7 @@ impl Manifest {
         let policy = match (raw.policy.as_deref().unwrap_or("seed"), raw.fault_around_pages) {
             ("seed", None) => Policy::Seed,
             ("eager", None) => Policy::Eager,
+            ("large-pages", None) => Policy::LargePages,
             ("fault-around", pages) => {
                 let pages = pages.unwrap_or(4);
                 if !(1..=64).contains(&pages) {
@@ -434,13 +439,13 @@ impl Manifest {
                 }
                 Policy::FaultAround { pages }
             }
-            ("seed" | "eager", Some(_)) => {
+            ("seed" | "eager" | "large-pages", Some(_)) => {
                 return Err(check.error("fault_around_pages", "only applies with policy = \"fault-around\""))
             }
             (other, _) => {
                 return Err(check.error(
                     "policy",
-                    format!("{other:?} is not one of \"seed\", \"eager\", \"fault-around\""),
+                    format!("{other:?} is not one of \"seed\", \"eager\", \"fault-around\", \"large-pages\""),
                 ))
             }
         };

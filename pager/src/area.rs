@@ -1,9 +1,14 @@
 //! Areas: the pieces of a client address space and what backs each (HelenOS `as_area_t`).
 
+use alloc::collections::BTreeMap;
+
 use crate::elf::Segment;
 use crate::resident::ResidentPages;
 use crate::stats::FaultCounts;
-use crate::{ImageId, Rights, SharedId, PAGE_SIZE};
+use crate::{
+    page_align_up, CopySlot, ImageId, LargeFrame, Rights, SharedId, LARGE_PAGE_SIZE, PAGES_PER_LARGE_PAGE,
+    PAGE_SIZE,
+};
 
 /// What fills an area's pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +54,17 @@ impl core::fmt::Display for AreaKind {
     }
 }
 
+/// A whole 2 MiB span of an area that a large-pages policy covers, once it has been touched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LargeSpan {
+    /// Mapped with one large frame through the copy in `slot`.
+    Mapped { frame: LargeFrame, slot: CopySlot },
+    /// Served in 4 KiB pages (no large frame could be had when it was first touched): their page
+    /// table holds the page-directory slot a large page would need (seL4 refuses a large mapping
+    /// over it), so the span stays small.
+    Small,
+}
+
 /// One area of one client.
 #[derive(Debug)]
 pub struct Area {
@@ -60,6 +76,13 @@ pub struct Area {
     pub(crate) shared: Option<SharedId>,
     pub(crate) resident: ResidentPages,
     pub(crate) faults: FaultCounts,
+    /// Pages after a faulting one to map as well, when an advise call set it (sequential or
+    /// random); `None` leaves it to the policy.
+    pub(crate) fault_around: Option<u32>,
+    /// The 2 MiB spans a large-pages policy has decided, by span number (address >> 21).
+    pub(crate) large: BTreeMap<u32, LargeSpan>,
+    /// Spans in `large` that are mapped with a large frame.
+    pub(crate) large_mapped: u32,
 }
 
 impl Area {
@@ -73,7 +96,30 @@ impl Area {
             shared: None,
             resident: ResidentPages::default(),
             faults: FaultCounts::default(),
+            fault_around: None,
+            large: BTreeMap::new(),
+            large_mapped: 0,
         }
+    }
+
+    /// The span number of the whole 2 MiB span around `vaddr` when a large frame may back it: the
+    /// span lies wholly in this area, the area is private and writable, and every page of the span
+    /// is zero-filled (anonymous memory, or a segment's part at or above its file end).
+    pub(crate) fn large_span(&self, vaddr: u64) -> Option<u32> {
+        let base = vaddr & !(LARGE_PAGE_SIZE - 1);
+        if base < self.base
+            || base + LARGE_PAGE_SIZE > self.end
+            || self.shared.is_some()
+            || !self.rights.write
+        {
+            return None;
+        }
+        let zero_filled = match self.backend {
+            Backend::Anonymous => true,
+            Backend::Segment { segment, .. } => base >= page_align_up(segment.file_end()),
+            Backend::Guard | Backend::Reserved => false,
+        };
+        zero_filled.then_some((base / LARGE_PAGE_SIZE) as u32)
     }
 
     /// First address.
@@ -108,9 +154,19 @@ impl Area {
         self.shared
     }
 
-    /// Pages resident now.
+    /// Pages resident now (a large page counts as the 512 pages it maps).
     pub fn resident_pages(&self) -> u32 {
-        self.resident.count()
+        self.resident.count() + self.large_mapped * PAGES_PER_LARGE_PAGE
+    }
+
+    /// Large pages mapped in this area now.
+    pub fn large_pages(&self) -> u32 {
+        self.large_mapped
+    }
+
+    /// The fault-around an advise call set here (pages after the faulting one), if any.
+    pub fn fault_around_advice(&self) -> Option<u32> {
+        self.fault_around
     }
 
     /// Faults served or refused in this area.

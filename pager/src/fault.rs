@@ -47,8 +47,21 @@ pub enum FaultClass {
     /// wholly inside the file, zeroes (at or above the file end, or anonymous), or both (a page
     /// straddling the file bounds).
     NewFrame(FrameContent),
+    /// A new large frame, all zeroes, mapping the whole 2 MiB span around the page (512 pages).
+    Large,
     /// The page was already mapped with the rights asked for (another thread got there first).
     Spurious,
+}
+
+impl FaultClass {
+    /// Pages a resolution of this class mapped: 512 for a large frame, none for a spurious fault.
+    pub const fn pages(self) -> u32 {
+        match self {
+            Self::Large => crate::PAGES_PER_LARGE_PAGE,
+            Self::Spurious => 0,
+            _ => 1,
+        }
+    }
 }
 
 /// A served fault.

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use crate::platform::{KernelError, RetypeFrames};
 use crate::seed::FrameContent;
-use crate::{ClientId, PoolFrame};
+use crate::{ClientId, LargeFrame, PoolFrame};
 
 #[derive(Clone, Copy, Debug)]
 struct FrameRecord {
@@ -219,5 +219,119 @@ impl FrameTable {
     pub fn metadata_bytes(&self) -> usize {
         self.records.capacity() * core::mem::size_of::<Option<FrameRecord>>()
             + self.free.capacity() * core::mem::size_of::<u32>()
+    }
+}
+
+/// The pool of large (2 MiB) frames: retyped one at a time, each mapped by one client only (large
+/// pages go to private anonymous memory), so a frame is either in use by its owner or free.
+///
+/// As in [`FrameTable`], a fresh frame is zero (seL4 clears untyped memory) and a recycled one must
+/// be zeroed before it is mapped again: [`LargeAllocation::zeroed`] says which. Once the kernel
+/// has no untyped memory left for a large frame, the pool stops asking (every later request would
+/// cost a failing kernel call) and the pager falls back to 4 KiB pages.
+#[derive(Debug)]
+pub struct LargeFrameTable {
+    /// Per created frame: the client charged for it while it is in use.
+    owners: Vec<Option<ClientId>>,
+    in_use: Vec<bool>,
+    free: Vec<u32>,
+    capacity: u32,
+    in_use_count: u32,
+    exhausted: bool,
+}
+
+/// A large frame just taken from the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LargeAllocation {
+    pub frame: LargeFrame,
+    /// Fresh from the kernel, so all zero; otherwise it must be zeroed before it is mapped.
+    pub zeroed: bool,
+}
+
+/// A snapshot of the large-frame pool's counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LargeFrameCounts {
+    /// Large frames retyped from untyped so far.
+    pub created: u32,
+    /// Large frames mapped in a client.
+    pub in_use: u32,
+    /// Large frames retyped and free.
+    pub free: u32,
+    /// The most large frames the pool may create.
+    pub capacity: u32,
+}
+
+impl LargeFrameTable {
+    /// A pool of at most `capacity` large frames.
+    pub fn new(capacity: u32) -> Self {
+        Self {
+            owners: Vec::new(),
+            in_use: Vec::new(),
+            free: Vec::new(),
+            capacity,
+            in_use_count: 0,
+            exhausted: capacity == 0,
+        }
+    }
+
+    /// Whether a request could be met without asking the kernel in vain: a free frame, or room
+    /// and untyped memory (as far as the pool knows) for a new one.
+    pub fn available(&self) -> bool {
+        !self.free.is_empty() || !self.exhausted
+    }
+
+    /// Takes a large frame charged to `owner`.
+    pub fn allocate(
+        &mut self,
+        kernel: &mut impl RetypeFrames,
+        owner: ClientId,
+    ) -> Result<LargeAllocation, AllocationError> {
+        let allocation = match self.free.pop() {
+            Some(index) => LargeAllocation { frame: LargeFrame(index), zeroed: false },
+            None => {
+                let created = self.owners.len() as u32;
+                if self.exhausted || created >= self.capacity {
+                    self.exhausted = true;
+                    return Err(AllocationError::PoolExhausted { capacity: self.capacity });
+                }
+                if let Err(error) = kernel.retype_large_frame(LargeFrame(created)) {
+                    self.exhausted = true;
+                    return Err(AllocationError::Kernel(error));
+                }
+                self.owners.push(None);
+                self.in_use.push(false);
+                LargeAllocation { frame: LargeFrame(created), zeroed: true }
+            }
+        };
+        let index = allocation.frame.0 as usize;
+        self.owners[index] = Some(owner);
+        self.in_use[index] = true;
+        self.in_use_count += 1;
+        Ok(allocation)
+    }
+
+    /// Puts an in-use frame back on the free list; returns the client it was charged to.
+    pub fn release(&mut self, frame: LargeFrame) -> Option<ClientId> {
+        let index = frame.0 as usize;
+        assert!(self.in_use[index], "release of a free large frame");
+        self.in_use[index] = false;
+        self.in_use_count -= 1;
+        self.free.push(frame.0);
+        self.owners[index].take()
+    }
+
+    /// Whether `frame` is mapped in a client now.
+    pub fn is_in_use(&self, frame: LargeFrame) -> bool {
+        self.in_use.get(frame.0 as usize).copied().unwrap_or(false)
+    }
+
+    /// The pool's counts.
+    pub fn counts(&self) -> LargeFrameCounts {
+        LargeFrameCounts {
+            created: self.owners.len() as u32,
+            in_use: self.in_use_count,
+            free: self.free.len() as u32,
+            capacity: self.capacity,
+        }
     }
 }

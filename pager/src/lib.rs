@@ -26,6 +26,7 @@
 
 extern crate alloc;
 
+pub mod advise;
 pub mod app;
 pub mod area;
 pub mod elf;
@@ -38,19 +39,27 @@ pub mod resident;
 pub mod seed;
 pub mod stats;
 
+pub use advise::{Advice, AdviseError};
 pub use app::AppAreaError;
 pub use area::{Area, AreaError, AreaKind, Backend};
 pub use elf::{ElfError, ElfImage, Segment};
 pub use fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
-pub use frames::{Allocation, AllocationError, FrameCounts};
+pub use frames::{Allocation, AllocationError, FrameCounts, LargeFrameCounts};
 pub use pager::{Client, Pager, PagerConfig, PagerError, ShareError, TeardownReport};
 pub use platform::{KernelError, MapError, PagingLevel, Platform};
 pub use policy::{BuiltinPolicy, Policy};
 pub use seed::{map_with_missing_levels, FrameContent, LevelsError};
 pub use stats::FaultCounts;
 
-/// Bytes in a page; the only page size the pager maps.
+/// Bytes in a page, the pager's unit of areas, faults and accounting.
 pub const PAGE_SIZE: u64 = 4096;
+
+/// Bytes in a large page (an x86_64 2 MiB page, seL4's `LargePage`), which a large-pages policy maps
+/// for a whole aligned span of an anonymous area in one go.
+pub const LARGE_PAGE_SIZE: u64 = 2 << 20;
+
+/// Pages a large page covers; a large frame is charged as this many frames.
+pub const PAGES_PER_LARGE_PAGE: u32 = (LARGE_PAGE_SIZE / PAGE_SIZE) as u32;
 
 /// Client areas stay below 4 GiB: seL4 5.0 on x86_64 passes fault addresses through a `uint32_t`
 /// (`handleVMFault`), so a fault above this limit would reach the pager truncated.
@@ -110,6 +119,10 @@ pub struct PoolFrame(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ImagePage(pub u32);
 
+/// A large (2 MiB) frame retyped from untyped memory of at least 2 MiB, numbered by the pager.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LargeFrame(pub u32);
+
 /// A slot holding one copy of a frame cap, numbered by the pager; each mapping owns one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CopySlot(pub u32);
@@ -121,25 +134,33 @@ pub enum FrameRef {
     Pool(PoolFrame),
     /// A frame of the boot image: shared by every instance, never freed.
     Image(ImagePage),
+    /// A large frame mapping a whole 2 MiB span of one client's anonymous area.
+    Large(LargeFrame),
 }
 
 impl FrameRef {
     const IMAGE_BIT: u32 = 1 << 31;
+    /// Set with [`Self::IMAGE_BIT`] for a large frame, so pool numbers keep their plain encoding.
+    const LARGE_BIT: u32 = 1 << 30;
 
-    /// A 32-bit encoding for compact tables (pool and image numbers stay below 2^31).
+    /// A 32-bit encoding for compact tables (pool numbers stay below 2^31, image and large-frame
+    /// numbers below 2^30).
     pub const fn to_bits(self) -> u32 {
         match self {
             Self::Pool(PoolFrame(n)) => n,
             Self::Image(ImagePage(n)) => n | Self::IMAGE_BIT,
+            Self::Large(LargeFrame(n)) => n | Self::IMAGE_BIT | Self::LARGE_BIT,
         }
     }
 
     /// The inverse of [`FrameRef::to_bits`].
     pub const fn from_bits(bits: u32) -> Self {
-        if bits & Self::IMAGE_BIT != 0 {
+        if bits & Self::IMAGE_BIT == 0 {
+            Self::Pool(PoolFrame(bits))
+        } else if bits & Self::LARGE_BIT == 0 {
             Self::Image(ImagePage(bits & !Self::IMAGE_BIT))
         } else {
-            Self::Pool(PoolFrame(bits))
+            Self::Large(LargeFrame(bits & !(Self::IMAGE_BIT | Self::LARGE_BIT)))
         }
     }
 }

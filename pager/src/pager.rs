@@ -5,17 +5,19 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::area::{Area, AreaError, AreaKind, Backend};
+use crate::advise::{Advice, AdviseError, SEQUENTIAL_FAULT_AROUND};
+use crate::area::{Area, AreaError, AreaKind, Backend, LargeSpan};
 use crate::elf::{ElfError, ElfImage};
 use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
-use crate::frames::{FrameCounts, FrameTable, SlotPool};
+use crate::frames::{FrameCounts, FrameTable, LargeFrameCounts, LargeFrameTable, SlotPool};
 use crate::platform::Platform;
 use crate::policy::{AreaView, Policy};
 use crate::resident::ResidentPage;
 use crate::seed::{classify, fill, map_frame, Image, PageSource};
 use crate::stats::FaultCounts;
 use crate::{
-    page_align_down, ClientId, FrameRef, ImageId, PoolFrame, Rights, SharedId, PAGE_SIZE, USER_ADDRESS_LIMIT,
+    page_align_down, ClientId, FrameRef, ImageId, LargeFrame, PoolFrame, Rights, SharedId, LARGE_PAGE_SIZE,
+    PAGES_PER_LARGE_PAGE, PAGE_SIZE, USER_ADDRESS_LIMIT,
 };
 
 /// The capacities of one system image. Everything the pager holds is bounded by these.
@@ -31,6 +33,8 @@ pub struct PagerConfig {
     pub retype_batch: u32,
     /// Cap-copy slots, one per mapped page across all clients.
     pub copy_slots: u32,
+    /// Large (2 MiB) frames the large-frame pool may retype (0: none, every page is 4 KiB).
+    pub large_frame_capacity: u32,
 }
 
 impl Default for PagerConfig {
@@ -41,6 +45,7 @@ impl Default for PagerConfig {
             frame_capacity: 4096,
             retype_batch: 32,
             copy_slots: 8192,
+            large_frame_capacity: 0,
         }
     }
 }
@@ -198,8 +203,12 @@ pub struct Pager<'img, P: Policy = crate::BuiltinPolicy> {
     clients: Vec<Option<Client>>,
     shared: Vec<Option<SharedObject>>,
     frames: FrameTable,
+    large_frames: LargeFrameTable,
     slots: SlotPool,
     faults: FaultCounts,
+    /// Some fault may need more than the seed's path: large frames can be had, or an advise call
+    /// set an area's fault-around. Until then every fault takes the plain path.
+    general: bool,
 }
 
 impl<'img, P: Policy> Pager<'img, P> {
@@ -212,8 +221,10 @@ impl<'img, P: Policy> Pager<'img, P> {
             clients: Vec::new(),
             shared: Vec::new(),
             frames: FrameTable::new(config.frame_capacity, config.retype_batch),
+            large_frames: LargeFrameTable::new(config.large_frame_capacity),
             slots: SlotPool::new(config.copy_slots),
             faults: FaultCounts::default(),
+            general: config.large_frame_capacity > 0,
         }
     }
 
@@ -407,11 +418,10 @@ impl<'img, P: Policy> Pager<'img, P> {
             if !self.policy.populate_at_start(&view) {
                 continue;
             }
+            let large = self.policy.large_pages(&view);
             for index in 0..view.pages {
-                let (class, _) = self.resolve_page(platform, client, area_index, index).map_err(refusal)?;
-                if class != FaultClass::Spurious {
-                    mapped += 1;
-                }
+                let (class, _) = self.resolve(platform, client, area_index, index, large).map_err(refusal)?;
+                mapped += class.pages();
             }
         }
         Ok(mapped)
@@ -424,32 +434,26 @@ impl<'img, P: Policy> Pager<'img, P> {
         client: ClientId,
         fault: Fault,
     ) -> Result<FaultResolution, FaultRefusal> {
-        let refuse = |pager: &mut Self, area: Option<usize>, reason: RefusalReason| {
-            pager.faults.record_refusal(&reason);
-            if let Some(c) = pager.clients.get_mut(usize::from(client.0)).and_then(Option::as_mut) {
-                c.faults.record_refusal(&reason);
-                if let Some(area) = area {
-                    c.areas[area].faults.record_refusal(&reason);
-                }
-            }
-            Err(FaultRefusal { client, fault, reason })
-        };
         let Some(target) = self.client(client) else {
-            return refuse(self, None, RefusalReason::UnknownClient);
+            return self.refuse(client, fault, None, RefusalReason::UnknownClient);
         };
         let Some(area_index) = target.area_index(fault.address) else {
-            return refuse(self, None, RefusalReason::NoArea);
+            return self.refuse(client, fault, None, RefusalReason::NoArea);
         };
         let area = &target.areas[area_index];
         if let Err(reason) = check_access(area, fault.access) {
-            return refuse(self, Some(area_index), reason);
+            return self.refuse(client, fault, Some(area_index), reason);
         }
-        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
         let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
-
+        if self.general {
+            return self.serve_general(platform, client, fault, area_index, view);
+        }
+        // The plain path: no large pages, no advised fault-around, one resolution by the seed's
+        // cases and the policy's fault-around.
+        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
         let (class, frame) = match self.resolve_page(platform, client, area_index, index) {
             Ok(resolved) => resolved,
-            Err(reason) => return refuse(self, Some(area_index), reason),
+            Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
         };
         self.record(client, area_index, class);
 
@@ -469,11 +473,131 @@ impl<'img, P: Policy> Pager<'img, P> {
         Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped })
     }
 
+    /// [`Pager::serve`] once large frames can be had or an advise call set a fault-around: out
+    /// of line, so that the plain path compiles as if neither existed.
+    #[inline(never)]
+    fn serve_general(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        fault: Fault,
+        area_index: usize,
+        view: AreaView,
+    ) -> Result<FaultResolution, FaultRefusal> {
+        let large = self.policy.large_pages(&view);
+        self.serve(platform, client, fault, area_index, view, large)
+    }
+
+    /// The general path: resolves a checked fault in area `area_index` (with a large page first
+    /// when `large`, the policy wanting them there), then fault-around as an advise call set it for
+    /// the area, else as the policy says.
+    #[inline(always)]
+    fn serve(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        fault: Fault,
+        area_index: usize,
+        view: AreaView,
+        large: bool,
+    ) -> Result<FaultResolution, FaultRefusal> {
+        let area = &self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index];
+        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
+        let advised_around = area.fault_around;
+
+        let (class, frame) = match self.resolve(platform, client, area_index, index, large) {
+            Ok(resolved) => resolved,
+            Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
+        };
+        self.record(client, area_index, class);
+
+        // Fault-around: best effort, a failure here is not the client's fault.
+        let mut pages_mapped = class.pages();
+        // An advise call's setting for the area (sequential, random), else the policy's.
+        let around = match advised_around {
+            Some(pages) => pages,
+            None => self.policy.fault_around(&view),
+        };
+        for next in (index + 1..view.pages).take(around as usize) {
+            match self.resolve(platform, client, area_index, next, large) {
+                Ok((FaultClass::Spurious, _)) => {}
+                Ok((class, _)) => {
+                    pages_mapped += class.pages();
+                    self.record(client, area_index, class);
+                }
+                Err(_) => break,
+            }
+        }
+        Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped })
+    }
+
+    /// Counts a refused fault and returns it.
+    fn refuse<T>(
+        &mut self,
+        client: ClientId,
+        fault: Fault,
+        area: Option<usize>,
+        reason: RefusalReason,
+    ) -> Result<T, FaultRefusal> {
+        self.faults.record_refusal(&reason);
+        if let Some(c) = self.clients.get_mut(usize::from(client.0)).and_then(Option::as_mut) {
+            c.faults.record_refusal(&reason);
+            if let Some(area) = area {
+                c.areas[area].faults.record_refusal(&reason);
+            }
+        }
+        Err(FaultRefusal { client, fault, reason })
+    }
+
     fn record(&mut self, client: ClientId, area_index: usize, class: FaultClass) {
         self.faults.record(class);
         let target = self.clients[usize::from(client.0)].as_mut().expect("live client");
         target.faults.record(class);
         target.areas[area_index].faults.record(class);
+    }
+
+    /// Maps page `index` of an area: with a large page for its whole span first when the policy
+    /// wants large pages there (`large`, from [`Policy::large_pages`]), else by the seed's cases.
+    #[inline(always)]
+    fn resolve(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+        large: bool,
+    ) -> Result<(FaultClass, FrameRef), RefusalReason> {
+        if large {
+            self.resolve_large_first(platform, client, area_index, index)
+        } else {
+            self.resolve_page(platform, client, area_index, index)
+        }
+    }
+
+    /// [`Pager::resolve`] under a policy that wants large pages. Out of line, so the 4 KiB path
+    /// of every other policy compiles as it would without large pages.
+    #[inline(never)]
+    fn resolve_large_first(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+    ) -> Result<(FaultClass, FrameRef), RefusalReason> {
+        let target = self.clients[usize::from(client.0)].as_mut().expect("live client");
+        let resolved = resolve_large(
+            platform,
+            &mut self.large_frames,
+            &mut self.slots,
+            target,
+            client,
+            area_index,
+            index,
+        );
+        match resolved {
+            Some(resolved) => resolved,
+            None => self.resolve_page(platform, client, area_index, index),
+        }
     }
 
     /// Maps page `index` of an area, choosing its frame by the seed's cases.
@@ -551,7 +675,8 @@ impl<'img, P: Policy> Pager<'img, P> {
     }
 
     /// Unmaps one page of a client, dropping its frame reference (HelenOS `elf_frame_free` on unmap).
-    /// Returns whether a page was resident there.
+    /// Returns whether a page was resident there. A page under a large page is not unmapped alone
+    /// (`false`): the advise call's dont-need over its whole span drops a large page.
     pub fn unmap(
         &mut self,
         platform: &mut impl Platform,
@@ -573,6 +698,108 @@ impl<'img, P: Policy> Pager<'img, P> {
         Ok(true)
     }
 
+    /// Follows a client's advice about `length` bytes from the page-aligned `start` (rounded up to
+    /// whole pages), which must lie wholly in areas the pager serves. Returns the pages resolved
+    /// (will-need) or dropped (dont-need); 0 for sequential and random, which set the fault-around
+    /// of every area the range touches. Nothing here stops the client: every failure is an error.
+    pub fn advise(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        start: u64,
+        length: u64,
+        advice: Advice,
+    ) -> Result<u32, AdviseError> {
+        if !start.is_multiple_of(PAGE_SIZE) || length == 0 {
+            return Err(AdviseError::Invalid);
+        }
+        let end = start
+            .checked_add(length)
+            .map(crate::page_align_up)
+            .filter(|end| *end <= USER_ADDRESS_LIMIT)
+            .ok_or(AdviseError::OutsideAreas { address: start })?;
+        let target = self.client(client).ok_or(AdviseError::UnknownClient(client))?;
+        // The whole range first: areas that follow one another with no hole, all served.
+        let first = target.area_index(start).ok_or(AdviseError::OutsideAreas { address: start })?;
+        let mut last = first;
+        loop {
+            let area = &target.areas[last];
+            if matches!(area.backend, Backend::Guard | Backend::Reserved) {
+                return Err(AdviseError::OutsideAreas { address: start.max(area.base) });
+            }
+            if area.end >= end {
+                break;
+            }
+            match target.areas.get(last + 1) {
+                Some(next) if next.base == area.end => last += 1,
+                _ => return Err(AdviseError::OutsideAreas { address: area.end }),
+            }
+        }
+        let mut pages = 0;
+        for area_index in first..=last {
+            let area = &mut self.clients[usize::from(client.0)].as_mut().expect("checked").areas[area_index];
+            let from = ((start.max(area.base) - area.base) / PAGE_SIZE) as u32;
+            let to = ((end.min(area.end) - area.base) / PAGE_SIZE) as u32;
+            match advice {
+                Advice::Sequential => {
+                    area.fault_around = Some(SEQUENTIAL_FAULT_AROUND);
+                    self.general = true;
+                }
+                Advice::Random => {
+                    area.fault_around = Some(0);
+                    self.general = true;
+                }
+                Advice::WillNeed => {
+                    let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
+                    let large = self.policy.large_pages(&view);
+                    for index in from..to {
+                        match self.resolve(platform, client, area_index, index, large) {
+                            Ok((FaultClass::Spurious, _)) => {}
+                            Ok((class, _)) => {
+                                pages += class.pages();
+                                self.record(client, area_index, class);
+                            }
+                            Err(reason) => return Err(AdviseError::Unresolved { pages, reason }),
+                        }
+                    }
+                }
+                Advice::DontNeed => {
+                    // A large page goes when the range covers all of it; a part of one stays.
+                    let first_span = area.base.max(start).div_ceil(LARGE_PAGE_SIZE) as u32;
+                    let end_span = ((area.end.min(end) / LARGE_PAGE_SIZE) as u32).max(first_span);
+                    let whole: Vec<(u32, ResidentPage)> = area
+                        .large
+                        .range(first_span..end_span)
+                        .filter_map(|(&span, large)| match *large {
+                            LargeSpan::Mapped { frame, slot } => {
+                                Some((span, ResidentPage { frame: FrameRef::Large(frame), slot }))
+                            }
+                            LargeSpan::Small => None,
+                        })
+                        .collect();
+                    for (span, page) in whole {
+                        let target = self.clients[usize::from(client.0)].as_mut().expect("checked");
+                        let area = &mut target.areas[area_index];
+                        area.large.remove(&span);
+                        area.large_mapped -= 1;
+                        self.drop_mapping(platform, page);
+                        pages += PAGES_PER_LARGE_PAGE;
+                    }
+                    for index in from..to {
+                        let target = self.clients[usize::from(client.0)].as_mut().expect("checked");
+                        // Only this client's mapping goes: a shared area's pagemap keeps its own
+                        // reference, so the others keep the page (and this client finds it again).
+                        if let Some(page) = target.areas[area_index].resident.remove(index) {
+                            self.drop_mapping(platform, page);
+                            pages += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(pages)
+    }
+
     /// Deletes a mapping's cap copy (unmapping it) and drops its frame reference.
     fn drop_mapping(&mut self, platform: &mut impl Platform, page: ResidentPage) -> bool {
         let deleted = platform.delete_copy(page.slot);
@@ -587,8 +814,18 @@ impl<'img, P: Policy> Pager<'img, P> {
         }
         match page.frame {
             FrameRef::Pool(frame) => self.release_frame(frame),
+            FrameRef::Large(frame) => self.release_large_frame(frame),
             FrameRef::Image(_) => false,
         }
+    }
+
+    fn release_large_frame(&mut self, frame: LargeFrame) -> bool {
+        if let Some(owner) = self.large_frames.release(frame) {
+            if let Some(owner) = self.clients.get_mut(usize::from(owner.0)).and_then(Option::as_mut) {
+                owner.charged -= PAGES_PER_LARGE_PAGE;
+            }
+        }
+        true
     }
 
     fn release_frame(&mut self, frame: PoolFrame) -> bool {
@@ -616,7 +853,8 @@ impl<'img, P: Policy> Pager<'img, P> {
         let source = self.client(from).ok_or(ShareError::UnknownClient(from))?;
         let area_index = source.area_index(address).ok_or(ShareError::NoArea { address })?;
         let area = &source.areas[area_index];
-        if matches!(area.backend, Backend::Guard | Backend::Reserved) {
+        // A large page maps one client's private memory: the pagemap holds 4 KiB frames only.
+        if matches!(area.backend, Backend::Guard | Backend::Reserved) || area.large_mapped > 0 {
             return Err(ShareError::NotShareable { area: area.kind });
         }
         let (size, rights, backend, already) = (area.end - area.base, area.rights, area.backend, area.shared);
@@ -680,7 +918,13 @@ impl<'img, P: Policy> Pager<'img, P> {
         self.frames.disown(client);
         let mut report = TeardownReport::default();
         for area in removed.areas {
-            for (_, page) in area.resident.iter() {
+            let large = area.large.values().filter_map(|span| match *span {
+                LargeSpan::Mapped { frame, slot } => {
+                    Some(ResidentPage { frame: FrameRef::Large(frame), slot })
+                }
+                LargeSpan::Small => None,
+            });
+            for page in area.resident.iter().map(|(_, page)| page).chain(large) {
                 report.pages_unmapped += 1;
                 // The caller destroys the address space next, and the mappings with it: no unmap.
                 let deleted = platform.delete_copy_in_teardown(page.slot);
@@ -715,6 +959,11 @@ impl<'img, P: Policy> Pager<'img, P> {
         self.frames.counts()
     }
 
+    /// The large-frame pool's counts.
+    pub fn large_frame_counts(&self) -> LargeFrameCounts {
+        self.large_frames.counts()
+    }
+
     /// References held on a pool frame (0 when free).
     pub fn frame_references(&self, frame: PoolFrame) -> u32 {
         self.frames.references(frame)
@@ -742,6 +991,61 @@ impl<'img, P: Policy> Pager<'img, P> {
         let pagemaps: usize = self.shared.iter().flatten().map(|s| s.pagemap.len() * 16).sum();
         resident + pagemaps + self.frames.metadata_bytes()
     }
+}
+
+/// The large-page part of resolving page `index` of a client's area: `None` when the page goes the
+/// 4 KiB way (no whole zero-filled span there, the span is small already, or no large frame can
+/// be had: then the span is marked small for good). Out of line, so the 4 KiB path stays short.
+#[allow(clippy::too_many_arguments)]
+fn resolve_large(
+    platform: &mut impl Platform,
+    large_frames: &mut LargeFrameTable,
+    slots: &mut SlotPool,
+    target: &mut Client,
+    client: ClientId,
+    area_index: usize,
+    index: u32,
+) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
+    let area = &target.areas[area_index];
+    let (vaddr, rights) = (area.base + u64::from(index) * PAGE_SIZE, area.rights);
+    let span = area.large_span(vaddr)?;
+    match area.large.get(&span) {
+        Some(&LargeSpan::Mapped { frame, .. }) => {
+            return Some(Ok((FaultClass::Spurious, FrameRef::Large(frame))))
+        }
+        Some(LargeSpan::Small) => return None,
+        None => {}
+    }
+    let affordable = target.budget.is_none_or(|b| target.charged + PAGES_PER_LARGE_PAGE <= b);
+    let allocation = if affordable && large_frames.available() {
+        large_frames.allocate(platform, client).ok()
+    } else {
+        None
+    };
+    let Some(allocation) = allocation else {
+        // No large frame (none left, or over budget): 4 KiB pages here from now on.
+        target.areas[area_index].large.insert(span, LargeSpan::Small);
+        return None;
+    };
+    let frame = allocation.frame;
+    if !allocation.zeroed {
+        platform.zero_large_frame(frame);
+    }
+    let base = u64::from(span) * LARGE_PAGE_SIZE;
+    let large = FrameRef::Large(frame);
+    Some(match map_frame(platform, slots, &mut target.paging_structures, client, base, large, rights) {
+        Ok(slot) => {
+            target.charged += PAGES_PER_LARGE_PAGE;
+            let area = &mut target.areas[area_index];
+            area.large.insert(span, LargeSpan::Mapped { frame, slot });
+            area.large_mapped += 1;
+            Ok((FaultClass::Large, large))
+        }
+        Err(reason) => {
+            large_frames.release(frame);
+            Err(reason)
+        }
+    })
 }
 
 fn shared_object(shared: &[Option<SharedObject>], id: SharedId) -> &SharedObject {

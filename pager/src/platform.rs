@@ -5,7 +5,7 @@
 //! the host the `sim` crate implements them with a strict model of the same rules. Numbering is the
 //! pager's: a [`PoolFrame`] or [`CopySlot`] index maps to a fixed CSpace slot in the implementation.
 
-use crate::{ClientId, FrameRef, ImagePage, PoolFrame, Rights};
+use crate::{ClientId, FrameRef, ImagePage, LargeFrame, PoolFrame, Rights};
 
 /// A paging-structure level below the root (PML4 on x86_64) that a mapping may find missing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,6 +65,11 @@ pub trait RetypeFrames {
     /// memory before making objects of it). Returns how many were made (at least one), or an error
     /// when none could be.
     fn retype_frames(&mut self, first: PoolFrame, count: u32) -> Result<u32, KernelError>;
+
+    /// Creates large (2 MiB) frame `frame`, every byte zero, from untyped memory of at least 2 MiB.
+    /// Large frames are numbered in order from 0, like pool frames, in a numbering of their own.
+    /// `OutOfMemory` when no untyped memory is left for one.
+    fn retype_large_frame(&mut self, frame: LargeFrame) -> Result<(), KernelError>;
 }
 
 /// Makes and deletes the per-mapping copies of frame caps (a seL4 frame cap maps in one place only).
@@ -82,7 +87,10 @@ pub trait CopyFrameCaps {
 
 /// Maps and unmaps pages in client address spaces.
 pub trait MapPages {
-    /// Maps the frame whose copy is in `slot` at `vaddr` in `client`'s address space.
+    /// Maps the frame whose copy is in `slot` at `vaddr` in `client`'s address space. A large
+    /// frame's copy maps a 2 MiB page (`vaddr` 2 MiB aligned) in a page-directory slot: no page
+    /// table is needed, so the only missing levels it reports are the PDPT and the page directory,
+    /// and a slot already holding a page table refuses it (seL4's `DeleteFirst`).
     fn map_page(
         &mut self,
         client: ClientId,
@@ -107,6 +115,8 @@ pub trait FrameWindow {
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]);
     /// Zeroes `length` bytes of `frame` from `offset`. The range lies inside the page.
     fn zero_frame(&mut self, frame: PoolFrame, offset: usize, length: usize);
+    /// Zeroes the whole of large frame `frame` (one recycled from an earlier client).
+    fn zero_large_frame(&mut self, frame: LargeFrame);
 }
 
 /// Everything the pager needs from a kernel.

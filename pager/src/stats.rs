@@ -12,6 +12,8 @@ pub struct FaultCounts {
     pub copy: u64,
     pub zero: u64,
     pub mixed: u64,
+    /// Large (2 MiB) frames mapped, each for 512 pages.
+    pub large: u64,
     pub spurious: u64,
     pub refused: u64,
 }
@@ -24,6 +26,7 @@ impl FaultCounts {
             FaultClass::NewFrame(FrameContent::Copy) => &mut self.copy,
             FaultClass::NewFrame(FrameContent::Zero) => &mut self.zero,
             FaultClass::NewFrame(FrameContent::Mixed) => &mut self.mixed,
+            FaultClass::Large => &mut self.large,
             FaultClass::Spurious => &mut self.spurious,
         } += 1;
     }
@@ -34,6 +37,6 @@ impl FaultCounts {
 
     /// Faults served (every class).
     pub fn served(&self) -> u64 {
-        self.shared_hit + self.image_frame + self.copy + self.zero + self.mixed + self.spurious
+        self.shared_hit + self.image_frame + self.copy + self.zero + self.mixed + self.large + self.spurious
     }
 }

@@ -60,19 +60,20 @@ impl ClassCost {
 /// faults that got no reply (their client was stopped instead).
 #[derive(Clone, Debug, Default)]
 pub struct FaultCosts {
-    pub classes: [ClassCost; 6],
+    pub classes: [ClassCost; 7],
     unanswered_entries: u64,
 }
 
 impl FaultCosts {
     /// The classes and the names reports give them.
-    pub const CLASSES: [(FaultClass, &'static str); 6] = [
+    pub const CLASSES: [(FaultClass, &'static str); 7] = [
         (FaultClass::ImageFrame, "image"),
         (FaultClass::NewFrame(FrameContent::Copy), "copy"),
         (FaultClass::NewFrame(FrameContent::Zero), "zero"),
         (FaultClass::NewFrame(FrameContent::Mixed), "mixed"),
         (FaultClass::SharedHit, "shared"),
         (FaultClass::Spurious, "spurious"),
+        (FaultClass::Large, "large"),
     ];
 
     /// Records a served fault that took `ticks` from arrival to reply; its kernel entries include

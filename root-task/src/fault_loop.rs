@@ -15,8 +15,8 @@
 //! Clients start, end and are torn down in [`crate::lifecycle`]; the loop hands it the pager and
 //! the platform.
 
-use abi::{label, share_status, PRINT_LIMIT, UNKNOWN_CALL};
-use pager::{ClientId, FaultClass, Pager, ShareError};
+use abi::{advise_status, label, share_status, PRINT_LIMIT, UNKNOWN_CALL};
+use pager::{Advice, AdviseError, ClientId, FaultClass, Pager, ShareError};
 use sel4::{Endpoint, Fault, MessageInfo, Received};
 
 use crate::client;
@@ -178,9 +178,12 @@ impl Session {
             }
             label::PRINT => Some(self.print(client, message)),
             label::SHARE => Some(self.share(client, message)),
-            label::ARGUMENT => Some(self.argument(client, message)),
+            // Faults first: the advise and argument calls are told apart only when a message is no
+            // fault.
             _ => match Fault::decode(message.info, |i| message.message_register(i)) {
                 Ok(fault) => self.fault(client, fault),
+                Err(_) if message.info.label() == label::ADVISE => self.advise(client, message),
+                Err(_) if message.info.label() == label::ARGUMENT => Some(self.argument(client, message)),
                 Err(_) => Some(Reply::status(UNKNOWN_CALL)),
             },
         }
@@ -413,6 +416,28 @@ impl Session {
             Err(ShareError::TooManySharedObjects) => share_status::TOO_MANY_SHARED,
         };
         Reply::status(status)
+    }
+
+    /// The advise call: MR0 start, MR1 length, MR2 advice. Its answer has two words, the status
+    /// and the pages resolved or dropped, so it is sent here (`Reply`) and the loop only waits
+    /// next: the fault path's one-word replies stay as they are. A range outside the client's
+    /// areas is an error code, never a stop.
+    fn advise(&mut self, client: ClientId, message: &Received) -> Option<Reply> {
+        let [start, length, code, _] = message.registers;
+        let advice = Advice::from_code(code).filter(|_| message.info.length() >= 3);
+        if let (Some(recorder), Some(_)) = (&mut self.clients.recorder, advice) {
+            recorder.push(trace::Record::advise(client.0, start, length, code as u8));
+        }
+        let (status, pages) = match advice {
+            None => (advise_status::INVALID, 0),
+            Some(advice) => match self.pager.advise(&mut self.platform, client, start, length, advice) {
+                Ok(pages) => (advise_status::OK, pages),
+                Err(error @ AdviseError::Unresolved { pages, .. }) => (error.status(), pages),
+                Err(error) => (error.status(), 0),
+            },
+        };
+        self.platform.reply(MessageInfo::new(0, 0, 0, 2), [status, u64::from(pages), 0, 0]);
+        None
     }
 
     /// A tick: stops every client past its app's time limit, then lets the next tick in.

@@ -29,6 +29,9 @@ const RETYPE_BATCH: u32 = 32;
 const MAX_AREAS: usize = 32;
 /// Slots left for the general allocator after the fixed ranges (window paging structures).
 const SPARE_SLOTS: u64 = 64;
+/// Large-frame slots under a policy that maps large pages: 1 GiB of them at most (what untyped
+/// memory allows is found when they are retyped).
+const LARGE_FRAME_SLOTS: u64 = 512;
 
 /// The outcome of a run: `Ok` to pass, `Err(reason)` to fail.
 pub type Verdict = Result<(), String>;
@@ -38,6 +41,7 @@ fn policy_of(header: &bootimage::Header) -> Result<BuiltinPolicy, String> {
         policy::SEED => Ok(BuiltinPolicy::Seed),
         policy::EAGER => Ok(BuiltinPolicy::Eager),
         policy::FAULT_AROUND => Ok(BuiltinPolicy::FaultAround { pages: header.policy_pages.get() }),
+        policy::LARGE_PAGES => Ok(BuiltinPolicy::LargePages),
         other => Err(alloc::format!("image policy {other} is unknown")),
     }
 }
@@ -82,6 +86,10 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     let blocks =
         slots.allocate_range(clients as u64 * BLOCK_SLOTS).ok_or_else(|| too_few("client blocks"))?;
     let frames = slots.allocate_range(u64::from(frame_capacity)).ok_or_else(|| too_few("the frame pool"))?;
+    let wants_large = policy == BuiltinPolicy::LargePages;
+    let large_frames = slots
+        .allocate_range(if wants_large { LARGE_FRAME_SLOTS } else { 0 })
+        .ok_or_else(|| too_few("the large-frame pool"))?;
     // The manifest's `copy_slots` caps the pool (0: no cap).
     let copy_limit = match header.copy_slot_limit.get() {
         0 => u64::MAX,
@@ -92,9 +100,10 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         .min(slots.remaining().saturating_sub(SPARE_SLOTS + u64::from(frame_capacity) / 512 + 2));
     let copies =
         slots.allocate_range(copy_count).filter(|r| !r.is_empty()).ok_or_else(|| too_few("cap copies"))?;
-    let layout = Layout { frames, copies, blocks, image_frames: bootinfo.user_image_frames() };
+    let layout = Layout { frames, large_frames, copies, blocks, image_frames: bootinfo.user_image_frames() };
     let mut platform = Sel4Platform::new(layout, objects);
     platform.prepare_window(&mut slots, frame_capacity).map_err(|e| alloc::format!("pager window: {e}"))?;
+    platform.prepare_large_window(&mut slots).map_err(|e| alloc::format!("large-frame window: {e}"))?;
 
     let config = PagerConfig {
         max_clients: clients,
@@ -102,6 +111,7 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         frame_capacity,
         retype_batch: RETYPE_BATCH,
         copy_slots: copies.len() as u32,
+        large_frame_capacity: large_frames.len() as u32,
     };
     log::info!(
         "pager: {} pool frame slots from {}, {} copy slots from {}, {} client blocks from {}",
@@ -144,6 +154,7 @@ fn judge(session: &Session) -> Verdict {
         faults: pager.faults(),
         distinct_image_pages: platform.distinct_image_pages(),
         frames,
+        large_frames: pager.large_frame_counts(),
         copy_slots_in_use: copies,
         kernel_entries: session.costs().kernel_entries(),
         vm_faults: session.vm_faults(),
@@ -162,6 +173,22 @@ fn judge(session: &Session) -> Verdict {
             frames.in_use,
             frames.free,
             frames.created
+        ));
+    }
+    let large = pager.large_frame_counts();
+    if large.in_use != 0 || large.free != large.created {
+        return Err(alloc::format!(
+            "large frames not all returned: {} in use, {} free of {} created",
+            large.in_use,
+            large.free,
+            large.created
+        ));
+    }
+    if platform.large_frames_created() != large.created {
+        return Err(alloc::format!(
+            "the platform retyped {} large frames but the pager counts {}",
+            platform.large_frames_created(),
+            large.created
         ));
     }
     if platform.frames_created() != frames.created {

@@ -4,6 +4,9 @@
 //! - pool frame `n` is the cap in `frames.start + n`, retyped in batches from the boot info's
 //!   untyped memory and mapped once (that original cap) into the root task's own VSpace at
 //!   `window + n * 4096`, so filling a frame is a plain memory copy;
+//! - large frame `n` is the cap in `large_frames.start + n`, a 2 MiB frame retyped from an untyped
+//!   of at least 2 MiB when a client first needs it and mapped once into the root task's VSpace at
+//!   `large_window + n * 2 MiB` (a page-directory slot each), so zeroing a recycled one is a memset;
 //! - copy slot `n` is `copies.start + n`, holding the `CNode_Copy` that maps one page in a client;
 //! - image page `n` is `userImageFrames.start + n`: the boot image's own frames;
 //! - client `c` owns the block of [`BLOCK_SLOTS`] slots at `blocks.start + c * BLOCK_SLOTS`: its
@@ -21,8 +24,8 @@ use alloc::vec::Vec;
 
 use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
 use pager::{
-    ClientId, CopySlot, FrameRef, ImagePage, KernelError, LevelsError, MapError, PagingLevel, PoolFrame,
-    Rights,
+    ClientId, CopySlot, FrameRef, ImagePage, KernelError, LargeFrame, LevelsError, MapError, PagingLevel,
+    PoolFrame, Rights, LARGE_PAGE_SIZE,
 };
 use sel4::{
     init, CPtr, CapRights, Endpoint, Frame, InvocationLabel, MessageInfo, ObjectType, PageDirectory,
@@ -50,6 +53,11 @@ const FIRST_OBJECT_SLOT: u64 = 1;
 /// Where the window onto pool frames starts in the root task's VSpace: PML4 slot 2 (1 TiB),
 /// far from the image at 4 MiB and from the self-test's addresses.
 pub const WINDOW_BASE: u64 = 0x100_0000_0000;
+
+/// Where the window onto large frames starts: PML4 slot 4 (2 TiB), 2 MiB per frame.
+pub const LARGE_WINDOW_BASE: u64 = 0x200_0000_0000;
+/// Bytes one page directory maps.
+const PAGE_DIRECTORY_SPAN: u64 = 1 << 30;
 
 /// Why the platform could not be set up.
 #[derive(Clone, Copy, Debug)]
@@ -85,6 +93,8 @@ struct Space {
 #[derive(Clone, Copy, Debug)]
 pub struct Layout {
     pub frames: SlotRange,
+    /// Large-frame caps (empty when the policy maps no large pages).
+    pub large_frames: SlotRange,
     pub copies: SlotRange,
     pub blocks: SlotRange,
     pub image_frames: SlotRange,
@@ -96,6 +106,7 @@ pub struct Sel4Platform {
     objects: ObjectAllocator,
     spaces: Vec<Space>,
     frames_created: u32,
+    large_frames_created: u32,
     entries: u64,
     /// Time-stamp ticks spent in those entries.
     ticks: u64,
@@ -130,6 +141,7 @@ impl Sel4Platform {
             objects,
             spaces: alloc::vec![Space::default(); clients],
             frames_created: 0,
+            large_frames_created: 0,
             entries: 0,
             ticks: 0,
             image_pages_mapped: alloc::vec![0; image_words],
@@ -152,6 +164,29 @@ impl Sel4Platform {
             address += PAGE_TABLE_SPAN;
         }
         Ok(())
+    }
+
+    /// Creates the page directories of the window onto the large frames (one per GiB), so that
+    /// mapping a new large frame there is one `Page_Map`.
+    pub fn prepare_large_window(&mut self, slots: &mut SlotAllocator) -> Result<(), SetupError> {
+        let end = LARGE_WINDOW_BASE + self.layout.large_frames.len() * LARGE_PAGE_SIZE;
+        let mut mapper = Mapper::new(init::VSPACE);
+        let mut address = LARGE_WINDOW_BASE;
+        while address < end {
+            let (directory, _) = self
+                .objects
+                .allocate::<PageDirectory>(slots)
+                .map_err(|error| SetupError::Window(vspace::MapError::Allocation(error)))?;
+            let map = || directory.map(init::VSPACE, address, VmAttributes::default());
+            mapper.map_with(&mut self.objects, slots, address, map).map_err(SetupError::Window)?;
+            address += PAGE_DIRECTORY_SPAN;
+        }
+        Ok(())
+    }
+
+    /// Large frames retyped so far.
+    pub fn large_frames_created(&self) -> u32 {
+        self.large_frames_created
     }
 
     /// Kernel entries made through this platform so far.
@@ -183,6 +218,14 @@ impl Sel4Platform {
         };
         self.entries += 1;
         received
+    }
+
+    /// Replies to the last caller through the implicit reply cap (`Reply`), for an answer the
+    /// fault loop does not send with its `ReplyRecv`. Counted as one kernel entry.
+    pub fn reply(&mut self, info: MessageInfo, registers: [u64; 4]) {
+        let start = sel4::timestamp();
+        sel4::reply(info, registers);
+        self.count_call(start);
     }
 
     /// Counts one kernel call that began at time stamp `start` and has just returned.
@@ -346,6 +389,23 @@ impl Sel4Platform {
         WINDOW_BASE + u64::from(frame.0) * PAGE
     }
 
+    fn large_window(frame: LargeFrame) -> u64 {
+        LARGE_WINDOW_BASE + u64::from(frame.0) * LARGE_PAGE_SIZE
+    }
+
+    /// The cap slot of large frame `frame`.
+    fn large_frame_slot(&self, frame: LargeFrame) -> Option<CPtr> {
+        self.layout.large_frames.slot(u64::from(frame.0))
+    }
+
+    /// Copies the cap of large frame `frame` into the copy slot `destination`.
+    #[cold]
+    #[inline(never)]
+    fn copy_large_frame_cap(&mut self, frame: LargeFrame, destination: CPtr) -> Result<(), KernelError> {
+        let source = self.large_frame_slot(frame).ok_or(KernelError::OutOfSlots)?;
+        self.invoke(|| cspace::copy(destination, source, CapRights::READ_WRITE)).map_err(kernel_error)
+    }
+
     /// The window bytes of a created pool frame.
     fn window_page(&mut self, frame: PoolFrame) -> &mut [u8] {
         assert!(frame.0 < self.frames_created, "pool frame {} was never created", frame.0);
@@ -359,6 +419,34 @@ impl Sel4Platform {
 }
 
 impl RetypeFrames for Sel4Platform {
+    fn retype_large_frame(&mut self, frame: LargeFrame) -> Result<(), KernelError> {
+        if frame.0 != self.large_frames_created {
+            return Err(KernelError::Failed(sel4::Error::DeleteFirst.code() as u32));
+        }
+        let slot = self.large_frame_slot(frame).ok_or(KernelError::OutOfSlots)?;
+        let start = sel4::timestamp();
+        let range = SlotRange { start: slot.bits(), end: slot.bits() + 1 };
+        let retyped = self.objects.retype_into(ObjectType::LargePage, sel4::abi::LARGE_PAGE_BITS, range);
+        self.count_call(start);
+        match retyped {
+            Ok(_) => {}
+            Err(AllocationError::OutOfMemory) => return Err(KernelError::OutOfMemory),
+            Err(AllocationError::OutOfSlots) => return Err(KernelError::OutOfSlots),
+            Err(AllocationError::Kernel(error)) => return Err(kernel_error(error)),
+        }
+        // The original cap maps once, into the window (clients get copies).
+        let cap = Frame::from_cptr(slot);
+        let window = Self::large_window(frame);
+        let mapped =
+            self.invoke(|| cap.map(init::VSPACE, window, CapRights::READ_WRITE, VmAttributes::default()));
+        if let Err(error) = mapped {
+            let _ = self.invoke(|| cspace::delete(slot));
+            return Err(kernel_error(error));
+        }
+        self.large_frames_created += 1;
+        Ok(())
+    }
+
     fn retype_frames(&mut self, first: PoolFrame, count: u32) -> Result<u32, KernelError> {
         if first.0 != self.frames_created {
             return Err(KernelError::FrameOutOfOrder {
@@ -415,6 +503,8 @@ impl CopyFrameCaps for Sel4Platform {
         let destination = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
         let (source, rights) = match frame {
             FrameRef::Pool(frame) => (self.pool_frame(frame).cptr(), CapRights::READ_WRITE),
+            // Out of line: one large fault maps 512 pages, and the common path stays as it was.
+            FrameRef::Large(frame) => return self.copy_large_frame_cap(frame, destination),
             FrameRef::Image(ImagePage(page)) => {
                 let source = self
                     .layout
@@ -497,5 +587,17 @@ impl FrameWindow for Sel4Platform {
 
     fn zero_frame(&mut self, frame: PoolFrame, offset: usize, length: usize) {
         self.window_page(frame)[offset..offset + length].fill(0);
+    }
+
+    fn zero_large_frame(&mut self, frame: LargeFrame) {
+        assert!(frame.0 < self.large_frames_created, "large frame {} was never created", frame.0);
+        // SAFETY: large frame `frame` was retyped and its original cap mapped read-write at
+        // `large_window(frame)` in this VSpace by `retype_large_frame` (checked just above), and
+        // stays mapped for the root task's life: the cap is never deleted or unmapped. Only this
+        // platform touches the window, and the borrow ends within this call.
+        let bytes = unsafe {
+            core::slice::from_raw_parts_mut(Self::large_window(frame) as *mut u8, LARGE_PAGE_SIZE as usize)
+        };
+        bytes.fill(0);
     }
 }

@@ -90,6 +90,7 @@ pub fn class_code(class: FaultClass) -> u8 {
         FaultClass::NewFrame(FrameContent::Zero) => trace::class::ZERO,
         FaultClass::NewFrame(FrameContent::Mixed) => trace::class::MIXED,
         FaultClass::Spurious => trace::class::SPURIOUS,
+        FaultClass::Large => trace::class::LARGE,
     }
 }
 

@@ -45,8 +45,8 @@ impl fmt::Display for Classes<'_> {
         let c = self.0;
         write!(
             f,
-            "image={} copy={} zero={} mixed={} shared={}",
-            c.image_frame, c.copy, c.zero, c.mixed, c.shared_hit
+            "image={} copy={} zero={} mixed={} shared={} large={}",
+            c.image_frame, c.copy, c.zero, c.mixed, c.shared_hit, c.large
         )
     }
 }
@@ -127,6 +127,7 @@ pub struct Totals<'a> {
     pub faults: &'a FaultCounts,
     pub distinct_image_pages: u32,
     pub frames: pager::FrameCounts,
+    pub large_frames: pager::LargeFrameCounts,
     pub copy_slots_in_use: u32,
     pub kernel_entries: u64,
     /// VM faults received: what the entries were spent on.
@@ -152,8 +153,8 @@ pub fn total_stats(totals: &Totals<'_>) {
     let faults = totals.faults;
     sel4::debug_println!(
         "[stats] scope=total clients={} faults={} {} refused={} distinct_image_pages={} frames_created={} \
-         frames_in_use={} frames_free={} copy_slots_in_use={} kernel_entries={} entries_per_fault={} policy={} \
-         startup_pages={} startup_entries={}",
+         frames_in_use={} frames_free={} large_frames_created={} large_frames_in_use={} copy_slots_in_use={} \
+         kernel_entries={} entries_per_fault={} policy={} startup_pages={} startup_entries={}",
         totals.clients,
         totals.vm_faults,
         Classes(faults),
@@ -162,6 +163,8 @@ pub fn total_stats(totals: &Totals<'_>) {
         totals.frames.created,
         totals.frames.in_use,
         totals.frames.free,
+        totals.large_frames.created,
+        totals.large_frames.in_use,
         totals.copy_slots_in_use,
         totals.kernel_entries,
         Ratio(totals.kernel_entries, totals.vm_faults),

@@ -12,16 +12,31 @@
 //! with no cap to account for it: a *stale* mapping, which only destroying the address space
 //! removes. [`CopyFrameCaps::delete_copy`] unmaps first, as the root task does; the teardown delete
 //! does not, and the model checks that its stale mappings go with their address space.
+//!
+//! Large (2 MiB) frames follow seL4 5.0's x86_64 rules for `X86_LargePage`: each is retyped from
+//! untyped memory of at least 2 MiB (the model keeps a count of such objects,
+//! [`ModelConfig::large_frames`]); `Page_Map` of its copy needs a 2 MiB-aligned address and fills a
+//! page-directory slot, so a missing PDPT or page directory is reported as for any page but no page
+//! table is needed; a slot that holds a page table refuses it (`DeleteFirst`), and so does a slot
+//! holding a large page when a page table is asked for there. A 4 KiB map under a large page finds
+//! no page table (`lookupPTSlot` fails with 21 bits left), as on seL4.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
-use pager::{ClientId, CopySlot, FrameRef, ImagePage, KernelError, MapError, PagingLevel, PoolFrame, Rights};
+use pager::{
+    ClientId, CopySlot, FrameRef, ImagePage, KernelError, LargeFrame, MapError, PagingLevel, PoolFrame,
+    Rights,
+};
 
 /// Bytes in a frame object (a 4 KiB x86 page).
 pub const FRAME_BYTES: usize = 4096;
 const PAGE: u64 = FRAME_BYTES as u64;
+
+/// Bytes in a large frame object (an x86_64 2 MiB page).
+pub const LARGE_FRAME_BYTES: usize = 2 << 20;
+const LARGE: u64 = LARGE_FRAME_BYTES as u64;
 
 /// Bytes of untyped memory one paging structure (PDPT, page directory, page table) takes on x86_64.
 pub const PAGING_STRUCTURE_BYTES: u64 = 4096;
@@ -50,6 +65,9 @@ pub struct ModelConfig {
     /// Frames per untyped object, when the budget is split into several (as bootinfo lists many
     /// untypeds). One retype draws on one untyped only, so it may create fewer frames than asked.
     pub untyped_object_frames: Option<u64>,
+    /// Untyped objects of at least 2 MiB set aside for large frames: how many large frames the
+    /// pager can retype (each one whole object; 4 KiB frames never draw on them).
+    pub large_frames: u32,
 }
 
 impl ModelConfig {
@@ -62,7 +80,7 @@ impl ModelConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         // 256 MiB: more than any test asks for unless it sets out to exhaust it.
-        Self { untyped_bytes: 256 << 20, retype_fan_out: 256, untyped_object_frames: None }
+        Self { untyped_bytes: 256 << 20, retype_fan_out: 256, untyped_object_frames: None, large_frames: 64 }
     }
 }
 
@@ -95,6 +113,19 @@ pub enum Violation {
     MapOutsideUserRange { client: ClientId, vaddr: u64 },
     /// A map or paging-structure request for a client with no address space (seL4: InvalidCapability).
     NoAddressSpace { client: ClientId },
+    /// Large frames must be retyped in order from the next unused number.
+    LargeRetypeOutOfOrder { expected: LargeFrame, asked: LargeFrame },
+    /// A large page mapped at an address that is not 2 MiB aligned (seL4: AlignmentError).
+    LargeMapUnaligned { client: ClientId, vaddr: u64 },
+    /// A large page mapped over a page table (seL4: DeleteFirst): the span's first 4 KiB page made
+    /// it, so the large page had to be chosen before.
+    LargePageOverPageTable { client: ClientId, vaddr: u64 },
+    /// A page table asked for where a large page is mapped (seL4: DeleteFirst).
+    PageTableOverLargePage { client: ClientId, vaddr: u64 },
+    /// The window zeroed a large frame that was never created.
+    WindowOnMissingLargeFrame { frame: LargeFrame },
+    /// The window zeroed a large frame while a cap copy of it exists or a stale mapping reaches it.
+    WindowOnLiveLargeFrame { frame: LargeFrame },
     /// An image frame mapped with write rights: every instance shares it, so a write would corrupt all.
     ImageFrameMappedWritable { client: ClientId, vaddr: u64, page: ImagePage },
     /// A paging structure requested where one exists already (seL4: DeleteFirst).
@@ -146,6 +177,7 @@ pub enum MemoryFaultKind {
 pub struct ModelCounters {
     pub retype_calls: u64,
     pub frames_created: u64,
+    pub large_frames_created: u64,
     pub copy_calls: u64,
     pub delete_calls: u64,
     pub map_calls: u64,
@@ -159,6 +191,7 @@ pub struct ModelCounters {
     /// Writes and zeroings through the pager's window (plain memory accesses, not kernel calls).
     pub window_writes: u64,
     pub window_zeroes: u64,
+    pub window_large_zeroes: u64,
 }
 
 impl ModelCounters {
@@ -222,6 +255,8 @@ struct AddressSpace {
     directories: BTreeSet<u64>,
     tables: BTreeSet<u64>,
     pages: BTreeMap<u64, PageEntry>,
+    /// Large pages by their 2 MiB-aligned address: each fills the page-directory slot of its span.
+    large_pages: BTreeMap<u64, PageEntry>,
 }
 
 /// The address bits each level's index keeps: a PDPT covers 512 GiB, a directory 1 GiB, a table 2 MiB.
@@ -264,6 +299,40 @@ impl AddressSpace {
     fn structure_count(&self) -> usize {
         self.pdpts.len() + self.directories.len() + self.tables.len()
     }
+
+    /// The page-sized or large entry at the mapping address `vaddr` (a page's, or a large page's
+    /// 2 MiB-aligned base).
+    fn entry_at(&self, vaddr: u64, large: bool) -> Option<&PageEntry> {
+        if large {
+            self.large_pages.get(&vaddr)
+        } else {
+            self.pages.get(&vaddr)
+        }
+    }
+
+    fn entry_at_mut(&mut self, vaddr: u64, large: bool) -> Option<&mut PageEntry> {
+        if large {
+            self.large_pages.get_mut(&vaddr)
+        } else {
+            self.pages.get_mut(&vaddr)
+        }
+    }
+
+    /// Every mapping, small and large, by mapping address.
+    fn entries(&self) -> impl Iterator<Item = (u64, &PageEntry)> {
+        self.pages.iter().chain(self.large_pages.iter()).map(|(&vaddr, entry)| (vaddr, entry))
+    }
+
+    /// The mapping that covers `vaddr`: its page's, or the large page over its span.
+    fn covering(&self, vaddr: u64) -> Option<(u64, &PageEntry)> {
+        let page = vaddr & !(PAGE - 1);
+        let span = vaddr & !(LARGE - 1);
+        self.pages.get(&page).map(|e| (page, e)).or_else(|| self.large_pages.get(&span).map(|e| (span, e)))
+    }
+}
+
+fn is_large(frame: FrameRef) -> bool {
+    matches!(frame, FrameRef::Large(_))
 }
 
 /// A strict model of the seL4 objects the pager uses. See the crate documentation.
@@ -273,6 +342,8 @@ pub struct ModelKernel {
     untyped_used: u64,
     /// Pool frames by number; the contents live here, as they would in physical memory.
     pool: Vec<Box<[u8; FRAME_BYTES]>>,
+    /// Large frames by number, 2 MiB each.
+    large: Vec<Box<[u8]>>,
     /// The boot image, page aligned; `ImagePage(n)` is bytes `n * 4096 ..`.
     boot_image: Vec<u8>,
     copies: BTreeMap<CopySlot, CapCopy>,
@@ -295,6 +366,7 @@ impl ModelKernel {
             config,
             untyped_used: 0,
             pool: Vec::new(),
+            large: Vec::new(),
             boot_image: image,
             copies: BTreeMap::new(),
             copies_of: BTreeMap::new(),
@@ -330,6 +402,11 @@ impl ModelKernel {
         self.pool.len() as u32
     }
 
+    /// Large frames created so far (the next large retype must be this number).
+    pub fn large_frames_created(&self) -> u32 {
+        self.large.len() as u32
+    }
+
     /// Cap copies that exist now.
     pub fn live_copies(&self) -> usize {
         self.copies.len()
@@ -353,6 +430,7 @@ impl ModelKernel {
                 let start = n as usize * FRAME_BYTES;
                 self.boot_image.get(start..start + FRAME_BYTES)
             }
+            FrameRef::Large(LargeFrame(n)) => self.large.get(n as usize).map(|f| &f[..]),
         }
     }
 
@@ -375,7 +453,7 @@ impl ModelKernel {
             return;
         };
         let mut mapped = 0;
-        for (&vaddr, entry) in &space.pages {
+        for (vaddr, entry) in space.entries() {
             if entry.stale {
                 self.forget_stale(entry.frame, MappingPlace { client, vaddr });
             } else {
@@ -397,11 +475,7 @@ impl ModelKernel {
         self.spaces
             .iter()
             .flat_map(|(&client, space)| {
-                space
-                    .pages
-                    .iter()
-                    .filter(|(_, e)| e.stale)
-                    .map(move |(&vaddr, e)| e.to_mapping(client, vaddr))
+                space.entries().filter(|(_, e)| e.stale).map(move |(vaddr, e)| e.to_mapping(client, vaddr))
             })
             .collect()
     }
@@ -423,8 +497,9 @@ impl ModelKernel {
             return Err(self.refuse(Violation::DeleteOfEmptySlot { slot }, error_code::INVALID_CAPABILITY));
         };
         if let Some(place) = copy.mapped_at {
+            let large = is_large(copy.frame);
             if let Some(entry) =
-                self.spaces.get_mut(&place.client).and_then(|s| s.pages.get_mut(&place.vaddr))
+                self.spaces.get_mut(&place.client).and_then(|s| s.entry_at_mut(place.vaddr, large))
             {
                 entry.stale = true;
                 self.stale_of.entry(copy.frame).or_default().insert(place);
@@ -446,8 +521,13 @@ impl ModelKernel {
         let Some(place) = copy.mapped_at.take() else {
             return Ok(false);
         };
+        let large = is_large(copy.frame);
         if let Some(space) = self.spaces.get_mut(&place.client) {
-            space.pages.remove(&place.vaddr);
+            if large {
+                space.large_pages.remove(&place.vaddr);
+            } else {
+                space.pages.remove(&place.vaddr);
+            }
         }
         Ok(true)
     }
@@ -467,24 +547,29 @@ impl ModelKernel {
         self.spaces.get(&client).is_some_and(|s| s.has(level, vaddr))
     }
 
-    /// The mapping of the page containing `vaddr` in `client`.
+    /// The mapping that covers `vaddr` in `client`: its page's, or a large page's (whose `vaddr`
+    /// is then the 2 MiB-aligned base and whose frame is a [`FrameRef::Large`]).
     pub fn mapping(&self, client: ClientId, vaddr: u64) -> Option<Mapping> {
-        let page = vaddr & !(PAGE - 1);
-        let entry = self.spaces.get(&client)?.pages.get(&page)?;
-        Some(entry.to_mapping(client, page))
+        let (base, entry) = self.spaces.get(&client)?.covering(vaddr)?;
+        Some(entry.to_mapping(client, base))
     }
 
-    /// Every page mapped in `client`, by address.
+    /// Every mapping in `client`, 4 KiB pages by address, then large pages by address.
     pub fn mappings(&self, client: ClientId) -> Vec<Mapping> {
         let Some(space) = self.spaces.get(&client) else {
             return Vec::new();
         };
-        space.pages.iter().map(|(&vaddr, e)| e.to_mapping(client, vaddr)).collect()
+        space.entries().map(|(vaddr, e)| e.to_mapping(client, vaddr)).collect()
     }
 
-    /// Pages mapped across every address space.
+    /// Mappings (4 KiB and large) across every address space.
     pub fn mapped_pages(&self) -> usize {
-        self.spaces.values().map(|s| s.pages.len()).sum()
+        self.spaces.values().map(|s| s.pages.len() + s.large_pages.len()).sum()
+    }
+
+    /// Large pages mapped across every address space.
+    pub fn mapped_large_pages(&self) -> usize {
+        self.spaces.values().map(|s| s.large_pages.len()).sum()
     }
 
     /// Every mapping of `frame`, in any client: through its live copies, then stale ones.
@@ -492,8 +577,12 @@ impl ModelKernel {
         let live =
             self.copies_of.get(&frame).into_iter().flatten().filter_map(|slot| self.copies[slot].mapped_at);
         let stale = self.stale_of.get(&frame).into_iter().flatten().copied();
+        let large = is_large(frame);
         live.chain(stale)
-            .map(|place| self.spaces[&place.client].pages[&place.vaddr].to_mapping(place.client, place.vaddr))
+            .map(|place| {
+                let entry = self.spaces[&place.client].entry_at(place.vaddr, large).expect("indexed mapping");
+                entry.to_mapping(place.client, place.vaddr)
+            })
             .collect()
     }
 
@@ -508,7 +597,7 @@ impl ModelKernel {
     pub fn writable_frames(&self) -> BTreeMap<FrameRef, Vec<Mapping>> {
         let mut frames: BTreeMap<FrameRef, Vec<Mapping>> = BTreeMap::new();
         for (&client, space) in &self.spaces {
-            for (&vaddr, entry) in space.pages.iter().filter(|(_, e)| e.rights.write) {
+            for (vaddr, entry) in space.entries().filter(|(_, e)| e.rights.write) {
                 frames.entry(entry.frame).or_default().push(entry.to_mapping(client, vaddr));
             }
         }
@@ -533,10 +622,10 @@ impl ModelKernel {
         let mut address = vaddr;
         while bytes.len() < length {
             self.check_access(client, address, false)?;
-            let frame = self.mapping(client, address).expect("checked").frame;
-            let offset = (address % PAGE) as usize;
-            let take = (FRAME_BYTES - offset).min(length - bytes.len());
-            let contents = self.frame_contents(frame).expect("a mapped frame exists");
+            let mapping = self.mapping(client, address).expect("checked");
+            let offset = (address - mapping.vaddr) as usize;
+            let contents = self.frame_contents(mapping.frame).expect("a mapped frame exists");
+            let take = (contents.len() - offset).min(length - bytes.len());
             bytes.extend_from_slice(&contents[offset..offset + take]);
             address += take as u64;
         }
@@ -556,10 +645,11 @@ impl ModelKernel {
         let mut address = vaddr;
         let mut rest = bytes;
         while !rest.is_empty() {
-            let frame = self.mapping(client, address).expect("checked").frame;
-            let offset = (address % PAGE) as usize;
-            let take = (FRAME_BYTES - offset).min(rest.len());
-            self.frame_bytes_mut(frame)[offset..offset + take].copy_from_slice(&rest[..take]);
+            let mapping = self.mapping(client, address).expect("checked");
+            let offset = (address - mapping.vaddr) as usize;
+            let frame = self.frame_bytes_mut(mapping.frame);
+            let take = (frame.len() - offset).min(rest.len());
+            frame[offset..offset + take].copy_from_slice(&rest[..take]);
             address += take as u64;
             rest = &rest[take..];
         }
@@ -573,6 +663,7 @@ impl ModelKernel {
                 let start = n as usize * FRAME_BYTES;
                 &mut self.boot_image[start..start + FRAME_BYTES]
             }
+            FrameRef::Large(LargeFrame(n)) => &mut self.large[n as usize][..],
         }
     }
 
@@ -580,6 +671,7 @@ impl ModelKernel {
         match frame {
             FrameRef::Pool(PoolFrame(n)) => (n as usize) < self.pool.len(),
             FrameRef::Image(ImagePage(n)) => n < self.boot_image_pages(),
+            FrameRef::Large(LargeFrame(n)) => (n as usize) < self.large.len(),
         }
     }
 
@@ -646,6 +738,22 @@ impl RetypeFrames for ModelKernel {
         self.counters.frames_created += u64::from(affordable);
         Ok(affordable)
     }
+
+    fn retype_large_frame(&mut self, frame: LargeFrame) -> Result<(), KernelError> {
+        self.counters.retype_calls += 1;
+        let expected = LargeFrame(self.large.len() as u32);
+        if frame != expected {
+            let violation = Violation::LargeRetypeOutOfOrder { expected, asked: frame };
+            return Err(self.refuse(violation, error_code::DELETE_FIRST));
+        }
+        if self.large.len() as u32 >= self.config.large_frames {
+            self.counters.failed_calls += 1;
+            return Err(KernelError::OutOfMemory);
+        }
+        self.large.push(vec![0; LARGE_FRAME_BYTES].into_boxed_slice());
+        self.counters.large_frames_created += 1;
+        Ok(())
+    }
 }
 
 impl CopyFrameCaps for ModelKernel {
@@ -703,9 +811,18 @@ impl MapPages for ModelKernel {
             let violation = Violation::NoAddressSpace { client };
             return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_CAPABILITY)));
         }
-        if vaddr.checked_add(PAGE).is_none_or(|top| top > USER_TOP) {
+        let large = is_large(copy.frame);
+        let size = if large { LARGE } else { PAGE };
+        if vaddr.checked_add(size).is_none_or(|top| top > USER_TOP) {
             let violation = Violation::MapOutsideUserRange { client, vaddr };
             return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_ARGUMENT)));
+        }
+        if large && !vaddr.is_multiple_of(LARGE) {
+            let violation = Violation::LargeMapUnaligned { client, vaddr };
+            return Err(MapError::Kernel(self.refuse(violation, error_code::ALIGNMENT_ERROR)));
+        }
+        if large {
+            return self.map_large_page(client, vaddr, slot, copy.frame, rights);
         }
         if !vaddr.is_multiple_of(PAGE) {
             let violation = Violation::MapUnaligned { client, vaddr };
@@ -739,6 +856,8 @@ impl MapPages for ModelKernel {
         vaddr: u64,
         level: PagingLevel,
     ) -> Result<(), KernelError> {
+        let span = vaddr & !(LARGE - 1);
+        let under_large = self.spaces.get(&client).is_some_and(|s| s.large_pages.contains_key(&span));
         self.counters.paging_structure_calls += 1;
         let Some(space) = self.spaces.get(&client) else {
             return Err(self.refuse(Violation::NoAddressSpace { client }, error_code::INVALID_CAPABILITY));
@@ -754,6 +873,10 @@ impl MapPages for ModelKernel {
         }
         if space.has(level, vaddr) {
             let violation = Violation::PagingStructureExists { client, vaddr, level };
+            return Err(self.refuse(violation, error_code::DELETE_FIRST));
+        }
+        if level == PagingLevel::PageTable && under_large {
+            let violation = Violation::PageTableOverLargePage { client, vaddr: span };
             return Err(self.refuse(violation, error_code::DELETE_FIRST));
         }
         // The object is retyped before it is mapped: no untyped, no structure.
@@ -775,7 +898,53 @@ impl MapPages for ModelKernel {
     }
 }
 
+impl ModelKernel {
+    /// The rest of `Page_Map` for a large frame's copy (`decodeX86FrameInvocation`'s
+    /// `X86_LargePage` case): the page-directory slot is looked up (a missing PDPT or directory is
+    /// reported as for any page), must not hold a page table, and must be empty.
+    fn map_large_page(
+        &mut self,
+        client: ClientId,
+        vaddr: u64,
+        slot: CopySlot,
+        frame: FrameRef,
+        rights: Rights,
+    ) -> Result<(), MapError> {
+        let space = &self.spaces[&client];
+        if let Some(level) = space.missing_level(vaddr).filter(|&l| l != PagingLevel::PageTable) {
+            self.counters.missing_level_failures += 1;
+            self.counters.failed_calls += 1;
+            return Err(MapError::MissingLevel(level));
+        }
+        if space.has(PagingLevel::PageTable, vaddr) {
+            let violation = Violation::LargePageOverPageTable { client, vaddr };
+            return Err(MapError::Kernel(self.refuse(violation, error_code::DELETE_FIRST)));
+        }
+        if space.large_pages.contains_key(&vaddr) {
+            let violation = Violation::MapOverMapping { client, vaddr };
+            return Err(MapError::Kernel(self.refuse(violation, error_code::DELETE_FIRST)));
+        }
+        let space = self.spaces.get_mut(&client).expect("checked");
+        space.large_pages.insert(vaddr, PageEntry { slot, frame, rights, stale: false });
+        self.copies.get_mut(&slot).expect("checked").mapped_at = Some(MappingPlace { client, vaddr });
+        Ok(())
+    }
+}
+
 impl FrameWindow for ModelKernel {
+    fn zero_large_frame(&mut self, frame: LargeFrame) {
+        self.counters.window_large_zeroes += 1;
+        if frame.0 as usize >= self.large.len() {
+            self.violations.push(Violation::WindowOnMissingLargeFrame { frame });
+            return;
+        }
+        let reference = FrameRef::Large(frame);
+        if self.copies_of(reference) > 0 || self.stale_of.contains_key(&reference) {
+            self.violations.push(Violation::WindowOnLiveLargeFrame { frame });
+        }
+        self.large[frame.0 as usize].fill(0);
+    }
+
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]) {
         self.counters.window_writes += 1;
         if self.window_check(frame, offset, bytes.len()) {

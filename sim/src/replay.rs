@@ -68,7 +68,7 @@ impl ReplayStats {
     pub fn to_stats_line(&self, policy: &str) -> String {
         let c = &self.classes;
         format!(
-            "[stats] scope=total clients={} faults={} image={} copy={} zero={} mixed={} shared={} refused={} \
+            "[stats] scope=total clients={} faults={} image={} copy={} zero={} mixed={} shared={} large={} refused={} \
              frames_created={} frames_free={} policy={policy} startup_pages={} records={} hits={}",
             self.clients,
             self.faults,
@@ -77,6 +77,7 @@ impl ReplayStats {
             c.zero,
             c.mixed,
             c.shared_hit,
+            c.large,
             c.refused,
             self.frames_created,
             self.frames_free,
@@ -136,6 +137,8 @@ impl<'img> Replay<'img> {
             frame_capacity,
             retype_batch: RETYPE_BATCH,
             copy_slots,
+            // As the root task gives them: 512 slots of 2 MiB frames under the large-pages policy.
+            large_frame_capacity: if options.policy == BuiltinPolicy::LargePages { 512 } else { 0 },
         };
         let mut pager = Pager::new(config, options.policy);
         let mut regions = Vec::new();
@@ -194,6 +197,15 @@ impl<'img> Replay<'img> {
             kind::FAULT => {
                 let Some(id) = self.running(client) else { return Ok(()) };
                 self.reference(id, client, record);
+                Ok(())
+            }
+            kind::ADVISE => {
+                let Some(id) = self.running(client) else { return Ok(()) };
+                let advice = pager::Advice::from_code(u64::from(record.access))
+                    .ok_or_else(|| format!("advice {} is unknown", record.access))?;
+                let start = record.page_address();
+                // Its outcome is the pager's, as on seL4: a refused advice changes nothing.
+                let _ = self.pager.advise(&mut self.kernel, id, start, u64::from(record.frame.get()), advice);
                 Ok(())
             }
             kind::SHARE => {
@@ -320,6 +332,7 @@ pub fn class_of(code: u8) -> Option<FaultClass> {
         trace::class::ZERO => FaultClass::NewFrame(FrameContent::Zero),
         trace::class::MIXED => FaultClass::NewFrame(FrameContent::Mixed),
         trace::class::SPURIOUS => FaultClass::Spurious,
+        trace::class::LARGE => FaultClass::Large,
         _ => return None,
     })
 }
@@ -330,6 +343,7 @@ pub fn policy_of(number: u32, pages: u32) -> Option<BuiltinPolicy> {
         abi::policy::SEED => Some(BuiltinPolicy::Seed),
         abi::policy::EAGER => Some(BuiltinPolicy::Eager),
         abi::policy::FAULT_AROUND => Some(BuiltinPolicy::FaultAround { pages }),
+        abi::policy::LARGE_PAGES => Some(BuiltinPolicy::LargePages),
         _ => None,
     }
 }

@@ -139,6 +139,17 @@ impl<'img, P: Policy> Session<'img, P> {
         self.pager.unmap(&mut self.kernel, client, address)
     }
 
+    /// Gives the pager a client's advice about a range, as the advise call would.
+    pub fn advise(
+        &mut self,
+        client: ClientId,
+        start: u64,
+        length: u64,
+        advice: pager::Advice,
+    ) -> Result<u32, pager::AdviseError> {
+        self.pager.advise(&mut self.kernel, client, start, length, advice)
+    }
+
     /// Shares the area of `from` at `address` into `to` at `at`.
     pub fn share(&mut self, from: ClientId, address: u64, to: ClientId, at: u64) -> Result<(), ShareError> {
         self.pager.share(from, address, to, at)

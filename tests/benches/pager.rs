@@ -380,6 +380,10 @@ impl RetypeFrames for NullKernel {
     fn retype_frames(&mut self, _first: PoolFrame, count: u32) -> Result<u32, KernelError> {
         Ok(count)
     }
+    fn retype_large_frame(&mut self, frame: pager::LargeFrame) -> Result<(), KernelError> {
+        black_box(frame);
+        Ok(())
+    }
 }
 
 impl CopyFrameCaps for NullKernel {
@@ -423,6 +427,9 @@ impl FrameWindow for NullKernel {
     }
     fn zero_frame(&mut self, frame: PoolFrame, offset: usize, length: usize) {
         black_box((frame, offset, length));
+    }
+    fn zero_large_frame(&mut self, frame: pager::LargeFrame) {
+        black_box(frame);
     }
 }
 

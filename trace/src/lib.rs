@@ -45,6 +45,9 @@ pub mod kind {
     pub const SHARE: u8 = 3;
     /// `client` ended (exited or stopped) and was torn down.
     pub const END: u8 = 4;
+    /// `client`'s advise call: the range from `page` of `frame` bytes, the advice code
+    /// (`abi::advice`) in `access`.
+    pub const ADVISE: u8 = 5;
 }
 
 /// A fault's class, as the pager decided it.
@@ -61,8 +64,10 @@ pub mod class {
     pub const REFAULT: u8 = 7;
     /// Recording with a window: the first write to a page the window had mapped read-only.
     pub const UPGRADE: u8 = 8;
+    /// A 2 MiB frame mapped for a whole aligned span (the large-pages policy).
+    pub const LARGE: u8 = 9;
     /// Classes 0 to this one are known.
-    pub const LAST: u8 = UPGRADE;
+    pub const LAST: u8 = LARGE;
 
     /// The class's name in CSV and reports.
     pub fn name(class: u8) -> &'static str {
@@ -76,6 +81,7 @@ pub mod class {
             REFUSED => "refused",
             REFAULT => "refault",
             UPGRADE => "upgrade",
+            LARGE => "large",
             _ => "?",
         }
     }
@@ -168,6 +174,19 @@ impl Record {
         }
     }
 
+    /// An advise call of `client` over `length` bytes from `start`, with advice `code`.
+    pub fn advise(client: u16, start: u64, length: u64, code: u8) -> Self {
+        Self {
+            kind: kind::ADVISE,
+            access: code,
+            area: u8::MAX,
+            client: client.into(),
+            page: page_number(start).into(),
+            frame: (length.min(u64::from(u32::MAX)) as u32).into(),
+            ..Self::default()
+        }
+    }
+
     /// The faulting (or shared) address's page, as an address.
     pub fn page_address(&self) -> u64 {
         u64::from(self.page.get()) * 4096
@@ -175,7 +194,7 @@ impl Record {
 
     /// Checks the fields a reader relies on.
     pub fn check(&self) -> Result<(), RecordError> {
-        if !(kind::LAUNCH..=kind::END).contains(&self.kind) {
+        if !(kind::LAUNCH..=kind::ADVISE).contains(&self.kind) {
             return Err(RecordError::UnknownKind(self.kind));
         }
         if self.kind == kind::FAULT {
@@ -538,6 +557,7 @@ mod file {
                     kind::LAUNCH => "launch",
                     kind::FAULT => "fault",
                     kind::SHARE => "share",
+                    kind::ADVISE => "advise",
                     _ => "end",
                 };
                 let fault = r.kind == kind::FAULT;

@@ -102,7 +102,12 @@ fn requirements(manifest: &Manifest) -> Vec<Expected> {
     }
     if manifest.expect.frames_returned {
         // The root task checks this too; seen from here, a root task that forgot to would not pass.
-        let pairs = [("scope", "total"), ("frames_in_use", "0"), ("copy_slots_in_use", "0")];
+        let pairs = [
+            ("scope", "total"),
+            ("frames_in_use", "0"),
+            ("large_frames_in_use", "0"),
+            ("copy_slots_in_use", "0"),
+        ];
         all.push(Expected {
             requirement: Requirement::Stats(pairs.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec()),
             related: vec![format!("{}scope=total", crate::stats::PREFIX)],
@@ -197,7 +202,7 @@ mod tests {
         [pager] stopped bad#0: write at 0x0 (ip 0x401000): no area\n\r\
         [pager] hello#1 exited with 0\n\r\
         [pager] all clients done\n\r\
-        [stats] scope=total clients=3 frames_in_use=0 frames_free=4 copy_slots_in_use=0\n\r\
+        [stats] scope=total clients=3 frames_in_use=0 frames_free=4 large_frames_in_use=0 copy_slots_in_use=0\n\r\
         [test] PASS\n\r";
 
     #[test]
@@ -256,7 +261,7 @@ mod tests {
         let manifest = manifest(
             "name = \"t\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n[[expect.stats]]\nscope = \"area\"\nclient = \"a#0\"\nzero = 64\n",
         );
-        let exit = "[pager] a#0 exited with 0\n[stats] scope=total frames_in_use=0 copy_slots_in_use=0\n";
+        let exit = "[pager] a#0 exited with 0\n[stats] scope=total frames_in_use=0 large_frames_in_use=0 copy_slots_in_use=0\n";
         let good = format!("{exit}[stats] scope=area client=a#0 area=segment-2 resident=64 zero=64\n");
         assert_eq!(check(&manifest, &good), Ok(3));
         // The pairs split over two lines do not count.
@@ -285,7 +290,7 @@ mod tests {
         let serial = GOOD_SERIAL.replace("frames_in_use=0", "frames_in_use=2");
         let report = check(&manifest(TWO_APPS), &serial).unwrap_err();
         assert!(
-            report.contains("- [stats] ... scope=total ... frames_in_use=0 ... copy_slots_in_use=0 ...\n+ [stats] scope=total clients=3 frames_in_use=2"),
+            report.contains("- [stats] ... scope=total ... frames_in_use=0 ... large_frames_in_use=0 ... copy_slots_in_use=0 ...\n+ [stats] scope=total clients=3 frames_in_use=2"),
             "{report}"
         );
         let relaxed =

@@ -53,6 +53,7 @@ fn policy(policy: Policy) -> (&'static str, u32, u32) {
         Policy::Seed => ("seed", abi::policy::SEED, 0),
         Policy::Eager => ("eager", abi::policy::EAGER, 0),
         Policy::FaultAround { pages } => ("fault-around", abi::policy::FAULT_AROUND, pages),
+        Policy::LargePages => ("large-pages", abi::policy::LARGE_PAGES, 0),
     }
 }
 

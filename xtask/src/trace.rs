@@ -131,7 +131,8 @@ pub fn parse_policy(name: &str, pages: u32) -> Result<pager::BuiltinPolicy> {
         "seed" => pager::BuiltinPolicy::Seed,
         "eager" => pager::BuiltinPolicy::Eager,
         "fault-around" => pager::BuiltinPolicy::FaultAround { pages },
-        other => bail!("policy {other:?} is not one of seed, eager, fault-around"),
+        "large-pages" => pager::BuiltinPolicy::LargePages,
+        other => bail!("policy {other:?} is not one of seed, eager, fault-around, large-pages"),
     })
 }
 
@@ -170,8 +171,10 @@ pub fn simulate(path: &Path, policy: &str, pages: u32, budget: Option<u32>) -> R
 }
 
 /// The counts the agreement check compares exactly: the total line's VM faults, pages served by
-/// class (the frames used: one pool frame per copy, zero or mixed page) and refusals.
-pub const AGREEMENT_KEYS: [&str; 7] = ["faults", "image", "copy", "zero", "mixed", "shared", "refused"];
+/// class (the frames used: one pool frame per copy, zero or mixed page, one large frame per
+/// large page) and refusals.
+pub const AGREEMENT_KEYS: [&str; 8] =
+    ["faults", "image", "copy", "zero", "mixed", "shared", "large", "refused"];
 
 /// Compares a boot's `[stats] scope=total` with a replay's; `Err` names every difference. `Ok`
 /// carries the pool's `frames_created` of both, which is reported, not compared: it is the pool's
@@ -179,7 +182,8 @@ pub const AGREEMENT_KEYS: [&str; 7] = ["faults", "image", "copy", "zero", "mixed
 /// (the scheduler's timer preemption), not on the policy's decisions alone (docs/traces.md).
 pub fn compare(booted: &stats::Record, replayed: &sim::replay::ReplayStats) -> Result<String, String> {
     let c = &replayed.classes;
-    let simulated = [replayed.faults, c.image_frame, c.copy, c.zero, c.mixed, c.shared_hit, c.refused];
+    let simulated =
+        [replayed.faults, c.image_frame, c.copy, c.zero, c.mixed, c.shared_hit, c.large, c.refused];
     let mut differences = Vec::new();
     for (key, simulated) in AGREEMENT_KEYS.iter().zip(simulated) {
         match number(booted, key) {
@@ -219,8 +223,12 @@ pub const AGREEMENT_MANIFESTS: [&str; 14] = [
 ];
 
 /// The policies without eviction, by the names `simulate` takes.
-pub const POLICIES: [(&str, Policy); 3] =
-    [("seed", Policy::Seed), ("eager", Policy::Eager), ("fault-around", Policy::FaultAround { pages: 4 })];
+pub const POLICIES: [(&str, Policy); 4] = [
+    ("seed", Policy::Seed),
+    ("eager", Policy::Eager),
+    ("fault-around", Policy::FaultAround { pages: 4 }),
+    ("large-pages", Policy::LargePages),
+];
 
 /// One manifest's agreement: records its trace, then for each policy boots the image under it and
 /// replays the trace under it. Returns a line per policy: `Ok` (with the frames-created note) when
@@ -262,7 +270,7 @@ mod tests {
 
     fn booted() -> stats::Record {
         stats::parse_line(
-            "[stats] scope=total clients=2 faults=18 image=7 copy=1 zero=6 mixed=4 shared=0 refused=0 \
+            "[stats] scope=total clients=2 faults=18 image=7 copy=1 zero=6 mixed=4 shared=0 large=0 refused=0 \
              frames_created=32 policy=seed",
         )
         .unwrap()
@@ -296,6 +304,7 @@ mod tests {
     #[test]
     fn policies_are_named_as_simulate_takes_them() {
         assert_eq!(parse_policy("fault-around", 3).unwrap(), pager::BuiltinPolicy::FaultAround { pages: 3 });
+        assert_eq!(parse_policy("large-pages", 0).unwrap(), pager::BuiltinPolicy::LargePages);
         assert!(parse_policy("lru", 0)
             .unwrap_err()
             .to_string()

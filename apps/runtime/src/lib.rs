@@ -25,7 +25,7 @@
 
 use core::fmt;
 
-use abi::{label, share_status};
+use abi::{advice, advise_status, label, share_status};
 use sel4::{ipc_buffer, syscall, CPtr, MessageInfo};
 
 // The ABI's page size, print limit (bytes one print call carries) and longest app name.
@@ -115,6 +115,59 @@ impl fmt::Display for ShareError {
                 f.write_str("not permitted: my app's share_to does not name the destination")
             }
             ShareError::Unknown(code) => write!(f, "unknown share error {code}"),
+        }
+    }
+}
+
+/// What [`advise`] tells the pager about a range of my memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Advice {
+    /// Resolve the pages now, through each area's policy, so touching them takes no fault.
+    WillNeed,
+    /// Unmap the pages and drop their frames: the next touch reads what the area's backing
+    /// gives, zeroes or the ELF's bytes.
+    DontNeed,
+    /// Turn fault-around on in the areas the range touches (16 pages a fault).
+    Sequential,
+    /// Turn fault-around off in the areas the range touches (one page a fault).
+    Random,
+}
+
+impl Advice {
+    const fn code(self) -> u64 {
+        match self {
+            Advice::WillNeed => advice::WILL_NEED,
+            Advice::DontNeed => advice::DONT_NEED,
+            Advice::Sequential => advice::SEQUENTIAL,
+            Advice::Random => advice::RANDOM,
+        }
+    }
+}
+
+/// Why the pager did not (wholly) follow an advice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdviseError {
+    /// Some page of the range lies outside my areas (or in a guard page). Nothing was done.
+    OutsideAreas,
+    /// The start is not page aligned or the length is 0. Nothing was done.
+    Invalid,
+    /// Will-need ran out of memory (my budget, the frame pool or the pager's slots) after
+    /// resolving `pages` pages.
+    NoMemory {
+        /// Pages resolved before memory ran out.
+        pages: u64,
+    },
+    /// A code this runtime does not know.
+    Unknown(u64),
+}
+
+impl fmt::Display for AdviseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdviseError::OutsideAreas => f.write_str("the range lies outside my areas"),
+            AdviseError::Invalid => f.write_str("the start is not page aligned or the length is 0"),
+            AdviseError::NoMemory { pages } => write!(f, "out of memory after {pages} pages"),
+            AdviseError::Unknown(code) => write!(f, "unknown advise error {code}"),
         }
     }
 }
@@ -280,6 +333,19 @@ pub fn share(
     match call(label::SHARE, REGISTER_MESSAGE_WORDS + words, registers)[0] {
         share_status::OK => Ok(()),
         code => Err(ShareError::from_code(code)),
+    }
+}
+
+/// Advises the pager about `length` bytes from the page-aligned `start` (rounded up to whole
+/// pages). Returns the pages resolved (will-need) or dropped (dont-need); 0 for the others.
+pub fn advise(start: u64, length: u64, advice: Advice) -> Result<u64, AdviseError> {
+    let [status, pages, ..] = call(label::ADVISE, 3, [start, length, advice.code(), 0]);
+    match status {
+        advise_status::OK => Ok(pages),
+        advise_status::OUTSIDE_AREAS => Err(AdviseError::OutsideAreas),
+        advise_status::INVALID => Err(AdviseError::Invalid),
+        advise_status::NO_MEMORY => Err(AdviseError::NoMemory { pages }),
+        other => Err(AdviseError::Unknown(other)),
     }
 }
 
