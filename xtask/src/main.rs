@@ -134,7 +134,7 @@ enum Command {
     Simulate {
         /// A trace written by `cargo xtask trace` (its .image beside it).
         trace: PathBuf,
-        /// seed, eager or fault-around.
+        /// seed, eager, fault-around or large-pages.
         #[arg(long, default_value = "seed")]
         policy: String,
         /// Pages ahead for fault-around.

@@ -204,7 +204,9 @@ pub fn compare(booted: &stats::Record, replayed: &sim::replay::ReplayStats) -> R
 /// to their expected exit under every policy). Left out: the images that stop clients on purpose
 /// (`bad-clients`, `hostile`, `heap-errors`, `exhaust-*`: whether and where a client is stopped
 /// can depend on the policy, by budget or exhaustion), `stress` (a million faults: minutes of
-/// serial while recording) and `debug-kernel` (the same apps as `hello` on the other kernel).
+/// serial while recording), `debug-kernel` (the same apps as `hello` on the other kernel),
+/// `advise` (its app checks the fault counts of its own policy) and `large-pages` (its pool is
+/// sized for large pages: under seed a client runs out of frames).
 pub const AGREEMENT_MANIFESTS: [&str; 14] = [
     "manifests/hello.toml",
     "manifests/patterns.toml",
