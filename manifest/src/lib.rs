@@ -121,6 +121,7 @@ pub mod raw {
         pub stack_top: Option<u64>,
         pub frame_budget: Option<u32>,
         pub time_limit: Option<String>,
+        pub argument: Option<String>,
         pub share_to: Option<Vec<String>>,
         #[serde(default, rename = "attach")]
         pub attachments: Vec<Attachment>,
@@ -265,6 +266,8 @@ pub struct App {
     pub frame_budget: Option<u32>,
     /// Milliseconds of guest time a client of this app may run before it is stopped.
     pub time_limit_ms: u32,
+    /// A string the app reads with the argument call (docs/app-abi.md); empty without one.
+    pub argument: String,
     /// Indices into [`Manifest::apps`] of the apps this one may share areas into (`share_to`).
     pub share_to: Vec<usize>,
     pub attachments: Vec<Attachment>,
@@ -590,6 +593,13 @@ impl Manifest {
                     }
                 },
             };
+            let argument = app.argument.clone().unwrap_or_default();
+            if argument.len() > abi::ARGUMENT_LIMIT || argument.contains('\0') {
+                return Err(check.error(
+                    format!("{field}.argument"),
+                    format!("is longer than {} bytes or holds a NUL", abi::ARGUMENT_LIMIT),
+                ));
+            }
             if app.frame_budget == Some(0) {
                 return Err(check.error(format!("{field}.frame_budget"), "must be at least 1"));
             }
@@ -638,6 +648,7 @@ impl Manifest {
                 stack,
                 frame_budget: app.frame_budget,
                 time_limit_ms,
+                argument,
                 share_to,
                 attachments,
                 expect,

@@ -143,6 +143,7 @@ fn errors_name_the_file_and_field() {
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\ntime_limit=\"2\"", "app[0].time_limit", "not a duration"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\ntime_limit=\"0s\"", "app[0].time_limit", "from 1 ms"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\ntime_limit=\"61m\"", "app[0].time_limit", "to 60 m"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nargument=\"\\u0000\"", "app[0].argument", "holds a NUL"),
         (
             "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nshare_to=[\"b\"]",
             "app[0].share_to[0]",
@@ -205,4 +206,16 @@ fn kernel_time_limit_and_share_to_default_and_parse() {
     let limits: Vec<u32> = manifest.apps.iter().map(|app| app.time_limit_ms).collect();
     assert_eq!(limits, [2000, 250, 60_000]);
     assert_eq!(manifest.apps[0].share_to, [2, 0]);
+}
+
+#[test]
+fn an_argument_is_kept_and_bounded() {
+    let plain = parse("name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n").unwrap();
+    assert_eq!(plain.apps[0].argument, "");
+    let text = "name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nargument = \"random pages=9 count=3\"\n";
+    assert_eq!(parse(text).unwrap().apps[0].argument, "random pages=9 count=3");
+    let long =
+        format!("name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nargument = \"{}\"\n", "x".repeat(129));
+    let error = parse(&long).unwrap_err().to_string();
+    assert!(error.contains("argument") && error.contains("longer than 128 bytes"), "{error}");
 }
