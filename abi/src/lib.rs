@@ -41,6 +41,10 @@ pub mod label {
     /// pages); MR2: the [`advice`](crate::advice). Reply MR0: [`advise_status`](crate::advise_status);
     /// MR1: pages resolved (will-need) or dropped (dont-need), 0 for the others.
     pub const ADVISE: u64 = 0x103;
+    /// MR0: a byte offset into my app's argument (the manifest's `argument`). Reply MR0: the
+    /// argument's whole length in bytes; MR1…MR3: up to 24 of its bytes from the offset, packed
+    /// like print. A client reads the whole argument with calls at offsets 0, 24, 48, ...
+    pub const ARGUMENT: u64 = 0x104;
     /// Labels are 20 bits in seL4 5.0: the kernel drops the bits above (0x100100 would arrive as
     /// exit), so the app runtimes refuse a label from here up without calling.
     pub const LIMIT: u64 = 1 << 20;
@@ -50,6 +54,9 @@ pub mod label {
 
 /// Most bytes one print call carries: 116 message registers of text after the count.
 pub const PRINT_LIMIT: usize = 928;
+
+/// Longest app argument, in bytes (the manifest's `argument`, UTF-8).
+pub const ARGUMENT_LIMIT: usize = 128;
 
 /// Longest app name: names travel in fixed 32-byte fields of the boot image, and a share call
 /// names its destination by one.

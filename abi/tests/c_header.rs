@@ -21,6 +21,8 @@ fn expected() -> Vec<(&'static str, u64)> {
         ("PAGER_ADVISE_OUTSIDE_AREAS", abi::advise_status::OUTSIDE_AREAS),
         ("PAGER_ADVISE_INVALID", abi::advise_status::INVALID),
         ("PAGER_ADVISE_NO_MEMORY", abi::advise_status::NO_MEMORY),
+        ("PAGER_LABEL_ARGUMENT", abi::label::ARGUMENT),
+        ("PAGER_ARGUMENT_LIMIT", abi::ARGUMENT_LIMIT as u64),
         ("PAGER_PRINT_LIMIT", abi::PRINT_LIMIT as u64),
         ("PAGER_NAME_LIMIT", abi::NAME_LIMIT as u64),
         ("PAGER_PAGE_SIZE", abi::PAGE_SIZE),

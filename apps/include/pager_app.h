@@ -31,6 +31,10 @@
 #define PAGER_LABEL_PRINT 0x101UL
 #define PAGER_LABEL_SHARE 0x102UL
 #define PAGER_LABEL_ADVISE 0x103UL
+/* MR0: offset; reply MR0: the app's argument's length, MR1-MR3: 24 bytes of it from the offset. */
+#define PAGER_LABEL_ARGUMENT 0x104UL
+/* Longest app argument (the manifest's `argument`). */
+#define PAGER_ARGUMENT_LIMIT 128UL
 
 /* Most bytes one print call carries. */
 #define PAGER_PRINT_LIMIT 928UL

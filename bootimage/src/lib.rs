@@ -27,10 +27,11 @@ pub const MAGIC: [u8; 8] = *b"SEL4PGR1";
 /// The layout version this crate reads and writes. Version 2 added [`Header::copy_slot_limit`]
 /// and [`AppRecord::runs`] (in what was a reserved field); version 3 the share table
 /// ([`Header::share_count`], in what was a reserved field, and [`ShareRecord`]) and
-/// [`AppRecord::time_limit_ms`].
-/// Version 4 the per-area policy: [`AppRecord::policy`] and [`AppRecord::fault_around`], and
-/// [`AttachmentRecord::policy`] (in what was a reserved byte).
-pub const VERSION: u32 = 4;
+/// [`AppRecord::time_limit_ms`]; version 4 the recording mode ([`Header::trace`],
+/// [`Header::trace_window`]) and [`AppRecord::argument`]; version 5 the per-area policy:
+/// [`AppRecord::policy`] and [`AppRecord::fault_around`], and [`AttachmentRecord::policy`] (in what
+/// was a reserved byte).
+pub const VERSION: u32 = 5;
 /// Bytes of a name field (UTF-8, NUL padded): the app ABI's longest name.
 pub const NAME_LENGTH: usize = abi::NAME_LIMIT;
 
@@ -55,6 +56,11 @@ pub struct Header {
     pub frame_capacity: U32,
     /// The most cap-copy slots the pager may use (0: as many as the root task has room for).
     pub copy_slot_limit: U32,
+    /// 1: the pager records every fault and streams the trace over serial (`cargo xtask trace`);
+    /// 0: a normal image.
+    pub trace: U16,
+    /// While recording: the most pages a client keeps mapped (0: no window).
+    pub trace_window: U16,
     pub name: [u8; NAME_LENGTH],
 }
 
@@ -94,6 +100,8 @@ pub struct AppRecord {
     /// Fault-around windows of the app's fault-around areas: pages after a faulting page holding
     /// file bytes, and after a faulting page of zeroes.
     pub fault_around: [u8; 2],
+    /// The manifest's `argument`, UTF-8, NUL padded (the app reads it with the argument call).
+    pub argument: [u8; abi::ARGUMENT_LIMIT],
 }
 
 /// A named shared region.
@@ -301,6 +309,12 @@ impl AppRecord {
     /// The app's name.
     pub fn name(&self) -> &str {
         name(&self.name).unwrap_or("?")
+    }
+
+    /// The app's argument: its bytes up to the first NUL.
+    pub fn argument(&self) -> &[u8] {
+        let length = self.argument.iter().position(|&b| b == 0).unwrap_or(self.argument.len());
+        &self.argument[..length]
     }
 
     /// The app's heap and stack in the app ABI's terms.

@@ -18,6 +18,8 @@ pub struct ImageSpec {
     pub frame_capacity: u32,
     /// The most cap-copy slots (0: no limit).
     pub copy_slot_limit: u32,
+    /// Recording mode, with its window (`Some(0)`: recording, no window); `None` for a normal image.
+    pub trace: Option<u16>,
     pub apps: Vec<AppSpec>,
     pub regions: Vec<RegionSpec>,
 }
@@ -38,6 +40,8 @@ pub struct AppSpec {
     pub expected_exit: i32,
     /// Milliseconds of guest time a client may run.
     pub time_limit_ms: u32,
+    /// The argument the app reads with the argument call (at most `abi::ARGUMENT_LIMIT` bytes).
+    pub argument: String,
     /// Indices of the apps this one may share areas into.
     pub share_to: Vec<u16>,
     pub attachments: Vec<AttachmentSpec>,
@@ -61,6 +65,7 @@ impl Default for AppSpec {
             frame_budget: 0,
             expected_exit: 0,
             time_limit_ms: crate::DEFAULT_TIME_LIMIT_MS,
+            argument: String::new(),
             share_to: Vec::new(),
             attachments: Vec::new(),
             policy: [abi::policy::SEED as u8; 6],
@@ -142,6 +147,19 @@ impl ImageSpec {
                 share_count: count(app.share_to.len(), "share records")?.into(),
                 policy: app.policy,
                 fault_around: app.fault_around,
+                argument: {
+                    let bytes = app.argument.as_bytes();
+                    if bytes.len() > abi::ARGUMENT_LIMIT || bytes.contains(&0) {
+                        return Err(alloc::format!(
+                            "app {:?}: its argument is longer than {} bytes or holds a NUL",
+                            app.name,
+                            abi::ARGUMENT_LIMIT
+                        ));
+                    }
+                    let mut field = [0; abi::ARGUMENT_LIMIT];
+                    field[..bytes.len()].copy_from_slice(bytes);
+                    field
+                },
             });
             attachment_first += app.attachments.len();
             share_first += app.share_to.len();
@@ -160,6 +178,8 @@ impl ImageSpec {
             policy_pages: self.policy_pages.into(),
             frame_capacity: self.frame_capacity.into(),
             copy_slot_limit: self.copy_slot_limit.into(),
+            trace: u16::from(self.trace.is_some()).into(),
+            trace_window: self.trace.unwrap_or(0).into(),
             name: encode_name(&self.name).ok_or_else(|| too_long(&self.name))?,
         };
         let mut bytes = Vec::with_capacity(total);
@@ -196,6 +216,7 @@ mod tests {
             policy_pages: 3,
             frame_capacity: 500,
             copy_slot_limit: 77,
+            trace: Some(6),
             regions: alloc::vec![RegionSpec { name: "ring".into(), size: 8192 }],
             apps: alloc::vec![
                 AppSpec {
@@ -221,6 +242,7 @@ mod tests {
                     expected_exit: -3,
                     time_limit_ms: 2000,
                     share_to: alloc::vec![0],
+                    argument: "random pages=9 count=3".into(),
                     ..AppSpec::default()
                 },
             ],
@@ -245,6 +267,13 @@ mod tests {
         assert!(!image.may_share(&apps[1], 1) && !image.may_share(&apps[0], 1), "nothing else is permitted");
         assert_eq!(apps[1].expected_exit.get(), -3);
         assert_eq!(image.header().copy_slot_limit.get(), 77);
+        assert_eq!((image.header().trace.get(), image.header().trace_window.get()), (1, 6));
+        assert_eq!((apps[0].argument(), apps[1].argument()), (&b""[..], &b"random pages=9 count=3"[..]));
+        let long = ImageSpec {
+            apps: alloc::vec![AppSpec { name: "a".into(), argument: "x".repeat(129), ..AppSpec::default() }],
+            ..ImageSpec::default()
+        };
+        assert!(long.to_bytes().unwrap_err().contains("longer than 128 bytes"));
         assert_eq!((apps[0].runs.get(), apps[1].runs.get()), (300, 1), "an app runs once by default");
         let attached = image.attachments_of(&apps[0]);
         assert_eq!(

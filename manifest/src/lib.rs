@@ -121,6 +121,7 @@ pub mod raw {
         pub stack_top: Option<u64>,
         pub frame_budget: Option<u32>,
         pub time_limit: Option<String>,
+        pub argument: Option<String>,
         pub share_to: Option<Vec<String>>,
         /// `"seed"`, or a table: `default` and overrides per area kind and attached region.
         pub policy: Option<AppPolicy>,
@@ -258,6 +259,30 @@ pub struct AppPolicy {
     pub attachments: Vec<PolicyName>,
     /// Pages after a faulting page holding file bytes, and after a faulting page of zeroes.
     pub fault_around: (u32, u32),
+    /// The app names no policy and no windows of its own: all of it follows the image's policy
+    /// ([`Manifest::set_policy`] changes it too).
+    pub from_image: bool,
+}
+
+impl AppPolicy {
+    /// The table of an app that names nothing of its own, under the image's `policy`: eager maps
+    /// segments and the stack only, the heap and regions stay lazy (as the image-wide eager always
+    /// did); every other policy applies everywhere.
+    pub fn from_image(policy: Policy, attachments: usize) -> Self {
+        let name = policy.name();
+        let lazy = |lazy: bool| if name == PolicyName::Eager && lazy { PolicyName::Seed } else { name };
+        let kinds = AREA_KINDS.map(|kind| lazy(kind == "heap"));
+        let window = match policy {
+            Policy::FaultAround { pages } => pages,
+            _ => 4,
+        };
+        Self {
+            kinds,
+            attachments: vec![lazy(true); attachments],
+            fault_around: (window, window),
+            from_image: true,
+        }
+    }
 }
 
 /// The seL4 kernel build an image boots.
@@ -355,6 +380,8 @@ pub struct App {
     pub frame_budget: Option<u32>,
     /// Milliseconds of guest time a client of this app may run before it is stopped.
     pub time_limit_ms: u32,
+    /// A string the app reads with the argument call (docs/app-abi.md); empty without one.
+    pub argument: String,
     /// Indices into [`Manifest::apps`] of the apps this one may share areas into (`share_to`).
     pub share_to: Vec<usize>,
     pub attachments: Vec<Attachment>,
@@ -471,7 +498,8 @@ impl Checker<'_> {
                 "only applies where the app's policy is \"fault-around\"",
             ));
         }
-        Ok(AppPolicy { kinds, attachments, fault_around })
+        let from_image = raw.is_none() && !windows_given;
+        Ok(AppPolicy { kinds, attachments, fault_around, from_image })
     }
 
     fn error(&self, field: impl Into<String>, message: impl Into<String>) -> ManifestError {
@@ -767,6 +795,13 @@ impl Manifest {
                     }
                 },
             };
+            let argument = app.argument.clone().unwrap_or_default();
+            if argument.len() > abi::ARGUMENT_LIMIT || argument.contains('\0') {
+                return Err(check.error(
+                    format!("{field}.argument"),
+                    format!("is longer than {} bytes or holds a NUL", abi::ARGUMENT_LIMIT),
+                ));
+            }
             if app.frame_budget == Some(0) {
                 return Err(check.error(format!("{field}.frame_budget"), "must be at least 1"));
             }
@@ -825,6 +860,7 @@ impl Manifest {
                 stack,
                 frame_budget: app.frame_budget,
                 time_limit_ms,
+                argument,
                 share_to,
                 attachments,
                 policy: app_policy,
@@ -871,6 +907,14 @@ impl Manifest {
             apps,
             expect,
         })
+    }
+
+    /// Runs the image under another policy: the image's, and every app's that names none of its own.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+        for app in self.apps.iter_mut().filter(|app| app.policy.from_image) {
+            app.policy = AppPolicy::from_image(policy, app.attachments.len());
+        }
     }
 
     /// Client instances in all (the most clients alive at once).

@@ -149,6 +149,7 @@ fn errors_name_the_file_and_field() {
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\ntime_limit=\"2\"", "app[0].time_limit", "not a duration"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\ntime_limit=\"0s\"", "app[0].time_limit", "from 1 ms"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\ntime_limit=\"61m\"", "app[0].time_limit", "to 60 m"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nargument=\"\\u0000\"", "app[0].argument", "holds a NUL"),
         (
             "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nshare_to=[\"b\"]",
             "app[0].share_to[0]",
@@ -248,4 +249,29 @@ policy = "cow"
     assert_eq!(b.policy.attachments, vec![Seed]);
     assert_eq!(c.policy.kinds, [Cow; 6]);
     assert_eq!(manifest.policy, Policy::Eager);
+}
+
+#[test]
+fn an_argument_is_kept_and_bounded() {
+    let plain = parse("name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n").unwrap();
+    assert_eq!(plain.apps[0].argument, "");
+    let text = "name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nargument = \"random pages=9 count=3\"\n";
+    assert_eq!(parse(text).unwrap().apps[0].argument, "random pages=9 count=3");
+    let long =
+        format!("name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nargument = \"{}\"\n", "x".repeat(129));
+    let error = parse(&long).unwrap_err().to_string();
+    assert!(error.contains("argument") && error.contains("longer than 128 bytes"), "{error}");
+}
+
+#[test]
+fn another_image_policy_reaches_the_apps_that_name_none() {
+    use manifest::PolicyName::*;
+    let text = "name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n[[app]]\nname = \"b\"\ncrate = \"b\"\npolicy = \"cow\"\n";
+    let mut manifest = parse(text).unwrap();
+    assert_eq!(manifest.apps[0].policy, manifest::AppPolicy::from_image(Policy::Seed, 0));
+    manifest.set_policy(Policy::Eager);
+    assert_eq!(manifest.apps[0].policy.kinds, [Eager, Eager, Eager, Eager, Seed, Eager]);
+    assert_eq!(manifest.apps[1].policy.kinds, [Cow; 6], "an app's own policy stays");
+    let eager = parse(&text.replace("name = \"x\"\n", "name = \"x\"\npolicy = \"eager\"\n")).unwrap();
+    assert_eq!(eager.apps[0].policy, manifest.apps[0].policy);
 }

@@ -195,6 +195,15 @@ impl Area {
         &self.faults
     }
 
+    /// The frame and cap-copy slot of the resident page holding `address`, if there is one (the
+    /// recording window of the root task unmaps and remaps pages through their slots).
+    pub fn resident_at(&self, address: u64) -> Option<crate::resident::ResidentPage> {
+        if !self.contains(address) {
+            return None;
+        }
+        self.resident.at(((address - self.base) / crate::PAGE_SIZE) as u32)
+    }
+
     pub(crate) fn contains(&self, address: u64) -> bool {
         address >= self.base && address < self.end
     }

@@ -23,6 +23,7 @@ use crate::client;
 use crate::costs::{FaultCosts, Served};
 use crate::lifecycle::{Clients, Ending};
 use crate::platform::Sel4Platform;
+use crate::recorder;
 use crate::report::{self, Name};
 use crate::timer::Limit;
 
@@ -36,20 +37,27 @@ struct Reply {
     /// Set when the reply restarts a thread whose fault was served: the fault's class and the
     /// pager's kernel calls for it, for its cost record once the reply is made.
     served: Option<Served>,
+    /// An empty reply that restarts a faulted thread with no cost record (the recording window's
+    /// own refaults and upgrades, which are not the pager's).
+    resume: bool,
+    /// Message registers after the status (the argument call's bytes); the reply carries all four.
+    data: Option<[u64; 3]>,
 }
 
 impl Reply {
     fn fault(served: Served) -> Reply {
-        Reply { status: 0, served: Some(served) }
+        Reply { status: 0, served: Some(served), resume: false, data: None }
     }
 
     fn status(status: u64) -> Reply {
-        Reply { status, served: None }
+        Reply { status, served: None, resume: false, data: None }
     }
 
     fn message(self) -> (MessageInfo, [u64; 4]) {
-        if self.served.is_some() {
+        if self.served.is_some() || self.resume {
             (MessageInfo::new(0, 0, 0, 0), [0; 4])
+        } else if let Some([a, b, c]) = self.data {
+            (MessageInfo::new(0, 0, 0, 4), [self.status, a, b, c])
         } else {
             (MessageInfo::new(0, 0, 0, 1), [self.status, 0, 0, 0])
         }
@@ -104,6 +112,18 @@ impl Session {
         self.vm_faults
     }
 
+    /// Turns recording on (`cargo xtask trace`): every launch, fault, share and end is streamed.
+    pub fn record(&mut self, window: u16) {
+        self.clients.recorder = Some(recorder::Recorder::new(window));
+    }
+
+    /// Ends the trace with its end line, when recording.
+    pub fn finish_trace(&mut self) {
+        if let Some(recorder) = &mut self.clients.recorder {
+            recorder.finish();
+        }
+    }
+
     pub fn costs(&self) -> &FaultCosts {
         &self.costs
     }
@@ -124,6 +144,13 @@ impl Session {
             reply = self.dispatch(&message);
             if let Some(served) = reply.and_then(|r| r.served) {
                 replying = Some((served, sel4::timestamp().wrapping_sub(received_at)));
+            }
+            // Outside every measured interval: after the ticks above, before the entries below.
+            if let Some(recorder) = &mut self.clients.recorder {
+                if let Some((_, ticks)) = replying {
+                    recorder.set_last_ticks(ticks);
+                }
+                recorder.drain();
             }
         }
     }
@@ -151,10 +178,12 @@ impl Session {
             }
             label::PRINT => Some(self.print(client, message)),
             label::SHARE => Some(self.share(client, message)),
-            // Faults first: the advise call is told apart only when a message is no fault.
+            // Faults first: the advise and argument calls are told apart only when a message is no
+            // fault.
             _ => match Fault::decode(message.info, |i| message.message_register(i)) {
                 Ok(fault) => self.fault(client, fault),
                 Err(_) if message.info.label() == label::ADVISE => self.advise(client, message),
+                Err(_) if message.info.label() == label::ARGUMENT => Some(self.argument(client, message)),
                 Err(_) => Some(Reply::status(UNKNOWN_CALL)),
             },
         }
@@ -181,10 +210,16 @@ impl Session {
                 }
                 let access = crate::platform::pager_access(vm.access());
                 let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
+                if let Some(reply) = self.window_fault(client, &fault) {
+                    return Some(reply);
+                }
                 let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
                 let result = self.pager.handle_fault(&mut self.platform, client, fault);
                 let kernel_entries = self.platform.kernel_entries() - before;
                 let kernel_ticks = self.platform.kernel_ticks() - ticks_before;
+                if self.clients.recorder.is_some() {
+                    self.record_fault(client, fault, result.as_ref().ok(), kernel_entries);
+                }
                 match result {
                     Ok(resolution) => {
                         let spurious = resolution.class == FaultClass::Spurious;
@@ -261,6 +296,45 @@ impl Session {
         }
     }
 
+    /// Recording with a window: serves a fault on a page the window unmapped or made read-only,
+    /// and records it. `None` for every other fault (and always without a window).
+    fn window_fault(&mut self, client: ClientId, fault: &pager::Fault) -> Option<Reply> {
+        let window = self.clients.recorder.as_mut()?.window.as_mut()?;
+        let (before, started_at) = (self.platform.kernel_entries(), sel4::timestamp());
+        let recorder::Windowed::Served(class) = window.serve(&self.pager, &mut self.platform, client, fault)
+        else {
+            return None;
+        };
+        let ticks = sel4::timestamp().wrapping_sub(started_at);
+        let kernel_entries = self.platform.kernel_entries() - before;
+        let app = self.clients.record(client).map_or(u16::MAX, |r| r.launch.app_index);
+        let event = recorder::FaultEvent { client, app, fault: *fault, kernel_entries, ticks };
+        let record = recorder::window_record(&self.pager, &event, class);
+        if let Some(recorder) = &mut self.clients.recorder {
+            recorder.push(record);
+        }
+        Some(Reply { status: 0, served: None, resume: true, data: None })
+    }
+
+    /// In recording mode, queues the fault's trace record (its ticks come with the reply) and lets
+    /// the window see the page the pager mapped.
+    fn record_fault(
+        &mut self,
+        client: ClientId,
+        fault: pager::Fault,
+        served: Option<&pager::FaultResolution>,
+        kernel_entries: u64,
+    ) {
+        let app = self.clients.record(client).map_or(u16::MAX, |r| r.launch.app_index);
+        let event = recorder::FaultEvent { client, app, fault, kernel_entries, ticks: 0 };
+        let record = recorder::fault_record(&self.pager, &event, served);
+        let Some(recorder) = &mut self.clients.recorder else { return };
+        recorder.push(record);
+        if let (Some(window), Some(_)) = (&mut recorder.window, served) {
+            window.served(&self.pager, &mut self.platform, client, &fault);
+        }
+    }
+
     fn print(&mut self, client: ClientId, message: &Received) -> Reply {
         let count = message.registers[0];
         let words = count.div_ceil(8);
@@ -290,6 +364,22 @@ impl Session {
         Reply::status(count)
     }
 
+    /// The argument call: the app's argument's length, and 24 of its bytes from the offset in MR0.
+    fn argument(&mut self, client: ClientId, message: &Received) -> Reply {
+        let Some(record) = self.clients.record(client) else {
+            return Reply::status(UNKNOWN_CALL);
+        };
+        let argument = record.launch.app.argument();
+        let offset = usize::try_from(message.registers[0]).unwrap_or(usize::MAX).min(argument.len());
+        let mut words = [0u64; 3];
+        for (word, piece) in words.iter_mut().zip(argument[offset..].chunks(8)) {
+            let mut bytes = [0u8; 8];
+            bytes[..piece.len()].copy_from_slice(piece);
+            *word = u64::from_le_bytes(bytes);
+        }
+        Reply { status: argument.len() as u64, served: None, resume: false, data: Some(words) }
+    }
+
     fn share(&mut self, client: ClientId, message: &Received) -> Reply {
         let [address, at, instance, name_length] = message.registers;
         let words = name_length.div_ceil(8);
@@ -314,7 +404,12 @@ impl Session {
         }
         // A share over the destination's IPC buffer page (a reserved area) does not fit.
         let status = match self.pager.share(client, address, destination, at) {
-            Ok(()) => 0,
+            Ok(()) => {
+                if let Some(recorder) = &mut self.clients.recorder {
+                    recorder.push(trace::Record::share(client.0, address, destination.0, at));
+                }
+                0
+            }
             Err(ShareError::UnknownClient(_)) => share_status::NO_DESTINATION,
             // An area with pages read-only until written (zero-page, cow) cannot be shared either.
             Err(
@@ -335,6 +430,9 @@ impl Session {
     fn advise(&mut self, client: ClientId, message: &Received) -> Option<Reply> {
         let [start, length, code, _] = message.registers;
         let advice = Advice::from_code(code).filter(|_| message.info.length() >= 3);
+        if let (Some(recorder), Some(_)) = (&mut self.clients.recorder, advice) {
+            recorder.push(trace::Record::advise(client.0, start, length, code as u8));
+        }
         let (status, pages) = match advice {
             None => (advise_status::INVALID, 0),
             Some(advice) => match self.pager.advise(&mut self.platform, client, start, length, advice) {

@@ -23,12 +23,15 @@ use sel4::{Endpoint, Tcb};
 
 use crate::client::{self, Failure};
 use crate::platform::Sel4Platform;
+use crate::recorder::Recorder;
 use crate::report::{self, Name};
 
 /// One run of an app instance: what starting it takes, kept in its record for the next run.
 #[derive(Clone, Copy)]
 pub struct Launch {
     pub app: &'static AppRecord,
+    /// The app's index in the image (for trace records).
+    pub app_index: u16,
     /// The app's ELF, registered with the pager.
     pub image: ImageId,
     pub instance: u16,
@@ -132,6 +135,8 @@ pub struct Clients {
     startup_entries: u64,
     /// The first reason the run fails, if any.
     failure: Option<String>,
+    /// In recording mode, the trace being recorded ([`crate::recorder`]).
+    pub recorder: Option<Recorder>,
 }
 
 impl Clients {
@@ -147,6 +152,7 @@ impl Clients {
             startup_pages: 0,
             startup_entries: 0,
             failure: None,
+            recorder: None,
         }
     }
 
@@ -222,14 +228,19 @@ impl Clients {
             let id = pager.create_region().map_err(|e| alloc::format!("region {:?}: {e}", region.name()))?;
             self.regions.push(id);
         }
-        for app in image.apps() {
+        for (app_index, app) in image.apps().iter().enumerate() {
+            let app_index = app_index as u16;
             let elf = image.elf(app);
             let image_id = pager
                 .add_image(elf, first_page + app.elf_page.get())
                 .map_err(|e| alloc::format!("app {:?}: {e}", app.name()))?;
             for instance in 0..app.instances.get() {
                 let runs_left = app.runs.get().saturating_sub(1);
-                self.launch(pager, platform, Launch { app, image: image_id, instance, runs_left })?;
+                self.launch(
+                    pager,
+                    platform,
+                    Launch { app, app_index, image: image_id, instance, runs_left },
+                )?;
             }
         }
         Ok(())
@@ -247,7 +258,7 @@ impl Clients {
         platform: &mut Sel4Platform,
         launch: Launch,
     ) -> Result<(), String> {
-        let Launch { app, image: image_id, instance, .. } = launch;
+        let Launch { app, app_index, image: image_id, instance, .. } = launch;
         let name = Name { app: app.name(), instance };
         // Where "instructions until the first instruction / until exit" count from.
         let setup_at = sel4::timestamp();
@@ -279,6 +290,9 @@ impl Clients {
         });
         self.started += 1;
         self.live += 1;
+        if let Some(recorder) = &mut self.recorder {
+            recorder.push(trace::Record::launch(client.0, app_index, instance));
+        }
         let before = platform.kernel_entries();
         let started = pager.start_client(platform, client);
         self.startup_entries += platform.kernel_entries() - before;
@@ -294,7 +308,7 @@ impl Clients {
             if let Some(state) = pager.client(client) {
                 report::client_stats(name, state, 0, platform.paging_structures(client));
             }
-            self.tear_down(pager, platform, client, tcb, name);
+            self.tear_down(pager, platform, client, tcb, name, app_index);
             return Ok(());
         }
         let entry = pager.image(image_id).map(|e| e.entry()).unwrap_or(0);
@@ -303,7 +317,7 @@ impl Clients {
             EntryState::new(entry, layout.stack_top, u64::from(instance), layout.heap, u64::from(client.0));
         if let Err(error) = client::start(platform, tcb, &state) {
             self.records[slot] = None;
-            self.tear_down(pager, platform, client, tcb, name);
+            self.tear_down(pager, platform, client, tcb, name, app_index);
             return Err(alloc::format!("{name}: {error}"));
         }
         Ok(())
@@ -340,7 +354,7 @@ impl Clients {
             report::client_stats(name, state, record.faults, platform.paging_structures(client));
         }
         report::timeline(name, record.setup_at, ended_at);
-        self.tear_down(pager, platform, client, record.tcb, name);
+        self.tear_down(pager, platform, client, record.tcb, name, record.launch.app_index);
         if again {
             let next = Launch { runs_left: record.launch.runs_left - 1, ..record.launch };
             if let Err(reason) = self.launch(pager, platform, next) {
@@ -357,8 +371,15 @@ impl Clients {
         client: ClientId,
         tcb: Tcb,
         name: Name<'_>,
+        app_index: u16,
     ) {
         self.live -= 1;
+        if let Some(recorder) = &mut self.recorder {
+            recorder.push(trace::Record::end(client.0, app_index));
+            if let Some(window) = &mut recorder.window {
+                window.forget(client);
+            }
+        }
         if let Err(reason) = tear_down(pager, platform, client, tcb) {
             self.fail(alloc::format!("tearing down {name}: {reason}"));
         }

@@ -32,6 +32,7 @@ mod object_allocator;
 mod pager_mode;
 mod platform;
 mod qemu;
+mod recorder;
 mod report;
 mod selftest;
 mod timer;

@@ -130,8 +130,12 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         Clients::new(endpoint, image),
         Some(timer),
     );
+    if header.trace.get() != 0 {
+        session.record(header.trace_window.get());
+    }
     session.launch_all(located.first_page)?;
     session.run();
+    session.finish_trace();
     judge(&session)
 }
 

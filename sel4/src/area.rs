@@ -94,6 +94,18 @@ pub fn take(base: u64, size: u64) -> Result<&'static mut [MaybeUninit<u8>], Area
     Ok(unsafe { core::slice::from_raw_parts_mut(base as usize as *mut MaybeUninit<u8>, size as usize) })
 }
 
+/// Reads byte `index` of a taken area as the pager filled it, without the program having written
+/// it: the read a client makes to fault a page in (a program that wrote the byte reads it as
+/// usual). `None` past the area's end.
+pub fn read_byte(area: &[MaybeUninit<u8>], index: usize) -> Option<u8> {
+    let byte = area.get(index)?;
+    // SAFETY: `read_volatile` needs a pointer valid for a one-byte read, which a reference into the
+    // slice is. The byte's value was put there by the pager (every page of an area is filled,
+    // zeroes or the file's bytes, before it is mapped), outside the program's view: the volatile
+    // read takes it as the hardware finds it, like memory another agent writes.
+    Some(unsafe { core::ptr::read_volatile(byte.as_ptr()) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

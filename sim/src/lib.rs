@@ -12,6 +12,7 @@
 //!   what a loaded client should read.
 //! - [`boot`]: packs executables page aligned into one boot image, as the root task's image holds them.
 //! - [`session`]: the pager and the model wired together, with the CPU's side of a page fault.
+//! - [`replay`]: a fault trace recorded on seL4 replayed through the pager under any policy.
 //!
 //! Design principles:
 //! - **Strict, and loud about it.** Every call is checked as seL4's decode functions check it, in the
@@ -57,6 +58,7 @@
 pub mod boot;
 pub mod elf;
 pub mod kernel;
+pub mod replay;
 pub mod session;
 
 pub use boot::{BootImage, PackedFile};

@@ -32,7 +32,7 @@ pub struct BenchArguments {
     /// Boots per image; the figures of every boot must be identical.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
-    /// Leave out the host benchmark (the seL4 figures alone).
+    /// Leave out the host benchmarks, core and replay (the seL4 figures alone).
     #[arg(long)]
     no_host: bool,
 }
@@ -285,6 +285,23 @@ fn host_figures(workspace: &Workspace) -> Result<Value> {
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }
 
+/// Runs the replay benchmark and returns its `replay.json` (trace records replayed per second).
+fn replay_figures(workspace: &Workspace) -> Result<Value> {
+    eprintln!("... replay benchmark (cargo bench -p pager-tests --bench replay)");
+    let status = cargo()
+        .args(["bench", "-p", "pager-tests", "--bench", "replay"])
+        .current_dir(&workspace.root)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .context("cannot run cargo bench")?;
+    if !status.success() {
+        bail!("cargo bench -p pager-tests --bench replay failed ({status})");
+    }
+    let path = workspace.target_directory.join("bench").join("replay.json");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+}
+
 pub fn run(workspace: &Workspace, arguments: &BenchArguments) -> Result<()> {
     let root_task = root_task::build(workspace)?;
     host_setup::ensure_qemu(workspace)?;
@@ -294,7 +311,8 @@ pub fn run(workspace: &Workspace, arguments: &BenchArguments) -> Result<()> {
         images.push(bench_image(workspace, &root_task, &manifest, arguments.runs)?);
     }
     let host = if arguments.no_host { Value::Null } else { host_figures(workspace)? };
-    let report = report(&images, host)?;
+    let mut report = report(&images, host)?;
+    report["replay"] = if arguments.no_host { Value::Null } else { replay_figures(workspace)? };
     let directory = workspace.target_directory.join("bench");
     std::fs::create_dir_all(&directory).with_context(|| format!("cannot create {}", directory.display()))?;
     let json_path = directory.join("bench.json");
@@ -445,6 +463,22 @@ fn markdown(report: &Value) -> String {
         let _ = writeln!(out, "|---|---:|---:|");
         for (case, row) in cases {
             let _ = writeln!(out, "| {case} | {} | {} |", cell(&row["pager"]), cell(&row["baseline"]));
+        }
+    }
+    if let Some(traces) = report["replay"].as_object() {
+        let _ = writeln!(out, "\n## Trace replay (sim::replay, seed policy, best of five, one core)\n");
+        let _ = writeln!(out, "| trace | records | faults | records per second |");
+        let _ = writeln!(out, "|---|---:|---:|---:|");
+        for (name, row) in traces {
+            let rate =
+                row["records_per_second"].as_f64().map_or("-".to_owned(), |v| format!("{:.2} M", v / 1e6));
+            let _ = writeln!(
+                out,
+                "| {name}: `{}` | {} | {} | {rate} |",
+                cell(&row["description"]),
+                cell(&row["records"]),
+                cell(&row["faults"])
+            );
         }
     }
     out

@@ -6,15 +6,17 @@
 //!   (`warning: TCG doesn't support requested feature ...`), and multiboot has no video mode to
 //!   offer (`multiboot knows VBE. we don't.`);
 //! - the pager's raw `[stats]` lines: `cargo xtask run` shows them as tables after the run, and
-//!   `cargo xtask test` and `bench` read them from the captured serial text.
+//!   `cargo xtask test` and `bench` read them from the captured serial text;
+//! - a recording boot's `[trace]` chunks (`cargo xtask trace`), which become the trace file.
 
 use std::io::Write;
 
 use crate::stats;
 
-/// Whether a serial line is shown on the terminal: all but the `[stats]` lines.
+/// Whether a serial line is shown on the terminal: all but the `[stats]` and `[trace]` lines.
 pub fn shows_serial(line: &str) -> bool {
-    stats::parse_line(line.trim_end_matches(['\n', '\r'])).is_none()
+    let line = line.trim_end_matches(['\n', '\r']);
+    stats::parse_line(line).is_none() && !line.trim_start_matches('\r').starts_with(trace::CHUNK_PREFIX)
 }
 
 /// Whether a line QEMU wrote to stderr is shown on the terminal: all but the warnings every boot
@@ -132,5 +134,6 @@ mod tests {
         assert!(shows_qemu_message("qemu-system-x86_64: warning: host doesn't support requested feature"));
         assert!(shows_serial("[hello#0] [stats] scope=total"));
         assert!(!shows_serial("\r[stats] scope=area area=heap\n"));
+        assert!(!shows_serial("\r[trace] 00000000 0100 1234abcd\n"), "a recording boot's chunks");
     }
 }

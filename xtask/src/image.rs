@@ -21,6 +21,8 @@ use crate::workspace::Workspace;
 pub struct Checked {
     pub manifest: Manifest,
     pub elfs: Vec<AppElf>,
+    /// Recording mode and its window (`cargo xtask trace`); `None` for a normal image.
+    pub trace: Option<u16>,
 }
 
 /// `cargo xtask check`: validate the manifest, build its apps, parse their ELFs, dry-run every
@@ -30,13 +32,13 @@ pub fn check(workspace: &Workspace, manifest: &Path) -> Result<Checked> {
     let elfs = apps::build(workspace, &manifest)?;
     let images = layout::parse_elfs(&manifest, &elfs)?;
     layout::dry_run(&manifest, &images)?;
-    let checked = Checked { manifest, elfs };
+    let checked = Checked { manifest, elfs, trace: None };
     pack(&checked)?;
     Ok(checked)
 }
 
 /// The packed image's bytes, read back once to be sure the root task will accept them.
-fn pack(checked: &Checked) -> Result<Vec<u8>> {
+pub fn pack(checked: &Checked) -> Result<Vec<u8>> {
     let file = checked.manifest.file.display();
     let bytes = spec(checked)?
         .to_bytes()
@@ -123,6 +125,7 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
             frame_budget: app.frame_budget.unwrap_or(0),
             expected_exit: app.expect.exit_code,
             time_limit_ms: app.time_limit_ms,
+            argument: app.argument.clone(),
             share_to: app
                 .share_to
                 .iter()
@@ -154,6 +157,7 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
         policy_pages,
         frame_capacity: manifest.frames,
         copy_slot_limit: manifest.copy_slots.unwrap_or(0),
+        trace: checked.trace,
         apps,
         regions,
     })
@@ -483,6 +487,7 @@ mod tests {
             kinds: [Seed, Eager, Cow, ZeroPage, LargePages, FaultAround],
             attachments: vec![Cow],
             fault_around: (2, 100),
+            from_image: false,
         };
         let (codes, windows) = app_policy(&table);
         let expected = [

@@ -31,6 +31,7 @@ mod stats;
 mod step;
 mod tally;
 mod test;
+mod trace;
 mod workspace;
 
 use std::path::{Path, PathBuf};
@@ -119,6 +120,35 @@ enum Command {
         /// Targets to run [default: all].
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(fuzz::TARGET_NAMES))]
         targets: Vec<String>,
+    },
+    /// Boot a manifest with the pager recording every fault (under the seed policy and -icount) and
+    /// write target/traces/<image>.trace, .csv and .image (the packed apps image it came from).
+    Trace {
+        /// System image manifest (TOML).
+        manifest: PathBuf,
+        /// Pages each client keeps mapped (at least 4; 0: no window).
+        #[arg(long, default_value_t = 0)]
+        window: u16,
+    },
+    /// Replay a trace in the simulator through the pager core and print its [stats] totals.
+    Simulate {
+        /// A trace written by `cargo xtask trace` (its .image beside it).
+        trace: PathBuf,
+        /// seed, eager, fault-around or large-pages.
+        #[arg(long, default_value = "seed")]
+        policy: String,
+        /// Pages ahead for fault-around.
+        #[arg(long, default_value_t = 4)]
+        pages: u32,
+        /// Every client's frame budget [default: each app's own].
+        #[arg(long)]
+        budget: Option<u32>,
+    },
+    /// Record a manifest's trace, then boot it under every policy without eviction and check that the
+    /// simulator's replay of the trace counts the same faults by class and frames.
+    Agree {
+        /// System image manifests [default: the ones `cargo xtask test` checks].
+        manifests: Vec<PathBuf>,
     },
     /// Run the host tests, the self-test boot, then boot and judge every manifests/*.toml.
     Test {
@@ -268,6 +298,46 @@ fn run(command: Command) -> Result<()> {
             fuzz::run(&workspace, &fuzz::Options { runs, seed, targets })?
         }
         Command::Test { boot } => test::run(&workspace, &boot)?,
+        Command::Trace { manifest, window } => {
+            let root_task = root_task::build(&workspace)?;
+            let recorded = trace::record(&workspace, &root_task, &manifest, window)?;
+            let bytes = recorded.trace.to_bytes().len();
+            eprintln!(
+                "{}: {} records ({} faults), {bytes} bytes; {} and .csv, .image beside it",
+                manifest.display(),
+                recorded.trace.records.len(),
+                recorded.trace.faults().count(),
+                recorded.path.display()
+            );
+        }
+        Command::Simulate { trace: path, policy, pages, budget } => {
+            trace::simulate(&path, &policy, pages, budget)?
+        }
+        Command::Agree { manifests } => {
+            let root_task = root_task::build(&workspace)?;
+            let manifests = if manifests.is_empty() {
+                trace::AGREEMENT_MANIFESTS.iter().map(|m| workspace.root.join(m)).collect()
+            } else {
+                manifests
+            };
+            let mut failed = 0;
+            for manifest in &manifests {
+                for (policy, result) in trace::agreement(&workspace, &root_task, manifest)? {
+                    match result {
+                        Ok(note) => {
+                            eprintln!("{}: {policy}: simulator agrees with seL4 ({note})", manifest.display())
+                        }
+                        Err(difference) => {
+                            failed += 1;
+                            eprintln!("{}: {policy}: DIFFERS: {difference}", manifest.display());
+                        }
+                    }
+                }
+            }
+            if failed > 0 {
+                bail!("{failed} disagreements");
+            }
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: host tests, the binding's ABI checks against the kernel source, a short run of
 //! each fuzz target, then on-target boots: the root task's self-test and every `manifests/*.toml` and
-//! `manifests/bench/*.toml`, each judged by the runner's verdict and the manifest's expectations.
+//! `manifests/bench/*.toml`, each judged by the runner's verdict and the manifest's expectations,
+//! and last the simulator's agreement with seL4 ([`crate::trace::agreement`]).
 //!
 //! Every phase runs whatever an earlier one found, and the run ends with a line per phase and the
 //! total, `N passed, M failed`, alone on the last line of stdout ([`tally`]).
@@ -97,6 +98,33 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
         record(name, verdict);
     }
     summary.record("boots", boots);
+
+    // The simulator against seL4: each image's trace replayed under every policy without eviction
+    // gives the counts of booting it under that policy (cargo xtask agree).
+    let mut agreement = Tally::default();
+    if let Ok(root_task) = &root_task {
+        for manifest in crate::trace::AGREEMENT_MANIFESTS {
+            let path = workspace.root.join(manifest);
+            match crate::trace::agreement(workspace, root_task, &path) {
+                Ok(results) => {
+                    for (policy, result) in results {
+                        agreement += Tally::one(result.is_ok());
+                        match result {
+                            Ok(note) => eprintln!("agreement {manifest} {policy}: passed ({note})"),
+                            Err(difference) => {
+                                eprintln!("agreement {manifest} {policy}: FAILED: {difference}")
+                            }
+                        }
+                    }
+                }
+                Err(error) => {
+                    eprintln!("agreement {manifest}: FAILED: {error:#}");
+                    agreement += Tally::one(false);
+                }
+            }
+        }
+    }
+    summary.record("simulator agreement", agreement);
 
     // stdout: CI reads the last line.
     print!("\n{}", summary.render());

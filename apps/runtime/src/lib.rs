@@ -29,7 +29,7 @@ use abi::{advice, advise_status, label, share_status};
 use sel4::{ipc_buffer, syscall, CPtr, MessageInfo};
 
 // The ABI's page size, print limit (bytes one print call carries) and longest app name.
-pub use abi::{NAME_LIMIT, PAGE_SIZE, PRINT_LIMIT};
+pub use abi::{ARGUMENT_LIMIT, NAME_LIMIT, PAGE_SIZE, PRINT_LIMIT};
 
 /// The exit code of a panicking app, as in Rust's test harness.
 pub const PANIC_EXIT_CODE: i32 = 101;
@@ -199,6 +199,27 @@ fn pack(bytes: &[u8], first: usize, registers: &mut [u64; REGISTER_MESSAGE_WORDS
         }
     }
     bytes.len().div_ceil(8)
+}
+
+/// Reads my app's argument (the manifest's `argument`) into `buffer`; returns its bytes (as many
+/// as fit). Empty when the manifest gives none.
+pub fn argument(buffer: &mut [u8; ARGUMENT_LIMIT]) -> &[u8] {
+    let mut length = 0;
+    loop {
+        let reply = call(label::ARGUMENT, 1, [length as u64, 0, 0, 0]);
+        let total = (reply[0] as usize).min(ARGUMENT_LIMIT);
+        for word in &reply[1..] {
+            for byte in word.to_le_bytes() {
+                if length < total {
+                    buffer[length] = byte;
+                    length += 1;
+                }
+            }
+        }
+        if length >= total {
+            return &buffer[..total];
+        }
+    }
 }
 
 /// Ends this client with `code`; its frames return to the pager's pool.

@@ -1,0 +1,114 @@
+//! Replay benchmark: trace records per second through `sim::replay` (the pager core on the model
+//! kernel), on one core.
+//!
+//! `cargo bench -p pager-tests --bench replay` times three synthetic traces of one client over a
+//! 4096-page heap, each a record per reference (what a recording with a window holds) and replayed
+//! under the seed policy:
+//! - `references`: two million random references (`random pages=4096 count=2000000`): the first
+//!   touch of each page faults, the rest find the page mapped — the usual record of a long trace;
+//! - `phased`: working sets of 64 pages, 20,000 references each, 100 phases;
+//! - `faults`: every record a first touch (`sequential pages=4096`, read then write): the whole fault
+//!   path, a frame and a mapping per record.
+//! The best of five rounds is written to `<target>/bench/replay.json`, which `cargo xtask bench`
+//! includes in `bench.json`. Under `cargo test --benches` each trace is replayed once and its counts
+//! are checked; nothing is timed or written.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bootimage::{AppSpec, ImageSpec};
+use pager::BuiltinPolicy;
+use sim::elf::{ElfBuilder, FLAGS_RW, FLAGS_RX};
+use sim::replay::{pattern_trace, replay, ReplayOptions};
+use trace::pattern::Pattern;
+
+const HEAP: u64 = 0x1000_0000;
+const HEAP_PAGES: u32 = 4096;
+
+fn image() -> Vec<u8> {
+    let elf = ElfBuilder::new()
+        .segment(0x40_0000, vec![0x90; 0x1000], 0x1000, FLAGS_RX)
+        .segment(0x60_0000, vec![1; 0x100], 0x1000, FLAGS_RW)
+        .build();
+    let app = AppSpec {
+        name: "pattern".into(),
+        elf,
+        instances: 1,
+        heap_base: HEAP as u32,
+        heap_size: HEAP_PAGES * 4096,
+        stack_top: 0x7000_0000,
+        stack_size: 0x4000,
+        ..AppSpec::default()
+    };
+    ImageSpec {
+        name: "replay".into(),
+        frame_capacity: 2 * HEAP_PAGES,
+        apps: vec![app],
+        ..ImageSpec::default()
+    }
+    .to_bytes()
+    .expect("a valid image")
+}
+
+/// (name, description, expected faults)
+const TRACES: [(&str, &str, u64); 3] = [
+    ("references", "random pages=4096 count=2000000 seed=1", 4096),
+    ("phased", "phased pages=4096 set=64 phases=100 count=20000 seed=3", 0),
+    ("faults", "read-then-write pages=4096", 4096),
+];
+
+fn json_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("the bench binary's path");
+    let target = exe.ancestors().nth(3).expect("the bench binary sits in <target>/<profile>/deps");
+    target.join("bench").join("replay.json")
+}
+
+fn main() {
+    let benchmarking = std::env::args().any(|a| a == "--bench");
+    let image = image();
+    let options = ReplayOptions { policy: BuiltinPolicy::Seed, budget: None };
+    let mut figures = Vec::new();
+    for (name, description, faults) in TRACES {
+        let pattern = Pattern::parse(description).expect("a valid pattern");
+        let records = pattern_trace(&pattern, HEAP);
+        let stats = replay(&image, &records, options).expect("replays");
+        // Checks: every reference is a fault or a hit, and the first touches are the faults.
+        assert_eq!(stats.faults + stats.hits + 2, records.len() as u64, "{name}");
+        let distinct = pattern.references().map(|r| r.page).collect::<std::collections::BTreeSet<_>>().len();
+        assert_eq!(stats.classes.zero, distinct as u64, "{name}: one zero fault per page touched");
+        if faults != 0 {
+            assert_eq!(stats.faults, faults, "{name}");
+        }
+        if !benchmarking {
+            continue;
+        }
+        let mut best = Duration::MAX;
+        for _ in 0..5 {
+            let started = Instant::now();
+            std::hint::black_box(replay(&image, std::hint::black_box(&records), options).unwrap());
+            best = best.min(started.elapsed());
+        }
+        let per_second = records.len() as f64 / best.as_secs_f64();
+        println!(
+            "replay {name:<11} {:>9} records ({:>5} faults) in {:>8.2} ms: {:>6.2} M records/s",
+            records.len(),
+            stats.faults,
+            best.as_secs_f64() * 1e3,
+            per_second / 1e6
+        );
+        figures.push(format!(
+            "    \"{name}\": {{ \"description\": \"{description}\", \"records\": {}, \"faults\": {}, \
+             \"seconds\": {:.6}, \"records_per_second\": {:.0} }}",
+            records.len(),
+            stats.faults,
+            best.as_secs_f64(),
+            per_second
+        ));
+    }
+    if benchmarking {
+        let path = json_path();
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("create the bench folder");
+        std::fs::write(&path, format!("{{\n{}\n}}\n", figures.join(",\n"))).expect("write replay.json");
+        println!("figures written to {}", path.display());
+    }
+}

@@ -1,0 +1,315 @@
+//! `cargo xtask trace` (record a boot's faults on seL4), `cargo xtask simulate` (replay a trace in the
+//! simulator), and the agreement check of `cargo xtask test` (the simulator's counts against seL4's).
+//!
+//! Recording boots the image with the recording flag set in its packed header, always under the
+//! seed policy (one page per fault, nothing ahead: the trace then holds every first touch, which is
+//! what a replay under another policy needs), under `-icount` (so each record's ticks are guest
+//! instructions). The root task streams the records in checksummed serial chunks; they are
+//! reassembled here, any lost or damaged chunk failing the command, and their fault count checked
+//! against the boot's own `[stats] scope=total faults=`. Written beside each other under
+//! `target/traces/`: `<image>.trace` (binary, `trace::Trace`), `<image>.csv` and `<image>.image`,
+//! the packed apps image the trace was recorded from, whose SHA-256 the trace's header holds.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use manifest::Policy;
+use sha2::{Digest, Sha256};
+
+use crate::image::{self, Checked};
+use crate::workspace::Workspace;
+use crate::{expect, host_setup, kernel, qemu, stats};
+
+/// Where traces are written.
+pub fn directory(workspace: &Workspace) -> PathBuf {
+    workspace.target_directory.join("traces")
+}
+
+/// A recorded trace and where it went.
+pub struct Recorded {
+    pub trace: trace::Trace,
+    pub path: PathBuf,
+    pub image: Vec<u8>,
+    /// The recording boot's `[stats] scope=total` line.
+    pub total: stats::Record,
+}
+
+/// Boots `manifest` in recording mode and writes its trace.
+pub fn record(workspace: &Workspace, root_task: &Path, manifest: &Path, window: u16) -> Result<Recorded> {
+    if window != 0 && window < 4 {
+        bail!("--window {window}: a client needs at least 4 pages mapped (code, data and stack together)");
+    }
+    let mut checked = image::check(workspace, manifest)?;
+    with_policy(&mut checked, Policy::Seed);
+    checked.trace = Some(window);
+    let packed = image::pack(&checked)?;
+    let name = checked.manifest.name.clone();
+    let outcome = boot(workspace, root_task, &checked, &format!("{name}.trace"))?;
+    expect::judge(&checked.manifest, &outcome)
+        .map_err(|reason| anyhow::anyhow!("{name} (recording) failed: {reason}"))?;
+    let records = trace::Reassembly::from_serial(&outcome.serial)
+        .map_err(|error| anyhow::anyhow!("{name}: the trace did not arrive whole: {error}"))?;
+    let total = total_line(&outcome.serial).with_context(|| format!("{name}: recording boot"))?;
+    let faults = number(&total, "faults")?;
+    let recorded = records.iter().filter(|r| r.kind == trace::kind::FAULT).count() as u64;
+    if recorded != faults {
+        bail!("{name}: the trace holds {recorded} fault records but the pager counted {faults} faults");
+    }
+    let hash: [u8; 32] = Sha256::digest(&packed).into();
+    let trace = trace::Trace::new(hash, abi::policy::SEED, 0, u32::from(window), records);
+    let folder = directory(workspace);
+    std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    let path = folder.join(format!("{name}.trace"));
+    let write = |path: PathBuf, bytes: &[u8]| {
+        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    };
+    write(path.clone(), &trace.to_bytes())?;
+    write(path.with_extension("csv"), trace.to_csv().as_bytes())?;
+    write(path.with_extension("image"), &packed)?;
+    Ok(Recorded { trace, path, image: packed, total })
+}
+
+/// Composes `checked` under `image_name` and boots it under `-icount`.
+fn boot(
+    workspace: &Workspace,
+    root_task: &Path,
+    checked: &Checked,
+    image_name: &str,
+) -> Result<qemu::BootOutcome> {
+    let kernel = kernel::build(workspace, checked.manifest.kernel)?;
+    let written = image::write(
+        workspace,
+        checked,
+        &kernel.image,
+        root_task,
+        &crate::image_directory(workspace, image_name),
+    )?;
+    host_setup::ensure_qemu(workspace)?;
+    let boot_image = qemu::BootImage {
+        name: image_name.to_owned(),
+        kernel: written.kernel,
+        root_task: written.root_task,
+        memory: checked.manifest.memory,
+        variant: kernel.variant,
+    };
+    let options = qemu::BootOptions {
+        // Serial output of the trace and -icount both slow the boot: twice the manifest's time.
+        timeout: Duration::from_secs(checked.manifest.timeout_seconds * 2),
+        icount: true,
+        gdb: false,
+        log_directory: workspace.target_directory.join("qemu"),
+    };
+    qemu::boot(&boot_image, &options)
+}
+
+/// Sets the image's policy. A manifest's `[stats]` expectations hold under its own policy only:
+/// under another they are dropped (its apps' output, exit codes and the frame accounting still
+/// count).
+fn with_policy(checked: &mut Checked, policy: Policy) {
+    if checked.manifest.policy != policy {
+        checked.manifest.set_policy(policy);
+        checked.manifest.expect.stats.clear();
+    }
+}
+
+fn total_line(serial: &str) -> Result<stats::Record> {
+    stats::parse(serial).into_iter().find(|r| r.scope() == "total").context("no [stats] scope=total line")
+}
+
+fn number(record: &stats::Record, key: &str) -> Result<u64> {
+    record
+        .value(key)
+        .with_context(|| format!("[stats] scope={} has no {key}=", record.scope()))?
+        .parse()
+        .with_context(|| format!("[stats] scope={} {key}= is not a number", record.scope()))
+}
+
+/// A policy as `simulate --policy` and the agreement check name it.
+pub fn parse_policy(name: &str, pages: u32) -> Result<pager::BuiltinPolicy> {
+    Ok(match name {
+        "seed" => pager::BuiltinPolicy::Seed,
+        "eager" => pager::BuiltinPolicy::Eager,
+        "fault-around" => pager::BuiltinPolicy::FaultAround { pages },
+        "large-pages" => pager::BuiltinPolicy::LargePages,
+        other => bail!("policy {other:?} is not one of seed, eager, fault-around, large-pages"),
+    })
+}
+
+/// Reads a trace and the packed image beside it, checking the image is the one recorded.
+pub fn load(path: &Path) -> Result<(trace::Trace, Vec<u8>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let trace = trace::Trace::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let image_path = path.with_extension("image");
+    let image = std::fs::read(&image_path)
+        .with_context(|| format!("cannot read the trace's packed image {}", image_path.display()))?;
+    let hash: [u8; 32] = Sha256::digest(&image).into();
+    if hash != trace.header.image_hash {
+        bail!(
+            "{} is not the image {} was recorded from (its SHA-256 differs)",
+            image_path.display(),
+            path.display()
+        );
+    }
+    Ok((trace, image))
+}
+
+/// `cargo xtask simulate`: replays a trace under a policy and prints the `[stats]`-style totals.
+pub fn simulate(path: &Path, policy: &str, pages: u32, budget: Option<u32>) -> Result<()> {
+    let (trace, image) = load(path)?;
+    let policy = parse_policy(policy, pages)?;
+    let started = Instant::now();
+    let replayed = sim::replay::replay(&image, &trace.records, sim::replay::ReplayOptions { policy, budget })
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let elapsed = started.elapsed();
+    let line = replayed.to_stats_line(pager::Policy::name(&policy));
+    println!("{line}");
+    let records = stats::parse(&line);
+    eprintln!("\nreplayed statistics:\n{}", stats::render(&records));
+    eprintln!("{} records replayed in {:.3} ms", trace.records.len(), elapsed.as_secs_f64() * 1e3);
+    Ok(())
+}
+
+/// The counts the agreement check compares exactly: the total line's VM faults, pages served by
+/// class (the frames used: one pool frame per copy, zero or mixed page, one large frame per
+/// large page) and refusals.
+pub const AGREEMENT_KEYS: [&str; 8] =
+    ["faults", "image", "copy", "zero", "mixed", "shared", "large", "refused"];
+
+/// Compares a boot's `[stats] scope=total` with a replay's; `Err` names every difference. `Ok`
+/// carries the pool's `frames_created` of both, which is reported, not compared: it is the pool's
+/// high-water mark in 32-frame retype batches, so it depends on how the clients' lives overlap
+/// (the scheduler's timer preemption), not on the policy's decisions alone (docs/traces.md).
+pub fn compare(booted: &stats::Record, replayed: &sim::replay::ReplayStats) -> Result<String, String> {
+    let c = &replayed.classes;
+    let simulated =
+        [replayed.faults, c.image_frame, c.copy, c.zero, c.mixed, c.shared_hit, c.large, c.refused];
+    let mut differences = Vec::new();
+    for (key, simulated) in AGREEMENT_KEYS.iter().zip(simulated) {
+        match number(booted, key) {
+            Ok(on_sel4) if on_sel4 == simulated => {}
+            Ok(on_sel4) => differences.push(format!("{key}: seL4 {on_sel4}, simulator {simulated}")),
+            Err(error) => differences.push(format!("{error:#}")),
+        }
+    }
+    if differences.is_empty() {
+        let created = number(booted, "frames_created").map_or_else(|e| format!("{e:#}"), |n| n.to_string());
+        Ok(format!("frames_created: seL4 {created}, simulator {}", replayed.frames_created))
+    } else {
+        Err(differences.join("; "))
+    }
+}
+
+/// The images `cargo xtask test` checks the simulator against (every workload whose clients all run
+/// to their expected exit under every policy). Left out: the images that stop clients on purpose
+/// (`bad-clients`, `hostile`, `heap-errors`, `exhaust-*`: whether and where a client is stopped
+/// can depend on the policy, by budget or exhaustion), `stress` (a million faults: minutes of
+/// serial while recording), `debug-kernel` (the same apps as `hello` on the other kernel),
+/// `advise` (its app checks the fault counts of its own policy) and `large-pages` (its pool is
+/// sized for large pages: under seed a client runs out of frames).
+pub const AGREEMENT_MANIFESTS: [&str; 14] = [
+    "manifests/hello.toml",
+    "manifests/patterns.toml",
+    "manifests/demo.toml",
+    "manifests/multi.toml",
+    "manifests/shared.toml",
+    "manifests/sparse-bss.toml",
+    "manifests/stack.toml",
+    "manifests/straddle.toml",
+    "manifests/workloads.toml",
+    "manifests/bench/eager-all.toml",
+    "manifests/bench/eager-tenth.toml",
+    "manifests/bench/faults.toml",
+    "manifests/bench/lazy-all.toml",
+    "manifests/bench/lazy-tenth.toml",
+];
+
+/// The policies without eviction, by the names `simulate` takes.
+pub const POLICIES: [(&str, Policy); 4] = [
+    ("seed", Policy::Seed),
+    ("eager", Policy::Eager),
+    ("fault-around", Policy::FaultAround { pages: 4 }),
+    ("large-pages", Policy::Named(manifest::PolicyName::LargePages)),
+];
+
+/// One manifest's agreement: records its trace, then for each policy boots the image under it and
+/// replays the trace under it. Returns a line per policy: `Ok` (with the frames-created note) when
+/// every count agrees.
+pub fn agreement(
+    workspace: &Workspace,
+    root_task: &Path,
+    manifest: &Path,
+) -> Result<Vec<(String, Result<String, String>)>> {
+    let recorded = record(workspace, root_task, manifest, 0)?;
+    let mut results = Vec::new();
+    for (name, policy) in POLICIES {
+        let pages = match policy {
+            Policy::FaultAround { pages } => pages,
+            _ => 0,
+        };
+        let options = sim::replay::ReplayOptions { policy: parse_policy(name, pages)?, budget: None };
+        let replayed = sim::replay::replay(&recorded.image, &recorded.trace.records, options)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", recorded.path.display()))?;
+        let booted = if policy == Policy::Seed {
+            recorded.total.clone()
+        } else {
+            let mut checked = image::check(workspace, manifest)?;
+            with_policy(&mut checked, policy);
+            let image_name = format!("{}.{name}", checked.manifest.name);
+            let outcome = boot(workspace, root_task, &checked, &image_name)?;
+            expect::judge(&checked.manifest, &outcome)
+                .map_err(|reason| anyhow::anyhow!("{image_name} failed: {reason}"))?;
+            total_line(&outcome.serial).with_context(|| image_name.clone())?
+        };
+        results.push((name.to_owned(), compare(&booted, &replayed)));
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn booted() -> stats::Record {
+        stats::parse_line(
+            "[stats] scope=total clients=2 faults=18 image=7 copy=1 zero=6 mixed=4 shared=0 large=0 refused=0 \
+             frames_created=32 policy=seed",
+        )
+        .unwrap()
+    }
+
+    fn replayed() -> sim::replay::ReplayStats {
+        let mut stats = sim::replay::ReplayStats { faults: 18, frames_created: 64, ..Default::default() };
+        (stats.classes.image_frame, stats.classes.copy, stats.classes.zero, stats.classes.mixed) =
+            (7, 1, 6, 4);
+        stats
+    }
+
+    #[test]
+    fn equal_counts_agree_and_frames_created_is_reported() {
+        assert_eq!(compare(&booted(), &replayed()), Ok("frames_created: seL4 32, simulator 64".to_owned()));
+    }
+
+    #[test]
+    fn every_difference_is_named() {
+        let mut other = replayed();
+        other.faults = 17;
+        other.classes.zero = 5;
+        assert_eq!(
+            compare(&booted(), &other),
+            Err("faults: seL4 18, simulator 17; zero: seL4 6, simulator 5".to_owned())
+        );
+        let incomplete = stats::parse_line("[stats] scope=total faults=18").unwrap();
+        assert!(compare(&incomplete, &replayed()).unwrap_err().contains("has no image="));
+    }
+
+    #[test]
+    fn policies_are_named_as_simulate_takes_them() {
+        assert_eq!(parse_policy("fault-around", 3).unwrap(), pager::BuiltinPolicy::FaultAround { pages: 3 });
+        assert_eq!(parse_policy("large-pages", 0).unwrap(), pager::BuiltinPolicy::LargePages);
+        assert!(parse_policy("lru", 0)
+            .unwrap_err()
+            .to_string()
+            .contains("not one of seed, eager, fault-around"));
+    }
+}
