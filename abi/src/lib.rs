@@ -134,8 +134,14 @@ pub mod policy {
     pub const EAGER: u32 = 1;
     /// The faulting page and up to `policy_pages` following ones.
     pub const FAULT_AROUND: u32 = 2;
-    /// A 2 MiB frame for each whole aligned span of anonymous memory (bss, heap, stack).
+    /// 2 MiB frames where a span allows (3, as the large-pages work numbers it).
     pub const LARGE_PAGES: u32 = 3;
+    /// Pages of zeroes first mapped read-only from one shared zero frame; a fresh frame on the first
+    /// write.
+    pub const ZERO_PAGE: u32 = 4;
+    /// Writable pages first mapped read-only from the frame they would be copied from; a copy on the
+    /// first write.
+    pub const COW: u32 = 5;
 }
 
 /// What a client is started with (docs/app-abi.md, "Entry state").

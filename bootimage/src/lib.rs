@@ -28,8 +28,10 @@ pub const MAGIC: [u8; 8] = *b"SEL4PGR1";
 /// and [`AppRecord::runs`] (in what was a reserved field); version 3 the share table
 /// ([`Header::share_count`], in what was a reserved field, and [`ShareRecord`]) and
 /// [`AppRecord::time_limit_ms`]; version 4 the recording mode ([`Header::trace`],
-/// [`Header::trace_window`]) and [`AppRecord::argument`].
-pub const VERSION: u32 = 4;
+/// [`Header::trace_window`]) and [`AppRecord::argument`]; version 5 the per-area policy:
+/// [`AppRecord::policy`] and [`AppRecord::fault_around`], and [`AttachmentRecord::policy`] (in what
+/// was a reserved byte).
+pub const VERSION: u32 = 5;
 /// Bytes of a name field (UTF-8, NUL padded): the app ABI's longest name.
 pub const NAME_LENGTH: usize = abi::NAME_LIMIT;
 
@@ -91,6 +93,13 @@ pub struct AppRecord {
     /// This app's records in the share table: the apps it may share areas into.
     pub share_first: U16,
     pub share_count: U16,
+    /// The policy ([`abi::policy`] number) of each area kind: text, rodata, data, bss, heap, stack
+    /// (a writable segment's file pages are data, its pages past the file end bss; an executable
+    /// segment is text, any other read-only one rodata).
+    pub policy: [u8; 6],
+    /// Fault-around windows of the app's fault-around areas: pages after a faulting page holding
+    /// file bytes, and after a faulting page of zeroes.
+    pub fault_around: [u8; 2],
     /// The manifest's `argument`, UTF-8, NUL padded (the app reads it with the argument call).
     pub argument: [u8; abi::ARGUMENT_LIMIT],
 }
@@ -109,7 +118,8 @@ pub struct RegionRecord {
 pub struct AttachmentRecord {
     pub region: U16,
     pub writable: u8,
-    pub reserved: u8,
+    /// The region's policy in this app ([`abi::policy`] number).
+    pub policy: u8,
     pub address: U32,
 }
 

@@ -45,6 +45,10 @@ pub struct AppSpec {
     /// Indices of the apps this one may share areas into.
     pub share_to: Vec<u16>,
     pub attachments: Vec<AttachmentSpec>,
+    /// [`abi::policy`] numbers per area kind (text, rodata, data, bss, heap, stack).
+    pub policy: [u8; 6],
+    /// Fault-around windows: file pages, zero pages.
+    pub fault_around: [u8; 2],
 }
 
 impl Default for AppSpec {
@@ -64,6 +68,8 @@ impl Default for AppSpec {
             argument: String::new(),
             share_to: Vec::new(),
             attachments: Vec::new(),
+            policy: [abi::policy::SEED as u8; 6],
+            fault_around: [0; 2],
         }
     }
 }
@@ -79,6 +85,8 @@ pub struct AttachmentSpec {
     pub region: u16,
     pub writable: bool,
     pub address: u32,
+    /// [`abi::policy`] number of the region in this app.
+    pub policy: u8,
 }
 
 impl ImageSpec {
@@ -94,7 +102,7 @@ impl ImageSpec {
             .map(|a| AttachmentRecord {
                 region: a.region.into(),
                 writable: a.writable.into(),
-                reserved: 0,
+                policy: a.policy,
                 address: a.address.into(),
             })
             .collect();
@@ -137,6 +145,8 @@ impl ImageSpec {
                 time_limit_ms: app.time_limit_ms.into(),
                 share_first: count(share_first, "share records")?.into(),
                 share_count: count(app.share_to.len(), "share records")?.into(),
+                policy: app.policy,
+                fault_around: app.fault_around,
                 argument: {
                     let bytes = app.argument.as_bytes();
                     if bytes.len() > abi::ARGUMENT_LIMIT || bytes.contains(&0) {
@@ -219,8 +229,11 @@ mod tests {
                     attachments: alloc::vec![AttachmentSpec {
                         region: 0,
                         writable: true,
-                        address: 0x3000_0000
+                        address: 0x3000_0000,
+                        policy: abi::policy::COW as u8
                     }],
+                    policy: [0, 0, 4, 3, 5, 1],
+                    fault_around: [2, 8],
                     ..AppSpec::default()
                 },
                 AppSpec {
@@ -248,6 +261,9 @@ mod tests {
             (crate::DEFAULT_TIME_LIMIT_MS, 2000)
         );
         assert!(image.may_share(&apps[1], 0), "b names a in its share_to");
+        assert_eq!((apps[0].policy, apps[0].fault_around), ([0, 0, 4, 3, 5, 1], [2, 8]));
+        assert_eq!(apps[1].policy, [abi::policy::SEED as u8; 6], "the seed unless told");
+        assert_eq!(image.attachments_of(&apps[0])[0].policy, abi::policy::COW as u8);
         assert!(!image.may_share(&apps[1], 1) && !image.may_share(&apps[0], 1), "nothing else is permitted");
         assert_eq!(apps[1].expected_exit.get(), -3);
         assert_eq!(image.header().copy_slot_limit.get(), 77);

@@ -123,10 +123,36 @@ pub mod raw {
         pub time_limit: Option<String>,
         pub argument: Option<String>,
         pub share_to: Option<Vec<String>>,
+        /// `"seed"`, or a table: `default` and overrides per area kind and attached region.
+        pub policy: Option<AppPolicy>,
+        /// Fault-around windows of this app's fault-around areas: one number for both, or
+        /// `{ file = N, zero = M }`.
+        pub fault_around: Option<FaultAround>,
         #[serde(default, rename = "attach")]
         pub attachments: Vec<Attachment>,
         #[serde(default)]
         pub expect: AppExpectation,
+    }
+
+    /// An app's policy: one name, or a table of names.
+    #[derive(Deserialize, Debug)]
+    #[serde(untagged)]
+    pub enum AppPolicy {
+        Name(String),
+        Table(std::collections::BTreeMap<String, String>),
+    }
+
+    /// Fault-around windows: one for both kinds of page, or one each.
+    #[derive(Deserialize, Debug)]
+    #[serde(untagged)]
+    pub enum FaultAround {
+        Both(u32),
+        Each {
+            #[serde(default)]
+            file: u32,
+            #[serde(default)]
+            zero: u32,
+        },
     }
 
     #[derive(Deserialize, Debug)]
@@ -159,7 +185,7 @@ pub mod raw {
     }
 }
 
-/// The pager policy an image runs.
+/// The pager policy an image runs (its default for every app and area).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Policy {
     Seed,
@@ -167,8 +193,96 @@ pub enum Policy {
     FaultAround {
         pages: u32,
     },
-    /// 2 MiB pages for whole aligned spans of bss, heap and stack.
+    /// Any other named policy (zero-page, cow, large-pages).
+    Named(PolicyName),
+}
+
+impl Policy {
+    /// The named policy.
+    pub fn name(self) -> PolicyName {
+        match self {
+            Policy::Seed => PolicyName::Seed,
+            Policy::Eager => PolicyName::Eager,
+            Policy::FaultAround { .. } => PolicyName::FaultAround,
+            Policy::Named(name) => name,
+        }
+    }
+}
+
+/// A policy's name, as manifests write it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PolicyName {
+    Seed,
+    Eager,
+    FaultAround,
+    ZeroPage,
+    Cow,
     LargePages,
+}
+
+impl PolicyName {
+    pub const ALL: [PolicyName; 6] =
+        [Self::Seed, Self::Eager, Self::FaultAround, Self::ZeroPage, Self::Cow, Self::LargePages];
+
+    /// The manifest's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Seed => "seed",
+            Self::Eager => "eager",
+            Self::FaultAround => "fault-around",
+            Self::ZeroPage => "zero-page",
+            Self::Cow => "cow",
+            Self::LargePages => "large-pages",
+        }
+    }
+
+    fn parse(check: &Checker<'_>, field: &str, text: &str) -> Result<Self, ManifestError> {
+        Self::ALL.into_iter().find(|p| p.name() == text).ok_or_else(|| {
+            check.error(
+                field,
+                format!(
+                    "{text:?} is not one of \"seed\", \"eager\", \"fault-around\", \"zero-page\", \"cow\", \"large-pages\""
+                ),
+            )
+        })
+    }
+}
+
+/// The area kinds an app's policy table names, in the boot image's order.
+pub const AREA_KINDS: [&str; 6] = ["text", "rodata", "data", "bss", "heap", "stack"];
+
+/// An app's policy, resolved: a name per area kind ([`AREA_KINDS`] order) and per attachment
+/// (in [`App::attachments`] order), and the fault-around windows of its fault-around areas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppPolicy {
+    pub kinds: [PolicyName; 6],
+    pub attachments: Vec<PolicyName>,
+    /// Pages after a faulting page holding file bytes, and after a faulting page of zeroes.
+    pub fault_around: (u32, u32),
+    /// The app names no policy and no windows of its own: all of it follows the image's policy
+    /// ([`Manifest::set_policy`] changes it too).
+    pub from_image: bool,
+}
+
+impl AppPolicy {
+    /// The table of an app that names nothing of its own, under the image's `policy`: eager maps
+    /// segments and the stack only, the heap and regions stay lazy (as the image-wide eager always
+    /// did); every other policy applies everywhere.
+    pub fn from_image(policy: Policy, attachments: usize) -> Self {
+        let name = policy.name();
+        let lazy = |lazy: bool| if name == PolicyName::Eager && lazy { PolicyName::Seed } else { name };
+        let kinds = AREA_KINDS.map(|kind| lazy(kind == "heap"));
+        let window = match policy {
+            Policy::FaultAround { pages } => pages,
+            _ => 4,
+        };
+        Self {
+            kinds,
+            attachments: vec![lazy(true); attachments],
+            fault_around: (window, window),
+            from_image: true,
+        }
+    }
 }
 
 /// The seL4 kernel build an image boots.
@@ -271,6 +385,7 @@ pub struct App {
     /// Indices into [`Manifest::apps`] of the apps this one may share areas into (`share_to`).
     pub share_to: Vec<usize>,
     pub attachments: Vec<Attachment>,
+    pub policy: AppPolicy,
     pub expect: AppExpectation,
 }
 
@@ -301,6 +416,92 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
+    /// Resolves an app's policy: a kind's own entry, else the app's `default` (or its one name),
+    /// else the image's policy. A default of `eager` maps segments and the stack only: the heap and
+    /// regions stay lazy unless named `eager` themselves (as the image-wide `eager` always did).
+    #[allow(clippy::too_many_arguments)]
+    fn app_policy(
+        &self,
+        field: &str,
+        raw: Option<&raw::AppPolicy>,
+        fault_around: Option<&raw::FaultAround>,
+        image: Policy,
+        image_window: u32,
+        has_heap: bool,
+        regions: &[&str],
+    ) -> Result<AppPolicy, ManifestError> {
+        let field = format!("{field}.policy");
+        let mut default = image.name();
+        let mut named: Vec<(String, PolicyName)> = Vec::new();
+        match raw {
+            None => {}
+            Some(raw::AppPolicy::Name(name)) => default = PolicyName::parse(self, &field, name)?,
+            Some(raw::AppPolicy::Table(table)) => {
+                for (key, name) in table {
+                    let at = format!("{field}.{key}");
+                    let policy = PolicyName::parse(self, &at, name)?;
+                    if key == "default" {
+                        default = policy;
+                    } else if AREA_KINDS.contains(&key.as_str()) || regions.contains(&key.as_str()) {
+                        if key == "heap" && !has_heap {
+                            return Err(self.error(at, "this app has no heap"));
+                        }
+                        named.push((key.clone(), policy));
+                    } else {
+                        return Err(self.error(
+                            at,
+                            format!(
+                                "{key:?} is not an area kind (default, text, rodata, data, bss, heap, stack) \
+                                 or a region this app attaches"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let lazy_unless_named = |kind: &str| matches!(kind, "heap") || !AREA_KINDS.contains(&kind);
+        let resolve = |kind: &str| {
+            named.iter().find(|(k, _)| k == kind).map(|(_, p)| *p).unwrap_or(
+                if default == PolicyName::Eager && lazy_unless_named(kind) {
+                    PolicyName::Seed
+                } else {
+                    default
+                },
+            )
+        };
+        let kinds = AREA_KINDS.map(resolve);
+        let attachments = regions.iter().map(|name| resolve(name)).collect();
+        let window = |pages: u32, at: &str| {
+            if pages <= 64 {
+                Ok(pages)
+            } else {
+                Err(self.error(
+                    format!("{}.{at}", field.trim_end_matches(".policy")),
+                    format!("{pages} is not in 0..=64"),
+                ))
+            }
+        };
+        let windows_given = fault_around.is_some();
+        let fault_around = match fault_around {
+            None => (image_window, image_window),
+            Some(raw::FaultAround::Both(pages)) => {
+                (window(*pages, "fault_around")?, window(*pages, "fault_around")?)
+            }
+            Some(raw::FaultAround::Each { file, zero }) => {
+                (window(*file, "fault_around.file")?, window(*zero, "fault_around.zero")?)
+            }
+        };
+        let windowed = kinds.iter().chain(&attachments).any(|p| *p == PolicyName::FaultAround);
+        if windows_given && !windowed {
+            return Err(self.error(
+                format!("{}.fault_around", field.trim_end_matches(".policy")),
+                "only applies where the app's policy is \"fault-around\"",
+            ));
+        }
+        let from_image = raw.is_none() && !windows_given;
+        Ok(AppPolicy { kinds, attachments, fault_around, from_image })
+    }
+
     fn error(&self, field: impl Into<String>, message: impl Into<String>) -> ManifestError {
         ManifestError { file: self.file.to_path_buf(), field: field.into(), message: message.into() }
     }
@@ -428,10 +629,8 @@ impl Manifest {
     pub fn validate(file: &Path, raw: raw::Manifest) -> Result<Self, ManifestError> {
         let check = Checker { file };
         let name = check.name("name", &raw.name)?;
-        let policy = match (raw.policy.as_deref().unwrap_or("seed"), raw.fault_around_pages) {
-            ("seed", None) => Policy::Seed,
-            ("eager", None) => Policy::Eager,
-            ("large-pages", None) => Policy::LargePages,
+        let policy_name = PolicyName::parse(&check, "policy", raw.policy.as_deref().unwrap_or("seed"))?;
+        let policy = match (policy_name.name(), raw.fault_around_pages) {
             ("fault-around", pages) => {
                 let pages = pages.unwrap_or(4);
                 if !(1..=64).contains(&pages) {
@@ -439,15 +638,18 @@ impl Manifest {
                 }
                 Policy::FaultAround { pages }
             }
-            ("seed" | "eager" | "large-pages", Some(_)) => {
+            (_, Some(_)) => {
                 return Err(check.error("fault_around_pages", "only applies with policy = \"fault-around\""))
             }
-            (other, _) => {
-                return Err(check.error(
-                    "policy",
-                    format!("{other:?} is not one of \"seed\", \"eager\", \"fault-around\", \"large-pages\""),
-                ))
-            }
+            _ => match policy_name {
+                PolicyName::Seed => Policy::Seed,
+                PolicyName::Eager => Policy::Eager,
+                other => Policy::Named(other),
+            },
+        };
+        let image_window = match policy {
+            Policy::FaultAround { pages } => pages,
+            _ => 4,
         };
         let frames = raw.frames.unwrap_or(4096);
         if frames == 0 {
@@ -623,6 +825,16 @@ impl Manifest {
                 }
                 attachments.push(Attachment { region, address, writable: attach.writable });
             }
+            let names: Vec<&str> = attachments.iter().map(|a| regions[a.region].name.as_str()).collect();
+            let app_policy = check.app_policy(
+                &field,
+                app.policy.as_ref(),
+                app.fault_around.as_ref(),
+                policy,
+                image_window,
+                heap.is_some(),
+                &names,
+            )?;
             let expect = AppExpectation {
                 exit_code: app.expect.exit_code.unwrap_or(0),
                 output: app.expect.output,
@@ -651,6 +863,7 @@ impl Manifest {
                 argument,
                 share_to,
                 attachments,
+                policy: app_policy,
                 expect,
             });
         }
@@ -694,6 +907,14 @@ impl Manifest {
             apps,
             expect,
         })
+    }
+
+    /// Runs the image under another policy: the image's, and every app's that names none of its own.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+        for app in self.apps.iter_mut().filter(|app| app.policy.from_image) {
+            app.policy = AppPolicy::from_image(policy, app.attachments.len());
+        }
     }
 
     /// Client instances in all (the most clients alive at once).

@@ -89,6 +89,12 @@ fn errors_name_the_file_and_field() {
         ("name = \"x\"\npolicy = \"lru\"\n[[app]]\nname=\"a\"\ncrate=\"a\"", "policy", "\"lru\""),
         ("name = \"x\"\nfault_around_pages = 3\n[[app]]\nname=\"a\"\ncrate=\"a\"", "fault_around_pages", "only applies"),
         ("name = \"x\"\n[[app]]\nname=\"a\"", "app[0]", "exactly one"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\npolicy=\"lazy\"", "app[0].policy", "\"lazy\" is not one of"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\npolicy={data=\"cow\", heap=\"zero-page\"}", "app[0].policy.heap", "no heap"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\npolicy={code=\"cow\"}", "app[0].policy.code", "not an area kind"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\npolicy={bss=\"copy\"}", "app[0].policy.bss", "\"copy\" is not one of"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\npolicy=\"fault-around\"\nfault_around={file=65}", "app[0].fault_around.file", "0..=64"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nfault_around=2", "app[0].fault_around", "only applies where"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nelf=\"b\"", "app[0]", "exactly one"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[app]]\nname=\"a\"\ncrate=\"b\"", "app[1].name", "twice"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nstack=\"3000\"", "app[0].stack", "multiple of the page size"),
@@ -209,6 +215,43 @@ fn kernel_time_limit_and_share_to_default_and_parse() {
 }
 
 #[test]
+fn an_app_policy_resolves_per_area_kind_and_region() {
+    use manifest::PolicyName::*;
+    let text = r#"
+name = "p"
+policy = "eager"
+[[region]]
+name = "ring"
+size = "8K"
+[[app]]
+name = "a"
+crate = "a"
+heap = "64K"
+policy = { default = "zero-page", data = "cow", ring = "seed", heap = "large-pages", stack = "fault-around" }
+fault_around = { file = 2, zero = 16 }
+attach = [{ region = "ring", address = 0x30000000 }]
+[[app]]
+name = "b"
+crate = "b"
+heap = "64K"
+attach = [{ region = "ring", address = 0x30000000 }]
+[[app]]
+name = "c"
+crate = "c"
+policy = "cow"
+"#;
+    let manifest = parse(text).unwrap();
+    let [a, b, c] = &manifest.apps[..] else { panic!("three apps") };
+    assert_eq!(a.policy.kinds, [ZeroPage, ZeroPage, Cow, ZeroPage, LargePages, FaultAround]);
+    assert_eq!((a.policy.attachments.clone(), a.policy.fault_around), (vec![Seed], (2, 16)));
+    // The image's eager maps segments and the stack; the heap and regions stay lazy.
+    assert_eq!(b.policy.kinds, [Eager, Eager, Eager, Eager, Seed, Eager]);
+    assert_eq!(b.policy.attachments, vec![Seed]);
+    assert_eq!(c.policy.kinds, [Cow; 6]);
+    assert_eq!(manifest.policy, Policy::Eager);
+}
+
+#[test]
 fn an_argument_is_kept_and_bounded() {
     let plain = parse("name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n").unwrap();
     assert_eq!(plain.apps[0].argument, "");
@@ -218,4 +261,17 @@ fn an_argument_is_kept_and_bounded() {
         format!("name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nargument = \"{}\"\n", "x".repeat(129));
     let error = parse(&long).unwrap_err().to_string();
     assert!(error.contains("argument") && error.contains("longer than 128 bytes"), "{error}");
+}
+
+#[test]
+fn another_image_policy_reaches_the_apps_that_name_none() {
+    use manifest::PolicyName::*;
+    let text = "name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n[[app]]\nname = \"b\"\ncrate = \"b\"\npolicy = \"cow\"\n";
+    let mut manifest = parse(text).unwrap();
+    assert_eq!(manifest.apps[0].policy, manifest::AppPolicy::from_image(Policy::Seed, 0));
+    manifest.set_policy(Policy::Eager);
+    assert_eq!(manifest.apps[0].policy.kinds, [Eager, Eager, Eager, Eager, Seed, Eager]);
+    assert_eq!(manifest.apps[1].policy.kinds, [Cow; 6], "an app's own policy stays");
+    let eager = parse(&text.replace("name = \"x\"\n", "name = \"x\"\npolicy = \"eager\"\n")).unwrap();
+    assert_eq!(eager.apps[0].policy, manifest.apps[0].policy);
 }

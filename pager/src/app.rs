@@ -10,7 +10,7 @@ use core::fmt;
 
 use abi::{AppArea, AppLayout, Attachment, Span};
 
-use crate::area::{Area, AreaKind, Backend};
+use crate::area::{AreaKind, Backend};
 use crate::elf::Segment;
 use crate::pager::{Pager, PagerError};
 use crate::policy::Policy;
@@ -86,7 +86,7 @@ impl<P: Policy> Pager<'_, P> {
                     .ok_or(PagerError::UnknownSegment { image, index })?;
                 let (base, end) = segment.page_range();
                 let backend = Backend::Segment { image, segment };
-                let area = Area::new(base, end, segment.rights, backend, AreaKind::Segment(index));
+                let area = self.new_area(base, end, segment.rights, backend, AreaKind::Segment(index));
                 let limit = self.config().max_areas_per_client;
                 Ok(self.client_mut(client)?.insert_area(area, limit)?)
             }

@@ -3,6 +3,7 @@
 use alloc::collections::BTreeMap;
 
 use crate::elf::Segment;
+use crate::policy::{AreaPolicy, Mode};
 use crate::resident::ResidentPages;
 use crate::stats::FaultCounts;
 use crate::{
@@ -76,6 +77,10 @@ pub struct Area {
     pub(crate) shared: Option<SharedId>,
     pub(crate) resident: ResidentPages,
     pub(crate) faults: FaultCounts,
+    pub(crate) policy: AreaPolicy,
+    /// Some pages may be mapped read-only first (zero-page or cow, in an area no pagemap shares):
+    /// the one flag the fault path reads before it looks at the rules.
+    pub(crate) read_only_first: bool,
     /// Pages after a faulting one to map as well, when an advise call set it (sequential or
     /// random); `None` leaves it to the policy.
     pub(crate) fault_around: Option<u32>,
@@ -96,10 +101,26 @@ impl Area {
             shared: None,
             resident: ResidentPages::default(),
             faults: FaultCounts::default(),
+            policy: AreaPolicy::SEED,
+            read_only_first: false,
             fault_around: None,
             large: BTreeMap::new(),
             large_mapped: 0,
         }
+    }
+
+    /// Puts `policy` in force. A shared area never maps pages read-only first: its pagemap holds the
+    /// one frame every client maps, so a write must not give the writer a frame of its own.
+    pub(crate) fn set_policy(&mut self, policy: AreaPolicy) {
+        self.policy = policy;
+        let stand_in = |mode| matches!(mode, Mode::ZeroPage | Mode::Cow);
+        self.read_only_first =
+            self.shared.is_none() && (stand_in(policy.file.mode) || stand_in(policy.zero.mode));
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> AreaPolicy {
+        self.policy
     }
 
     /// The span number of the whole 2 MiB span around `vaddr` when a large frame may back it: the

@@ -51,6 +51,14 @@ pub enum FaultClass {
     Large,
     /// The page was already mapped with the rights asked for (another thread got there first).
     Spurious,
+    /// A read of a page of zeroes under zero-page (or cow): the shared zero frame, mapped read-only.
+    ZeroShared,
+    /// The first write to a page mapped from the shared zero frame: a fresh frame, mapped writable in
+    /// its place (x86 error code 0x7 on seL4: present, write, user).
+    Upgrade,
+    /// The first write to a writable segment's page mapped read-only from the image's own frame
+    /// (cow): the page copied into a new frame, mapped writable in its place.
+    CowCopy,
 }
 
 impl FaultClass {

@@ -42,6 +42,9 @@ pub struct FrameTable {
     capacity: u32,
     batch: u32,
     in_use: u32,
+    /// Frames the pager keeps for itself for good (the shared zero frame): in use, never freed,
+    /// counted apart from [`FrameCounts::in_use`].
+    pinned: u32,
 }
 
 /// A frame just taken from the pool.
@@ -63,12 +66,22 @@ pub struct FrameCounts {
     pub free: u32,
     /// The most frames the pool may create.
     pub capacity: u32,
+    /// Frames the pager keeps for good, not in `in_use` (the shared zero frame, once made).
+    pub pinned: u32,
 }
 
 impl FrameTable {
     /// A pool of at most `capacity` frames, retyped `batch` at a time.
     pub fn new(capacity: u32, batch: u32) -> Self {
-        Self { records: Vec::new(), free: Vec::new(), fresh: 0, capacity, batch: batch.max(1), in_use: 0 }
+        Self {
+            records: Vec::new(),
+            free: Vec::new(),
+            fresh: 0,
+            capacity,
+            batch: batch.max(1),
+            in_use: 0,
+            pinned: 0,
+        }
     }
 
     /// Takes a frame with one reference, charged to `owner`, to be filled with `content`.
@@ -116,6 +129,14 @@ impl FrameTable {
         debug_assert_eq!(self.fresh, created);
         self.records.resize(self.records.len() + made as usize, None);
         Ok(())
+    }
+
+    /// Makes a frame just allocated the pager's own for good: charged to nobody, never freed (it keeps
+    /// the reference `allocate` gave it), and counted as pinned rather than in use.
+    pub fn pin(&mut self, frame: PoolFrame) {
+        self.record_mut(frame).owner = None;
+        self.in_use -= 1;
+        self.pinned += 1;
     }
 
     /// Adds a reference to an allocated frame.
@@ -168,6 +189,7 @@ impl FrameTable {
             in_use: self.in_use,
             free: self.free.len() as u32 + (self.records.len() as u32 - self.fresh),
             capacity: self.capacity,
+            pinned: self.pinned,
         }
     }
 }

@@ -47,7 +47,7 @@ pub use fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, Refusa
 pub use frames::{Allocation, AllocationError, FrameCounts, LargeFrameCounts};
 pub use pager::{Client, Pager, PagerConfig, PagerError, ShareError, TeardownReport};
 pub use platform::{KernelError, MapError, PagingLevel, Platform};
-pub use policy::{BuiltinPolicy, Policy};
+pub use policy::{AppPolicy, AreaPolicy, AreaView, BuiltinPolicy, Mode, PageRule, Policy, PolicyKind};
 pub use seed::{map_with_missing_levels, FrameContent, LevelsError};
 pub use stats::FaultCounts;
 

@@ -11,9 +11,9 @@ use crate::elf::{ElfError, ElfImage};
 use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
 use crate::frames::{FrameCounts, FrameTable, LargeFrameCounts, LargeFrameTable, SlotPool};
 use crate::platform::Platform;
-use crate::policy::{AreaView, Policy};
+use crate::policy::{AppPolicy, AreaPolicy, AreaView, Mode, Policy};
 use crate::resident::ResidentPage;
-use crate::seed::{classify, fill, map_frame, Image, PageSource};
+use crate::seed::{classify, fill, image_frame_of, map_frame, Image, NewFrame, PageSource};
 use crate::stats::FaultCounts;
 use crate::{
     page_align_down, ClientId, FrameRef, ImageId, LargeFrame, PoolFrame, Rights, SharedId, LARGE_PAGE_SIZE,
@@ -98,6 +98,11 @@ pub enum ShareError {
     NotShareable {
         area: AreaKind,
     },
+    /// Some pages of the area are mapped read-only until their first write (zero-page or cow): a
+    /// pagemap could not follow their writes.
+    ReadOnlyFirst {
+        area: AreaKind,
+    },
     TooManySharedObjects,
     /// The area does not fit at the destination.
     Area(AreaError),
@@ -109,6 +114,11 @@ impl fmt::Display for ShareError {
             Self::UnknownClient(c) => write!(f, "unknown client {}", c.0),
             Self::NoArea { address } => write!(f, "no area at {address:#x} to share"),
             Self::NotShareable { area } => write!(f, "the {area} cannot be shared"),
+            Self::ReadOnlyFirst { area } => write!(
+                f,
+                "the {area} has pages mapped read-only until written (zero-page or cow): share it before \
+                 touching it, or give it another policy"
+            ),
             Self::TooManySharedObjects => f.write_str("too many shared objects"),
             Self::Area(e) => write!(f, "{e}"),
         }
@@ -206,6 +216,8 @@ pub struct Pager<'img, P: Policy = crate::BuiltinPolicy> {
     large_frames: LargeFrameTable,
     slots: SlotPool,
     faults: FaultCounts,
+    /// The shared zero frame (zero-page, cow): made on first use, pinned, never freed.
+    zero_frame: Option<PoolFrame>,
     /// Some fault may need more than the seed's path: large frames can be had, or an advise call
     /// set an area's fault-around. Until then every fault takes the plain path.
     general: bool,
@@ -224,8 +236,40 @@ impl<'img, P: Policy> Pager<'img, P> {
             large_frames: LargeFrameTable::new(config.large_frame_capacity),
             slots: SlotPool::new(config.copy_slots),
             faults: FaultCounts::default(),
+            zero_frame: None,
             general: config.large_frame_capacity > 0,
         }
+    }
+
+    /// The shared zero frame, once a zero-page or cow fault has made it.
+    pub fn zero_frame(&self) -> Option<PoolFrame> {
+        self.zero_frame
+    }
+
+    /// An area with the rules the pager's policy gives it.
+    pub(crate) fn new_area(
+        &self,
+        base: u64,
+        end: u64,
+        rights: Rights,
+        backend: Backend,
+        kind: AreaKind,
+    ) -> Area {
+        let mut area = Area::new(base, end, rights, backend, kind);
+        let view = AreaView { kind, backend, pages: area.pages(), policy: AreaPolicy::SEED };
+        area.set_policy(self.policy.area_policy(&view));
+        area
+    }
+
+    /// Puts an app's policy table in force in each of `client`'s areas it names (every area but the
+    /// stack guard, the IPC buffer page and areas shared in).
+    pub fn apply_app_policy(&mut self, client: ClientId, policy: &AppPolicy) -> Result<(), PagerError> {
+        for area in &mut self.client_mut(client)?.areas {
+            if let Some(rules) = policy.area_policy(area.kind, area.backend) {
+                area.set_policy(rules);
+            }
+        }
+        Ok(())
     }
 
     /// The capacities in force.
@@ -294,12 +338,13 @@ impl<'img, P: Policy> Pager<'img, P> {
     pub fn load_image(&mut self, client: ClientId, image: ImageId) -> Result<u64, PagerError> {
         let elf = self.image(image).ok_or(PagerError::UnknownImage(image))?.clone();
         let limit = self.config.max_areas_per_client;
-        let target = self.client_mut(client)?;
+        self.client_mut(client)?;
         for (n, segment) in elf.segments().iter().enumerate() {
             let (base, end) = segment.page_range();
             let backend = Backend::Segment { image, segment: *segment };
             let kind = AreaKind::Segment(n as u8);
-            target.insert_area(Area::new(base, end, segment.rights, backend, kind), limit)?;
+            let area = self.new_area(base, end, segment.rights, backend, kind);
+            self.client_mut(client)?.insert_area(area, limit)?;
         }
         Ok(elf.entry())
     }
@@ -315,7 +360,7 @@ impl<'img, P: Policy> Pager<'img, P> {
     ) -> Result<(), PagerError> {
         let end = checked_range(base, size)?;
         let limit = self.config.max_areas_per_client;
-        let area = Area::new(base, end, rights, Backend::Anonymous, kind);
+        let area = self.new_area(base, end, rights, Backend::Anonymous, kind);
         Ok(self.client_mut(client)?.insert_area(area, limit)?)
     }
 
@@ -341,11 +386,11 @@ impl<'img, P: Policy> Pager<'img, P> {
         let base = base.ok_or(AreaError::OutsideUserRange { base: 0, size })?;
         checked_range(base, size)?;
         let limit = self.config.max_areas_per_client;
+        let stack = self.new_area(base, top, Rights::READ_WRITE, Backend::Anonymous, AreaKind::Stack);
         let target = self.client_mut(client)?;
         let guard =
             Area::new(base - PAGE_SIZE, base, Rights::default(), Backend::Guard, AreaKind::StackGuard);
         target.insert_area(guard, limit)?;
-        let stack = Area::new(base, top, Rights::READ_WRITE, Backend::Anonymous, AreaKind::Stack);
         if let Err(error) = target.insert_area(stack, limit) {
             let guard_index = target.area_index(base - PAGE_SIZE).expect("guard just added");
             target.areas.remove(guard_index);
@@ -388,8 +433,9 @@ impl<'img, P: Policy> Pager<'img, P> {
             return Err(PagerError::UnknownRegion(region));
         }
         let limit = self.config.max_areas_per_client;
-        let mut area = Area::new(base, end, rights, Backend::Anonymous, kind);
+        let mut area = self.new_area(base, end, rights, Backend::Anonymous, kind);
         area.shared = Some(region);
+        area.set_policy(area.policy);
         self.client_mut(client)?.insert_area(area, limit)?;
         self.shared_mut(region).attachments += 1;
         Ok(())
@@ -414,12 +460,22 @@ impl<'img, P: Policy> Pager<'img, P> {
         let mut mapped = 0;
         for area_index in 0..areas {
             let area = &self.clients[usize::from(client.0)].as_ref().expect("checked").areas[area_index];
-            let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
+            let view = area_view(area);
             if !self.policy.populate_at_start(&view) {
                 continue;
             }
             let large = self.policy.large_pages(&view);
+            // A segment whose data and bss pages follow different rules: eager maps only its pages
+            // under an eager rule.
+            let by_page = view.policy.file.mode != view.policy.zero.mode;
             for index in 0..view.pages {
+                if by_page {
+                    let area =
+                        &self.clients[usize::from(client.0)].as_ref().expect("checked").areas[area_index];
+                    if rule_of_page(area, index, &self.images).mode != Mode::Eager {
+                        continue;
+                    }
+                }
                 let (class, _) = self.resolve(platform, client, area_index, index, large).map_err(refusal)?;
                 mapped += class.pages();
             }
@@ -444,14 +500,17 @@ impl<'img, P: Policy> Pager<'img, P> {
         if let Err(reason) = check_access(area, fault.access) {
             return self.refuse(client, fault, Some(area_index), reason);
         }
-        let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
         if self.general {
+            let view = area_view(area);
             return self.serve_general(platform, client, fault, area_index, view);
         }
         // The plain path: no large pages, no advised fault-around, one resolution by the seed's
-        // cases and the policy's fault-around.
+        // cases (or, under zero-page and cow, read-only first) and the area's fault-around.
         let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
-        let (class, frame) = match self.resolve_page(platform, client, area_index, index) {
+        let (rules, read_only_first) = (area.policy, area.read_only_first);
+        let resolved =
+            self.resolve_fault(platform, client, area_index, index, fault.access, read_only_first, false);
+        let (class, frame) = match resolved {
             Ok(resolved) => resolved,
             Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
         };
@@ -459,7 +518,19 @@ impl<'img, P: Policy> Pager<'img, P> {
 
         // Fault-around: best effort, a failure here is not the client's fault.
         let mut pages_mapped = u32::from(class != FaultClass::Spurious);
-        let around = self.policy.fault_around(&view);
+        let done = Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped });
+        if rules.file.around | rules.zero.around == 0 {
+            return done;
+        }
+        // The window of the faulting page's kind: its zero pages' or its file pages'.
+        let rule = rule_of_class(rules, class);
+        if rule.around == 0 {
+            return done;
+        }
+        // Only a rule with a window asks the policy (and builds its view).
+        let area = &self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index];
+        let view = area_view(area);
+        let around = self.policy.fault_around(&view, rule);
         for next in (index + 1..view.pages).take(around as usize) {
             match self.resolve_page(platform, client, area_index, next) {
                 Ok((FaultClass::Spurious, _)) => {}
@@ -471,6 +542,42 @@ impl<'img, P: Policy> Pager<'img, P> {
             }
         }
         Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped })
+    }
+
+    /// Resolves a checked fault's page: under zero-page and cow a read may be served read-only
+    /// from a shared frame; otherwise the seed's way (with a large page first when `large`), and
+    /// a write that finds its page mapped read-only first (spurious to the seed) upgrades it.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn resolve_fault(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+        access: Access,
+        read_only_first: bool,
+        large: bool,
+    ) -> Result<(FaultClass, FrameRef), RefusalReason> {
+        let served_read_only = match (read_only_first, access) {
+            (true, Access::Read | Access::Execute) => {
+                self.resolve_read_only_first(platform, client, area_index, index)
+            }
+            _ => None,
+        };
+        // One call of the seed's path here, so that it stays inlined (`cargo xtask bench`).
+        let resolved = match served_read_only {
+            Some(resolved) => resolved,
+            None => self.resolve(platform, client, area_index, index, large),
+        };
+        match (read_only_first, resolved) {
+            (true, Ok((FaultClass::Spurious, frame)))
+                if access == Access::Write && read_only_stand_in(frame, self.zero_frame) =>
+            {
+                self.upgrade(platform, client, area_index, index)
+            }
+            (_, resolved) => resolved,
+        }
     }
 
     /// [`Pager::serve`] once large frames can be had or an advise call set a fault-around: out
@@ -490,7 +597,7 @@ impl<'img, P: Policy> Pager<'img, P> {
 
     /// The general path: resolves a checked fault in area `area_index` (with a large page first
     /// when `large`, the policy wanting them there), then fault-around as an advise call set it for
-    /// the area, else as the policy says.
+    /// the area, else as the area's rules say.
     #[inline(always)]
     fn serve(
         &mut self,
@@ -504,8 +611,11 @@ impl<'img, P: Policy> Pager<'img, P> {
         let area = &self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index];
         let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
         let advised_around = area.fault_around;
+        let read_only_first = area.read_only_first;
 
-        let (class, frame) = match self.resolve(platform, client, area_index, index, large) {
+        let resolved =
+            self.resolve_fault(platform, client, area_index, index, fault.access, read_only_first, large);
+        let (class, frame) = match resolved {
             Ok(resolved) => resolved,
             Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
         };
@@ -513,10 +623,13 @@ impl<'img, P: Policy> Pager<'img, P> {
 
         // Fault-around: best effort, a failure here is not the client's fault.
         let mut pages_mapped = class.pages();
-        // An advise call's setting for the area (sequential, random), else the policy's.
+        // An advise call's setting for the area (sequential, random), else the area's rules.
         let around = match advised_around {
             Some(pages) => pages,
-            None => self.policy.fault_around(&view),
+            None => match rule_of_class(view.policy, class) {
+                rule if rule.around == 0 => 0,
+                rule => self.policy.fault_around(&view, rule),
+            },
         };
         for next in (index + 1..view.pages).take(around as usize) {
             match self.resolve(platform, client, area_index, next, large) {
@@ -554,6 +667,30 @@ impl<'img, P: Policy> Pager<'img, P> {
         let target = self.clients[usize::from(client.0)].as_mut().expect("live client");
         target.faults.record(class);
         target.areas[area_index].faults.record(class);
+    }
+
+    /// A read fault in an area whose rules map some pages read-only first (zero-page, cow; never a
+    /// shared area): a page of zeroes, or a writable segment's page wholly in the file, maps the
+    /// shared frame read-only; `None` for everything else, which goes the seed's way
+    /// ([`Pager::resolve_page`]). Kept apart so that the seed's path pays one flag test for it.
+    #[cold]
+    #[inline(never)]
+    fn resolve_read_only_first(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+    ) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
+        let Self { clients, frames, slots, images, zero_frame, .. } = self;
+        let target = clients[usize::from(client.0)].as_mut().expect("live client");
+        let area = &target.areas[area_index];
+        let vacancy = area.resident.find(index).err()?;
+        let PageSource::New(NewFrame { content, .. }) = classify(area, index, images) else {
+            return None;
+        };
+        let parts = Parts { frames, slots, zero_frame, images };
+        serve_read_only(platform, parts, target, client, area_index, index, content, vacancy)
     }
 
     /// Maps page `index` of an area: with a large page for its whole span first when the policy
@@ -674,6 +811,66 @@ impl<'img, P: Policy> Pager<'img, P> {
         }
     }
 
+    /// The first write to a page mapped read-only from a shared frame: a new frame filled as the
+    /// seed would fill it (zeroes, or a copy of the file's page), mapped writable in place of the
+    /// read-only mapping, which goes (unmap, then delete: a change of frame on seL4). Only a
+    /// writable area gets here: `check_access` refused a write to any other.
+    #[cold]
+    #[inline(never)]
+    fn upgrade(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        index: u32,
+    ) -> Result<(FaultClass, FrameRef), RefusalReason> {
+        let Self { clients, frames, slots, images, .. } = self;
+        let target = clients[usize::from(client.0)].as_mut().expect("live client");
+        let area = &target.areas[area_index];
+        let old = area.resident.at(index).expect("the page was found resident");
+        let PageSource::New(new) = classify(area, index, images) else {
+            // An image frame is only ever mapped read-only into a writable area by cow, for a page
+            // the seed would copy; anything else was mapped with its full rights.
+            return Ok((FaultClass::Spurious, old.frame));
+        };
+        if let Some(budget) = target.budget.filter(|b| target.charged >= *b) {
+            return Err(RefusalReason::OverBudget { budget });
+        }
+        let allocation =
+            frames.allocate(platform, client, new.content).map_err(RefusalReason::OutOfFrames)?;
+        target.charged += 1;
+        fill(platform, allocation, &new);
+        let class = match old.frame {
+            FrameRef::Image(_) => FaultClass::CowCopy,
+            // A large frame is never mapped read-only first: not reached.
+            FrameRef::Pool(_) | FrameRef::Large(_) => FaultClass::Upgrade,
+        };
+        let (vaddr, rights) = (area.base + u64::from(index) * PAGE_SIZE, area.rights);
+        let area = &mut target.areas[area_index];
+        area.resident.remove(index);
+        // Deleting the copy unmaps it first (`delete_copy`); a slot the kernel kept stays out.
+        if platform.delete_copy(old.slot).is_ok() {
+            slots.put(old.slot);
+        }
+        if let FrameRef::Pool(shared) = old.frame {
+            // The zero frame: pinned, so this is never its last reference.
+            frames.release(shared);
+        }
+        let frame = FrameRef::Pool(allocation.frame);
+        match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, frame, rights) {
+            Ok(slot) => {
+                let area = &mut target.areas[area_index];
+                area.resident.insert(index, ResidentPage { frame, slot });
+                Ok((class, frame))
+            }
+            Err(reason) => {
+                frames.release(allocation.frame);
+                target.charged -= 1;
+                Err(reason)
+            }
+        }
+    }
+
     /// Unmaps one page of a client, dropping its frame reference (HelenOS `elf_frame_free` on unmap).
     /// Returns whether a page was resident there. A page under a large page is not unmapped alone
     /// (`false`): the advise call's dont-need over its whole span drops a large page.
@@ -750,7 +947,7 @@ impl<'img, P: Policy> Pager<'img, P> {
                     self.general = true;
                 }
                 Advice::WillNeed => {
-                    let view = AreaView { kind: area.kind, backend: area.backend, pages: area.pages() };
+                    let view = area_view(area);
                     let large = self.policy.large_pages(&view);
                     for index in from..to {
                         match self.resolve(platform, client, area_index, index, large) {
@@ -857,7 +1054,14 @@ impl<'img, P: Policy> Pager<'img, P> {
         if matches!(area.backend, Backend::Guard | Backend::Reserved) || area.large_mapped > 0 {
             return Err(ShareError::NotShareable { area: area.kind });
         }
+        let zero_frame = self.zero_frame;
+        if area.read_only_first
+            && area.resident.iter().any(|(_, page)| read_only_stand_in(page.frame, zero_frame))
+        {
+            return Err(ShareError::ReadOnlyFirst { area: area.kind });
+        }
         let (size, rights, backend, already) = (area.end - area.base, area.rights, area.backend, area.shared);
+        let area_policy = area.policy;
         let end = checked_range(at, size).map_err(|e| match e {
             PagerError::Area(a) => ShareError::Area(a),
             _ => ShareError::Area(AreaError::OutsideUserRange { base: at, size }),
@@ -870,6 +1074,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         };
         let mut incoming = Area::new(at, end, rights, backend, AreaKind::SharedIn);
         incoming.shared = Some(shared_id);
+        incoming.set_policy(area_policy);
         let Self { clients, shared, frames, .. } = self;
         if let Err(error) = clients[usize::from(to.0)].as_mut().expect("checked").insert_area(incoming, limit)
         {
@@ -893,6 +1098,7 @@ impl<'img, P: Policy> Pager<'img, P> {
                 }
             }
             area.shared = Some(shared_id);
+            area.set_policy(area.policy);
             object.attachments = 1;
         }
         object.attachments += 1;
@@ -1046,6 +1252,115 @@ fn resolve_large(
             Err(reason)
         }
     })
+}
+
+/// The pager's pools, borrowed apart from its clients.
+struct Parts<'p, 'img> {
+    frames: &'p mut FrameTable,
+    slots: &'p mut SlotPool,
+    zero_frame: &'p mut Option<PoolFrame>,
+    images: &'p [Image<'img>],
+}
+
+/// A read of a page the area's rules serve read-only from a shared frame: zeroes from the shared
+/// zero frame (zero-page, cow), a writable segment's file page from the image's own frame (cow).
+/// `None` when the rules serve this page as the seed does.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn serve_read_only(
+    platform: &mut impl Platform,
+    parts: Parts<'_, '_>,
+    target: &mut Client,
+    client: ClientId,
+    area_index: usize,
+    index: u32,
+    content: crate::FrameContent,
+    vacancy: crate::resident::Vacancy,
+) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
+    let Parts { frames, slots, zero_frame, images } = parts;
+    let area = &target.areas[area_index];
+    let policy = area.policy;
+    let (class, frame) = match content {
+        crate::FrameContent::Zero if matches!(policy.zero.mode, Mode::ZeroPage | Mode::Cow) => {
+            match shared_zero_frame(platform, frames, zero_frame, client) {
+                Ok(zero) => (FaultClass::ZeroShared, FrameRef::Pool(zero)),
+                Err(reason) => return Some(Err(reason)),
+            }
+        }
+        crate::FrameContent::Copy if policy.file.mode == Mode::Cow => {
+            (FaultClass::ImageFrame, FrameRef::Image(image_frame_of(area, index, images)?))
+        }
+        _ => return None,
+    };
+    let vaddr = area.base + u64::from(index) * PAGE_SIZE;
+    let rights = Rights { write: false, ..area.rights };
+    if let FrameRef::Pool(zero) = frame {
+        frames.add_reference(zero);
+    }
+    match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, frame, rights) {
+        Ok(slot) => {
+            target.areas[area_index].resident.fill(vacancy, ResidentPage { frame, slot });
+            Some(Ok((class, frame)))
+        }
+        Err(reason) => {
+            if let FrameRef::Pool(zero) = frame {
+                frames.release(zero);
+            }
+            Some(Err(reason))
+        }
+    }
+}
+
+/// The shared zero frame, made (from the pool, charged to nobody, pinned) on first use.
+fn shared_zero_frame(
+    platform: &mut impl Platform,
+    frames: &mut FrameTable,
+    zero_frame: &mut Option<PoolFrame>,
+    client: ClientId,
+) -> Result<PoolFrame, RefusalReason> {
+    if let Some(zero) = *zero_frame {
+        return Ok(zero);
+    }
+    let allocation =
+        frames.allocate(platform, client, crate::FrameContent::Zero).map_err(RefusalReason::OutOfFrames)?;
+    fill(platform, allocation, &NewFrame::ZERO);
+    frames.pin(allocation.frame);
+    *zero_frame = Some(allocation.frame);
+    Ok(allocation.frame)
+}
+
+/// What a policy sees of an area.
+fn area_view(area: &Area) -> AreaView {
+    AreaView { kind: area.kind, backend: area.backend, pages: area.pages(), policy: area.policy }
+}
+
+/// The rule governing page `index` of an area: its zero pages' or its file pages'.
+fn rule_of_page(area: &Area, index: u32, images: &[Image<'_>]) -> crate::policy::PageRule {
+    match classify(area, index, images) {
+        PageSource::New(NewFrame { content: crate::FrameContent::Zero, .. }) => area.policy.zero,
+        _ => area.policy.file,
+    }
+}
+
+/// The rule of a served page by its class: a page of zeroes' rule, else a file page's.
+fn rule_of_class(rules: AreaPolicy, class: FaultClass) -> crate::policy::PageRule {
+    match class {
+        FaultClass::NewFrame(crate::FrameContent::Zero)
+        | FaultClass::ZeroShared
+        | FaultClass::Upgrade
+        | FaultClass::Large => rules.zero,
+        _ => rules.file,
+    }
+}
+
+/// Whether a resident page's frame is one mapped read-only until the page's first write: the shared
+/// zero frame, or an image frame (in a writable area only cow maps one).
+fn read_only_stand_in(frame: FrameRef, zero_frame: Option<PoolFrame>) -> bool {
+    match frame {
+        FrameRef::Image(_) => true,
+        FrameRef::Pool(frame) => zero_frame == Some(frame),
+        FrameRef::Large(_) => false,
+    }
 }
 
 fn shared_object(shared: &[Option<SharedObject>], id: SharedId) -> &SharedObject {

@@ -1,13 +1,239 @@
 //! Pager policies: the choices around the seed's fault cases, not the cases themselves.
 //!
 //! The fault cases (image frame, copy, zero, mixed, pagemap hit) are fixed by the ELF semantics and live
-//! in the pager; a policy only chooses *when* and *how many* pages go through them. That keeps a new
-//! policy from changing what a client reads. Planned extensions and where they hook in:
-//! large pages are [`Policy::large_pages`], consulted before a span's first page is resolved;
-//! zero-page sharing and copy-on-write would add a `read_only_first` choice consulted before a frame is
-//! allocated, with an upgrade path for write faults on resident read-only pages.
+//! in the pager; a policy only chooses *when* a page goes through them, *how many* go at once, and
+//! whether a page is first served read-only from a frame others share (the shared zero frame, or the
+//! image's own frame) until its first write. That keeps a policy from changing what a client reads.
+//!
+//! Every area carries an [`AreaPolicy`]: one [`PageRule`] for its pages that hold file bytes and one
+//! for its pages of zeroes, so a writable segment's `.data` part and its `.bss` part can differ. The
+//! pager's [`Policy`] gives a new area its rules; [`AppPolicy`] (a manifest's per-app table) overrides
+//! them per area kind (text, rodata, data, bss, heap, stack, each attached region).
 
 use crate::area::{AreaKind, Backend};
+use crate::Rights;
+
+/// A named policy, as manifests and the boot image name it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// One page per fault, nothing ahead of time (HelenOS).
+    #[default]
+    Seed,
+    /// The area mapped before the client starts.
+    Eager,
+    /// The faulting page and up to the rule's window of following pages.
+    FaultAround,
+    /// A page of zeroes is first mapped read-only from one shared zero frame; its first write takes
+    /// a fresh frame (`zero-shared`, then `upgrade`).
+    ZeroPage,
+    /// A writable page is first mapped read-only from the frame it would be copied from (the image's
+    /// own frame; the shared zero frame for zeroes); its first write copies it (`cow-copy`,
+    /// `upgrade`).
+    Cow,
+    /// 2 MiB frames where a span allows (mechanics behind [`Policy::large_pages`]; 4 KiB pages
+    /// otherwise).
+    LargePages,
+}
+
+impl Mode {
+    /// Every mode, in the order of their codes.
+    pub const ALL: [Mode; 6] =
+        [Self::Seed, Self::Eager, Self::FaultAround, Self::ZeroPage, Self::Cow, Self::LargePages];
+
+    /// The name manifests and reports use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Seed => "seed",
+            Self::Eager => "eager",
+            Self::FaultAround => "fault-around",
+            Self::ZeroPage => "zero-page",
+            Self::Cow => "cow",
+            Self::LargePages => "large-pages",
+        }
+    }
+
+    /// The mode a name stands for.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.name() == name)
+    }
+
+    /// The boot image's code ([`abi::policy`]).
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::Seed => abi::policy::SEED,
+            Self::Eager => abi::policy::EAGER,
+            Self::FaultAround => abi::policy::FAULT_AROUND,
+            Self::ZeroPage => abi::policy::ZERO_PAGE,
+            Self::Cow => abi::policy::COW,
+            Self::LargePages => abi::policy::LARGE_PAGES,
+        }
+    }
+
+    /// The mode of a boot-image code.
+    pub fn from_code(code: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.code() == code)
+    }
+}
+
+/// What happens to one kind of page of an area.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PageRule {
+    pub mode: Mode,
+    /// Following pages resolved with a fault on one of these (0..=64).
+    pub around: u8,
+}
+
+impl PageRule {
+    pub const SEED: Self = Self { mode: Mode::Seed, around: 0 };
+
+    /// The rule of `mode`, with `around` pages of fault-around when the mode is fault-around.
+    pub const fn new(mode: Mode, around: u8) -> Self {
+        Self { mode, around: if matches!(mode, Mode::FaultAround) { around } else { 0 } }
+    }
+}
+
+/// An area's rules: for its pages holding file bytes (a segment's pages below its file end) and for
+/// its pages of zeroes (a segment's `.bss` pages, every anonymous page).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct AreaPolicy {
+    pub file: PageRule,
+    pub zero: PageRule,
+}
+
+impl AreaPolicy {
+    pub const SEED: Self = Self { file: PageRule::SEED, zero: PageRule::SEED };
+
+    /// The same rule for every page.
+    pub const fn uniform(rule: PageRule) -> Self {
+        Self { file: rule, zero: rule }
+    }
+
+    /// The name reports give the area's policy: the mode, or `data+bss` modes joined when they differ.
+    pub fn describe(&self) -> PolicyName {
+        PolicyName(*self)
+    }
+}
+
+/// An [`AreaPolicy`] as a report writes it: `seed`, or `cow/zero-page` (file pages / zero pages).
+pub struct PolicyName(AreaPolicy);
+
+impl core::fmt::Display for PolicyName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let AreaPolicy { file, zero } = self.0;
+        if file.mode == zero.mode {
+            f.write_str(file.mode.name())
+        } else {
+            write!(f, "{}/{}", file.mode.name(), zero.mode.name())
+        }
+    }
+}
+
+/// The area kinds a manifest names in a per-app policy table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PolicyKind {
+    /// An executable segment (`R-X`).
+    Text,
+    /// A read-only, non-executable segment (`R--`).
+    Rodata,
+    /// A writable segment's pages that hold file bytes.
+    Data,
+    /// A writable segment's pages past its file end (and a read-only segment's, which is rare).
+    Bss,
+    Heap,
+    Stack,
+}
+
+impl PolicyKind {
+    /// The kinds, in the order [`AppPolicy::kinds`] keeps them (and the boot image writes them).
+    pub const ALL: [PolicyKind; 6] =
+        [Self::Text, Self::Rodata, Self::Data, Self::Bss, Self::Heap, Self::Stack];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Rodata => "rodata",
+            Self::Data => "data",
+            Self::Bss => "bss",
+            Self::Heap => "heap",
+            Self::Stack => "stack",
+        }
+    }
+
+    /// The kind of a segment's file pages, by its rights: writable is data, else executable is
+    /// text, else rodata.
+    pub const fn of_segment(rights: Rights) -> Self {
+        if rights.write {
+            Self::Data
+        } else if rights.execute {
+            Self::Text
+        } else {
+            Self::Rodata
+        }
+    }
+}
+
+/// One app's policy table, fully resolved: a rule per [`PolicyKind`] and per attached region.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AppPolicy {
+    /// Rules in [`PolicyKind::ALL`] order.
+    pub kinds: [PageRule; 6],
+    /// `(region number, rule)` of each attached region.
+    pub regions: heapless::Vec<(u16, PageRule), 16>,
+}
+
+impl AppPolicy {
+    /// A table from the boot image's numbers ([`abi::policy`]): one per kind in [`PolicyKind::ALL`]
+    /// order, the windows `[file, zero]` (file pages of text, rodata and data take the first, every
+    /// page of zeroes the second), and `(region, number)` per attached region. `Err` names a number
+    /// that is no policy's.
+    pub fn from_codes(
+        kinds: [u8; 6],
+        windows: [u8; 2],
+        regions: impl IntoIterator<Item = (u16, u8)>,
+    ) -> Result<Self, u8> {
+        let rule = |code: u8, window: u8| {
+            let mode = Mode::from_code(u32::from(code)).ok_or(code)?;
+            Ok::<_, u8>(PageRule::new(mode, window.min(64)))
+        };
+        let mut table = Self::default();
+        for (n, kind) in PolicyKind::ALL.into_iter().enumerate() {
+            let window = match kind {
+                PolicyKind::Text | PolicyKind::Rodata | PolicyKind::Data => windows[0],
+                PolicyKind::Bss | PolicyKind::Heap | PolicyKind::Stack => windows[1],
+            };
+            table.kinds[n] = rule(kinds[n], window)?;
+        }
+        for (region, code) in regions {
+            // More attachments than the table holds keep the seed (an image has at most a few).
+            let _ = table.regions.push((region, rule(code, windows[1])?));
+        }
+        Ok(table)
+    }
+
+    /// The rule of a kind.
+    pub fn rule(&self, kind: PolicyKind) -> PageRule {
+        self.kinds[kind as usize]
+    }
+
+    /// The rules of an area of `kind` backed by `backend`; `None` for areas no policy applies to
+    /// (the stack guard, the IPC buffer page, an area shared in, which keeps its source's).
+    pub fn area_policy(&self, kind: AreaKind, backend: Backend) -> Option<AreaPolicy> {
+        match (kind, backend) {
+            (AreaKind::Segment(_), Backend::Segment { segment, .. }) => {
+                let file = self.rule(PolicyKind::of_segment(segment.rights));
+                let zero = if segment.rights.write { self.rule(PolicyKind::Bss) } else { file };
+                Some(AreaPolicy { file, zero })
+            }
+            (AreaKind::Heap, _) => Some(AreaPolicy::uniform(self.rule(PolicyKind::Heap))),
+            (AreaKind::Stack, _) => Some(AreaPolicy::uniform(self.rule(PolicyKind::Stack))),
+            (AreaKind::Region(n), _) => {
+                let rule = self.regions.iter().find(|(r, _)| *r == n).map(|(_, rule)| *rule);
+                Some(AreaPolicy::uniform(rule.unwrap_or(PageRule::SEED)))
+            }
+            _ => None,
+        }
+    }
+}
 
 /// What a policy sees of an area.
 #[derive(Clone, Copy, Debug)]
@@ -15,32 +241,46 @@ pub struct AreaView {
     pub kind: AreaKind,
     pub backend: Backend,
     pub pages: u32,
+    /// The area's rules in force.
+    pub policy: AreaPolicy,
 }
 
-/// A pager policy.
+/// A pager policy: the rules a new area starts with, and what the rules mean at start-up.
 pub trait Policy {
     /// A short name for reports.
     fn name(&self) -> &'static str;
 
-    /// How many pages after the faulting one to resolve as well, within the area.
-    fn fault_around(&self, _area: &AreaView) -> u32 {
-        0
+    /// The rules of a new area (`view.policy` is the seed's; a per-app table may override the result
+    /// with [`crate::Pager::apply_app_policy`]).
+    fn area_policy(&self, _area: &AreaView) -> AreaPolicy {
+        AreaPolicy::SEED
     }
 
-    /// Whether to resolve every page of the area before the client starts.
-    fn populate_at_start(&self, _area: &AreaView) -> bool {
-        false
+    /// How many pages after the faulting one to resolve as well, within the area, for a fault on a
+    /// page the rule `rule` governs. Asked only for a rule with a window (`rule.around > 0`).
+    fn fault_around(&self, _area: &AreaView, rule: PageRule) -> u32 {
+        u32::from(rule.around)
+    }
+
+    /// Whether to resolve every page of the area governed by an eager rule before the client starts.
+    fn populate_at_start(&self, area: &AreaView) -> bool {
+        area.backend != Backend::Guard
+            && (area.policy.file.mode == Mode::Eager || area.policy.zero.mode == Mode::Eager)
     }
 
     /// Whether a fault in the area maps a whole 2 MiB large page where it can: the pager takes one
     /// for a span that lies wholly in the area, is private and zero-filled, and is still untouched,
-    /// and falls back to 4 KiB pages otherwise (no large frame left, the client's budget).
-    fn large_pages(&self, _area: &AreaView) -> bool {
-        false
+    /// and falls back to 4 KiB pages otherwise (no large frame left, the client's budget). By the
+    /// area's rules: its pages of zeroes under large-pages, in the heap, the stack or a segment
+    /// (whose zero-filled part is the .bss; the pager checks each span is all zero).
+    fn large_pages(&self, area: &AreaView) -> bool {
+        area.policy.zero.mode == Mode::LargePages
+            && matches!(area.kind, AreaKind::Heap | AreaKind::Stack | AreaKind::Segment(_))
     }
 }
 
-/// The policies an image can name. Configuration is data: a manifest picks one of these.
+/// The policies an image can name for all its areas at once. Configuration is data: a manifest picks
+/// one of these (and may override it per app and area kind).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BuiltinPolicy {
     /// HelenOS's behaviour: one page per fault, nothing ahead of time.
@@ -53,34 +293,58 @@ pub enum BuiltinPolicy {
     /// One 2 MiB frame per aligned span of anonymous memory (bss, heap, stack), one fault for 512
     /// pages; 4 KiB pages elsewhere and where a span is not whole.
     LargePages,
+    /// Another named policy for every area it applies to ([`BuiltinPolicy::rule_for`]).
+    Named(Mode),
+}
+
+impl BuiltinPolicy {
+    /// The image-wide policy of a mode, with `pages` of fault-around.
+    pub fn of_mode(mode: Mode, pages: u32) -> Self {
+        match mode {
+            Mode::Seed => Self::Seed,
+            Mode::Eager => Self::Eager,
+            Mode::FaultAround => Self::FaultAround { pages },
+            Mode::LargePages => Self::LargePages,
+            other => Self::Named(other),
+        }
+    }
+
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        match self {
+            Self::Seed => Mode::Seed,
+            Self::Eager => Mode::Eager,
+            Self::FaultAround { .. } => Mode::FaultAround,
+            Self::LargePages => Mode::LargePages,
+            Self::Named(mode) => *mode,
+        }
+    }
+
+    /// The rule an image-wide policy gives an area of `kind`: eager maps segments and the stack only
+    /// (the heap and regions stay lazy, as sel4utils loads), the others apply everywhere.
+    pub fn rule_for(&self, kind: AreaKind) -> PageRule {
+        match self {
+            Self::Seed => PageRule::SEED,
+            Self::Eager => match kind {
+                AreaKind::Segment(_) | AreaKind::Stack => PageRule::new(Mode::Eager, 0),
+                _ => PageRule::SEED,
+            },
+            Self::FaultAround { pages } => PageRule::new(Mode::FaultAround, (*pages).min(64) as u8),
+            Self::LargePages => PageRule::new(Mode::LargePages, 0),
+            Self::Named(mode) => PageRule::new(*mode, 0),
+        }
+    }
 }
 
 impl Policy for BuiltinPolicy {
     fn name(&self) -> &'static str {
-        match self {
-            Self::Seed => "seed",
-            Self::Eager => "eager",
-            Self::FaultAround { .. } => "fault-around",
-            Self::LargePages => "large-pages",
+        self.mode().name()
+    }
+
+    fn area_policy(&self, area: &AreaView) -> AreaPolicy {
+        match area.backend {
+            Backend::Guard | Backend::Reserved => AreaPolicy::SEED,
+            _ => AreaPolicy::uniform(self.rule_for(area.kind)),
         }
-    }
-
-    fn fault_around(&self, area: &AreaView) -> u32 {
-        match (self, area.backend) {
-            (_, Backend::Guard) => 0,
-            (Self::FaultAround { pages }, _) => *pages,
-            _ => 0,
-        }
-    }
-
-    fn populate_at_start(&self, area: &AreaView) -> bool {
-        matches!(self, Self::Eager)
-            && (matches!(area.backend, Backend::Segment { .. }) || area.kind == AreaKind::Stack)
-    }
-
-    fn large_pages(&self, area: &AreaView) -> bool {
-        // Segments too: their zero-filled part is the .bss (the pager checks each span is all zero).
-        matches!(self, Self::LargePages)
-            && matches!(area.kind, AreaKind::Heap | AreaKind::Stack | AreaKind::Segment(_))
     }
 }

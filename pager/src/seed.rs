@@ -57,7 +57,7 @@ pub(crate) struct NewFrame<'img> {
 }
 
 impl NewFrame<'_> {
-    const ZERO: Self = Self { content: FrameContent::Zero, bytes: &[], pad_lo: 0, pad_hi: 0 };
+    pub(crate) const ZERO: Self = Self { content: FrameContent::Zero, bytes: &[], pad_lo: 0, pad_hi: 0 };
 }
 
 /// The seed's cases for page `index` of an area, with one addition: a straddling page of a
@@ -108,6 +108,22 @@ pub(crate) fn classify<'img>(area: &Area, index: u32, images: &[Image<'img>]) ->
     }
 }
 
+/// The image's own frame holding page `index` of a writable segment's area, when that page lies wholly
+/// in the file (what [`classify`] copies as [`FrameContent::Copy`]): the frame cow maps read-only
+/// until the first write.
+pub(crate) fn image_frame_of(area: &Area, index: u32, images: &[Image<'_>]) -> Option<ImagePage> {
+    let Backend::Segment { image, segment } = area.backend else {
+        return None;
+    };
+    let page = page_align_down(segment.vaddr) + u64::from(index) * PAGE_SIZE;
+    if page < segment.vaddr || page + PAGE_SIZE > segment.file_end() {
+        return None;
+    }
+    let file_offset = segment.offset + (page - segment.vaddr);
+    let first_page = images.get(usize::from(image.0))?.first_page;
+    Some(ImagePage(first_page + (file_offset / PAGE_SIZE) as u32))
+}
+
 /// Whether the file holds a whole page at `page_offset` whose first `pad_lo` and last `pad_hi`
 /// bytes are zero.
 fn padded_with_zeroes(bytes: &[u8], page_offset: u64, pad_lo: u64, pad_hi: u64) -> bool {
@@ -120,8 +136,9 @@ fn padded_with_zeroes(bytes: &[u8], page_offset: u64, pad_lo: u64, pad_hi: u64) 
 
 /// Fills a new frame through the window. Zeroes already there (a fresh frame) are not written again.
 // Inlined, as `map_frame` is: the fault path calls both from another module, which may lie in another
-// codegen unit, and out of line they cost every fault a call each (`cargo xtask bench`).
-#[inline]
+// codegen unit, and out of line they cost every fault a call each (`cargo xtask bench`). Always: with
+// the callers zero-page and cow add, a plain hint no longer kept it inline.
+#[inline(always)]
 pub(crate) fn fill(platform: &mut impl Platform, allocation: Allocation, new: &NewFrame<'_>) {
     let frame = allocation.frame;
     match new.content {

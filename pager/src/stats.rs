@@ -15,6 +15,9 @@ pub struct FaultCounts {
     /// Large (2 MiB) frames mapped, each for 512 pages.
     pub large: u64,
     pub spurious: u64,
+    pub zero_shared: u64,
+    pub upgrade: u64,
+    pub cow_copy: u64,
     pub refused: u64,
 }
 
@@ -28,6 +31,9 @@ impl FaultCounts {
             FaultClass::NewFrame(FrameContent::Mixed) => &mut self.mixed,
             FaultClass::Large => &mut self.large,
             FaultClass::Spurious => &mut self.spurious,
+            FaultClass::ZeroShared => &mut self.zero_shared,
+            FaultClass::Upgrade => &mut self.upgrade,
+            FaultClass::CowCopy => &mut self.cow_copy,
         } += 1;
     }
 
@@ -37,6 +43,15 @@ impl FaultCounts {
 
     /// Faults served (every class).
     pub fn served(&self) -> u64 {
-        self.shared_hit + self.image_frame + self.copy + self.zero + self.mixed + self.large + self.spurious
+        self.shared_hit
+            + self.image_frame
+            + self.copy
+            + self.zero
+            + self.mixed
+            + self.large
+            + self.spurious
+            + self.zero_shared
+            + self.upgrade
+            + self.cow_copy
     }
 }

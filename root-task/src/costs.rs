@@ -60,13 +60,13 @@ impl ClassCost {
 /// faults that got no reply (their client was stopped instead).
 #[derive(Clone, Debug, Default)]
 pub struct FaultCosts {
-    pub classes: [ClassCost; 7],
+    pub classes: [ClassCost; 10],
     unanswered_entries: u64,
 }
 
 impl FaultCosts {
     /// The classes and the names reports give them.
-    pub const CLASSES: [(FaultClass, &'static str); 7] = [
+    pub const CLASSES: [(FaultClass, &'static str); 10] = [
         (FaultClass::ImageFrame, "image"),
         (FaultClass::NewFrame(FrameContent::Copy), "copy"),
         (FaultClass::NewFrame(FrameContent::Zero), "zero"),
@@ -74,6 +74,9 @@ impl FaultCosts {
         (FaultClass::SharedHit, "shared"),
         (FaultClass::Spurious, "spurious"),
         (FaultClass::Large, "large"),
+        (FaultClass::ZeroShared, "zero-shared"),
+        (FaultClass::Upgrade, "upgrade"),
+        (FaultClass::CowCopy, "cow-copy"),
     ];
 
     /// Records a served fault that took `ticks` from arrival to reply; its kernel entries include

@@ -411,7 +411,12 @@ impl Session {
                 0
             }
             Err(ShareError::UnknownClient(_)) => share_status::NO_DESTINATION,
-            Err(ShareError::NoArea { .. } | ShareError::NotShareable { .. }) => share_status::NO_AREA,
+            // An area with pages read-only until written (zero-page, cow) cannot be shared either.
+            Err(
+                ShareError::NoArea { .. }
+                | ShareError::NotShareable { .. }
+                | ShareError::ReadOnlyFirst { .. },
+            ) => share_status::NO_AREA,
             Err(ShareError::Area(_)) => share_status::DOES_NOT_FIT,
             Err(ShareError::TooManySharedObjects) => share_status::TOO_MANY_SHARED,
         };

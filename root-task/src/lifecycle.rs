@@ -419,13 +419,20 @@ fn add_areas(
     client: ClientId,
 ) -> Result<(), String> {
     let attachments = image.app_attachments(app);
-    pager.add_app(client, image_id, &app.layout(), attachments, regions).map_err(|error| match error.area {
-        Some(abi::AppArea::Region(attachment)) => {
-            let name = image.regions()[usize::from(attachment.region)].name();
-            alloc::format!("region {name:?}: {}", error.error)
+    pager.add_app(client, image_id, &app.layout(), attachments, regions).map_err(|error| {
+        match error.area {
+            Some(abi::AppArea::Region(attachment)) => {
+                let name = image.regions()[usize::from(attachment.region)].name();
+                alloc::format!("region {name:?}: {}", error.error)
+            }
+            _ => alloc::format!("{error}"),
         }
-        _ => alloc::format!("{error}"),
-    })
+    })?;
+    // The app's policy per area kind and attached region, as the manifest resolved it.
+    let attached = image.attachments_of(app).iter().map(|a| (a.region.get(), a.policy));
+    let policy = pager::AppPolicy::from_codes(app.policy, app.fault_around, attached)
+        .map_err(|code| alloc::format!("policy number {code} is no policy's"))?;
+    pager.apply_app_policy(client, &policy).map_err(|error| alloc::format!("{error}"))
 }
 
 #[cfg(test)]

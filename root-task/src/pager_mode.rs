@@ -7,7 +7,6 @@
 
 use alloc::string::String;
 
-use abi::policy;
 use pager::{BuiltinPolicy, Pager, PagerConfig};
 use sel4::{BootInfo, Endpoint};
 
@@ -37,12 +36,9 @@ const LARGE_FRAME_SLOTS: u64 = 512;
 pub type Verdict = Result<(), String>;
 
 fn policy_of(header: &bootimage::Header) -> Result<BuiltinPolicy, String> {
-    match header.policy.get() {
-        policy::SEED => Ok(BuiltinPolicy::Seed),
-        policy::EAGER => Ok(BuiltinPolicy::Eager),
-        policy::FAULT_AROUND => Ok(BuiltinPolicy::FaultAround { pages: header.policy_pages.get() }),
-        policy::LARGE_PAGES => Ok(BuiltinPolicy::LargePages),
-        other => Err(alloc::format!("image policy {other} is unknown")),
+    match pager::Mode::from_code(header.policy.get()) {
+        Some(mode) => Ok(BuiltinPolicy::of_mode(mode, header.policy_pages.get())),
+        None => Err(alloc::format!("image policy {} is unknown", header.policy.get())),
     }
 }
 
@@ -86,7 +82,12 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     let blocks =
         slots.allocate_range(clients as u64 * BLOCK_SLOTS).ok_or_else(|| too_few("client blocks"))?;
     let frames = slots.allocate_range(u64::from(frame_capacity)).ok_or_else(|| too_few("the frame pool"))?;
-    let wants_large = policy == BuiltinPolicy::LargePages;
+    // Large frames for an image whose policy, or some app's table, names large-pages.
+    let large = abi::policy::LARGE_PAGES as u8;
+    let wants_large = policy == BuiltinPolicy::LargePages
+        || image.apps().iter().any(|app| {
+            app.policy.contains(&large) || image.attachments_of(app).iter().any(|a| a.policy == large)
+        });
     let large_frames = slots
         .allocate_range(if wants_large { LARGE_FRAME_SLOTS } else { 0 })
         .ok_or_else(|| too_few("the large-frame pool"))?;
@@ -167,11 +168,14 @@ fn judge(session: &Session) -> Verdict {
     if let Some(failure) = clients.failure() {
         return Err(failure.into());
     }
-    if frames.in_use != 0 || frames.free != frames.created || copies != 0 {
+    // The shared zero frame (zero-page, cow) is the pager's for good: pinned, neither in use nor free.
+    let pinned_ok = frames.pinned == u32::from(pager.zero_frame().is_some());
+    if frames.in_use != 0 || frames.free + frames.pinned != frames.created || copies != 0 || !pinned_ok {
         return Err(alloc::format!(
-            "frames not all returned: {} in use, {} free of {} created, {copies} copy slots in use",
+            "frames not all returned: {} in use, {} free and {} pinned of {} created, {copies} copy slots in use",
             frames.in_use,
             frames.free,
+            frames.pinned,
             frames.created
         ));
     }

@@ -91,6 +91,9 @@ pub fn class_code(class: FaultClass) -> u8 {
         FaultClass::NewFrame(FrameContent::Mixed) => trace::class::MIXED,
         FaultClass::Spurious => trace::class::SPURIOUS,
         FaultClass::Large => trace::class::LARGE,
+        FaultClass::ZeroShared => trace::class::ZERO_SHARED,
+        FaultClass::Upgrade => trace::class::ZERO_UPGRADE,
+        FaultClass::CowCopy => trace::class::COW_COPY,
     }
 }
 

@@ -37,7 +37,8 @@ impl fmt::Display for AreaName {
     }
 }
 
-/// `image=.. copy=.. zero=.. mixed=.. shared=..` of a set of fault counts.
+/// `image=.. copy=.. zero=.. mixed=.. shared=.. zero-shared=.. upgrade=.. cow-copy=..` of a set of
+/// fault counts.
 struct Classes<'a>(&'a FaultCounts);
 
 impl fmt::Display for Classes<'_> {
@@ -45,8 +46,16 @@ impl fmt::Display for Classes<'_> {
         let c = self.0;
         write!(
             f,
-            "image={} copy={} zero={} mixed={} shared={} large={}",
-            c.image_frame, c.copy, c.zero, c.mixed, c.shared_hit, c.large
+            "image={} copy={} zero={} mixed={} shared={} large={} zero-shared={} upgrade={} cow-copy={}",
+            c.image_frame,
+            c.copy,
+            c.zero,
+            c.mixed,
+            c.shared_hit,
+            c.large,
+            c.zero_shared,
+            c.upgrade,
+            c.cow_copy
         )
     }
 }
@@ -71,11 +80,12 @@ pub fn client_stats(name: Name<'_>, client: &Client, faults_taken: u64, paging_s
     for area in client.areas().iter().filter(|a| a.backend() != Backend::Reserved) {
         let faults = area.faults();
         sel4::debug_println!(
-            "[stats] scope=area client={name} area={} resident={} {} refused={}",
+            "[stats] scope=area client={name} area={} resident={} {} refused={} policy={}",
             AreaName(area.kind()),
             area.resident_pages(),
             Classes(faults),
-            faults.refused
+            faults.refused,
+            area.policy().describe()
         );
     }
     let faults = client.faults();
@@ -154,7 +164,7 @@ pub fn total_stats(totals: &Totals<'_>) {
     sel4::debug_println!(
         "[stats] scope=total clients={} faults={} {} refused={} distinct_image_pages={} frames_created={} \
          frames_in_use={} frames_free={} large_frames_created={} large_frames_in_use={} copy_slots_in_use={} \
-         kernel_entries={} entries_per_fault={} policy={} startup_pages={} startup_entries={}",
+         kernel_entries={} entries_per_fault={} policy={} startup_pages={} startup_entries={} frames_pinned={}",
         totals.clients,
         totals.vm_faults,
         Classes(faults),
@@ -170,7 +180,8 @@ pub fn total_stats(totals: &Totals<'_>) {
         Ratio(totals.kernel_entries, totals.vm_faults),
         totals.policy,
         totals.startup_pages,
-        totals.startup_entries
+        totals.startup_entries,
+        totals.frames.pinned
     );
 }
 

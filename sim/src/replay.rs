@@ -333,19 +333,16 @@ pub fn class_of(code: u8) -> Option<FaultClass> {
         trace::class::MIXED => FaultClass::NewFrame(FrameContent::Mixed),
         trace::class::SPURIOUS => FaultClass::Spurious,
         trace::class::LARGE => FaultClass::Large,
+        trace::class::ZERO_SHARED => FaultClass::ZeroShared,
+        trace::class::ZERO_UPGRADE => FaultClass::Upgrade,
+        trace::class::COW_COPY => FaultClass::CowCopy,
         _ => return None,
     })
 }
 
 /// The policy a packed image's header names.
 pub fn policy_of(number: u32, pages: u32) -> Option<BuiltinPolicy> {
-    match number {
-        abi::policy::SEED => Some(BuiltinPolicy::Seed),
-        abi::policy::EAGER => Some(BuiltinPolicy::Eager),
-        abi::policy::FAULT_AROUND => Some(BuiltinPolicy::FaultAround { pages }),
-        abi::policy::LARGE_PAGES => Some(BuiltinPolicy::LargePages),
-        _ => None,
-    }
+    pager::Mode::from_code(number).map(|mode| BuiltinPolicy::of_mode(mode, pages))
 }
 
 #[cfg(test)]

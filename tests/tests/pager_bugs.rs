@@ -58,7 +58,7 @@ fn frames_outliving_their_creator_are_not_charged_to_a_newcomer_with_its_id() {
     session.remove_client(newcomer).unwrap();
     assert_eq!(
         session.pager.frame_counts(),
-        FrameCounts { created: 32, in_use: 0, free: 32, capacity: 4096 }
+        FrameCounts { created: 32, in_use: 0, free: 32, capacity: 4096, pinned: 0 }
     );
     assert_eq!(session.kernel.violations(), &[]);
 }

@@ -10,7 +10,10 @@
 
 use std::collections::HashMap;
 
-use pager::{BuiltinPolicy, ClientId, FrameRef, ImagePage, KernelError, PagerConfig, RefusalReason, Rights};
+use pager::{
+    AppPolicy, AreaPolicy, BuiltinPolicy, ClientId, FrameRef, ImagePage, KernelError, Mode, PagerConfig,
+    RefusalReason, Rights, ShareError,
+};
 use pager_tests::pattern;
 use proptest::prelude::*;
 use sim::elf::{ElfBuilder, FLAGS_R, FLAGS_RW, FLAGS_RX};
@@ -125,10 +128,21 @@ fn policy() -> impl Strategy<Value = BuiltinPolicy> {
         3 => Just(BuiltinPolicy::Seed),
         1 => (1u32..4).prop_map(|pages| BuiltinPolicy::FaultAround { pages }),
         1 => Just(BuiltinPolicy::Eager),
+        1 => Just(BuiltinPolicy::Named(Mode::ZeroPage)),
+        1 => Just(BuiltinPolicy::Named(Mode::Cow)),
         // The images here have no whole 2 MiB span: it must behave as seed does (large pages
         // themselves are tested in large_pages.rs).
         1 => Just(BuiltinPolicy::LargePages),
     ]
+}
+
+/// A per-app table (a mode per area kind, windows for file and zero pages), as the boot image holds
+/// it, applied to each client over the image-wide policy; `None` leaves the image's.
+fn table() -> impl Strategy<Value = Option<AppPolicy>> {
+    let code = (0u8..6).prop_map(|n| Mode::ALL[usize::from(n)].code() as u8);
+    prop::option::weighted(0.3, (prop::array::uniform6(code), 0u8..4, 0u8..4)).prop_map(|table| {
+        table.map(|(kinds, file, zero)| AppPolicy::from_codes(kinds, [file, zero], []).expect("valid codes"))
+    })
 }
 
 /// Who sees the same page: a client alone, or every holder of a shared object.
@@ -225,6 +239,18 @@ struct Run<'a> {
     eager: bool,
     /// Capacities small enough to run out; refusals for lack of frames, slots or memory are expected.
     tight: bool,
+    policy: BuiltinPolicy,
+    table: Option<AppPolicy>,
+}
+
+/// Whether an area's rules may map a page read-only first: zeroes from the zero frame (zero-page,
+/// cow), a writable segment's file page from the image's frame (cow).
+fn may_map_read_only_first(rules: AreaPolicy, zero_frame: bool) -> bool {
+    if zero_frame {
+        matches!(rules.zero.mode, Mode::ZeroPage | Mode::Cow)
+    } else {
+        rules.file.mode == Mode::Cow
+    }
 }
 
 impl Run<'_> {
@@ -279,7 +305,13 @@ impl Run<'_> {
                     areas.push(OracleArea { base, end, rights, fill: Fill::Segment { image, segment }, key });
                 }
                 self.oracle.clients.push((id, areas));
-                if self.eager {
+                if let Some(table) = &self.table {
+                    self.session.pager.apply_app_policy(id, table).expect("a live client");
+                    // Eager for some kinds maps some pages; which ones the checks at the end see.
+                    if let Err(refusal) = self.session.start(id) {
+                        prop_assert!(self.scarce(&refusal.reason), "{refusal:?}");
+                    }
+                } else if self.eager {
                     let pages: u64 =
                         self.oracle.clients.last().unwrap().1.iter().map(|a| (a.end - a.base) / PAGE).sum();
                     match self.session.start(id) {
@@ -377,7 +409,23 @@ impl Run<'_> {
                     SHARED_BASE + (self.oracle.shares - 1) * SHARED_STRIDE
                 };
                 let (from_id, to_id) = (self.oracle.clients[from].0, self.oracle.clients[to].0);
-                self.session.share(from_id, source.base, to_id, at).expect("share");
+                match self.session.share(from_id, source.base, to_id, at) {
+                    Ok(()) => {}
+                    // Pages mapped read-only until written (zero-page, cow) keep an area from being
+                    // shared: only those policies may refuse, and only an area holding such a page.
+                    Err(ShareError::ReadOnlyFirst { .. }) => {
+                        let areas = self.session.pager.client(from_id).expect("live").areas();
+                        let area = areas.iter().find(|a| a.base() == source.base).expect("the source area");
+                        let rules = area.policy();
+                        prop_assert!(
+                            may_map_read_only_first(rules, true) || may_map_read_only_first(rules, false),
+                            "refused under {:?}",
+                            rules
+                        );
+                        return Ok(());
+                    }
+                    Err(error) => panic!("share: {error}"),
+                }
                 let key = match source.key {
                     Key::Shared(_) => source.key,
                     Key::Private(_) => {
@@ -465,7 +513,27 @@ impl Run<'_> {
                     "page {:#x} of {id:?}",
                     mapping.vaddr
                 );
-                prop_assert_eq!(mapping.rights, area.rights);
+                // A page mapped read-only until its first write: the shared zero frame, or (cow) the
+                // image's own frame of a writable segment's page.
+                let zero_frame = self.session.pager.zero_frame().map(FrameRef::Pool);
+                let read_only_first = area.rights.write
+                    && (Some(mapping.frame) == zero_frame || matches!(mapping.frame, FrameRef::Image(_)));
+                let pager_areas = self.session.pager.client(*id).expect("live").areas();
+                let pager_area =
+                    pager_areas.iter().find(|a| a.base() == area.base).expect("the pager's area");
+                let rules = pager_area.policy();
+                if read_only_first {
+                    prop_assert!(
+                        may_map_read_only_first(rules, Some(mapping.frame) == zero_frame),
+                        "{:?} mapped read-only under {:?} and {:?}",
+                        mapping,
+                        self.policy,
+                        rules
+                    );
+                    prop_assert_eq!(mapping.rights, Rights { write: false, ..area.rights });
+                } else {
+                    prop_assert_eq!(mapping.rights, area.rights);
+                }
                 if let Fill::Segment { image, segment } = area.fill {
                     let elf = &self.oracle.elves[image];
                     let spec = &elf.segments()[segment];
@@ -484,7 +552,10 @@ impl Run<'_> {
                             .all(|(va, &b)| (spec.vaddr..file_end).contains(&va) || b == 0)
                     });
                     let straddles = !in_file && page < file_end;
-                    if !area.rights.write && (in_file || (straddles && padded_with_zeroes)) {
+                    let cow = rules.file.mode == Mode::Cow && area.rights.write && in_file;
+                    if cow && matches!(mapping.frame, FrameRef::Image(_))
+                        || !area.rights.write && (in_file || (straddles && padded_with_zeroes))
+                    {
                         let first = boot.files()[image].first_page;
                         let page_offset = offset.expect("a page in the file");
                         let expected = FrameRef::Image(ImagePage(first + (page_offset / PAGE) as u32));
@@ -501,7 +572,9 @@ impl Run<'_> {
         }
         let counts = self.session.pager.frame_counts();
         prop_assert_eq!(counts.in_use, 0);
-        prop_assert_eq!(counts.free, counts.created);
+        // The shared zero frame, once made, is the pager's for good: pinned, never free.
+        prop_assert_eq!(counts.free + counts.pinned, counts.created);
+        prop_assert_eq!(counts.pinned, u32::from(self.session.pager.zero_frame().is_some()));
         prop_assert_eq!(u64::from(counts.created), self.session.kernel.counters().frames_created);
         prop_assert_eq!(self.session.pager.copy_slots_in_use(), 0);
         prop_assert_eq!(self.session.kernel.live_copies(), 0);
@@ -531,6 +604,7 @@ fn limits() -> impl Strategy<Value = Limits> {
 fn run_case(
     images: &[(Vec<SegmentPlan>, u64)],
     policy: BuiltinPolicy,
+    table: Option<AppPolicy>,
     ops: &[Op],
     limits: Option<Limits>,
 ) -> Result<(), TestCaseError> {
@@ -569,7 +643,14 @@ fn run_case(
         shares: 0,
         low_shares: 0,
     };
-    let mut run = Run { session, oracle, eager: policy == BuiltinPolicy::Eager, tight: limits.is_some() };
+    let mut run = Run {
+        session,
+        oracle,
+        eager: policy == BuiltinPolicy::Eager,
+        tight: limits.is_some(),
+        policy,
+        table,
+    };
     // Two clients to begin with, so sharing has somewhere to go from the first step.
     run.apply(Op::Spawn { image: 0 })?;
     run.apply(Op::Spawn { image: 1 })?;
@@ -586,9 +667,10 @@ proptest! {
     fn clients_read_what_the_elf_file_and_their_writes_say(
         images in image_plans(),
         policy in policy(),
+        table in table(),
         ops in prop::collection::vec(op(), 1..60),
     ) {
-        run_case(&images, policy, &ops, None)?;
+        run_case(&images, policy, table, &ops, None)?;
     }
 
     /// The same with too few frames, slots and untyped memory: refusals, but never a wrong byte, a
@@ -597,9 +679,10 @@ proptest! {
     fn scarce_resources_are_refused_cleanly_and_nothing_leaks(
         images in image_plans(),
         policy in policy(),
+        table in table(),
         ops in prop::collection::vec(op(), 1..60),
         limits in limits(),
     ) {
-        run_case(&images, policy, &ops, Some(limits))?;
+        run_case(&images, policy, table, &ops, Some(limits))?;
     }
 }

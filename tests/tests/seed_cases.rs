@@ -123,7 +123,7 @@ fn writable_initialised_page_is_copied_and_writes_stay_private() {
     assert_eq!(session.kernel.writable_mappers(other), [second]);
     assert_eq!(
         session.pager.frame_counts(),
-        FrameCounts { created: 32, in_use: 2, free: 30, capacity: 4096 }
+        FrameCounts { created: 32, in_use: 2, free: 30, capacity: 4096, pinned: 0 }
     );
     assert_clean(&session);
 }
@@ -344,7 +344,7 @@ fn unmap_frees_copies_zero_and_mixed_frames_but_never_image_frames() {
     }
     assert_eq!(
         session.pager.frame_counts(),
-        FrameCounts { created: 32, in_use: 3, free: 29, capacity: 4096 }
+        FrameCounts { created: 32, in_use: 3, free: 29, capacity: 4096, pinned: 0 }
     );
     assert_eq!(session.pager.copy_slots_in_use(), 4);
 
@@ -359,7 +359,7 @@ fn unmap_frees_copies_zero_and_mixed_frames_but_never_image_frames() {
     }
     assert_eq!(
         session.pager.frame_counts(),
-        FrameCounts { created: 32, in_use: 0, free: 32, capacity: 4096 }
+        FrameCounts { created: 32, in_use: 0, free: 32, capacity: 4096, pinned: 0 }
     );
     assert_eq!(session.pager.copy_slots_in_use(), 0);
     assert_eq!(session.kernel.live_copies(), 0);
@@ -417,7 +417,7 @@ fn remove_client_frees_private_frames_and_shared_ones_with_the_last_sharer() {
     assert_eq!(session.pager.pagemap_len(shared), None);
     assert_eq!(
         session.pager.frame_counts(),
-        FrameCounts { created: 32, in_use: 0, free: 32, capacity: 4096 }
+        FrameCounts { created: 32, in_use: 0, free: 32, capacity: 4096, pinned: 0 }
     );
     assert_eq!(session.pager.copy_slots_in_use(), 0);
     assert_eq!(session.kernel.live_copies(), 0);
@@ -807,7 +807,10 @@ fn recycled_frames_are_filled_completely() {
     for page in 0..4 {
         assert!(session.unmap(client, heap + page * PAGE).unwrap());
     }
-    assert_eq!(session.pager.frame_counts(), FrameCounts { created: 4, in_use: 0, free: 4, capacity: 4 });
+    assert_eq!(
+        session.pager.frame_counts(),
+        FrameCounts { created: 4, in_use: 0, free: 4, capacity: 4, pinned: 0 }
+    );
 
     // Every case that fills a pool frame, on dirty frames.
     let mut small = zeroes(4096);

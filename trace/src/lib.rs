@@ -66,8 +66,14 @@ pub mod class {
     pub const UPGRADE: u8 = 8;
     /// A 2 MiB frame mapped for a whole aligned span (the large-pages policy).
     pub const LARGE: u8 = 9;
+    /// A read of a page of zeroes served from the pager's shared zero frame (zero-page, cow).
+    pub const ZERO_SHARED: u8 = 10;
+    /// The first write to a page the pager mapped from its shared zero frame: a frame of its own.
+    pub const ZERO_UPGRADE: u8 = 11;
+    /// The first write to a page cow mapped from the image's frame: a copy of its own.
+    pub const COW_COPY: u8 = 12;
     /// Classes 0 to this one are known.
-    pub const LAST: u8 = LARGE;
+    pub const LAST: u8 = COW_COPY;
 
     /// The class's name in CSV and reports.
     pub fn name(class: u8) -> &'static str {
@@ -82,6 +88,9 @@ pub mod class {
             REFAULT => "refault",
             UPGRADE => "upgrade",
             LARGE => "large",
+            ZERO_SHARED => "zero-shared",
+            ZERO_UPGRADE => "zero-upgrade",
+            COW_COPY => "cow-copy",
             _ => "?",
         }
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use bootimage::{AppSpec, AttachmentSpec, ImageSpec, RegionSpec};
-use manifest::{AppSource, Manifest, Policy};
+use manifest::{AppSource, Manifest, Policy, PolicyName};
 use serde::Serialize;
 
 use crate::apps::{self, AppElf};
@@ -49,12 +49,25 @@ pub fn pack(checked: &Checked) -> Result<Vec<u8>> {
 }
 
 fn policy(policy: Policy) -> (&'static str, u32, u32) {
-    match policy {
-        Policy::Seed => ("seed", abi::policy::SEED, 0),
-        Policy::Eager => ("eager", abi::policy::EAGER, 0),
-        Policy::FaultAround { pages } => ("fault-around", abi::policy::FAULT_AROUND, pages),
-        Policy::LargePages => ("large-pages", abi::policy::LARGE_PAGES, 0),
-    }
+    let pages = match policy {
+        Policy::FaultAround { pages } => pages,
+        _ => 0,
+    };
+    (policy.name().name(), code(policy.name()), pages)
+}
+
+/// The boot image's number of a named policy ([`abi::policy`]).
+fn code(name: PolicyName) -> u32 {
+    pager::Mode::from_name(name.name()).expect("the manifest's names are the pager's").code()
+}
+
+/// An app's policy table as the boot image holds it: a number per area kind, the windows.
+fn app_policy(policy: &manifest::AppPolicy) -> ([u8; 6], [u8; 2]) {
+    let window = |pages: u32| pages.min(64) as u8;
+    (
+        policy.kinds.map(|name| code(name) as u8),
+        [window(policy.fault_around.0), window(policy.fault_around.1)],
+    )
 }
 
 fn to_u32(value: u64, what: &str) -> Result<u32> {
@@ -96,7 +109,10 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
     let mut apps = Vec::new();
     for (app, elf) in manifest.apps.iter().zip(&checked.elfs) {
         let (heap_base, heap_size) = app.heap.map_or((0, 0), |heap| (heap.base, heap.size));
+        let (app_policy, fault_around) = app_policy(&app.policy);
         apps.push(AppSpec {
+            policy: app_policy,
+            fault_around,
             name: app.name.clone(),
             elf: loadable_part(&elf.bytes)
                 .with_context(|| format!("app {:?} ({})", app.name, elf.path.display()))?,
@@ -118,9 +134,11 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
             attachments: app
                 .attachments
                 .iter()
-                .map(|a| {
+                .zip(&app.policy.attachments)
+                .map(|(a, &policy)| {
                     Ok(AttachmentSpec {
                         region: u16::try_from(a.region).context("too many regions")?,
+                        policy: code(policy) as u8,
                         writable: a.writable,
                         address: to_u32(a.address, "attachment address")?,
                     })
@@ -219,6 +237,10 @@ pub struct AppReport {
     /// The apps this one may share its areas into.
     pub share_to: Vec<String>,
     pub attachments: Vec<AttachmentReport>,
+    /// The policy of each area kind (text, rodata, data, bss, heap, stack) and attached region,
+    /// with the fault-around windows `[file, zero]`.
+    pub policy: std::collections::BTreeMap<String, String>,
+    pub fault_around: [u32; 2],
     pub expect: ExpectReport,
 }
 
@@ -279,7 +301,17 @@ pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Re
     for (((app, elf), image), record) in
         manifest.apps.iter().zip(&checked.elfs).zip(&images).zip(packed.apps())
     {
+        let mut app_policy: std::collections::BTreeMap<String, String> = manifest::AREA_KINDS
+            .iter()
+            .zip(app.policy.kinds)
+            .map(|(kind, name)| (kind.to_string(), name.name().to_string()))
+            .collect();
+        for (attachment, name) in app.attachments.iter().zip(&app.policy.attachments) {
+            app_policy.insert(manifest.regions[attachment.region].name.clone(), name.name().to_string());
+        }
         apps.push(AppReport {
+            policy: app_policy,
+            fault_around: [app.policy.fault_around.0, app.policy.fault_around.1],
             name: app.name.clone(),
             source: match &app.source {
                 AppSource::Crate(krate) => format!("crate {krate}"),
@@ -446,6 +478,30 @@ mod tests {
             debug.contains("-append 'console_port=0x2f8 debug_port=0x2f8' -serial \"file:$here/com2.log\""),
             "{debug}"
         );
+    }
+
+    #[test]
+    fn an_app_policy_table_packs_to_the_abi_numbers() {
+        use manifest::PolicyName::*;
+        let table = manifest::AppPolicy {
+            kinds: [Seed, Eager, Cow, ZeroPage, LargePages, FaultAround],
+            attachments: vec![Cow],
+            fault_around: (2, 100),
+            from_image: false,
+        };
+        let (codes, windows) = app_policy(&table);
+        let expected = [
+            abi::policy::SEED,
+            abi::policy::EAGER,
+            abi::policy::COW,
+            abi::policy::ZERO_PAGE,
+            abi::policy::LARGE_PAGES,
+            abi::policy::FAULT_AROUND,
+        ];
+        assert_eq!(codes, expected.map(|code| code as u8));
+        assert_eq!(windows, [2, 64], "windows are at most 64 pages");
+        assert_eq!(policy(Policy::FaultAround { pages: 3 }), ("fault-around", abi::policy::FAULT_AROUND, 3));
+        assert_eq!(policy(Policy::Named(Cow)), ("cow", abi::policy::COW, 0));
     }
 
     #[test]

@@ -108,7 +108,7 @@ fn boot(
 /// count).
 fn with_policy(checked: &mut Checked, policy: Policy) {
     if checked.manifest.policy != policy {
-        checked.manifest.policy = policy;
+        checked.manifest.set_policy(policy);
         checked.manifest.expect.stats.clear();
     }
 }
@@ -229,7 +229,7 @@ pub const POLICIES: [(&str, Policy); 4] = [
     ("seed", Policy::Seed),
     ("eager", Policy::Eager),
     ("fault-around", Policy::FaultAround { pages: 4 }),
-    ("large-pages", Policy::LargePages),
+    ("large-pages", Policy::Named(manifest::PolicyName::LargePages)),
 ];
 
 /// One manifest's agreement: records its trace, then for each policy boots the image under it and
