@@ -947,10 +947,21 @@ impl<'img, P: Policy> Pager<'img, P> {
                     self.general = true;
                 }
                 Advice::WillNeed => {
+                    // Each page as a read fault there would be served, by the area's policy: a
+                    // large page, the shared zero frame, or the image's frame read-only first.
                     let view = area_view(area);
-                    let large = self.policy.large_pages(&view);
+                    let (large, read_only_first) = (self.policy.large_pages(&view), area.read_only_first);
                     for index in from..to {
-                        match self.resolve(platform, client, area_index, index, large) {
+                        let resolved = self.resolve_fault(
+                            platform,
+                            client,
+                            area_index,
+                            index,
+                            Access::Read,
+                            read_only_first,
+                            large,
+                        );
+                        match resolved {
                             Ok((FaultClass::Spurious, _)) => {}
                             Ok((class, _)) => {
                                 pages += class.pages();

@@ -251,3 +251,21 @@ fn an_area_holding_pages_read_only_first_is_not_shared_and_a_shared_one_serves_a
     assert_eq!(session.read(a, HEAP + PAGE, 1).unwrap(), [9], "one frame for both through the pagemap");
     tear_down(session, &[a, b]);
 }
+
+#[test]
+fn will_need_resolves_by_the_area_policy() {
+    let boot = reference_boot_image();
+    let mut session = session(&boot, BuiltinPolicy::Named(Mode::ZeroPage));
+    let client = spawn(&mut session);
+    // As read faults would be served under zero-page: the shared zero frame, read-only, no frame
+    // of the client's.
+    assert_eq!(session.advise(client, HEAP, 4 * PAGE, pager::Advice::WillNeed), Ok(4));
+    let zero = FrameRef::Pool(session.pager.zero_frame().expect("made"));
+    assert_eq!(session.kernel.mappings_of(zero).len(), 4);
+    assert_eq!(session.pager.client(client).unwrap().frames_charged(), 0);
+    assert_eq!(session.read(client, HEAP + 3 * PAGE, 8).unwrap(), [0; 8], "mapped: no fault, zeroes");
+    // The first write still upgrades to a frame of its own.
+    assert_eq!(class(&mut session, client, HEAP + PAGE, Access::Write), FaultClass::Upgrade);
+    assert_eq!(session.pager.client(client).unwrap().frames_charged(), 1);
+    tear_down(session, &[client]);
+}
