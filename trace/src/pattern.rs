@@ -168,7 +168,7 @@ impl References {
     }
 
     fn below(&mut self, bound: u32) -> u32 {
-        ((self.next_random() >> 32) * u64::from(bound) >> 32) as u32
+        (((self.next_random() >> 32) * u64::from(bound)) >> 32) as u32
     }
 }
 
@@ -187,7 +187,7 @@ impl Iterator for References {
             Kind::Strided { stride, .. } => (i * u64::from(stride) % u64::from(p.pages)) as u32,
             Kind::Random { .. } => self.below(p.pages),
             Kind::Phased { set, count, .. } => {
-                if i % u64::from(count) == 0 {
+                if i.is_multiple_of(u64::from(count)) {
                     self.window = self.below(p.pages - set + 1);
                 }
                 self.window + self.below(set)
@@ -197,7 +197,7 @@ impl Iterator for References {
                 return Some(Reference { page: (i % u64::from(p.pages)) as u32, write });
             }
         };
-        let write = p.write_every != 0 && (i + 1) % u64::from(p.write_every) == 0;
+        let write = p.write_every != 0 && (i + 1).is_multiple_of(u64::from(p.write_every));
         Some(Reference { page, write })
     }
 }
