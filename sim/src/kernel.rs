@@ -210,48 +210,74 @@ impl ModelCounters {
 /// order of their keys matters nowhere or is sorted out when listed.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
-/// A small set kept as a sorted vector: a frame has a copy or two, rarely more.
+/// A small set, in order: a frame has one copy or none nearly always, so a set of one lives inline
+/// and only a larger one takes a (sorted) vector.
 #[derive(Clone, Debug)]
-struct SmallSet<T>(Vec<T>);
+struct SmallSet<T> {
+    /// The element of a set of at most one (`many` empty).
+    one: Option<T>,
+    /// The elements of a set of two or more.
+    many: Vec<T>,
+}
 
 impl<T> Default for SmallSet<T> {
     fn default() -> Self {
-        Self(Vec::new())
+        Self { one: None, many: Vec::new() }
     }
 }
 
 impl<T: Ord + Copy> SmallSet<T> {
     fn insert(&mut self, value: T) {
-        if let Err(at) = self.0.binary_search(&value) {
-            self.0.insert(at, value);
+        if !self.many.is_empty() {
+            if let Err(at) = self.many.binary_search(&value) {
+                self.many.insert(at, value);
+            }
+            return;
+        }
+        match self.one {
+            None => self.one = Some(value),
+            Some(one) if one == value => {}
+            Some(one) => {
+                self.many.extend([one.min(value), one.max(value)]);
+                self.one = None;
+            }
         }
     }
 
     fn remove(&mut self, value: &T) {
-        if let Ok(at) = self.0.binary_search(value) {
-            self.0.remove(at);
+        if self.many.is_empty() {
+            if self.one.as_ref() == Some(value) {
+                self.one = None;
+            }
+            return;
+        }
+        if let Ok(at) = self.many.binary_search(value) {
+            self.many.remove(at);
+            if self.many.len() == 1 {
+                self.one = self.many.pop();
+            }
         }
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        usize::from(self.one.is_some()) + self.many.len()
     }
 
     fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     fn first(&self) -> Option<&T> {
-        self.0.first()
+        self.one.as_ref().or_else(|| self.many.first())
     }
 }
 
 impl<'a, T> IntoIterator for &'a SmallSet<T> {
     type Item = &'a T;
-    type IntoIter = std::slice::Iter<'a, T>;
+    type IntoIter = std::iter::Chain<std::option::Iter<'a, T>, std::slice::Iter<'a, T>>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.one.iter().chain(self.many.iter())
     }
 }
 
@@ -405,14 +431,82 @@ impl PageEntry {
     }
 }
 
+/// A VSpace's page tables (by the index of the 2 MiB each covers) and the 4 KiB pages mapped in
+/// them, each table's 512 entries side by side as on x86_64: a walk is one ordered-map lookup and
+/// an index, and neighbouring pages share a table.
+#[derive(Debug, Default)]
+struct PageTables {
+    tables: BTreeMap<u64, Box<[Option<PageEntry>]>>,
+    pages: usize,
+}
+
+const TABLE_ENTRIES: usize = 512;
+
+impl PageTables {
+    fn has_table(&self, vaddr: u64) -> bool {
+        self.tables.contains_key(&(vaddr >> LARGE.trailing_zeros()))
+    }
+
+    fn add_table(&mut self, vaddr: u64) {
+        self.tables
+            .entry(vaddr >> LARGE.trailing_zeros())
+            .or_insert_with(|| vec![None; TABLE_ENTRIES].into_boxed_slice());
+    }
+
+    fn table_count(&self) -> usize {
+        self.tables.len()
+    }
+
+    fn slot(vaddr: u64) -> usize {
+        ((vaddr >> PAGE.trailing_zeros()) as usize) % TABLE_ENTRIES
+    }
+
+    fn get(&self, vaddr: &u64) -> Option<&PageEntry> {
+        self.tables.get(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(*vaddr)].as_ref()
+    }
+
+    fn get_mut(&mut self, vaddr: &u64) -> Option<&mut PageEntry> {
+        self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(*vaddr)].as_mut()
+    }
+
+    fn contains_key(&self, vaddr: &u64) -> bool {
+        self.get(vaddr).is_some()
+    }
+
+    /// Maps a page-aligned `vaddr`, whose table exists (the map checked the walk first).
+    fn insert(&mut self, vaddr: u64, entry: PageEntry) {
+        let table = self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros())).expect("a page table, checked");
+        let old = table[Self::slot(vaddr)].replace(entry);
+        self.pages += usize::from(old.is_none());
+    }
+
+    fn remove(&mut self, vaddr: &u64) -> Option<PageEntry> {
+        let removed = self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(*vaddr)].take();
+        self.pages -= usize::from(removed.is_some());
+        removed
+    }
+
+    fn len(&self) -> usize {
+        self.pages
+    }
+
+    /// Every page mapped, by address.
+    fn iter(&self) -> impl Iterator<Item = (u64, &PageEntry)> {
+        self.tables.iter().flat_map(|(&table, entries)| {
+            let base = table << LARGE.trailing_zeros();
+            entries.iter().enumerate().filter_map(move |(i, e)| e.as_ref().map(|e| (base + i as u64 * PAGE, e)))
+        })
+    }
+}
+
 /// One client's VSpace: which paging structures exist (by the index of the region each covers) and
 /// which pages are mapped.
 #[derive(Debug, Default)]
 struct AddressSpace {
     pdpts: BTreeSet<u64>,
     directories: BTreeSet<u64>,
-    tables: BTreeSet<u64>,
-    pages: FastMap<u64, PageEntry>,
+    /// The page tables and the 4 KiB pages they map.
+    pages: PageTables,
     /// Large pages by their 2 MiB-aligned address: each fills the page-directory slot of its span.
     large_pages: BTreeMap<u64, PageEntry>,
 }
@@ -429,24 +523,20 @@ const fn level_shift(level: PagingLevel) -> u32 {
 const LEVELS: [PagingLevel; 3] = [PagingLevel::Pdpt, PagingLevel::PageDirectory, PagingLevel::PageTable];
 
 impl AddressSpace {
-    fn structures(&self, level: PagingLevel) -> &BTreeSet<u64> {
-        match level {
-            PagingLevel::Pdpt => &self.pdpts,
-            PagingLevel::PageDirectory => &self.directories,
-            PagingLevel::PageTable => &self.tables,
-        }
-    }
-
-    fn structures_mut(&mut self, level: PagingLevel) -> &mut BTreeSet<u64> {
-        match level {
-            PagingLevel::Pdpt => &mut self.pdpts,
-            PagingLevel::PageDirectory => &mut self.directories,
-            PagingLevel::PageTable => &mut self.tables,
-        }
-    }
-
     fn has(&self, level: PagingLevel, vaddr: u64) -> bool {
-        self.structures(level).contains(&(vaddr >> level_shift(level)))
+        match level {
+            PagingLevel::Pdpt => self.pdpts.contains(&(vaddr >> level_shift(level))),
+            PagingLevel::PageDirectory => self.directories.contains(&(vaddr >> level_shift(level))),
+            PagingLevel::PageTable => self.pages.has_table(vaddr),
+        }
+    }
+
+    fn add_structure(&mut self, level: PagingLevel, vaddr: u64) {
+        match level {
+            PagingLevel::Pdpt => _ = self.pdpts.insert(vaddr >> level_shift(level)),
+            PagingLevel::PageDirectory => _ = self.directories.insert(vaddr >> level_shift(level)),
+            PagingLevel::PageTable => self.pages.add_table(vaddr),
+        }
     }
 
     /// The first level a walk to `vaddr` finds missing, as seL4's `lookupPTSlot` reports it.
@@ -455,7 +545,7 @@ impl AddressSpace {
     }
 
     fn structure_count(&self) -> usize {
-        self.pdpts.len() + self.directories.len() + self.tables.len()
+        self.pdpts.len() + self.directories.len() + self.pages.table_count()
     }
 
     /// The page-sized or large entry at the mapping address `vaddr` (a page's, or a large page's
@@ -476,16 +566,9 @@ impl AddressSpace {
         }
     }
 
-    /// Every mapping, small and large, in no particular order.
-    fn entries_unordered(&self) -> impl Iterator<Item = (u64, &PageEntry)> {
-        self.pages.iter().chain(self.large_pages.iter()).map(|(&vaddr, entry)| (vaddr, entry))
-    }
-
     /// Every mapping, 4 KiB pages by address, then large pages by address.
     fn entries(&self) -> impl Iterator<Item = (u64, &PageEntry)> {
-        let mut pages: Vec<(u64, &PageEntry)> = self.pages.iter().map(|(&vaddr, entry)| (vaddr, entry)).collect();
-        pages.sort_unstable_by_key(|&(vaddr, _)| vaddr);
-        pages.into_iter().chain(self.large_pages.iter().map(|(&vaddr, entry)| (vaddr, entry)))
+        self.pages.iter().chain(self.large_pages.iter().map(|(&vaddr, entry)| (vaddr, entry)))
     }
 
     /// The mapping that covers `vaddr`: its page's, or the large page over its span.
@@ -648,7 +731,7 @@ impl ModelKernel {
             return;
         };
         let mut mapped = 0;
-        for (vaddr, entry) in space.entries_unordered() {
+        for (vaddr, entry) in space.entries() {
             if entry.stale {
                 self.forget_stale(entry.frame, MappingPlace { client, vaddr });
             } else {
@@ -1085,7 +1168,7 @@ impl MapPages for ModelKernel {
         }
         self.untyped_used += PAGING_STRUCTURE_BYTES;
         let space = self.spaces.get_mut(&client).expect("checked");
-        space.structures_mut(level).insert(vaddr >> level_shift(level));
+        space.add_structure(level, vaddr);
         self.counters.paging_structures_created += 1;
         Ok(())
     }
