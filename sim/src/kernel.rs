@@ -630,7 +630,10 @@ impl ModelKernel {
     /// A kernel that keeps no frame's bytes, for a replay (`sim::replay`), whose counts never depend
     /// on them: every object, cap, mapping and rule is modelled as by [`ModelKernel::new`], but the
     /// window's writes go nowhere, [`ModelKernel::frame_contents`] answers `None` and
-    /// [`ModelKernel::read`] and [`ModelKernel::write`] panic. `boot_image_bytes` is the image's length.
+    /// [`ModelKernel::read`] and [`ModelKernel::write`] panic. With the bytes go the checks of what
+    /// a client would see of them (a window write to a frame some copy or stale mapping reaches) and
+    /// the index by frame they need, so [`ModelKernel::copies_of`] and
+    /// [`ModelKernel::mappings_of`] panic too. `boot_image_bytes` is the image's length.
     pub fn without_contents(config: ModelConfig, boot_image_bytes: usize) -> Self {
         Self {
             config,
@@ -684,7 +687,12 @@ impl ModelKernel {
     }
 
     /// Cap copies of `frame` that exist now.
+    ///
+    /// # Panics
+    ///
+    /// On a kernel that keeps no contents (see [`ModelKernel::without_contents`]).
     pub fn copies_of(&self, frame: FrameRef) -> usize {
+        assert!(self.keeps_contents(), "a kernel without contents keeps no copies by frame");
         self.copies_of.get(frame).map_or(0, SmallSet::len)
     }
 
@@ -759,7 +767,9 @@ impl ModelKernel {
     }
 
     fn forget_stale(&mut self, frame: FrameRef, place: MappingPlace) {
-        self.stale_of.get_mut(frame).remove(&place);
+        if self.keeps_contents() {
+            self.stale_of.get_mut(frame).remove(&place);
+        }
     }
 
     /// `CNode_Delete` of the copy in `slot`, by seL4 5.0's rule: the frame is unmapped only when the
@@ -775,10 +785,14 @@ impl ModelKernel {
                 self.spaces.get_mut(&place.client).and_then(|s| s.entry_at_mut(place.vaddr, large))
             {
                 entry.stale = true;
-                self.stale_of.get_mut(copy.frame).insert(place);
+                if self.contents.is_some() {
+                    self.stale_of.get_mut(copy.frame).insert(place);
+                }
             }
         }
-        self.copies_of.get_mut(copy.frame).remove(&slot);
+        if self.keeps_contents() {
+            self.copies_of.get_mut(copy.frame).remove(&slot);
+        }
         Ok(())
     }
 
@@ -842,7 +856,12 @@ impl ModelKernel {
     }
 
     /// Every mapping of `frame`, in any client: through its live copies, then stale ones.
+    ///
+    /// # Panics
+    ///
+    /// On a kernel that keeps no contents (see [`ModelKernel::without_contents`]).
     pub fn mappings_of(&self, frame: FrameRef) -> Vec<Mapping> {
+        assert!(self.keeps_contents(), "a kernel without contents keeps no mappings by frame");
         let live =
             self.copies_of.get(frame).into_iter().flatten().filter_map(|slot| self.copies[slot].mapped_at);
         let stale = self.stale_of.get(frame).into_iter().flatten().copied();
@@ -969,6 +988,10 @@ impl ModelKernel {
             self.violations.push(Violation::WindowOutOfFrame { frame, offset, length });
             return false;
         }
+        if !self.keeps_contents() {
+            // No bytes, so none a client could see change (and no index of copies by frame).
+            return true;
+        }
         // Still written, as the real window would be: the damage is what the tests should see.
         if self.copies_of(FrameRef::Pool(frame)) > 0 {
             self.violations.push(Violation::WindowOnLiveFrame { frame });
@@ -1049,7 +1072,9 @@ impl CopyFrameCaps for ModelKernel {
             return Err(self.refuse(violation, error_code::DELETE_FIRST));
         }
         self.copies.insert(slot, CapCopy { frame, mapped_at: None });
-        self.copies_of.get_mut(frame).insert(slot);
+        if self.keeps_contents() {
+            self.copies_of.get_mut(frame).insert(slot);
+        }
         Ok(())
     }
 
@@ -1221,7 +1246,7 @@ impl FrameWindow for ModelKernel {
             return;
         }
         let reference = FrameRef::Large(frame);
-        if self.copies_of(reference) > 0 || self.stale_of.get(reference).is_some_and(|p| !p.is_empty()) {
+        if self.keeps_contents() && (self.copies_of(reference) > 0 || self.stale_of.get(reference).is_some_and(|p| !p.is_empty())) {
             self.violations.push(Violation::WindowOnLiveLargeFrame { frame });
         }
         if let Some(contents) = &mut self.contents {
