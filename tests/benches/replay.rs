@@ -11,9 +11,11 @@
 //!   first touch, the whole fault path (a frame and a mapping);
 //! - `first-touch`: every record a first touch (`sequential pages=4096 write=1`), as in a trace
 //!   recorded without a window, where each record is a fault.
-//! The best of at least five rounds (more for a short trace) is written to `<target>/bench/replay.json`, which `cargo xtask bench`
-//! includes in `bench.json`. Under `cargo test --benches` each trace is replayed once and its counts
-//! are checked; nothing is timed or written.
+//!
+//! The best of at least five rounds (more for a short trace) is written to
+//! `<target>/bench/replay.json`, which `cargo xtask bench` includes in `bench.json`. Under
+//! `cargo test --benches` each trace is replayed once and its counts are checked; nothing is timed
+//! or written.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
