@@ -494,7 +494,10 @@ impl PageTables {
     fn iter(&self) -> impl Iterator<Item = (u64, &PageEntry)> {
         self.tables.iter().flat_map(|(&table, entries)| {
             let base = table << LARGE.trailing_zeros();
-            entries.iter().enumerate().filter_map(move |(i, e)| e.as_ref().map(|e| (base + i as u64 * PAGE, e)))
+            entries
+                .iter()
+                .enumerate()
+                .filter_map(move |(i, e)| e.as_ref().map(|e| (base + i as u64 * PAGE, e)))
         })
     }
 }
@@ -1246,7 +1249,9 @@ impl FrameWindow for ModelKernel {
             return;
         }
         let reference = FrameRef::Large(frame);
-        if self.keeps_contents() && (self.copies_of(reference) > 0 || self.stale_of.get(reference).is_some_and(|p| !p.is_empty())) {
+        if self.keeps_contents()
+            && (self.copies_of(reference) > 0 || self.stale_of.get(reference).is_some_and(|p| !p.is_empty()))
+        {
             self.violations.push(Violation::WindowOnLiveLargeFrame { frame });
         }
         if let Some(contents) = &mut self.contents {
