@@ -21,7 +21,7 @@
 //! holding a large page when a page table is asked for there. A 4 KiB map under a large page finds
 //! no page table (`lookupPTSlot` fails with 21 bits left), as on seL4.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
@@ -206,6 +206,190 @@ impl ModelCounters {
     }
 }
 
+/// The model's maps looked up on every fault or reference: hashed (deterministically), where the
+/// order of their keys matters nowhere or is sorted out when listed.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// A small set, in order: a frame has one copy or none nearly always, so a set of one lives inline
+/// and only a larger one takes a (sorted) vector.
+#[derive(Clone, Debug)]
+struct SmallSet<T> {
+    /// The element of a set of at most one (`many` empty).
+    one: Option<T>,
+    /// The elements of a set of two or more.
+    many: Vec<T>,
+}
+
+impl<T> Default for SmallSet<T> {
+    fn default() -> Self {
+        Self { one: None, many: Vec::new() }
+    }
+}
+
+impl<T: Ord + Copy> SmallSet<T> {
+    fn insert(&mut self, value: T) {
+        if !self.many.is_empty() {
+            if let Err(at) = self.many.binary_search(&value) {
+                self.many.insert(at, value);
+            }
+            return;
+        }
+        match self.one {
+            None => self.one = Some(value),
+            Some(one) if one == value => {}
+            Some(one) => {
+                self.many.extend([one.min(value), one.max(value)]);
+                self.one = None;
+            }
+        }
+    }
+
+    fn remove(&mut self, value: &T) {
+        if self.many.is_empty() {
+            if self.one.as_ref() == Some(value) {
+                self.one = None;
+            }
+            return;
+        }
+        if let Ok(at) = self.many.binary_search(value) {
+            self.many.remove(at);
+            if self.many.len() == 1 {
+                self.one = self.many.pop();
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.one.is_some()) + self.many.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn first(&self) -> Option<&T> {
+        self.one.as_ref().or_else(|| self.many.first())
+    }
+}
+
+impl<'a, T> IntoIterator for &'a SmallSet<T> {
+    type Item = &'a T;
+    type IntoIter = std::iter::Chain<std::option::Iter<'a, T>, std::slice::Iter<'a, T>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.one.iter().chain(self.many.iter())
+    }
+}
+
+/// A value for each frame, by kind and number (frames are numbered densely from 0), made empty on
+/// first use and kept when emptied, so a frame's copies come and go without allocating.
+#[derive(Debug)]
+struct PerFrame<T> {
+    pool: Vec<T>,
+    image: Vec<T>,
+    large: Vec<T>,
+}
+
+impl<T: Default> PerFrame<T> {
+    fn new() -> Self {
+        Self { pool: Vec::new(), image: Vec::new(), large: Vec::new() }
+    }
+
+    fn kind(&self, frame: FrameRef) -> (&Vec<T>, usize) {
+        match frame {
+            FrameRef::Pool(PoolFrame(n)) => (&self.pool, n as usize),
+            FrameRef::Image(ImagePage(n)) => (&self.image, n as usize),
+            FrameRef::Large(LargeFrame(n)) => (&self.large, n as usize),
+        }
+    }
+
+    fn get(&self, frame: FrameRef) -> Option<&T> {
+        let (values, index) = self.kind(frame);
+        values.get(index)
+    }
+
+    fn get_mut(&mut self, frame: FrameRef) -> &mut T {
+        let (values, index) = match frame {
+            FrameRef::Pool(PoolFrame(n)) => (&mut self.pool, n as usize),
+            FrameRef::Image(ImagePage(n)) => (&mut self.image, n as usize),
+            FrameRef::Large(LargeFrame(n)) => (&mut self.large, n as usize),
+        };
+        if values.len() <= index {
+            values.resize_with(index + 1, T::default);
+        }
+        &mut values[index]
+    }
+}
+
+/// The cap copies by slot: the pager numbers its slots densely from 0, so those below
+/// [`CopySlots::DENSE`] sit in a vector; any other slot a test names goes to a map.
+#[derive(Debug, Default)]
+struct CopySlots {
+    dense: Vec<Option<CapCopy>>,
+    sparse: FastMap<CopySlot, CapCopy>,
+    count: usize,
+}
+
+impl CopySlots {
+    const DENSE: u32 = 1 << 20;
+
+    fn len(&self) -> usize {
+        self.count
+    }
+
+    fn get(&self, slot: &CopySlot) -> Option<&CapCopy> {
+        if slot.0 < Self::DENSE {
+            self.dense.get(slot.0 as usize).and_then(Option::as_ref)
+        } else {
+            self.sparse.get(slot)
+        }
+    }
+
+    fn get_mut(&mut self, slot: &CopySlot) -> Option<&mut CapCopy> {
+        if slot.0 < Self::DENSE {
+            self.dense.get_mut(slot.0 as usize).and_then(Option::as_mut)
+        } else {
+            self.sparse.get_mut(slot)
+        }
+    }
+
+    fn contains_key(&self, slot: &CopySlot) -> bool {
+        self.get(slot).is_some()
+    }
+
+    /// Puts `copy` in the empty `slot`.
+    fn insert(&mut self, slot: CopySlot, copy: CapCopy) {
+        if slot.0 < Self::DENSE {
+            let index = slot.0 as usize;
+            if self.dense.len() <= index {
+                self.dense.resize(index + 1, None);
+            }
+            self.dense[index] = Some(copy);
+        } else {
+            self.sparse.insert(slot, copy);
+        }
+        self.count += 1;
+    }
+
+    fn remove(&mut self, slot: &CopySlot) -> Option<CapCopy> {
+        let removed = if slot.0 < Self::DENSE {
+            self.dense.get_mut(slot.0 as usize).and_then(Option::take)
+        } else {
+            self.sparse.remove(slot)
+        };
+        self.count -= usize::from(removed.is_some());
+        removed
+    }
+}
+
+impl std::ops::Index<&CopySlot> for CopySlots {
+    type Output = CapCopy;
+
+    fn index(&self, slot: &CopySlot) -> &CapCopy {
+        self.get(slot).expect("a copy in the slot")
+    }
+}
+
 /// Where a copy is mapped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct MappingPlace {
@@ -247,14 +431,85 @@ impl PageEntry {
     }
 }
 
+/// A VSpace's page tables (by the index of the 2 MiB each covers) and the 4 KiB pages mapped in
+/// them, each table's 512 entries side by side as on x86_64: a walk is one ordered-map lookup and
+/// an index, and neighbouring pages share a table.
+#[derive(Debug, Default)]
+struct PageTables {
+    tables: BTreeMap<u64, Box<[Option<PageEntry>]>>,
+    pages: usize,
+}
+
+const TABLE_ENTRIES: usize = 512;
+
+impl PageTables {
+    fn has_table(&self, vaddr: u64) -> bool {
+        self.tables.contains_key(&(vaddr >> LARGE.trailing_zeros()))
+    }
+
+    fn add_table(&mut self, vaddr: u64) {
+        self.tables
+            .entry(vaddr >> LARGE.trailing_zeros())
+            .or_insert_with(|| vec![None; TABLE_ENTRIES].into_boxed_slice());
+    }
+
+    fn table_count(&self) -> usize {
+        self.tables.len()
+    }
+
+    fn slot(vaddr: u64) -> usize {
+        ((vaddr >> PAGE.trailing_zeros()) as usize) % TABLE_ENTRIES
+    }
+
+    fn get(&self, vaddr: &u64) -> Option<&PageEntry> {
+        self.tables.get(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(*vaddr)].as_ref()
+    }
+
+    fn get_mut(&mut self, vaddr: &u64) -> Option<&mut PageEntry> {
+        self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(*vaddr)].as_mut()
+    }
+
+    fn contains_key(&self, vaddr: &u64) -> bool {
+        self.get(vaddr).is_some()
+    }
+
+    /// Maps a page-aligned `vaddr`, whose table exists (the map checked the walk first).
+    fn insert(&mut self, vaddr: u64, entry: PageEntry) {
+        let table = self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros())).expect("a page table, checked");
+        let old = table[Self::slot(vaddr)].replace(entry);
+        self.pages += usize::from(old.is_none());
+    }
+
+    fn remove(&mut self, vaddr: &u64) -> Option<PageEntry> {
+        let removed = self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(*vaddr)].take();
+        self.pages -= usize::from(removed.is_some());
+        removed
+    }
+
+    fn len(&self) -> usize {
+        self.pages
+    }
+
+    /// Every page mapped, by address.
+    fn iter(&self) -> impl Iterator<Item = (u64, &PageEntry)> {
+        self.tables.iter().flat_map(|(&table, entries)| {
+            let base = table << LARGE.trailing_zeros();
+            entries
+                .iter()
+                .enumerate()
+                .filter_map(move |(i, e)| e.as_ref().map(|e| (base + i as u64 * PAGE, e)))
+        })
+    }
+}
+
 /// One client's VSpace: which paging structures exist (by the index of the region each covers) and
 /// which pages are mapped.
 #[derive(Debug, Default)]
 struct AddressSpace {
     pdpts: BTreeSet<u64>,
     directories: BTreeSet<u64>,
-    tables: BTreeSet<u64>,
-    pages: BTreeMap<u64, PageEntry>,
+    /// The page tables and the 4 KiB pages they map.
+    pages: PageTables,
     /// Large pages by their 2 MiB-aligned address: each fills the page-directory slot of its span.
     large_pages: BTreeMap<u64, PageEntry>,
 }
@@ -271,24 +526,20 @@ const fn level_shift(level: PagingLevel) -> u32 {
 const LEVELS: [PagingLevel; 3] = [PagingLevel::Pdpt, PagingLevel::PageDirectory, PagingLevel::PageTable];
 
 impl AddressSpace {
-    fn structures(&self, level: PagingLevel) -> &BTreeSet<u64> {
-        match level {
-            PagingLevel::Pdpt => &self.pdpts,
-            PagingLevel::PageDirectory => &self.directories,
-            PagingLevel::PageTable => &self.tables,
-        }
-    }
-
-    fn structures_mut(&mut self, level: PagingLevel) -> &mut BTreeSet<u64> {
-        match level {
-            PagingLevel::Pdpt => &mut self.pdpts,
-            PagingLevel::PageDirectory => &mut self.directories,
-            PagingLevel::PageTable => &mut self.tables,
-        }
-    }
-
     fn has(&self, level: PagingLevel, vaddr: u64) -> bool {
-        self.structures(level).contains(&(vaddr >> level_shift(level)))
+        match level {
+            PagingLevel::Pdpt => self.pdpts.contains(&(vaddr >> level_shift(level))),
+            PagingLevel::PageDirectory => self.directories.contains(&(vaddr >> level_shift(level))),
+            PagingLevel::PageTable => self.pages.has_table(vaddr),
+        }
+    }
+
+    fn add_structure(&mut self, level: PagingLevel, vaddr: u64) {
+        match level {
+            PagingLevel::Pdpt => _ = self.pdpts.insert(vaddr >> level_shift(level)),
+            PagingLevel::PageDirectory => _ = self.directories.insert(vaddr >> level_shift(level)),
+            PagingLevel::PageTable => self.pages.add_table(vaddr),
+        }
     }
 
     /// The first level a walk to `vaddr` finds missing, as seL4's `lookupPTSlot` reports it.
@@ -297,7 +548,7 @@ impl AddressSpace {
     }
 
     fn structure_count(&self) -> usize {
-        self.pdpts.len() + self.directories.len() + self.tables.len()
+        self.pdpts.len() + self.directories.len() + self.pages.table_count()
     }
 
     /// The page-sized or large entry at the mapping address `vaddr` (a page's, or a large page's
@@ -318,9 +569,9 @@ impl AddressSpace {
         }
     }
 
-    /// Every mapping, small and large, by mapping address.
+    /// Every mapping, 4 KiB pages by address, then large pages by address.
     fn entries(&self) -> impl Iterator<Item = (u64, &PageEntry)> {
-        self.pages.iter().chain(self.large_pages.iter()).map(|(&vaddr, entry)| (vaddr, entry))
+        self.pages.iter().chain(self.large_pages.iter().map(|(&vaddr, entry)| (vaddr, entry)))
     }
 
     /// The mapping that covers `vaddr`: its page's, or the large page over its span.
@@ -335,22 +586,34 @@ fn is_large(frame: FrameRef) -> bool {
     matches!(frame, FrameRef::Large(_))
 }
 
-/// A strict model of the seL4 objects the pager uses. See the crate documentation.
+/// Every frame's bytes, as physical memory would hold them.
 #[derive(Debug)]
-pub struct ModelKernel {
-    config: ModelConfig,
-    untyped_used: u64,
-    /// Pool frames by number; the contents live here, as they would in physical memory.
+struct Contents {
+    /// Pool frames by number.
     pool: Vec<Box<[u8; FRAME_BYTES]>>,
     /// Large frames by number, 2 MiB each.
     large: Vec<Box<[u8]>>,
     /// The boot image, page aligned; `ImagePage(n)` is bytes `n * 4096 ..`.
     boot_image: Vec<u8>,
-    copies: BTreeMap<CopySlot, CapCopy>,
+}
+
+/// A strict model of the seL4 objects the pager uses. See the crate documentation.
+#[derive(Debug)]
+pub struct ModelKernel {
+    config: ModelConfig,
+    untyped_used: u64,
+    /// Pool frames and large frames created so far (their numbers are `0..` these).
+    pool_frames: u32,
+    large_frames: u32,
+    /// Pages of the boot image.
+    image_pages: u32,
+    /// The frames' bytes, unless the kernel was made with [`ModelKernel::without_contents`].
+    contents: Option<Contents>,
+    copies: CopySlots,
     /// Every copy slot holding a copy of a frame: lets "is this frame live" and "who maps it" stay cheap.
-    copies_of: BTreeMap<FrameRef, BTreeSet<CopySlot>>,
+    copies_of: PerFrame<SmallSet<CopySlot>>,
     /// Every stale mapping of a frame (its copy deleted while mapped, its space not yet destroyed).
-    stale_of: BTreeMap<FrameRef, BTreeSet<MappingPlace>>,
+    stale_of: PerFrame<SmallSet<MappingPlace>>,
     spaces: BTreeMap<ClientId, AddressSpace>,
     violations: Vec<Violation>,
     counters: ModelCounters,
@@ -362,15 +625,29 @@ impl ModelKernel {
     pub fn new(config: ModelConfig, boot_image: &[u8]) -> Self {
         let mut image = boot_image.to_vec();
         image.resize(image.len().next_multiple_of(FRAME_BYTES), 0);
+        let mut kernel = Self::without_contents(config, image.len());
+        kernel.contents = Some(Contents { pool: Vec::new(), large: Vec::new(), boot_image: image });
+        kernel
+    }
+
+    /// A kernel that keeps no frame's bytes, for a replay (`sim::replay`), whose counts never depend
+    /// on them: every object, cap, mapping and rule is modelled as by [`ModelKernel::new`], but the
+    /// window's writes go nowhere, [`ModelKernel::frame_contents`] answers `None` and
+    /// [`ModelKernel::read`] and [`ModelKernel::write`] panic. With the bytes go the checks of what
+    /// a client would see of them (a window write to a frame some copy or stale mapping reaches) and
+    /// the index by frame they need, so [`ModelKernel::copies_of`] and
+    /// [`ModelKernel::mappings_of`] panic too. `boot_image_bytes` is the image's length.
+    pub fn without_contents(config: ModelConfig, boot_image_bytes: usize) -> Self {
         Self {
             config,
             untyped_used: 0,
-            pool: Vec::new(),
-            large: Vec::new(),
-            boot_image: image,
-            copies: BTreeMap::new(),
-            copies_of: BTreeMap::new(),
-            stale_of: BTreeMap::new(),
+            pool_frames: 0,
+            large_frames: 0,
+            image_pages: boot_image_bytes.div_ceil(FRAME_BYTES) as u32,
+            contents: None,
+            copies: CopySlots::default(),
+            copies_of: PerFrame::new(),
+            stale_of: PerFrame::new(),
             spaces: BTreeMap::new(),
             violations: Vec::new(),
             counters: ModelCounters::default(),
@@ -399,12 +676,12 @@ impl ModelKernel {
 
     /// Pool frames created so far (the next retype must start at this number).
     pub fn frames_created(&self) -> u32 {
-        self.pool.len() as u32
+        self.pool_frames
     }
 
     /// Large frames created so far (the next large retype must be this number).
     pub fn large_frames_created(&self) -> u32 {
-        self.large.len() as u32
+        self.large_frames
     }
 
     /// Cap copies that exist now.
@@ -413,24 +690,36 @@ impl ModelKernel {
     }
 
     /// Cap copies of `frame` that exist now.
+    ///
+    /// # Panics
+    ///
+    /// On a kernel that keeps no contents (see [`ModelKernel::without_contents`]).
     pub fn copies_of(&self, frame: FrameRef) -> usize {
-        self.copies_of.get(&frame).map_or(0, BTreeSet::len)
+        assert!(self.keeps_contents(), "a kernel without contents keeps no copies by frame");
+        self.copies_of.get(frame).map_or(0, SmallSet::len)
     }
 
     /// Pages boot image frames cover.
     pub fn boot_image_pages(&self) -> u32 {
-        (self.boot_image.len() / FRAME_BYTES) as u32
+        self.image_pages
     }
 
-    /// The bytes of a frame, as physical memory holds them now.
+    /// Whether frames' bytes are kept (see [`ModelKernel::without_contents`]).
+    pub fn keeps_contents(&self) -> bool {
+        self.contents.is_some()
+    }
+
+    /// The bytes of a frame, as physical memory holds them now (`None` for a frame that does not
+    /// exist, or when the kernel keeps no contents).
     pub fn frame_contents(&self, frame: FrameRef) -> Option<&[u8]> {
+        let contents = self.contents.as_ref()?;
         match frame {
-            FrameRef::Pool(PoolFrame(n)) => self.pool.get(n as usize).map(|f| &f[..]),
+            FrameRef::Pool(PoolFrame(n)) => contents.pool.get(n as usize).map(|f| &f[..]),
             FrameRef::Image(ImagePage(n)) => {
                 let start = n as usize * FRAME_BYTES;
-                self.boot_image.get(start..start + FRAME_BYTES)
+                contents.boot_image.get(start..start + FRAME_BYTES)
             }
-            FrameRef::Large(LargeFrame(n)) => self.large.get(n as usize).map(|f| &f[..]),
+            FrameRef::Large(LargeFrame(n)) => contents.large.get(n as usize).map(|f| &f[..]),
         }
     }
 
@@ -481,11 +770,8 @@ impl ModelKernel {
     }
 
     fn forget_stale(&mut self, frame: FrameRef, place: MappingPlace) {
-        if let Some(places) = self.stale_of.get_mut(&frame) {
-            places.remove(&place);
-            if places.is_empty() {
-                self.stale_of.remove(&frame);
-            }
+        if self.keeps_contents() {
+            self.stale_of.get_mut(frame).remove(&place);
         }
     }
 
@@ -502,13 +788,13 @@ impl ModelKernel {
                 self.spaces.get_mut(&place.client).and_then(|s| s.entry_at_mut(place.vaddr, large))
             {
                 entry.stale = true;
-                self.stale_of.entry(copy.frame).or_default().insert(place);
+                if self.contents.is_some() {
+                    self.stale_of.get_mut(copy.frame).insert(place);
+                }
             }
         }
-        let slots = self.copies_of.get_mut(&copy.frame).expect("indexed with the copy");
-        slots.remove(&slot);
-        if slots.is_empty() {
-            self.copies_of.remove(&copy.frame);
+        if self.keeps_contents() {
+            self.copies_of.get_mut(copy.frame).remove(&slot);
         }
         Ok(())
     }
@@ -573,10 +859,15 @@ impl ModelKernel {
     }
 
     /// Every mapping of `frame`, in any client: through its live copies, then stale ones.
+    ///
+    /// # Panics
+    ///
+    /// On a kernel that keeps no contents (see [`ModelKernel::without_contents`]).
     pub fn mappings_of(&self, frame: FrameRef) -> Vec<Mapping> {
+        assert!(self.keeps_contents(), "a kernel without contents keeps no mappings by frame");
         let live =
-            self.copies_of.get(&frame).into_iter().flatten().filter_map(|slot| self.copies[slot].mapped_at);
-        let stale = self.stale_of.get(&frame).into_iter().flatten().copied();
+            self.copies_of.get(frame).into_iter().flatten().filter_map(|slot| self.copies[slot].mapped_at);
+        let stale = self.stale_of.get(frame).into_iter().flatten().copied();
         let large = is_large(frame);
         live.chain(stale)
             .map(|place| {
@@ -617,6 +908,10 @@ impl ModelKernel {
     }
 
     /// Reads `length` bytes of `client`'s memory at `vaddr`, through its mappings.
+    ///
+    /// # Panics
+    ///
+    /// On a kernel that keeps no contents, once a page is mapped.
     pub fn read(&self, client: ClientId, vaddr: u64, length: usize) -> Result<Vec<u8>, MemoryFault> {
         let mut bytes = Vec::with_capacity(length);
         let mut address = vaddr;
@@ -624,7 +919,7 @@ impl ModelKernel {
             self.check_access(client, address, false)?;
             let mapping = self.mapping(client, address).expect("checked");
             let offset = (address - mapping.vaddr) as usize;
-            let contents = self.frame_contents(mapping.frame).expect("a mapped frame exists");
+            let contents = self.frame_contents(mapping.frame).expect("a mapped frame exists, with contents");
             let take = (contents.len() - offset).min(length - bytes.len());
             bytes.extend_from_slice(&contents[offset..offset + take]);
             address += take as u64;
@@ -635,6 +930,10 @@ impl ModelKernel {
     /// Writes `bytes` into `client`'s memory at `vaddr`, through its mappings. All or nothing: every
     /// page is checked first (a real `rep movsb` would have written the pages before the faulting one,
     /// but tests are simpler when a failed write changes nothing).
+    ///
+    /// # Panics
+    ///
+    /// On a kernel that keeps no contents, once every page is mapped.
     pub fn write(&mut self, client: ClientId, vaddr: u64, bytes: &[u8]) -> Result<(), MemoryFault> {
         let end = vaddr + bytes.len() as u64;
         let mut page = vaddr & !(PAGE - 1);
@@ -657,21 +956,22 @@ impl ModelKernel {
     }
 
     fn frame_bytes_mut(&mut self, frame: FrameRef) -> &mut [u8] {
+        let contents = self.contents.as_mut().expect("a kernel that keeps contents");
         match frame {
-            FrameRef::Pool(PoolFrame(n)) => &mut self.pool[n as usize][..],
+            FrameRef::Pool(PoolFrame(n)) => &mut contents.pool[n as usize][..],
             FrameRef::Image(ImagePage(n)) => {
                 let start = n as usize * FRAME_BYTES;
-                &mut self.boot_image[start..start + FRAME_BYTES]
+                &mut contents.boot_image[start..start + FRAME_BYTES]
             }
-            FrameRef::Large(LargeFrame(n)) => &mut self.large[n as usize][..],
+            FrameRef::Large(LargeFrame(n)) => &mut contents.large[n as usize][..],
         }
     }
 
     fn frame_exists(&self, frame: FrameRef) -> bool {
         match frame {
-            FrameRef::Pool(PoolFrame(n)) => (n as usize) < self.pool.len(),
-            FrameRef::Image(ImagePage(n)) => n < self.boot_image_pages(),
-            FrameRef::Large(LargeFrame(n)) => (n as usize) < self.large.len(),
+            FrameRef::Pool(PoolFrame(n)) => n < self.pool_frames,
+            FrameRef::Image(ImagePage(n)) => n < self.image_pages,
+            FrameRef::Large(LargeFrame(n)) => n < self.large_frames,
         }
     }
 
@@ -683,7 +983,7 @@ impl ModelKernel {
     }
 
     fn window_check(&mut self, frame: PoolFrame, offset: usize, length: usize) -> bool {
-        if frame.0 as usize >= self.pool.len() {
+        if frame.0 >= self.pool_frames {
             self.violations.push(Violation::WindowOnMissingFrame { frame });
             return false;
         }
@@ -691,11 +991,15 @@ impl ModelKernel {
             self.violations.push(Violation::WindowOutOfFrame { frame, offset, length });
             return false;
         }
+        if !self.keeps_contents() {
+            // No bytes, so none a client could see change (and no index of copies by frame).
+            return true;
+        }
         // Still written, as the real window would be: the damage is what the tests should see.
         if self.copies_of(FrameRef::Pool(frame)) > 0 {
             self.violations.push(Violation::WindowOnLiveFrame { frame });
         }
-        if let Some(place) = self.stale_of.get(&FrameRef::Pool(frame)).and_then(|p| p.first()) {
+        if let Some(place) = self.stale_of.get(FrameRef::Pool(frame)).and_then(|p| p.first()) {
             let (client, vaddr) = (place.client, place.vaddr);
             self.violations.push(Violation::WindowOnStaleMapping { frame, client, vaddr });
         }
@@ -706,7 +1010,7 @@ impl ModelKernel {
 impl RetypeFrames for ModelKernel {
     fn retype_frames(&mut self, first: PoolFrame, count: u32) -> Result<u32, KernelError> {
         self.counters.retype_calls += 1;
-        let expected = PoolFrame(self.pool.len() as u32);
+        let expected = PoolFrame(self.pool_frames);
         if count == 0 || count > self.config.retype_fan_out {
             // seL4 checks the fan-out before anything else; the pager never needs to exceed it.
             return Err(self.refuse(Violation::RetypeCount { count }, error_code::RANGE_ERROR));
@@ -731,9 +1035,10 @@ impl RetypeFrames for ModelKernel {
             self.counters.failed_calls += 1;
             return Err(KernelError::OutOfMemory);
         }
-        for _ in 0..affordable {
-            self.pool.push(Box::new([0; FRAME_BYTES]));
+        if let Some(contents) = &mut self.contents {
+            contents.pool.extend((0..affordable).map(|_| Box::new([0; FRAME_BYTES])));
         }
+        self.pool_frames += affordable;
         self.untyped_used += u64::from(affordable) * PAGE;
         self.counters.frames_created += u64::from(affordable);
         Ok(affordable)
@@ -741,16 +1046,19 @@ impl RetypeFrames for ModelKernel {
 
     fn retype_large_frame(&mut self, frame: LargeFrame) -> Result<(), KernelError> {
         self.counters.retype_calls += 1;
-        let expected = LargeFrame(self.large.len() as u32);
+        let expected = LargeFrame(self.large_frames);
         if frame != expected {
             let violation = Violation::LargeRetypeOutOfOrder { expected, asked: frame };
             return Err(self.refuse(violation, error_code::DELETE_FIRST));
         }
-        if self.large.len() as u32 >= self.config.large_frames {
+        if self.large_frames >= self.config.large_frames {
             self.counters.failed_calls += 1;
             return Err(KernelError::OutOfMemory);
         }
-        self.large.push(vec![0; LARGE_FRAME_BYTES].into_boxed_slice());
+        if let Some(contents) = &mut self.contents {
+            contents.large.push(vec![0; LARGE_FRAME_BYTES].into_boxed_slice());
+        }
+        self.large_frames += 1;
         self.counters.large_frames_created += 1;
         Ok(())
     }
@@ -767,7 +1075,9 @@ impl CopyFrameCaps for ModelKernel {
             return Err(self.refuse(violation, error_code::DELETE_FIRST));
         }
         self.copies.insert(slot, CapCopy { frame, mapped_at: None });
-        self.copies_of.entry(frame).or_default().insert(slot);
+        if self.keeps_contents() {
+            self.copies_of.get_mut(frame).insert(slot);
+        }
         Ok(())
     }
 
@@ -886,7 +1196,7 @@ impl MapPages for ModelKernel {
         }
         self.untyped_used += PAGING_STRUCTURE_BYTES;
         let space = self.spaces.get_mut(&client).expect("checked");
-        space.structures_mut(level).insert(vaddr >> level_shift(level));
+        space.add_structure(level, vaddr);
         self.counters.paging_structures_created += 1;
         Ok(())
     }
@@ -934,28 +1244,36 @@ impl ModelKernel {
 impl FrameWindow for ModelKernel {
     fn zero_large_frame(&mut self, frame: LargeFrame) {
         self.counters.window_large_zeroes += 1;
-        if frame.0 as usize >= self.large.len() {
+        if frame.0 >= self.large_frames {
             self.violations.push(Violation::WindowOnMissingLargeFrame { frame });
             return;
         }
         let reference = FrameRef::Large(frame);
-        if self.copies_of(reference) > 0 || self.stale_of.contains_key(&reference) {
+        if self.keeps_contents()
+            && (self.copies_of(reference) > 0 || self.stale_of.get(reference).is_some_and(|p| !p.is_empty()))
+        {
             self.violations.push(Violation::WindowOnLiveLargeFrame { frame });
         }
-        self.large[frame.0 as usize].fill(0);
+        if let Some(contents) = &mut self.contents {
+            contents.large[frame.0 as usize].fill(0);
+        }
     }
 
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]) {
         self.counters.window_writes += 1;
         if self.window_check(frame, offset, bytes.len()) {
-            self.pool[frame.0 as usize][offset..offset + bytes.len()].copy_from_slice(bytes);
+            if let Some(contents) = &mut self.contents {
+                contents.pool[frame.0 as usize][offset..offset + bytes.len()].copy_from_slice(bytes);
+            }
         }
     }
 
     fn zero_frame(&mut self, frame: PoolFrame, offset: usize, length: usize) {
         self.counters.window_zeroes += 1;
         if self.window_check(frame, offset, length) {
-            self.pool[frame.0 as usize][offset..offset + length].fill(0);
+            if let Some(contents) = &mut self.contents {
+                contents.pool[frame.0 as usize][offset..offset + length].fill(0);
+            }
         }
     }
 }

@@ -152,7 +152,9 @@ impl<'img> Replay<'img> {
                 .map_err(|e| ReplayError::Image(format!("app {:?}: {e}", app.name())))?;
             images.push(id);
         }
-        let kernel = ModelKernel::new(ModelConfig::default(), image_bytes);
+        // No frame's bytes: the counts never depend on them, and keeping them made each fault cost
+        // a host page's allocation and zeroing.
+        let kernel = ModelKernel::without_contents(ModelConfig::default(), image_bytes.len());
         Ok(Self {
             image,
             pager,

@@ -466,7 +466,10 @@ fn markdown(report: &Value) -> String {
         }
     }
     if let Some(traces) = report["replay"].as_object() {
-        let _ = writeln!(out, "\n## Trace replay (sim::replay, seed policy, best of five, one core)\n");
+        let _ = writeln!(
+            out,
+            "\n## Trace replay (sim::replay, seed policy, best of at least five rounds, one core)\n"
+        );
         let _ = writeln!(out, "| trace | records | faults | records per second |");
         let _ = writeln!(out, "|---|---:|---:|---:|");
         for (name, row) in traces {
