@@ -365,6 +365,8 @@ pub struct Options {
     pub quick: bool,
     /// Run only the simulator leg, whatever the file asks.
     pub simulator_only: bool,
+    /// Run every cell, reading nothing from the cache (still writing it).
+    pub rerun: bool,
 }
 
 /// The shipped experiments, by file.
@@ -416,6 +418,11 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
     let root_task_hash = hex(&Sha256::digest(
         std::fs::read(root_task).with_context(|| format!("cannot read {}", root_task.display()))?,
     ));
+    // The simulator is built into this program: its cells are keyed by this program's hash.
+    let program = std::env::current_exe().context("cannot locate the running xtask")?;
+    let program_hash = hex(&Sha256::digest(
+        std::fs::read(&program).with_context(|| format!("cannot read {}", program.display()))?,
+    ));
     let mut legs = vec![Leg::Simulator];
     if experiment.sel4 {
         legs.push(Leg::Sel4);
@@ -432,7 +439,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
                 if leg == Leg::Sel4 && !experiment.policies.contains(&policy) {
                     continue;
                 }
-                let seal = if leg == Leg::Sel4 { root_task_hash.as_str() } else { "" };
+                let seal = if leg == Leg::Sel4 { root_task_hash.as_str() } else { program_hash.as_str() };
                 let key = hex(&Sha256::digest(format!(
                     "v1|{}|{}|{}|{}|{seal}",
                     leg.name(),
@@ -449,7 +456,8 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
     let mut cached = 0;
     for job in &jobs {
         let path = cache.join(format!("{}.json", job.key));
-        match std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Figures>(&b).ok()) {
+        let stored = if options.rerun { None } else { std::fs::read(&path).ok() };
+        match stored.and_then(|b| serde_json::from_slice::<Figures>(&b).ok()) {
             Some(figures) => {
                 cached += 1;
                 results.lock().unwrap().insert((job.workload, label(job.policy), job.leg), figures);
@@ -647,24 +655,33 @@ fn report(
          client's setup to the last client's exit, seL4 only.\n",
         if experiment.sel4 { " and seL4" } else { "" }
     );
-    let _ = writeln!(out, "| workload | policy | leg | faults | frames used | pages mapped | pages wasted | instructions to exit |");
-    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|");
-    for r in rows {
+    let _ = writeln!(
+        out,
+        "| workload | policy | faults | frames used | pages mapped | pages wasted | seL4 faults | seL4 instructions to exit |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
+    for r in rows.iter().filter(|r| r.leg == "simulator") {
         let policy = if r.policy == "fault-around" {
             format!("fault-around {}", r.fault_around_pages)
         } else {
             r.policy.clone()
         };
+        let booted = rows.iter().find(|b| {
+            b.leg == "sel4"
+                && b.workload == r.workload
+                && b.policy == r.policy
+                && b.fault_around_pages == r.fault_around_pages
+        });
         let _ = writeln!(
             out,
             "| {} | {policy} | {} | {} | {} | {} | {} | {} |",
             r.workload,
-            r.leg,
             r.faults,
             r.frames_used,
             r.pages_mapped,
             r.pages_wasted,
-            r.instructions_to_exit.map_or("-".to_owned(), |n| n.to_string())
+            booted.map_or("-".to_owned(), |b| b.faults.to_string()),
+            booted.and_then(|b| b.instructions_to_exit).map_or("-".to_owned(), |n| n.to_string())
         );
     }
     if experiment.sel4 {
@@ -678,6 +695,9 @@ fn report(
         }
     }
     let _ = writeln!(out, "\n## Plots\n\n![faults](faults.svg)\n\n![pages wasted](pages-wasted.svg)\n\n![frames used](frames-used.svg)");
+    if experiment.sel4 {
+        let _ = writeln!(out, "\n![instructions to exit](instructions.svg)");
+    }
     out
 }
 
@@ -702,14 +722,26 @@ mod plot {
         } else {
             "policy"
         };
-        let metrics: [(&str, &str, fn(&Row) -> u64); 3] = [
-            ("faults.svg", "faults (count, simulator)", |r| r.faults),
-            ("pages-wasted.svg", "pages wasted (4 KiB pages, simulator)", |r| r.pages_wasted),
-            ("frames-used.svg", "frames used (4 KiB pool frames, simulator)", |r| r.frames_used),
+        let booted: Vec<&Row> =
+            rows.iter().filter(|r| r.leg == "sel4" && r.instructions_to_exit.is_some()).collect();
+        let metrics: [(&str, &str, &[&Row], fn(&Row) -> f64); 4] = [
+            ("faults.svg", "faults (count, simulator)", &simulator, |r| r.faults as f64),
+            ("pages-wasted.svg", "pages wasted (4 KiB pages, simulator)", &simulator, |r| {
+                r.pages_wasted as f64
+            }),
+            ("frames-used.svg", "frames used (4 KiB pool frames, simulator)", &simulator, |r| {
+                r.frames_used as f64
+            }),
+            ("instructions.svg", "instructions to exit (millions, seL4 -icount)", &booted, |r| {
+                r.instructions_to_exit.unwrap_or(0) as f64 / 1e6
+            }),
         ];
-        for (file, y_name, metric) in metrics {
+        for (file, y_name, rows, metric) in metrics {
+            if rows.is_empty() {
+                continue;
+            }
             let path = directory.join(file);
-            line_plot(&path, &experiment.name, x_name, y_name, &labels, &simulator, metric)
+            line_plot(&path, &experiment.name, x_name, y_name, &labels, rows, metric)
                 .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", path.display()))?;
         }
         Ok(())
@@ -722,7 +754,7 @@ mod plot {
         y_name: &str,
         labels: &[String],
         rows: &[&Row],
-        metric: fn(&Row) -> u64,
+        metric: fn(&Row) -> f64,
     ) -> Result<(), Box<dyn std::error::Error>> {
         let cell = |r: &Row| {
             let name = if r.policy == "fault-around" {
@@ -734,7 +766,7 @@ mod plot {
         };
         let mut workloads: Vec<&str> = rows.iter().map(|r| r.workload.as_str()).collect();
         workloads.dedup();
-        let top = rows.iter().map(|r| metric(r)).max().unwrap_or(1).max(1) as f64 * 1.1;
+        let top = rows.iter().map(|r| metric(r)).fold(1.0, f64::max) * 1.1;
         let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
@@ -763,7 +795,7 @@ mod plot {
             let mut points: Vec<(f64, f64)> = rows
                 .iter()
                 .filter(|r| r.workload == *workload)
-                .filter_map(|r| Some((cell(r)? as f64, metric(r) as f64)))
+                .filter_map(|r| Some((cell(r)? as f64, metric(r))))
                 .collect();
             points.sort_by(|a, b| a.0.total_cmp(&b.0));
             chart

@@ -166,6 +166,9 @@ enum Command {
         /// Only the simulator leg, whatever the file asks.
         #[arg(long)]
         simulator_only: bool,
+        /// Run every cell again, ignoring the cache of finished cells.
+        #[arg(long)]
+        rerun: bool,
         /// Cells run at once [default: the core count].
         #[arg(short, long)]
         jobs: Option<usize>,
@@ -333,12 +336,12 @@ fn run(command: Command) -> Result<()> {
         Command::Simulate { trace: path, policy, pages, budget } => {
             trace::simulate(&path, &policy, pages, budget)?
         }
-        Command::Experiment { file, list, quick, simulator_only, jobs } => match file {
+        Command::Experiment { file, list, quick, simulator_only, rerun, jobs } => match file {
             Some(file) if !list => {
                 let root_task = root_task::build(&workspace)?;
                 let jobs =
                     jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-                let options = experiment::Options { jobs, quick, simulator_only };
+                let options = experiment::Options { jobs, quick, simulator_only, rerun };
                 let outcome = experiment::run(&workspace, &root_task, &file, &options)?;
                 eprintln!(
                     "{}: {} cells ({} cached), {} differing between simulator and seL4; {}",
