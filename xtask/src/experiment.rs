@@ -49,6 +49,8 @@ mod raw {
         pub policies: Vec<String>,
         pub fault_around_pages: Option<Vec<u32>>,
         pub sel4: Option<bool>,
+        /// Run each synthetic pattern app as a Linux program too (gcc), beside the pager.
+        pub linux: Option<bool>,
         pub quick: Option<Quick>,
     }
 
@@ -73,6 +75,7 @@ pub struct Experiment {
     /// The policies of the cells, fault-around once per window (window 0 is the seed policy).
     pub policies: Vec<Policy>,
     pub sel4: bool,
+    pub linux: bool,
 }
 
 fn field_error(file: &Path, field: &str, message: impl std::fmt::Display) -> anyhow::Error {
@@ -101,6 +104,7 @@ impl Experiment {
         }
         let (mut workloads, mut policies, mut windows, mut sel4) =
             (raw.workloads, raw.policies, raw.fault_around_pages, raw.sel4.unwrap_or(false));
+        let linux = raw.linux.unwrap_or(false) && !quick;
         let mut prefix = "";
         if quick {
             let Some(q) = raw.quick else {
@@ -160,6 +164,7 @@ impl Experiment {
             workloads,
             policies: cells,
             sel4,
+            linux,
         })
     }
 }
@@ -216,10 +221,15 @@ pub struct Figures {
     pub shared: u64,
     pub large: u64,
     pub refused: u64,
+    /// Pages the policy mapped before clients started (eager's segments).
+    pub startup_pages: u64,
     /// Pool frames retyped (the pool's high-water mark in 32-frame batches).
     pub frames_created: u64,
     /// seL4 only: guest instructions from the first client's setup to the last client's exit.
     pub instructions_to_exit: Option<u64>,
+    /// seL4 only: each client's faults, by client name (`app#instance`).
+    #[serde(default)]
+    pub client_faults: BTreeMap<String, u64>,
 }
 
 impl Figures {
@@ -228,13 +238,14 @@ impl Figures {
         self.copy + self.zero + self.mixed + self.large
     }
 
-    /// 4 KiB pages mapped into clients (a large page is 512).
+    /// 4 KiB pages mapped into clients (a large page is 512), at start-up or on faults.
     pub fn pages_mapped(&self) -> u64 {
-        self.image + self.copy + self.zero + self.mixed + self.shared + 512 * self.large
+        self.startup_pages + self.image + self.copy + self.zero + self.mixed + self.shared + 512 * self.large
     }
 
-    fn keys(&self) -> [(&'static str, u64); 8] {
+    fn keys(&self) -> [(&'static str, u64); 9] {
         [
+            ("startup_pages", self.startup_pages),
             ("faults", self.faults),
             ("image", self.image),
             ("copy", self.copy),
@@ -257,8 +268,10 @@ impl Figures {
             shared: c.shared_hit,
             large: c.large,
             refused: c.refused,
+            startup_pages: replayed.startup_pages,
             frames_created: u64::from(replayed.frames_created),
             instructions_to_exit: None,
+            client_faults: BTreeMap::new(),
         }
     }
 
@@ -291,8 +304,14 @@ impl Figures {
             shared: number("shared")?,
             large: number("large")?,
             refused: number("refused")?,
+            startup_pages: number("startup_pages")?,
             frames_created: number("frames_created")?,
             instructions_to_exit,
+            client_faults: records
+                .iter()
+                .filter(|r| r.scope() == "client")
+                .filter_map(|r| Some((r.value("name")?.to_owned(), r.value("faults")?.parse().ok()?)))
+                .collect(),
         })
     }
 }
@@ -441,7 +460,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
                 }
                 let seal = if leg == Leg::Sel4 { root_task_hash.as_str() } else { program_hash.as_str() };
                 let key = hex(&Sha256::digest(format!(
-                    "v1|{}|{}|{}|{}|{seal}",
+                    "v3|{}|{}|{}|{}|{seal}",
                     leg.name(),
                     w.image_hash,
                     policy_name(policy),
@@ -525,8 +544,11 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
     let rows = rows(&experiment, &workloads, &results, &legs);
     write_csv(&directory.join("results.csv"), &rows)?;
     let differences = differences(&experiment, &workloads, &results);
-    let report =
+    let mut report =
         report(&experiment, &rows, &differences, jobs.len(), cached, started.elapsed().as_secs_f64());
+    if experiment.linux {
+        report.push_str(&linux::section(workspace, &experiment, &workloads, &results)?);
+    }
     std::fs::write(directory.join("report.md"), report)
         .with_context(|| format!("cannot write {}", directory.join("report.md").display()))?;
     plot::all(&directory, &experiment, &rows)?;
@@ -650,7 +672,7 @@ fn report(
         out,
         "{cells} cells ({cached} from the cache), {seconds:.1} s. Legs: simulator{}. Faults are VM faults \
          (served or refused); frames used are pool frames (one per copy, zero or mixed page, one per large \
-         page); pages wasted are 4 KiB pages mapped beyond those the seed policy maps (the pages the \
+         page) taken on faults; pages mapped count those mapped at start-up too (eager's segments); pages wasted are 4 KiB pages mapped beyond those the seed policy maps (the pages the \
          workload touches); instructions to exit are guest instructions (`-icount shift=0`) from the first \
          client's setup to the last client's exit, seL4 only.\n",
         if experiment.sel4 { " and seL4" } else { "" }
@@ -699,6 +721,126 @@ fn report(
         let _ = writeln!(out, "\n![instructions to exit](instructions.svg)");
     }
     out
+}
+
+mod linux {
+    //! The synthetic patterns as ordinary Linux programs: `experiments/linux/pattern-touch.c`
+    //! (gcc) replays each pattern app's reference string over an anonymous mapping and over a
+    //! read-only file mapping and counts its minor faults with `getrusage`.
+    use std::collections::BTreeMap;
+    use std::fmt::Write as _;
+    use std::process::Command;
+
+    use anyhow::{bail, Context, Result};
+    use manifest::{AppSource, Manifest};
+
+    use super::{label, Experiment, Figures, Leg, Workload};
+    use crate::workspace::Workspace;
+
+    fn run(
+        program: &std::path::Path,
+        mode: &str,
+        pages: u32,
+        references: &std::path::Path,
+    ) -> Result<(u64, u64)> {
+        let output = Command::new(program)
+            .args([mode, &pages.to_string()])
+            .arg(references)
+            .output()
+            .with_context(|| format!("cannot run {}", program.display()))?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            bail!("{} {mode} failed: {}", program.display(), String::from_utf8_lossy(&output.stderr));
+        }
+        let value = |key: &str| -> Result<u64> {
+            text.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .and_then(|v| v.parse().ok())
+                .with_context(|| format!("{} printed no {key}: {text}", program.display()))
+        };
+        Ok((value("minor_faults=")?, value("major_faults=")?))
+    }
+
+    pub fn section(
+        workspace: &Workspace,
+        experiment: &Experiment,
+        workloads: &[Workload],
+        results: &BTreeMap<(usize, String, Leg), Figures>,
+    ) -> Result<String> {
+        let folder = workspace.target_directory.join("experiments").join("linux");
+        std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+        let source = workspace.root.join("experiments/linux/pattern-touch.c");
+        let program = folder.join("pattern-touch");
+        let status = Command::new("gcc")
+            .args(["-O2", "-Wall", "-o"])
+            .arg(&program)
+            .arg(&source)
+            .status()
+            .context("cannot run gcc (needed for the Linux side of the experiment)")?;
+        if !status.success() {
+            bail!("gcc failed on {}", source.display());
+        }
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "\n## Linux side by side\n\nEach pattern app's reference string (the same `trace::pattern` \
+             description) replayed by `experiments/linux/pattern-touch.c` on this host's Linux: minor faults \
+             (`getrusage`) over a private anonymous mapping, and over a read-only shared file mapping \
+             (reads only; major faults in brackets), beside the pager's faults for that client on seL4.\n"
+        );
+        let mut header = "| pattern | references | pages touched | Linux anonymous | Linux file |".to_owned();
+        let mut rule = "|---|---:|---:|---:|---:|".to_owned();
+        for policy in &experiment.policies {
+            let _ = write!(header, " pager {} |", label(*policy));
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(out, "{header}\n{rule}");
+        for (index, w) in workloads.iter().enumerate() {
+            let manifest = Manifest::load(&w.manifest).map_err(|e| anyhow::anyhow!("{e}"))?;
+            for app in &manifest.apps {
+                if app.source != AppSource::Crate("pattern".to_owned()) {
+                    continue;
+                }
+                let pattern = ::trace::pattern::Pattern::parse(&app.argument)
+                    .map_err(|e| anyhow::anyhow!("{}: {}: {e}", w.manifest.display(), app.name))?;
+                let mut text = String::new();
+                let mut touched = std::collections::BTreeSet::new();
+                let mut count = 0;
+                for reference in pattern.references() {
+                    let _ = writeln!(text, "{} {}", reference.page, u8::from(reference.write));
+                    touched.insert(reference.page);
+                    count += 1;
+                }
+                let references = folder.join(format!("{}.{}.references", w.name, app.name));
+                std::fs::write(&references, text)
+                    .with_context(|| format!("cannot write {}", references.display()))?;
+                let (anonymous, _) = run(&program, "anon", pattern.pages, &references)?;
+                let (file, file_major) = run(&program, "file", pattern.pages, &references)?;
+                let _ = write!(
+                    out,
+                    "| {} `{}` | {count} | {} | {anonymous} | {file} ({file_major}) |",
+                    app.name,
+                    app.argument,
+                    touched.len()
+                );
+                for policy in &experiment.policies {
+                    let faults = results
+                        .get(&(index, label(*policy), Leg::Sel4))
+                        .and_then(|f| f.client_faults.get(&format!("{}#0", app.name)));
+                    let _ = write!(out, " {} |", faults.map_or("-".to_owned(), |n| n.to_string()));
+                }
+                out.push('\n');
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nThe pager's count is the whole client's (its code, data and stack pages too, a few), \
+             Linux's the mapping's alone. Linux maps file pages with its own fault-around (16 pages); \
+             on an anonymous mapping a read maps the shared zero page, so a page read before its first \
+             write faults twice."
+        );
+        Ok(out)
+    }
 }
 
 mod plot {
@@ -878,8 +1020,17 @@ mod tests {
 
     #[test]
     fn frames_and_pages_count_large_pages() {
-        let f = Figures { image: 3, copy: 1, zero: 4, mixed: 1, shared: 2, large: 1, ..Default::default() };
+        let f = Figures {
+            startup_pages: 5,
+            image: 3,
+            copy: 1,
+            zero: 4,
+            mixed: 1,
+            shared: 2,
+            large: 1,
+            ..Default::default()
+        };
         assert_eq!(f.frames_used(), 7);
-        assert_eq!(f.pages_mapped(), 3 + 1 + 4 + 1 + 2 + 512);
+        assert_eq!(f.pages_mapped(), 5 + 3 + 1 + 4 + 1 + 2 + 512);
     }
 }
