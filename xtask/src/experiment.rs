@@ -866,7 +866,8 @@ mod plot {
         };
         let booted: Vec<&Row> =
             rows.iter().filter(|r| r.leg == "sel4" && r.instructions_to_exit.is_some()).collect();
-        let metrics: [(&str, &str, &[&Row], fn(&Row) -> f64); 4] = [
+        type Metric<'a> = (&'a str, &'a str, &'a [&'a Row], fn(&Row) -> f64);
+        let metrics: [Metric; 4] = [
             ("faults.svg", "faults (count, simulator)", &simulator, |r| r.faults as f64),
             ("pages-wasted.svg", "pages wasted (4 KiB pages, simulator)", &simulator, |r| {
                 r.pages_wasted as f64
@@ -879,10 +880,12 @@ mod plot {
             }),
         ];
         for (file, y_name, rows, metric) in metrics {
+            let path = directory.join(file);
             if rows.is_empty() {
+                // A plot left from an earlier run of other legs would not be this run's.
+                let _ = std::fs::remove_file(&path);
                 continue;
             }
-            let path = directory.join(file);
             line_plot(&path, &experiment.name, x_name, y_name, &labels, rows, metric)
                 .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", path.display()))?;
         }
@@ -917,12 +920,19 @@ mod plot {
             .x_label_area_size(45)
             .y_label_area_size(80)
             .build_cartesian_2d(-0.5f64..(labels.len() as f64 - 0.5), 0f64..top)?;
-        let short = |l: &str| l.strip_prefix("fault-around ").unwrap_or(l).to_owned();
+        // Along a window axis a cell is its window; along a policy axis, its whole label.
+        let windows = x_name.starts_with("fault-around window");
+        let short = |l: &str| match l.strip_prefix("fault-around ") {
+            Some(pages) if windows => pages.to_owned(),
+            _ if windows && l == "seed" => "0 (seed)".to_owned(),
+            _ => l.to_owned(),
+        };
         chart
             .configure_mesh()
             .x_desc(x_name)
             .y_desc(y_name)
             .x_labels(labels.len())
+            .y_label_formatter(&|y| format!("{y:.0}"))
             .x_label_formatter(&|x| {
                 let i = x.round();
                 if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
