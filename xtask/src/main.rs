@@ -18,6 +18,7 @@ mod bench;
 mod compose;
 mod console;
 mod expect;
+mod experiment;
 mod fuzz;
 mod gdb;
 mod host_setup;
@@ -149,6 +150,28 @@ enum Command {
     Agree {
         /// System image manifests [default: the ones `cargo xtask test` checks].
         manifests: Vec<PathBuf>,
+    },
+    /// Run an experiment: workloads x policies x parameters, in the simulator and (where the file
+    /// asks) on seL4; writes target/experiments/<name>/results.csv, report.md and SVG plots.
+    Experiment {
+        /// An experiment file (experiments/*.toml).
+        #[arg(required_unless_present = "list")]
+        file: Option<PathBuf>,
+        /// Name the shipped experiments.
+        #[arg(long)]
+        list: bool,
+        /// The file's small matrix (its [quick] table).
+        #[arg(long)]
+        quick: bool,
+        /// Only the simulator leg, whatever the file asks.
+        #[arg(long)]
+        simulator_only: bool,
+        /// Run every cell again, ignoring the cache of finished cells.
+        #[arg(long)]
+        rerun: bool,
+        /// Cells run at once [default: the core count].
+        #[arg(short, long)]
+        jobs: Option<usize>,
     },
     /// Run the host tests, the self-test boot, then boot and judge every manifests/*.toml.
     Test {
@@ -313,6 +336,24 @@ fn run(command: Command) -> Result<()> {
         Command::Simulate { trace: path, policy, pages, budget } => {
             trace::simulate(&path, &policy, pages, budget)?
         }
+        Command::Experiment { file, list, quick, simulator_only, rerun, jobs } => match file {
+            Some(file) if !list => {
+                let root_task = root_task::build(&workspace)?;
+                let jobs =
+                    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+                let options = experiment::Options { jobs, quick, simulator_only, rerun };
+                let outcome = experiment::run(&workspace, &root_task, &file, &options)?;
+                eprintln!(
+                    "{}: {} cells ({} cached), {} differing between simulator and seL4; {}",
+                    file.display(),
+                    outcome.cells,
+                    outcome.cached,
+                    outcome.differences,
+                    outcome.directory.join("report.md").display()
+                );
+            }
+            _ => experiment::list(&workspace)?,
+        },
         Command::Agree { manifests } => {
             let root_task = root_task::build(&workspace)?;
             let manifests = if manifests.is_empty() {

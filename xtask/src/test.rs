@@ -1,7 +1,8 @@
 //! `cargo xtask test`: host tests, the binding's ABI checks against the kernel source, a short run of
 //! each fuzz target, then on-target boots: the root task's self-test and every `manifests/*.toml` and
 //! `manifests/bench/*.toml`, each judged by the runner's verdict and the manifest's expectations,
-//! and last the simulator's agreement with seL4 ([`crate::trace::agreement`]).
+//! then the simulator's agreement with seL4 ([`crate::trace::agreement`]), and last each shipped
+//! experiment's small matrix ([`crate::experiment`]; fault-around's on seL4 too).
 //!
 //! Every phase runs whatever an earlier one found, and the run ends with a line per phase and the
 //! total, `N passed, M failed`, alone on the last line of stdout ([`tally`]).
@@ -125,6 +126,45 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
         }
     }
     summary.record("simulator agreement", agreement);
+
+    // Each shipped experiment's small matrix (the traces the agreement recorded are reused; the
+    // seL4 leg where its [quick] table asks), so the runner, its outputs and the experiment files
+    // stay tested; a cell where the simulator and seL4 differ fails it.
+    let mut experiments = Tally::default();
+    if let Ok(root_task) = &root_task {
+        let options = crate::experiment::Options { jobs: 2, quick: true, simulator_only: false, rerun: true };
+        match crate::experiment::shipped(workspace) {
+            Ok(files) => {
+                for file in files {
+                    let name = file.strip_prefix(&workspace.root).unwrap_or(&file).display().to_string();
+                    match crate::experiment::run(workspace, root_task, &file, &options) {
+                        Ok(outcome) if outcome.differences == 0 => {
+                            experiments += Tally::one(true);
+                            eprintln!("experiment {name} --quick: passed, {} cells", outcome.cells);
+                        }
+                        Ok(outcome) => {
+                            experiments += Tally::one(false);
+                            eprintln!(
+                                "experiment {name} --quick: FAILED: {} cells where the simulator and seL4 \
+                                 differ (see {})",
+                                outcome.differences,
+                                outcome.directory.join("report.md").display()
+                            );
+                        }
+                        Err(error) => {
+                            experiments += Tally::one(false);
+                            eprintln!("experiment {name} --quick: FAILED: {error:#}");
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                experiments += Tally::one(false);
+                eprintln!("experiments: FAILED: {error:#}");
+            }
+        }
+    }
+    summary.record("experiments (quick)", experiments);
 
     // stdout: CI reads the last line.
     print!("\n{}", summary.render());

@@ -77,6 +77,17 @@ fn boot(
     checked: &Checked,
     image_name: &str,
 ) -> Result<qemu::BootOutcome> {
+    let boot_image = compose(workspace, root_task, checked, image_name)?;
+    boot_composed(workspace, checked, &boot_image)
+}
+
+/// Composes `checked` under `image_name`, ready to boot.
+pub fn compose(
+    workspace: &Workspace,
+    root_task: &Path,
+    checked: &Checked,
+    image_name: &str,
+) -> Result<qemu::BootImage> {
     let kernel = kernel::build(workspace, checked.manifest.kernel)?;
     let written = image::write(
         workspace,
@@ -85,14 +96,22 @@ fn boot(
         root_task,
         &crate::image_directory(workspace, image_name),
     )?;
-    host_setup::ensure_qemu(workspace)?;
-    let boot_image = qemu::BootImage {
+    Ok(qemu::BootImage {
         name: image_name.to_owned(),
         kernel: written.kernel,
         root_task: written.root_task,
         memory: checked.manifest.memory,
         variant: kernel.variant,
-    };
+    })
+}
+
+/// Boots a composed image under `-icount`.
+pub fn boot_composed(
+    workspace: &Workspace,
+    checked: &Checked,
+    boot_image: &qemu::BootImage,
+) -> Result<qemu::BootOutcome> {
+    host_setup::ensure_qemu(workspace)?;
     let options = qemu::BootOptions {
         // Serial output of the trace and -icount both slow the boot: twice the manifest's time.
         timeout: Duration::from_secs(checked.manifest.timeout_seconds * 2),
@@ -100,13 +119,13 @@ fn boot(
         gdb: false,
         log_directory: workspace.target_directory.join("qemu"),
     };
-    qemu::boot(&boot_image, &options)
+    qemu::boot(boot_image, &options)
 }
 
 /// Sets the image's policy. A manifest's `[stats]` expectations hold under its own policy only:
 /// under another they are dropped (its apps' output, exit codes and the frame accounting still
 /// count).
-fn with_policy(checked: &mut Checked, policy: Policy) {
+pub fn with_policy(checked: &mut Checked, policy: Policy) {
     if checked.manifest.policy != policy {
         checked.manifest.set_policy(policy);
         checked.manifest.expect.stats.clear();
