@@ -152,34 +152,41 @@ impl Sel4Platform {
     /// new pool frame there is one `Page_Map`.
     pub fn prepare_window(&mut self, slots: &mut SlotAllocator, pages: u32) -> Result<(), SetupError> {
         let end = WINDOW_BASE + u64::from(pages) * PAGE;
-        let mut mapper = Mapper::new(init::VSPACE);
-        let mut address = WINDOW_BASE;
-        while address < end {
-            let (table, _) = self
-                .objects
-                .allocate::<PageTable>(slots)
-                .map_err(|error| SetupError::Window(vspace::MapError::Allocation(error)))?;
-            let map = || table.map(init::VSPACE, address, VmAttributes::default());
-            mapper.map_with(&mut self.objects, slots, address, map).map_err(SetupError::Window)?;
-            address += PAGE_TABLE_SPAN;
-        }
-        Ok(())
+        self.prepare_structures::<PageTable>(slots, WINDOW_BASE, end, PAGE_TABLE_SPAN, |table, address| {
+            table.map(init::VSPACE, address, VmAttributes::default())
+        })
     }
 
     /// Creates the page directories of the window onto the large frames (one per GiB), so that
     /// mapping a new large frame there is one `Page_Map`.
     pub fn prepare_large_window(&mut self, slots: &mut SlotAllocator) -> Result<(), SetupError> {
         let end = LARGE_WINDOW_BASE + self.layout.large_frames.len() * LARGE_PAGE_SIZE;
+        let map =
+            |directory: PageDirectory, address| directory.map(init::VSPACE, address, VmAttributes::default());
+        self.prepare_structures::<PageDirectory>(slots, LARGE_WINDOW_BASE, end, PAGE_DIRECTORY_SPAN, map)
+    }
+
+    /// Makes and maps one paging structure of type `T` per `span` bytes of `base..end` in the root
+    /// task's own VSpace (with any level above it that is missing).
+    fn prepare_structures<T: sel4::Object + Copy>(
+        &mut self,
+        slots: &mut SlotAllocator,
+        base: u64,
+        end: u64,
+        span: u64,
+        map: impl Fn(T, u64) -> sel4::Result<()>,
+    ) -> Result<(), SetupError> {
         let mut mapper = Mapper::new(init::VSPACE);
-        let mut address = LARGE_WINDOW_BASE;
+        let mut address = base;
         while address < end {
-            let (directory, _) = self
+            let (structure, _) = self
                 .objects
-                .allocate::<PageDirectory>(slots)
+                .allocate::<T>(slots)
                 .map_err(|error| SetupError::Window(vspace::MapError::Allocation(error)))?;
-            let map = || directory.map(init::VSPACE, address, VmAttributes::default());
-            mapper.map_with(&mut self.objects, slots, address, map).map_err(SetupError::Window)?;
-            address += PAGE_DIRECTORY_SPAN;
+            mapper
+                .map_with(&mut self.objects, slots, address, || map(structure, address))
+                .map_err(SetupError::Window)?;
+            address += span;
         }
         Ok(())
     }
