@@ -99,6 +99,44 @@ pub mod advice {
     pub const SEQUENTIAL_PAGES: u64 = 16;
 }
 
+/// What a client tells the pager about a range of its memory: the [`advice`] codes as a type, for
+/// both sides of the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Advice {
+    /// Resolve the pages now, as read faults on them would be (each area's policy included).
+    WillNeed,
+    /// Unmap the pages and drop the caller's frame references (HelenOS `elf_frame_free`): the next
+    /// touch faults and reads what the area's backing gives, zeroes or the ELF's bytes.
+    DontNeed,
+    /// Turn fault-around on in every area the range touches.
+    Sequential,
+    /// Turn fault-around off in every area the range touches.
+    Random,
+}
+
+impl Advice {
+    /// Its code in the call (MR2).
+    pub const fn code(self) -> u64 {
+        match self {
+            Self::WillNeed => advice::WILL_NEED,
+            Self::DontNeed => advice::DONT_NEED,
+            Self::Sequential => advice::SEQUENTIAL,
+            Self::Random => advice::RANDOM,
+        }
+    }
+
+    /// The advice for a code, or `None` for an unknown one.
+    pub const fn from_code(code: u64) -> Option<Self> {
+        match code {
+            advice::WILL_NEED => Some(Self::WillNeed),
+            advice::DONT_NEED => Some(Self::DontNeed),
+            advice::SEQUENTIAL => Some(Self::Sequential),
+            advice::RANDOM => Some(Self::Random),
+            _ => None,
+        }
+    }
+}
+
 /// The advise call's reply (MR0).
 pub mod advise_status {
     /// Done.

@@ -6,32 +6,7 @@ use core::fmt;
 use crate::fault::RefusalReason;
 use crate::ClientId;
 
-/// What a client tells the pager about a range of its memory (the ABI's `advice` codes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Advice {
-    /// Resolve the pages now, as faults on them would (each area's policy included).
-    WillNeed,
-    /// Unmap the pages and drop this client's frame references (HelenOS `elf_frame_free`): the
-    /// next touch faults and reads what the area's backing gives.
-    DontNeed,
-    /// Turn fault-around on in every area the range touches.
-    Sequential,
-    /// Turn fault-around off in every area the range touches.
-    Random,
-}
-
-impl Advice {
-    /// The advice for an ABI code, or `None` for an unknown one.
-    pub const fn from_code(code: u64) -> Option<Self> {
-        match code {
-            abi::advice::WILL_NEED => Some(Self::WillNeed),
-            abi::advice::DONT_NEED => Some(Self::DontNeed),
-            abi::advice::SEQUENTIAL => Some(Self::Sequential),
-            abi::advice::RANDOM => Some(Self::Random),
-            _ => None,
-        }
-    }
-}
+pub use abi::Advice;
 
 /// Pages after the faulting one that a fault maps in an area advised sequential.
 pub const SEQUENTIAL_FAULT_AROUND: u32 = abi::advice::SEQUENTIAL_PAGES as u32 - 1;

@@ -25,11 +25,11 @@
 
 use core::fmt;
 
-use abi::{advice, advise_status, label, share_status};
+use abi::{advise_status, label, share_status};
 use sel4::{ipc_buffer, syscall, CPtr, MessageInfo};
 
 // The ABI's page size, print limit (bytes one print call carries) and longest app name.
-pub use abi::{ARGUMENT_LIMIT, NAME_LIMIT, PAGE_SIZE, PRINT_LIMIT};
+pub use abi::{Advice, ARGUMENT_LIMIT, NAME_LIMIT, PAGE_SIZE, PRINT_LIMIT};
 
 /// The exit code of a panicking app, as in Rust's test harness.
 pub const PANIC_EXIT_CODE: i32 = 101;
@@ -115,31 +115,6 @@ impl fmt::Display for ShareError {
                 f.write_str("not permitted: my app's share_to does not name the destination")
             }
             ShareError::Unknown(code) => write!(f, "unknown share error {code}"),
-        }
-    }
-}
-
-/// What [`advise`] tells the pager about a range of my memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Advice {
-    /// Resolve the pages now, through each area's policy, so touching them takes no fault.
-    WillNeed,
-    /// Unmap the pages and drop their frames: the next touch reads what the area's backing
-    /// gives, zeroes or the ELF's bytes.
-    DontNeed,
-    /// Turn fault-around on in the areas the range touches (16 pages a fault).
-    Sequential,
-    /// Turn fault-around off in the areas the range touches (one page a fault).
-    Random,
-}
-
-impl Advice {
-    const fn code(self) -> u64 {
-        match self {
-            Advice::WillNeed => advice::WILL_NEED,
-            Advice::DontNeed => advice::DONT_NEED,
-            Advice::Sequential => advice::SEQUENTIAL,
-            Advice::Random => advice::RANDOM,
         }
     }
 }
