@@ -123,6 +123,8 @@ pub mod raw {
         pub time_limit: Option<String>,
         pub argument: Option<String>,
         pub share_to: Option<Vec<String>>,
+        /// The bench's floor client: its undefined-instruction faults are stepped over.
+        pub bench_floor: Option<bool>,
         /// `"seed"`, or a table: `default` and overrides per area kind and attached region.
         pub policy: Option<AppPolicy>,
         /// Fault-around windows of this app's fault-around areas: one number for both, or
@@ -386,6 +388,10 @@ pub struct App {
     pub share_to: Vec<usize>,
     pub attachments: Vec<Attachment>,
     pub policy: AppPolicy,
+    /// `bench_floor = true`: the bench's floor client (`cargo xtask bench`), whose invalid-opcode
+    /// faults (`ud2`) the pager answers by stepping over the instruction, as seL4's own fault
+    /// benchmark does; every other app's are stopped.
+    pub bench_floor: bool,
     pub expect: AppExpectation,
 }
 
@@ -864,6 +870,7 @@ impl Manifest {
                 share_to,
                 attachments,
                 policy: app_policy,
+                bench_floor: app.bench_floor.unwrap_or(false),
                 expect,
             });
         }

@@ -133,6 +133,13 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     if header.trace.get() != 0 {
         session.record(header.trace_window.get());
     }
+    // The kernel's floor, beside the pager's figures: a slot for its probe's cap copy, which maps
+    // an image frame as an image fault does (the boot image's first frame).
+    if image.apps().iter().any(|app| app.bench_floor != 0) {
+        let slot = slots.allocate().ok_or_else(|| too_few("the floor probe"))?;
+        let source = sel4::Frame::new(bootinfo.user_image_frames().start);
+        session.measure_floor(crate::floor::Floor::new(slot, source));
+    }
     session.launch_all(located.first_page)?;
     session.run();
     session.finish_trace();
@@ -149,6 +156,7 @@ fn judge(session: &Session) -> Verdict {
     let frames = pager.frame_counts();
     let copies = pager.copy_slots_in_use();
     report::class_costs(session.costs());
+    let floor = session.floor().map_or(Ok(()), crate::floor::Floor::report);
     let (startup_pages, startup_entries) = clients.startup();
     report::total_stats(&Totals {
         clients: clients.started(),
@@ -168,6 +176,7 @@ fn judge(session: &Session) -> Verdict {
     if let Some(failure) = clients.failure() {
         return Err(failure.into());
     }
+    floor?;
     // The shared zero frame (zero-page, cow) is the pager's for good: pinned, neither in use nor free.
     let pinned_ok = frames.pinned == u32::from(pager.zero_frame().is_some());
     if frames.in_use != 0 || frames.free + frames.pinned != frames.created || copies != 0 || !pinned_ok {

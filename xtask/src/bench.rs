@@ -228,6 +228,69 @@ fn loading(figures: &RunFigures) -> Result<Vec<Value>> {
     Ok(rows)
 }
 
+/// The kernel's floor, from the floor image (`manifests/bench/floor.toml`): the client's `ud2`
+/// round trip, the pager's part of it, and the probe's `CNode_Copy` and `Page_Map`. `None` when
+/// the image has no floor client.
+fn floor(figures: &RunFigures) -> Result<Option<Value>> {
+    let Some(line) = figures.app_lines.iter().find(|l| l.value("floor") == Some("round_trip")) else {
+        return Ok(None);
+    };
+    let record = figures.record("floor", "client", &line.client)?;
+    let samples = line.number("samples")?;
+    let round_trip = line.number("median")?;
+    let pager_code = number(record, "pager_ticks_median")?;
+    if pager_code > round_trip {
+        bail!(
+            "{}: the pager's part of the floor round trip ({pager_code}) exceeds the whole ({round_trip})",
+            line.client
+        );
+    }
+    Ok(Some(json!({
+        "client": line.client,
+        "round_trip": {
+            "samples": samples,
+            "median": round_trip,
+            "min": line.number("min")?,
+            "max": line.number("max")?,
+            "mean": two_decimals(line.number("sum")? as f64 / samples.max(1) as f64),
+            "warm": line.number("warm")?,
+        },
+        "round_trip_pager_code": pager_code,
+        "round_trip_kernel": round_trip - pager_code,
+        "probe_rounds": number(record, "rounds")?,
+        "cnode_copy": number(record, "cnode_copy_median")?,
+        "cnode_copy_min": number(record, "cnode_copy_min")?,
+        "page_map": number(record, "page_map_median")?,
+        "page_map_min": number(record, "page_map_min")?,
+    })))
+}
+
+/// Whether a class's fault needs a second cap to its frame on seL4 5.0, whatever the pager does:
+/// an image frame is the root task's and every instance maps its own copy; a copied or mixed
+/// page's frame is filled through the pager's own mapping; a shared hit's frame is mapped in the
+/// other attachment already. A zero fault's fresh frame (zero from `Untyped_Retype`) is mapped
+/// with its own cap, so is a shared area's first touch.
+fn needs_second_cap(class: &str) -> bool {
+    matches!(class, "image" | "copy" | "mixed" | "shared")
+}
+
+/// Adds `floor_instructions` (the kernel work the class cannot avoid: the round trip's kernel
+/// part, `Page_Map`, and `CNode_Copy` where a second cap is unavoidable) and `floor_ratio` (the
+/// end-to-end median over it) to each class row.
+fn add_floor(classes: &mut [Value], floor: &Value) -> Result<()> {
+    let part = |key: &str| floor[key].as_u64().with_context(|| format!("the floor has no `{key}`"));
+    let (round_trip, page_map, cnode_copy) =
+        (part("round_trip_kernel")?, part("page_map")?, part("cnode_copy")?);
+    for row in classes {
+        let class = row["class"].as_str().unwrap_or_default();
+        let floor_instructions = round_trip + page_map + if needs_second_cap(class) { cnode_copy } else { 0 };
+        let median = row["end_to_end_instructions"]["median"].as_u64().unwrap_or(0);
+        row["floor_instructions"] = json!(floor_instructions);
+        row["floor_ratio"] = json!(two_decimals(median as f64 / floor_instructions.max(1) as f64));
+    }
+    Ok(())
+}
+
 /// A bench image's result.
 struct ImageResult {
     manifest: String,
@@ -332,8 +395,12 @@ fn report(images: &[ImageResult], host: Value) -> Result<Value> {
     let mut classes = Vec::new();
     let mut loads = Vec::new();
     let mut boots = Vec::new();
+    let mut kernel_floor = Value::Null;
     for image in images {
         classes.extend(fault_classes(&image.figures)?);
+        if let Some(found) = floor(&image.figures)? {
+            kernel_floor = found;
+        }
         loads.extend(loading(&image.figures)?);
         boots.push(json!({
             "image": image.name,
@@ -343,6 +410,9 @@ fn report(images: &[ImageResult], host: Value) -> Result<Value> {
             "figures_identical": true,
             "serial_identical": image.serial_identical,
         }));
+    }
+    if !kernel_floor.is_null() {
+        add_floor(&mut classes, &kernel_floor)?;
     }
     Ok(json!({
         "schema": 1,
@@ -357,8 +427,12 @@ fn report(images: &[ImageResult], host: Value) -> Result<Value> {
                 "mean_in_kernel_calls": "of pager_instructions.mean, the part inside the pager's own kernel calls (CNode_Copy, Page_Map, refills); the rest is the pager's code",
                 "instructions_to_first_instruction": "from the pager beginning the client's setup to the client's first instruction",
                 "instructions_to_exit": "from the pager beginning the client's setup to its exit call arriving",
+                "floor": "seL4's own cost of a fault, measured in the same run (manifests/bench/floor.toml): round_trip is the floor client's ud2 round trip with nothing to map (the pager steps its IP over the instruction and replies, as sel4bench's fault benchmark does), round_trip_pager_code the pager's part of it (arrival to reply), round_trip_kernel the rest; cnode_copy and page_map are one call each as the pager times its own (median of probe_rounds)",
+                "floor_instructions": "per class, the kernel work it cannot avoid on seL4 5.0: round_trip_kernel + page_map, + cnode_copy where a second cap to the frame is unavoidable (image, copy, mixed, shared)",
+                "floor_ratio": "per class, end_to_end_instructions.median / floor_instructions",
             },
             "boots": boots,
+            "floor": kernel_floor,
             "fault_classes": classes,
             "loading": loads,
         },
@@ -371,6 +445,50 @@ fn cell(value: &Value) -> String {
         Value::Null => "-".to_owned(),
         Value::String(text) => text.clone(),
         other => other.to_string(),
+    }
+}
+
+/// The kernel's floor and each class's ratio to it, when the run measured the floor.
+fn markdown_floor(out: &mut String, sel4: &Value) {
+    let floor = &sel4["floor"];
+    if floor.is_null() {
+        return;
+    }
+    let _ = writeln!(out, "\n## The kernel's floor (seL4 5.0, same run)\n");
+    let _ = writeln!(out, "| part | instructions |");
+    let _ = writeln!(out, "|---|---:|");
+    let rows = [
+        (
+            "fault round trip, nothing to map (client `ud2`, pager steps over it), median",
+            &floor["round_trip"]["median"],
+        ),
+        ("of it, the pager's code (arrival to reply), median", &floor["round_trip_pager_code"]),
+        ("of it, the kernel: trap, fault IPC, `ReplyRecv`, return", &floor["round_trip_kernel"]),
+        ("one `CNode_Copy` as the pager times it, median", &floor["cnode_copy"]),
+        ("one `Page_Map` as the pager times it, median", &floor["page_map"]),
+    ];
+    for (part, value) in rows {
+        let _ = writeln!(out, "| {part} | {} |", cell(value));
+    }
+    let _ = writeln!(
+        out,
+        "\n| class | end to end, median | floor (kernel work it cannot avoid) | of it | floor ratio |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---|---:|");
+    for row in sel4["fault_classes"].as_array().into_iter().flatten() {
+        let class = row["class"].as_str().unwrap_or_default();
+        let parts = if needs_second_cap(class) {
+            "round trip + `CNode_Copy` + `Page_Map`"
+        } else {
+            "round trip + `Page_Map`"
+        };
+        let ratio = row["floor_ratio"].as_f64().map_or("-".to_owned(), |v| format!("{v:.2}"));
+        let _ = writeln!(
+            out,
+            "| {class} | {} | {} | {parts} | {ratio} |",
+            cell(&row["end_to_end_instructions"]["median"]),
+            cell(&row["floor_instructions"]),
+        );
     }
 }
 
@@ -410,6 +528,7 @@ fn markdown(report: &Value) -> String {
             cell(&p["kernel_entries_min"]),
         );
     }
+    markdown_floor(&mut out, sel4);
     let _ = writeln!(out, "\n## Lazy (seed) against eager loading, 16 MiB .bss\n");
     let _ = writeln!(
         out,
@@ -502,6 +621,12 @@ boot\r
 [stats] scope=total clients=1 faults=413 policy=seed frames_created=416 startup_pages=0\r
 ";
 
+    const FLOOR: &str = "\
+[bench-floor#0] bench: floor=round_trip samples=64 median=1700 min=1690 max=1990 sum=110000 warm=5\r
+[stats] scope=floor client=bench-floor#0 exceptions=65 pager_ticks_median=300 rounds=16 cnode_copy_median=1200 cnode_copy_min=1190 page_map_median=1000 page_map_min=990\r
+[stats] scope=total clients=1 faults=3 policy=seed frames_created=32 startup_pages=0\r
+";
+
     #[test]
     fn reads_app_lines() {
         let line = parse_app_line("[a#1] bench: class=zero samples=3\r").unwrap();
@@ -541,6 +666,31 @@ boot\r
     }
 
     #[test]
+    fn computes_the_floor_and_each_class_ratio() {
+        assert_eq!(floor(&RunFigures::parse(SERIAL)).unwrap(), None, "no floor client, no floor");
+        let kernel_floor = floor(&RunFigures::parse(FLOOR)).unwrap().unwrap();
+        assert_eq!(kernel_floor["round_trip_kernel"], 1400);
+        assert_eq!(
+            (kernel_floor["cnode_copy"].as_u64(), kernel_floor["page_map"].as_u64()),
+            (Some(1200), Some(1000))
+        );
+        let mut rows = vec![
+            json!({"class": "image", "end_to_end_instructions": {"median": 4320}}),
+            json!({"class": "zero", "end_to_end_instructions": {"median": 3600}}),
+        ];
+        add_floor(&mut rows, &kernel_floor).unwrap();
+        assert_eq!(rows[0]["floor_instructions"], 3600, "round trip, copy and map");
+        assert_eq!(rows[0]["floor_ratio"], 1.2);
+        assert_eq!(rows[1]["floor_instructions"], 2400, "round trip and map");
+        assert_eq!(rows[1]["floor_ratio"], 1.5);
+        // A pager part larger than the round trip is a broken measurement, not a negative floor.
+        let broken = FLOOR.replace("pager_ticks_median=300", "pager_ticks_median=1800");
+        assert!(floor(&RunFigures::parse(&broken)).is_err());
+        // A floor client whose pager line is missing fails.
+        assert!(floor(&RunFigures::parse(FLOOR.lines().next().unwrap())).is_err());
+    }
+
+    #[test]
     fn finds_the_first_difference() {
         let figures = RunFigures::parse(SERIAL);
         assert_eq!(figures.difference(&figures.clone()), None);
@@ -576,6 +726,32 @@ boot\r
         assert!(text.contains("| dense | 20.1 | 68.5 |"), "{text}");
         assert!(text.contains("x: 2 runs, figures identical; serial output byte-identical"), "{text}");
         assert!(text.contains("Measured: x on the release kernel."), "{text}");
+        assert!(!text.contains("The kernel's floor"), "no floor measured, no floor table: {text}");
+        let with_floor = ImageResult {
+            manifest: "manifests/bench/f.toml".into(),
+            name: "f".into(),
+            runs: 2,
+            serial_identical: true,
+            figures: RunFigures::parse(FLOOR),
+            kernel: crate::kernel::Variant::Release,
+        };
+        let image = ImageResult {
+            manifest: "manifests/bench/x.toml".into(),
+            name: "x".into(),
+            runs: 2,
+            serial_identical: true,
+            figures: RunFigures::parse(SERIAL),
+            kernel: crate::kernel::Variant::Release,
+        };
+        let text = markdown(&super::report(&[image, with_floor], Value::Null).unwrap());
+        assert!(
+            text.contains("| of it, the kernel: trap, fault IPC, `ReplyRecv`, return | 1400 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| image | 5080 | 3600 | round trip + `CNode_Copy` + `Page_Map` | 1.41 |"),
+            "{text}"
+        );
         assert_eq!(report["sel4"]["boots"][0]["kernel"], "release");
     }
 }
