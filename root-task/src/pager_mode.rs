@@ -15,7 +15,7 @@ use crate::cspace::SlotAllocator;
 use crate::fault_loop::Session;
 use crate::lifecycle::Clients;
 use crate::object_allocator::ObjectAllocator;
-use crate::platform::{Layout, Sel4Platform, BLOCK_SLOTS};
+use crate::platform::{self, Layout, Sel4Platform};
 use crate::report::{self, Totals};
 
 /// Most clients alive at once (one ASID pool holds 512 VSpaces, the root task's included).
@@ -79,8 +79,9 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
             slots_remaining(bootinfo)
         )
     };
+    let (block_slots, chunk_bits) = platform::client_room(frame_capacity);
     let blocks =
-        slots.allocate_range(clients as u64 * BLOCK_SLOTS).ok_or_else(|| too_few("client blocks"))?;
+        slots.allocate_range(clients as u64 * block_slots).ok_or_else(|| too_few("client blocks"))?;
     let frames = slots.allocate_range(u64::from(frame_capacity)).ok_or_else(|| too_few("the frame pool"))?;
     // Large frames for an image whose policy, or some app's table, names large-pages.
     let large = abi::policy::LARGE_PAGES as u8;
@@ -101,7 +102,15 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         .min(slots.remaining().saturating_sub(SPARE_SLOTS + u64::from(frame_capacity) / 512 + 2));
     let copies =
         slots.allocate_range(copy_count).filter(|r| !r.is_empty()).ok_or_else(|| too_few("cap copies"))?;
-    let layout = Layout { frames, large_frames, copies, blocks, image_frames: bootinfo.user_image_frames() };
+    let layout = Layout {
+        frames,
+        large_frames,
+        copies,
+        blocks,
+        image_frames: bootinfo.user_image_frames(),
+        block_slots,
+        chunk_bits,
+    };
     let mut platform = Sel4Platform::new(layout, objects);
     platform.prepare_window(&mut slots, frame_capacity).map_err(|e| alloc::format!("pager window: {e}"))?;
     platform.prepare_large_window(&mut slots).map_err(|e| alloc::format!("large-frame window: {e}"))?;

@@ -35,6 +35,10 @@ pub struct BenchArguments {
     /// Leave out the host benchmarks, core and replay (the seL4 figures alone).
     #[arg(long)]
     no_host: bool,
+    /// Leave out the scale images (`manifests/bench/scale/`: 64 clients, 100,000 resident pages),
+    /// which take most of the bench's time.
+    #[arg(long)]
+    quick: bool,
 }
 
 /// The `bench:` line an app prints: `[<client>] bench: key=value ...`.
@@ -291,6 +295,63 @@ fn add_floor(classes: &mut [Value], floor: &Value) -> Result<()> {
     Ok(())
 }
 
+/// One scale image's row: its clients, the pages each keeps resident, and the pager's cost per
+/// zero fault (`apps/c/bench-scale.c`: every fault of the image but a few is one).
+fn scale_row(image: &ImageResult) -> Result<Value> {
+    let figures = &image.figures;
+    let lines: Vec<&AppLine> = figures.app_lines.iter().filter(|l| l.value("pages").is_some()).collect();
+    let Some(first) = lines.first() else { bail!("{}: no `bench: scale` line", image.name) };
+    let pages = first.number("pages")?;
+    let zero = figures.record("class", "class", "zero")?;
+    let faults = number(zero, "faults")?;
+    let code = number(zero, "pager_ticks")?.saturating_sub(number(zero, "pager_kernel_ticks")?);
+    Ok(json!({
+        "image": image.name,
+        "clients": number(figures.total()?, "clients")?,
+        "resident_pages_per_client": pages,
+        "zero_faults": faults,
+        "pager_code_per_fault": two_decimals(code as f64 / faults.max(1) as f64),
+        "pager_ticks_median": number(zero, "pager_ticks_median")?,
+        "kernel_entries_per_fault": two_decimals(number(zero, "kernel_entries")? as f64 / faults.max(1) as f64),
+    }))
+}
+
+/// The scale table: a row per scale image, from one small client up, each row's pager code per
+/// fault against the one-client row with the fewest pages (`vs_one_small_client`); `null` when
+/// no scale image ran (`--quick`).
+fn scale(images: &[ImageResult]) -> Result<Value> {
+    let mut rows = images.iter().map(scale_row).collect::<Result<Vec<Value>>>()?;
+    if rows.is_empty() {
+        return Ok(Value::Null);
+    }
+    let key = |row: &Value| (row["clients"].as_u64(), row["resident_pages_per_client"].as_u64());
+    rows.sort_by_key(key);
+    let baseline = rows
+        .iter()
+        .find(|row| row["clients"] == 1)
+        .context("no scale image with one client, the baseline")?;
+    let (baseline_image, baseline_code) =
+        (baseline["image"].clone(), baseline["pager_code_per_fault"].as_f64());
+    let baseline_code = baseline_code.filter(|&code| code > 0.0).context("the baseline's pager code is 0")?;
+    for row in &mut rows {
+        let code = row["pager_code_per_fault"].as_f64().unwrap_or(0.0);
+        row["vs_one_small_client"] = json!(two_decimals(code / baseline_code));
+    }
+    Ok(json!({ "baseline": baseline_image, "rows": rows }))
+}
+
+/// A boot's entry in `sel4.boots`.
+fn boot_entry(image: &ImageResult) -> Value {
+    json!({
+        "image": image.name,
+        "manifest": image.manifest,
+        "runs": image.runs,
+        "kernel": image.kernel.name(),
+        "figures_identical": true,
+        "serial_identical": image.serial_identical,
+    })
+}
+
 /// A bench image's result.
 struct ImageResult {
     manifest: String,
@@ -373,8 +434,25 @@ pub fn run(workspace: &Workspace, arguments: &BenchArguments) -> Result<()> {
         eprintln!("... bench {} (-icount shift=0,sleep=off, {} runs)", manifest.display(), arguments.runs);
         images.push(bench_image(workspace, &root_task, &manifest, arguments.runs)?);
     }
+    let mut scale_images = Vec::new();
+    if !arguments.quick {
+        for manifest in test::toml_files(&workspace.root.join("manifests").join("bench").join("scale"))? {
+            eprintln!(
+                "... bench {} (-icount shift=0,sleep=off, {} runs)",
+                manifest.display(),
+                arguments.runs
+            );
+            scale_images.push(bench_image(workspace, &root_task, &manifest, arguments.runs)?);
+        }
+    }
     let host = if arguments.no_host { Value::Null } else { host_figures(workspace)? };
     let mut report = report(&images, host)?;
+    report["sel4"]["scale"] = scale(&scale_images)?;
+    for image in &scale_images {
+        if let Some(boots) = report["sel4"]["boots"].as_array_mut() {
+            boots.push(boot_entry(image));
+        }
+    }
     report["replay"] = if arguments.no_host { Value::Null } else { replay_figures(workspace)? };
     let directory = workspace.target_directory.join("bench");
     std::fs::create_dir_all(&directory).with_context(|| format!("cannot create {}", directory.display()))?;
@@ -492,6 +570,36 @@ fn markdown_floor(out: &mut String, sel4: &Value) {
     }
 }
 
+/// The scale table, when the run had the scale images.
+fn markdown_scale(out: &mut String, sel4: &Value) {
+    let Some(rows) = sel4["scale"]["rows"].as_array() else { return };
+    let _ = writeln!(out, "\n## Scale: the pager's cost per fault against clients and resident pages\n");
+    let _ = writeln!(
+        out,
+        "Each client writes every page of its heap once (zero faults on fresh frames) and keeps them \
+         until all have (`manifests/bench/scale/`); against {}.\n",
+        cell(&sel4["scale"]["baseline"])
+    );
+    let _ = writeln!(
+        out,
+        "| clients | resident pages per client | zero faults | pager code per fault (mean) | pager part, median | kernel entries per fault | vs one small client |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            cell(&row["clients"]),
+            cell(&row["resident_pages_per_client"]),
+            cell(&row["zero_faults"]),
+            cell(&row["pager_code_per_fault"]),
+            cell(&row["pager_ticks_median"]),
+            cell(&row["kernel_entries_per_fault"]),
+            row["vs_one_small_client"].as_f64().map_or("-".to_owned(), |v| format!("{v:.2}")),
+        );
+    }
+}
+
 /// The report as markdown tables.
 fn markdown(report: &Value) -> String {
     let mut out = String::new();
@@ -529,6 +637,7 @@ fn markdown(report: &Value) -> String {
         );
     }
     markdown_floor(&mut out, sel4);
+    markdown_scale(&mut out, sel4);
     let _ = writeln!(out, "\n## Lazy (seed) against eager loading, 16 MiB .bss\n");
     let _ = writeln!(
         out,
@@ -688,6 +797,56 @@ boot\r
         assert!(floor(&RunFigures::parse(&broken)).is_err());
         // A floor client whose pager line is missing fails.
         assert!(floor(&RunFigures::parse(FLOOR.lines().next().unwrap())).is_err());
+    }
+
+    fn scale_image(name: &str, clients: u32, pages: u32, code: u64) -> ImageResult {
+        let faults = u64::from(clients * pages);
+        let mut serial = String::new();
+        for client in 0..clients {
+            serial += &format!("[bench-scale#{client}] bench: scale pages={pages}\r\n");
+        }
+        serial += &format!(
+            "[stats] scope=class class=zero faults={faults} kernel_entries={} kernel_entries_min=3 pager_ticks={} \
+             pager_ticks_min=3000 pager_ticks_median=3017 pager_ticks_max=9000 pager_kernel_ticks={}\r\n",
+            faults * 4,
+            faults * (2000 + code),
+            faults * 2000
+        );
+        serial += &format!("[stats] scope=total clients={clients} faults={faults} policy=seed\r\n");
+        ImageResult {
+            manifest: format!("manifests/bench/scale/{name}.toml"),
+            name: name.into(),
+            runs: 2,
+            serial_identical: true,
+            figures: RunFigures::parse(&serial),
+            kernel: crate::kernel::Variant::Release,
+        }
+    }
+
+    #[test]
+    fn the_scale_table_compares_each_image_with_one_small_client() {
+        assert_eq!(scale(&[]).unwrap(), Value::Null, "--quick: no table");
+        let images = [
+            scale_image("many", 8, 1024, 880),
+            scale_image("one", 1, 1024, 800),
+            scale_image("big", 1, 10240, 960),
+        ];
+        let table = scale(&images).unwrap();
+        assert_eq!(table["baseline"], "one");
+        let rows = table["rows"].as_array().unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r["image"].as_str().unwrap()).collect();
+        assert_eq!(names, ["one", "big", "many"], "by clients, then pages");
+        assert_eq!(rows[0]["vs_one_small_client"], 1.0);
+        assert_eq!(rows[1]["vs_one_small_client"], 1.2);
+        assert_eq!(rows[2]["vs_one_small_client"], 1.1);
+        assert_eq!(rows[2]["kernel_entries_per_fault"], 4.0);
+        let mut report = json!({"sel4": {"scale": table}});
+        report["sel4"]["scale"]["baseline"] = json!("one");
+        let mut text = String::new();
+        markdown_scale(&mut text, &report["sel4"]);
+        assert!(text.contains("| 8 | 1024 | 8192 | 880.0 | 3017 | 4.0 | 1.10 |"), "{text}");
+        // A table without its one-client baseline is refused.
+        assert!(scale(&images[..1]).is_err());
     }
 
     #[test]
