@@ -22,11 +22,13 @@
 #define CONFIG_FPU_MAX_RESTORES_SINCE_SWITCH 64
 
 /*
- * 2^16 root CNode slots. The kernel gives every 4 KiB frame of the root task's image a slot at boot,
- * and the root task packs its app images, so this bounds the packed images to about 256 MiB together.
- * The kernel refuses to boot when they do not fit. The root CNode's guard is 64 - 16 = 48 bits.
+ * 2^18 root CNode slots (8 MiB of kernel memory, made at boot). The pager keeps every pool frame's
+ * cap and every cap copy it maps into a client here, so this bounds a client's resident pages: the
+ * scale image's 100,000 pages take a frame slot and a copy slot each. The kernel also gives every
+ * 4 KiB frame of the root task's image a slot at boot (the packed app images included) and refuses
+ * to boot when they do not fit. The root CNode's guard is 64 - 18 = 46 bits.
  */
-#define CONFIG_ROOT_CNODE_SIZE_BITS 16
+#define CONFIG_ROOT_CNODE_SIZE_BITS 18
 
 /* Scheduling: a 2 ms timer tick, time slices of 5 ticks, one domain, 256 priorities. */
 #define CONFIG_TIMER_TICK_MS 2

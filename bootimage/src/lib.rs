@@ -30,8 +30,8 @@ pub const MAGIC: [u8; 8] = *b"SEL4PGR1";
 /// [`AppRecord::time_limit_ms`]; version 4 the recording mode ([`Header::trace`],
 /// [`Header::trace_window`]) and [`AppRecord::argument`]; version 5 the per-area policy:
 /// [`AppRecord::policy`] and [`AppRecord::fault_around`], and [`AttachmentRecord::policy`] (in what
-/// was a reserved byte).
-pub const VERSION: u32 = 5;
+/// was a reserved byte); version 6 [`AppRecord::bench_floor`].
+pub const VERSION: u32 = 6;
 /// Bytes of a name field (UTF-8, NUL padded): the app ABI's longest name.
 pub const NAME_LENGTH: usize = abi::NAME_LIMIT;
 
@@ -102,6 +102,9 @@ pub struct AppRecord {
     pub fault_around: [u8; 2],
     /// The manifest's `argument`, UTF-8, NUL padded (the app reads it with the argument call).
     pub argument: [u8; abi::ARGUMENT_LIMIT],
+    /// 1: the bench's floor client, whose invalid-opcode faults the pager steps over (`ud2`, two
+    /// bytes); 0: any other app, stopped on one.
+    pub bench_floor: u8,
 }
 
 /// A named shared region.

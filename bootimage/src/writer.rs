@@ -49,6 +49,8 @@ pub struct AppSpec {
     pub policy: [u8; 6],
     /// Fault-around windows: file pages, zero pages.
     pub fault_around: [u8; 2],
+    /// The bench's floor client ([`crate::AppRecord::bench_floor`]).
+    pub bench_floor: bool,
 }
 
 impl Default for AppSpec {
@@ -70,6 +72,7 @@ impl Default for AppSpec {
             attachments: Vec::new(),
             policy: [abi::policy::SEED as u8; 6],
             fault_around: [0; 2],
+            bench_floor: false,
         }
     }
 }
@@ -147,6 +150,7 @@ impl ImageSpec {
                 share_count: count(app.share_to.len(), "share records")?.into(),
                 policy: app.policy,
                 fault_around: app.fault_around,
+                bench_floor: app.bench_floor.into(),
                 argument: {
                     let bytes = app.argument.as_bytes();
                     if bytes.len() > abi::ARGUMENT_LIMIT || bytes.contains(&0) {

@@ -18,8 +18,9 @@ pub const PAGE_SIZE: u64 = 4096;
 pub const USER_ADDRESS_LIMIT: u64 = 1 << 32;
 /// Bytes of a name: names travel in fixed fields of the boot image.
 pub const NAME_LIMIT: usize = 32;
-/// Instances of one app.
-pub const MAX_INSTANCES: u16 = 16;
+/// Instances of one app: as many clients as the root task runs at once (`MAX_CLIENTS` in
+/// root-task/src/pager_mode.rs; one ASID pool holds 512 VSpaces).
+pub const MAX_INSTANCES: u16 = 256;
 /// Default stack: 64 KiB ending at 2.75 GiB, a guard page below it.
 pub const DEFAULT_STACK_TOP: u64 = 0xB000_0000;
 pub const DEFAULT_STACK_SIZE: u64 = 64 * 1024;
@@ -33,8 +34,8 @@ pub const MIN_MEMORY: u64 = 32 << 20;
 pub const MAX_MEMORY: u64 = 2 << 30;
 /// Runs of one instance: the boot image carries the count in 16 bits.
 pub const MAX_RUNS: u32 = u16::MAX as u32;
-/// Most cap-copy slots an image may ask for: the root CNode has 2^16 slots in all.
-pub const MAX_COPY_SLOTS: u32 = 1 << 16;
+/// Most cap-copy slots an image may ask for: the root CNode has 2^18 slots in all.
+pub const MAX_COPY_SLOTS: u32 = 1 << 18;
 /// A client's time limit when its app names none, in milliseconds of guest time: ten times the
 /// longest client run of the test images (a `stress.toml` client takes up to 2.8 s from setup to
 /// exit when eight share this project's 2-core machine under TCG), and short enough that without
@@ -123,6 +124,8 @@ pub mod raw {
         pub time_limit: Option<String>,
         pub argument: Option<String>,
         pub share_to: Option<Vec<String>>,
+        /// The bench's floor client: its undefined-instruction faults are stepped over.
+        pub bench_floor: Option<bool>,
         /// `"seed"`, or a table: `default` and overrides per area kind and attached region.
         pub policy: Option<AppPolicy>,
         /// Fault-around windows of this app's fault-around areas: one number for both, or
@@ -386,6 +389,10 @@ pub struct App {
     pub share_to: Vec<usize>,
     pub attachments: Vec<Attachment>,
     pub policy: AppPolicy,
+    /// `bench_floor = true`: the bench's floor client (`cargo xtask bench`), whose invalid-opcode
+    /// faults (`ud2`) the pager answers by stepping over the instruction, as seL4's own fault
+    /// benchmark does; every other app's are stopped.
+    pub bench_floor: bool,
     pub expect: AppExpectation,
 }
 
@@ -659,7 +666,7 @@ impl Manifest {
             Some(slots) if !(1..=MAX_COPY_SLOTS).contains(&slots) => {
                 return Err(check.error(
                     "copy_slots",
-                    format!("{slots} is not in 1..={MAX_COPY_SLOTS} (the root CNode has 2^16 slots)"),
+                    format!("{slots} is not in 1..={MAX_COPY_SLOTS} (the root CNode has 2^18 slots)"),
                 ))
             }
             slots => slots,
@@ -864,6 +871,7 @@ impl Manifest {
                 share_to,
                 attachments,
                 policy: app_policy,
+                bench_floor: app.bench_floor.unwrap_or(false),
                 expect,
             });
         }

@@ -99,7 +99,7 @@ fn errors_name_the_file_and_field() {
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[app]]\nname=\"a\"\ncrate=\"b\"", "app[1].name", "twice"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nstack=\"3000\"", "app[0].stack", "multiple of the page size"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nstack=\"lots\"", "app[0].stack", "not a size"),
-        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\ninstances=0", "app[0].instances", "1..=16"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\ninstances=0", "app[0].instances", "1..=256"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nstack_top=0x100001000", "app[0].stack_top", "32 bits"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nheap=\"8K\"\nheap_base=0xFFFFF000", "app[0].heap", "outside"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nheap=\"4K\"\nheap_base=0xAFFF0000", "app[0].heap", "overlaps the stack"),
@@ -117,8 +117,8 @@ fn errors_name_the_file_and_field() {
             "app[0].runs",
             "a stopped run is not restarted",
         ),
-        ("name = \"x\"\ncopy_slots = 0\n[[app]]\nname=\"a\"\ncrate=\"a\"", "copy_slots", "1..=65536"),
-        ("name = \"x\"\ncopy_slots = 65537\n[[app]]\nname=\"a\"\ncrate=\"a\"", "copy_slots", "1..=65536"),
+        ("name = \"x\"\ncopy_slots = 0\n[[app]]\nname=\"a\"\ncrate=\"a\"", "copy_slots", "1..=262144"),
+        ("name = \"x\"\ncopy_slots = 262145\n[[app]]\nname=\"a\"\ncrate=\"a\"", "copy_slots", "1..=262144"),
         ("name = \"x\"\nmemory = \"16M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"", "memory", "from 32M to 2048M"),
         ("name = \"x\"\nmemory = \"4G\"\n[[app]]\nname=\"a\"\ncrate=\"a\"", "memory", "from 32M to 2048M"),
         ("name = \"x\"\nmemory = \"100000K\"\n[[app]]\nname=\"a\"\ncrate=\"a\"", "memory", "whole number of MiB"),
@@ -190,9 +190,9 @@ fn memory_runs_and_copy_slots_default_and_accept_their_bounds() {
     let plain = parse("name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n").unwrap();
     assert_eq!((plain.memory, plain.copy_slots, plain.apps[0].runs), (manifest::DEFAULT_MEMORY, None, 1));
     assert_eq!(plain.run_count(), 1);
-    let edges = "name = \"x\"\nmemory = \"2G\"\ncopy_slots = 65536\n[[app]]\nname = \"a\"\ncrate = \"a\"\nruns = 65535\n";
+    let edges = "name = \"x\"\nmemory = \"2G\"\ncopy_slots = 262144\n[[app]]\nname = \"a\"\ncrate = \"a\"\nruns = 65535\n";
     let edges = parse(edges).unwrap();
-    assert_eq!((edges.memory, edges.copy_slots, edges.apps[0].runs), (2 << 30, Some(65536), u16::MAX));
+    assert_eq!((edges.memory, edges.copy_slots, edges.apps[0].runs), (2 << 30, Some(262144), u16::MAX));
     let bytes = parse("name = \"x\"\nmemory = 33554432\n[[app]]\nname = \"a\"\ncrate = \"a\"\n").unwrap();
     assert_eq!(bytes.memory, manifest::MIN_MEMORY);
 }

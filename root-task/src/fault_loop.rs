@@ -21,6 +21,7 @@ use sel4::{Endpoint, Fault, MessageInfo, Received};
 
 use crate::client;
 use crate::costs::{FaultCosts, Served};
+use crate::floor::Floor;
 use crate::lifecycle::{Clients, Ending};
 use crate::platform::Sel4Platform;
 use crate::recorder;
@@ -42,20 +43,25 @@ struct Reply {
     resume: bool,
     /// Message registers after the status (the argument call's bytes); the reply carries all four.
     data: Option<[u64; 3]>,
+    /// A user exception stepped over ([`crate::floor`]): the thread's new instruction pointer,
+    /// stack pointer and flags, the reply's three registers.
+    registers: Option<[u64; 3]>,
 }
 
 impl Reply {
     fn fault(served: Served) -> Reply {
-        Reply { status: 0, served: Some(served), resume: false, data: None }
+        Reply { status: 0, served: Some(served), resume: false, data: None, registers: None }
     }
 
     fn status(status: u64) -> Reply {
-        Reply { status, served: None, resume: false, data: None }
+        Reply { status, served: None, resume: false, data: None, registers: None }
     }
 
     fn message(self) -> (MessageInfo, [u64; 4]) {
         if self.served.is_some() || self.resume {
             (MessageInfo::new(0, 0, 0, 0), [0; 4])
+        } else if let Some([ip, stack_pointer, flags]) = self.registers {
+            (MessageInfo::new(0, 0, 0, 3), [ip, stack_pointer, flags, 0])
         } else if let Some([a, b, c]) = self.data {
             (MessageInfo::new(0, 0, 0, 4), [self.status, a, b, c])
         } else {
@@ -76,6 +82,8 @@ pub struct Session {
     costs: FaultCosts,
     /// The clock behind the clients' time limits ([`crate::timer`]).
     timer: Option<crate::timer::Timer>,
+    /// The kernel's floor, measured when the image has a floor client ([`crate::floor`]).
+    floor: Option<Floor>,
 }
 
 impl Session {
@@ -87,7 +95,25 @@ impl Session {
         clients: Clients,
         timer: Option<crate::timer::Timer>,
     ) -> Self {
-        Self { pager, platform, endpoint, clients, vm_faults: 0, costs: FaultCosts::default(), timer }
+        Self {
+            pager,
+            platform,
+            endpoint,
+            clients,
+            vm_faults: 0,
+            costs: FaultCosts::default(),
+            timer,
+            floor: None,
+        }
+    }
+
+    /// Measures the kernel's floor with `floor` (an image with a `bench_floor` app).
+    pub fn measure_floor(&mut self, floor: Floor) {
+        self.floor = Some(floor);
+    }
+
+    pub fn floor(&self) -> Option<&Floor> {
+        self.floor.as_ref()
     }
 
     /// Starts the first run of every instance (see [`Clients::launch_all`]).
@@ -144,6 +170,11 @@ impl Session {
             reply = self.dispatch(&message);
             if let Some(served) = reply.and_then(|r| r.served) {
                 replying = Some((served, sel4::timestamp().wrapping_sub(received_at)));
+            } else if reply.is_some_and(|r| r.registers.is_some()) {
+                let ticks = sel4::timestamp().wrapping_sub(received_at);
+                if let Some(floor) = &mut self.floor {
+                    floor.handled(ticks);
+                }
             }
             // Outside every measured interval: after the ticks above, before the entries below.
             if let Some(recorder) = &mut self.clients.recorder {
@@ -257,6 +288,26 @@ impl Session {
                 }
             }
             Fault::UserException(exception) => {
+                let bench_floor = self.clients.record(client).is_some_and(|r| r.launch.app.bench_floor != 0);
+                if let (Some(registers), Some(floor)) =
+                    (crate::floor::step_over(bench_floor, &exception), &mut self.floor)
+                {
+                    if floor.wants_probe() {
+                        let clear = self.pager.client(client).is_some_and(|c| {
+                            !c.areas()
+                                .iter()
+                                .any(|a| (a.base()..a.end()).contains(&crate::floor::PROBE_ADDRESS))
+                        });
+                        floor.probe_once(&mut self.platform, client, name, clear);
+                    }
+                    return Some(Reply {
+                        status: 0,
+                        served: None,
+                        resume: false,
+                        data: None,
+                        registers: Some(registers),
+                    });
+                }
                 sel4::debug_println!(
                     "[pager] stopped {name}: exception at {:#x} (ip {:#x}): user exception, vector {} ({}, \
                      error code {:#x})",
@@ -313,7 +364,7 @@ impl Session {
         if let Some(recorder) = &mut self.clients.recorder {
             recorder.push(record);
         }
-        Some(Reply { status: 0, served: None, resume: true, data: None })
+        Some(Reply { status: 0, served: None, resume: true, data: None, registers: None })
     }
 
     /// In recording mode, queues the fault's trace record (its ticks come with the reply) and lets
@@ -377,7 +428,13 @@ impl Session {
             bytes[..piece.len()].copy_from_slice(piece);
             *word = u64::from_le_bytes(bytes);
         }
-        Reply { status: argument.len() as u64, served: None, resume: false, data: Some(words) }
+        Reply {
+            status: argument.len() as u64,
+            served: None,
+            resume: false,
+            data: Some(words),
+            registers: None,
+        }
     }
 
     fn share(&mut self, client: ClientId, message: &Received) -> Reply {

@@ -16,9 +16,12 @@ use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// Bytes of the arena. The pager's tables for the largest supported image (4096 pool frames,
-/// 16384 cap copies, a few dozen clients) take well under a megabyte.
-pub const HEAP_SIZE: usize = 4 << 20;
+/// Bytes of the arena, part of the root task's image (one root-CNode slot and one boot frame per
+/// page). The pager's tables grow with the pool, its cap copies and the pages resident, so the
+/// root CNode (2^18 slots for frames and copies) bounds them: the scale images, 102,500 frames
+/// and 100,000 resident pages in one client or 64 clients of 1,024 pages, peak near 4.3 MiB
+/// (`manifests/bench/scale/`), where the former 4 MiB arena ran out.
+pub const HEAP_SIZE: usize = 8 << 20;
 /// Smallest block: room for the free-list link, and the alignment of most layouts.
 const MIN_CLASS: u32 = 4;
 /// Largest block class: the whole arena.

@@ -26,6 +26,7 @@ mod client;
 mod costs;
 mod cspace;
 mod fault_loop;
+mod floor;
 mod heap;
 mod lifecycle;
 mod object_allocator;

@@ -15,7 +15,7 @@ use crate::cspace::SlotAllocator;
 use crate::fault_loop::Session;
 use crate::lifecycle::Clients;
 use crate::object_allocator::ObjectAllocator;
-use crate::platform::{Layout, Sel4Platform, BLOCK_SLOTS};
+use crate::platform::{self, Layout, Sel4Platform};
 use crate::report::{self, Totals};
 
 /// Most clients alive at once (one ASID pool holds 512 VSpaces, the root task's included).
@@ -79,8 +79,9 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
             slots_remaining(bootinfo)
         )
     };
+    let (block_slots, chunk_bits) = platform::client_room(frame_capacity);
     let blocks =
-        slots.allocate_range(clients as u64 * BLOCK_SLOTS).ok_or_else(|| too_few("client blocks"))?;
+        slots.allocate_range(clients as u64 * block_slots).ok_or_else(|| too_few("client blocks"))?;
     let frames = slots.allocate_range(u64::from(frame_capacity)).ok_or_else(|| too_few("the frame pool"))?;
     // Large frames for an image whose policy, or some app's table, names large-pages.
     let large = abi::policy::LARGE_PAGES as u8;
@@ -101,7 +102,15 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         .min(slots.remaining().saturating_sub(SPARE_SLOTS + u64::from(frame_capacity) / 512 + 2));
     let copies =
         slots.allocate_range(copy_count).filter(|r| !r.is_empty()).ok_or_else(|| too_few("cap copies"))?;
-    let layout = Layout { frames, large_frames, copies, blocks, image_frames: bootinfo.user_image_frames() };
+    let layout = Layout {
+        frames,
+        large_frames,
+        copies,
+        blocks,
+        image_frames: bootinfo.user_image_frames(),
+        block_slots,
+        chunk_bits,
+    };
     let mut platform = Sel4Platform::new(layout, objects);
     platform.prepare_window(&mut slots, frame_capacity).map_err(|e| alloc::format!("pager window: {e}"))?;
     platform.prepare_large_window(&mut slots).map_err(|e| alloc::format!("large-frame window: {e}"))?;
@@ -133,6 +142,13 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     if header.trace.get() != 0 {
         session.record(header.trace_window.get());
     }
+    // The kernel's floor, beside the pager's figures: a slot for its probe's cap copy, which maps
+    // an image frame as an image fault does (the boot image's first frame).
+    if image.apps().iter().any(|app| app.bench_floor != 0) {
+        let slot = slots.allocate().ok_or_else(|| too_few("the floor probe"))?;
+        let source = sel4::Frame::new(bootinfo.user_image_frames().start);
+        session.measure_floor(crate::floor::Floor::new(slot, source));
+    }
     session.launch_all(located.first_page)?;
     session.run();
     session.finish_trace();
@@ -149,6 +165,7 @@ fn judge(session: &Session) -> Verdict {
     let frames = pager.frame_counts();
     let copies = pager.copy_slots_in_use();
     report::class_costs(session.costs());
+    let floor = session.floor().map_or(Ok(()), crate::floor::Floor::report);
     let (startup_pages, startup_entries) = clients.startup();
     report::total_stats(&Totals {
         clients: clients.started(),
@@ -168,6 +185,7 @@ fn judge(session: &Session) -> Verdict {
     if let Some(failure) = clients.failure() {
         return Err(failure.into());
     }
+    floor?;
     // The shared zero frame (zero-page, cow) is the pager's for good: pinned, neither in use nor free.
     let pinned_ok = frames.pinned == u32::from(pager.zero_frame().is_some());
     if frames.in_use != 0 || frames.free + frames.pinned != frames.created || copies != 0 || !pinned_ok {

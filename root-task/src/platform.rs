@@ -9,8 +9,8 @@
 //!   `large_window + n * 2 MiB` (a page-directory slot each), so zeroing a recycled one is a memset;
 //! - copy slot `n` is `copies.start + n`, holding the `CNode_Copy` that maps one page in a client;
 //! - image page `n` is `userImageFrames.start + n`: the boot image's own frames;
-//! - client `c` owns the block of [`BLOCK_SLOTS`] slots at `blocks.start + c * BLOCK_SLOTS`: its
-//!   untyped chunk of [`CHUNK_BITS`] bytes, then every object retyped from that chunk (TCB, CNode,
+//! - client `c` owns the block of `block_slots` slots at `blocks.start + c * block_slots`: its
+//!   untyped chunk of 2^`chunk_bits` bytes, then every object retyped from that chunk (TCB, CNode,
 //!   PML4, IPC buffer frame, paging structures). Revoking the chunk deletes them all and gives the
 //!   memory back for the next client in the block.
 //!
@@ -40,11 +40,26 @@ use crate::vspace::{self, Mapper};
 const PAGE: u64 = 4096;
 /// Bytes one page table maps.
 const PAGE_TABLE_SPAN: u64 = 1 << 21;
-/// Each client's untyped chunk is 2^`CHUNK_BITS` bytes (256 KiB: its TCB, CNode, PML4, IPC buffer
-/// and up to 59 paging structures, as many as the block has slots for).
+/// Each client's untyped chunk is at least 2^`CHUNK_BITS` bytes (256 KiB: its TCB, CNode, PML4, IPC
+/// buffer and up to 59 paging structures, as many as the block has slots for).
 pub const CHUNK_BITS: u8 = 18;
-/// Slots per client block.
+/// Slots per client block, at least.
 pub const BLOCK_SLOTS: u64 = 64;
+/// Slots of a block beside the page tables of a pool mapped densely: the chunk, TCB, CNode, PML4,
+/// IPC buffer, the PDPT and page directories, and the page tables of the other areas.
+const BLOCK_SPARE_SLOTS: u64 = 16;
+
+/// Each client's room for kernel objects in an image of `frame_capacity` pool frames: a block of
+/// at least [`BLOCK_SLOTS`] slots and a chunk of at least 2^[`CHUNK_BITS`] bytes, more in an image
+/// whose pool is large enough that one client mapping all of it densely needs more page tables
+/// (one per 512 frames) than that. So a client may hold the whole pool; paging structures for
+/// pages touched sparsely past that room are refused as before.
+pub fn client_room(frame_capacity: u32) -> (u64, u8) {
+    let slots = BLOCK_SLOTS.max(u64::from(frame_capacity).div_ceil(512) + BLOCK_SPARE_SLOTS);
+    // Every object is at most a page: a page per slot is room enough.
+    let bits = (slots * PAGE).next_power_of_two().trailing_zeros() as u8;
+    (slots, bits.max(CHUNK_BITS))
+}
 /// Slot of the untyped chunk in a block.
 const CHUNK_SLOT: u64 = 0;
 /// The first slot of a block that objects are retyped into.
@@ -98,6 +113,9 @@ pub struct Layout {
     pub copies: SlotRange,
     pub blocks: SlotRange,
     pub image_frames: SlotRange,
+    /// Slots per client block and the bits of its untyped chunk ([`client_room`]).
+    pub block_slots: u64,
+    pub chunk_bits: u8,
 }
 
 /// The seL4 implementation of the pager's platform.
@@ -134,7 +152,7 @@ pub fn pager_access(access: sel4::Access) -> pager::Access {
 impl Sel4Platform {
     /// A platform over the given slot ranges, with `objects` for frames and client chunks.
     pub fn new(layout: Layout, objects: ObjectAllocator) -> Self {
-        let clients = (layout.blocks.len() / BLOCK_SLOTS) as usize;
+        let clients = (layout.blocks.len() / layout.block_slots) as usize;
         let image_words = (layout.image_frames.len() as usize).div_ceil(64);
         Self {
             layout,
@@ -264,7 +282,7 @@ impl Sel4Platform {
     }
 
     fn block(&self, client: ClientId) -> u64 {
-        self.layout.blocks.start + u64::from(client.0) * BLOCK_SLOTS
+        self.layout.blocks.start + u64::from(client.0) * self.layout.block_slots
     }
 
     fn space(&mut self, client: ClientId) -> Result<&mut Space, KernelError> {
@@ -288,7 +306,7 @@ impl Sel4Platform {
         if !space.chunk_ready {
             let range = SlotRange { start: chunk_slot, end: chunk_slot + 1 };
             let start = sel4::timestamp();
-            let retyped = self.objects.retype_into(ObjectType::Untyped, CHUNK_BITS, range);
+            let retyped = self.objects.retype_into(ObjectType::Untyped, self.layout.chunk_bits, range);
             self.count_call(start);
             match retyped {
                 Ok(_) => {}
@@ -318,12 +336,12 @@ impl Sel4Platform {
     ) -> Result<CPtr, KernelError> {
         let block = self.block(client);
         let space = *self.space(client)?;
-        if !space.chunk_ready || space.next_slot >= BLOCK_SLOTS {
+        if !space.chunk_ready || space.next_slot >= self.layout.block_slots {
             return Err(KernelError::OutOfSlots);
         }
         let size = 1u64 << memory_bits;
         let start = space.watermark.next_multiple_of(size);
-        if start + size > 1 << CHUNK_BITS {
+        if start + size > 1 << self.layout.chunk_bits {
             return Err(KernelError::OutOfMemory);
         }
         let slot = block + space.next_slot;
@@ -606,5 +624,21 @@ impl FrameWindow for Sel4Platform {
             core::slice::from_raw_parts_mut(Self::large_window(frame) as *mut u8, LARGE_PAGE_SIZE as usize)
         };
         bytes.fill(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_has_room_for_a_dense_pool() {
+        // The default pool (and anything up to 24,576 frames) keeps the 64-slot, 256 KiB room.
+        assert_eq!(client_room(4096), (64, 18));
+        assert_eq!(client_room(24_576), (64, 18));
+        // 102,400 frames: 200 page tables and the fixed objects, in a 1 MiB chunk.
+        assert_eq!(client_room(102_400), (216, 20));
+        let (slots, bits) = client_room(u32::MAX);
+        assert!(slots * PAGE <= 1 << bits);
     }
 }

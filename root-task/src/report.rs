@@ -131,6 +131,35 @@ pub fn class_costs(costs: &FaultCosts) {
     }
 }
 
+/// The kernel's floor ([`crate::floor`]): the pager's part of the floor client's `ud2` round
+/// trips, and the probe's timed `CNode_Copy` and `Page_Map` calls.
+pub struct FloorFigures<'a> {
+    pub client: Name<'a>,
+    pub exceptions: u64,
+    pub handling_median: u64,
+    pub rounds: u64,
+    pub cnode_copy_median: u64,
+    pub cnode_copy_min: u64,
+    pub page_map_median: u64,
+    pub page_map_min: u64,
+}
+
+/// The `[stats] scope=floor` line.
+pub fn floor_stats(floor: &FloorFigures<'_>) {
+    sel4::debug_println!(
+        "[stats] scope=floor client={} exceptions={} pager_ticks_median={} rounds={} cnode_copy_median={} \
+         cnode_copy_min={} page_map_median={} page_map_min={}",
+        floor.client,
+        floor.exceptions,
+        floor.handling_median,
+        floor.rounds,
+        floor.cnode_copy_median,
+        floor.cnode_copy_min,
+        floor.page_map_median,
+        floor.page_map_min
+    );
+}
+
 /// Totals for the last `[stats]` line.
 pub struct Totals<'a> {
     pub clients: usize,

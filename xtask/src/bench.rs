@@ -35,6 +35,10 @@ pub struct BenchArguments {
     /// Leave out the host benchmarks, core and replay (the seL4 figures alone).
     #[arg(long)]
     no_host: bool,
+    /// Leave out the scale images (`manifests/bench/scale/`: 64 clients, 100,000 resident pages),
+    /// which take most of the bench's time.
+    #[arg(long)]
+    quick: bool,
 }
 
 /// The `bench:` line an app prints: `[<client>] bench: key=value ...`.
@@ -228,6 +232,128 @@ fn loading(figures: &RunFigures) -> Result<Vec<Value>> {
     Ok(rows)
 }
 
+/// The kernel's floor, from the floor image (`manifests/bench/floor.toml`): the client's `ud2`
+/// round trip, the pager's part of it, and the probe's `CNode_Copy` and `Page_Map`. `None` when
+/// the image has no floor client.
+fn floor(figures: &RunFigures) -> Result<Option<Value>> {
+    let Some(line) = figures.app_lines.iter().find(|l| l.value("floor") == Some("round_trip")) else {
+        return Ok(None);
+    };
+    let record = figures.record("floor", "client", &line.client)?;
+    let samples = line.number("samples")?;
+    let round_trip = line.number("median")?;
+    let pager_code = number(record, "pager_ticks_median")?;
+    if pager_code > round_trip {
+        bail!(
+            "{}: the pager's part of the floor round trip ({pager_code}) exceeds the whole ({round_trip})",
+            line.client
+        );
+    }
+    Ok(Some(json!({
+        "client": line.client,
+        "round_trip": {
+            "samples": samples,
+            "median": round_trip,
+            "min": line.number("min")?,
+            "max": line.number("max")?,
+            "mean": two_decimals(line.number("sum")? as f64 / samples.max(1) as f64),
+            "warm": line.number("warm")?,
+        },
+        "round_trip_pager_code": pager_code,
+        "round_trip_kernel": round_trip - pager_code,
+        "probe_rounds": number(record, "rounds")?,
+        "cnode_copy": number(record, "cnode_copy_median")?,
+        "cnode_copy_min": number(record, "cnode_copy_min")?,
+        "page_map": number(record, "page_map_median")?,
+        "page_map_min": number(record, "page_map_min")?,
+    })))
+}
+
+/// Whether a class's fault needs a second cap to its frame on seL4 5.0, whatever the pager does:
+/// an image frame is the root task's and every instance maps its own copy; a copied or mixed
+/// page's frame is filled through the pager's own mapping; a shared hit's frame is mapped in the
+/// other attachment already. A zero fault's fresh frame (zero from `Untyped_Retype`) is mapped
+/// with its own cap, so is a shared area's first touch.
+fn needs_second_cap(class: &str) -> bool {
+    matches!(class, "image" | "copy" | "mixed" | "shared")
+}
+
+/// Adds `floor_instructions` (the kernel work the class cannot avoid: the round trip's kernel
+/// part, `Page_Map`, and `CNode_Copy` where a second cap is unavoidable) and `floor_ratio` (the
+/// end-to-end median over it) to each class row.
+fn add_floor(classes: &mut [Value], floor: &Value) -> Result<()> {
+    let part = |key: &str| floor[key].as_u64().with_context(|| format!("the floor has no `{key}`"));
+    let (round_trip, page_map, cnode_copy) =
+        (part("round_trip_kernel")?, part("page_map")?, part("cnode_copy")?);
+    for row in classes {
+        let class = row["class"].as_str().unwrap_or_default();
+        let floor_instructions = round_trip + page_map + if needs_second_cap(class) { cnode_copy } else { 0 };
+        let median = row["end_to_end_instructions"]["median"].as_u64().unwrap_or(0);
+        row["floor_instructions"] = json!(floor_instructions);
+        row["floor_ratio"] = json!(two_decimals(median as f64 / floor_instructions.max(1) as f64));
+    }
+    Ok(())
+}
+
+/// One scale image's row: its clients, the pages each keeps resident, and the pager's cost per
+/// zero fault (`apps/c/bench-scale.c`: every fault of the image but a few is one).
+fn scale_row(image: &ImageResult) -> Result<Value> {
+    let figures = &image.figures;
+    let lines: Vec<&AppLine> = figures.app_lines.iter().filter(|l| l.value("pages").is_some()).collect();
+    let Some(first) = lines.first() else { bail!("{}: no `bench: scale` line", image.name) };
+    let pages = first.number("pages")?;
+    let zero = figures.record("class", "class", "zero")?;
+    let faults = number(zero, "faults")?;
+    let code = number(zero, "pager_ticks")?.saturating_sub(number(zero, "pager_kernel_ticks")?);
+    Ok(json!({
+        "image": image.name,
+        "clients": number(figures.total()?, "clients")?,
+        "resident_pages_per_client": pages,
+        "zero_faults": faults,
+        "pager_code_per_fault": two_decimals(code as f64 / faults.max(1) as f64),
+        "pager_ticks_median": number(zero, "pager_ticks_median")?,
+        // The median of the pager's own code per fault, where the root task reports it.
+        "pager_code_median": zero.value("pager_code_median").and_then(|v| v.parse::<u64>().ok()),
+        "kernel_entries_per_fault": two_decimals(number(zero, "kernel_entries")? as f64 / faults.max(1) as f64),
+    }))
+}
+
+/// The scale table: a row per scale image, from one small client up, each row's pager code per
+/// fault against the one-client row with the fewest pages (`vs_one_small_client`); `null` when
+/// no scale image ran (`--quick`).
+fn scale(images: &[ImageResult]) -> Result<Value> {
+    let mut rows = images.iter().map(scale_row).collect::<Result<Vec<Value>>>()?;
+    if rows.is_empty() {
+        return Ok(Value::Null);
+    }
+    let key = |row: &Value| (row["clients"].as_u64(), row["resident_pages_per_client"].as_u64());
+    rows.sort_by_key(key);
+    let baseline = rows
+        .iter()
+        .find(|row| row["clients"] == 1)
+        .context("no scale image with one client, the baseline")?;
+    let (baseline_image, baseline_code) =
+        (baseline["image"].clone(), baseline["pager_code_per_fault"].as_f64());
+    let baseline_code = baseline_code.filter(|&code| code > 0.0).context("the baseline's pager code is 0")?;
+    for row in &mut rows {
+        let code = row["pager_code_per_fault"].as_f64().unwrap_or(0.0);
+        row["vs_one_small_client"] = json!(two_decimals(code / baseline_code));
+    }
+    Ok(json!({ "baseline": baseline_image, "rows": rows }))
+}
+
+/// A boot's entry in `sel4.boots`.
+fn boot_entry(image: &ImageResult) -> Value {
+    json!({
+        "image": image.name,
+        "manifest": image.manifest,
+        "runs": image.runs,
+        "kernel": image.kernel.name(),
+        "figures_identical": true,
+        "serial_identical": image.serial_identical,
+    })
+}
+
 /// A bench image's result.
 struct ImageResult {
     manifest: String,
@@ -310,8 +436,25 @@ pub fn run(workspace: &Workspace, arguments: &BenchArguments) -> Result<()> {
         eprintln!("... bench {} (-icount shift=0,sleep=off, {} runs)", manifest.display(), arguments.runs);
         images.push(bench_image(workspace, &root_task, &manifest, arguments.runs)?);
     }
+    let mut scale_images = Vec::new();
+    if !arguments.quick {
+        for manifest in test::toml_files(&workspace.root.join("manifests").join("bench").join("scale"))? {
+            eprintln!(
+                "... bench {} (-icount shift=0,sleep=off, {} runs)",
+                manifest.display(),
+                arguments.runs
+            );
+            scale_images.push(bench_image(workspace, &root_task, &manifest, arguments.runs)?);
+        }
+    }
     let host = if arguments.no_host { Value::Null } else { host_figures(workspace)? };
     let mut report = report(&images, host)?;
+    report["sel4"]["scale"] = scale(&scale_images)?;
+    for image in &scale_images {
+        if let Some(boots) = report["sel4"]["boots"].as_array_mut() {
+            boots.push(boot_entry(image));
+        }
+    }
     report["replay"] = if arguments.no_host { Value::Null } else { replay_figures(workspace)? };
     let directory = workspace.target_directory.join("bench");
     std::fs::create_dir_all(&directory).with_context(|| format!("cannot create {}", directory.display()))?;
@@ -332,8 +475,12 @@ fn report(images: &[ImageResult], host: Value) -> Result<Value> {
     let mut classes = Vec::new();
     let mut loads = Vec::new();
     let mut boots = Vec::new();
+    let mut kernel_floor = Value::Null;
     for image in images {
         classes.extend(fault_classes(&image.figures)?);
+        if let Some(found) = floor(&image.figures)? {
+            kernel_floor = found;
+        }
         loads.extend(loading(&image.figures)?);
         boots.push(json!({
             "image": image.name,
@@ -343,6 +490,9 @@ fn report(images: &[ImageResult], host: Value) -> Result<Value> {
             "figures_identical": true,
             "serial_identical": image.serial_identical,
         }));
+    }
+    if !kernel_floor.is_null() {
+        add_floor(&mut classes, &kernel_floor)?;
     }
     Ok(json!({
         "schema": 1,
@@ -357,8 +507,12 @@ fn report(images: &[ImageResult], host: Value) -> Result<Value> {
                 "mean_in_kernel_calls": "of pager_instructions.mean, the part inside the pager's own kernel calls (CNode_Copy, Page_Map, refills); the rest is the pager's code",
                 "instructions_to_first_instruction": "from the pager beginning the client's setup to the client's first instruction",
                 "instructions_to_exit": "from the pager beginning the client's setup to its exit call arriving",
+                "floor": "seL4's own cost of a fault, measured in the same run (manifests/bench/floor.toml): round_trip is the floor client's ud2 round trip with nothing to map (the pager steps its IP over the instruction and replies, as sel4bench's fault benchmark does), round_trip_pager_code the pager's part of it (arrival to reply), round_trip_kernel the rest; cnode_copy and page_map are one call each as the pager times its own (median of probe_rounds)",
+                "floor_instructions": "per class, the kernel work it cannot avoid on seL4 5.0: round_trip_kernel + page_map, + cnode_copy where a second cap to the frame is unavoidable (image, copy, mixed, shared)",
+                "floor_ratio": "per class, end_to_end_instructions.median / floor_instructions",
             },
             "boots": boots,
+            "floor": kernel_floor,
             "fault_classes": classes,
             "loading": loads,
         },
@@ -371,6 +525,81 @@ fn cell(value: &Value) -> String {
         Value::Null => "-".to_owned(),
         Value::String(text) => text.clone(),
         other => other.to_string(),
+    }
+}
+
+/// The kernel's floor and each class's ratio to it, when the run measured the floor.
+fn markdown_floor(out: &mut String, sel4: &Value) {
+    let floor = &sel4["floor"];
+    if floor.is_null() {
+        return;
+    }
+    let _ = writeln!(out, "\n## The kernel's floor (seL4 5.0, same run)\n");
+    let _ = writeln!(out, "| part | instructions |");
+    let _ = writeln!(out, "|---|---:|");
+    let rows = [
+        (
+            "fault round trip, nothing to map (client `ud2`, pager steps over it), median",
+            &floor["round_trip"]["median"],
+        ),
+        ("of it, the pager's code (arrival to reply), median", &floor["round_trip_pager_code"]),
+        ("of it, the kernel: trap, fault IPC, `ReplyRecv`, return", &floor["round_trip_kernel"]),
+        ("one `CNode_Copy` as the pager times it, median", &floor["cnode_copy"]),
+        ("one `Page_Map` as the pager times it, median", &floor["page_map"]),
+    ];
+    for (part, value) in rows {
+        let _ = writeln!(out, "| {part} | {} |", cell(value));
+    }
+    let _ = writeln!(
+        out,
+        "\n| class | end to end, median | floor (kernel work it cannot avoid) | of it | floor ratio |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---|---:|");
+    for row in sel4["fault_classes"].as_array().into_iter().flatten() {
+        let class = row["class"].as_str().unwrap_or_default();
+        let parts = if needs_second_cap(class) {
+            "round trip + `CNode_Copy` + `Page_Map`"
+        } else {
+            "round trip + `Page_Map`"
+        };
+        let ratio = row["floor_ratio"].as_f64().map_or("-".to_owned(), |v| format!("{v:.2}"));
+        let _ = writeln!(
+            out,
+            "| {class} | {} | {} | {parts} | {ratio} |",
+            cell(&row["end_to_end_instructions"]["median"]),
+            cell(&row["floor_instructions"]),
+        );
+    }
+}
+
+/// The scale table, when the run had the scale images.
+fn markdown_scale(out: &mut String, sel4: &Value) {
+    let Some(rows) = sel4["scale"]["rows"].as_array() else { return };
+    let _ = writeln!(out, "\n## Scale: the pager's cost per fault against clients and resident pages\n");
+    let _ = writeln!(
+        out,
+        "Each client writes every page of its heap once (zero faults on fresh frames) and keeps them \
+         until all have (`manifests/bench/scale/`); against {}.\n",
+        cell(&sel4["scale"]["baseline"])
+    );
+    let _ = writeln!(
+        out,
+        "| clients | resident pages per client | zero faults | pager code per fault (mean) | pager code, median | pager part, median | kernel entries per fault | vs one small client |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for row in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&row["clients"]),
+            cell(&row["resident_pages_per_client"]),
+            cell(&row["zero_faults"]),
+            cell(&row["pager_code_per_fault"]),
+            cell(&row["pager_code_median"]),
+            cell(&row["pager_ticks_median"]),
+            cell(&row["kernel_entries_per_fault"]),
+            row["vs_one_small_client"].as_f64().map_or("-".to_owned(), |v| format!("{v:.2}")),
+        );
     }
 }
 
@@ -410,6 +639,8 @@ fn markdown(report: &Value) -> String {
             cell(&p["kernel_entries_min"]),
         );
     }
+    markdown_floor(&mut out, sel4);
+    markdown_scale(&mut out, sel4);
     let _ = writeln!(out, "\n## Lazy (seed) against eager loading, 16 MiB .bss\n");
     let _ = writeln!(
         out,
@@ -502,6 +733,12 @@ boot\r
 [stats] scope=total clients=1 faults=413 policy=seed frames_created=416 startup_pages=0\r
 ";
 
+    const FLOOR: &str = "\
+[bench-floor#0] bench: floor=round_trip samples=64 median=1700 min=1690 max=1990 sum=110000 warm=5\r
+[stats] scope=floor client=bench-floor#0 exceptions=65 pager_ticks_median=300 rounds=16 cnode_copy_median=1200 cnode_copy_min=1190 page_map_median=1000 page_map_min=990\r
+[stats] scope=total clients=1 faults=3 policy=seed frames_created=32 startup_pages=0\r
+";
+
     #[test]
     fn reads_app_lines() {
         let line = parse_app_line("[a#1] bench: class=zero samples=3\r").unwrap();
@@ -541,6 +778,81 @@ boot\r
     }
 
     #[test]
+    fn computes_the_floor_and_each_class_ratio() {
+        assert_eq!(floor(&RunFigures::parse(SERIAL)).unwrap(), None, "no floor client, no floor");
+        let kernel_floor = floor(&RunFigures::parse(FLOOR)).unwrap().unwrap();
+        assert_eq!(kernel_floor["round_trip_kernel"], 1400);
+        assert_eq!(
+            (kernel_floor["cnode_copy"].as_u64(), kernel_floor["page_map"].as_u64()),
+            (Some(1200), Some(1000))
+        );
+        let mut rows = vec![
+            json!({"class": "image", "end_to_end_instructions": {"median": 4320}}),
+            json!({"class": "zero", "end_to_end_instructions": {"median": 3600}}),
+        ];
+        add_floor(&mut rows, &kernel_floor).unwrap();
+        assert_eq!(rows[0]["floor_instructions"], 3600, "round trip, copy and map");
+        assert_eq!(rows[0]["floor_ratio"], 1.2);
+        assert_eq!(rows[1]["floor_instructions"], 2400, "round trip and map");
+        assert_eq!(rows[1]["floor_ratio"], 1.5);
+        // A pager part larger than the round trip is a broken measurement, not a negative floor.
+        let broken = FLOOR.replace("pager_ticks_median=300", "pager_ticks_median=1800");
+        assert!(floor(&RunFigures::parse(&broken)).is_err());
+        // A floor client whose pager line is missing fails.
+        assert!(floor(&RunFigures::parse(FLOOR.lines().next().unwrap())).is_err());
+    }
+
+    fn scale_image(name: &str, clients: u32, pages: u32, code: u64) -> ImageResult {
+        let faults = u64::from(clients * pages);
+        let mut serial = String::new();
+        for client in 0..clients {
+            serial += &format!("[bench-scale#{client}] bench: scale pages={pages}\r\n");
+        }
+        serial += &format!(
+            "[stats] scope=class class=zero faults={faults} kernel_entries={} kernel_entries_min=3 pager_ticks={} \
+             pager_ticks_min=3000 pager_ticks_median=3017 pager_ticks_max=9000 pager_kernel_ticks={}\r\n",
+            faults * 4,
+            faults * (2000 + code),
+            faults * 2000
+        );
+        serial += &format!("[stats] scope=total clients={clients} faults={faults} policy=seed\r\n");
+        ImageResult {
+            manifest: format!("manifests/bench/scale/{name}.toml"),
+            name: name.into(),
+            runs: 2,
+            serial_identical: true,
+            figures: RunFigures::parse(&serial),
+            kernel: crate::kernel::Variant::Release,
+        }
+    }
+
+    #[test]
+    fn the_scale_table_compares_each_image_with_one_small_client() {
+        assert_eq!(scale(&[]).unwrap(), Value::Null, "--quick: no table");
+        let images = [
+            scale_image("many", 8, 1024, 880),
+            scale_image("one", 1, 1024, 800),
+            scale_image("big", 1, 10240, 960),
+        ];
+        let table = scale(&images).unwrap();
+        assert_eq!(table["baseline"], "one");
+        let rows = table["rows"].as_array().unwrap();
+        let names: Vec<&str> = rows.iter().map(|r| r["image"].as_str().unwrap()).collect();
+        assert_eq!(names, ["one", "big", "many"], "by clients, then pages");
+        assert_eq!(rows[0]["vs_one_small_client"], 1.0);
+        assert_eq!(rows[1]["vs_one_small_client"], 1.2);
+        assert_eq!(rows[2]["vs_one_small_client"], 1.1);
+        assert_eq!(rows[2]["kernel_entries_per_fault"], 4.0);
+        let mut report = json!({"sel4": {"scale": table}});
+        report["sel4"]["scale"]["baseline"] = json!("one");
+        let mut text = String::new();
+        markdown_scale(&mut text, &report["sel4"]);
+        assert!(text.contains("| 8 | 1024 | 8192 | 880.0 | - | 3017 | 4.0 | 1.10 |"), "{text}");
+        // A table without its one-client baseline is refused.
+        assert!(scale(&images[..1]).is_err());
+    }
+
+    #[test]
     fn finds_the_first_difference() {
         let figures = RunFigures::parse(SERIAL);
         assert_eq!(figures.difference(&figures.clone()), None);
@@ -576,6 +888,32 @@ boot\r
         assert!(text.contains("| dense | 20.1 | 68.5 |"), "{text}");
         assert!(text.contains("x: 2 runs, figures identical; serial output byte-identical"), "{text}");
         assert!(text.contains("Measured: x on the release kernel."), "{text}");
+        assert!(!text.contains("The kernel's floor"), "no floor measured, no floor table: {text}");
+        let with_floor = ImageResult {
+            manifest: "manifests/bench/f.toml".into(),
+            name: "f".into(),
+            runs: 2,
+            serial_identical: true,
+            figures: RunFigures::parse(FLOOR),
+            kernel: crate::kernel::Variant::Release,
+        };
+        let image = ImageResult {
+            manifest: "manifests/bench/x.toml".into(),
+            name: "x".into(),
+            runs: 2,
+            serial_identical: true,
+            figures: RunFigures::parse(SERIAL),
+            kernel: crate::kernel::Variant::Release,
+        };
+        let text = markdown(&super::report(&[image, with_floor], Value::Null).unwrap());
+        assert!(
+            text.contains("| of it, the kernel: trap, fault IPC, `ReplyRecv`, return | 1400 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| image | 5080 | 3600 | round trip + `CNode_Copy` + `Page_Map` | 1.41 |"),
+            "{text}"
+        );
         assert_eq!(report["sel4"]["boots"][0]["kernel"], "release");
     }
 }

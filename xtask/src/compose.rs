@@ -17,9 +17,10 @@ use anyhow::{bail, ensure, Context, Result};
 pub const PAGE_SIZE: u64 = 4096;
 /// The symbol the placeholder segment starts at.
 pub const APPS_START_SYMBOL: &str = "__apps_start";
-/// The most pages the root task's loaded range may span. The root CNode has 2^16 slots
+/// The most pages the root task's loaded range may span. The root CNode has 2^18 slots
 /// (`CONFIG_ROOT_CNODE_SIZE_BITS` in `kernel/autoconf.h`); the kernel's own caps, bootinfo's untyped
-/// caps and the pager's working slots need the rest.
+/// caps and the pager's working slots (pool frames and cap copies: a large pool needs most) need
+/// the rest.
 pub const SPAN_LIMIT_PAGES: u64 = 60_000;
 
 const PT_LOAD: u32 = 1;
@@ -175,7 +176,7 @@ impl<'a> RootTask<'a> {
         if span.pages() > SPAN_LIMIT_PAGES {
             bail!(
                 "the composed root task would span {} pages ({} of root task, {} of boot image); the root \
-                 CNode (2^16 slots, CONFIG_ROOT_CNODE_SIZE_BITS in kernel/autoconf.h) gives one slot per \
+                 CNode (2^18 slots, CONFIG_ROOT_CNODE_SIZE_BITS in kernel/autoconf.h) gives one slot per \
                  page and this project allows at most {SPAN_LIMIT_PAGES}: make the apps smaller or fewer",
                 span.pages(),
                 self.span.pages() - 1,

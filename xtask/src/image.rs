@@ -125,6 +125,7 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
             frame_budget: app.frame_budget.unwrap_or(0),
             expected_exit: app.expect.exit_code,
             time_limit_ms: app.time_limit_ms,
+            bench_floor: app.bench_floor,
             argument: app.argument.clone(),
             share_to: app
                 .share_to

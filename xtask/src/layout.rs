@@ -105,7 +105,13 @@ fn describe(area: &AppArea, n: usize, elf: &ElfImage<'_>, manifest: &Manifest) -
 /// ABI's list of its areas (the root task's path). Fails on the first conflict, naming the
 /// manifest, the app, the manifest field of the area being added and both areas.
 pub fn dry_run(manifest: &Manifest, elfs: &[ElfImage<'_>]) -> Result<()> {
-    let config = PagerConfig { frame_capacity: manifest.frames, ..PagerConfig::default() };
+    // As many clients as the image starts at once, as the root task configures its pager.
+    let instances: usize = manifest.apps.iter().map(|app| usize::from(app.instances)).sum();
+    let config = PagerConfig {
+        frame_capacity: manifest.frames,
+        max_clients: instances.max(PagerConfig::default().max_clients),
+        ..PagerConfig::default()
+    };
     let mut pager: Pager<'_, BuiltinPolicy> = Pager::new(config, BuiltinPolicy::default());
     let file = manifest.file.display().to_string();
     let mut regions = Vec::new();

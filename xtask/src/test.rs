@@ -177,12 +177,14 @@ pub fn run(workspace: &Workspace, boot: &BootArguments) -> Result<()> {
     Ok(())
 }
 
-/// Every `manifests/*.toml`, then the bench images' `manifests/bench/*.toml` (booted once here,
-/// without `-icount`, so that `cargo xtask bench` keeps working), each group sorted.
+/// Every `manifests/*.toml`, then the bench images' `manifests/bench/*.toml` and
+/// `manifests/bench/scale/*.toml` (booted once here, without `-icount`, so that `cargo xtask bench`
+/// keeps working), each group sorted.
 pub fn manifests(workspace: &Workspace) -> Result<Vec<PathBuf>> {
     let directory = workspace.root.join("manifests");
     let mut manifests = toml_files(&directory)?;
     manifests.extend(toml_files(&directory.join("bench"))?);
+    manifests.extend(toml_files(&directory.join("bench").join("scale"))?);
     Ok(manifests)
 }
 
