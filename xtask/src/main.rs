@@ -249,10 +249,11 @@ fn run(command: Command) -> Result<()> {
             let apps = checked.manifest.apps.len();
             let instances = checked.manifest.instance_count();
             eprintln!(
-                "{}: ok ({apps} app{}, {instances} instance{}, no overlaps)",
+                "{}: ok ({apps} app{}, {instances} instance{}, no overlaps{})",
                 manifest.display(),
                 if apps == 1 { "" } else { "s" },
-                if instances == 1 { "" } else { "s" }
+                if instances == 1 { "" } else { "s" },
+                image::describe_eviction(&checked.manifest)
             );
         }
         Command::Image { manifest, out } => {
