@@ -405,7 +405,8 @@ pub struct AppExpectation {
 pub struct ImageExpectation {
     pub output: Vec<String>,
     /// Each entry: `key=value` pairs (with a `scope`) that one `[stats]` line of the pager must all
-    /// carry, e.g. `{ scope = "area", client = "sparse-bss#0", area = "segment-2", zero = 64 }`.
+    /// carry, e.g. `{ scope = "area", client = "sparse-bss#0", area = "segment-2", zero = 64 }`; a
+    /// value `">N"` asks for a number above N instead of the exact text (`evictions = ">0"`).
     pub stats: Vec<Vec<(String, String)>>,
     /// The pager's frame accounting after every client exits equals its boot value.
     pub frames_returned: bool,
@@ -1001,7 +1002,16 @@ impl Manifest {
             let mut pairs = Vec::new();
             for (key, value) in table {
                 let text = match value {
-                    toml::Value::String(text) => text,
+                    toml::Value::String(text) => {
+                        let bound = text.strip_prefix('>').map(|bound| bound.trim().parse::<f64>());
+                        if bound.is_some_and(|bound| !bound.is_ok_and(f64::is_finite)) {
+                            return Err(check.error(
+                                format!("{field}.{key}"),
+                                format!("{text:?} is not \">N\" (more than a number N, e.g. \">0\")"),
+                            ));
+                        }
+                        text
+                    }
                     toml::Value::Integer(n) => n.to_string(),
                     toml::Value::Float(x) => format!("{x:.2}"),
                     other => {

@@ -174,6 +174,16 @@ fn errors_name_the_file_and_field() {
         ("name = \"x\"\nstore=\"lots\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "not a size"),
         ("name = \"x\"\nstore=\"512M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "more than 256M"),
         ("name = \"x\"\nmemory=\"64M\"\nstore=\"64M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "guest memory (64M)"),
+        (
+            "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[expect.stats]]\nscope=\"total\"\nevictions=\">some\"",
+            "expect.stats[0].evictions",
+            "is not \">N\"",
+        ),
+        (
+            "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[expect.stats]]\nscope=\"total\"\nevictions=\">inf\"",
+            "expect.stats[0].evictions",
+            "more than a number",
+        ),
     ];
     for (text, field, message) in cases {
         let error = parse(text).expect_err(text);
@@ -302,4 +312,15 @@ fn eviction_and_the_store_default_and_parse() {
     let bytes = parse(&text.replace("name = \"x\"\n", "name = \"x\"\nstore = 65536\n")).unwrap();
     assert_eq!(bytes.store, Some(65536));
     assert_eq!(Eviction::ALL.map(Eviction::name), ["none", "fifo", "clock"]);
+}
+
+#[test]
+fn a_more_than_stats_value_is_kept_as_written() {
+    let text = "name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n[[expect.stats]]\nscope = \"total\"\n\
+                evictions = \">0\"\nratio = \"> 1.5\"\n";
+    let pairs = &parse(text).unwrap().expect.stats[0];
+    assert!(
+        pairs.contains(&("evictions".into(), ">0".into()))
+            && pairs.contains(&("ratio".into(), "> 1.5".into()))
+    );
 }
