@@ -50,8 +50,8 @@ pub const MAX_TIME_LIMIT_MS: u32 = 3_600_000;
 pub const DEFAULT_STORE: u64 = 4 << 20;
 /// The largest store: it lives in the pager's own memory, which comes out of guest memory.
 pub const MAX_STORE: u64 = 256 << 20;
-/// The smallest frame budget of an evicting app: one x86 instruction may touch several pages at
-/// once (a string move whose source and destination each straddle a page boundary, the stack),
+/// The smallest frame budget of an evicting app (or pool, for one without a budget): one x86
+/// instruction may touch several pages at once (a string move whose source and destination each straddle a page boundary, the stack),
 /// and a budget below what one instruction needs would evict a page the instruction still needs
 /// on every fault and never finish it.
 pub const MIN_EVICTING_BUDGET: u32 = 8;
@@ -553,40 +553,37 @@ impl Checker<'_> {
         Ok(AppPolicy { kinds, attachments, fault_around, from_image })
     }
 
-    /// An app's `evict`: a known mode, and for fifo and clock a frame budget to evict at, large
-    /// enough that one instruction's pages fit in it.
+    /// An app's `evict`: a known mode, and for fifo and clock room to evict in: a frame budget
+    /// (or, without one, the image's pool of `frames`, where it evicts when the pool is used up)
+    /// large enough that one instruction's pages fit in it.
     fn eviction(
         &self,
         field: &str,
         text: Option<&str>,
         budget: Option<u32>,
+        frames: u32,
     ) -> Result<Eviction, ManifestError> {
-        let at = format!("{field}.evict");
         let evict = match text {
             None => Eviction::None,
             Some(text) => Eviction::ALL.into_iter().find(|e| e.name() == text).ok_or_else(|| {
-                self.error(&at, format!("{text:?} is not one of \"fifo\", \"clock\", \"none\""))
+                self.error(
+                    format!("{field}.evict"),
+                    format!("{text:?} is not one of \"fifo\", \"clock\", \"none\""),
+                )
             })?,
         };
-        match budget {
-            _ if !evict.evicts() => {}
-            None => {
-                return Err(self.error(
-                    at,
-                    "needs a `frame_budget`: a client evicts when it holds that many frames (without one \
-                     it is bounded only by the image's `frames`)",
-                ))
-            }
-            Some(budget) if budget < MIN_EVICTING_BUDGET => {
-                return Err(self.error(
-                    format!("{field}.frame_budget"),
-                    format!(
-                        "{budget} is below {MIN_EVICTING_BUDGET}, the least an app that evicts may have: \
-                         one instruction may need several pages at once"
-                    ),
-                ))
-            }
-            Some(_) => {}
+        let (room, at) = match budget {
+            Some(budget) => (budget, format!("{field}.frame_budget")),
+            None => (frames, String::from("frames")),
+        };
+        if evict.evicts() && room < MIN_EVICTING_BUDGET {
+            return Err(self.error(
+                at,
+                format!(
+                    "{room} is below {MIN_EVICTING_BUDGET}, the fewest frames an app that evicts may have: \
+                     one instruction may need several pages at once"
+                ),
+            ));
         }
         Ok(evict)
     }
@@ -928,7 +925,7 @@ impl Manifest {
             if app.frame_budget == Some(0) {
                 return Err(check.error(format!("{field}.frame_budget"), "must be at least 1"));
             }
-            let evict = check.eviction(&field, app.evict.as_deref(), app.frame_budget)?;
+            let evict = check.eviction(&field, app.evict.as_deref(), app.frame_budget, frames)?;
             let mut attachments: Vec<Attachment> = Vec::new();
             for (j, attach) in app.attachments.iter().enumerate() {
                 let at = format!("{field}.attach[{j}]");

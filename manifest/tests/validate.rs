@@ -166,7 +166,7 @@ fn errors_name_the_file_and_field() {
             "not a string or number",
         ),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"lru\"", "app[0].evict", "\"lru\" is not one of \"fifo\", \"clock\", \"none\""),
-        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nevict=\"clock\"", "app[0].evict", "needs a `frame_budget`"),
+        ("name = \"x\"\nframes=7\n[[app]]\nname=\"a\"\ncrate=\"a\"\nevict=\"clock\"", "frames", "7 is below 8"),
         ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nevict=\"fifo\"\nframe_budget=7", "app[0].frame_budget", "7 is below 8"),
         ("name = \"x\"\nstore=\"1M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8", "store", "no app evicts"),
         ("name = \"x\"\nstore=\"1M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"none\"", "store", "no app evicts"),
@@ -312,6 +312,13 @@ fn eviction_and_the_store_default_and_parse() {
     let bytes = parse(&text.replace("name = \"x\"\n", "name = \"x\"\nstore = 65536\n")).unwrap();
     assert_eq!(bytes.store, Some(65536));
     assert_eq!(Eviction::ALL.map(Eviction::name), ["none", "fifo", "clock"]);
+    // Without a budget an app evicts when the image's pool is used up.
+    let pool =
+        parse("name = \"x\"\nframes = 8\n[[app]]\nname = \"a\"\ncrate = \"a\"\nevict = \"clock\"\n").unwrap();
+    assert_eq!(
+        (pool.apps[0].evict, pool.apps[0].frame_budget, pool.store),
+        (Eviction::Clock, None, Some(manifest::DEFAULT_STORE))
+    );
 }
 
 #[test]

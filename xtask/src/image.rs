@@ -165,13 +165,16 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
     })
 }
 
-/// `; app "a" evicts by clock at 64 frames, store 8 MiB` for `cargo xtask check`; empty when no
-/// app evicts.
+/// `; app "a" evicts by clock at 64 frames, store 8192 KiB` for `cargo xtask check`; empty when
+/// no app evicts.
 pub fn describe_eviction(manifest: &Manifest) -> String {
     let mut text = String::new();
     for app in manifest.apps.iter().filter(|app| app.evict.evicts()) {
-        let budget = app.frame_budget.map_or(String::from("?"), |budget| budget.to_string());
-        text += &format!("; app {:?} evicts by {} at {budget} frames", app.name, app.evict.name());
+        let at = match app.frame_budget {
+            Some(budget) => format!("{budget} frames"),
+            None => String::from("the pool's end"),
+        };
+        text += &format!("; app {:?} evicts by {} at {at}", app.name, app.evict.name());
     }
     if let Some(store) = manifest.store {
         text += &format!(", store {} KiB", store >> 10);
@@ -547,6 +550,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(describe_eviction(&plain), "");
+        let pool =
+            Manifest::parse(Path::new("manifests/t.toml"), &text.replace("frame_budget = 64\n", "")).unwrap();
+        assert_eq!(describe_eviction(&pool), "; app \"a\" evicts by clock at the pool's end, store 8192 KiB");
     }
 
     #[test]
