@@ -8,15 +8,16 @@
 use alloc::string::String;
 
 use pager::{BuiltinPolicy, Pager, PagerConfig};
-use sel4::{BootInfo, Endpoint};
+use sel4::{BootInfo, CapRights, Endpoint, Frame};
 
-use crate::boot_image::Located;
+use crate::boot_image::{Located, PAGE_SIZE};
 use crate::cspace::SlotAllocator;
 use crate::fault_loop::Session;
 use crate::lifecycle::Clients;
 use crate::object_allocator::ObjectAllocator;
 use crate::platform::{Layout, Sel4Platform, BLOCK_SLOTS};
 use crate::report::{self, Totals};
+use crate::vspace::Mapper;
 
 /// Most clients alive at once (one ASID pool holds 512 VSpaces, the root task's included).
 const MAX_CLIENTS: usize = 256;
@@ -31,6 +32,15 @@ const SPARE_SLOTS: u64 = 64;
 /// Large-frame slots under a policy that maps large pages: 1 GiB of them at most (what untyped
 /// memory allows is found when they are retyped).
 const LARGE_FRAME_SLOTS: u64 = 512;
+
+/// Where the heap's memory for the compressed store is mapped in the root task (above the pool's
+/// window at 1 TiB and the large frames' at 2 TiB).
+const STORE_MEMORY_BASE: u64 = 0x300_0000_0000;
+/// Heap bytes per byte of the store's budget: the heap rounds each stored page's bytes up to a
+/// power of two, so a full store takes up to twice its budget.
+const STORE_MEMORY_PER_BYTE: u64 = 2;
+/// Frames retyped per call for the store's memory (the kernel's `CONFIG_RETYPE_FAN_OUT_LIMIT`).
+const STORE_MEMORY_BATCH: u64 = 256;
 
 /// The outcome of a run: `Ok` to pass, `Err(reason)` to fail.
 pub type Verdict = Result<(), String>;
@@ -69,6 +79,8 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     // Slots and objects.
     let mut slots = SlotAllocator::new(bootinfo.empty());
     let mut objects = ObjectAllocator::new(bootinfo.untyped_list());
+    let store_bytes = header.store_bytes.get();
+    add_store_memory(&mut slots, &mut objects, store_bytes)?;
     let (endpoint, _) =
         objects.allocate::<Endpoint>(&mut slots).map_err(|e| alloc::format!("pager endpoint: {e:?}"))?;
     let timer = crate::timer::Timer::start(&mut slots, &mut objects, bootinfo.arch_info())?;
@@ -137,6 +149,49 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     session.run();
     session.finish_trace();
     judge(&session)
+}
+
+/// Gives the heap memory for a compressed store of `store_bytes` (none for 0): frames retyped
+/// from untyped memory, mapped once into the root task at [`STORE_MEMORY_BASE`]. Returns the
+/// bytes added.
+fn add_store_memory(
+    slots: &mut SlotAllocator,
+    objects: &mut ObjectAllocator,
+    store_bytes: u32,
+) -> Result<u64, String> {
+    if store_bytes == 0 {
+        return Ok(0);
+    }
+    let pages = (u64::from(store_bytes) * STORE_MEMORY_PER_BYTE).div_ceil(PAGE_SIZE);
+    let failed = |what: &str| {
+        alloc::format!(
+            "the compressed store of {store_bytes} bytes needs {} KiB of memory for the pager: {what}",
+            pages * PAGE_SIZE / 1024
+        )
+    };
+    let mut mapper = Mapper::new(sel4::init::VSPACE);
+    let mut mapped = 0;
+    while mapped < pages {
+        let batch = objects
+            .allocate_batch::<Frame>(slots, STORE_MEMORY_BATCH.min(pages - mapped))
+            .map_err(|error| failed(&alloc::format!("{error:?}")))?;
+        for frame in batch.iter().map(Frame::from_cptr) {
+            let address = STORE_MEMORY_BASE + mapped * PAGE_SIZE;
+            mapper
+                .map(objects, slots, frame, address, CapRights::READ_WRITE)
+                .map_err(|error| failed(&alloc::format!("{error}")))?;
+            mapped += 1;
+        }
+    }
+    let bytes = pages * PAGE_SIZE;
+    // SAFETY: `STORE_MEMORY_BASE .. + bytes` is page aligned and was just mapped read-write into
+    // the root task with frames fresh from untyped memory (one cap each, in slots nothing else
+    // holds), is never unmapped, and no other code uses addresses in that range.
+    if !unsafe { crate::heap::add_memory(STORE_MEMORY_BASE as *mut u8, bytes as usize) } {
+        return Err(failed("the heap has added memory already"));
+    }
+    log::info!("pager: {bytes} bytes of heap for a compressed store of {store_bytes} bytes");
+    Ok(bytes)
 }
 
 fn slots_remaining(bootinfo: &BootInfo<'_>) -> u64 {
