@@ -100,7 +100,7 @@ impl Heap {
     /// See [`add_memory`]; the caller keeps its safety contract.
     fn add_memory(&self, base: *mut u8, size: usize) -> bool {
         self.with_state(|state, _| {
-            if state.extra.is_some() || (base as usize) % MAX_BLOCK_ALIGN != 0 {
+            if state.extra.is_some() || !(base as usize).is_multiple_of(MAX_BLOCK_ALIGN) {
                 return false;
             }
             state.extra = Some(Extra { base, size, bump: 0 });
