@@ -48,8 +48,9 @@ pub const DEFAULT_TIME_LIMIT_MS: u32 = 30_000;
 pub const MAX_TIME_LIMIT_MS: u32 = 3_600_000;
 /// The compressed store's byte budget when some app evicts and the manifest names none.
 pub const DEFAULT_STORE: u64 = 4 << 20;
-/// The largest store: it lives in the pager's own memory, which comes out of guest memory.
-pub const MAX_STORE: u64 = 256 << 20;
+/// The largest store. The root task maps twice the store's budget for it at boot, one root-CNode
+/// slot per 4 KiB page (2^16 slots in all): 32 MiB takes 16,384 of them.
+pub const MAX_STORE: u64 = 32 << 20;
 /// The smallest frame budget of an evicting app (or pool, for one without a budget): one x86
 /// instruction may touch several pages at once (a string move whose source and destination each straddle a page boundary, the stack),
 /// and a budget below what one instruction needs would evict a page the instruction still needs
@@ -589,7 +590,7 @@ impl Checker<'_> {
     }
 
     /// The image's `store`: only where some app evicts (then [`DEFAULT_STORE`] unless named), a
-    /// size of at most [`MAX_STORE`] and less than the guest memory.
+    /// size of at most [`MAX_STORE`] and a quarter of the guest memory (the root task maps twice it).
     fn store(
         &self,
         raw: Option<&raw::Size>,
@@ -608,12 +609,12 @@ impl Checker<'_> {
             (None, true) => DEFAULT_STORE,
             (Some(size), true) => self.size("store", size)?,
         };
-        if bytes > MAX_STORE || bytes >= memory {
+        if bytes > MAX_STORE || bytes > memory / 4 {
             return Err(self.error(
                 "store",
                 format!(
-                    "{bytes} bytes is more than {}M or not less than the guest memory ({}M): the store lives \
-                     in the pager's own memory",
+                    "{bytes} bytes is more than {}M or a quarter of the guest memory ({}M): the pager keeps \
+                     the store in memory of its own, twice the store's size",
                     MAX_STORE >> 20,
                     memory >> 20
                 ),

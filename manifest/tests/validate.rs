@@ -172,8 +172,8 @@ fn errors_name_the_file_and_field() {
         ("name = \"x\"\nstore=\"1M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"none\"", "store", "no app evicts"),
         ("name = \"x\"\nstore=\"3000\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "multiple of the page size"),
         ("name = \"x\"\nstore=\"lots\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "not a size"),
-        ("name = \"x\"\nstore=\"512M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "more than 256M"),
-        ("name = \"x\"\nmemory=\"64M\"\nstore=\"64M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "guest memory (64M)"),
+        ("name = \"x\"\nstore=\"64M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "more than 32M"),
+        ("name = \"x\"\nmemory=\"64M\"\nstore=\"20M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "a quarter of the guest memory (64M)"),
         (
             "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[expect.stats]]\nscope=\"total\"\nevictions=\">some\"",
             "expect.stats[0].evictions",
