@@ -139,6 +139,9 @@ impl<'img> Replay<'img> {
             copy_slots,
             // As the root task gives them: 512 slots of 2 MiB frames under the large-pages policy.
             large_frame_capacity: if options.policy == BuiltinPolicy::LargePages { 512 } else { 0 },
+            // Unbounded: a replay's kernel keeps no page contents, so every page an evicting
+            // client's eviction stores is a zero marker, which takes no bytes.
+            store_bytes: u32::MAX,
         };
         let mut pager = Pager::new(config, options.policy);
         let mut regions = Vec::new();
