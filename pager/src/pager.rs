@@ -681,11 +681,24 @@ impl<'img, P: Policy> Pager<'img, P> {
         let advised_around = area.fault_around;
         let read_only_first = area.read_only_first;
 
-        let resolved =
-            self.resolve_fault(platform, client, area_index, index, fault.access, read_only_first, large);
-        let (class, frame) = match resolved {
-            Ok(resolved) => resolved,
-            Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
+        let (class, frame) = loop {
+            match self.resolve_fault(
+                platform,
+                client,
+                area_index,
+                index,
+                fault.access,
+                read_only_first,
+                large,
+            ) {
+                Ok(resolved) => break resolved,
+                // The pool is shared with evicting clients: they give frames up for this one too.
+                Err(reason) => match self.evicted_for_pool(platform, &reason) {
+                    Ok(true) => continue,
+                    Ok(false) => return self.refuse(client, fault, Some(area_index), reason),
+                    Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
+                },
+            }
         };
         self.record(client, area_index, class);
 

@@ -298,6 +298,24 @@ impl<P: Policy> Pager<'_, P> {
             .map(|(id, _)| id)
     }
 
+    /// For a client that does not evict, refused for `reason`: when the pool (or the kernel's
+    /// untyped memory) had no frame, evicts one page from the client most over its share.
+    /// `Ok(true)` when a frame was freed (the fault is tried again), `Ok(false)` when there is
+    /// nothing to evict or the reason is another.
+    pub(super) fn evicted_for_pool(
+        &mut self,
+        platform: &mut impl Platform,
+        reason: &RefusalReason,
+    ) -> Result<bool, RefusalReason> {
+        match reason {
+            RefusalReason::OutOfFrames(
+                AllocationError::PoolExhausted { .. }
+                | AllocationError::Kernel(crate::KernelError::OutOfMemory),
+            ) => self.evict_for_pool(platform),
+            _ => Ok(false),
+        }
+    }
+
     /// Evicts one page for the pool; `false` when no client has one to give.
     fn evict_for_pool(&mut self, platform: &mut impl Platform) -> Result<bool, RefusalReason> {
         match self.pool_victim() {
