@@ -125,6 +125,8 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         retype_batch: RETYPE_BATCH,
         copy_slots: copies.len() as u32,
         large_frame_capacity: large_frames.len() as u32,
+        // No compressed store until the image names one (only evicting clients use it).
+        store_bytes: 0,
     };
     log::info!(
         "pager: {} pool frame slots from {}, {} copy slots from {}, {} client blocks from {}",
