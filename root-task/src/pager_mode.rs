@@ -125,8 +125,8 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         retype_batch: RETYPE_BATCH,
         copy_slots: copies.len() as u32,
         large_frame_capacity: large_frames.len() as u32,
-        // No compressed store until the image names one (only evicting clients use it).
-        store_bytes: 0,
+        // The compressed store of evicting clients' dirty pages (0: no app evicts).
+        store_bytes,
     };
     log::info!(
         "pager: {} pool frame slots from {}, {} copy slots from {}, {} client blocks from {}",
@@ -137,20 +137,32 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         clients,
         blocks.start
     );
-    let mut session = Session::new(
-        Pager::new(config, policy),
-        platform,
-        endpoint,
-        Clients::new(endpoint, image),
-        Some(timer),
-    );
+    let mut pager = Pager::new(config, policy);
+    // The store's compressions and decompressions are timed like faults: time-stamp ticks, guest
+    // instructions under `-icount shift=0`.
+    pager.set_meter(sel4::timestamp);
+    let mut session = Session::new(pager, platform, endpoint, Clients::new(endpoint, image), Some(timer));
     if header.trace.get() != 0 {
         session.record(header.trace_window.get());
     }
     session.launch_all(located.first_page)?;
     session.run();
     session.finish_trace();
-    judge(&session)
+    judge(&session, &evict_modes(&image))
+}
+
+/// The eviction modes the image's apps use, `fifo`, `clock` or `fifo,clock`; empty when none evicts.
+fn evict_modes(image: &bootimage::BootImage<'_>) -> String {
+    let mut modes = String::new();
+    for mode in [pager::EvictMode::Fifo, pager::EvictMode::Clock] {
+        if image.apps().iter().any(|app| u32::from(app.evict) == mode.code()) {
+            if !modes.is_empty() {
+                modes.push(',');
+            }
+            modes.push_str(mode.name());
+        }
+    }
+    modes
 }
 
 /// Gives the heap memory for a compressed store of `store_bytes` (none for 0): frames retyped
@@ -200,12 +212,16 @@ fn slots_remaining(bootinfo: &BootInfo<'_>) -> u64 {
     bootinfo.empty().len()
 }
 
-/// The final report and the accounting check.
-fn judge(session: &Session) -> Verdict {
+/// The final report and the accounting check; `evict_modes` names the image's eviction modes.
+fn judge(session: &Session, evict_modes: &str) -> Verdict {
     let (pager, platform, clients) = (session.pager(), session.platform(), session.clients());
     let frames = pager.frame_counts();
     let copies = pager.copy_slots_in_use();
     report::class_costs(session.costs());
+    let store = pager.store_counts();
+    if !evict_modes.is_empty() {
+        report::evict_stats(evict_modes, pager.faults(), &pager.evict_counts(), &store);
+    }
     let (startup_pages, startup_entries) = clients.startup();
     report::total_stats(&Totals {
         clients: clients.started(),
@@ -234,6 +250,13 @@ fn judge(session: &Session) -> Verdict {
             frames.free,
             frames.pinned,
             frames.created
+        ));
+    }
+    if store.used != 0 || store.pages != 0 {
+        return Err(alloc::format!(
+            "the compressed store still holds {} pages in {} bytes after every client was removed",
+            store.pages,
+            store.used
         ));
     }
     let large = pager.large_frame_counts();

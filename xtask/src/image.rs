@@ -560,6 +560,11 @@ mod tests {
         let codes = Eviction::ALL.map(eviction_code);
         assert_eq!(codes, [bootimage::eviction::NONE, bootimage::eviction::FIFO, bootimage::eviction::CLOCK]);
         assert_eq!(codes, [0, 1, 2]);
+        // The root task hands the number to the pager as is.
+        for evict in Eviction::ALL {
+            let mode = pager::EvictMode::from_code(u32::from(eviction_code(evict)));
+            assert_eq!(mode.map(|mode| mode.name()), Some(evict.name()));
+        }
     }
 
     #[test]

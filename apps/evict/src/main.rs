@@ -9,6 +9,10 @@
 //! came back from the store are changed and evicted again. A page that lost or mixed up data
 //! fails the check.
 //!
+//! Beside the heap it reads [`DATA_PAGES`] pages of initialised, writable data (`.data`) in every
+//! pass and never writes them: the pager copies each from the ELF on its first touch, and under
+//! eviction drops it clean (it can copy it again) instead of storing it.
+//!
 //! The pattern mixes what a compressor meets: every eighth page is written all zeroes (a dirty
 //! page the store keeps as a marker), the others alternate between pseudo-random words (which do
 //! not compress), counters (which compress a little) and a short repeated text (which compresses
@@ -20,6 +24,7 @@
 extern crate alloc;
 
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use app_runtime::{println, Context, PAGE_SIZE};
 
@@ -33,12 +38,30 @@ const REWRITE_PASS: u32 = 2;
 const WORDS: usize = PAGE_SIZE as usize / 8;
 const TEXT: &[u8; 64] = b"The pager evicts this page and brings it back unchanged, again. ";
 
+/// Pages of [`DATA`].
+const DATA_PAGES: usize = 16;
+/// Words of [`DATA`].
+const DATA_WORDS: usize = DATA_PAGES * WORDS;
+
+/// Initialised data the app reads and never writes. Atomics make it a writable segment's (`.data`),
+/// as a program's tables and initialised globals are, instead of read-only data the pager maps
+/// from the image's own frames.
+static DATA: [AtomicU64; DATA_WORDS] = {
+    let mut data = [const { AtomicU64::new(0) }; DATA_WORDS];
+    let mut index = 0;
+    while index < DATA_WORDS {
+        data[index] = AtomicU64::new(mix(index as u64 ^ 0xDA7A));
+        index += 1;
+    }
+    data
+};
+
 /// One page of the working set, page aligned so each sits in a page of its own.
 #[repr(C, align(4096))]
 struct Page([u64; WORDS]);
 
 /// SplitMix64's finaliser: a bijection that spreads every input bit over the output.
-fn mix(value: u64) -> u64 {
+const fn mix(value: u64) -> u64 {
     let mut x = value.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -102,10 +125,26 @@ fn main(context: &Context) -> i32 {
         pages.push(page);
     }
     // The version a page holds when a pass reaches it: rewritten pages change in the rewrite pass.
-    let version =
-        |number: usize, pass: u32| if number.is_multiple_of(3) && pass > REWRITE_PASS { REWRITE_PASS } else { 0 };
+    let version = |number: usize, pass: u32| {
+        if number.is_multiple_of(3) && pass > REWRITE_PASS {
+            REWRITE_PASS
+        } else {
+            0
+        }
+    };
     let strides = [stride(count, count / 3), stride(count, count / 2 + 1)];
     for pass in 1..=PASSES {
+        let data = DATA
+            .iter()
+            .enumerate()
+            .position(|(i, word)| word.load(Ordering::Relaxed) != mix(i as u64 ^ 0xDA7A));
+        if let Some(index) = data {
+            println!(
+                "evict: FAILED: pass {pass}: data word {index} is {:#x}",
+                DATA[index].load(Ordering::Relaxed)
+            );
+            return 1;
+        }
         for k in 0..count {
             let number = match pass {
                 1 => k,
@@ -127,7 +166,7 @@ fn main(context: &Context) -> i32 {
     }
     let rewritten = (0..count).filter(|&number| version(number, PASSES + 1) != 0).count();
     println!(
-        "evict: {count} pages written, {rewritten} rewritten, checked in {PASSES} passes: every page as written: ok"
+        "evict: {count} pages written, {rewritten} rewritten, {DATA_PAGES} data pages read, checked in {PASSES} passes: every page as written: ok"
     );
     0
 }
