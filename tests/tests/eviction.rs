@@ -411,3 +411,36 @@ fn the_pool_takes_from_the_client_most_over_its_share() {
     session.write(plain, HEAP, b"plain").expect("eviction made it room");
     assert_eq!(session.pager.client(hog).unwrap().evict_counts().evictions(), 2);
 }
+
+#[test]
+fn shared_pages_are_never_evicted_and_an_area_with_evictable_pages_is_not_shared() {
+    let boot = reference_boot_image();
+    let config = PagerConfig { store_bytes: 1 << 20, ..PagerConfig::default() };
+    let mut session = session_with(&boot, config, ModelConfig::default(), BuiltinPolicy::Seed);
+    let evicting = spawn(&mut session, Some(3), EvictMode::Clock);
+    let other = spawn(&mut session, None, EvictMode::None);
+    const REGION: u64 = 0x2000_0000;
+    session
+        .shared_region(
+            2 * PAGE,
+            &[(evicting, REGION, Rights::READ_WRITE), (other, REGION, Rights::READ_WRITE)],
+        )
+        .unwrap();
+    session.write(evicting, REGION, b"shared").unwrap();
+    for n in 0..6 {
+        session.write(evicting, HEAP + n * PAGE, b"own").unwrap();
+    }
+    // The region's frame is charged to the evicting client but stays: the other client reads it.
+    assert_eq!(session.read(other, REGION, 6).unwrap(), b"shared");
+    assert!(session.kernel.mapping(evicting, REGION).is_some(), "a pagemap page is never evicted");
+    assert!(session.pager.client(evicting).unwrap().evict_counts().evictions() >= 4);
+    // The heap has pages eviction keeps (resident or stored): a pagemap could not follow them.
+    let refused = session.share(evicting, HEAP, other, 0x3000_0000).unwrap_err();
+    assert_eq!(refused, pager::ShareError::Evicting { area: AreaKind::Heap });
+    assert!(refused.to_string().contains("evicting client"), "{refused}");
+    session.remove_client(evicting).unwrap();
+    session.remove_client(other).unwrap();
+    assert_eq!(session.pager.frame_counts().in_use, 0);
+    assert_eq!(session.pager.store_counts().pages, 0);
+    assert!(session.kernel.violations().is_empty(), "{:?}", session.kernel.violations());
+}
