@@ -693,10 +693,10 @@ impl<'img, P: Policy> Pager<'img, P> {
             ) {
                 Ok(resolved) => break resolved,
                 // The pool is shared with evicting clients: they give frames up for this one too.
+                // A store too full for the victim's dirty page leaves this client's own reason.
                 Err(reason) => match self.evicted_for_pool(platform, &reason) {
                     Ok(true) => continue,
-                    Ok(false) => return self.refuse(client, fault, Some(area_index), reason),
-                    Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
+                    Ok(false) | Err(_) => return self.refuse(client, fault, Some(area_index), reason),
                 },
             }
         };

@@ -88,13 +88,14 @@ fn deflate_text(size: usize) -> Vec<u8> {
     text
 }
 
-/// The workloads' pages, by name.
-fn workloads() -> Vec<(&'static str, Vec<[u8; PAGE]>)> {
+/// The workloads' pages, by name; at their sizes divided by `1 << shrink` (the test run's quick
+/// check makes them smaller).
+fn workloads(shrink: u32) -> Vec<(&'static str, Vec<[u8; PAGE]>)> {
     let mut sets = Vec::new();
-    sets.push(("deflate", sample(&deflate_text(8 << 20), SAMPLES)));
+    sets.push(("deflate", sample(&deflate_text((8 << 20) >> shrink), SAMPLES)));
 
     let mut random = fastrand::Rng::with_seed(0x5041_4745_5253_4f52);
-    let mut values: Vec<u32> = (0..4 << 20).map(|_| random.u32(..)).collect();
+    let mut values: Vec<u32> = (0..(4 << 20) >> shrink).map(|_| random.u32(..)).collect();
     let unsorted = words_to_bytes(&values);
     values.sort_unstable();
     let sorted = words_to_bytes(&values);
@@ -106,7 +107,7 @@ fn workloads() -> Vec<(&'static str, Vec<[u8; PAGE]>)> {
     // (7/8 full at most): the entries in table order with a zeroed pair per empty slot's worth.
     let mut map =
         hashbrown::HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0x4841_5348_4d41_5031));
-    for index in 0u32..1 << 20 {
+    for index in 0u32..(1 << 20) >> shrink {
         map.insert(index.wrapping_mul(0x9E37_79B1), index ^ 0x5A5A_5A5A);
     }
     let empty = map.capacity() - map.len();
@@ -122,19 +123,20 @@ fn workloads() -> Vec<(&'static str, Vec<[u8; PAGE]>)> {
     sets.push(("hashmap", sample(&table, SAMPLES)));
 
     let mut random = fastrand::Rng::with_seed(0x5348_4132_3536_0001);
-    let buffer: Vec<u8> = (0..(16 << 20) / 8).flat_map(|_| random.u64(..).to_le_bytes()).collect();
+    let buffer: Vec<u8> =
+        (0..((16 << 20) >> shrink) / 8).flat_map(|_| random.u64(..).to_le_bytes()).collect();
     sets.push(("sha256", sample(&buffer, SAMPLES)));
 
-    const N: usize = 384;
+    let n = 384 >> (shrink / 2);
     let mut random = fastrand::Rng::with_seed(0x4d41_544d_554c_0001);
-    let a: Vec<u32> = (0..N * N).map(|_| random.u32(..)).collect();
-    let b: Vec<u32> = (0..N * N).map(|_| random.u32(..)).collect();
-    let mut c = vec![0u32; N * N];
-    for i in 0..N {
-        for k in 0..N {
-            let a_ik = a[i * N + k];
-            for j in 0..N {
-                c[i * N + j] = c[i * N + j].wrapping_add(a_ik.wrapping_mul(b[k * N + j]));
+    let a: Vec<u32> = (0..n * n).map(|_| random.u32(..)).collect();
+    let b: Vec<u32> = (0..n * n).map(|_| random.u32(..)).collect();
+    let mut c = vec![0u32; n * n];
+    for i in 0..n {
+        for k in 0..n {
+            let a_ik = a[i * n + k];
+            for j in 0..n {
+                c[i * n + j] = c[i * n + j].wrapping_add(a_ik.wrapping_mul(b[k * n + j]));
             }
         }
     }
@@ -215,7 +217,7 @@ fn main() {
             println!("{:<8} {:>6} {:>10} {:>10} {:>10}", "workload", "pages", "lz4", "miniz1", "miniz6");
             let mut totals = [0usize; 3];
             let mut pages_total = 0;
-            for (name, pages) in workloads() {
+            for (name, pages) in workloads(0) {
                 let mut row = format!("{name:<8} {:>6}", pages.len());
                 for (n, codec) in Codec::ALL.into_iter().enumerate() {
                     // A page that does not shrink is stored raw, as the store keeps it.
@@ -234,14 +236,14 @@ fn main() {
         }
         ["run", codec] => {
             let codec = Codec::ALL.into_iter().find(|c| c.name() == *codec).expect("lz4, miniz1 or miniz6");
-            let pages: Vec<[u8; PAGE]> = workloads().into_iter().flat_map(|(_, pages)| pages).collect();
+            let pages: Vec<[u8; PAGE]> = workloads(0).into_iter().flat_map(|(_, pages)| pages).collect();
             let blocks = compress_all(codec, &pages);
             black_box(decompress_all(codec, &blocks));
             println!("{} pages compressed and decompressed with {}", pages.len(), codec.name());
         }
         [] if !benching => {
             // `cargo test --benches`: a few pages of each workload round-trip through each codec.
-            for (name, pages) in workloads() {
+            for (name, pages) in workloads(6) {
                 for codec in Codec::ALL {
                     let some = &pages[..4];
                     let blocks = compress_all(codec, some);

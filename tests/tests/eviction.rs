@@ -79,6 +79,12 @@ enum Op {
         length: u16,
         byte: u8,
     },
+    /// The page unmapped through the pager: its contents go (resident or stored), as they do
+    /// without eviction.
+    Unmap {
+        client: usize,
+        page: usize,
+    },
 }
 
 fn plan() -> impl Strategy<Value = Plan> {
@@ -87,7 +93,9 @@ fn plan() -> impl Strategy<Value = Plan> {
         1 => Just(BuiltinPolicy::Named(Mode::ZeroPage)),
         1 => Just(BuiltinPolicy::Named(Mode::Cow)),
     ];
-    let mode = prop_oneof![Just(EvictMode::Fifo), Just(EvictMode::Clock)];
+    // Now and then a client that does not evict: the pool's evicting clients give frames up for it.
+    let mode =
+        prop_oneof![3 => Just(EvictMode::Fifo), 3 => Just(EvictMode::Clock), 1 => Just(EvictMode::None)];
     let budget = prop_oneof![1 => Just(None), 5 => (1u32..8).prop_map(Some)];
     let clients = prop::collection::vec((budget, mode), 1..4);
     let store = prop_oneof![1 => Just(0u32), 1 => 1u32..20_000, 2 => Just(1u32 << 20)];
@@ -118,6 +126,8 @@ fn plan() -> impl Strategy<Value = Plan> {
                         length,
                         byte
                     }),
+                (0..count, any::<prop::sample::Index>())
+                    .prop_map(|(client, page)| Op::Unmap { client, page: page.index(usize::MAX) }),
             ];
             // Room for one frame per client and the shared zero frame: eviction can always make room.
             let frames = count as u32 + 2 + extra_frames;
@@ -152,6 +162,7 @@ fn run(plan: &Plan, boot: &BootImage) -> Result<(), TestCaseError> {
             Op::Read { client, page, offset, length } | Op::Write { client, page, offset, length, .. } => {
                 (client, page, offset, length)
             }
+            Op::Unmap { client, page } => (client, page, 0, 1),
         };
         let Some((t, r)) = clients[client] else { continue };
         let (address, writable) = pages[(plan.first + page % plan.span) % pages.len()];
@@ -160,6 +171,11 @@ fn run(plan: &Plan, boot: &BootImage) -> Result<(), TestCaseError> {
         // restarts the access), and the session's multi-page reads insist it does not.
         let length = u64::from(length).min((address / PAGE + 1) * PAGE - address) as usize;
         let outcome = match *op {
+            Op::Unmap { .. } => {
+                tight.unmap(t, address).expect("a live client");
+                roomy.unmap(r, address).expect("a live client");
+                continue;
+            }
             Op::Read { .. } => tight.read(t, address, length).map(Some),
             Op::Write { byte, .. } if writable => tight.write(t, address, &vec![byte; length]).map(|()| None),
             Op::Write { .. } => tight.read(t, address, length).map(Some),
@@ -170,17 +186,21 @@ fn run(plan: &Plan, boot: &BootImage) -> Result<(), TestCaseError> {
                 prop_assert_eq!(bytes, expected, "client {} read {:#x}+{}", client, address, length);
             }
             Ok(None) => {
-                let Op::Write { byte, .. } = *op else { unreachable!() };
+                let Op::Write { byte, .. } = *op else { unreachable!("only a write reads nothing") };
                 roomy.write(r, address, &vec![byte; length]).expect("unlimited memory serves every write");
             }
             Err(TouchError::Refused(refusal)) => {
-                // The only stop eviction allows: a dirty page the full store could not take.
-                prop_assert!(
-                    matches!(refusal.reason, RefusalReason::StoreFull { .. }),
-                    "client {} stopped: {}",
-                    client,
-                    refusal
-                );
+                // An evicting client's only stop: a dirty page the full store could not take (or,
+                // beside a client that does not evict, a pool that client holds whole). A client
+                // that does not evict stops as it would without eviction.
+                let evicting = plan.clients[client].1.evicts();
+                let allowed = match refusal.reason {
+                    RefusalReason::StoreFull { .. } => evicting,
+                    RefusalReason::OutOfFrames(_) => !evicting || plan.clients.iter().any(|c| !c.1.evicts()),
+                    RefusalReason::OverBudget { .. } => !evicting,
+                    _ => false,
+                };
+                prop_assert!(allowed, "client {} ({:?}) stopped: {}", client, plan.clients[client], refusal);
                 tight.remove_client(t).expect("live");
                 roomy.remove_client(r).expect("live");
                 clients[client] = None;
@@ -390,4 +410,37 @@ fn the_pool_takes_from_the_client_most_over_its_share() {
     session.pager.add_anonymous(plain, HEAP, PAGE, Rights::READ_WRITE, AreaKind::Heap).unwrap();
     session.write(plain, HEAP, b"plain").expect("eviction made it room");
     assert_eq!(session.pager.client(hog).unwrap().evict_counts().evictions(), 2);
+}
+
+#[test]
+fn shared_pages_are_never_evicted_and_an_area_with_evictable_pages_is_not_shared() {
+    let boot = reference_boot_image();
+    let config = PagerConfig { store_bytes: 1 << 20, ..PagerConfig::default() };
+    let mut session = session_with(&boot, config, ModelConfig::default(), BuiltinPolicy::Seed);
+    let evicting = spawn(&mut session, Some(3), EvictMode::Clock);
+    let other = spawn(&mut session, None, EvictMode::None);
+    const REGION: u64 = 0x2000_0000;
+    session
+        .shared_region(
+            2 * PAGE,
+            &[(evicting, REGION, Rights::READ_WRITE), (other, REGION, Rights::READ_WRITE)],
+        )
+        .unwrap();
+    session.write(evicting, REGION, b"shared").unwrap();
+    for n in 0..6 {
+        session.write(evicting, HEAP + n * PAGE, b"own").unwrap();
+    }
+    // The region's frame is charged to the evicting client but stays: the other client reads it.
+    assert_eq!(session.read(other, REGION, 6).unwrap(), b"shared");
+    assert!(session.kernel.mapping(evicting, REGION).is_some(), "a pagemap page is never evicted");
+    assert!(session.pager.client(evicting).unwrap().evict_counts().evictions() >= 4);
+    // The heap has pages eviction keeps (resident or stored): a pagemap could not follow them.
+    let refused = session.share(evicting, HEAP, other, 0x3000_0000).unwrap_err();
+    assert_eq!(refused, pager::ShareError::Evicting { area: AreaKind::Heap });
+    assert!(refused.to_string().contains("evicting client"), "{refused}");
+    session.remove_client(evicting).unwrap();
+    session.remove_client(other).unwrap();
+    assert_eq!(session.pager.frame_counts().in_use, 0);
+    assert_eq!(session.pager.store_counts().pages, 0);
+    assert!(session.kernel.violations().is_empty(), "{:?}", session.kernel.violations());
 }
