@@ -30,7 +30,8 @@ pub const MAGIC: [u8; 8] = *b"SEL4PGR1";
 /// [`AppRecord::time_limit_ms`]; version 4 the recording mode ([`Header::trace`],
 /// [`Header::trace_window`]) and [`AppRecord::argument`]; version 5 the per-area policy:
 /// [`AppRecord::policy`] and [`AppRecord::fault_around`], and [`AttachmentRecord::policy`] (in what
-/// was a reserved byte); version 6 [`AppRecord::bench_floor`].
+/// was a reserved byte); version 6 [`AppRecord::bench_floor`] and eviction: [`AppRecord::evict`] and
+/// [`Header::store_bytes`].
 pub const VERSION: u32 = 6;
 /// Bytes of a name field (UTF-8, NUL padded): the app ABI's longest name.
 pub const NAME_LENGTH: usize = abi::NAME_LIMIT;
@@ -61,6 +62,8 @@ pub struct Header {
     pub trace: U16,
     /// While recording: the most pages a client keeps mapped (0: no window).
     pub trace_window: U16,
+    /// Bytes the compressed store of evicted dirty pages may hold (0: no app evicts).
+    pub store_bytes: U32,
     pub name: [u8; NAME_LENGTH],
 }
 
@@ -86,6 +89,9 @@ pub struct AppRecord {
     pub stack_size: U32,
     /// Pool frames one instance may hold (0: no budget).
     pub frame_budget: U32,
+    /// What a client at its budget does: an [`eviction`] number (stop, fifo or clock).
+    pub evict: u8,
+    pub reserved: [u8; 3],
     /// The exit code the manifest expects, for the pager's report.
     pub expected_exit: I32,
     /// Milliseconds of guest time a client of this app may run before the pager stops it.
@@ -105,6 +111,16 @@ pub struct AppRecord {
     /// 1: the bench's floor client, whose invalid-opcode faults the pager steps over (`ud2`, two
     /// bytes); 0: any other app, stopped on one.
     pub bench_floor: u8,
+}
+
+/// What a client does at its frame budget ([`AppRecord::evict`]).
+pub mod eviction {
+    /// It is stopped (the manifest's `evict = "none"`, the default).
+    pub const NONE: u8 = 0;
+    /// It evicts the page resident longest.
+    pub const FIFO: u8 = 1;
+    /// It evicts by clock with unmap sampling.
+    pub const CLOCK: u8 = 2;
 }
 
 /// A named shared region.
@@ -167,6 +183,10 @@ pub enum FormatError {
     NoRuns {
         app: usize,
     },
+    /// An app's eviction number is none of [`eviction`]'s.
+    BadEviction {
+        app: usize,
+    },
     /// A name is not UTF-8.
     BadName,
 }
@@ -186,6 +206,7 @@ impl core::fmt::Display for FormatError {
             Self::BadRegion { attachment } => write!(f, "attachment {attachment}: no such region"),
             Self::BadShares { app } => write!(f, "app {app}: share records out of range"),
             Self::NoRuns { app } => write!(f, "app {app}: runs is 0, not at least 1"),
+            Self::BadEviction { app } => write!(f, "app {app}: eviction number is not 0, 1 or 2"),
             Self::BadName => f.write_str("a name is not UTF-8"),
         }
     }
@@ -249,6 +270,9 @@ impl<'a> BootImage<'a> {
             }
             if app.runs.get() == 0 {
                 return Err(FormatError::NoRuns { app: index });
+            }
+            if app.evict > eviction::CLOCK {
+                return Err(FormatError::BadEviction { app: index });
             }
             let first = usize::from(app.share_first.get());
             let records = shares.get(first..first + usize::from(app.share_count.get()));

@@ -20,6 +20,8 @@ pub struct ImageSpec {
     pub copy_slot_limit: u32,
     /// Recording mode, with its window (`Some(0)`: recording, no window); `None` for a normal image.
     pub trace: Option<u16>,
+    /// Bytes the compressed store may hold (0: no app evicts).
+    pub store_bytes: u32,
     pub apps: Vec<AppSpec>,
     pub regions: Vec<RegionSpec>,
 }
@@ -37,6 +39,8 @@ pub struct AppSpec {
     pub stack_top: u32,
     pub stack_size: u32,
     pub frame_budget: u32,
+    /// What a client does at its budget: a [`crate::eviction`] number.
+    pub evict: u8,
     pub expected_exit: i32,
     /// Milliseconds of guest time a client may run.
     pub time_limit_ms: u32,
@@ -65,6 +69,7 @@ impl Default for AppSpec {
             stack_top: 0,
             stack_size: 0,
             frame_budget: 0,
+            evict: crate::eviction::NONE,
             expected_exit: 0,
             time_limit_ms: crate::DEFAULT_TIME_LIMIT_MS,
             argument: String::new(),
@@ -124,6 +129,9 @@ impl ImageSpec {
             if app.runs == 0 {
                 return Err(alloc::format!("app {:?} runs 0 times", app.name));
             }
+            if app.evict > crate::eviction::CLOCK {
+                return Err(alloc::format!("app {:?}: eviction number {} is unknown", app.name, app.evict));
+            }
             if let Some(&target) = app.share_to.iter().find(|&&target| usize::from(target) >= self.apps.len())
             {
                 return Err(alloc::format!(
@@ -144,6 +152,8 @@ impl ImageSpec {
                 stack_top: app.stack_top.into(),
                 stack_size: app.stack_size.into(),
                 frame_budget: app.frame_budget.into(),
+                evict: app.evict,
+                reserved: [0; 3],
                 expected_exit: app.expected_exit.into(),
                 time_limit_ms: app.time_limit_ms.into(),
                 share_first: count(share_first, "share records")?.into(),
@@ -184,6 +194,7 @@ impl ImageSpec {
             copy_slot_limit: self.copy_slot_limit.into(),
             trace: u16::from(self.trace.is_some()).into(),
             trace_window: self.trace.unwrap_or(0).into(),
+            store_bytes: self.store_bytes.into(),
             name: encode_name(&self.name).ok_or_else(|| too_long(&self.name))?,
         };
         let mut bytes = Vec::with_capacity(total);
@@ -221,6 +232,7 @@ mod tests {
             frame_capacity: 500,
             copy_slot_limit: 77,
             trace: Some(6),
+            store_bytes: 8 << 20,
             regions: alloc::vec![RegionSpec { name: "ring".into(), size: 8192 }],
             apps: alloc::vec![
                 AppSpec {
@@ -238,6 +250,8 @@ mod tests {
                     }],
                     policy: [0, 0, 4, 3, 5, 1],
                     fault_around: [2, 8],
+                    frame_budget: 40,
+                    evict: crate::eviction::CLOCK,
                     ..AppSpec::default()
                 },
                 AppSpec {
@@ -271,6 +285,9 @@ mod tests {
         assert!(!image.may_share(&apps[1], 1) && !image.may_share(&apps[0], 1), "nothing else is permitted");
         assert_eq!(apps[1].expected_exit.get(), -3);
         assert_eq!(image.header().copy_slot_limit.get(), 77);
+        assert_eq!(image.header().store_bytes.get(), 8 << 20);
+        assert_eq!((apps[0].frame_budget.get(), apps[0].evict), (40, crate::eviction::CLOCK));
+        assert_eq!(apps[1].evict, crate::eviction::NONE, "stopped at the budget unless told");
         assert_eq!((image.header().trace.get(), image.header().trace_window.get()), (1, 6));
         assert_eq!((apps[0].argument(), apps[1].argument()), (&b""[..], &b"random pages=9 count=3"[..]));
         let long = ImageSpec {
@@ -338,6 +355,37 @@ mod tests {
         // A version 2 image (no share table, no time limits) is refused by number too.
         old[8..12].copy_from_slice(&2u32.to_le_bytes());
         assert_eq!(BootImage::parse(&old).unwrap_err(), crate::FormatError::UnsupportedVersion(2));
+    }
+
+    #[test]
+    fn parse_rejects_an_unknown_eviction_and_version_5() {
+        let spec = ImageSpec {
+            name: "x".into(),
+            store_bytes: 4096,
+            apps: alloc::vec![AppSpec {
+                name: "a".into(),
+                elf: alloc::vec![1; 100],
+                frame_budget: 8,
+                evict: crate::eviction::FIFO,
+                ..AppSpec::default()
+            }],
+            ..ImageSpec::default()
+        };
+        let good = spec.to_bytes().unwrap();
+        assert_eq!(BootImage::parse(&good).unwrap().apps()[0].evict, crate::eviction::FIFO);
+        let offset = core::mem::size_of::<Header>() + core::mem::offset_of!(AppRecord, evict);
+        let mut bad = good.clone();
+        bad[offset] = 3;
+        assert_eq!(BootImage::parse(&bad).unwrap_err(), crate::FormatError::BadEviction { app: 0 });
+        let unknown = ImageSpec {
+            apps: alloc::vec![AppSpec { name: "a".into(), evict: 3, ..AppSpec::default() }],
+            ..ImageSpec::default()
+        };
+        assert!(unknown.to_bytes().unwrap_err().contains("eviction number 3 is unknown"));
+        // An image of the layout before eviction (version 5) is refused by number.
+        let mut old = good;
+        old[8..12].copy_from_slice(&5u32.to_le_bytes());
+        assert_eq!(BootImage::parse(&old).unwrap_err(), crate::FormatError::UnsupportedVersion(5));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! A manifest is the unit of building and of testing on seL4: it names the apps (a workspace crate or
 //! a prebuilt static ELF), how many instances of each, their heap, stack, shared regions and frame
-//! budgets, the pager policy, and what a test run must show. Parsing is two steps, after Hubris's
+//! budgets, what happens when a budget is reached (stop, or evict into the image's compressed store),
+//! the pager policy, and what a test run must show. Parsing is two steps, after Hubris's
 //! xtask: a raw serde structure that rejects unknown fields, then [`Manifest::validate`] into a checked
 //! model whose every error names the file and the field.
 
@@ -46,6 +47,16 @@ pub const MAX_COPY_SLOTS: u32 = 1 << 18;
 pub const DEFAULT_TIME_LIMIT_MS: u32 = 30_000;
 /// The longest time limit: an hour.
 pub const MAX_TIME_LIMIT_MS: u32 = 3_600_000;
+/// The compressed store's byte budget when some app evicts and the manifest names none.
+pub const DEFAULT_STORE: u64 = 4 << 20;
+/// The largest store. The root task maps twice the store's budget for it at boot, one root-CNode
+/// slot per 4 KiB page (2^16 slots in all): 32 MiB takes 16,384 of them.
+pub const MAX_STORE: u64 = 32 << 20;
+/// The smallest frame budget of an evicting app (or pool, for one without a budget): one x86
+/// instruction may touch several pages at once (a string move whose source and destination each straddle a page boundary, the stack),
+/// and a budget below what one instruction needs would evict a page the instruction still needs
+/// on every fault and never finish it.
+pub const MIN_EVICTING_BUDGET: u32 = 8;
 
 /// A manifest error: the file, the field (a dotted path such as `app[1].stack`) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +103,8 @@ pub mod raw {
         pub memory: Option<Size>,
         pub timeout_seconds: Option<u64>,
         pub kernel: Option<String>,
+        /// The compressed store's byte budget (dirty pages evicted by `evict` apps go there).
+        pub store: Option<Size>,
         #[serde(default, rename = "region")]
         pub regions: Vec<Region>,
         #[serde(default, rename = "app")]
@@ -121,6 +134,8 @@ pub mod raw {
         pub stack: Option<Size>,
         pub stack_top: Option<u64>,
         pub frame_budget: Option<u32>,
+        /// `"fifo"`, `"clock"` or `"none"`: what happens at the frame budget.
+        pub evict: Option<String>,
         pub time_limit: Option<String>,
         pub argument: Option<String>,
         pub share_to: Option<Vec<String>>,
@@ -309,6 +324,37 @@ impl Kernel {
     }
 }
 
+/// What happens when a client reaches its frame budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Eviction {
+    /// The client is stopped (`over its budget`).
+    #[default]
+    None,
+    /// The page resident longest is evicted.
+    Fifo,
+    /// Clock by unmap sampling: the hand unmaps a page and keeps its frame; a page not touched
+    /// again by the time the hand comes round is evicted.
+    Clock,
+}
+
+impl Eviction {
+    pub const ALL: [Eviction; 3] = [Self::None, Self::Fifo, Self::Clock];
+
+    /// The manifest's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Fifo => "fifo",
+            Self::Clock => "clock",
+        }
+    }
+
+    /// Whether the client evicts at its budget instead of being stopped.
+    pub fn evicts(self) -> bool {
+        self != Self::None
+    }
+}
+
 /// Where an app's ELF comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AppSource {
@@ -363,7 +409,8 @@ pub struct AppExpectation {
 pub struct ImageExpectation {
     pub output: Vec<String>,
     /// Each entry: `key=value` pairs (with a `scope`) that one `[stats]` line of the pager must all
-    /// carry, e.g. `{ scope = "area", client = "sparse-bss#0", area = "segment-2", zero = 64 }`.
+    /// carry, e.g. `{ scope = "area", client = "sparse-bss#0", area = "segment-2", zero = 64 }`; a
+    /// value `">N"` asks for a number above N instead of the exact text (`evictions = ">0"`).
     pub stats: Vec<Vec<(String, String)>>,
     /// The pager's frame accounting after every client exits equals its boot value.
     pub frames_returned: bool,
@@ -381,6 +428,8 @@ pub struct App {
     pub heap: Option<Range>,
     pub stack: Range,
     pub frame_budget: Option<u32>,
+    /// What happens when a client reaches `frame_budget`: stop it, or evict one of its pages.
+    pub evict: Eviction,
     /// Milliseconds of guest time a client of this app may run before it is stopped.
     pub time_limit_ms: u32,
     /// A string the app reads with the argument call (docs/app-abi.md); empty without one.
@@ -413,6 +462,9 @@ pub struct Manifest {
     pub timeout_seconds: u64,
     /// The kernel build to boot.
     pub kernel: Kernel,
+    /// Bytes the compressed store may hold, in all (the dirty pages evicting apps evicted); `None`
+    /// when no app evicts.
+    pub store: Option<u64>,
     pub regions: Vec<Region>,
     pub apps: Vec<App>,
     pub expect: ImageExpectation,
@@ -507,6 +559,75 @@ impl Checker<'_> {
         }
         let from_image = raw.is_none() && !windows_given;
         Ok(AppPolicy { kinds, attachments, fault_around, from_image })
+    }
+
+    /// An app's `evict`: a known mode, and for fifo and clock room to evict in: a frame budget
+    /// (or, without one, the image's pool of `frames`, where it evicts when the pool is used up)
+    /// large enough that one instruction's pages fit in it.
+    fn eviction(
+        &self,
+        field: &str,
+        text: Option<&str>,
+        budget: Option<u32>,
+        frames: u32,
+    ) -> Result<Eviction, ManifestError> {
+        let evict = match text {
+            None => Eviction::None,
+            Some(text) => Eviction::ALL.into_iter().find(|e| e.name() == text).ok_or_else(|| {
+                self.error(
+                    format!("{field}.evict"),
+                    format!("{text:?} is not one of \"fifo\", \"clock\", \"none\""),
+                )
+            })?,
+        };
+        let (room, at) = match budget {
+            Some(budget) => (budget, format!("{field}.frame_budget")),
+            None => (frames, String::from("frames")),
+        };
+        if evict.evicts() && room < MIN_EVICTING_BUDGET {
+            return Err(self.error(
+                at,
+                format!(
+                    "{room} is below {MIN_EVICTING_BUDGET}, the fewest frames an app that evicts may have: \
+                     one instruction may need several pages at once"
+                ),
+            ));
+        }
+        Ok(evict)
+    }
+
+    /// The image's `store`: only where some app evicts (then [`DEFAULT_STORE`] unless named), a
+    /// size of at most [`MAX_STORE`] and a quarter of the guest memory (the root task maps twice it).
+    fn store(
+        &self,
+        raw: Option<&raw::Size>,
+        apps: &[App],
+        memory: u64,
+    ) -> Result<Option<u64>, ManifestError> {
+        let evicting = apps.iter().any(|app| app.evict.evicts());
+        let bytes = match (raw, evicting) {
+            (None, false) => return Ok(None),
+            (Some(_), false) => {
+                return Err(self.error(
+                    "store",
+                    "no app evicts (`evict = \"fifo\"` or `\"clock\"`), so nothing would ever be stored",
+                ))
+            }
+            (None, true) => DEFAULT_STORE,
+            (Some(size), true) => self.size("store", size)?,
+        };
+        if bytes > MAX_STORE || bytes > memory / 4 {
+            return Err(self.error(
+                "store",
+                format!(
+                    "{bytes} bytes is more than {}M or a quarter of the guest memory ({}M): the pager keeps \
+                     the store in memory of its own, twice the store's size",
+                    MAX_STORE >> 20,
+                    memory >> 20
+                ),
+            ));
+        }
+        Ok(Some(bytes))
     }
 
     fn error(&self, field: impl Into<String>, message: impl Into<String>) -> ManifestError {
@@ -812,6 +933,7 @@ impl Manifest {
             if app.frame_budget == Some(0) {
                 return Err(check.error(format!("{field}.frame_budget"), "must be at least 1"));
             }
+            let evict = check.eviction(&field, app.evict.as_deref(), app.frame_budget, frames)?;
             let mut attachments: Vec<Attachment> = Vec::new();
             for (j, attach) in app.attachments.iter().enumerate() {
                 let at = format!("{field}.attach[{j}]");
@@ -866,6 +988,7 @@ impl Manifest {
                 heap,
                 stack,
                 frame_budget: app.frame_budget,
+                evict,
                 time_limit_ms,
                 argument,
                 share_to,
@@ -875,6 +998,7 @@ impl Manifest {
                 expect,
             });
         }
+        let store = check.store(raw.store.as_ref(), &apps, memory)?;
         let mut stats = Vec::new();
         for (i, table) in raw.expect.stats.into_iter().enumerate() {
             let field = format!("expect.stats[{i}]");
@@ -884,7 +1008,16 @@ impl Manifest {
             let mut pairs = Vec::new();
             for (key, value) in table {
                 let text = match value {
-                    toml::Value::String(text) => text,
+                    toml::Value::String(text) => {
+                        let bound = text.strip_prefix('>').map(|bound| bound.trim().parse::<f64>());
+                        if bound.is_some_and(|bound| !bound.is_ok_and(f64::is_finite)) {
+                            return Err(check.error(
+                                format!("{field}.{key}"),
+                                format!("{text:?} is not \">N\" (more than a number N, e.g. \">0\")"),
+                            ));
+                        }
+                        text
+                    }
                     toml::Value::Integer(n) => n.to_string(),
                     toml::Value::Float(x) => format!("{x:.2}"),
                     other => {
@@ -911,6 +1044,7 @@ impl Manifest {
             memory,
             timeout_seconds,
             kernel,
+            store,
             regions,
             apps,
             expect,

@@ -165,6 +165,25 @@ fn errors_name_the_file_and_field() {
             "expect.stats[0].zero",
             "not a string or number",
         ),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"lru\"", "app[0].evict", "\"lru\" is not one of \"fifo\", \"clock\", \"none\""),
+        ("name = \"x\"\nframes=7\n[[app]]\nname=\"a\"\ncrate=\"a\"\nevict=\"clock\"", "frames", "7 is below 8"),
+        ("name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nevict=\"fifo\"\nframe_budget=7", "app[0].frame_budget", "7 is below 8"),
+        ("name = \"x\"\nstore=\"1M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8", "store", "no app evicts"),
+        ("name = \"x\"\nstore=\"1M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"none\"", "store", "no app evicts"),
+        ("name = \"x\"\nstore=\"3000\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "multiple of the page size"),
+        ("name = \"x\"\nstore=\"lots\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "not a size"),
+        ("name = \"x\"\nstore=\"64M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "more than 32M"),
+        ("name = \"x\"\nmemory=\"64M\"\nstore=\"20M\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\nframe_budget=8\nevict=\"fifo\"", "store", "a quarter of the guest memory (64M)"),
+        (
+            "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[expect.stats]]\nscope=\"total\"\nevictions=\">some\"",
+            "expect.stats[0].evictions",
+            "is not \">N\"",
+        ),
+        (
+            "name = \"x\"\n[[app]]\nname=\"a\"\ncrate=\"a\"\n[[expect.stats]]\nscope=\"total\"\nevictions=\">inf\"",
+            "expect.stats[0].evictions",
+            "more than a number",
+        ),
     ];
     for (text, field, message) in cases {
         let error = parse(text).expect_err(text);
@@ -274,4 +293,41 @@ fn another_image_policy_reaches_the_apps_that_name_none() {
     assert_eq!(manifest.apps[1].policy.kinds, [Cow; 6], "an app's own policy stays");
     let eager = parse(&text.replace("name = \"x\"\n", "name = \"x\"\npolicy = \"eager\"\n")).unwrap();
     assert_eq!(eager.apps[0].policy, manifest.apps[0].policy);
+}
+
+#[test]
+fn eviction_and_the_store_default_and_parse() {
+    use manifest::Eviction;
+    let plain = parse("name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nframe_budget = 4\n").unwrap();
+    assert_eq!((plain.apps[0].evict, plain.store), (Eviction::None, None), "a budget stops unless told");
+    let text = "name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nframe_budget = 8\nevict = \"fifo\"\n\
+                [[app]]\nname = \"b\"\ncrate = \"b\"\nframe_budget = 64\nevict = \"clock\"\n\
+                [[app]]\nname = \"c\"\ncrate = \"c\"\nevict = \"none\"\n";
+    let evicting = parse(text).unwrap();
+    let modes: Vec<Eviction> = evicting.apps.iter().map(|app| app.evict).collect();
+    assert_eq!(modes, [Eviction::Fifo, Eviction::Clock, Eviction::None]);
+    assert_eq!(evicting.store, Some(manifest::DEFAULT_STORE), "the default store where an app evicts");
+    let sized = parse(&text.replace("name = \"x\"\n", "name = \"x\"\nstore = \"8M\"\n")).unwrap();
+    assert_eq!(sized.store, Some(8 << 20));
+    let bytes = parse(&text.replace("name = \"x\"\n", "name = \"x\"\nstore = 65536\n")).unwrap();
+    assert_eq!(bytes.store, Some(65536));
+    assert_eq!(Eviction::ALL.map(Eviction::name), ["none", "fifo", "clock"]);
+    // Without a budget an app evicts when the image's pool is used up.
+    let pool =
+        parse("name = \"x\"\nframes = 8\n[[app]]\nname = \"a\"\ncrate = \"a\"\nevict = \"clock\"\n").unwrap();
+    assert_eq!(
+        (pool.apps[0].evict, pool.apps[0].frame_budget, pool.store),
+        (Eviction::Clock, None, Some(manifest::DEFAULT_STORE))
+    );
+}
+
+#[test]
+fn a_more_than_stats_value_is_kept_as_written() {
+    let text = "name = \"x\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\n[[expect.stats]]\nscope = \"total\"\n\
+                evictions = \">0\"\nratio = \"> 1.5\"\n";
+    let pairs = &parse(text).unwrap().expect.stats[0];
+    assert!(
+        pairs.contains(&("evictions".into(), ">0".into()))
+            && pairs.contains(&("ratio".into(), "> 1.5".into()))
+    );
 }

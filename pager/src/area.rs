@@ -3,6 +3,7 @@
 use alloc::collections::BTreeMap;
 
 use crate::elf::Segment;
+use crate::evict::EvictCounts;
 use crate::policy::{AreaPolicy, Mode};
 use crate::resident::ResidentPages;
 use crate::stats::FaultCounts;
@@ -88,6 +89,8 @@ pub struct Area {
     pub(crate) large: BTreeMap<u32, LargeSpan>,
     /// Spans in `large` that are mapped with a large frame.
     pub(crate) large_mapped: u32,
+    /// What eviction did to this area's pages (an evicting client's).
+    pub(crate) evict: EvictCounts,
 }
 
 impl Area {
@@ -106,6 +109,7 @@ impl Area {
             fault_around: None,
             large: BTreeMap::new(),
             large_mapped: 0,
+            evict: EvictCounts::default(),
         }
     }
 
@@ -193,6 +197,11 @@ impl Area {
     /// Faults served or refused in this area.
     pub fn faults(&self) -> &FaultCounts {
         &self.faults
+    }
+
+    /// What eviction did to this area's pages (all zero unless its client evicts).
+    pub fn evict_counts(&self) -> &EvictCounts {
+        &self.evict
     }
 
     /// The frame and cap-copy slot of the resident page holding `address`, if there is one (the

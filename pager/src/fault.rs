@@ -59,6 +59,14 @@ pub enum FaultClass {
     /// The first write to a writable segment's page mapped read-only from the image's own frame
     /// (cow): the page copied into a new frame, mapped writable in its place.
     CowCopy,
+    /// An evicting client's touch of a page the clock hand soft-unmapped: the same frame mapped
+    /// again (no copy, no allocation), the page marked referenced.
+    RefaultSoft,
+    /// An evicting client's touch of a page evicted to the store: decompressed into a fresh frame.
+    RefaultStore,
+    /// The first write to an evicting client's page mapped read-only to learn it (x86 error code
+    /// 0x7): the same frame mapped writable again, the page marked dirty.
+    Dirty,
 }
 
 impl FaultClass {
@@ -108,6 +116,9 @@ pub enum RefusalReason {
     Kernel(KernelError),
     /// The client is not known to the pager.
     UnknownClient,
+    /// An eviction needed room in the compressed store for a dirty page (`needed` bytes) and the
+    /// store, `capacity` bytes with `used` taken, had none; no clean page could go instead.
+    StoreFull { capacity: u32, used: u32, needed: u32 },
 }
 
 impl fmt::Display for RefusalReason {
@@ -144,6 +155,11 @@ impl fmt::Display for RefusalReason {
             }
             Self::Kernel(error) => write!(f, "kernel refused: {error:?}"),
             Self::UnknownClient => f.write_str("unknown client"),
+            Self::StoreFull { capacity, used, needed } => write!(
+                f,
+                "the compressed store of evicted pages ({capacity} bytes) is full: {used} bytes used, a dirty \
+                 page needed {needed} more"
+            ),
         }
     }
 }
@@ -182,6 +198,12 @@ mod tests {
         assert_eq!(pool.to_string(), "the image's pool of 9 frames is used up");
         let slots = RefusalReason::OutOfSlots { capacity: 64 };
         assert_eq!(slots.to_string(), "all 64 cap-copy slots are in use (one per page mapped into a client)");
+        let store = RefusalReason::StoreFull { capacity: 65536, used: 65000, needed: 900 };
+        assert_eq!(
+            store.to_string(),
+            "the compressed store of evicted pages (65536 bytes) is full: 65000 bytes used, a dirty page needed \
+             900 more"
+        );
     }
 
     #[test]

@@ -182,6 +182,14 @@ impl FrameTable {
         self.records.get(frame.0 as usize).copied().flatten().map(|r| r.content)
     }
 
+    /// Whether every frame the pool may have is in use: the next allocation would fail with
+    /// [`AllocationError::PoolExhausted`].
+    pub fn is_exhausted(&self) -> bool {
+        self.free.is_empty()
+            && self.fresh == self.records.len() as u32
+            && self.records.len() as u32 >= self.capacity
+    }
+
     /// The pool's counts.
     pub fn counts(&self) -> FrameCounts {
         FrameCounts {

@@ -30,6 +30,7 @@ pub mod advise;
 pub mod app;
 pub mod area;
 pub mod elf;
+pub mod evict;
 pub mod fault;
 pub mod frames;
 pub mod pager;
@@ -38,11 +39,13 @@ pub mod policy;
 pub mod resident;
 pub mod seed;
 pub mod stats;
+pub mod store;
 
 pub use advise::{Advice, AdviseError};
 pub use app::AppAreaError;
 pub use area::{Area, AreaError, AreaKind, Backend};
 pub use elf::{ElfError, ElfImage, Segment};
+pub use evict::{EvictCounts, EvictMode};
 pub use fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
 pub use frames::{Allocation, AllocationError, FrameCounts, LargeFrameCounts};
 pub use pager::{Client, Pager, PagerConfig, PagerError, ShareError, TeardownReport};
@@ -50,6 +53,7 @@ pub use platform::{KernelError, MapError, PagingLevel, Platform};
 pub use policy::{AppPolicy, AreaPolicy, AreaView, BuiltinPolicy, Mode, PageRule, Policy, PolicyKind};
 pub use seed::{map_with_missing_levels, FrameContent, LevelsError};
 pub use stats::FaultCounts;
+pub use store::StoreCounts;
 
 /// Bytes in a page, the pager's unit of areas, faults and accounting.
 pub const PAGE_SIZE: u64 = 4096;

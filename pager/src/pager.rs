@@ -1,6 +1,8 @@
 //! The pager: clients, their areas, shared objects, and the fault path tying them to the frame pool
 //! (the seed's cases it takes from [`crate::seed`]).
 
+mod evicting;
+
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
@@ -8,6 +10,7 @@ use core::fmt;
 use crate::advise::{Advice, AdviseError, SEQUENTIAL_FAULT_AROUND};
 use crate::area::{Area, AreaError, AreaKind, Backend, LargeSpan};
 use crate::elf::{ElfError, ElfImage};
+use crate::evict::{EvictCounts, EvictMode, Tracker};
 use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
 use crate::frames::{FrameCounts, FrameTable, LargeFrameCounts, LargeFrameTable, SlotPool};
 use crate::platform::Platform;
@@ -15,6 +18,7 @@ use crate::policy::{AppPolicy, AreaPolicy, AreaView, Mode, Policy};
 use crate::resident::ResidentPage;
 use crate::seed::{classify, fill, image_frame_of, map_frame, Image, NewFrame, PageSource};
 use crate::stats::FaultCounts;
+use crate::store::{Store, StoreCounts};
 use crate::{
     page_align_down, ClientId, FrameRef, ImageId, LargeFrame, PoolFrame, Rights, SharedId, LARGE_PAGE_SIZE,
     PAGES_PER_LARGE_PAGE, PAGE_SIZE, USER_ADDRESS_LIMIT,
@@ -35,6 +39,9 @@ pub struct PagerConfig {
     pub copy_slots: u32,
     /// Large (2 MiB) frames the large-frame pool may retype (0: none, every page is 4 KiB).
     pub large_frame_capacity: u32,
+    /// Bytes the compressed store of evicted dirty pages may hold (0: only all-zero pages, which
+    /// are stored as markers, can be evicted dirty). Only evicting clients use it.
+    pub store_bytes: u32,
 }
 
 impl Default for PagerConfig {
@@ -46,6 +53,7 @@ impl Default for PagerConfig {
             retype_batch: 32,
             copy_slots: 8192,
             large_frame_capacity: 0,
+            store_bytes: 0,
         }
     }
 }
@@ -103,6 +111,11 @@ pub enum ShareError {
     ReadOnlyFirst {
         area: AreaKind,
     },
+    /// The area's client evicts and eviction keeps some of its pages (resident in the client's own
+    /// frames, or in the store): a pagemap could not follow them.
+    Evicting {
+        area: AreaKind,
+    },
     TooManySharedObjects,
     /// The area does not fit at the destination.
     Area(AreaError),
@@ -121,6 +134,11 @@ impl fmt::Display for ShareError {
             ),
             Self::TooManySharedObjects => f.write_str("too many shared objects"),
             Self::Area(e) => write!(f, "{e}"),
+            Self::Evicting { area } => write!(
+                f,
+                "the {area} belongs to an evicting client and has pages eviction keeps: share it before \
+                 touching it"
+            ),
         }
     }
 }
@@ -142,9 +160,21 @@ pub struct Client {
     charged: u32,
     paging_structures: u32,
     faults: FaultCounts,
+    /// An evicting client's evictable pages and eviction counts; `None` under [`EvictMode::None`].
+    tracker: Option<alloc::boxed::Box<Tracker>>,
 }
 
 impl Client {
+    /// How the client's pages are replaced under pressure.
+    pub fn evict_mode(&self) -> EvictMode {
+        self.tracker.as_ref().map_or(EvictMode::None, |t| t.mode)
+    }
+
+    /// What eviction did to this client's pages (all zero under [`EvictMode::None`]).
+    pub fn evict_counts(&self) -> EvictCounts {
+        self.tracker.as_ref().map_or_else(EvictCounts::default, |t| t.counts)
+    }
+
     /// The areas, sorted by address.
     pub fn areas(&self) -> &[Area] {
         &self.areas
@@ -218,9 +248,17 @@ pub struct Pager<'img, P: Policy = crate::BuiltinPolicy> {
     faults: FaultCounts,
     /// The shared zero frame (zero-page, cow): made on first use, pinned, never freed.
     zero_frame: Option<PoolFrame>,
-    /// Some fault may need more than the seed's path: large frames can be had, or an advise call
-    /// set an area's fault-around. Until then every fault takes the plain path.
+    /// Some fault may need more than the seed's path: large frames can be had, an advise call set
+    /// an area's fault-around, or a client evicts. Until then every fault takes the plain path.
     general: bool,
+    /// Evicted dirty pages, compressed.
+    store: Store,
+    /// Eviction's counts, all clients together (removed ones included).
+    evict_counts: EvictCounts,
+    /// Reads a clock for the store's cost figures ([`Pager::set_meter`]).
+    meter: Option<fn() -> u64>,
+    /// A page's bytes on their way to or from the store.
+    page_buffer: Vec<u8>,
 }
 
 impl<'img, P: Policy> Pager<'img, P> {
@@ -238,6 +276,10 @@ impl<'img, P: Policy> Pager<'img, P> {
             faults: FaultCounts::default(),
             zero_frame: None,
             general: config.large_frame_capacity > 0,
+            store: Store::new(config.store_bytes),
+            evict_counts: EvictCounts::default(),
+            meter: None,
+            page_buffer: Vec::new(),
         }
     }
 
@@ -296,15 +338,29 @@ impl<'img, P: Policy> Pager<'img, P> {
         self.images.get(usize::from(image.0)).map(|i| &i.elf)
     }
 
-    /// Adds a client with no areas, charged at most `budget` pool frames.
+    /// Adds a client with no areas, charged at most `budget` pool frames, stopped when it needs
+    /// more (or finds the pool exhausted): [`Pager::add_client_evicting`] with [`EvictMode::None`].
     pub fn add_client(&mut self, budget: Option<u32>) -> Result<ClientId, PagerError> {
+        self.add_client_evicting(budget, EvictMode::None)
+    }
+
+    /// Adds a client with no areas, charged at most `budget` pool frames, whose pages are replaced
+    /// by `evict` when it reaches its budget or the pool is exhausted (see [`crate::evict`]).
+    pub fn add_client_evicting(
+        &mut self,
+        budget: Option<u32>,
+        evict: EvictMode,
+    ) -> Result<ClientId, PagerError> {
         let client = Client {
             areas: Vec::new(),
             budget,
             charged: 0,
             paging_structures: 0,
             faults: FaultCounts::default(),
+            tracker: evict.evicts().then(|| alloc::boxed::Box::new(Tracker::new(evict))),
         };
+        // An evicting client's faults take the general path, where eviction is decided.
+        self.general |= evict.evicts();
         let index = match self.clients.iter().position(Option::is_none) {
             Some(free) => free,
             None if self.clients.len() < self.config.max_clients => {
@@ -476,6 +532,15 @@ impl<'img, P: Policy> Pager<'img, P> {
                         continue;
                     }
                 }
+                if self.clients[usize::from(client.0)].as_ref().expect("checked").tracker.is_some() {
+                    // An evicting client's start-up work takes free room only, and stops where
+                    // there is none: its faults will evict.
+                    match self.resolve_evicting(platform, client, area_index, index, Access::Read, false) {
+                        Ok((class, _)) => mapped += class.pages(),
+                        Err(_) => return Ok(mapped),
+                    }
+                    continue;
+                }
                 let (class, _) = self.resolve(platform, client, area_index, index, large).map_err(refusal)?;
                 mapped += class.pages();
             }
@@ -591,6 +656,9 @@ impl<'img, P: Policy> Pager<'img, P> {
         area_index: usize,
         view: AreaView,
     ) -> Result<FaultResolution, FaultRefusal> {
+        if self.clients[usize::from(client.0)].as_ref().is_some_and(|c| c.tracker.is_some()) {
+            return self.serve_evicting(platform, client, fault, area_index);
+        }
         let large = self.policy.large_pages(&view);
         self.serve(platform, client, fault, area_index, view, large)
     }
@@ -613,11 +681,24 @@ impl<'img, P: Policy> Pager<'img, P> {
         let advised_around = area.fault_around;
         let read_only_first = area.read_only_first;
 
-        let resolved =
-            self.resolve_fault(platform, client, area_index, index, fault.access, read_only_first, large);
-        let (class, frame) = match resolved {
-            Ok(resolved) => resolved,
-            Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
+        let (class, frame) = loop {
+            match self.resolve_fault(
+                platform,
+                client,
+                area_index,
+                index,
+                fault.access,
+                read_only_first,
+                large,
+            ) {
+                Ok(resolved) => break resolved,
+                // The pool is shared with evicting clients: they give frames up for this one too.
+                // A store too full for the victim's dirty page leaves this client's own reason.
+                Err(reason) => match self.evicted_for_pool(platform, &reason) {
+                    Ok(true) => continue,
+                    Ok(false) | Err(_) => return self.refuse(client, fault, Some(area_index), reason),
+                },
+            }
         };
         self.record(client, area_index, class);
 
@@ -886,7 +967,11 @@ impl<'img, P: Policy> Pager<'img, P> {
         };
         let area = &mut target.areas[area_index];
         let index = ((address - area.base) / PAGE_SIZE) as u32;
-        let Some(page) = area.resident.remove(index) else {
+        let removed = area.resident.remove(index);
+        if target.tracker.is_some() {
+            self.forget_evictable(client, area_index, index);
+        }
+        let Some(page) = removed else {
             return Ok(false);
         };
         // The copy is deleted below whether or not the unmap went through; deletion unmaps too.
@@ -951,16 +1036,23 @@ impl<'img, P: Policy> Pager<'img, P> {
                     // large page, the shared zero frame, or the image's frame read-only first.
                     let view = area_view(area);
                     let (large, read_only_first) = (self.policy.large_pages(&view), area.read_only_first);
+                    let evicting =
+                        self.clients[usize::from(client.0)].as_ref().is_some_and(|c| c.tracker.is_some());
                     for index in from..to {
-                        let resolved = self.resolve_fault(
-                            platform,
-                            client,
-                            area_index,
-                            index,
-                            Access::Read,
-                            read_only_first,
-                            large,
-                        );
+                        // An evicting client's advice takes free room only.
+                        let resolved = if evicting {
+                            self.resolve_evicting(platform, client, area_index, index, Access::Read, false)
+                        } else {
+                            self.resolve_fault(
+                                platform,
+                                client,
+                                area_index,
+                                index,
+                                Access::Read,
+                                read_only_first,
+                                large,
+                            )
+                        };
                         match resolved {
                             Ok((FaultClass::Spurious, _)) => {}
                             Ok((class, _)) => {
@@ -997,7 +1089,11 @@ impl<'img, P: Policy> Pager<'img, P> {
                         let target = self.clients[usize::from(client.0)].as_mut().expect("checked");
                         // Only this client's mapping goes: a shared area's pagemap keeps its own
                         // reference, so the others keep the page (and this client finds it again).
-                        if let Some(page) = target.areas[area_index].resident.remove(index) {
+                        let removed = target.areas[area_index].resident.remove(index);
+                        if target.tracker.is_some() {
+                            self.forget_evictable(client, area_index, index);
+                        }
+                        if let Some(page) = removed {
                             self.drop_mapping(platform, page);
                             pages += 1;
                         }
@@ -1064,6 +1160,9 @@ impl<'img, P: Policy> Pager<'img, P> {
         // A large page maps one client's private memory: the pagemap holds 4 KiB frames only.
         if matches!(area.backend, Backend::Guard | Backend::Reserved) || area.large_mapped > 0 {
             return Err(ShareError::NotShareable { area: area.kind });
+        }
+        if self.has_evictable(from, area) {
+            return Err(ShareError::Evicting { area: area.kind });
         }
         let zero_frame = self.zero_frame;
         if area.read_only_first
@@ -1133,6 +1232,8 @@ impl<'img, P: Policy> Pager<'img, P> {
         // Frames that outlive the client (in shared pagemaps) are charged to nobody from now on: its id
         // may be reused, and the newcomer must not be uncharged for them.
         self.frames.disown(client);
+        // Its stored pages go with it.
+        self.store.discard_client(client);
         let mut report = TeardownReport::default();
         for area in removed.areas {
             let large = area.large.values().filter_map(|span| match *span {
@@ -1206,7 +1307,9 @@ impl<'img, P: Policy> Pager<'img, P> {
         let resident: usize =
             self.clients().flat_map(|(_, c)| c.areas.iter()).map(|a| a.resident.metadata_bytes()).sum();
         let pagemaps: usize = self.shared.iter().flatten().map(|s| s.pagemap.len() * 16).sum();
-        resident + pagemaps + self.frames.metadata_bytes()
+        let trackers: usize =
+            self.clients().filter_map(|(_, c)| c.tracker.as_ref()).map(|t| t.metadata_bytes()).sum();
+        resident + pagemaps + self.frames.metadata_bytes() + trackers + self.store.metadata_bytes()
     }
 }
 

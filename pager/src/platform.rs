@@ -117,6 +117,9 @@ pub trait FrameWindow {
     fn zero_frame(&mut self, frame: PoolFrame, offset: usize, length: usize);
     /// Zeroes the whole of large frame `frame` (one recycled from an earlier client).
     fn zero_large_frame(&mut self, frame: LargeFrame);
+    /// Copies the whole of `frame` into `bytes`: an evicted dirty page on its way to the store. The
+    /// pager has unmapped it from its client first, so nothing writes it meanwhile.
+    fn read_frame(&mut self, frame: PoolFrame, bytes: &mut [u8; 4096]);
 }
 
 /// Everything the pager needs from a kernel.

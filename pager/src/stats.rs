@@ -18,6 +18,11 @@ pub struct FaultCounts {
     pub zero_shared: u64,
     pub upgrade: u64,
     pub cow_copy: u64,
+    /// Evicting clients: soft-unmapped pages mapped again, stored pages brought back, first writes
+    /// to pages mapped read-only to learn them.
+    pub refault_soft: u64,
+    pub refault_store: u64,
+    pub dirty: u64,
     pub refused: u64,
 }
 
@@ -34,6 +39,9 @@ impl FaultCounts {
             FaultClass::ZeroShared => &mut self.zero_shared,
             FaultClass::Upgrade => &mut self.upgrade,
             FaultClass::CowCopy => &mut self.cow_copy,
+            FaultClass::RefaultSoft => &mut self.refault_soft,
+            FaultClass::RefaultStore => &mut self.refault_store,
+            FaultClass::Dirty => &mut self.dirty,
         } += 1;
     }
 
@@ -53,5 +61,8 @@ impl FaultCounts {
             + self.zero_shared
             + self.upgrade
             + self.cow_copy
+            + self.refault_soft
+            + self.refault_store
+            + self.dirty
     }
 }

@@ -60,13 +60,13 @@ impl ClassCost {
 /// faults that got no reply (their client was stopped instead).
 #[derive(Clone, Debug, Default)]
 pub struct FaultCosts {
-    pub classes: [ClassCost; 10],
+    pub classes: [ClassCost; 13],
     unanswered_entries: u64,
 }
 
 impl FaultCosts {
     /// The classes and the names reports give them.
-    pub const CLASSES: [(FaultClass, &'static str); 10] = [
+    pub const CLASSES: [(FaultClass, &'static str); 13] = [
         (FaultClass::ImageFrame, "image"),
         (FaultClass::NewFrame(FrameContent::Copy), "copy"),
         (FaultClass::NewFrame(FrameContent::Zero), "zero"),
@@ -77,6 +77,9 @@ impl FaultCosts {
         (FaultClass::ZeroShared, "zero-shared"),
         (FaultClass::Upgrade, "upgrade"),
         (FaultClass::CowCopy, "cow-copy"),
+        (FaultClass::RefaultSoft, "refault-soft"),
+        (FaultClass::RefaultStore, "refault-store"),
+        (FaultClass::Dirty, "dirty"),
     ];
 
     /// Records a served fault that took `ticks` from arrival to reply; its kernel entries include

@@ -468,11 +468,13 @@ impl Session {
                 0
             }
             Err(ShareError::UnknownClient(_)) => share_status::NO_DESTINATION,
-            // An area with pages read-only until written (zero-page, cow) cannot be shared either.
+            // An area with pages read-only until written (zero-page, cow), or with pages an
+            // evicting client's eviction keeps, cannot be shared either.
             Err(
                 ShareError::NoArea { .. }
                 | ShareError::NotShareable { .. }
-                | ShareError::ReadOnlyFirst { .. },
+                | ShareError::ReadOnlyFirst { .. }
+                | ShareError::Evicting { .. },
             ) => share_status::NO_AREA,
             Err(ShareError::Area(_)) => share_status::DOES_NOT_FIT,
             Err(ShareError::TooManySharedObjects) => share_status::TOO_MANY_SHARED,

@@ -10,6 +10,11 @@
 //!
 //! The root task is one thread with no interrupt handlers, so there is no concurrency; a busy
 //! flag still turns an unexpected re-entry into a failed allocation instead of corruption.
+//!
+//! An image whose apps evict adds memory for the pager's compressed store once at boot
+//! ([`add_memory`]: frames retyped from untyped memory and mapped into the root task): a second
+//! region with its own bump pointer, used when the arena's is spent, its freed blocks on the same
+//! lists. So the arena, and the root task's image, stay the same size for every other image.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
@@ -38,9 +43,19 @@ struct FreeBlock {
     next: Option<NonNull<FreeBlock>>,
 }
 
-struct State {
+/// Memory added after boot ([`add_memory`]).
+#[derive(Clone, Copy)]
+struct Extra {
+    base: *mut u8,
+    size: usize,
     /// Offset of the first byte never handed out.
     bump: usize,
+}
+
+struct State {
+    /// Offset of the first byte of the arena never handed out.
+    bump: usize,
+    extra: Option<Extra>,
     free: [Option<NonNull<FreeBlock>>; CLASSES],
     in_use: usize,
     peak: usize,
@@ -66,13 +81,35 @@ pub fn usage() -> (usize, usize) {
     HEAP.with_state(|state, _| (state.in_use, state.peak)).unwrap_or((0, 0))
 }
 
+/// Gives the heap `size` more bytes at `base`, once; `false` if it has some already.
+///
+/// # Safety
+///
+/// `base .. base + size` is page aligned, mapped readable and writable for the rest of the
+/// program, and used by nothing else, now or later.
+pub unsafe fn add_memory(base: *mut u8, size: usize) -> bool {
+    HEAP.add_memory(base, size)
+}
+
 impl Heap {
     const fn new() -> Heap {
         Heap {
             arena: Arena(UnsafeCell::new([0; HEAP_SIZE])),
-            state: UnsafeCell::new(State { bump: 0, free: [None; CLASSES], in_use: 0, peak: 0 }),
+            state: UnsafeCell::new(State { bump: 0, extra: None, free: [None; CLASSES], in_use: 0, peak: 0 }),
             busy: AtomicBool::new(false),
         }
+    }
+
+    /// See [`add_memory`]; the caller keeps its safety contract.
+    fn add_memory(&self, base: *mut u8, size: usize) -> bool {
+        self.with_state(|state, _| {
+            if state.extra.is_some() || !(base as usize).is_multiple_of(MAX_BLOCK_ALIGN) {
+                return false;
+            }
+            state.extra = Some(Extra { base, size, bump: 0 });
+            true
+        })
+        .unwrap_or(false)
     }
 
     /// Runs `f` with exclusive access to the state and the arena's base; `None` on re-entry.
@@ -104,12 +141,12 @@ fn block_align(class: u32) -> usize {
 }
 
 impl State {
-    fn push(&mut self, base: *mut u8, offset: usize, class: u32) {
-        let block = base.wrapping_add(offset).cast::<FreeBlock>();
+    fn push(&mut self, block: *mut u8, class: u32) {
+        let block = block.cast::<FreeBlock>();
         let index = (class - MIN_CLASS) as usize;
-        // SAFETY: `offset .. offset + 2^class` lies inside the arena, is aligned to at least 16
-        // and is handed out to no one: it is a freed block or a fresh gap. Writing the link into
-        // its first word is the only use.
+        // SAFETY: `block .. block + 2^class` lies inside the arena or the added memory, is aligned
+        // to at least 16 and is handed out to no one: it is a freed block or a fresh gap. Writing
+        // the link into its first word is the only use.
         unsafe { block.write(FreeBlock { next: self.free[index] }) };
         self.free[index] = NonNull::new(block);
     }
@@ -123,25 +160,46 @@ impl State {
         Some(block.as_ptr().cast())
     }
 
-    /// A fresh block from the bump pointer, cutting any alignment gap into free blocks.
+    /// A fresh block from the arena's bump pointer, else from the added memory's.
     fn bump(&mut self, base: *mut u8, class: u32) -> Option<*mut u8> {
-        let size = 1usize << class;
+        let mut bump = self.bump;
+        if let Some(block) = self.bump_in(base, HEAP_SIZE, &mut bump, class) {
+            self.bump = bump;
+            return Some(block);
+        }
+        self.bump = bump;
+        let mut extra = self.extra?;
+        let block = self.bump_in(extra.base, extra.size, &mut extra.bump, class);
+        self.extra = Some(extra);
+        block
+    }
+
+    /// A fresh block from the region of `size` bytes at `base` whose bump offset is `bump`,
+    /// cutting any alignment gap into free blocks.
+    fn bump_in(&mut self, base: *mut u8, size: usize, bump: &mut usize, class: u32) -> Option<*mut u8> {
+        let block = 1usize << class;
         let align = block_align(class);
-        let start = self.bump.next_multiple_of(align);
-        if start.checked_add(size)? > HEAP_SIZE {
+        let start = bump.next_multiple_of(align);
+        if start.checked_add(block)? > size {
             return None;
         }
-        while self.bump < start {
+        while *bump < start {
             // The largest naturally aligned piece at `bump` that stays below `start`.
-            let mut piece = 1usize << self.bump.trailing_zeros();
-            while self.bump + piece > start {
+            let mut piece = 1usize << bump.trailing_zeros();
+            while *bump + piece > start {
                 piece /= 2;
             }
-            self.push(base, self.bump, piece.trailing_zeros());
-            self.bump += piece;
+            self.push(base.wrapping_add(*bump), piece.trailing_zeros());
+            *bump += piece;
         }
-        self.bump = start + size;
+        *bump = start + block;
         Some(base.wrapping_add(start))
+    }
+
+    /// Whether `block` lies in the arena at `base` or the added memory.
+    fn owns(&self, base: *mut u8, block: *mut u8) -> bool {
+        let inside = |base: *mut u8, size: usize| (block as usize).wrapping_sub(base as usize) < size;
+        inside(base, HEAP_SIZE) || self.extra.is_some_and(|extra| inside(extra.base, extra.size))
     }
 }
 
@@ -170,10 +228,9 @@ unsafe impl GlobalAlloc for Heap {
             return;
         };
         self.with_state(|state, base| {
-            let offset = (block as usize).wrapping_sub(base as usize);
-            if offset < HEAP_SIZE {
+            if state.owns(base, block) {
                 state.in_use -= 1 << class;
-                state.push(base, offset, class);
+                state.push(block, class);
             }
         });
     }
@@ -236,6 +293,35 @@ mod tests {
             assert_eq!(grown, c);
             let moved = heap.realloc(c, small, 100);
             assert_ne!(moved, c);
+        }
+    }
+
+    #[test]
+    fn added_memory_serves_what_the_arena_cannot() {
+        static TEST_HEAP: Heap = Heap::new();
+        #[repr(C, align(4096))]
+        struct Memory([u8; 4 * 4096]);
+        // Leaked: the heap keeps the memory for the rest of the test program, as the contract says.
+        let memory = std::boxed::Box::leak(std::boxed::Box::new(Memory([0; 4 * 4096])));
+        let base = memory.0.as_mut_ptr();
+        let half = Layout::from_size_align(HEAP_SIZE / 2, 4096).unwrap();
+        let page = Layout::from_size_align(4096, 4096).unwrap();
+        // SAFETY: layouts are non-zero; blocks are freed with the layout they were made with; the
+        // added memory is page aligned, writable and used by nothing else.
+        unsafe {
+            let arena = [TEST_HEAP.alloc(half), TEST_HEAP.alloc(half)];
+            assert!(arena.iter().all(|block| !block.is_null()));
+            assert!(TEST_HEAP.alloc(page).is_null(), "the arena is spent");
+            assert!(TEST_HEAP.add_memory(base, 4 * 4096));
+            assert!(!TEST_HEAP.add_memory(base, 4 * 4096), "once");
+            let pages: std::vec::Vec<*mut u8> = (0..4).map(|_| TEST_HEAP.alloc(page)).collect();
+            let offsets: std::vec::Vec<usize> = pages.iter().map(|&p| p as usize - base as usize).collect();
+            assert_eq!(offsets, [0, 4096, 2 * 4096, 3 * 4096]);
+            assert!(TEST_HEAP.alloc(page).is_null(), "both are spent");
+            TEST_HEAP.dealloc(pages[2], page);
+            assert_eq!(TEST_HEAP.alloc(page), pages[2], "a block of the added memory is reused");
+            TEST_HEAP.dealloc(arena[0], half);
+            assert_eq!(TEST_HEAP.alloc(half), arena[0]);
         }
     }
 }

@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 
 use abi::EntryState;
 use bootimage::{AppRecord, BootImage};
-use pager::{ClientId, ImageId, KernelError, Pager, Platform, Policy, SharedId};
+use pager::{ClientId, EvictMode, ImageId, KernelError, Pager, Platform, Policy, SharedId};
 use sel4::{Endpoint, Tcb};
 
 use crate::client::{self, Failure};
@@ -400,7 +400,9 @@ fn add_client(
         0 => None,
         budget => Some(budget),
     };
-    let client = pager.add_client(budget).map_err(|e| alloc::format!("{e}"))?;
+    // The boot image's parse checked the number is one of bootimage::eviction's, the pager's codes.
+    let evict = EvictMode::from_code(u32::from(app.evict)).unwrap_or_default();
+    let client = pager.add_client_evicting(budget, evict).map_err(|e| alloc::format!("{e}"))?;
     if let Err(error) = add_areas(pager, image, regions, app, image_id, client) {
         let _ = pager.remove_client(platform, client);
         return Err(error);

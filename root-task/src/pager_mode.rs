@@ -8,15 +8,16 @@
 use alloc::string::String;
 
 use pager::{BuiltinPolicy, Pager, PagerConfig};
-use sel4::{BootInfo, Endpoint};
+use sel4::{BootInfo, CapRights, Endpoint, Frame};
 
-use crate::boot_image::Located;
+use crate::boot_image::{Located, PAGE_SIZE};
 use crate::cspace::SlotAllocator;
 use crate::fault_loop::Session;
 use crate::lifecycle::Clients;
 use crate::object_allocator::ObjectAllocator;
 use crate::platform::{self, Layout, Sel4Platform};
 use crate::report::{self, Totals};
+use crate::vspace::Mapper;
 
 /// Most clients alive at once (one ASID pool holds 512 VSpaces, the root task's included).
 const MAX_CLIENTS: usize = 256;
@@ -31,6 +32,15 @@ const SPARE_SLOTS: u64 = 64;
 /// Large-frame slots under a policy that maps large pages: 1 GiB of them at most (what untyped
 /// memory allows is found when they are retyped).
 const LARGE_FRAME_SLOTS: u64 = 512;
+
+/// Where the heap's memory for the compressed store is mapped in the root task (above the pool's
+/// window at 1 TiB and the large frames' at 2 TiB).
+const STORE_MEMORY_BASE: u64 = 0x300_0000_0000;
+/// Heap bytes per byte of the store's budget: the heap rounds each stored page's bytes up to a
+/// power of two, so a full store takes up to twice its budget.
+const STORE_MEMORY_PER_BYTE: u64 = 2;
+/// Frames retyped per call for the store's memory (the kernel's `CONFIG_RETYPE_FAN_OUT_LIMIT`).
+const STORE_MEMORY_BATCH: u64 = 256;
 
 /// The outcome of a run: `Ok` to pass, `Err(reason)` to fail.
 pub type Verdict = Result<(), String>;
@@ -69,6 +79,8 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     // Slots and objects.
     let mut slots = SlotAllocator::new(bootinfo.empty());
     let mut objects = ObjectAllocator::new(bootinfo.untyped_list());
+    let store_bytes = header.store_bytes.get();
+    add_store_memory(&mut slots, &mut objects, store_bytes)?;
     let (endpoint, _) =
         objects.allocate::<Endpoint>(&mut slots).map_err(|e| alloc::format!("pager endpoint: {e:?}"))?;
     let timer = crate::timer::Timer::start(&mut slots, &mut objects, bootinfo.arch_info())?;
@@ -122,6 +134,8 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         retype_batch: RETYPE_BATCH,
         copy_slots: copies.len() as u32,
         large_frame_capacity: large_frames.len() as u32,
+        // The compressed store of evicting clients' dirty pages (0: no app evicts).
+        store_bytes,
     };
     log::info!(
         "pager: {} pool frame slots from {}, {} copy slots from {}, {} client blocks from {}",
@@ -132,13 +146,11 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
         clients,
         blocks.start
     );
-    let mut session = Session::new(
-        Pager::new(config, policy),
-        platform,
-        endpoint,
-        Clients::new(endpoint, image),
-        Some(timer),
-    );
+    let mut pager = Pager::new(config, policy);
+    // The store's compressions and decompressions are timed like faults: time-stamp ticks, guest
+    // instructions under `-icount shift=0`.
+    pager.set_meter(sel4::timestamp);
+    let mut session = Session::new(pager, platform, endpoint, Clients::new(endpoint, image), Some(timer));
     if header.trace.get() != 0 {
         session.record(header.trace_window.get());
     }
@@ -152,20 +164,81 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     session.launch_all(located.first_page)?;
     session.run();
     session.finish_trace();
-    judge(&session)
+    judge(&session, &evict_modes(&image))
+}
+
+/// The eviction modes the image's apps use, `fifo`, `clock` or `fifo,clock`; empty when none evicts.
+fn evict_modes(image: &bootimage::BootImage<'_>) -> String {
+    let mut modes = String::new();
+    for mode in [pager::EvictMode::Fifo, pager::EvictMode::Clock] {
+        if image.apps().iter().any(|app| u32::from(app.evict) == mode.code()) {
+            if !modes.is_empty() {
+                modes.push(',');
+            }
+            modes.push_str(mode.name());
+        }
+    }
+    modes
+}
+
+/// Gives the heap memory for a compressed store of `store_bytes` (none for 0): frames retyped
+/// from untyped memory, mapped once into the root task at [`STORE_MEMORY_BASE`]. Returns the
+/// bytes added.
+fn add_store_memory(
+    slots: &mut SlotAllocator,
+    objects: &mut ObjectAllocator,
+    store_bytes: u32,
+) -> Result<u64, String> {
+    if store_bytes == 0 {
+        return Ok(0);
+    }
+    let pages = (u64::from(store_bytes) * STORE_MEMORY_PER_BYTE).div_ceil(PAGE_SIZE);
+    let failed = |what: &str| {
+        alloc::format!(
+            "the compressed store of {store_bytes} bytes needs {} KiB of memory for the pager: {what}",
+            pages * PAGE_SIZE / 1024
+        )
+    };
+    let mut mapper = Mapper::new(sel4::init::VSPACE);
+    let mut mapped = 0;
+    while mapped < pages {
+        let batch = objects
+            .allocate_batch::<Frame>(slots, STORE_MEMORY_BATCH.min(pages - mapped))
+            .map_err(|error| failed(&alloc::format!("{error:?}")))?;
+        for frame in batch.iter().map(Frame::from_cptr) {
+            let address = STORE_MEMORY_BASE + mapped * PAGE_SIZE;
+            mapper
+                .map(objects, slots, frame, address, CapRights::READ_WRITE)
+                .map_err(|error| failed(&alloc::format!("{error}")))?;
+            mapped += 1;
+        }
+    }
+    let bytes = pages * PAGE_SIZE;
+    // SAFETY: `STORE_MEMORY_BASE .. + bytes` is page aligned and was just mapped read-write into
+    // the root task with frames fresh from untyped memory (one cap each, in slots nothing else
+    // holds), is never unmapped, and no other code uses addresses in that range.
+    if !unsafe { crate::heap::add_memory(STORE_MEMORY_BASE as *mut u8, bytes as usize) } {
+        return Err(failed("the heap has added memory already"));
+    }
+    log::info!("pager: {bytes} bytes of heap for a compressed store of {store_bytes} bytes");
+    Ok(bytes)
 }
 
 fn slots_remaining(bootinfo: &BootInfo<'_>) -> u64 {
     bootinfo.empty().len()
 }
 
-/// The final report and the accounting check.
-fn judge(session: &Session) -> Verdict {
+/// The final report and the accounting check; `evict_modes` names the image's eviction modes.
+fn judge(session: &Session, evict_modes: &str) -> Verdict {
     let (pager, platform, clients) = (session.pager(), session.platform(), session.clients());
     let frames = pager.frame_counts();
     let copies = pager.copy_slots_in_use();
     report::class_costs(session.costs());
     let floor = session.floor().map_or(Ok(()), crate::floor::Floor::report);
+    let store = pager.store_counts();
+    if !evict_modes.is_empty() {
+        report::evict_stats(evict_modes, pager.faults(), &pager.evict_counts(), &store);
+    }
     let (startup_pages, startup_entries) = clients.startup();
     report::total_stats(&Totals {
         clients: clients.started(),
@@ -195,6 +268,13 @@ fn judge(session: &Session) -> Verdict {
             frames.free,
             frames.pinned,
             frames.created
+        ));
+    }
+    if store.used != 0 || store.pages != 0 {
+        return Err(alloc::format!(
+            "the compressed store still holds {} pages in {} bytes after every client was removed",
+            store.pages,
+            store.used
         ));
     }
     let large = pager.large_frame_counts();

@@ -614,6 +614,10 @@ impl FrameWindow for Sel4Platform {
         self.window_page(frame)[offset..offset + length].fill(0);
     }
 
+    fn read_frame(&mut self, frame: PoolFrame, bytes: &mut [u8; 4096]) {
+        bytes.copy_from_slice(&self.window_page(frame)[..]);
+    }
+
     fn zero_large_frame(&mut self, frame: LargeFrame) {
         assert!(frame.0 < self.large_frames_created, "large frame {} was never created", frame.0);
         // SAFETY: large frame `frame` was retyped and its original cap mapped read-write at

@@ -94,6 +94,10 @@ pub fn class_code(class: FaultClass) -> u8 {
         FaultClass::ZeroShared => trace::class::ZERO_SHARED,
         FaultClass::Upgrade => trace::class::ZERO_UPGRADE,
         FaultClass::CowCopy => trace::class::COW_COPY,
+        // An evicting client's soft refault and first write are what the recording window's
+        // refault and upgrade are; a store refault has no class of its own in the trace yet.
+        FaultClass::RefaultSoft | FaultClass::RefaultStore => trace::class::REFAULT,
+        FaultClass::Dirty => trace::class::UPGRADE,
     }
 }
 

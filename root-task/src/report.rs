@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use pager::{AreaKind, Backend, Client, FaultCounts};
+use pager::{AreaKind, Backend, Client, EvictCounts, FaultCounts, StoreCounts};
 
 use crate::costs::FaultCosts;
 
@@ -37,8 +37,8 @@ impl fmt::Display for AreaName {
     }
 }
 
-/// `image=.. copy=.. zero=.. mixed=.. shared=.. zero-shared=.. upgrade=.. cow-copy=..` of a set of
-/// fault counts.
+/// `image=.. copy=.. zero=.. mixed=.. shared=.. zero-shared=.. upgrade=.. cow-copy=.. refault-soft=..
+/// refault-store=.. dirty=..` of a set of fault counts.
 struct Classes<'a>(&'a FaultCounts);
 
 impl fmt::Display for Classes<'_> {
@@ -46,7 +46,8 @@ impl fmt::Display for Classes<'_> {
         let c = self.0;
         write!(
             f,
-            "image={} copy={} zero={} mixed={} shared={} large={} zero-shared={} upgrade={} cow-copy={}",
+            "image={} copy={} zero={} mixed={} shared={} large={} zero-shared={} upgrade={} cow-copy={} \
+             refault-soft={} refault-store={} dirty={}",
             c.image_frame,
             c.copy,
             c.zero,
@@ -55,8 +56,59 @@ impl fmt::Display for Classes<'_> {
             c.large,
             c.zero_shared,
             c.upgrade,
-            c.cow_copy
+            c.cow_copy,
+            c.refault_soft,
+            c.refault_store,
+            c.dirty
         )
+    }
+}
+
+/// What eviction did, as `[stats]` pairs (the keys `cargo xtask simulate` prints too): pages
+/// evicted clean and dirty, soft unmaps, dirty pages stored as zero markers, compressions (and of
+/// them pages stored as they are), bytes in and stored, decompressions and bytes read back, the
+/// compression ratio (bytes in per byte stored, `-` before any), the time-stamp ticks spent
+/// compressing and decompressing (guest instructions under `-icount shift=0`) in all and per page,
+/// and faults refused for a full store.
+struct Evictions<'a>(&'a EvictCounts);
+
+impl fmt::Display for Evictions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = self.0;
+        write!(
+            f,
+            "evict_clean={} evict_dirty={} soft_unmaps={} zero_stored={} compressions={} incompressible={} \
+             bytes_in={} bytes_stored={} decompressions={} bytes_out={} ratio={} compress_ticks={} \
+             decompress_ticks={} ticks_per_compression={} ticks_per_decompression={} store_full={}",
+            e.evictions_clean,
+            e.evictions_dirty,
+            e.soft_unmaps,
+            e.zero_pages,
+            e.compressions,
+            e.incompressible,
+            e.bytes_in,
+            e.bytes_stored,
+            e.decompressions,
+            e.bytes_out,
+            CompressionRatio(e),
+            e.compress_ticks,
+            e.decompress_ticks,
+            e.compress_ticks.checked_div(e.compressions).unwrap_or(0),
+            e.decompress_ticks.checked_div(e.decompressions).unwrap_or(0),
+            e.store_full
+        )
+    }
+}
+
+/// Bytes given to the compressor per byte stored, `x.xxx` (`-` before the first compression).
+struct CompressionRatio<'a>(&'a EvictCounts);
+
+impl fmt::Display for CompressionRatio<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.ratio_milli() {
+            Some(milli) => write!(f, "{}.{:03}", milli / 1000, milli % 1000),
+            None => f.write_str("-"),
+        }
     }
 }
 
@@ -86,6 +138,24 @@ pub fn client_stats(name: Name<'_>, client: &Client, faults_taken: u64, paging_s
             Classes(faults),
             faults.refused,
             area.policy().describe()
+        );
+    }
+    let mode = client.evict_mode();
+    if mode.evicts() {
+        for area in client.areas().iter().filter(|a| a.backend() != Backend::Reserved) {
+            sel4::debug_println!(
+                "[stats] scope=evict-area client={name} area={} {}",
+                AreaName(area.kind()),
+                Evictions(area.evict_counts())
+            );
+        }
+        let faults = client.faults();
+        sel4::debug_println!(
+            "[stats] scope=evict-client client={name} mode={mode} refault_soft={} refault_store={} dirty={} {}",
+            faults.refault_soft,
+            faults.refault_store,
+            faults.dirty,
+            Evictions(&client.evict_counts())
         );
     }
     let faults = client.faults();
@@ -160,6 +230,24 @@ pub fn floor_stats(floor: &FloorFigures<'_>) {
     );
 }
 
+/// The eviction totals of an image whose apps evict (`modes`: theirs, `fifo`, `clock` or
+/// `fifo,clock`), every client's, removed ones included, and the store's gauges: pages and bytes
+/// held now (none once every client is removed), the most bytes held at once and the budget.
+pub fn evict_stats(modes: &str, faults: &FaultCounts, evictions: &EvictCounts, store: &StoreCounts) {
+    sel4::debug_println!(
+        "[stats] scope=evict mode={modes} refault_soft={} refault_store={} dirty={} {} stored_pages={} \
+         store_bytes={} store_peak={} store_capacity={}",
+        faults.refault_soft,
+        faults.refault_store,
+        faults.dirty,
+        Evictions(evictions),
+        store.pages,
+        store.used,
+        store.peak,
+        store.capacity
+    );
+}
+
 /// Totals for the last `[stats]` line.
 pub struct Totals<'a> {
     pub clients: usize,
@@ -228,5 +316,33 @@ mod tests {
         assert_eq!(Ratio(10, 3).to_string(), "3.33");
         assert_eq!(Ratio(7, 0).to_string(), "0.00");
         assert_eq!(Ratio(300, 100).to_string(), "3.00");
+    }
+
+    #[test]
+    fn eviction_pairs_and_the_compression_ratio() {
+        let none = EvictCounts::default();
+        assert_eq!(CompressionRatio(&none).to_string(), "-");
+        let counts = EvictCounts {
+            evictions_clean: 3,
+            evictions_dirty: 5,
+            compressions: 4,
+            bytes_in: 4 * 4096,
+            bytes_stored: 6000,
+            decompressions: 2,
+            bytes_out: 2500,
+            compress_ticks: 40_002,
+            decompress_ticks: 9_000,
+            ..EvictCounts::default()
+        };
+        assert_eq!(CompressionRatio(&counts).to_string(), "2.730");
+        let text = Evictions(&counts).to_string();
+        for pair in [
+            "evict_clean=3 evict_dirty=5 ",
+            " bytes_in=16384 bytes_stored=6000 decompressions=2 bytes_out=2500 ratio=2.730 ",
+            " ticks_per_compression=10000 ticks_per_decompression=4500 store_full=0",
+        ] {
+            assert!(text.contains(pair), "{text}");
+        }
+        assert!(Evictions(&none).to_string().contains("ticks_per_compression=0 ticks_per_decompression=0"));
     }
 }

@@ -147,6 +147,12 @@ pub enum Violation {
     /// mapping): the copy was deleted without an unmap and the space was not destroyed, so that
     /// client sees the frame's new contents.
     WindowOnStaleMapping { frame: PoolFrame, client: ClientId, vaddr: u64 },
+    /// The window read a frame a client may be writing: mapped writable somewhere (through a live
+    /// copy or a stale mapping), so the bytes read (an evicted page on its way to the store) may
+    /// not be the page's final ones.
+    WindowReadOfWritableFrame { frame: PoolFrame, client: ClientId, vaddr: u64 },
+    /// The window read a frame that was never created.
+    WindowReadOfMissingFrame { frame: PoolFrame },
 }
 
 impl fmt::Display for Violation {
@@ -192,6 +198,8 @@ pub struct ModelCounters {
     pub window_writes: u64,
     pub window_zeroes: u64,
     pub window_large_zeroes: u64,
+    /// Whole-frame reads through the window (an evicted dirty page on its way to the store).
+    pub window_reads: u64,
 }
 
 impl ModelCounters {
@@ -1256,6 +1264,25 @@ impl FrameWindow for ModelKernel {
         }
         if let Some(contents) = &mut self.contents {
             contents.large[frame.0 as usize].fill(0);
+        }
+    }
+
+    fn read_frame(&mut self, frame: PoolFrame, bytes: &mut [u8; 4096]) {
+        self.counters.window_reads += 1;
+        if frame.0 >= self.pool_frames {
+            self.violations.push(Violation::WindowReadOfMissingFrame { frame });
+            bytes.fill(0);
+            return;
+        }
+        let Some(contents) = &self.contents else {
+            // No bytes kept: a replay's pages read as zeroes.
+            bytes.fill(0);
+            return;
+        };
+        bytes.copy_from_slice(&contents.pool[frame.0 as usize][..]);
+        if let Some(mapping) = self.mappings_of(FrameRef::Pool(frame)).into_iter().find(|m| m.rights.write) {
+            let (client, vaddr) = (mapping.client, mapping.vaddr);
+            self.violations.push(Violation::WindowReadOfWritableFrame { frame, client, vaddr });
         }
     }
 

@@ -22,8 +22,8 @@ use std::fmt;
 
 use bootimage::BootImage as PackedImage;
 use pager::{
-    Access, BuiltinPolicy, ClientId, Fault, FaultClass, FaultCounts, FrameContent, Pager, PagerConfig,
-    SharedId,
+    Access, BuiltinPolicy, ClientId, EvictCounts, EvictMode, Fault, FaultClass, FaultCounts, FrameContent,
+    Pager, PagerConfig, SharedId, StoreCounts,
 };
 use trace::{kind, Record};
 
@@ -61,6 +61,11 @@ pub struct ReplayStats {
     /// Trace records read, and references that did not fault.
     pub records: u64,
     pub hits: u64,
+    /// What eviction did (all zero unless [`Replay::set_eviction`] named a mode), and the store.
+    /// A replay's kernel keeps no page contents, so every page stored is a zero marker: the
+    /// store's bytes and ratio come from seL4 only; evictions and refaults are the pager's own.
+    pub evict: EvictCounts,
+    pub store: StoreCounts,
 }
 
 impl ReplayStats {
@@ -84,6 +89,35 @@ impl ReplayStats {
             self.startup_pages,
             self.records,
             self.hits
+        )
+    }
+}
+
+impl ReplayStats {
+    /// The eviction figures as a `[stats] scope=evict` line (the names the root task's report uses).
+    pub fn to_evict_stats_line(&self, mode: EvictMode) -> String {
+        let (e, c, s) = (&self.evict, &self.classes, &self.store);
+        let ratio =
+            e.ratio_milli().map_or_else(|| "-".to_string(), |r| format!("{}.{:03}", r / 1000, r % 1000));
+        format!(
+            "[stats] scope=evict mode={mode} evict_clean={} evict_dirty={} soft_unmaps={} refault_soft={} \
+             refault_store={} dirty={} zero_stored={} compressions={} decompressions={} bytes_in={} \
+             bytes_stored={} ratio={ratio} stored_pages={} store_bytes={} store_peak={} store_full={}",
+            e.evictions_clean,
+            e.evictions_dirty,
+            e.soft_unmaps,
+            c.refault_soft,
+            c.refault_store,
+            c.dirty,
+            e.zero_pages,
+            e.compressions,
+            e.decompressions,
+            e.bytes_in,
+            e.bytes_stored,
+            s.pages,
+            s.used,
+            s.peak,
+            e.store_full,
         )
     }
 }
@@ -115,6 +149,8 @@ pub struct Replay<'img> {
     regions: Vec<SharedId>,
     images: Vec<pager::ImageId>,
     budget: Option<u32>,
+    /// Every client's eviction mode ([`Replay::set_eviction`]).
+    evict: EvictMode,
     /// Trace client number → the replay's client, while it runs (`None` once stopped or ended).
     clients: Vec<Option<ClientId>>,
     stats: ReplayStats,
@@ -139,6 +175,9 @@ impl<'img> Replay<'img> {
             copy_slots,
             // As the root task gives them: 512 slots of 2 MiB frames under the large-pages policy.
             large_frame_capacity: if options.policy == BuiltinPolicy::LargePages { 512 } else { 0 },
+            // Unbounded: a replay's kernel keeps no page contents, so every page an evicting
+            // client's eviction stores is a zero marker, which takes no bytes.
+            store_bytes: u32::MAX,
         };
         let mut pager = Pager::new(config, options.policy);
         let mut regions = Vec::new();
@@ -162,9 +201,16 @@ impl<'img> Replay<'img> {
             regions,
             images,
             budget: options.budget,
+            evict: EvictMode::None,
             clients: Vec::new(),
             stats: ReplayStats::default(),
         })
+    }
+
+    /// Makes every client launched from now on evict in `mode` at its budget (or when the pool is
+    /// exhausted) instead of being stopped.
+    pub fn set_eviction(&mut self, mode: EvictMode) {
+        self.evict = mode;
     }
 
     /// Replays every record, in order.
@@ -182,6 +228,8 @@ impl<'img> Replay<'img> {
             classes: *self.pager.faults(),
             frames_created: frames.created,
             frames_free: frames.free,
+            evict: self.pager.evict_counts(),
+            store: self.pager.store_counts(),
             ..self.stats
         }
     }
@@ -238,7 +286,7 @@ impl<'img> Replay<'img> {
             0 => None,
             b => Some(b),
         });
-        let client = self.pager.add_client(budget).map_err(|e| e.to_string())?;
+        let client = self.pager.add_client_evicting(budget, self.evict).map_err(|e| e.to_string())?;
         self.kernel.create_address_space(client);
         self.add_areas(client, app_index).map_err(|e| format!("client {trace_client}: {e}"))?;
         let slot = usize::from(trace_client);
@@ -307,6 +355,18 @@ pub fn replay(
     options: ReplayOptions,
 ) -> Result<ReplayStats, ReplayError> {
     Replay::new(image_bytes, options)?.run(records)
+}
+
+/// Replays `records` recorded from `image_bytes` under `options`, every client evicting in `evict`.
+pub fn replay_evicting(
+    image_bytes: &[u8],
+    records: &[Record],
+    options: ReplayOptions,
+    evict: EvictMode,
+) -> Result<ReplayStats, ReplayError> {
+    let mut replay = Replay::new(image_bytes, options)?;
+    replay.set_eviction(evict);
+    replay.run(records)
 }
 
 /// The trace of one client of app 0 running `pattern` over the pages from `base`: its launch, a
@@ -402,6 +462,35 @@ mod tests {
             fault(0x1000_3000, access::READ, class::ZERO),
             Record::end(0, 0),
         ]
+    }
+
+    #[test]
+    fn a_budget_that_evicts_keeps_the_client_running() {
+        let image = image();
+        let heap = |n: u64| 0x1000_0000 + n * 0x1000;
+        let mut records = vec![Record::launch(0, 0, 0)];
+        for round in 0..3 {
+            for n in 0..4 {
+                let access = if round == 0 { access::WRITE } else { access::READ };
+                records.push(fault(heap(n), access, class::ZERO));
+            }
+        }
+        records.push(Record::end(0, 0));
+        let options = ReplayOptions { policy: BuiltinPolicy::Seed, budget: Some(2) };
+        let stopped = replay(&image, &records, options).unwrap();
+        assert_eq!((stopped.classes.refused, stopped.evict.evictions()), (1, 0), "mode none stops it");
+        for mode in [EvictMode::Fifo, EvictMode::Clock] {
+            let stats = replay_evicting(&image, &records, options, mode).unwrap();
+            assert_eq!(stats.classes.refused, 0, "{mode}");
+            // Written, so dirty: each goes to the store (as a zero marker: no contents here).
+            assert!(stats.evict.evictions_dirty >= 8, "{mode}: {:?}", stats.evict);
+            assert_eq!(stats.evict.zero_pages, stats.evict.evictions_dirty);
+            assert!(stats.classes.refault_store >= 8, "{mode}: {:?}", stats.classes);
+            assert_eq!(stats.frames_free, stats.frames_created, "{mode}: every frame back");
+            assert_eq!(stats.store.pages, 0, "{mode}: the store emptied at the end");
+            let line = stats.to_evict_stats_line(mode);
+            assert!(line.starts_with(&format!("[stats] scope=evict mode={mode} evict_clean=")), "{line}");
+        }
     }
 
     #[test]

@@ -7,8 +7,8 @@
 
 use abi::{AppLayout, Attachment};
 use pager::{
-    Access, AppAreaError, AreaKind, ClientId, Fault, FaultRefusal, FaultResolution, ImageId, Pager,
-    PagerConfig, PagerError, Policy, Rights, ShareError, SharedId, TeardownReport, PAGE_SIZE,
+    Access, AppAreaError, AreaKind, ClientId, EvictMode, Fault, FaultRefusal, FaultResolution, ImageId,
+    Pager, PagerConfig, PagerError, Policy, Rights, ShareError, SharedId, TeardownReport, PAGE_SIZE,
 };
 use sel4::error_code;
 
@@ -96,6 +96,23 @@ impl<'img, P: Policy> Session<'img, P> {
     /// Adds a client running `image`: an area per loadable segment.
     pub fn spawn(&mut self, image: ImageId, budget: Option<u32>) -> Result<ClientId, PagerError> {
         let client = self.add_client(budget)?;
+        if let Err(error) = self.pager.load_image(client, image) {
+            self.remove_client(client)?;
+            return Err(error);
+        }
+        Ok(client)
+    }
+
+    /// Adds a client running `image` (an area per loadable segment) whose pages are replaced by
+    /// `evict` when it reaches `budget` or the pool is exhausted.
+    pub fn spawn_evicting(
+        &mut self,
+        image: ImageId,
+        budget: Option<u32>,
+        evict: EvictMode,
+    ) -> Result<ClientId, PagerError> {
+        let client = self.pager.add_client_evicting(budget, evict)?;
+        self.kernel.create_address_space(client);
         if let Err(error) = self.pager.load_image(client, image) {
             self.remove_client(client)?;
             return Err(error);

@@ -20,7 +20,8 @@ pub enum Requirement {
     Times(String, usize),
     /// A line starting with `prefix` that contains `fragment` after it.
     Containing { prefix: String, fragment: String },
-    /// A `[stats]` line carrying every one of these pairs (and maybe more).
+    /// A `[stats]` line carrying every one of these pairs (and maybe more); a value `>N` is met by
+    /// any number above N ([`value_meets`]).
     Stats(Vec<(String, String)>),
 }
 
@@ -46,8 +47,11 @@ impl Requirement {
             Self::Containing { prefix, fragment } => {
                 line.strip_prefix(prefix.as_str()).is_some_and(|rest| rest.contains(fragment.as_str()))
             }
-            Self::Stats(pairs) => crate::stats::parse_line(line)
-                .is_some_and(|record| pairs.iter().all(|(key, value)| record.value(key) == Some(value))),
+            Self::Stats(pairs) => crate::stats::parse_line(line).is_some_and(|record| {
+                pairs
+                    .iter()
+                    .all(|(key, value)| record.value(key).is_some_and(|seen| value_meets(value, seen)))
+            }),
         }
     }
 
@@ -57,10 +61,25 @@ impl Requirement {
             Self::Times(line, times) => format!("{line} (exactly {times} times)"),
             Self::Containing { prefix, fragment } => format!("{prefix}...{fragment}..."),
             Self::Stats(pairs) => {
-                let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let pairs: Vec<String> = pairs
+                    .iter()
+                    .map(|(k, v)| if v.starts_with('>') { format!("{k}{v}") } else { format!("{k}={v}") })
+                    .collect();
                 format!("{}... {} ...", crate::stats::PREFIX, pairs.join(" ... "))
             }
         }
+    }
+}
+
+/// Whether a `[stats]` value seen meets an expected one: `>N` (the manifest's "more than" form,
+/// checked a number there) by a number above N, anything else by the same text.
+fn value_meets(expected: &str, seen: &str) -> bool {
+    match expected.strip_prefix('>') {
+        Some(bound) => match (bound.trim().parse::<f64>(), seen.parse::<f64>()) {
+            (Ok(bound), Ok(seen)) => seen > bound,
+            _ => false,
+        },
+        None => seen == expected,
     }
 }
 
@@ -270,6 +289,31 @@ mod tests {
         let report = check(&manifest, &split).unwrap_err();
         assert!(report.contains("- [stats] ... client=a#0 ... scope=area ... zero=64 ..."), "{report}");
         assert!(report.contains("+ [stats] scope=area client=a#0 zero=63"), "{report}");
+    }
+
+    #[test]
+    fn a_more_than_value_needs_a_number_above_it() {
+        let manifest = manifest(
+            "name = \"t\"\nexpect.frames_returned = false\n[[app]]\nname = \"a\"\ncrate = \"a\"\n\
+             [[expect.stats]]\nscope = \"client\"\nname = \"a#0\"\nevictions = \">0\"\nratio = \">1.5\"\n",
+        );
+        let line = |evictions: &str, ratio: &str| {
+            format!("[pager] a#0 exited with 0\n[stats] scope=client name=a#0 evictions={evictions} ratio={ratio}\n")
+        };
+        assert_eq!(check(&manifest, &line("1", "1.51")), Ok(2));
+        assert_eq!(check(&manifest, &line("123456", "7.00")), Ok(2));
+        for (evictions, ratio) in [("0", "2.00"), ("5", "1.50"), ("-", "2.00"), ("many", "2.00")] {
+            let report = check(&manifest, &line(evictions, ratio)).unwrap_err();
+            assert!(
+                report.contains("- [stats] ... evictions>0 ... name=a#0 ... ratio>1.5 ... scope=client ..."),
+                "{report}"
+            );
+        }
+        // A line without the key does not meet it either.
+        let missing = "[pager] a#0 exited with 0\n[stats] scope=client name=a#0 ratio=2.00\n";
+        assert!(check(&manifest, missing).is_err());
+        // `>` is the more-than form only at the start; elsewhere the value is text as ever.
+        assert!(value_meets("a>b", "a>b") && !value_meets("a>b", "a"));
     }
 
     #[test]

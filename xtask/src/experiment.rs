@@ -28,6 +28,8 @@ use sha2::{Digest, Sha256};
 
 use crate::image;
 use crate::workspace::Workspace;
+
+mod pressure;
 use crate::{expect, stats, trace};
 
 /// The folder of shipped experiments.
@@ -51,6 +53,10 @@ mod raw {
         pub sel4: Option<bool>,
         /// Run each synthetic pattern app as a Linux program too (gcc), beside the pager.
         pub linux: Option<bool>,
+        /// A pressure experiment: every client's budget as these percentages of its working set...
+        pub budget_percent: Option<Vec<u32>>,
+        /// ...under these eviction modes (fifo, clock).
+        pub evict: Option<Vec<String>>,
         pub quick: Option<Quick>,
     }
 
@@ -62,6 +68,7 @@ mod raw {
         pub policies: Option<Vec<String>>,
         pub fault_around_pages: Option<Vec<u32>>,
         pub sel4: Option<bool>,
+        pub budget_percent: Option<Vec<u32>>,
     }
 }
 
@@ -76,6 +83,8 @@ pub struct Experiment {
     pub policies: Vec<Policy>,
     pub sel4: bool,
     pub linux: bool,
+    /// Budgets and eviction modes, for a pressure experiment (simulator only, [`pressure`]).
+    pub pressure: Option<pressure::Pressure>,
 }
 
 fn field_error(file: &Path, field: &str, message: impl std::fmt::Display) -> anyhow::Error {
@@ -104,6 +113,7 @@ impl Experiment {
         }
         let (mut workloads, mut policies, mut windows, mut sel4) =
             (raw.workloads, raw.policies, raw.fault_around_pages, raw.sel4.unwrap_or(false));
+        let mut percents = raw.budget_percent;
         let linux = raw.linux.unwrap_or(false) && !quick;
         let mut prefix = "";
         if quick {
@@ -115,6 +125,7 @@ impl Experiment {
             policies = q.policies.unwrap_or(policies);
             windows = q.fault_around_pages.or(windows);
             sel4 = q.sel4.unwrap_or(false);
+            percents = q.budget_percent.or(percents);
         }
         if workloads.is_empty() {
             bail!(field_error(file, &format!("{prefix}workloads"), "names no workload"));
@@ -158,6 +169,43 @@ impl Experiment {
             }
         }
         cells.dedup();
+        let pressure = match (percents, raw.evict) {
+            (None, None) => None,
+            (Some(percents), Some(modes)) => {
+                if let Some(bad) = percents.iter().find(|p| !(1..=100).contains(*p)) {
+                    bail!(field_error(
+                        file,
+                        &format!("{prefix}budget_percent"),
+                        format!("{bad} is not in 1..=100")
+                    ));
+                }
+                let modes = modes
+                    .iter()
+                    .map(|name| {
+                        pager::EvictMode::from_name(name).filter(|m| m.evicts()).ok_or_else(|| {
+                            field_error(
+                                file,
+                                "evict",
+                                format!("unknown eviction mode {name:?} (known: fifo, clock)"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                if percents.is_empty() || modes.is_empty() {
+                    bail!(field_error(
+                        file,
+                        "budget_percent",
+                        "a pressure experiment needs budgets and modes"
+                    ));
+                }
+                if sel4 {
+                    bail!(field_error(file, "sel4", "a pressure experiment runs on the simulator only"));
+                }
+                Some(pressure::Pressure { percents, modes })
+            }
+            (None, Some(_)) => bail!(field_error(file, "budget_percent", "evict needs budget_percent")),
+            (Some(_), None) => bail!(field_error(file, "evict", "budget_percent needs evict")),
+        };
         Ok(Self {
             name: raw.name,
             description: raw.description.unwrap_or_default(),
@@ -165,6 +213,7 @@ impl Experiment {
             policies: cells,
             sel4,
             linux,
+            pressure,
         })
     }
 }
@@ -427,6 +476,9 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
     let mut experiment = Experiment::load(workspace, file, options.quick)?;
     if options.simulator_only {
         experiment.sel4 = false;
+    }
+    if let Some(pressure) = &experiment.pressure {
+        return pressure::run(workspace, &experiment, pressure);
     }
     let started = Instant::now();
     let workloads: Vec<Workload> = experiment
@@ -1002,6 +1054,23 @@ mod tests {
         let quick =
             parse("name = \"x\"\nworkloads = [\"manifests/hello.toml\"]\npolicies = [\"seed\"]\n", true);
         assert!(quick.unwrap_err().to_string().contains("quick: --quick needs a [quick] table"));
+    }
+
+    #[test]
+    fn a_pressure_experiment_names_budgets_and_modes() {
+        let head = "name = \"x\"\nworkloads = [\"manifests/patterns.toml\"]\npolicies = [\"seed\"]\n";
+        let e = parse(&format!("{head}budget_percent = [10, 100]\nevict = [\"fifo\", \"clock\"]\n"), false)
+            .unwrap();
+        let pressure = e.pressure.unwrap();
+        assert_eq!(pressure.percents, vec![10, 100]);
+        assert_eq!(pressure.modes, vec![pager::EvictMode::Fifo, pager::EvictMode::Clock]);
+        let unknown = parse(&format!("{head}budget_percent = [10]\nevict = [\"lru\"]\n"), false).unwrap_err();
+        assert!(unknown.to_string().contains("evict: unknown eviction mode \"lru\""), "{unknown}");
+        let range = parse(&format!("{head}budget_percent = [0]\nevict = [\"fifo\"]\n"), false).unwrap_err();
+        assert!(range.to_string().contains("budget_percent: 0 is not in 1..=100"), "{range}");
+        let alone = parse(&format!("{head}evict = [\"fifo\"]\n"), false).unwrap_err();
+        assert!(alone.to_string().contains("budget_percent: evict needs budget_percent"), "{alone}");
+        assert!(parse(head, false).unwrap().pressure.is_none());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use bootimage::{AppSpec, AttachmentSpec, ImageSpec, RegionSpec};
-use manifest::{AppSource, Manifest, Policy, PolicyName};
+use manifest::{AppSource, Eviction, Manifest, Policy, PolicyName};
 use serde::Serialize;
 
 use crate::apps::{self, AppElf};
@@ -123,6 +123,7 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
             stack_top: to_u32(app.stack.end(), "stack top")?,
             stack_size: to_u32(app.stack.size, "stack size")?,
             frame_budget: app.frame_budget.unwrap_or(0),
+            evict: eviction_code(app.evict),
             expected_exit: app.expect.exit_code,
             time_limit_ms: app.time_limit_ms,
             bench_floor: app.bench_floor,
@@ -159,9 +160,36 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
         frame_capacity: manifest.frames,
         copy_slot_limit: manifest.copy_slots.unwrap_or(0),
         trace: checked.trace,
+        store_bytes: to_u32(manifest.store.unwrap_or(0), "store size")?,
         apps,
         regions,
     })
+}
+
+/// `; app "a" evicts by clock at 64 frames, store 8192 KiB` for `cargo xtask check`; empty when
+/// no app evicts.
+pub fn describe_eviction(manifest: &Manifest) -> String {
+    let mut text = String::new();
+    for app in manifest.apps.iter().filter(|app| app.evict.evicts()) {
+        let at = match app.frame_budget {
+            Some(budget) => format!("{budget} frames"),
+            None => String::from("the pool's end"),
+        };
+        text += &format!("; app {:?} evicts by {} at {at}", app.name, app.evict.name());
+    }
+    if let Some(store) = manifest.store {
+        text += &format!(", store {} KiB", store >> 10);
+    }
+    text
+}
+
+/// The boot image's number of an eviction mode ([`bootimage::eviction`]).
+fn eviction_code(evict: Eviction) -> u8 {
+    match evict {
+        Eviction::None => bootimage::eviction::NONE,
+        Eviction::Fifo => bootimage::eviction::FIFO,
+        Eviction::Clock => bootimage::eviction::CLOCK,
+    }
 }
 
 /// The files of a written image.
@@ -187,6 +215,8 @@ pub struct Report {
     pub timeout_seconds: u64,
     /// The kernel build the image boots: "release" or "debug".
     pub kernel: &'static str,
+    /// Bytes the compressed store of evicted dirty pages may hold, when some app evicts.
+    pub store: Option<u64>,
     pub root_task: RootTaskReport,
     pub regions: Vec<RegionReport>,
     pub apps: Vec<AppReport>,
@@ -233,6 +263,8 @@ pub struct AppReport {
     pub heap: Option<RangeReport>,
     pub stack: StackReport,
     pub frame_budget: Option<u32>,
+    /// What a client does at its budget: "none" (it is stopped), "fifo" or "clock".
+    pub evict: &'static str,
     /// Milliseconds of guest time one run may take.
     pub time_limit_ms: u32,
     /// The apps this one may share its areas into.
@@ -341,6 +373,7 @@ pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Re
                 guard: app.stack.base - pager::PAGE_SIZE,
             },
             frame_budget: app.frame_budget,
+            evict: app.evict.name(),
             time_limit_ms: app.time_limit_ms,
             share_to: app.share_to.iter().map(|&index| manifest.apps[index].name.clone()).collect(),
             attachments: app
@@ -370,6 +403,7 @@ pub fn compose(workspace: &Workspace, checked: &Checked, root_task: &Path) -> Re
         memory: manifest.memory,
         timeout_seconds: manifest.timeout_seconds,
         kernel: manifest.kernel.name(),
+        store: manifest.store,
         root_task: RootTaskReport {
             apps_start: composed.apps_start,
             image_offset: composed.image_offset,
@@ -503,6 +537,35 @@ mod tests {
         assert_eq!(windows, [2, 64], "windows are at most 64 pages");
         assert_eq!(policy(Policy::FaultAround { pages: 3 }), ("fault-around", abi::policy::FAULT_AROUND, 3));
         assert_eq!(policy(Policy::Named(Cow)), ("cow", abi::policy::COW, 0));
+    }
+
+    #[test]
+    fn check_names_each_evicting_app_and_the_store() {
+        let text = "name = \"x\"\nstore = \"8M\"\n[[app]]\nname = \"a\"\ncrate = \"a\"\nframe_budget = 64\n\
+                    evict = \"clock\"\n[[app]]\nname = \"b\"\ncrate = \"b\"\n";
+        let manifest = Manifest::parse(Path::new("manifests/t.toml"), text).unwrap();
+        assert_eq!(describe_eviction(&manifest), "; app \"a\" evicts by clock at 64 frames, store 8192 KiB");
+        let plain = Manifest::parse(
+            Path::new("manifests/t.toml"),
+            &text.replace("store = \"8M\"\n", "").replace("evict = \"clock\"\n", ""),
+        )
+        .unwrap();
+        assert_eq!(describe_eviction(&plain), "");
+        let pool =
+            Manifest::parse(Path::new("manifests/t.toml"), &text.replace("frame_budget = 64\n", "")).unwrap();
+        assert_eq!(describe_eviction(&pool), "; app \"a\" evicts by clock at the pool's end, store 8192 KiB");
+    }
+
+    #[test]
+    fn eviction_modes_pack_to_the_boot_image_numbers() {
+        let codes = Eviction::ALL.map(eviction_code);
+        assert_eq!(codes, [bootimage::eviction::NONE, bootimage::eviction::FIFO, bootimage::eviction::CLOCK]);
+        assert_eq!(codes, [0, 1, 2]);
+        // The root task hands the number to the pager as is.
+        for evict in Eviction::ALL {
+            let mode = pager::EvictMode::from_code(u32::from(eviction_code(evict)));
+            assert_eq!(mode.map(|mode| mode.name()), Some(evict.name()));
+        }
     }
 
     #[test]

@@ -144,6 +144,9 @@ enum Command {
         /// Every client's frame budget [default: each app's own].
         #[arg(long)]
         budget: Option<u32>,
+        /// Every client's eviction at its budget: none (stopped), fifo or clock.
+        #[arg(long, default_value = "none")]
+        evict: String,
     },
     /// Record a manifest's trace, then boot it under every policy without eviction and check that the
     /// simulator's replay of the trace counts the same faults by class and frames.
@@ -249,10 +252,11 @@ fn run(command: Command) -> Result<()> {
             let apps = checked.manifest.apps.len();
             let instances = checked.manifest.instance_count();
             eprintln!(
-                "{}: ok ({apps} app{}, {instances} instance{}, no overlaps)",
+                "{}: ok ({apps} app{}, {instances} instance{}, no overlaps{})",
                 manifest.display(),
                 if apps == 1 { "" } else { "s" },
-                if instances == 1 { "" } else { "s" }
+                if instances == 1 { "" } else { "s" },
+                image::describe_eviction(&checked.manifest)
             );
         }
         Command::Image { manifest, out } => {
@@ -333,8 +337,8 @@ fn run(command: Command) -> Result<()> {
                 recorded.path.display()
             );
         }
-        Command::Simulate { trace: path, policy, pages, budget } => {
-            trace::simulate(&path, &policy, pages, budget)?
+        Command::Simulate { trace: path, policy, pages, budget, evict } => {
+            trace::simulate(&path, &policy, pages, budget, &evict)?
         }
         Command::Experiment { file, list, quick, simulator_only, rerun, jobs } => match file {
             Some(file) if !list => {

@@ -174,15 +174,21 @@ pub fn load(path: &Path) -> Result<(trace::Trace, Vec<u8>)> {
 }
 
 /// `cargo xtask simulate`: replays a trace under a policy and prints the `[stats]`-style totals.
-pub fn simulate(path: &Path, policy: &str, pages: u32, budget: Option<u32>) -> Result<()> {
+pub fn simulate(path: &Path, policy: &str, pages: u32, budget: Option<u32>, evict: &str) -> Result<()> {
     let (trace, image) = load(path)?;
     let policy = parse_policy(policy, pages)?;
+    let mode = pager::EvictMode::from_name(evict)
+        .ok_or_else(|| anyhow::anyhow!("--evict {evict:?} is not one of none, fifo, clock"))?;
     let started = Instant::now();
-    let replayed = sim::replay::replay(&image, &trace.records, sim::replay::ReplayOptions { policy, budget })
+    let options = sim::replay::ReplayOptions { policy, budget };
+    let replayed = sim::replay::replay_evicting(&image, &trace.records, options, mode)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let elapsed = started.elapsed();
     let line = replayed.to_stats_line(pager::Policy::name(&policy));
     println!("{line}");
+    if mode.evicts() {
+        println!("{}", replayed.to_evict_stats_line(mode));
+    }
     let records = stats::parse(&line);
     eprintln!("\nreplayed statistics:\n{}", stats::render(&records));
     eprintln!("{} records replayed in {:.3} ms", trace.records.len(), elapsed.as_secs_f64() * 1e3);
