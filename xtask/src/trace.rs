@@ -41,6 +41,17 @@ pub fn record(workspace: &Workspace, root_task: &Path, manifest: &Path, window: 
         bail!("--window {window}: a client needs at least 4 pages mapped (code, data and stack together)");
     }
     let mut checked = image::check(workspace, manifest)?;
+    // The window unmaps and remaps pages behind the pager, which an evicting client's own
+    // soft-unmapping and dirty tracking would then misread.
+    if window != 0 {
+        if let Some(app) = checked.manifest.apps.iter().find(|app| app.evict.evicts()) {
+            bail!(
+                "--window {window}: app {:?} evicts (evict = \"{}\"); record an image with evicting apps without a window",
+                app.name,
+                app.evict.name()
+            );
+        }
+    }
     with_policy(&mut checked, Policy::Seed);
     checked.trace = Some(window);
     let packed = image::pack(&checked)?;
