@@ -90,9 +90,10 @@ struct Space {
     next_slot: u64,
     /// Paging structures created in this client's VSpace.
     structures: u32,
-    /// Page tables retyped by the last batch and not yet mapped: the next is in slot `next_slot
-    /// - spare_tables`.
+    /// Page tables retyped by the last batch and not yet mapped, from slot index `spare_table`
+    /// of the block on (other objects may have been retyped after the batch).
     spare_tables: u64,
+    spare_table: u64,
 }
 
 /// The slot ranges the platform owns.
@@ -313,6 +314,7 @@ impl Sel4Platform {
             next_slot: FIRST_OBJECT_SLOT,
             structures: 0,
             spare_tables: 0,
+            spare_table: 0,
         };
         Ok(())
     }
@@ -432,13 +434,18 @@ impl Sel4Platform {
     fn spare_page_table(&mut self, client: ClientId) -> Result<CPtr, KernelError> {
         let space = *self.space(client)?;
         if space.spare_tables > 0 {
-            self.space(client)?.spare_tables -= 1;
-            return Ok(CPtr::new(self.block(client) + space.next_slot - space.spare_tables));
+            let slot = self.block(client) + space.spare_table;
+            let space = self.space(client)?;
+            space.spare_tables -= 1;
+            space.spare_table += 1;
+            return Ok(CPtr::new(slot));
         }
         let bits = sel4::abi::PAGE_TABLE_BITS;
         let batch = u64::from(pager::PAGE_TABLE_BATCH);
         let (slot, made) = self.retype_many_in_chunk(client, ObjectType::PageTable, bits, bits, batch)?;
-        self.space(client)?.spare_tables = made - 1;
+        let space = self.space(client)?;
+        space.spare_tables = made - 1;
+        space.spare_table = space.next_slot - space.spare_tables;
         Ok(slot)
     }
 
