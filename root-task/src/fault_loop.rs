@@ -87,7 +87,10 @@ impl Session {
         clients: Clients,
         timer: Option<crate::timer::Timer>,
     ) -> Self {
-        Self { pager, platform, endpoint, clients, vm_faults: 0, costs: FaultCosts::default(), timer }
+        let mut platform = platform;
+        let mut costs = FaultCosts::default();
+        costs.timing_overhead = platform.timing_overhead();
+        Self { pager, platform, endpoint, clients, vm_faults: 0, costs, timer }
     }
 
     /// Starts the first run of every instance (see [`Clients::launch_all`]).
