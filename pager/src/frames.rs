@@ -18,6 +18,10 @@ struct FrameRecord {
     content: FrameContent,
 }
 
+/// The most objects one `Untyped_Retype` makes (seL4's `CONFIG_RETYPE_FAN_OUT_LIMIT`, 256 in
+/// `kernel/autoconf.h` and in `sim`'s model).
+pub const LARGEST_RETYPE: u32 = 256;
+
 /// Why a frame could not be had.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AllocationError {
@@ -155,6 +159,27 @@ impl FrameTable {
         debug_assert_eq!(self.fresh, created);
         self.records.resize(self.records.len() + made as usize, None);
         Ok(())
+    }
+
+    /// Makes sure about `pages` fresh frames are ready (fewer when the pool's capacity or untyped
+    /// memory runs out), retyping them [`LARGEST_RETYPE`] at a time: for start-up work that knows
+    /// how many frames it is about to take (eager loading), which so makes them in the fewest
+    /// kernel entries. Best effort: a refused retype just leaves the rest to the usual refills.
+    pub fn reserve(&mut self, kernel: &mut impl RetypeFrames, pages: u32) {
+        loop {
+            let created = self.records.len() as u32;
+            let fresh_left = created - self.fresh;
+            let room = self.capacity - created;
+            let wanted = pages.saturating_sub(fresh_left).min(room).min(LARGEST_RETYPE);
+            // New frames join the fresh ones at the end of the table.
+            if wanted == 0 {
+                return;
+            }
+            match kernel.retype_frames(PoolFrame(created), wanted) {
+                Ok(made) => self.records.resize(self.records.len() + made as usize, None),
+                Err(_) => return,
+            }
+        }
     }
 
     /// Makes a frame just allocated the pager's own for good: charged to nobody, never freed (it keeps

@@ -3,6 +3,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::fmt;
 
 use crate::advise::{Advice, AdviseError, SEQUENTIAL_FAULT_AROUND};
@@ -143,6 +144,8 @@ pub struct Client {
     charged: u32,
     structures: PagingStructures,
     faults: FaultCounts,
+    /// The area [`Client::area_index`] found last.
+    last_area: Cell<u32>,
 }
 
 impl Client {
@@ -176,9 +179,20 @@ impl Client {
         self.areas.iter().map(Area::resident_pages).sum()
     }
 
+    /// The area holding `address`. Faults come in runs on one area, so the last one found is
+    /// tried before the search (areas never overlap, so a hit is the answer).
+    #[inline]
     fn area_index(&self, address: u64) -> Option<usize> {
+        let last = self.last_area.get() as usize;
+        if self.areas.get(last).is_some_and(|a| a.base <= address && address < a.end) {
+            return Some(last);
+        }
         let after = self.areas.partition_point(|a| a.base <= address);
-        after.checked_sub(1).filter(|&i| self.areas[i].contains(address))
+        let found = after.checked_sub(1).filter(|&i| self.areas[i].contains(address));
+        if let Some(index) = found {
+            self.last_area.set(index as u32);
+        }
+        found
     }
 
     pub(crate) fn insert_area(&mut self, area: Area, limit: usize) -> Result<(), AreaError> {
@@ -304,6 +318,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             budget,
             charged: 0,
             structures: PagingStructures::default(),
+            last_area: Cell::new(0),
             faults: FaultCounts::default(),
         };
         let index = match self.clients.iter().position(Option::is_none) {
@@ -471,7 +486,19 @@ impl<'img, P: Policy> Pager<'img, P> {
             fault: Fault { address: 0, ip: 0, access: Access::Read },
             reason,
         };
-        let areas = self.client(client).ok_or_else(|| refusal(RefusalReason::UnknownClient))?.areas.len();
+        let target = self.client(client).ok_or_else(|| refusal(RefusalReason::UnknownClient))?;
+        let areas = target.areas.len();
+        // The frames the work is about to take, retyped in the largest batches first: every page
+        // of the areas it populates (their image pages take none, so a few may be left fresh).
+        let pages: u32 = target
+            .areas
+            .iter()
+            .filter(|area| self.policy.populate_at_start(&area_view(area)))
+            .map(|area| area.pages())
+            .sum();
+        if pages > 0 {
+            self.frames.reserve(platform, pages);
+        }
         let mut mapped = 0;
         for area_index in 0..areas {
             let area = &self.clients[usize::from(client.0)].as_ref().expect("checked").areas[area_index];
