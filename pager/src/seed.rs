@@ -5,9 +5,10 @@
 //! segment alone: the image's own frame, or a new pool frame whose [`FrameContent`] is a copy of the
 //! file, zeroes, or both. That one decision gives the fault its class, the frame pool its choice of
 //! frame, the fill its bytes and sharing its rule (a page whose frame is the image's needs no pagemap
-//! entry). [`fill`] writes a new frame through the window; [`map_frame`] copies the frame cap and
-//! maps it, with [`map_with_missing_levels`] making missing paging structures on the way; the root
-//! task maps its own frames with that helper too.
+//! entry). [`fill`] writes a new frame through the window (mapping it there before its first
+//! write); [`map_frame`] maps it with the frame's own cap (a fresh frame of zeroes) or a cap copy,
+//! after making the paging structures the client lacks, with [`map_with_missing_levels`] as the
+//! fallback for any still missing; the root task maps its own frames with that helper too.
 
 use crate::area::{Area, Backend};
 use crate::elf::ElfImage;
