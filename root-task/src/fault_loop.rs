@@ -87,7 +87,10 @@ impl Session {
         clients: Clients,
         timer: Option<crate::timer::Timer>,
     ) -> Self {
-        Self { pager, platform, endpoint, clients, vm_faults: 0, costs: FaultCosts::default(), timer }
+        let mut platform = platform;
+        let mut costs = FaultCosts::default();
+        costs.timing_overhead = platform.timing_overhead();
+        Self { pager, platform, endpoint, clients, vm_faults: 0, costs, timer }
     }
 
     /// Starts the first run of every instance (see [`Clients::launch_all`]).
@@ -201,7 +204,7 @@ impl Session {
     }
 
     fn fault(&mut self, client: ClientId, fault: Fault) -> Option<Reply> {
-        let name = self.name(client);
+        // A client's name is looked up only to report it stopped, off the common path.
         match fault {
             Fault::Vm(vm) => {
                 self.vm_faults += 1;
@@ -230,6 +233,7 @@ impl Session {
                         let this = (vm.address, vm.ip);
                         if spurious && record.last_spurious == Some(this) {
                             self.costs.unanswered(kernel_entries);
+                            let name = self.name(client);
                             sel4::debug_println!(
                                 "[pager] stopped {name}: {access} at {:#x} (ip {:#x}): repeated fault on a page \
                                  already mapped for this access",
@@ -244,6 +248,7 @@ impl Session {
                     }
                     Err(refusal) => {
                         self.costs.unanswered(kernel_entries);
+                        let name = self.name(client);
                         sel4::debug_println!(
                             "[pager] stopped {name}: {} at {:#x} (ip {:#x}): {}",
                             refusal.fault.access,
@@ -257,6 +262,7 @@ impl Session {
                 }
             }
             Fault::UserException(exception) => {
+                let name = self.name(client);
                 sel4::debug_println!(
                     "[pager] stopped {name}: exception at {:#x} (ip {:#x}): user exception, vector {} ({}, \
                      error code {:#x})",
@@ -270,6 +276,7 @@ impl Session {
                 None
             }
             Fault::Cap(cap) => {
+                let name = self.name(client);
                 sel4::debug_print!(
                     "[pager] stopped {name}: capability fault at {:#x} (ip {:#x}): no capability at CPtr {:#x}",
                     cap.address,
@@ -284,6 +291,7 @@ impl Session {
                 None
             }
             Fault::UnknownSyscall(syscall) => {
+                let name = self.name(client);
                 sel4::debug_println!(
                     "[pager] stopped {name}: syscall at {:#x} (ip {:#x}): unknown syscall {}",
                     syscall.ip(),
