@@ -18,6 +18,10 @@ struct FrameRecord {
     content: FrameContent,
 }
 
+/// The most objects one `Untyped_Retype` makes (seL4's `CONFIG_RETYPE_FAN_OUT_LIMIT`, 256 in
+/// `kernel/autoconf.h` and in `sim`'s model).
+pub const LARGEST_RETYPE: u32 = 256;
+
 /// Why a frame could not be had.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AllocationError {
@@ -45,6 +49,9 @@ pub struct FrameTable {
     /// Frames the pager keeps for itself for good (the shared zero frame): in use, never freed,
     /// counted apart from [`FrameCounts::in_use`].
     pinned: u32,
+    /// One bit per created frame: its own cap maps it into the pager's window (for good). The
+    /// window is lazy: a frame is windowed before its first fill, never before.
+    windowed: Vec<u64>,
 }
 
 /// A frame just taken from the pool.
@@ -53,6 +60,8 @@ pub struct Allocation {
     pub frame: PoolFrame,
     /// The frame is known to hold only zeroes (fresh from the kernel).
     pub zeroed: bool,
+    /// The frame's own cap maps it into the window; otherwise that cap maps it nowhere.
+    pub windowed: bool,
 }
 
 /// A snapshot of the frame pool's counts.
@@ -81,6 +90,7 @@ impl FrameTable {
             batch: batch.max(1),
             in_use: 0,
             pinned: 0,
+            windowed: Vec::new(),
         }
     }
 
@@ -93,12 +103,12 @@ impl FrameTable {
     ) -> Result<Allocation, AllocationError> {
         let fresh_left = self.fresh < self.records.len() as u32;
         let allocation = match (content, self.free.pop()) {
-            (FrameContent::Copy, Some(index)) => Allocation { frame: PoolFrame(index), zeroed: false },
+            (FrameContent::Copy, Some(index)) => self.recycled(index),
             (_, recycled) if fresh_left => {
                 self.free.extend(recycled);
                 self.take_fresh()
             }
-            (_, Some(index)) => Allocation { frame: PoolFrame(index), zeroed: false },
+            (_, Some(index)) => self.recycled(index),
             (_, None) => {
                 self.refill(kernel)?;
                 self.take_fresh()
@@ -113,7 +123,27 @@ impl FrameTable {
     fn take_fresh(&mut self) -> Allocation {
         let frame = PoolFrame(self.fresh);
         self.fresh += 1;
-        Allocation { frame, zeroed: true }
+        Allocation { frame, zeroed: true, windowed: false }
+    }
+
+    fn recycled(&self, index: u32) -> Allocation {
+        let frame = PoolFrame(index);
+        Allocation { frame, zeroed: false, windowed: self.is_windowed(frame) }
+    }
+
+    /// Whether `frame`'s own cap maps it into the window.
+    pub fn is_windowed(&self, frame: PoolFrame) -> bool {
+        let index = frame.0 as usize;
+        self.windowed.get(index / 64).is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
+
+    /// Records that `frame`'s own cap now maps it into the window.
+    pub fn set_windowed(&mut self, frame: PoolFrame) {
+        let index = frame.0 as usize;
+        if self.windowed.len() <= index / 64 {
+            self.windowed.resize(index / 64 + 1, 0);
+        }
+        self.windowed[index / 64] |= 1 << (index % 64);
     }
 
     fn refill(&mut self, kernel: &mut impl RetypeFrames) -> Result<(), AllocationError> {
@@ -129,6 +159,27 @@ impl FrameTable {
         debug_assert_eq!(self.fresh, created);
         self.records.resize(self.records.len() + made as usize, None);
         Ok(())
+    }
+
+    /// Makes sure about `pages` fresh frames are ready (fewer when the pool's capacity or untyped
+    /// memory runs out), retyping them [`LARGEST_RETYPE`] at a time: for start-up work that knows
+    /// how many frames it is about to take (eager loading), which so makes them in the fewest
+    /// kernel entries. Best effort: a refused retype just leaves the rest to the usual refills.
+    pub fn reserve(&mut self, kernel: &mut impl RetypeFrames, pages: u32) {
+        loop {
+            let created = self.records.len() as u32;
+            let fresh_left = created - self.fresh;
+            let room = self.capacity - created;
+            let wanted = pages.saturating_sub(fresh_left).min(room).min(LARGEST_RETYPE);
+            // New frames join the fresh ones at the end of the table.
+            if wanted == 0 {
+                return;
+            }
+            match kernel.retype_frames(PoolFrame(created), wanted) {
+                Ok(made) => self.records.resize(self.records.len() + made as usize, None),
+                Err(_) => return,
+            }
+        }
     }
 
     /// Makes a frame just allocated the pager's own for good: charged to nobody, never freed (it keeps
@@ -249,6 +300,7 @@ impl FrameTable {
     pub fn metadata_bytes(&self) -> usize {
         self.records.capacity() * core::mem::size_of::<Option<FrameRecord>>()
             + self.free.capacity() * core::mem::size_of::<u32>()
+            + self.windowed.capacity() * core::mem::size_of::<u64>()
     }
 }
 

@@ -40,6 +40,7 @@ pub mod resident;
 pub mod seed;
 pub mod stats;
 pub mod store;
+pub mod structures;
 
 pub use advise::{Advice, AdviseError};
 pub use app::AppAreaError;
@@ -49,11 +50,12 @@ pub use evict::{EvictCounts, EvictMode};
 pub use fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
 pub use frames::{Allocation, AllocationError, FrameCounts, LargeFrameCounts};
 pub use pager::{Client, Pager, PagerConfig, PagerError, ShareError, TeardownReport};
-pub use platform::{KernelError, MapError, PagingLevel, Platform};
+pub use platform::{KernelError, MapError, MappingCap, PagingLevel, Platform};
 pub use policy::{AppPolicy, AreaPolicy, AreaView, BuiltinPolicy, Mode, PageRule, Policy, PolicyKind};
 pub use seed::{map_with_missing_levels, FrameContent, LevelsError};
 pub use stats::FaultCounts;
 pub use store::StoreCounts;
+pub use structures::PagingStructures;
 
 /// Bytes in a page, the pager's unit of areas, faults and accounting.
 pub const PAGE_SIZE: u64 = 4096;
@@ -127,9 +129,21 @@ pub struct ImagePage(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LargeFrame(pub u32);
 
-/// A slot holding one copy of a frame cap, numbered by the pager; each mapping owns one.
+/// A slot holding one copy of a frame cap, numbered by the pager; each mapping owns one, but a
+/// mapping made with a pool frame's own cap ([`CopySlot::OWN`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CopySlot(pub u32);
+
+impl CopySlot {
+    /// Stands for "no copy: the pool frame's own cap" in a resident page's record (no slot pool
+    /// reaches this number).
+    pub const OWN: Self = Self(u32::MAX);
+}
+
+/// Page tables a client's paging-structure retype makes at once: a page table then costs one
+/// `PageTable_Map` and an eighth of an `Untyped_Retype` (the root task retypes them from the
+/// client's chunk; `sim` counts its retypes by the same number).
+pub const PAGE_TABLE_BATCH: u32 = 8;
 
 /// The frame behind a page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

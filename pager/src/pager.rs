@@ -5,6 +5,7 @@ mod evicting;
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::fmt;
 
 use crate::advise::{Advice, AdviseError, SEQUENTIAL_FAULT_AROUND};
@@ -13,15 +14,16 @@ use crate::elf::{ElfError, ElfImage};
 use crate::evict::{EvictCounts, EvictMode, Tracker};
 use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
 use crate::frames::{FrameCounts, FrameTable, LargeFrameCounts, LargeFrameTable, SlotPool};
-use crate::platform::Platform;
+use crate::platform::{MappingCap, Platform};
 use crate::policy::{AppPolicy, AreaPolicy, AreaView, Mode, Policy};
 use crate::resident::ResidentPage;
 use crate::seed::{classify, fill, image_frame_of, map_frame, Image, NewFrame, PageSource};
 use crate::stats::FaultCounts;
 use crate::store::{Store, StoreCounts};
+use crate::structures::PagingStructures;
 use crate::{
-    page_align_down, ClientId, FrameRef, ImageId, LargeFrame, PoolFrame, Rights, SharedId, LARGE_PAGE_SIZE,
-    PAGES_PER_LARGE_PAGE, PAGE_SIZE, USER_ADDRESS_LIMIT,
+    page_align_down, ClientId, CopySlot, FrameRef, ImageId, LargeFrame, PoolFrame, Rights, SharedId,
+    LARGE_PAGE_SIZE, PAGES_PER_LARGE_PAGE, PAGE_SIZE, USER_ADDRESS_LIMIT,
 };
 
 /// The capacities of one system image. Everything the pager holds is bounded by these.
@@ -158,10 +160,12 @@ pub struct Client {
     areas: Vec<Area>,
     budget: Option<u32>,
     charged: u32,
-    paging_structures: u32,
+    structures: PagingStructures,
     faults: FaultCounts,
     /// An evicting client's evictable pages and eviction counts; `None` under [`EvictMode::None`].
     tracker: Option<alloc::boxed::Box<Tracker>>,
+    /// The area [`Client::area_index`] found last.
+    last_area: Cell<u32>,
 }
 
 impl Client {
@@ -192,7 +196,7 @@ impl Client {
 
     /// Paging structures created for this client's address space.
     pub fn paging_structures(&self) -> u32 {
-        self.paging_structures
+        self.structures.count()
     }
 
     /// Faults served and refused, all areas together.
@@ -205,9 +209,20 @@ impl Client {
         self.areas.iter().map(Area::resident_pages).sum()
     }
 
+    /// The area holding `address`. Faults come in runs on one area, so the last one found is
+    /// tried before the search (areas never overlap, so a hit is the answer).
+    #[inline]
     fn area_index(&self, address: u64) -> Option<usize> {
+        let last = self.last_area.get() as usize;
+        if self.areas.get(last).is_some_and(|a| a.base <= address && address < a.end) {
+            return Some(last);
+        }
         let after = self.areas.partition_point(|a| a.base <= address);
-        after.checked_sub(1).filter(|&i| self.areas[i].contains(address))
+        let found = after.checked_sub(1).filter(|&i| self.areas[i].contains(address));
+        if let Some(index) = found {
+            self.last_area.set(index as u32);
+        }
+        found
     }
 
     pub(crate) fn insert_area(&mut self, area: Area, limit: usize) -> Result<(), AreaError> {
@@ -355,7 +370,8 @@ impl<'img, P: Policy> Pager<'img, P> {
             areas: Vec::new(),
             budget,
             charged: 0,
-            paging_structures: 0,
+            structures: PagingStructures::default(),
+            last_area: Cell::new(0),
             faults: FaultCounts::default(),
             tracker: evict.evicts().then(|| alloc::boxed::Box::new(Tracker::new(evict))),
         };
@@ -501,6 +517,20 @@ impl<'img, P: Policy> Pager<'img, P> {
         self.shared[usize::from(id.0)].as_mut().expect("live shared object")
     }
 
+    /// Makes the paging structures a 4 KiB map at `vaddr` in `client` needs that it lacks, and
+    /// records them: for a page the root task maps itself (the IPC buffer), so that the pager's
+    /// record of the client's structures stays whole. On failure, the level and why.
+    pub fn make_paging_structures(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        vaddr: u64,
+    ) -> Result<(), (crate::PagingLevel, crate::KernelError)> {
+        let target = self.clients.get_mut(usize::from(client.0)).and_then(Option::as_mut);
+        let target = target.ok_or((crate::PagingLevel::Pdpt, crate::KernelError::UnknownClient(client)))?;
+        target.structures.make_missing(platform, client, vaddr, false)
+    }
+
     /// Runs the policy's start-up work for a client (eager loading). Returns pages mapped.
     pub fn start_client(
         &mut self,
@@ -512,7 +542,19 @@ impl<'img, P: Policy> Pager<'img, P> {
             fault: Fault { address: 0, ip: 0, access: Access::Read },
             reason,
         };
-        let areas = self.client(client).ok_or_else(|| refusal(RefusalReason::UnknownClient))?.areas.len();
+        let target = self.client(client).ok_or_else(|| refusal(RefusalReason::UnknownClient))?;
+        let areas = target.areas.len();
+        // The frames the work is about to take, retyped in the largest batches first: every page
+        // of the areas it populates (their image pages take none, so a few may be left fresh).
+        let pages: u32 = target
+            .areas
+            .iter()
+            .filter(|area| self.policy.populate_at_start(&area_view(area)))
+            .map(|area| area.pages())
+            .sum();
+        if pages > 0 {
+            self.frames.reserve(platform, pages);
+        }
         let mut mapped = 0;
         for area_index in 0..areas {
             let area = &self.clients[usize::from(client.0)].as_ref().expect("checked").areas[area_index];
@@ -843,7 +885,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             if let FrameRef::Pool(frame) = hit {
                 frames.add_reference(frame);
             }
-            match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, hit, rights) {
+            match map_frame(platform, slots, &mut target.structures, client, vaddr, hit, false, rights) {
                 Ok(slot) => {
                     target.areas[area_index].resident.fill(vacancy, ResidentPage { frame: hit, slot });
                     return Ok((FaultClass::SharedHit, hit));
@@ -857,8 +899,8 @@ impl<'img, P: Policy> Pager<'img, P> {
             }
         }
 
-        let (class, frame) = match classify(area, index, images) {
-            PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page)),
+        let (class, frame, own_cap) = match classify(area, index, images) {
+            PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page), false),
             PageSource::New(new) => {
                 if let Some(budget) = target.budget.filter(|b| target.charged >= *b) {
                     return Err(RefusalReason::OverBudget { budget });
@@ -866,12 +908,19 @@ impl<'img, P: Policy> Pager<'img, P> {
                 let allocation =
                     frames.allocate(platform, client, new.content).map_err(RefusalReason::OutOfFrames)?;
                 target.charged += 1;
-                fill(platform, allocation, &new);
-                (FaultClass::NewFrame(new.content), FrameRef::Pool(allocation.frame))
+                let own_cap = match fill(platform, frames, allocation, &new) {
+                    Ok(own_cap) => own_cap,
+                    Err(error) => {
+                        frames.release(allocation.frame);
+                        target.charged -= 1;
+                        return Err(RefusalReason::Kernel(error));
+                    }
+                };
+                (FaultClass::NewFrame(new.content), FrameRef::Pool(allocation.frame), own_cap)
             }
         };
 
-        match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, frame, rights) {
+        match map_frame(platform, slots, &mut target.structures, client, vaddr, frame, own_cap, rights) {
             Ok(slot) => {
                 let area = &mut target.areas[area_index];
                 area.resident.fill(vacancy, ResidentPage { frame, slot });
@@ -920,7 +969,14 @@ impl<'img, P: Policy> Pager<'img, P> {
         let allocation =
             frames.allocate(platform, client, new.content).map_err(RefusalReason::OutOfFrames)?;
         target.charged += 1;
-        fill(platform, allocation, &new);
+        let own_cap = match fill(platform, frames, allocation, &new) {
+            Ok(own_cap) => own_cap,
+            Err(error) => {
+                frames.release(allocation.frame);
+                target.charged -= 1;
+                return Err(RefusalReason::Kernel(error));
+            }
+        };
         let class = match old.frame {
             FrameRef::Image(_) => FaultClass::CowCopy,
             // A large frame is never mapped read-only first: not reached.
@@ -930,15 +986,13 @@ impl<'img, P: Policy> Pager<'img, P> {
         let area = &mut target.areas[area_index];
         area.resident.remove(index);
         // Deleting the copy unmaps it first (`delete_copy`); a slot the kernel kept stays out.
-        if platform.delete_copy(old.slot).is_ok() {
-            slots.put(old.slot);
-        }
+        let _ = take_mapping_away(platform, slots, old, false);
         if let FrameRef::Pool(shared) = old.frame {
             // The zero frame: pinned, so this is never its last reference.
             frames.release(shared);
         }
         let frame = FrameRef::Pool(allocation.frame);
-        match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, frame, rights) {
+        match map_frame(platform, slots, &mut target.structures, client, vaddr, frame, own_cap, rights) {
             Ok(slot) => {
                 let area = &mut target.areas[area_index];
                 area.resident.insert(index, ResidentPage { frame, slot });
@@ -974,8 +1028,10 @@ impl<'img, P: Policy> Pager<'img, P> {
         let Some(page) = removed else {
             return Ok(false);
         };
-        // The copy is deleted below whether or not the unmap went through; deletion unmaps too.
-        let _ = platform.unmap_page(page.slot);
+        // A copy is deleted below whether or not the unmap went through; deletion unmaps too.
+        if page.slot != CopySlot::OWN {
+            let _ = platform.unmap_page(MappingCap::Copy(page.slot));
+        }
         self.drop_mapping(platform, page);
         Ok(true)
     }
@@ -1104,18 +1160,15 @@ impl<'img, P: Policy> Pager<'img, P> {
         Ok(pages)
     }
 
-    /// Deletes a mapping's cap copy (unmapping it) and drops its frame reference.
+    /// Takes a mapping away (its cap copy deleted, or the frame's own cap unmapped) and drops its
+    /// frame reference.
     fn drop_mapping(&mut self, platform: &mut impl Platform, page: ResidentPage) -> bool {
-        let deleted = platform.delete_copy(page.slot);
-        self.forget_mapping(page, deleted)
+        let _ = take_mapping_away(platform, &mut self.slots, page, false);
+        self.forget_mapping(page)
     }
 
-    /// Takes back the slot of a mapping whose copy was deleted and drops its frame reference.
-    fn forget_mapping(&mut self, page: ResidentPage, deleted: Result<(), crate::KernelError>) -> bool {
-        // A failed delete leaves a slot the kernel still holds; keep it out of the pool.
-        if deleted.is_ok() {
-            self.slots.put(page.slot);
-        }
+    /// Drops the frame reference of a mapping taken away.
+    fn forget_mapping(&mut self, page: ResidentPage) -> bool {
         match page.frame {
             FrameRef::Pool(frame) => self.release_frame(frame),
             FrameRef::Large(frame) => self.release_large_frame(frame),
@@ -1244,9 +1297,10 @@ impl<'img, P: Policy> Pager<'img, P> {
             });
             for page in area.resident.iter().map(|(_, page)| page).chain(large) {
                 report.pages_unmapped += 1;
-                // The caller destroys the address space next, and the mappings with it: no unmap.
-                let deleted = platform.delete_copy_in_teardown(page.slot);
-                report.frames_freed += u32::from(self.forget_mapping(page, deleted));
+                // The caller destroys the address space next, and the copies' mappings with it:
+                // no unmap for those. A frame's own cap is unmapped, so it can map the frame again.
+                let _ = take_mapping_away(platform, &mut self.slots, page, true);
+                report.frames_freed += u32::from(self.forget_mapping(page));
             }
             if let Some(shared_id) = area.shared {
                 report.frames_freed += self.detach(shared_id);
@@ -1353,7 +1407,7 @@ fn resolve_large(
     }
     let base = u64::from(span) * LARGE_PAGE_SIZE;
     let large = FrameRef::Large(frame);
-    Some(match map_frame(platform, slots, &mut target.paging_structures, client, base, large, rights) {
+    Some(match map_frame(platform, slots, &mut target.structures, client, base, large, false, rights) {
         Ok(slot) => {
             target.charged += PAGES_PER_LARGE_PAGE;
             let area = &mut target.areas[area_index];
@@ -1366,6 +1420,29 @@ fn resolve_large(
             Err(reason)
         }
     })
+}
+
+/// Takes a mapping away: deletes its cap copy (unmapping it first, unless the address space is
+/// destroyed next: `teardown`) and gives its slot back, or unmaps the pool frame's own cap, which
+/// cannot be deleted and must map nothing before the frame is used again. A slot the kernel would
+/// not empty stays out of the pool.
+fn take_mapping_away(
+    platform: &mut impl Platform,
+    slots: &mut SlotPool,
+    page: ResidentPage,
+    teardown: bool,
+) -> Result<(), crate::KernelError> {
+    match (page.slot, page.frame) {
+        (CopySlot::OWN, FrameRef::Pool(frame)) => platform.unmap_page(MappingCap::Own(frame)),
+        (slot, _) => {
+            let deleted =
+                if teardown { platform.delete_copy_in_teardown(slot) } else { platform.delete_copy(slot) };
+            if deleted.is_ok() {
+                slots.put(slot);
+            }
+            deleted
+        }
+    }
 }
 
 /// The pager's pools, borrowed apart from its clients.
@@ -1411,7 +1488,7 @@ fn serve_read_only(
     if let FrameRef::Pool(zero) = frame {
         frames.add_reference(zero);
     }
-    match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, frame, rights) {
+    match map_frame(platform, slots, &mut target.structures, client, vaddr, frame, false, rights) {
         Ok(slot) => {
             target.areas[area_index].resident.fill(vacancy, ResidentPage { frame, slot });
             Some(Ok((class, frame)))
@@ -1437,7 +1514,11 @@ fn shared_zero_frame(
     }
     let allocation =
         frames.allocate(platform, client, crate::FrameContent::Zero).map_err(RefusalReason::OutOfFrames)?;
-    fill(platform, allocation, &NewFrame::ZERO);
+    // Mapped into every client with copies (read-only), so its own cap stays unused.
+    if let Err(error) = fill(platform, frames, allocation, &NewFrame::ZERO) {
+        frames.release(allocation.frame);
+        return Err(RefusalReason::Kernel(error));
+    }
     frames.pin(allocation.frame);
     *zero_frame = Some(allocation.frame);
     Ok(allocation.frame)

@@ -5,7 +5,19 @@
 //! the host the `sim` crate implements them with a strict model of the same rules. Numbering is the
 //! pager's: a [`PoolFrame`] or [`CopySlot`] index maps to a fixed CSpace slot in the implementation.
 
-use crate::{ClientId, FrameRef, ImagePage, LargeFrame, PoolFrame, Rights};
+use crate::{ClientId, CopySlot, FrameRef, ImagePage, LargeFrame, PoolFrame, Rights};
+
+/// The cap a client mapping is made with. seL4 maps a frame cap in one place only, so each
+/// mapping of a frame has a cap of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MappingCap {
+    /// A `CNode_Copy` of the frame's cap in a cap-copy slot.
+    Copy(CopySlot),
+    /// Pool frame's own (original) cap: a fresh frame that holds only zeroes is mapped into its
+    /// first client with it, which saves the copy. That cap is then in no window; the pager unmaps
+    /// it (it cannot be deleted) before the frame is used again.
+    Own(PoolFrame),
+}
 
 /// A paging-structure level below the root (PML4 on x86_64) that a mapping may find missing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -87,7 +99,7 @@ pub trait CopyFrameCaps {
 
 /// Maps and unmaps pages in client address spaces.
 pub trait MapPages {
-    /// Maps the frame whose copy is in `slot` at `vaddr` in `client`'s address space. A large
+    /// Maps the frame `cap` names at `vaddr` in `client`'s address space. A large
     /// frame's copy maps a 2 MiB page (`vaddr` 2 MiB aligned) in a page-directory slot: no page
     /// table is needed, so the only missing levels it reports are the PDPT and the page directory,
     /// and a slot already holding a page table refuses it (seL4's `DeleteFirst`).
@@ -95,25 +107,38 @@ pub trait MapPages {
         &mut self,
         client: ClientId,
         vaddr: u64,
-        slot: crate::CopySlot,
+        cap: MappingCap,
         rights: Rights,
     ) -> Result<(), MapError>;
-    /// Creates and maps the missing paging structure `level` that covers `vaddr`.
+    /// Creates and maps the missing paging structure `level` that covers `vaddr`. The pager asks
+    /// before the first map that needs it (it knows which structures a client has); how the
+    /// object is made (one retype of several page tables, say) is the implementation's.
     fn map_paging_structure(
         &mut self,
         client: ClientId,
         vaddr: u64,
         level: PagingLevel,
     ) -> Result<(), KernelError>;
-    /// Unmaps the frame whose copy is in `slot`, keeping the copy.
-    fn unmap_page(&mut self, slot: crate::CopySlot) -> Result<(), KernelError>;
+    /// Unmaps the mapping made with `cap`, keeping the cap. Unmapping a cap that is not mapped, or
+    /// whose address space is gone, succeeds and clears the cap's mapping (as on seL4).
+    fn unmap_page(&mut self, cap: MappingCap) -> Result<(), KernelError>;
 }
 
 /// Fills pool frames through the pager's own window onto them (no map or unmap per fill).
+///
+/// The window is lazy: a pool frame is mapped there (with its own cap, for good) only before it is
+/// first written, so a fresh frame that only ever holds zeroes never is, and its own cap can map
+/// it into a client instead. Every read or write of a frame's bytes must come after
+/// [`FrameWindow::map_window`] for it. A frame whose own cap maps it into a client cannot be
+/// windowed with that cap: reading such a frame (to compress it, say) needs a copy of its cap
+/// mapped into the window, or the client's mapping moved to a copy first.
 pub trait FrameWindow {
-    /// Writes `bytes` into `frame` at `offset`. The range lies inside the page.
+    /// Maps pool frame `frame` into the window with its own cap. The pager calls it once per
+    /// frame, before the first fill, and only while that cap maps the frame nowhere.
+    fn map_window(&mut self, frame: PoolFrame) -> Result<(), KernelError>;
+    /// Writes `bytes` into `frame` (windowed) at `offset`. The range lies inside the page.
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]);
-    /// Zeroes `length` bytes of `frame` from `offset`. The range lies inside the page.
+    /// Zeroes `length` bytes of `frame` (windowed) from `offset`. The range lies inside the page.
     fn zero_frame(&mut self, frame: PoolFrame, offset: usize, length: usize);
     /// Zeroes the whole of large frame `frame` (one recycled from an earlier client).
     fn zero_large_frame(&mut self, frame: LargeFrame);

@@ -62,11 +62,22 @@ pub const DENSE_MIN: usize = 2;
 const LEAF_SHIFT: u32 = LEAF_PAGES.trailing_zeros();
 const CHUNK_SHIFT: u32 = CHUNK_PAGES.trailing_zeros();
 
-/// One resident page: the frame mapped there and the cap copy that maps it.
+/// One resident page: the frame mapped there and the cap copy that maps it ([`CopySlot::OWN`]:
+/// the pool frame's own cap).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ResidentPage {
     pub frame: FrameRef,
     pub slot: CopySlot,
+}
+
+impl ResidentPage {
+    /// The cap that maps the page.
+    pub fn cap(&self) -> crate::MappingCap {
+        match (self.slot, self.frame) {
+            (CopySlot::OWN, FrameRef::Pool(frame)) => crate::MappingCap::Own(frame),
+            (slot, _) => crate::MappingCap::Copy(slot),
+        }
+    }
 }
 
 /// Where a page that [`ResidentPages::find`] did not find would go in that table.

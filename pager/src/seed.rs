@@ -5,16 +5,18 @@
 //! segment alone: the image's own frame, or a new pool frame whose [`FrameContent`] is a copy of the
 //! file, zeroes, or both. That one decision gives the fault its class, the frame pool its choice of
 //! frame, the fill its bytes and sharing its rule (a page whose frame is the image's needs no pagemap
-//! entry). [`fill`] writes a new frame through the window; [`map_frame`] copies the frame cap and
-//! maps it, with [`map_with_missing_levels`] making missing paging structures on the way; the root
-//! task maps its own frames with that helper too.
+//! entry). [`fill`] writes a new frame through the window (mapping it there before its first
+//! write); [`map_frame`] maps it with the frame's own cap (a fresh frame of zeroes) or a cap copy,
+//! after making the paging structures the client lacks, with [`map_with_missing_levels`] as the
+//! fallback for any still missing; the root task maps its own frames with that helper too.
 
 use crate::area::{Area, Backend};
 use crate::elf::ElfImage;
 use crate::fault::RefusalReason;
-use crate::frames::{Allocation, SlotPool};
-use crate::platform::{KernelError, MapError, PagingLevel, Platform};
-use crate::{page_align_down, ClientId, CopySlot, FrameRef, ImagePage, Rights, PAGE_SIZE};
+use crate::frames::{Allocation, FrameTable, SlotPool};
+use crate::platform::{KernelError, MapError, MappingCap, PagingLevel, Platform};
+use crate::structures::PagingStructures;
+use crate::{page_align_down, ClientId, CopySlot, FrameRef, ImagePage, PoolFrame, Rights, PAGE_SIZE};
 
 const PAGE: usize = PAGE_SIZE as usize;
 
@@ -134,13 +136,27 @@ fn padded_with_zeroes(bytes: &[u8], page_offset: u64, pad_lo: u64, pad_hi: u64) 
     })
 }
 
-/// Fills a new frame through the window. Zeroes already there (a fresh frame) are not written again.
+/// Fills a new frame through the window, mapping it there first when it must be written and
+/// never was (the window is lazy). Zeroes already there (a fresh frame) are not written again.
+/// Returns whether the frame's own cap is free to map it into the client: a fresh frame that
+/// needed no fill is in no window, so the client's mapping needs no cap copy.
 // Inlined, as `map_frame` is: the fault path calls both from another module, which may lie in another
 // codegen unit, and out of line they cost every fault a call each (`cargo xtask bench`). Always: with
 // the callers zero-page and cow add, a plain hint no longer kept it inline.
 #[inline(always)]
-pub(crate) fn fill(platform: &mut impl Platform, allocation: Allocation, new: &NewFrame<'_>) {
+pub(crate) fn fill(
+    platform: &mut impl Platform,
+    frames: &mut FrameTable,
+    allocation: Allocation,
+    new: &NewFrame<'_>,
+) -> Result<bool, KernelError> {
+    if new.content == FrameContent::Zero && allocation.zeroed {
+        return Ok(!allocation.windowed);
+    }
     let frame = allocation.frame;
+    if !allocation.windowed {
+        window(platform, frames, frame)?;
+    }
     match new.content {
         FrameContent::Copy => platform.write_frame(frame, 0, new.bytes),
         FrameContent::Mixed => {
@@ -150,6 +166,20 @@ pub(crate) fn fill(platform: &mut impl Platform, allocation: Allocation, new: &N
         }
         FrameContent::Zero => zero(platform, allocation, 0, PAGE),
     }
+    Ok(false)
+}
+
+/// Maps a frame into the window before its first fill (out of line: once per frame).
+#[cold]
+#[inline(never)]
+fn window(
+    platform: &mut impl Platform,
+    frames: &mut FrameTable,
+    frame: PoolFrame,
+) -> Result<(), KernelError> {
+    platform.map_window(frame)?;
+    frames.set_windowed(frame);
+    Ok(())
 }
 
 /// Zeroes part of a new frame, unless it is known to be all zeroes already.
@@ -159,38 +189,59 @@ fn zero(platform: &mut impl Platform, allocation: Allocation, offset: usize, len
     }
 }
 
-/// Copies the frame cap and maps it, creating missing paging structures on the way (HelenOS
-/// `page_mapping_insert`); each structure made is counted in `paging_structures`. Returns the
-/// copy slot.
+/// Maps a frame into a client (HelenOS `page_mapping_insert`): with the pool frame's own cap when
+/// `own_cap` (a fresh frame in no window), else with a new cap copy. Paging structures the client
+/// lacks are made first (`structures` knows which), so the map does not fail for one; should it
+/// still find a level missing, that level is made and the map tried again. Returns the copy slot
+/// ([`CopySlot::OWN`] for the frame's own cap).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn map_frame(
     platform: &mut impl Platform,
     slots: &mut SlotPool,
-    paging_structures: &mut u32,
+    structures: &mut PagingStructures,
     client: ClientId,
     vaddr: u64,
     frame: FrameRef,
+    own_cap: bool,
     rights: Rights,
 ) -> Result<CopySlot, RefusalReason> {
-    let slot = slots.take().ok_or(RefusalReason::OutOfSlots { capacity: slots.capacity() })?;
-    if let Err(error) = platform.copy_frame_cap(frame, slot) {
-        slots.put(slot);
-        return Err(RefusalReason::Kernel(error));
+    let large = matches!(frame, FrameRef::Large(_));
+    if !structures.covers(vaddr, large) {
+        structures
+            .make_missing(platform, client, vaddr, large)
+            .map_err(|(level, error)| RefusalReason::NoPagingStructure { level, error })?;
     }
+    let cap = match frame {
+        FrameRef::Pool(pool) if own_cap => MappingCap::Own(pool),
+        _ => {
+            let slot = slots.take().ok_or(RefusalReason::OutOfSlots { capacity: slots.capacity() })?;
+            if let Err(error) = platform.copy_frame_cap(frame, slot) {
+                slots.put(slot);
+                return Err(RefusalReason::Kernel(error));
+            }
+            MappingCap::Copy(slot)
+        }
+    };
     let mapped = map_with_missing_levels(
         platform,
-        |platform| platform.map_page(client, vaddr, slot, rights),
-        |platform, level| {
-            platform.map_paging_structure(client, vaddr, level).map(|()| *paging_structures += 1)
-        },
+        |platform| platform.map_page(client, vaddr, cap, rights),
+        |platform, level| structures.make_level(platform, client, vaddr, level),
     );
     let reason = match mapped {
-        Ok(()) => return Ok(slot),
+        Ok(()) => {
+            return Ok(match cap {
+                MappingCap::Copy(slot) => slot,
+                MappingCap::Own(_) => CopySlot::OWN,
+            })
+        }
         Err(LevelsError::Map(error)) => RefusalReason::Kernel(error),
         Err(LevelsError::Level { level, error }) => RefusalReason::NoPagingStructure { level, error },
         Err(LevelsError::StillMissing(level)) => RefusalReason::Kernel(KernelError::LevelStillMissing(level)),
     };
-    discard_copy(platform, slots, slot);
+    if let MappingCap::Copy(slot) = cap {
+        discard_copy(platform, slots, slot);
+    }
     Err(reason)
 }
 

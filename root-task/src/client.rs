@@ -4,7 +4,7 @@
 //! Every kernel call here goes through the platform, which counts it ([`Sel4Platform::invoke`]).
 
 use abi::{EntryState, IPC_BUFFER_ADDRESS, PAGER_ENDPOINT_SLOT};
-use pager::{ClientId, KernelError, Rights};
+use pager::{ClientId, KernelError, Pager, Rights};
 use sel4::abi::{PAGE_BITS, PML4_BITS, SLOT_BITS, TCB_BITS, WORD_BITS};
 use sel4::{
     init, CNode, CPtr, CapRights, Endpoint, Frame, ObjectType, Pml4, Tcb, TcbConfiguration, UserContext,
@@ -41,8 +41,14 @@ pub fn client_of_badge(badge: u64) -> Option<ClientId> {
 
 /// Creates the client's objects in its block: PML4 (with an ASID), IPC buffer frame mapped at
 /// [`IPC_BUFFER_ADDRESS`], CNode with the badged endpoint in slot [`PAGER_ENDPOINT_SLOT`], and a
-/// configured TCB.
-pub fn create(platform: &mut Sel4Platform, client: ClientId, endpoint: Endpoint) -> Result<Tcb, Failure> {
+/// configured TCB. The IPC buffer's paging structures are made through `pager`, which keeps the
+/// record of every client's structures.
+pub fn create(
+    pager: &mut Pager<'static>,
+    platform: &mut Sel4Platform,
+    client: ClientId,
+    endpoint: Endpoint,
+) -> Result<Tcb, Failure> {
     platform.open_space(client).map_err(|e| Failure::Kernel("untyped chunk", e))?;
     // Largest alignment first, so the chunk packs without gaps: PML4 and IPC frame (4 KiB),
     // CNode (512 bytes) then TCB (2 KiB, aligned up past the CNode), then paging structures.
@@ -56,6 +62,9 @@ pub fn create(platform: &mut Sel4Platform, client: ClientId, endpoint: Endpoint)
         .retype_in_chunk(client, ObjectType::Page4K, PAGE_BITS, PAGE_BITS)
         .map(Frame::from_cptr)
         .map_err(|e| Failure::Kernel("retype IPC buffer", e))?;
+    pager
+        .make_paging_structures(platform, client, IPC_BUFFER_ADDRESS)
+        .map_err(|(_, e)| Failure::Kernel("paging structures of the IPC buffer", e))?;
     platform
         .map_own_frame(client, ipc_buffer, IPC_BUFFER_ADDRESS, Rights::READ_WRITE)
         .map_err(|e| Failure::Kernel("map IPC buffer", e))?;

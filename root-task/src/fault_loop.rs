@@ -95,16 +95,10 @@ impl Session {
         clients: Clients,
         timer: Option<crate::timer::Timer>,
     ) -> Self {
-        Self {
-            pager,
-            platform,
-            endpoint,
-            clients,
-            vm_faults: 0,
-            costs: FaultCosts::default(),
-            timer,
-            floor: None,
-        }
+        let mut platform = platform;
+        let mut costs = FaultCosts::default();
+        costs.timing_overhead = platform.timing_overhead();
+        Self { pager, platform, endpoint, clients, vm_faults: 0, costs, timer, floor: None }
     }
 
     /// Measures the kernel's floor with `floor` (an image with a `bench_floor` app).
@@ -232,7 +226,7 @@ impl Session {
     }
 
     fn fault(&mut self, client: ClientId, fault: Fault) -> Option<Reply> {
-        let name = self.name(client);
+        // A client's name is looked up only to report it stopped, off the common path.
         match fault {
             Fault::Vm(vm) => {
                 self.vm_faults += 1;
@@ -261,6 +255,7 @@ impl Session {
                         let this = (vm.address, vm.ip);
                         if spurious && record.last_spurious == Some(this) {
                             self.costs.unanswered(kernel_entries);
+                            let name = self.name(client);
                             sel4::debug_println!(
                                 "[pager] stopped {name}: {access} at {:#x} (ip {:#x}): repeated fault on a page \
                                  already mapped for this access",
@@ -275,6 +270,7 @@ impl Session {
                     }
                     Err(refusal) => {
                         self.costs.unanswered(kernel_entries);
+                        let name = self.name(client);
                         sel4::debug_println!(
                             "[pager] stopped {name}: {} at {:#x} (ip {:#x}): {}",
                             refusal.fault.access,
@@ -288,6 +284,7 @@ impl Session {
                 }
             }
             Fault::UserException(exception) => {
+                let name = self.name(client);
                 let bench_floor = self.clients.record(client).is_some_and(|r| r.launch.app.bench_floor != 0);
                 if let (Some(registers), Some(floor)) =
                     (crate::floor::step_over(bench_floor, &exception), &mut self.floor)
@@ -321,6 +318,7 @@ impl Session {
                 None
             }
             Fault::Cap(cap) => {
+                let name = self.name(client);
                 sel4::debug_print!(
                     "[pager] stopped {name}: capability fault at {:#x} (ip {:#x}): no capability at CPtr {:#x}",
                     cap.address,
@@ -335,6 +333,7 @@ impl Session {
                 None
             }
             Fault::UnknownSyscall(syscall) => {
+                let name = self.name(client);
                 sel4::debug_println!(
                     "[pager] stopped {name}: syscall at {:#x} (ip {:#x}): unknown syscall {}",
                     syscall.ip(),

@@ -95,8 +95,8 @@ impl ClientKernel for Sel4Platform {
 }
 
 /// Tears a client down: its thread first, the pager's mappings and references next (the copies
-/// deleted without an unmap, [`pager::platform::CopyFrameCaps::delete_copy_in_teardown`]), its
-/// objects and address space last. Every step is tried; `Err` names the first that failed.
+/// deleted without an unmap, [`pager::platform::CopyFrameCaps::delete_copy_in_teardown`]; a frame
+/// mapped with its own cap unmapped), its objects and address space last. Every step is tried; `Err` names the first that failed.
 pub fn tear_down<K: ClientKernel, P: Policy>(
     pager: &mut Pager<'_, P>,
     kernel: &mut K,
@@ -264,7 +264,7 @@ impl Clients {
         let setup_at = sel4::timestamp();
         let client = add_client(pager, platform, self.image, &self.regions, app, image_id)
             .map_err(|e| alloc::format!("{name}: {e}"))?;
-        let tcb = match client::create(platform, client, self.endpoint) {
+        let tcb = match client::create(pager, platform, client, self.endpoint) {
             Ok(tcb) => tcb,
             Err(error) => {
                 // Nothing is mapped yet: the pager forgets the client, the block's chunk is emptied.
@@ -486,7 +486,9 @@ mod tests {
         let unmaps = session.kernel.counters().unmap_calls;
 
         tear_down(&mut session.pager, &mut session.kernel, client, ()).unwrap();
-        assert_eq!(session.kernel.counters().unmap_calls, unmaps, "the space's destruction unmaps");
+        // The space's destruction unmaps the copies; the zero page's frame, mapped with its own
+        // cap (never deleted), is unmapped so that the cap can map it again.
+        assert_eq!(session.kernel.counters().unmap_calls, unmaps + 1);
         assert!(!session.kernel.has_address_space(client));
         assert_eq!(session.kernel.mapped_pages(), 0);
         assert!(session.kernel.stale_mappings().is_empty());
@@ -503,15 +505,16 @@ mod tests {
         assert_eq!(session.kernel.violations(), &[]);
     }
 
-    /// The same steps with the space kept: the copies are gone but the pages stay mapped, which
-    /// is why the destruction must follow the teardown delete.
+    /// The same steps with the space kept: the copies are gone but their pages stay mapped, which
+    /// is why the destruction must follow the teardown delete. (The zero page, mapped with its
+    /// frame's own cap, was unmapped.)
     #[test]
     fn without_destroying_the_space_the_teardown_delete_leaves_the_pages_mapped() {
         let boot = boot_image();
         let (mut session, client) = session_with_a_client(&boot);
         session.pager.remove_client(&mut session.kernel, client).unwrap();
         assert_eq!(session.kernel.live_copies(), 0);
-        assert_eq!(session.kernel.stale_mappings().len(), 3);
+        assert_eq!(session.kernel.stale_mappings().len(), 2);
         assert_eq!(session.kernel.read(client, 0x60_0010, 4), Ok(b"DATA".to_vec()));
         session.kernel.destroy_address_space(client);
         assert!(session.kernel.stale_mappings().is_empty());

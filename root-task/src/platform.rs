@@ -2,8 +2,10 @@
 //!
 //! Numbering follows the pager's choices onto fixed slots of the root CNode:
 //! - pool frame `n` is the cap in `frames.start + n`, retyped in batches from the boot info's
-//!   untyped memory and mapped once (that original cap) into the root task's own VSpace at
-//!   `window + n * 4096`, so filling a frame is a plain memory copy;
+//!   untyped memory. Before its first fill that original cap maps it, for good, into the root
+//!   task's own VSpace at `window + n * 4096`, so filling a frame is a plain memory copy; a fresh
+//!   frame that only ever holds zeroes is never windowed, and that cap maps it into its first
+//!   client instead (no copy);
 //! - large frame `n` is the cap in `large_frames.start + n`, a 2 MiB frame retyped from an untyped
 //!   of at least 2 MiB when a client first needs it and mapped once into the root task's VSpace at
 //!   `large_window + n * 2 MiB` (a page-directory slot each), so zeroing a recycled one is a memset;
@@ -11,7 +13,8 @@
 //! - image page `n` is `userImageFrames.start + n`: the boot image's own frames;
 //! - client `c` owns the block of `block_slots` slots at `blocks.start + c * block_slots`: its
 //!   untyped chunk of 2^`chunk_bits` bytes, then every object retyped from that chunk (TCB, CNode,
-//!   PML4, IPC buffer frame, paging structures). Revoking the chunk deletes them all and gives the
+//!   PML4, IPC buffer frame, paging structures: page tables [`pager::PAGE_TABLE_BATCH`] to a retype,
+//!   the spares kept for the client's next ones). Revoking the chunk deletes them all and gives the
 //!   memory back for the next client in the block.
 //!
 //! Every kernel entry the root task makes while serving clients is made here, and counted
@@ -24,8 +27,8 @@ use alloc::vec::Vec;
 
 use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
 use pager::{
-    ClientId, CopySlot, FrameRef, ImagePage, KernelError, LargeFrame, LevelsError, MapError, PagingLevel,
-    PoolFrame, Rights, LARGE_PAGE_SIZE,
+    ClientId, CopySlot, FrameRef, ImagePage, KernelError, LargeFrame, LevelsError, MapError, MappingCap,
+    PagingLevel, PoolFrame, Rights, LARGE_PAGE_SIZE,
 };
 use sel4::{
     init, CPtr, CapRights, Endpoint, Frame, InvocationLabel, MessageInfo, ObjectType, PageDirectory,
@@ -102,6 +105,10 @@ struct Space {
     next_slot: u64,
     /// Paging structures created in this client's VSpace.
     structures: u32,
+    /// Page tables retyped by the last batch and not yet mapped, from slot index `spare_table`
+    /// of the block on (other objects may have been retyped after the batch).
+    spare_tables: u64,
+    spare_table: u64,
 }
 
 /// The slot ranges the platform owns.
@@ -130,6 +137,8 @@ pub struct Sel4Platform {
     ticks: u64,
     /// One bit per boot-image page ever mapped into a client.
     image_pages_mapped: Vec<u64>,
+    /// One bit per pool frame mapped into the window (by `map_window`, for good).
+    windowed: Vec<u64>,
 }
 
 /// The pager's view of a kernel error: out of memory named, any other by its code.
@@ -163,6 +172,7 @@ impl Sel4Platform {
             entries: 0,
             ticks: 0,
             image_pages_mapped: alloc::vec![0; image_words],
+            windowed: Vec::new(),
         }
     }
 
@@ -222,6 +232,22 @@ impl Sel4Platform {
     /// Time-stamp ticks spent inside the kernel calls made through this platform so far.
     pub fn kernel_ticks(&self) -> u64 {
         self.ticks
+    }
+
+    /// Ticks that timing one kernel call adds to the code around it, outside the call's own
+    /// interval (the time stamps and the sums): measured by timing a call that does nothing, less
+    /// the distance of two bare time stamps. Under `-icount` a fixed count of instructions, which
+    /// the report takes out of the pager's code per fault. The counts stay as they were.
+    pub fn timing_overhead(&mut self) -> u64 {
+        let (entries, ticks) = (self.entries, self.ticks);
+        let bare_start = sel4::timestamp();
+        let bare = sel4::timestamp().wrapping_sub(bare_start);
+        let start = sel4::timestamp();
+        let _ = self.invoke(|| core::hint::black_box(Ok::<(), sel4::Error>(())));
+        let total = sel4::timestamp().wrapping_sub(start);
+        let inner = self.ticks - ticks;
+        (self.entries, self.ticks) = (entries, ticks);
+        total.saturating_sub(inner + bare)
     }
 
     /// Makes one kernel call, counting the entry and the ticks it took. Every kernel call the root
@@ -321,6 +347,8 @@ impl Sel4Platform {
             watermark: 0,
             next_slot: FIRST_OBJECT_SLOT,
             structures: 0,
+            spare_tables: 0,
+            spare_table: 0,
         };
         Ok(())
     }
@@ -334,6 +362,20 @@ impl Sel4Platform {
         size_bits: u8,
         memory_bits: u8,
     ) -> Result<CPtr, KernelError> {
+        self.retype_many_in_chunk(client, object_type, size_bits, memory_bits, 1).map(|(slot, _)| slot)
+    }
+
+    /// Retypes up to `count` objects alike from the client's chunk into the next slots of its
+    /// block, in one call: as many as the block has slots and the chunk has room for (at least
+    /// one). Returns the first slot and how many were made.
+    fn retype_many_in_chunk(
+        &mut self,
+        client: ClientId,
+        object_type: ObjectType,
+        size_bits: u8,
+        memory_bits: u8,
+        count: u64,
+    ) -> Result<(CPtr, u64), KernelError> {
         let block = self.block(client);
         let space = *self.space(client)?;
         if !space.chunk_ready || space.next_slot >= self.layout.block_slots {
@@ -341,17 +383,19 @@ impl Sel4Platform {
         }
         let size = 1u64 << memory_bits;
         let start = space.watermark.next_multiple_of(size);
-        if start + size > 1 << self.layout.chunk_bits {
+        let room = ((1u64 << self.layout.chunk_bits).saturating_sub(start)) / size;
+        let count = count.min(self.layout.block_slots - space.next_slot).min(room);
+        if count == 0 {
             return Err(KernelError::OutOfMemory);
         }
         let slot = block + space.next_slot;
         let chunk = Untyped::new(block + CHUNK_SLOT);
-        self.invoke(|| chunk.retype(object_type, size_bits, init::CNODE, 0, 0, slot, 1))
+        self.invoke(|| chunk.retype(object_type, size_bits, init::CNODE, 0, 0, slot, count))
             .map_err(kernel_error)?;
         let space = self.space(client)?;
-        space.watermark = start + size;
-        space.next_slot += 1;
-        Ok(CPtr::new(slot))
+        space.watermark = start + size * count;
+        space.next_slot += count;
+        Ok((CPtr::new(slot), count))
     }
 
     /// Records the client's PML4 (retyped and assigned an ASID by the caller).
@@ -402,7 +446,41 @@ impl Sel4Platform {
         space.watermark = 0;
         space.next_slot = FIRST_OBJECT_SLOT;
         space.structures = 0;
+        space.spare_tables = 0;
         Ok(())
+    }
+
+    /// The frame cap a mapping is made with: a copy's slot, or a pool frame's own.
+    fn mapping_cap(&self, cap: MappingCap) -> Result<Frame, KernelError> {
+        match cap {
+            MappingCap::Copy(slot) => {
+                self.layout.copies.slot(u64::from(slot.0)).map(Frame::from_cptr).ok_or(KernelError::OutOfSlots)
+            }
+            MappingCap::Own(frame) if frame.0 < self.frames_created => Ok(self.pool_frame(frame)),
+            MappingCap::Own(frame) => {
+                Err(KernelError::FrameOutOfOrder { expected: PoolFrame(self.frames_created), asked: frame })
+            }
+        }
+    }
+
+    /// The slot of a page table for the client: a spare from its last batch, else the first of a
+    /// new batch retyped from its chunk (one call for up to [`pager::PAGE_TABLE_BATCH`]).
+    fn spare_page_table(&mut self, client: ClientId) -> Result<CPtr, KernelError> {
+        let space = *self.space(client)?;
+        if space.spare_tables > 0 {
+            let slot = self.block(client) + space.spare_table;
+            let space = self.space(client)?;
+            space.spare_tables -= 1;
+            space.spare_table += 1;
+            return Ok(CPtr::new(slot));
+        }
+        let bits = sel4::abi::PAGE_TABLE_BITS;
+        let batch = u64::from(pager::PAGE_TABLE_BATCH);
+        let (slot, made) = self.retype_many_in_chunk(client, ObjectType::PageTable, bits, bits, batch)?;
+        let space = self.space(client)?;
+        space.spare_tables = made - 1;
+        space.spare_table = space.next_slot - space.spare_tables;
+        Ok(slot)
     }
 
     /// The cap of pool frame `frame`.
@@ -431,14 +509,20 @@ impl Sel4Platform {
         self.invoke(|| cspace::copy(destination, source, CapRights::READ_WRITE)).map_err(kernel_error)
     }
 
-    /// The window bytes of a created pool frame.
+    /// Whether pool frame `frame` is mapped into the window.
+    fn is_windowed(&self, frame: PoolFrame) -> bool {
+        let index = frame.0 as usize;
+        self.windowed.get(index / 64).is_some_and(|word| word & (1 << (index % 64)) != 0)
+    }
+
+    /// The window bytes of a windowed pool frame.
     fn window_page(&mut self, frame: PoolFrame) -> &mut [u8] {
-        assert!(frame.0 < self.frames_created, "pool frame {} was never created", frame.0);
+        assert!(self.is_windowed(frame), "pool frame {} is not in the window", frame.0);
         // SAFETY: pool frame `frame` was retyped and its original cap mapped read-write at
-        // `window(frame)` in this VSpace by `retype_frames` (checked just above), and stays
-        // mapped for the root task's life: the cap is never deleted or unmapped. Only this
-        // platform touches the window, and the returned borrow is tied to `&mut self`, so there
-        // is no other reference to these bytes.
+        // `window(frame)` in this VSpace by `map_window` (checked just above: the bit is set only
+        // after that map succeeded), and stays mapped for the root task's life: a windowed cap is
+        // never deleted or unmapped. Only this platform touches the window, and the returned
+        // borrow is tied to `&mut self`, so there is no other reference to these bytes.
         unsafe { core::slice::from_raw_parts_mut(Self::window(frame) as *mut u8, PAGE as usize) }
     }
 }
@@ -499,25 +583,8 @@ impl RetypeFrames for Sel4Platform {
                 Err(AllocationError::Kernel(error)) => return Err(kernel_error(error)),
             }
         }
-        // Map each new frame once into the window (the original cap; clients get copies).
-        for index in 0..count {
-            let frame = PoolFrame(first.0 + index as u32);
-            let cap = self.pool_frame(frame);
-            let window = Self::window(frame);
-            let result =
-                self.invoke(|| cap.map(init::VSPACE, window, CapRights::READ_WRITE, VmAttributes::default()));
-            if let Err(error) = result {
-                // Give back the frames that could not be windowed; keep the ones before.
-                for rest in index..count {
-                    let _ = self.invoke(|| cspace::delete(CPtr::new(start + rest)));
-                }
-                if index == 0 {
-                    return Err(kernel_error(error));
-                }
-                count = index;
-                break;
-            }
-        }
+        // No window maps here: a frame is windowed before its first fill (`map_window`), and a
+        // fresh one that only ever holds zeroes never is.
         self.frames_created += count as u32;
         Ok(count as u32)
     }
@@ -567,12 +634,11 @@ impl MapPages for Sel4Platform {
         &mut self,
         client: ClientId,
         vaddr: u64,
-        slot: CopySlot,
+        cap: MappingCap,
         rights: Rights,
     ) -> Result<(), MapError> {
-        let slot =
-            self.layout.copies.slot(u64::from(slot.0)).ok_or(MapError::Kernel(KernelError::OutOfSlots))?;
-        self.map(client, Frame::from_cptr(slot), vaddr, rights)
+        let frame = self.mapping_cap(cap).map_err(MapError::Kernel)?;
+        self.map(client, frame, vaddr, rights)
     }
 
     fn map_paging_structure(
@@ -587,7 +653,10 @@ impl MapPages for Sel4Platform {
             PagingLevel::PageDirectory => (ObjectType::PageDirectory, sel4::abi::PAGE_DIRECTORY_BITS),
             PagingLevel::PageTable => (ObjectType::PageTable, sel4::abi::PAGE_TABLE_BITS),
         };
-        let slot = self.retype_in_chunk(client, object_type, bits, bits)?;
+        let slot = match level {
+            PagingLevel::PageTable => self.spare_page_table(client)?,
+            _ => self.retype_in_chunk(client, object_type, bits, bits)?,
+        };
         let attributes = VmAttributes::default();
         self.invoke(|| match level {
             PagingLevel::Pdpt => Pdpt::from_cptr(slot).map(pml4, vaddr, attributes),
@@ -599,13 +668,29 @@ impl MapPages for Sel4Platform {
         Ok(())
     }
 
-    fn unmap_page(&mut self, slot: CopySlot) -> Result<(), KernelError> {
-        let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
-        self.unmap_frame(Frame::from_cptr(slot))
+    fn unmap_page(&mut self, cap: MappingCap) -> Result<(), KernelError> {
+        let frame = self.mapping_cap(cap)?;
+        self.unmap_frame(frame)
     }
 }
 
 impl FrameWindow for Sel4Platform {
+    fn map_window(&mut self, frame: PoolFrame) -> Result<(), KernelError> {
+        if frame.0 >= self.frames_created {
+            return Err(KernelError::FrameOutOfOrder { expected: PoolFrame(self.frames_created), asked: frame });
+        }
+        let cap = self.pool_frame(frame);
+        let window = Self::window(frame);
+        self.invoke(|| cap.map(init::VSPACE, window, CapRights::READ_WRITE, VmAttributes::default()))
+            .map_err(kernel_error)?;
+        let index = frame.0 as usize;
+        if self.windowed.len() <= index / 64 {
+            self.windowed.resize(index / 64 + 1, 0);
+        }
+        self.windowed[index / 64] |= 1 << (index % 64);
+        Ok(())
+    }
+
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]) {
         self.window_page(frame)[offset..offset + bytes.len()].copy_from_slice(bytes);
     }

@@ -11,7 +11,7 @@ use alloc::collections::{BTreeSet, VecDeque};
 use alloc::vec::Vec;
 
 use pager::platform::MapPages;
-use pager::{Access, ClientId, CopySlot, FaultClass, FaultResolution, FrameContent, Pager, Rights};
+use pager::{Access, ClientId, FaultClass, FaultResolution, FrameContent, MappingCap, Pager, Rights};
 use trace::{Chunker, Record};
 
 use crate::platform::Sel4Platform;
@@ -153,7 +153,7 @@ pub fn fault_record(pager: &Pager<'static>, event: &FaultEvent, served: Option<&
 /// trace holds references the pager would otherwise never see.
 ///
 /// It works beside the pager, not in it: the pager still holds every page it resolved (its frame,
-/// its cap copy, its counts); the window only takes a page's mapping away (`unmap_page` on its
+/// its cap, its counts); the window only takes a page's mapping away (`unmap_page` on its
 /// copy) and puts it back (`map_page`), so a page's content is never lost and the pager's
 /// accounting and teardown are unchanged. The oldest mapping goes first (first in, first out: with
 /// no accessed bits to read, seL4 shows the pager no references but faults). A fault on a page the
@@ -188,9 +188,9 @@ impl Window {
         }
     }
 
-    fn slot_and_rights(pager: &Pager<'static>, client: ClientId, page: u64) -> Option<(CopySlot, Rights)> {
+    fn slot_and_rights(pager: &Pager<'static>, client: ClientId, page: u64) -> Option<(MappingCap, Rights)> {
         let area = pager.client(client)?.areas().iter().find(|a| a.base() <= page && page < a.end())?;
-        Some((area.resident_at(page)?.slot, area.rights()))
+        Some((area.resident_at(page)?.cap(), area.rights()))
     }
 
     /// Serves a fault on a page the window unmapped or made read-only; `Pager` for any other.

@@ -188,7 +188,8 @@ pub fn class_costs(costs: &FaultCosts) {
     for ((_, class), cost) in FaultCosts::CLASSES.iter().zip(costs.classes.iter()) {
         sel4::debug_println!(
             "[stats] scope=class class={class} faults={} kernel_entries={} kernel_entries_min={} \
-             pager_ticks={} pager_ticks_min={} pager_ticks_median={} pager_ticks_max={} pager_kernel_ticks={}",
+             pager_ticks={} pager_ticks_min={} pager_ticks_median={} pager_ticks_max={} pager_kernel_ticks={} \
+             pager_code_median={} timing_overhead={}",
             cost.faults,
             cost.kernel_entries,
             cost.kernel_entries_min,
@@ -196,7 +197,9 @@ pub fn class_costs(costs: &FaultCosts) {
             cost.ticks_min,
             cost.ticks_median(),
             cost.ticks_max,
-            cost.kernel_ticks
+            cost.kernel_ticks,
+            cost.code_ticks_median(),
+            costs.timing_overhead
         );
     }
 }

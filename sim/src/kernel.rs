@@ -7,11 +7,21 @@
 //! even when the pager swallowed the error.
 //!
 //! Deleting a cap follows 5.0's rule (`finaliseCap`'s `final` test): it unmaps the frame only when it
-//! is the last cap to it. A copy never is (the pool frame's original cap stays in the pager's window,
-//! the image frame's with the root task), so a copy deleted while mapped leaves its mapping behind,
+//! is the last cap to it. A copy never is (the pool frame's original cap stays with the pager, the
+//! image frame's with the root task), so a copy deleted while mapped leaves its mapping behind,
 //! with no cap to account for it: a *stale* mapping, which only destroying the address space
 //! removes. [`CopyFrameCaps::delete_copy`] unmaps first, as the root task does; the teardown delete
 //! does not, and the model checks that its stale mappings go with their address space.
+//!
+//! A pool frame's own (original) cap maps once too: into the pager's window
+//! ([`FrameWindow::map_window`], for good, before the frame's first fill: the window's reads and
+//! writes need it) or into one client ([`MappingCap::Own`], a fresh frame that only holds zeroes),
+//! never both. It is never deleted, so the pager unmaps it before the frame is used again; an
+//! address space destroyed under it is the pager's mistake too.
+//!
+//! Paging structures are retyped as the root task retypes them: a page directory or PDPT one at a
+//! time, page tables [`pager::PAGE_TABLE_BATCH`] at a time per client; each is mapped by a call of
+//! its own, and the retypes are counted in [`ModelCounters::retype_calls`].
 //!
 //! Large (2 MiB) frames follow seL4 5.0's x86_64 rules for `X86_LargePage`: each is retyped from
 //! untyped memory of at least 2 MiB (the model keeps a count of such objects,
@@ -26,8 +36,8 @@ use std::fmt;
 
 use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
 use pager::{
-    ClientId, CopySlot, FrameRef, ImagePage, KernelError, LargeFrame, MapError, PagingLevel, PoolFrame,
-    Rights,
+    ClientId, CopySlot, FrameRef, ImagePage, KernelError, LargeFrame, MapError, MappingCap, PagingLevel,
+    PoolFrame, Rights,
 };
 
 /// Bytes in a frame object (a 4 KiB x86 page).
@@ -153,6 +163,11 @@ pub enum Violation {
     WindowReadOfWritableFrame { frame: PoolFrame, client: ClientId, vaddr: u64 },
     /// The window read a frame that was never created.
     WindowReadOfMissingFrame { frame: PoolFrame },
+    /// The window read or wrote a frame its own cap does not map there (the root task would fault).
+    WindowNotMapped { frame: PoolFrame },
+    /// A pool frame's own cap was mapped (into a client or the window) while it maps the frame
+    /// already, or the frame was never created (seL4: InvalidCapability, FailedLookup).
+    OwnCapMapped { frame: PoolFrame },
 }
 
 impl fmt::Display for Violation {
@@ -186,9 +201,11 @@ pub struct ModelCounters {
     pub large_frames_created: u64,
     pub copy_calls: u64,
     pub delete_calls: u64,
+    /// Maps of frames: into clients (copies and own caps) and into the window.
     pub map_calls: u64,
     /// Map calls that failed because a paging structure was missing.
     pub missing_level_failures: u64,
+    /// Maps of paging structures (their retypes are in `retype_calls`).
     pub paging_structure_calls: u64,
     pub paging_structures_created: u64,
     pub unmap_calls: u64,
@@ -514,6 +531,8 @@ impl PageTables {
 /// which pages are mapped.
 #[derive(Debug, Default)]
 struct AddressSpace {
+    /// Page tables retyped in the last batch and not mapped yet.
+    spare_tables: u32,
     pdpts: BTreeSet<u64>,
     directories: BTreeSet<u64>,
     /// The page tables and the 4 KiB pages they map.
@@ -623,8 +642,17 @@ pub struct ModelKernel {
     /// Every stale mapping of a frame (its copy deleted while mapped, its space not yet destroyed).
     stale_of: PerFrame<SmallSet<MappingPlace>>,
     spaces: BTreeMap<ClientId, AddressSpace>,
+    /// Per pool frame: where its own cap maps it.
+    own_caps: Vec<OwnCap>,
     violations: Vec<Violation>,
     counters: ModelCounters,
+}
+
+/// Where a pool frame's own cap maps it: nowhere, into the window (for good) or into one client.
+#[derive(Clone, Copy, Debug, Default)]
+struct OwnCap {
+    windowed: bool,
+    mapped_at: Option<MappingPlace>,
 }
 
 impl ModelKernel {
@@ -657,6 +685,7 @@ impl ModelKernel {
             copies_of: PerFrame::new(),
             stale_of: PerFrame::new(),
             spaces: BTreeMap::new(),
+            own_caps: Vec::new(),
             violations: Vec::new(),
             counters: ModelCounters::default(),
         }
@@ -753,6 +782,10 @@ impl ModelKernel {
         for (vaddr, entry) in space.entries() {
             if entry.stale {
                 self.forget_stale(entry.frame, MappingPlace { client, vaddr });
+            } else if entry.slot == CopySlot::OWN {
+                // The own cap keeps its mapping on seL4 (and a later map of it fails): the pager
+                // should have unmapped it.
+                mapped += 1;
             } else {
                 mapped += 1;
                 if let Some(copy) = self.copies.get_mut(&entry.slot) {
@@ -873,8 +906,13 @@ impl ModelKernel {
     /// On a kernel that keeps no contents (see [`ModelKernel::without_contents`]).
     pub fn mappings_of(&self, frame: FrameRef) -> Vec<Mapping> {
         assert!(self.keeps_contents(), "a kernel without contents keeps no mappings by frame");
-        let live =
-            self.copies_of.get(frame).into_iter().flatten().filter_map(|slot| self.copies[slot].mapped_at);
+        let own = match frame {
+            FrameRef::Pool(pool) => self.own_caps.get(pool.0 as usize).and_then(|own| own.mapped_at),
+            _ => None,
+        };
+        let live = own.into_iter().chain(
+            self.copies_of.get(frame).into_iter().flatten().filter_map(|slot| self.copies[slot].mapped_at),
+        );
         let stale = self.stale_of.get(frame).into_iter().flatten().copied();
         let large = is_large(frame);
         live.chain(stale)
@@ -999,6 +1037,10 @@ impl ModelKernel {
             self.violations.push(Violation::WindowOutOfFrame { frame, offset, length });
             return false;
         }
+        if !self.own_caps[frame.0 as usize].windowed {
+            self.violations.push(Violation::WindowNotMapped { frame });
+            return false;
+        }
         if !self.keeps_contents() {
             // No bytes, so none a client could see change (and no index of copies by frame).
             return true;
@@ -1047,6 +1089,7 @@ impl RetypeFrames for ModelKernel {
             contents.pool.extend((0..affordable).map(|_| Box::new([0; FRAME_BYTES])));
         }
         self.pool_frames += affordable;
+        self.own_caps.resize(self.pool_frames as usize, OwnCap::default());
         self.untyped_used += u64::from(affordable) * PAGE;
         self.counters.frames_created += u64::from(affordable);
         Ok(affordable)
@@ -1112,19 +1155,35 @@ impl MapPages for ModelKernel {
         &mut self,
         client: ClientId,
         vaddr: u64,
-        slot: CopySlot,
+        cap: MappingCap,
         rights: Rights,
     ) -> Result<(), MapError> {
         self.counters.map_calls += 1;
         // The checks of `decodeX86FrameInvocation`, in its order.
-        let Some(copy) = self.copies.get(&slot).copied() else {
-            let violation = Violation::MapOfEmptySlot { slot };
-            return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_CAPABILITY)));
+        let copy = match cap {
+            MappingCap::Copy(slot) => {
+                let Some(copy) = self.copies.get(&slot).copied() else {
+                    let violation = Violation::MapOfEmptySlot { slot };
+                    return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_CAPABILITY)));
+                };
+                if copy.mapped_at.is_some() {
+                    let violation = Violation::MapOfMappedCopy { slot, client, vaddr };
+                    return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_CAPABILITY)));
+                }
+                copy
+            }
+            MappingCap::Own(frame) => {
+                if !self.own_cap_free(frame) {
+                    let violation = Violation::OwnCapMapped { frame };
+                    return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_CAPABILITY)));
+                }
+                CapCopy { frame: FrameRef::Pool(frame), mapped_at: None }
+            }
         };
-        if copy.mapped_at.is_some() {
-            let violation = Violation::MapOfMappedCopy { slot, client, vaddr };
-            return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_CAPABILITY)));
-        }
+        let slot = match cap {
+            MappingCap::Copy(slot) => slot,
+            MappingCap::Own(_) => CopySlot::OWN,
+        };
         if !self.spaces.contains_key(&client) {
             let violation = Violation::NoAddressSpace { client };
             return Err(MapError::Kernel(self.refuse(violation, error_code::INVALID_CAPABILITY)));
@@ -1140,7 +1199,7 @@ impl MapPages for ModelKernel {
             return Err(MapError::Kernel(self.refuse(violation, error_code::ALIGNMENT_ERROR)));
         }
         if large {
-            return self.map_large_page(client, vaddr, slot, copy.frame, rights);
+            return self.map_large_page(client, vaddr, cap, copy.frame, rights);
         }
         if !vaddr.is_multiple_of(PAGE) {
             let violation = Violation::MapUnaligned { client, vaddr };
@@ -1164,7 +1223,7 @@ impl MapPages for ModelKernel {
         }
         let space = self.spaces.get_mut(&client).expect("checked");
         space.pages.insert(vaddr, PageEntry { slot, frame: copy.frame, rights, stale: false });
-        self.copies.get_mut(&slot).expect("checked").mapped_at = Some(MappingPlace { client, vaddr });
+        self.set_mapped(cap, MappingPlace { client, vaddr });
         Ok(())
     }
 
@@ -1197,22 +1256,46 @@ impl MapPages for ModelKernel {
             let violation = Violation::PageTableOverLargePage { client, vaddr: span };
             return Err(self.refuse(violation, error_code::DELETE_FIRST));
         }
-        // The object is retyped before it is mapped: no untyped, no structure.
+        // The object is retyped before it is mapped: no untyped, no structure. Page tables come
+        // from a retype of a batch (counted once per batch), the other levels one at a time.
         if self.untyped_bytes_left() < PAGING_STRUCTURE_BYTES {
             self.counters.failed_calls += 1;
             return Err(KernelError::OutOfMemory);
         }
         self.untyped_used += PAGING_STRUCTURE_BYTES;
         let space = self.spaces.get_mut(&client).expect("checked");
+        if level != PagingLevel::PageTable {
+            self.counters.retype_calls += 1;
+        } else if space.spare_tables == 0 {
+            self.counters.retype_calls += 1;
+            space.spare_tables = pager::PAGE_TABLE_BATCH - 1;
+        } else {
+            space.spare_tables -= 1;
+        }
         space.add_structure(level, vaddr);
         self.counters.paging_structures_created += 1;
         Ok(())
     }
 
-    fn unmap_page(&mut self, slot: CopySlot) -> Result<(), KernelError> {
+    fn unmap_page(&mut self, cap: MappingCap) -> Result<(), KernelError> {
         self.counters.unmap_calls += 1;
-        // Unmapping a copy that is not mapped succeeds and does nothing, as on seL4.
-        self.unmap_copy(slot).map(|_| ())
+        // Unmapping a cap that is not mapped succeeds and does nothing, as on seL4.
+        match cap {
+            MappingCap::Copy(slot) => self.unmap_copy(slot).map(|_| ()),
+            MappingCap::Own(frame) => {
+                let Some(own) = self.own_caps.get_mut(frame.0 as usize) else {
+                    let violation = Violation::OwnCapMapped { frame };
+                    return Err(self.refuse(violation, error_code::INVALID_CAPABILITY));
+                };
+                if let Some(place) = own.mapped_at.take() {
+                    // A destroyed space has nothing left to unmap: the cap's mapping just goes.
+                    if let Some(space) = self.spaces.get_mut(&place.client) {
+                        space.pages.remove(&place.vaddr);
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -1224,10 +1307,13 @@ impl ModelKernel {
         &mut self,
         client: ClientId,
         vaddr: u64,
-        slot: CopySlot,
+        cap: MappingCap,
         frame: FrameRef,
         rights: Rights,
     ) -> Result<(), MapError> {
+        let MappingCap::Copy(slot) = cap else {
+            unreachable!("a large frame has no own cap in a client");
+        };
         let space = &self.spaces[&client];
         if let Some(level) = space.missing_level(vaddr).filter(|&l| l != PagingLevel::PageTable) {
             self.counters.missing_level_failures += 1;
@@ -1244,12 +1330,34 @@ impl ModelKernel {
         }
         let space = self.spaces.get_mut(&client).expect("checked");
         space.large_pages.insert(vaddr, PageEntry { slot, frame, rights, stale: false });
-        self.copies.get_mut(&slot).expect("checked").mapped_at = Some(MappingPlace { client, vaddr });
+        self.set_mapped(cap, MappingPlace { client, vaddr });
         Ok(())
+    }
+
+    /// Whether pool frame `frame` exists and its own cap maps it nowhere.
+    fn own_cap_free(&self, frame: PoolFrame) -> bool {
+        self.own_caps.get(frame.0 as usize).is_some_and(|own| !own.windowed && own.mapped_at.is_none())
+    }
+
+    /// Records where a map (checked) put the frame `cap` names.
+    fn set_mapped(&mut self, cap: MappingCap, place: MappingPlace) {
+        match cap {
+            MappingCap::Copy(slot) => self.copies.get_mut(&slot).expect("checked").mapped_at = Some(place),
+            MappingCap::Own(frame) => self.own_caps[frame.0 as usize].mapped_at = Some(place),
+        }
     }
 }
 
 impl FrameWindow for ModelKernel {
+    fn map_window(&mut self, frame: PoolFrame) -> Result<(), KernelError> {
+        self.counters.map_calls += 1;
+        if !self.own_cap_free(frame) {
+            return Err(self.refuse(Violation::OwnCapMapped { frame }, error_code::INVALID_CAPABILITY));
+        }
+        self.own_caps[frame.0 as usize].windowed = true;
+        Ok(())
+    }
+
     fn zero_large_frame(&mut self, frame: LargeFrame) {
         self.counters.window_large_zeroes += 1;
         if frame.0 >= self.large_frames {

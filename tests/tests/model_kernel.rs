@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
+use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, MappingCap, RetypeFrames};
 use pager::{
     ClientId, CopySlot, ElfError, ElfImage, FrameRef, ImagePage, KernelError, MapError, PagingLevel,
     PoolFrame, Rights,
@@ -102,7 +102,9 @@ fn a_map_names_the_first_missing_level_and_structures_go_top_down() {
     let mut kernel = kernel_with_image();
     kernel.create_address_space(CLIENT);
     kernel.copy_frame_cap(FrameRef::Image(ImagePage(0)), CopySlot(0)).unwrap();
-    let map = |kernel: &mut ModelKernel| kernel.map_page(CLIENT, VADDR, CopySlot(0), Rights::READ);
+    let map = |kernel: &mut ModelKernel| {
+        kernel.map_page(CLIENT, VADDR, MappingCap::Copy(CopySlot(0)), Rights::READ)
+    };
     assert_eq!(map(&mut kernel), Err(MapError::MissingLevel(PagingLevel::Pdpt)));
     // A table below a missing directory is refused.
     let early = kernel.map_paging_structure(CLIENT, VADDR, PagingLevel::PageTable);
@@ -150,18 +152,18 @@ fn a_copy_maps_in_one_place_and_an_address_holds_one_page() {
     map_levels(&mut kernel, OTHER, VADDR);
     kernel.copy_frame_cap(FrameRef::Pool(PoolFrame(0)), CopySlot(0)).unwrap();
     kernel.copy_frame_cap(FrameRef::Pool(PoolFrame(1)), CopySlot(1)).unwrap();
-    kernel.map_page(CLIENT, VADDR, CopySlot(0), Rights::READ_WRITE).unwrap();
+    kernel.map_page(CLIENT, VADDR, MappingCap::Copy(CopySlot(0)), Rights::READ_WRITE).unwrap();
     // The same copy again, even into another client: refused.
-    let again = kernel.map_page(OTHER, VADDR, CopySlot(0), Rights::READ_WRITE);
+    let again = kernel.map_page(OTHER, VADDR, MappingCap::Copy(CopySlot(0)), Rights::READ_WRITE);
     assert_eq!(again, Err(MapError::Kernel(KernelError::Failed(error_code::INVALID_CAPABILITY))));
     // Another frame over the mapped address: refused.
-    let over = kernel.map_page(CLIENT, VADDR, CopySlot(1), Rights::READ_WRITE);
+    let over = kernel.map_page(CLIENT, VADDR, MappingCap::Copy(CopySlot(1)), Rights::READ_WRITE);
     assert_eq!(over, Err(MapError::Kernel(KernelError::Failed(error_code::DELETE_FIRST))));
-    let unaligned = kernel.map_page(CLIENT, VADDR + 8, CopySlot(1), Rights::READ);
+    let unaligned = kernel.map_page(CLIENT, VADDR + 8, MappingCap::Copy(CopySlot(1)), Rights::READ);
     assert_eq!(unaligned, Err(MapError::Kernel(KernelError::Failed(error_code::ALIGNMENT_ERROR))));
-    let empty = kernel.map_page(CLIENT, VADDR + 0x1000, CopySlot(9), Rights::READ);
+    let empty = kernel.map_page(CLIENT, VADDR + 0x1000, MappingCap::Copy(CopySlot(9)), Rights::READ);
     assert_eq!(empty, Err(MapError::Kernel(KernelError::Failed(error_code::INVALID_CAPABILITY))));
-    let nobody = kernel.map_page(ClientId(9), VADDR, CopySlot(1), Rights::READ);
+    let nobody = kernel.map_page(ClientId(9), VADDR, MappingCap::Copy(CopySlot(1)), Rights::READ);
     assert_eq!(nobody, Err(MapError::Kernel(KernelError::Failed(error_code::INVALID_CAPABILITY))));
     assert_eq!(
         kernel.violations(),
@@ -184,16 +186,19 @@ fn deleting_a_mapped_copy_unmaps_it_first_and_unmapping_keeps_the_copy() {
     map_levels(&mut kernel, CLIENT, VADDR);
     let frame = FrameRef::Pool(PoolFrame(0));
     kernel.copy_frame_cap(frame, CopySlot(0)).unwrap();
-    kernel.map_page(CLIENT, VADDR, CopySlot(0), Rights::READ).unwrap();
-    kernel.unmap_page(CopySlot(0)).unwrap();
+    kernel.map_page(CLIENT, VADDR, MappingCap::Copy(CopySlot(0)), Rights::READ).unwrap();
+    kernel.unmap_page(MappingCap::Copy(CopySlot(0))).unwrap();
     assert!(kernel.mapping(CLIENT, VADDR).is_none());
     assert_eq!(kernel.copies_of(frame), 1);
     // Unmapped copies map again; deleting then unmaps.
-    kernel.map_page(CLIENT, VADDR, CopySlot(0), Rights::READ).unwrap();
+    kernel.map_page(CLIENT, VADDR, MappingCap::Copy(CopySlot(0)), Rights::READ).unwrap();
     kernel.delete_copy(CopySlot(0)).unwrap();
     assert!(kernel.mapping(CLIENT, VADDR).is_none());
     assert_eq!(kernel.copies_of(frame), 0);
-    assert_eq!(kernel.unmap_page(CopySlot(0)), Err(KernelError::Failed(error_code::INVALID_CAPABILITY)));
+    assert_eq!(
+        kernel.unmap_page(MappingCap::Copy(CopySlot(0))),
+        Err(KernelError::Failed(error_code::INVALID_CAPABILITY))
+    );
     assert_eq!(kernel.violations(), &[Violation::UnmapOfEmptySlot { slot: CopySlot(0) }]);
 }
 
@@ -201,12 +206,13 @@ fn deleting_a_mapped_copy_unmaps_it_first_and_unmapping_keeps_the_copy() {
 fn deleting_a_mapped_copy_without_unmapping_leaves_the_mapping_as_sel4_5_0_does() {
     let mut kernel = kernel_with_image();
     kernel.retype_frames(PoolFrame(0), 1).unwrap();
+    kernel.map_window(PoolFrame(0)).unwrap();
     kernel.create_address_space(CLIENT);
     map_levels(&mut kernel, CLIENT, VADDR);
     let frame = FrameRef::Pool(PoolFrame(0));
     kernel.write_frame(PoolFrame(0), 0, b"secret");
     kernel.copy_frame_cap(frame, CopySlot(0)).unwrap();
-    kernel.map_page(CLIENT, VADDR, CopySlot(0), Rights::READ).unwrap();
+    kernel.map_page(CLIENT, VADDR, MappingCap::Copy(CopySlot(0)), Rights::READ).unwrap();
     // The bare delete (no unmap first): a copy is never the frame's last cap, so the page stays
     // mapped, and the client still reads the frame though no cap accounts for the mapping.
     kernel.delete_copy_in_teardown(CopySlot(0)).unwrap();
@@ -221,7 +227,7 @@ fn deleting_a_mapped_copy_without_unmapping_leaves_the_mapping_as_sel4_5_0_does(
     assert_eq!(kernel.read(CLIENT, VADDR, 6), Ok(b"other!".to_vec()));
     // A new copy cannot map over the stale entry either (seL4: DeleteFirst).
     kernel.copy_frame_cap(frame, CopySlot(1)).unwrap();
-    let over = kernel.map_page(CLIENT, VADDR, CopySlot(1), Rights::READ);
+    let over = kernel.map_page(CLIENT, VADDR, MappingCap::Copy(CopySlot(1)), Rights::READ);
     assert_eq!(over, Err(MapError::Kernel(KernelError::Failed(error_code::DELETE_FIRST))));
     assert_eq!(
         kernel.violations(),
@@ -236,11 +242,14 @@ fn deleting_a_mapped_copy_without_unmapping_leaves_the_mapping_as_sel4_5_0_does(
 fn destroying_the_space_removes_stale_mappings_but_flags_live_ones() {
     let mut kernel = kernel_with_image();
     kernel.retype_frames(PoolFrame(0), 2).unwrap();
+    kernel.map_window(PoolFrame(0)).unwrap();
     kernel.create_address_space(CLIENT);
     map_levels(&mut kernel, CLIENT, VADDR);
     for n in 0..2 {
         kernel.copy_frame_cap(FrameRef::Pool(PoolFrame(n)), CopySlot(n)).unwrap();
-        kernel.map_page(CLIENT, VADDR + u64::from(n) * 4096, CopySlot(n), Rights::READ_WRITE).unwrap();
+        kernel
+            .map_page(CLIENT, VADDR + u64::from(n) * 4096, MappingCap::Copy(CopySlot(n)), Rights::READ_WRITE)
+            .unwrap();
     }
     // Teardown's order: the copy goes without an unmap, then the space.
     kernel.delete_copy_in_teardown(CopySlot(0)).unwrap();
@@ -265,8 +274,8 @@ fn memory_goes_through_mappings_and_honours_rights() {
     map_levels(&mut kernel, CLIENT, VADDR);
     kernel.copy_frame_cap(FrameRef::Image(ImagePage(1)), CopySlot(0)).unwrap();
     kernel.copy_frame_cap(FrameRef::Pool(PoolFrame(0)), CopySlot(1)).unwrap();
-    kernel.map_page(CLIENT, VADDR, CopySlot(0), Rights::READ_EXECUTE).unwrap();
-    kernel.map_page(CLIENT, VADDR + 0x1000, CopySlot(1), Rights::READ_WRITE).unwrap();
+    kernel.map_page(CLIENT, VADDR, MappingCap::Copy(CopySlot(0)), Rights::READ_EXECUTE).unwrap();
+    kernel.map_page(CLIENT, VADDR + 0x1000, MappingCap::Copy(CopySlot(1)), Rights::READ_WRITE).unwrap();
     // Image page 1 is the 100 bytes of 0xbb padded with zeroes.
     assert_eq!(kernel.read(CLIENT, VADDR + 98, 4), Ok(vec![0xbb, 0xbb, 0, 0]));
     let read_only = kernel.write(CLIENT, VADDR + 0xff0, &[1; 0x20]);
@@ -287,11 +296,12 @@ fn product_rules_are_flagged_even_where_the_kernel_would_comply() {
     kernel.create_address_space(CLIENT);
     map_levels(&mut kernel, CLIENT, VADDR);
     kernel.copy_frame_cap(FrameRef::Image(ImagePage(0)), CopySlot(0)).unwrap();
-    kernel.map_page(CLIENT, VADDR, CopySlot(0), Rights::READ_WRITE).unwrap();
+    kernel.map_page(CLIENT, VADDR, MappingCap::Copy(CopySlot(0)), Rights::READ_WRITE).unwrap();
     // Mapped as asked (seL4 would), so the damage is visible in the boot image.
     kernel.write(CLIENT, VADDR, &[1]).unwrap();
     assert_eq!(kernel.frame_contents(FrameRef::Image(ImagePage(0))).unwrap()[0], 1);
     kernel.copy_frame_cap(FrameRef::Pool(PoolFrame(0)), CopySlot(1)).unwrap();
+    kernel.map_window(PoolFrame(0)).unwrap();
     kernel.write_frame(PoolFrame(0), 0, &[1, 2]);
     kernel.zero_frame(PoolFrame(0), 4000, 200);
     kernel.zero_frame(PoolFrame(1), 0, 1);
@@ -394,4 +404,47 @@ fn the_boot_image_packs_files_on_page_boundaries() {
     let kernel = ModelKernel::new(ModelConfig::default(), boot.bytes());
     assert_eq!(kernel.boot_image_pages(), 4);
     assert_eq!(kernel.frame_contents(FrameRef::Image(ImagePage(3))).unwrap()[..2], [3, 0]);
+}
+
+#[test]
+fn a_pool_frames_own_cap_maps_once_into_a_client_or_the_window() {
+    let mut kernel = kernel_with_image();
+    kernel.retype_frames(PoolFrame(0), 2).unwrap();
+    kernel.create_address_space(CLIENT);
+    map_levels(&mut kernel, CLIENT, VADDR);
+    let own = MappingCap::Own(PoolFrame(0));
+    // A fresh frame mapped with its own cap: no copy, the client reads zeroes.
+    kernel.map_page(CLIENT, VADDR, own, Rights::READ_WRITE).unwrap();
+    assert_eq!(kernel.read(CLIENT, VADDR, 2), Ok(vec![0, 0]));
+    assert_eq!(kernel.mappings_of(FrameRef::Pool(PoolFrame(0))).len(), 1);
+    // That cap maps nowhere else: not into the window, not into another place.
+    let invalid = KernelError::Failed(error_code::INVALID_CAPABILITY);
+    assert_eq!(kernel.map_window(PoolFrame(0)), Err(invalid));
+    let again = kernel.map_page(CLIENT, VADDR + 0x1000, own, Rights::READ);
+    assert_eq!(again, Err(MapError::Kernel(invalid)));
+    // A copy still maps it elsewhere (a shared page's other clients).
+    kernel.copy_frame_cap(FrameRef::Pool(PoolFrame(0)), CopySlot(0)).unwrap();
+    kernel.map_page(CLIENT, VADDR + 0x1000, MappingCap::Copy(CopySlot(0)), Rights::READ).unwrap();
+    kernel.delete_copy(CopySlot(0)).unwrap();
+    // Unmapped, the own cap is free again: the window can take it, for good.
+    kernel.unmap_page(own).unwrap();
+    assert!(kernel.mapping(CLIENT, VADDR).is_none());
+    kernel.map_window(PoolFrame(0)).unwrap();
+    kernel.write_frame(PoolFrame(0), 0, &[7]);
+    assert_eq!(kernel.map_page(CLIENT, VADDR, own, Rights::READ), Err(MapError::Kernel(invalid)));
+    // The window reaches only windowed frames; a space destroyed under an own cap's mapping is
+    // the pager's mistake.
+    kernel.write_frame(PoolFrame(1), 0, &[7]);
+    kernel.map_page(CLIENT, VADDR, MappingCap::Own(PoolFrame(1)), Rights::READ).unwrap();
+    kernel.destroy_address_space(CLIENT);
+    assert_eq!(
+        kernel.violations(),
+        &[
+            Violation::OwnCapMapped { frame: PoolFrame(0) },
+            Violation::OwnCapMapped { frame: PoolFrame(0) },
+            Violation::OwnCapMapped { frame: PoolFrame(0) },
+            Violation::WindowNotMapped { frame: PoolFrame(1) },
+            Violation::AddressSpaceDestroyedWithMappings { client: CLIENT, mappings: 1 },
+        ]
+    );
 }

@@ -346,7 +346,8 @@ fn unmap_frees_copies_zero_and_mixed_frames_but_never_image_frames() {
         session.pager.frame_counts(),
         FrameCounts { created: 32, in_use: 3, free: 29, capacity: 4096, pinned: 0 }
     );
-    assert_eq!(session.pager.copy_slots_in_use(), 4);
+    // The zero page is mapped with its fresh frame's own cap: no copy.
+    assert_eq!(session.pager.copy_slots_in_use(), 3);
 
     // The image frame's mapping goes; nothing is freed.
     assert!(session.unmap(client, image_page).unwrap());
@@ -439,9 +440,11 @@ fn teardown_deletes_copies_without_unmapping_and_the_space_takes_the_mappings_wi
 
     // The root task's order: the thread is stopped, the pager drops its mappings, the space goes.
     session.pager.remove_client(&mut session.kernel, client).unwrap();
-    assert_eq!(session.kernel.counters().unmap_calls, unmaps, "no unmap: the space is destroyed next");
+    // No unmap for the copies (the space is destroyed next); one for the zero page's frame, mapped
+    // with its own cap, which is never deleted and must map nothing before the frame's next use.
+    assert_eq!(session.kernel.counters().unmap_calls, unmaps + 1);
     assert_eq!(session.kernel.live_copies(), 0);
-    assert_eq!(session.kernel.stale_mappings().len(), 3, "mapped until the space goes, as on seL4 5.0");
+    assert_eq!(session.kernel.stale_mappings().len(), 2, "mapped until the space goes, as on seL4 5.0");
     session.kernel.destroy_address_space(client);
     assert_eq!(session.kernel.mapped_pages(), 0);
     assert_eq!(session.pager.copy_slots_in_use(), 0);
@@ -459,12 +462,14 @@ fn a_removed_client_whose_space_is_kept_still_maps_its_frames_and_reuse_is_flagg
     let mut session = default_session(&boot);
     let client = spawn(&mut session);
     let other = spawn(&mut session);
-    session.write(client, BSS, b"b").unwrap();
+    // A copied page (a zero page's fresh frame would be mapped with its own cap, which teardown
+    // unmaps).
+    session.write(client, 0x0080_1000, b"b").unwrap();
     // Teardown without destroying the address space: the bare delete left the page mapped.
     session.pager.remove_client(&mut session.kernel, client).unwrap();
     let stale = session.kernel.stale_mappings();
     assert_eq!(stale.len(), 1);
-    assert_eq!(session.kernel.read(client, BSS, 1), Ok(b"b".to_vec()), "still reachable");
+    assert_eq!(session.kernel.read(client, 0x0080_1000, 1), Ok(b"b".to_vec()), "still reachable");
     let FrameRef::Pool(frame) = stale[0].frame else { panic!("a private page is a pool frame") };
     // The frame is free in the pager's eyes; filling it for another client (a copy takes a
     // recycled frame) is caught.
@@ -472,7 +477,7 @@ fn a_removed_client_whose_space_is_kept_still_maps_its_frames_and_reuse_is_flagg
     assert_eq!(session.kernel.mapping(other, 0x0080_1000).unwrap().frame, stale[0].frame);
     assert_eq!(
         session.kernel.violations(),
-        &[sim::Violation::WindowOnStaleMapping { frame, client, vaddr: BSS & !(PAGE - 1) }]
+        &[sim::Violation::WindowOnStaleMapping { frame, client, vaddr: 0x0080_1000 }]
     );
 }
 
@@ -691,20 +696,22 @@ fn kernel_calls(session: &mut Session<'_, BuiltinPolicy>, client: ClientId, addr
 }
 
 #[test]
-fn missing_paging_structures_are_created_level_by_level() {
+fn missing_paging_structures_are_made_before_the_map() {
     let boot = reference_boot_image();
     let mut session = default_session(&boot);
     let client = spawn(&mut session);
     assert_eq!(session.kernel.paging_structures(client), 0);
 
-    // First fault: the map fails three times (PDPT, directory, table missing), each level is made.
-    // Kernel calls are counted where they are made: by the model kernel.
+    // First fault: the pager knows the client has no structures, so it makes the PDPT, the
+    // directory and the table (a retype and a map each; the table's retype makes a batch) before
+    // the one map, which does not fail. Kernel calls are counted where they are made: by the
+    // model kernel.
     let calls = kernel_calls(&mut session, client, TEXT);
-    assert_eq!(calls, 1 + 4 + 3, "copy, four map tries, three structures");
+    assert_eq!(calls, 3 * 2 + 2, "three structures, copy, map");
     let counters = *session.kernel.counters();
     assert_eq!(
         (counters.map_calls, counters.missing_level_failures, counters.paging_structures_created),
-        (4, 3, 3)
+        (1, 0, 3)
     );
     for level in [PagingLevel::Pdpt, PagingLevel::PageDirectory, PagingLevel::PageTable] {
         assert!(session.kernel.has_paging_structure(client, TEXT, level));
@@ -713,13 +720,16 @@ fn missing_paging_structures_are_created_level_by_level() {
 
     // Same 2 MiB: nothing new. Copy + map.
     assert_eq!(kernel_calls(&mut session, client, TEXT + PAGE), 2);
-    // Another 2 MiB in the same 1 GiB: a page table. A new pool batch is retyped on the way.
+    // Another 2 MiB in the same 1 GiB: a page table, a spare of the first batch (its map only). A
+    // new pool batch is retyped on the way, and the copied page's frame mapped into the window.
     let calls = kernel_calls(&mut session, client, 0x0080_1000);
-    assert_eq!(calls, 1 + 1 + 2 + 1, "retype, copy, two map tries, a table");
+    assert_eq!(calls, 1 + 1 + 1 + 1 + 1, "retype, window map, table map, copy, map");
     assert_eq!(session.kernel.paging_structures(client), 4);
     // Another 1 GiB: a directory and a table.
     session.shared_region(PAGE, &[(client, 0x4000_0000, Rights::READ_WRITE)]).unwrap();
-    assert_eq!(kernel_calls(&mut session, client, 0x4000_0000), 1 + 3 + 2);
+    // A zero page: its fresh frame is mapped with its own cap (no copy, no window); the table is
+    // the first batch's third.
+    assert_eq!(kernel_calls(&mut session, client, 0x4000_0000), 2 + 1 + 1, "directory, table, map");
     assert!(session.kernel.has_paging_structure(client, 0x4000_0000, PagingLevel::PageDirectory));
     assert_eq!(session.kernel.paging_structures(client), 6);
     assert_eq!(session.pager.client(client).unwrap().paging_structures(), 6);

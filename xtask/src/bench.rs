@@ -181,6 +181,8 @@ fn fault_classes(figures: &RunFigures) -> Result<Vec<Value>> {
                     "mean": two_decimals(mean),
                     "mean_in_kernel_calls": two_decimals(in_kernel),
                     "mean_in_pager_code": two_decimals(mean - in_kernel),
+                    "median_in_pager_code": number(record, "pager_code_median")?,
+                    "timing_overhead_per_call": number(record, "timing_overhead")?,
                     "min": number(record, "pager_ticks_min")?,
                     "max": number(record, "pager_ticks_max")?,
                     "kernel_entries_per_fault": two_decimals(number(record, "kernel_entries")? as f64 / faults),
@@ -617,15 +619,15 @@ fn markdown(report: &Value) -> String {
     let _ = writeln!(out, "Measured: {}.\n", kernels.join(", "));
     let _ = writeln!(
         out,
-        "| class | samples | end to end, median | min | max | pager part, median | mean | of the mean, pager code | kernel entries, mean | min |"
+        "| class | samples | end to end, median | min | max | pager part, median | mean | of the mean, pager code | pager code, median | kernel entries, mean | min |"
     );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in sel4["fault_classes"].as_array().into_iter().flatten() {
         let e = &row["end_to_end_instructions"];
         let p = &row["pager_instructions"];
         let _ = writeln!(
             out,
-            "| {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} ({}) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(&row["class"]),
             cell(&row["description"]),
             cell(&e["samples"]),
@@ -635,6 +637,7 @@ fn markdown(report: &Value) -> String {
             cell(&p["median"]),
             cell(&p["mean"]),
             cell(&p["mean_in_pager_code"]),
+            cell(&p["median_in_pager_code"]),
             cell(&p["kernel_entries_per_fault"]),
             cell(&p["kernel_entries_min"]),
         );
@@ -729,7 +732,7 @@ boot\r
 [bench-touch#0] bench: first_tsc=1500 touched=410 of=4096\r
 [stats] scope=client name=bench-touch#0 faults=413 frames=412\r
 [stats] scope=timeline client=bench-touch#0 setup_tsc=1000 end_tsc=9000 ticks=8000\r
-[stats] scope=class class=image faults=5 kernel_entries=15 kernel_entries_min=3 pager_ticks=17500 pager_ticks_min=3448 pager_ticks_median=3460 pager_ticks_max=3764 pager_kernel_ticks=12500\r
+[stats] scope=class class=image faults=5 kernel_entries=15 kernel_entries_min=3 pager_ticks=17500 pager_ticks_min=3448 pager_ticks_median=3460 pager_ticks_max=3764 pager_kernel_ticks=12500 pager_code_median=410 timing_overhead=18\r
 [stats] scope=total clients=1 faults=413 policy=seed frames_created=416 startup_pages=0\r
 ";
 
@@ -760,6 +763,8 @@ boot\r
         assert_eq!(rows[0]["end_to_end_instructions"]["mean"], 5118.0);
         assert_eq!(rows[0]["pager_instructions"]["mean"], 3500.0);
         assert_eq!(rows[0]["pager_instructions"]["kernel_entries_per_fault"], 3.0);
+        assert_eq!(rows[0]["pager_instructions"]["median_in_pager_code"], 410);
+        assert_eq!(rows[0]["pager_instructions"]["timing_overhead_per_call"], 18);
         // The first touches of a shared area have no class of their own in the pager.
         assert_eq!(rows[1]["pager_instructions"], Value::Null);
     }
@@ -880,7 +885,7 @@ boot\r
         let report = report(&[image], host).unwrap();
         let text = markdown(&report);
         assert!(
-            text.contains("| image (read-only image frame (no copy)) | 4 | 5080 | 5000 | 5392 | 3460 | 3500.0 | 1000.0 | 3.0 | 3 |"),
+            text.contains("| image (read-only image frame (no copy)) | 4 | 5080 | 5000 | 5392 | 3460 | 3500.0 | 1000.0 | 410 | 3.0 | 3 |"),
             "{text}"
         );
         assert!(text.contains("| bench-touch#0 | seed | 410 of 4096 | 412 | 413 | 500 | 8000 |"), "{text}");

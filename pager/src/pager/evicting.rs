@@ -105,13 +105,13 @@ impl<P: Policy> Pager<'_, P> {
                 } else if write && !state.dirty {
                     // Mapped read-only to learn its first write (0x7): writable now, and dirty.
                     state.dirty = true;
-                    let _ = platform.unmap_page(page.slot);
+                    let _ = platform.unmap_page(page.cap());
                     FaultClass::Dirty
                 } else {
                     return Ok((FaultClass::Spurious, page.frame));
                 };
                 let rights = Rights { write: rights.write && state.dirty, ..rights };
-                remap(platform, &mut target.paging_structures, client, vaddr, page.slot, rights)?;
+                remap(platform, &mut target.structures, client, vaddr, page.cap(), rights)?;
                 return Ok((class, page.frame));
             }
             // Not the client's own frame (a stand-in of zero-page or cow, the image's, a pagemap's):
@@ -161,11 +161,17 @@ impl<P: Policy> Pager<'_, P> {
         };
         self.make_room(platform, client, may_evict)?;
         let allocation = self.allocate(platform, client, new.content, may_evict)?;
-        fill(platform, allocation, &new);
+        let own_cap = match fill(platform, &mut self.frames, allocation, &new) {
+            Ok(own_cap) => own_cap,
+            Err(error) => {
+                self.frames.release(allocation.frame);
+                return Err(RefusalReason::Kernel(error));
+            }
+        };
         // Writable pages are mapped read-only until written, so the pager learns they are dirty.
         let mapped_rights = Rights { write: rights.write && write, ..rights };
         let class = FaultClass::NewFrame(new.content);
-        self.map_own(platform, client, area_index, index, allocation, mapped_rights, write)
+        self.map_own(platform, client, area_index, index, allocation, own_cap, mapped_rights, write)
             .map(|frame| (class, frame))
     }
 
@@ -179,6 +185,7 @@ impl<P: Policy> Pager<'_, P> {
         area_index: usize,
         index: u32,
         allocation: Allocation,
+        own_cap: bool,
         rights: Rights,
         dirty: bool,
     ) -> Result<FrameRef, RefusalReason> {
@@ -187,7 +194,7 @@ impl<P: Policy> Pager<'_, P> {
         target.charged += 1;
         let vaddr = target.areas[area_index].base + u64::from(index) * PAGE_SIZE;
         let frame = FrameRef::Pool(allocation.frame);
-        match map_frame(platform, slots, &mut target.paging_structures, client, vaddr, frame, rights) {
+        match map_frame(platform, slots, &mut target.structures, client, vaddr, frame, own_cap, rights) {
             Ok(slot) => {
                 target.areas[area_index].resident.insert(index, ResidentPage { frame, slot });
                 let tracker = target.tracker.as_deref_mut().expect("an evicting client");
@@ -215,6 +222,13 @@ impl<P: Policy> Pager<'_, P> {
         self.make_room(platform, client, may_evict)?;
         // Every byte is written: a recycled frame, as a copy takes.
         let allocation = self.allocate(platform, client, FrameContent::Copy, may_evict)?;
+        if !allocation.windowed {
+            if let Err(error) = platform.map_window(allocation.frame) {
+                self.frames.release(allocation.frame);
+                return Err(RefusalReason::Kernel(error));
+            }
+            self.frames.set_windowed(allocation.frame);
+        }
         let mut buffer = core::mem::take(&mut self.page_buffer);
         buffer.resize(PAGE, 0);
         let page: &mut [u8; PAGE] = (&mut buffer[..]).try_into().expect("a page");
@@ -229,7 +243,7 @@ impl<P: Policy> Pager<'_, P> {
         });
         let rights =
             self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index].rights;
-        let mapped = self.map_own(platform, client, area_index, index, allocation, rights, true);
+        let mapped = self.map_own(platform, client, area_index, index, allocation, false, rights, true);
         if mapped.is_err() {
             // The page's only copy is in the buffer: back into the store (it came out of it, so it
             // fits again).
@@ -333,16 +347,21 @@ impl<P: Policy> Pager<'_, P> {
                 None => return Ok(false),
                 Some(Step::SoftUnmap(vpn)) => {
                     let (area_index, page) = self.tracked_page(victim, vpn);
-                    let _ = platform.unmap_page(page.slot);
+                    let _ = platform.unmap_page(page.cap());
                     self.count(victim, area_index, |c| c.soft_unmaps += 1);
                 }
                 Some(Step::Evict(vpn)) => {
-                    let Err(StoreFull { needed }) = self.evict_page(platform, victim, vpn) else {
-                        return Ok(true);
+                    let needed = match self.evict_page(platform, victim, vpn) {
+                        Ok(()) => return Ok(true),
+                        Err(EvictError::Refused(reason)) => return Err(reason),
+                        Err(EvictError::Full(StoreFull { needed })) => needed,
                     };
                     if let Some(clean) = self.tracker_mut(victim).first_clean() {
-                        self.evict_page(platform, victim, clean).expect("a clean page needs no store");
-                        return Ok(true);
+                        return match self.evict_page(platform, victim, clean) {
+                            Ok(()) => Ok(true),
+                            Err(EvictError::Refused(reason)) => Err(reason),
+                            Err(EvictError::Full(_)) => unreachable!("a clean page needs no store"),
+                        };
                     }
                     let (area_index, _) = self.tracked_page(victim, vpn);
                     self.count(victim, area_index, |c| c.store_full += 1);
@@ -375,12 +394,21 @@ impl<P: Policy> Pager<'_, P> {
         platform: &mut impl Platform,
         victim: ClientId,
         vpn: u32,
-    ) -> Result<(), StoreFull> {
-        let (area_index, page) = self.tracked_page(victim, vpn);
+    ) -> Result<(), EvictError> {
+        let (area_index, mut page) = self.tracked_page(victim, vpn);
         let FrameRef::Pool(frame) = page.frame else { unreachable!("only pool frames are tracked") };
         let dirty = self.tracker_mut(victim).get_mut(vpn).expect("tracked").dirty;
         if dirty {
-            let _ = platform.unmap_page(page.slot);
+            if page.slot == CopySlot::OWN {
+                // Its own cap maps it into the client, and the window needs that cap to read it:
+                // the client's mapping moves to a copy first.
+                page = self.move_to_copy(platform, victim, area_index, vpn, frame)?;
+            }
+            let _ = platform.unmap_page(page.cap());
+            if !self.frames.is_windowed(frame) {
+                platform.map_window(frame).map_err(|e| EvictError::Refused(RefusalReason::Kernel(e)))?;
+                self.frames.set_windowed(frame);
+            }
             let mut buffer = core::mem::take(&mut self.page_buffer);
             buffer.resize(PAGE, 0);
             let bytes: &mut [u8; PAGE] = (&mut buffer[..]).try_into().expect("a page");
@@ -406,7 +434,7 @@ impl<P: Policy> Pager<'_, P> {
                 }
                 Err(full) => {
                     self.tracker_mut(victim).get_mut(vpn).expect("tracked").soft = true;
-                    return Err(full);
+                    return Err(EvictError::Full(full));
                 }
             }
         }
@@ -423,6 +451,32 @@ impl<P: Policy> Pager<'_, P> {
             }
         });
         Ok(())
+    }
+
+    /// Moves the mapping of tracked page `vpn`, made with its pool frame's own cap, to a cap copy
+    /// (unmapped: the page is soft-unmapped until it is touched or evicted).
+    fn move_to_copy(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        area_index: usize,
+        vpn: u32,
+        frame: PoolFrame,
+    ) -> Result<ResidentPage, EvictError> {
+        let _ = platform.unmap_page(crate::MappingCap::Own(frame));
+        self.tracker_mut(client).get_mut(vpn).expect("tracked").soft = true;
+        let capacity = self.slots.capacity();
+        let slot = self.slots.take().ok_or(EvictError::Refused(RefusalReason::OutOfSlots { capacity }))?;
+        if let Err(error) = platform.copy_frame_cap(FrameRef::Pool(frame), slot) {
+            self.slots.put(slot);
+            return Err(EvictError::Refused(RefusalReason::Kernel(error)));
+        }
+        let page = ResidentPage { frame: FrameRef::Pool(frame), slot };
+        let area = &mut self.clients[usize::from(client.0)].as_mut().expect("live client").areas[area_index];
+        let index = ((u64::from(vpn) * PAGE_SIZE - area.base) / PAGE_SIZE) as u32;
+        area.resident.remove(index);
+        area.resident.insert(index, page);
+        Ok(page)
     }
 
     /// Forgets page `index` of an evicting client's area everywhere eviction keeps it (the page
@@ -447,21 +501,27 @@ impl<P: Policy> Pager<'_, P> {
 
 use crate::store::PutOutcome;
 
+/// Why a page could not be evicted.
+enum EvictError {
+    /// Dirty, and the store had no room for it.
+    Full(StoreFull),
+    /// The kernel refused a step.
+    Refused(RefusalReason),
+}
+
 /// Maps a resident page's kept copy again (after the clock's or the dirty tracking's unmap).
 fn remap(
     platform: &mut impl Platform,
-    paging_structures: &mut u32,
+    structures: &mut crate::PagingStructures,
     client: ClientId,
     vaddr: u64,
-    slot: crate::CopySlot,
+    cap: crate::MappingCap,
     rights: Rights,
 ) -> Result<(), RefusalReason> {
     let mapped = crate::seed::map_with_missing_levels(
         platform,
-        |platform| platform.map_page(client, vaddr, slot, rights),
-        |platform, level| {
-            platform.map_paging_structure(client, vaddr, level).map(|()| *paging_structures += 1)
-        },
+        |platform| platform.map_page(client, vaddr, cap, rights),
+        |platform, level| structures.make_level(platform, client, vaddr, level),
     );
     mapped.map_err(|error| match error {
         crate::seed::LevelsError::Map(error) => RefusalReason::Kernel(error),
