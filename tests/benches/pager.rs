@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use divan::counter::ItemsCount;
 use divan::Bencher;
-use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
+use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, MappingCap, RetypeFrames};
 use pager::{
     Access, AreaKind, BuiltinPolicy, ClientId, CopySlot, Fault, FaultClass, FrameContent, FrameRef, ImageId,
     KernelError, MapError, Pager, PagerConfig, PagingLevel, Platform, PoolFrame, Rights, Segment, SharedId,
@@ -406,22 +406,26 @@ impl MapPages for NullKernel {
         &mut self,
         client: ClientId,
         vaddr: u64,
-        slot: CopySlot,
+        cap: MappingCap,
         rights: Rights,
     ) -> Result<(), MapError> {
-        black_box((client, vaddr, slot, rights));
+        black_box((client, vaddr, cap, rights));
         Ok(())
     }
     fn map_paging_structure(&mut self, _: ClientId, _: u64, _: PagingLevel) -> Result<(), KernelError> {
         Ok(())
     }
-    fn unmap_page(&mut self, slot: CopySlot) -> Result<(), KernelError> {
-        black_box(slot);
+    fn unmap_page(&mut self, cap: MappingCap) -> Result<(), KernelError> {
+        black_box(cap);
         Ok(())
     }
 }
 
 impl FrameWindow for NullKernel {
+    fn map_window(&mut self, frame: PoolFrame) -> Result<(), KernelError> {
+        black_box(frame);
+        Ok(())
+    }
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]) {
         black_box((frame, offset, bytes));
     }
