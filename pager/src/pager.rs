@@ -12,14 +12,14 @@ use crate::elf::{ElfError, ElfImage};
 use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
 use crate::frames::{FrameCounts, FrameTable, LargeFrameCounts, LargeFrameTable, SlotPool};
 use crate::platform::{MappingCap, Platform};
-use crate::structures::PagingStructures;
 use crate::policy::{AppPolicy, AreaPolicy, AreaView, Mode, Policy};
 use crate::resident::ResidentPage;
 use crate::seed::{classify, fill, image_frame_of, map_frame, Image, NewFrame, PageSource};
 use crate::stats::FaultCounts;
+use crate::structures::PagingStructures;
 use crate::{
-    page_align_down, ClientId, CopySlot, FrameRef, ImageId, LargeFrame, PoolFrame, Rights, SharedId, LARGE_PAGE_SIZE,
-    PAGES_PER_LARGE_PAGE, PAGE_SIZE, USER_ADDRESS_LIMIT,
+    page_align_down, ClientId, CopySlot, FrameRef, ImageId, LargeFrame, PoolFrame, Rights, SharedId,
+    LARGE_PAGE_SIZE, PAGES_PER_LARGE_PAGE, PAGE_SIZE, USER_ADDRESS_LIMIT,
 };
 
 /// The capacities of one system image. Everything the pager holds is bounded by these.

@@ -172,7 +172,11 @@ pub(crate) fn fill(
 /// Maps a frame into the window before its first fill (out of line: once per frame).
 #[cold]
 #[inline(never)]
-fn window(platform: &mut impl Platform, frames: &mut FrameTable, frame: PoolFrame) -> Result<(), KernelError> {
+fn window(
+    platform: &mut impl Platform,
+    frames: &mut FrameTable,
+    frame: PoolFrame,
+) -> Result<(), KernelError> {
     platform.map_window(frame)?;
     frames.set_windowed(frame);
     Ok(())

@@ -102,7 +102,9 @@ fn a_map_names_the_first_missing_level_and_structures_go_top_down() {
     let mut kernel = kernel_with_image();
     kernel.create_address_space(CLIENT);
     kernel.copy_frame_cap(FrameRef::Image(ImagePage(0)), CopySlot(0)).unwrap();
-    let map = |kernel: &mut ModelKernel| kernel.map_page(CLIENT, VADDR, MappingCap::Copy(CopySlot(0)), Rights::READ);
+    let map = |kernel: &mut ModelKernel| {
+        kernel.map_page(CLIENT, VADDR, MappingCap::Copy(CopySlot(0)), Rights::READ)
+    };
     assert_eq!(map(&mut kernel), Err(MapError::MissingLevel(PagingLevel::Pdpt)));
     // A table below a missing directory is refused.
     let early = kernel.map_paging_structure(CLIENT, VADDR, PagingLevel::PageTable);
@@ -193,7 +195,10 @@ fn deleting_a_mapped_copy_unmaps_it_first_and_unmapping_keeps_the_copy() {
     kernel.delete_copy(CopySlot(0)).unwrap();
     assert!(kernel.mapping(CLIENT, VADDR).is_none());
     assert_eq!(kernel.copies_of(frame), 0);
-    assert_eq!(kernel.unmap_page(MappingCap::Copy(CopySlot(0))), Err(KernelError::Failed(error_code::INVALID_CAPABILITY)));
+    assert_eq!(
+        kernel.unmap_page(MappingCap::Copy(CopySlot(0))),
+        Err(KernelError::Failed(error_code::INVALID_CAPABILITY))
+    );
     assert_eq!(kernel.violations(), &[Violation::UnmapOfEmptySlot { slot: CopySlot(0) }]);
 }
 
@@ -242,7 +247,9 @@ fn destroying_the_space_removes_stale_mappings_but_flags_live_ones() {
     map_levels(&mut kernel, CLIENT, VADDR);
     for n in 0..2 {
         kernel.copy_frame_cap(FrameRef::Pool(PoolFrame(n)), CopySlot(n)).unwrap();
-        kernel.map_page(CLIENT, VADDR + u64::from(n) * 4096, MappingCap::Copy(CopySlot(n)), Rights::READ_WRITE).unwrap();
+        kernel
+            .map_page(CLIENT, VADDR + u64::from(n) * 4096, MappingCap::Copy(CopySlot(n)), Rights::READ_WRITE)
+            .unwrap();
     }
     // Teardown's order: the copy goes without an unmap, then the space.
     kernel.delete_copy_in_teardown(CopySlot(0)).unwrap();
