@@ -453,9 +453,12 @@ impl Sel4Platform {
     /// The frame cap a mapping is made with: a copy's slot, or a pool frame's own.
     fn mapping_cap(&self, cap: MappingCap) -> Result<Frame, KernelError> {
         match cap {
-            MappingCap::Copy(slot) => {
-                self.layout.copies.slot(u64::from(slot.0)).map(Frame::from_cptr).ok_or(KernelError::OutOfSlots)
-            }
+            MappingCap::Copy(slot) => self
+                .layout
+                .copies
+                .slot(u64::from(slot.0))
+                .map(Frame::from_cptr)
+                .ok_or(KernelError::OutOfSlots),
             MappingCap::Own(frame) if frame.0 < self.frames_created => Ok(self.pool_frame(frame)),
             MappingCap::Own(frame) => {
                 Err(KernelError::FrameOutOfOrder { expected: PoolFrame(self.frames_created), asked: frame })
@@ -677,7 +680,10 @@ impl MapPages for Sel4Platform {
 impl FrameWindow for Sel4Platform {
     fn map_window(&mut self, frame: PoolFrame) -> Result<(), KernelError> {
         if frame.0 >= self.frames_created {
-            return Err(KernelError::FrameOutOfOrder { expected: PoolFrame(self.frames_created), asked: frame });
+            return Err(KernelError::FrameOutOfOrder {
+                expected: PoolFrame(self.frames_created),
+                asked: frame,
+            });
         }
         let cap = self.pool_frame(frame);
         let window = Self::window(frame);
