@@ -68,8 +68,9 @@ impl ReplayStats {
     pub fn to_stats_line(&self, policy: &str) -> String {
         let c = &self.classes;
         format!(
-            "[stats] scope=total clients={} faults={} image={} copy={} zero={} mixed={} shared={} large={} refused={} \
-             frames_created={} frames_free={} policy={policy} startup_pages={} records={} hits={}",
+            "[stats] scope=total clients={} faults={} image={} copy={} zero={} mixed={} shared={} large={} \
+             zero-shared={} upgrade={} cow-copy={} refused={} frames_created={} frames_free={} policy={policy} \
+             startup_pages={} records={} hits={}",
             self.clients,
             self.faults,
             c.image_frame,
@@ -78,6 +79,9 @@ impl ReplayStats {
             c.mixed,
             c.shared_hit,
             c.large,
+            c.zero_shared,
+            c.upgrade,
+            c.cow_copy,
             c.refused,
             self.frames_created,
             self.frames_free,

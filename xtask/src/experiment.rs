@@ -33,8 +33,11 @@ use crate::{expect, stats, trace};
 /// The folder of shipped experiments.
 pub const DIRECTORY: &str = "experiments";
 
-/// The policies an experiment may name: the manifest names of those without eviction.
-pub const POLICY_NAMES: [&str; 4] = ["seed", "eager", "fault-around", "large-pages"];
+/// The policies an experiment may name: every policy without eviction, by its manifest name (the
+/// pager's modes, [`pager::Mode::ALL`]).
+pub fn policy_names() -> Vec<&'static str> {
+    pager::Mode::ALL.iter().map(|mode| mode.name()).collect()
+}
 
 /// The experiment file as written.
 mod raw {
@@ -133,11 +136,10 @@ impl Experiment {
         }
         let mut cells = Vec::new();
         for name in &policies {
-            match name.as_str() {
-                "seed" => cells.push(Policy::Seed),
-                "eager" => cells.push(Policy::Eager),
-                "large-pages" => cells.push(Policy::Named(manifest::PolicyName::LargePages)),
-                "fault-around" => {
+            match manifest::PolicyName::from_name(name) {
+                Some(manifest::PolicyName::Seed) => cells.push(Policy::Seed),
+                Some(manifest::PolicyName::Eager) => cells.push(Policy::Eager),
+                Some(manifest::PolicyName::FaultAround) => {
                     let windows = windows.clone().unwrap_or_else(|| vec![4]);
                     for pages in windows {
                         if pages > 64 {
@@ -150,10 +152,11 @@ impl Experiment {
                         cells.push(if pages == 0 { Policy::Seed } else { Policy::FaultAround { pages } });
                     }
                 }
-                other => bail!(field_error(
+                Some(other) => cells.push(Policy::Named(other)),
+                None => bail!(field_error(
                     file,
                     &format!("{prefix}policies"),
-                    format!("unknown policy {other:?} (known: {})", POLICY_NAMES.join(", "))
+                    format!("unknown policy {name:?} (known: {})", policy_names().join(", "))
                 )),
             }
         }
@@ -220,6 +223,15 @@ pub struct Figures {
     pub mixed: u64,
     pub shared: u64,
     pub large: u64,
+    /// Zero-page and cow: pages first mapped read-only from the shared zero frame, first writes
+    /// that gave such a page (or a pool page) its own frame, and first writes that copied an
+    /// image frame.
+    #[serde(default)]
+    pub zero_shared: u64,
+    #[serde(default)]
+    pub upgrade: u64,
+    #[serde(default)]
+    pub cow_copy: u64,
     pub refused: u64,
     /// Pages the policy mapped before clients started (eager's segments).
     pub startup_pages: u64,
@@ -233,17 +245,26 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// Frames the pages took from the pool: one per copy, zero or mixed page, one per large page.
+    /// Frames the pages took from the pool: one per copy, zero or mixed page, per upgrade and per
+    /// cow copy, one per large page, and the shared zero frame once when a page was mapped from it.
     pub fn frames_used(&self) -> u64 {
-        self.copy + self.zero + self.mixed + self.large
+        self.copy + self.zero + self.mixed + self.large + self.upgrade + self.cow_copy + u64::from(self.zero_shared > 0)
     }
 
-    /// 4 KiB pages mapped into clients (a large page is 512), at start-up or on faults.
+    /// 4 KiB pages mapped into clients (a large page is 512), at start-up or on faults (an upgrade
+    /// or a cow copy maps again a page its first read mapped).
     pub fn pages_mapped(&self) -> u64 {
-        self.startup_pages + self.image + self.copy + self.zero + self.mixed + self.shared + 512 * self.large
+        self.startup_pages
+            + self.image
+            + self.copy
+            + self.zero
+            + self.mixed
+            + self.shared
+            + self.zero_shared
+            + 512 * self.large
     }
 
-    fn keys(&self) -> [(&'static str, u64); 9] {
+    fn keys(&self) -> [(&'static str, u64); 12] {
         [
             ("startup_pages", self.startup_pages),
             ("faults", self.faults),
@@ -253,6 +274,9 @@ impl Figures {
             ("mixed", self.mixed),
             ("shared", self.shared),
             ("large", self.large),
+            ("zero-shared", self.zero_shared),
+            ("upgrade", self.upgrade),
+            ("cow-copy", self.cow_copy),
             ("refused", self.refused),
         ]
     }
@@ -267,6 +291,9 @@ impl Figures {
             mixed: c.mixed,
             shared: c.shared_hit,
             large: c.large,
+            zero_shared: c.zero_shared,
+            upgrade: c.upgrade,
+            cow_copy: c.cow_copy,
             refused: c.refused,
             startup_pages: replayed.startup_pages,
             frames_created: u64::from(replayed.frames_created),
@@ -303,6 +330,9 @@ impl Figures {
             mixed: number("mixed")?,
             shared: number("shared")?,
             large: number("large")?,
+            zero_shared: number("zero-shared")?,
+            upgrade: number("upgrade")?,
+            cow_copy: number("cow-copy")?,
             refused: number("refused")?,
             startup_pages: number("startup_pages")?,
             frames_created: number("frames_created")?,
@@ -362,16 +392,16 @@ fn hex(bytes: &[u8]) -> String {
 fn workload(workspace: &Workspace, root_task: &Path, manifest: &Path) -> Result<Workload> {
     let mut checked = image::check(workspace, manifest)?;
     trace::with_policy(&mut checked, Policy::Seed);
-    checked.trace = Some(0);
+    checked.trace = Some(trace::FIRST_WRITES);
     let packed = image::pack(&checked)?;
     let hash: [u8; 32] = Sha256::digest(&packed).into();
     let name = checked.manifest.name.clone();
     let path = trace::directory(workspace).join(format!("{name}.trace"));
     let (trace, image) = match trace::load(&path) {
-        Ok((trace, image)) if trace.header.image_hash == hash && trace.header.window == 0 => (trace, image),
+        Ok((trace, image)) if trace.header.image_hash == hash && trace.header.window == u32::from(trace::FIRST_WRITES) => (trace, image),
         _ => {
             eprintln!("{name}: recording its trace on seL4 (once; kept under target/traces/)");
-            let recorded = trace::record(workspace, root_task, manifest, 0)?;
+            let recorded = trace::record(workspace, root_task, manifest, trace::FIRST_WRITES)?;
             (recorded.trace, recorded.image)
         }
     };
@@ -460,7 +490,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
                 }
                 let seal = if leg == Leg::Sel4 { root_task_hash.as_str() } else { program_hash.as_str() };
                 let key = hex(&Sha256::digest(format!(
-                    "v3|{}|{}|{}|{}|{seal}",
+                    "v4|{}|{}|{}|{}|{seal}",
                     leg.name(),
                     w.image_hash,
                     policy_name(policy),

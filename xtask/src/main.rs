@@ -135,7 +135,7 @@ enum Command {
     Simulate {
         /// A trace written by `cargo xtask trace` (its .image beside it).
         trace: PathBuf,
-        /// seed, eager, fault-around or large-pages.
+        /// A policy's manifest name: seed, eager, fault-around, zero-page, cow or large-pages.
         #[arg(long, default_value = "seed")]
         policy: String,
         /// Pages ahead for fault-around.
