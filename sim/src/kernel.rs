@@ -432,11 +432,13 @@ impl PageEntry {
 }
 
 /// A VSpace's page tables (by the index of the 2 MiB each covers) and the 4 KiB pages mapped in
-/// them, each table's 512 entries side by side as on x86_64: a walk is one ordered-map lookup and
-/// an index, and neighbouring pages share a table.
+/// them, each table's 512 entries side by side as on x86_64: a walk is one hashed lookup and an
+/// index, and neighbouring pages share a table. A table exists only under its PDPT and directory
+/// (the model refuses it otherwise, and structures go only with their space), so a page whose
+/// table exists needs no walk of the levels above.
 #[derive(Debug, Default)]
 struct PageTables {
-    tables: BTreeMap<u64, Box<[Option<PageEntry>]>>,
+    tables: FastMap<u64, Box<[Option<PageEntry>]>>,
     pages: usize,
 }
 
@@ -490,15 +492,74 @@ impl PageTables {
         self.pages
     }
 
+    /// The entry slot of a page-aligned `vaddr`, when its table exists.
+    fn slot_mut(&mut self, vaddr: u64) -> Option<&mut Option<PageEntry>> {
+        Some(&mut self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(vaddr)])
+    }
+
     /// Every page mapped, by address.
     fn iter(&self) -> impl Iterator<Item = (u64, &PageEntry)> {
-        self.tables.iter().flat_map(|(&table, entries)| {
+        let mut tables: Vec<(&u64, &Box<[Option<PageEntry>]>)> = self.tables.iter().collect();
+        tables.sort_unstable_by_key(|(&table, _)| table);
+        tables.into_iter().flat_map(|(&table, entries)| {
             let base = table << LARGE.trailing_zeros();
             entries
                 .iter()
                 .enumerate()
                 .filter_map(move |(i, e)| e.as_ref().map(|e| (base + i as u64 * PAGE, e)))
         })
+    }
+}
+
+/// The VSpaces by client: clients are numbered densely from 0, so a vector by number (in the order
+/// of the numbers, as a map by client would list them).
+#[derive(Debug, Default)]
+struct Spaces {
+    by_client: Vec<Option<AddressSpace>>,
+}
+
+impl Spaces {
+    fn contains_key(&self, client: &ClientId) -> bool {
+        self.get(client).is_some()
+    }
+
+    fn get(&self, client: &ClientId) -> Option<&AddressSpace> {
+        self.by_client.get(usize::from(client.0)).and_then(Option::as_ref)
+    }
+
+    fn get_mut(&mut self, client: &ClientId) -> Option<&mut AddressSpace> {
+        self.by_client.get_mut(usize::from(client.0)).and_then(Option::as_mut)
+    }
+
+    fn insert(&mut self, client: ClientId, space: AddressSpace) {
+        let index = usize::from(client.0);
+        if self.by_client.len() <= index {
+            self.by_client.resize_with(index + 1, || None);
+        }
+        self.by_client[index] = Some(space);
+    }
+
+    fn remove(&mut self, client: &ClientId) -> Option<AddressSpace> {
+        self.by_client.get_mut(usize::from(client.0)).and_then(Option::take)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (ClientId, &AddressSpace)> {
+        self.by_client
+            .iter()
+            .enumerate()
+            .filter_map(|(n, space)| Some((ClientId(n as u16), space.as_ref()?)))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &AddressSpace> {
+        self.by_client.iter().flatten()
+    }
+}
+
+impl std::ops::Index<&ClientId> for Spaces {
+    type Output = AddressSpace;
+
+    fn index(&self, client: &ClientId) -> &AddressSpace {
+        self.get(client).expect("an address space")
     }
 }
 
@@ -614,7 +675,7 @@ pub struct ModelKernel {
     copies_of: PerFrame<SmallSet<CopySlot>>,
     /// Every stale mapping of a frame (its copy deleted while mapped, its space not yet destroyed).
     stale_of: PerFrame<SmallSet<MappingPlace>>,
-    spaces: BTreeMap<ClientId, AddressSpace>,
+    spaces: Spaces,
     violations: Vec<Violation>,
     counters: ModelCounters,
 }
@@ -648,10 +709,17 @@ impl ModelKernel {
             copies: CopySlots::default(),
             copies_of: PerFrame::new(),
             stale_of: PerFrame::new(),
-            spaces: BTreeMap::new(),
+            spaces: Spaces::default(),
             violations: Vec::new(),
             counters: ModelCounters::default(),
         }
+    }
+
+    /// Makes room for cap copies in slots `0..slots` up front (a replay knows the pager's count),
+    /// so the table of copies never grows, and copies itself, while a trace runs.
+    pub fn reserve_copy_slots(&mut self, slots: u32) {
+        let wanted = slots.min(CopySlots::DENSE) as usize;
+        self.copies.dense.reserve(wanted.saturating_sub(self.copies.dense.len()));
     }
 
     /// The resources in force.
@@ -763,7 +831,7 @@ impl ModelKernel {
     pub fn stale_mappings(&self) -> Vec<Mapping> {
         self.spaces
             .iter()
-            .flat_map(|(&client, space)| {
+            .flat_map(|(client, space)| {
                 space.entries().filter(|(_, e)| e.stale).map(move |(vaddr, e)| e.to_mapping(client, vaddr))
             })
             .collect()
@@ -887,7 +955,7 @@ impl ModelKernel {
     /// Every frame mapped writable somewhere, with its writable mappings.
     pub fn writable_frames(&self) -> BTreeMap<FrameRef, Vec<Mapping>> {
         let mut frames: BTreeMap<FrameRef, Vec<Mapping>> = BTreeMap::new();
-        for (&client, space) in &self.spaces {
+        for (client, space) in self.spaces.iter() {
             for (vaddr, entry) in space.entries().filter(|(_, e)| e.rights.write) {
                 frames.entry(entry.frame).or_default().push(entry.to_mapping(client, vaddr));
             }
@@ -1137,6 +1205,18 @@ impl MapPages for ModelKernel {
         if !vaddr.is_multiple_of(PAGE) {
             let violation = Violation::MapUnaligned { client, vaddr };
             return Err(MapError::Kernel(self.refuse(violation, error_code::ALIGNMENT_ERROR)));
+        }
+        // The usual case first: the page's table exists (so do the levels above it) and its entry
+        // is empty, and the copy is not an image frame's mapped writable.
+        let image_writable = matches!(copy.frame, FrameRef::Image(_)) && rights.write;
+        if !image_writable {
+            let space = self.spaces.get_mut(&client).expect("checked");
+            if let Some(entry @ None) = space.pages.slot_mut(vaddr) {
+                *entry = Some(PageEntry { slot, frame: copy.frame, rights, stale: false });
+                space.pages.pages += 1;
+                self.copies.get_mut(&slot).expect("checked").mapped_at = Some(MappingPlace { client, vaddr });
+                return Ok(());
+            }
         }
         let space = &self.spaces[&client];
         if let Some(level) = space.missing_level(vaddr) {

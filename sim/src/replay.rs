@@ -158,7 +158,8 @@ impl<'img> Replay<'img> {
         }
         // No frame's bytes: the counts never depend on them, and keeping them made each fault cost
         // a host page's allocation and zeroing.
-        let kernel = ModelKernel::without_contents(ModelConfig::default(), image_bytes.len());
+        let mut kernel = ModelKernel::without_contents(ModelConfig::default(), image_bytes.len());
+        kernel.reserve_copy_slots(copy_slots);
         Ok(Self {
             image,
             pager,
