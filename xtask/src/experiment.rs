@@ -525,6 +525,8 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
         .progress_chars("=> "),
     );
     bar.set_prefix(experiment.name.clone());
+    // Boot output goes above the bar, not through it.
+    crate::console::hold_bar(&bar);
     let queue = Mutex::new(queue);
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
     // Composing an image builds apps and the kernel: one at a time; the boots run in parallel.
@@ -563,6 +565,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
             });
         }
     });
+    crate::console::release_bar();
     bar.finish_and_clear();
     let failures = failures.into_inner().unwrap();
     if !failures.is_empty() {
@@ -581,7 +584,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
     }
     std::fs::write(directory.join("report.md"), report)
         .with_context(|| format!("cannot write {}", directory.join("report.md").display()))?;
-    plot::all(&directory, &experiment, &rows)?;
+    plot::all(workspace, &directory, &experiment, &rows)?;
     Ok(Outcome { directory, cells: jobs.len(), cached, differences: differences.len() })
 }
 
@@ -603,10 +606,13 @@ fn boot(
     let image_name = format!("{}.experiment.{}", w.name, label(policy).replace(' ', "-"));
     let (checked, boot_image) = {
         let _one = compose.lock().unwrap();
-        let mut checked = image::check(workspace, &w.manifest)?;
-        trace::with_policy(&mut checked, policy);
-        let boot_image = trace::compose(workspace, root_task, &checked, &image_name)?;
-        (checked, boot_image)
+        // Builds run cargo, which writes to the terminal itself: the bar steps aside meanwhile.
+        crate::console::without_bar(|| -> Result<_> {
+            let mut checked = image::check(workspace, &w.manifest)?;
+            trace::with_policy(&mut checked, policy);
+            let boot_image = trace::compose(workspace, root_task, &checked, &image_name)?;
+            Ok((checked, boot_image))
+        })?
     };
     let outcome = trace::boot_composed(workspace, &checked, &boot_image)?;
     expect::judge(&checked.manifest, &outcome)
@@ -746,7 +752,7 @@ fn report(
             }
         }
     }
-    let _ = writeln!(out, "\n## Plots\n\n![faults](faults.svg)\n\n![pages wasted](pages-wasted.svg)\n\n![frames used](frames-used.svg)");
+    let _ = writeln!(out, "\n## Plots\n\nEach is also a PNG beside it (`faults.png`, ...).\n\n![faults](faults.svg)\n\n![pages wasted](pages-wasted.svg)\n\n![frames used](frames-used.svg)");
     if experiment.sel4 {
         let _ = writeln!(out, "\n![instructions to exit](instructions.svg)");
     }
@@ -874,15 +880,40 @@ mod linux {
 }
 
 mod plot {
-    //! SVG line plots: one series per workload, the cells' policies along the x axis.
+    //! Line plots, each as SVG and as PNG: one series per workload, the cells' policies along the x
+    //! axis. Text is drawn with one font file registered here ([`host_setup::plot_font`]), so the
+    //! PNG reads the same on any machine and the SVG's text is laid out with the same metrics.
     use std::path::Path;
+    use std::sync::OnceLock;
 
-    use anyhow::Result;
+    use anyhow::{Context, Result};
+    use plotters::coord::Shift;
     use plotters::prelude::*;
 
     use super::{Experiment, Row};
+    use crate::host_setup;
+    use crate::workspace::Workspace;
 
-    pub fn all(directory: &Path, experiment: &Experiment, rows: &[Row]) -> Result<()> {
+    /// Plot size in pixels (SVG user units).
+    const SIZE: (u32, u32) = (900, 540);
+
+    /// Registers the plot font as `sans-serif`, once per process.
+    fn register_font(workspace: &Workspace) -> Result<()> {
+        static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+        REGISTERED
+            .get_or_init(|| {
+                let bytes = host_setup::plot_font(workspace).map_err(|e| format!("{e:#}"))?;
+                // plotters keeps the font for the process's life.
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+                    .map_err(|_| format!("{} is not a font plotters can read", host_setup::PLOT_FONT.0))
+            })
+            .clone()
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    pub fn all(workspace: &Workspace, directory: &Path, experiment: &Experiment, rows: &[Row]) -> Result<()> {
+        register_font(workspace)?;
         let simulator: Vec<&Row> = rows.iter().filter(|r| r.leg == "simulator").collect();
         let labels: Vec<String> = experiment.policies.iter().map(|p| super::label(*p)).collect();
         let x_name = if experiment
@@ -898,39 +929,59 @@ mod plot {
             rows.iter().filter(|r| r.leg == "sel4" && r.instructions_to_exit.is_some()).collect();
         type Metric<'a> = (&'a str, &'a str, &'a [&'a Row], fn(&Row) -> f64);
         let metrics: [Metric; 4] = [
-            ("faults.svg", "faults (count, simulator)", &simulator, |r| r.faults as f64),
-            ("pages-wasted.svg", "pages wasted (4 KiB pages, simulator)", &simulator, |r| {
-                r.pages_wasted as f64
-            }),
-            ("frames-used.svg", "frames used (4 KiB pool frames, simulator)", &simulator, |r| {
+            ("faults", "faults (count, simulator)", &simulator, |r| r.faults as f64),
+            ("pages-wasted", "pages wasted (4 KiB pages, simulator)", &simulator, |r| r.pages_wasted as f64),
+            ("frames-used", "frames used (4 KiB pool frames, simulator)", &simulator, |r| {
                 r.frames_used as f64
             }),
-            ("instructions.svg", "instructions to exit (millions, seL4 -icount)", &booted, |r| {
+            ("instructions", "instructions to exit (millions, seL4 -icount)", &booted, |r| {
                 r.instructions_to_exit.unwrap_or(0) as f64 / 1e6
             }),
         ];
-        for (file, y_name, rows, metric) in metrics {
-            let path = directory.join(file);
+        for (name, y_name, rows, metric) in metrics {
+            let (svg, png) = (directory.join(format!("{name}.svg")), directory.join(format!("{name}.png")));
             if rows.is_empty() {
                 // A plot left from an earlier run of other legs would not be this run's.
-                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(&svg);
+                let _ = std::fs::remove_file(&png);
                 continue;
             }
-            line_plot(&path, &experiment.name, x_name, y_name, &labels, rows, metric)
-                .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", path.display()))?;
+            let (title, labels) = (&experiment.name, &labels);
+            line_plot(SVGBackend::new(&svg, SIZE).into_drawing_area(), title, x_name, y_name, labels, rows, metric)
+                .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", svg.display()))?;
+            let mut pixels = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+            let bitmap = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+            line_plot(bitmap, title, x_name, y_name, labels, rows, metric)
+                .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", png.display()))?;
+            write_png(&png, &pixels).with_context(|| format!("cannot write {}", png.display()))?;
         }
         Ok(())
     }
 
-    fn line_plot(
-        path: &Path,
+    /// Writes 8-bit RGB `pixels` of [`SIZE`] as a PNG file.
+    fn write_png(path: &Path, pixels: &[u8]) -> Result<()> {
+        let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        let mut encoder = png::Encoder::new(file, SIZE.0, SIZE.1);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(pixels)?;
+        writer.finish()?;
+        Ok(())
+    }
+
+    fn line_plot<DB: DrawingBackend>(
+        root: DrawingArea<DB, Shift>,
         title: &str,
         x_name: &str,
         y_name: &str,
         labels: &[String],
         rows: &[&Row],
         metric: fn(&Row) -> f64,
-    ) -> Result<(), Box<dyn std::error::Error>> {
+    ) -> Result<(), Box<dyn std::error::Error>>
+    where
+        DB::ErrorType: 'static,
+    {
         let cell = |r: &Row| {
             let name = if r.policy == "fault-around" {
                 format!("fault-around {}", r.fault_around_pages)
@@ -942,7 +993,6 @@ mod plot {
         let mut workloads: Vec<&str> = rows.iter().map(|r| r.workload.as_str()).collect();
         workloads.dedup();
         let top = rows.iter().map(|r| metric(r)).fold(1.0, f64::max) * 1.1;
-        let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(format!("{title}: {y_name}"), ("sans-serif", 20))
