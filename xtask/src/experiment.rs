@@ -579,6 +579,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
     let differences = differences(&experiment, &workloads, &results);
     let mut report =
         report(&experiment, &rows, &differences, jobs.len(), cached, started.elapsed().as_secs_f64());
+    report.push_str(&per_client(&experiment, &workloads, &results));
     if experiment.linux {
         report.push_str(&linux::section(workspace, &experiment, &workloads, &results)?);
     }
@@ -755,6 +756,44 @@ fn report(
     let _ = writeln!(out, "\n## Plots\n\nEach is also a PNG beside it (`faults.png`, ...).\n\n![faults](faults.svg)\n\n![pages wasted](pages-wasted.svg)\n\n![frames used](frames-used.svg)");
     if experiment.sel4 {
         let _ = writeln!(out, "\n![instructions to exit](instructions.svg)");
+    }
+    out
+}
+
+/// For each workload with several clients, each client's faults on seL4 under each policy (the
+/// boot's `[stats] scope=client` lines): a column per policy, a row per client.
+fn per_client(
+    experiment: &Experiment,
+    workloads: &[Workload],
+    results: &BTreeMap<(usize, String, Leg), Figures>,
+) -> String {
+    let mut out = String::new();
+    for (index, w) in workloads.iter().enumerate() {
+        let booted: Vec<(String, &Figures)> = experiment
+            .policies
+            .iter()
+            .filter_map(|&p| Some((label(p), results.get(&(index, label(p), Leg::Sel4))?)))
+            .collect();
+        let mut clients: Vec<&String> = booted.iter().flat_map(|(_, f)| f.client_faults.keys()).collect();
+        clients.sort();
+        clients.dedup();
+        if clients.len() < 2 {
+            continue;
+        }
+        if out.is_empty() {
+            let _ = writeln!(out, "\n## Faults per client (seL4)\n");
+        }
+        let header: Vec<&str> = booted.iter().map(|(l, _)| l.as_str()).collect();
+        let _ = writeln!(out, "`{}`:\n\n| client | {} |", w.name, header.join(" | "));
+        let _ = writeln!(out, "|---|{}", "---:|".repeat(header.len()));
+        for client in clients {
+            let cells: Vec<String> = booted
+                .iter()
+                .map(|(_, f)| f.client_faults.get(client).map_or("-".to_owned(), u64::to_string))
+                .collect();
+            let _ = writeln!(out, "| {client} | {} |", cells.join(" | "));
+        }
+        out.push('\n');
     }
     out
 }
@@ -1122,5 +1161,42 @@ mod tests {
         };
         assert_eq!(f.frames_used(), 7);
         assert_eq!(f.pages_mapped(), 5 + 3 + 1 + 4 + 1 + 2 + 512);
+    }
+
+    #[test]
+    fn zero_page_and_cow_frames_count_upgrades_copies_and_the_zero_frame_once() {
+        let f = Figures { image: 2, zero: 3, zero_shared: 6, upgrade: 4, cow_copy: 1, ..Default::default() };
+        assert_eq!(f.frames_used(), 3 + 4 + 1 + 1, "zero pages, upgrades, a cow copy, the zero frame");
+        assert_eq!(f.pages_mapped(), 2 + 3 + 6, "an upgrade or a copy maps a mapped page again");
+    }
+
+    #[test]
+    fn per_client_faults_are_tabled_for_images_with_several_clients() {
+        let experiment = parse(
+            "name = \"x\"\nworkloads = [\"manifests/hello.toml\"]\npolicies = [\"seed\", \"cow\"]\n",
+            false,
+        )
+        .unwrap();
+        let workload = |name: &str| Workload {
+            manifest: PathBuf::new(),
+            name: name.to_owned(),
+            trace: ::trace::Trace::new([0; 32], 0, 0, 0, Vec::new()),
+            image: Vec::new(),
+            image_hash: String::new(),
+        };
+        let figures = |clients: &[(&str, u64)]| Figures {
+            client_faults: clients.iter().map(|(c, n)| ((*c).to_owned(), *n)).collect(),
+            ..Default::default()
+        };
+        let mut results = BTreeMap::new();
+        results.insert((0, "seed".to_owned(), Leg::Sel4), figures(&[("a#0", 5), ("b#0", 7)]));
+        results.insert((0, "cow".to_owned(), Leg::Sel4), figures(&[("a#0", 6), ("b#0", 9)]));
+        results.insert((1, "seed".to_owned(), Leg::Sel4), figures(&[("only#0", 3)]));
+        let table = per_client(&experiment, &[workload("two"), workload("one")], &results);
+        assert_eq!(
+            table,
+            "\n## Faults per client (seL4)\n\n`two`:\n\n| client | seed | cow |\n|---|---:|---:|\n\
+             | a#0 | 5 | 6 |\n| b#0 | 7 | 9 |\n\n"
+        );
     }
 }
