@@ -433,26 +433,56 @@ impl PageEntry {
 
 /// A VSpace's page tables (by the index of the 2 MiB each covers) and the 4 KiB pages mapped in
 /// them, each table's 512 entries side by side as on x86_64: a walk is one hashed lookup and an
-/// index, and neighbouring pages share a table. A table exists only under its PDPT and directory
-/// (the model refuses it otherwise, and structures go only with their space), so a page whose
-/// table exists needs no walk of the levels above.
-#[derive(Debug, Default)]
+/// index, and neighbouring pages share a table. The last table found is remembered, so the run of
+/// lookups one fault makes (is it mapped, map it), and a teardown's walk in address order, hash
+/// once per table. A table exists only under its PDPT and directory (the model refuses it
+/// otherwise, and structures go only with their space), so a page whose table exists needs no walk
+/// of the levels above.
+#[derive(Debug)]
 struct PageTables {
-    tables: FastMap<u64, Box<[Option<PageEntry>]>>,
+    /// Table number (in `tables`) by the index of the 2 MiB it covers.
+    index: FastMap<u64, u32>,
+    tables: Vec<(u64, Box<[Option<PageEntry>]>)>,
+    /// The last lookup's key and table number (`u32::MAX`: none yet).
+    last: std::cell::Cell<(u64, u32)>,
     pages: usize,
+}
+
+impl Default for PageTables {
+    fn default() -> Self {
+        Self { index: FastMap::default(), tables: Vec::new(), last: std::cell::Cell::new((0, u32::MAX)), pages: 0 }
+    }
 }
 
 const TABLE_ENTRIES: usize = 512;
 
 impl PageTables {
+    fn key(vaddr: u64) -> u64 {
+        vaddr >> LARGE.trailing_zeros()
+    }
+
+    /// The number of the table covering `vaddr`, if it exists.
+    fn find(&self, vaddr: u64) -> Option<usize> {
+        let key = Self::key(vaddr);
+        let (last_key, last) = self.last.get();
+        if last != u32::MAX && last_key == key {
+            return Some(last as usize);
+        }
+        let found = *self.index.get(&key)?;
+        self.last.set((key, found));
+        Some(found as usize)
+    }
+
     fn has_table(&self, vaddr: u64) -> bool {
-        self.tables.contains_key(&(vaddr >> LARGE.trailing_zeros()))
+        self.find(vaddr).is_some()
     }
 
     fn add_table(&mut self, vaddr: u64) {
-        self.tables
-            .entry(vaddr >> LARGE.trailing_zeros())
-            .or_insert_with(|| vec![None; TABLE_ENTRIES].into_boxed_slice());
+        let key = Self::key(vaddr);
+        if !self.index.contains_key(&key) {
+            self.index.insert(key, self.tables.len() as u32);
+            self.tables.push((key, vec![None; TABLE_ENTRIES].into_boxed_slice()));
+        }
     }
 
     fn table_count(&self) -> usize {
@@ -464,11 +494,12 @@ impl PageTables {
     }
 
     fn get(&self, vaddr: &u64) -> Option<&PageEntry> {
-        self.tables.get(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(*vaddr)].as_ref()
+        self.tables[self.find(*vaddr)?].1[Self::slot(*vaddr)].as_ref()
     }
 
     fn get_mut(&mut self, vaddr: &u64) -> Option<&mut PageEntry> {
-        self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(*vaddr)].as_mut()
+        let table = self.find(*vaddr)?;
+        self.tables[table].1[Self::slot(*vaddr)].as_mut()
     }
 
     fn contains_key(&self, vaddr: &u64) -> bool {
@@ -477,13 +508,14 @@ impl PageTables {
 
     /// Maps a page-aligned `vaddr`, whose table exists (the map checked the walk first).
     fn insert(&mut self, vaddr: u64, entry: PageEntry) {
-        let table = self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros())).expect("a page table, checked");
-        let old = table[Self::slot(vaddr)].replace(entry);
+        let table = self.find(vaddr).expect("a page table, checked");
+        let old = self.tables[table].1[Self::slot(vaddr)].replace(entry);
         self.pages += usize::from(old.is_none());
     }
 
     fn remove(&mut self, vaddr: &u64) -> Option<PageEntry> {
-        let removed = self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(*vaddr)].take();
+        let table = self.find(*vaddr)?;
+        let removed = self.tables[table].1[Self::slot(*vaddr)].take();
         self.pages -= usize::from(removed.is_some());
         removed
     }
@@ -494,14 +526,15 @@ impl PageTables {
 
     /// The entry slot of a page-aligned `vaddr`, when its table exists.
     fn slot_mut(&mut self, vaddr: u64) -> Option<&mut Option<PageEntry>> {
-        Some(&mut self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(vaddr)])
+        let table = self.find(vaddr)?;
+        Some(&mut self.tables[table].1[Self::slot(vaddr)])
     }
 
     /// Every page mapped, by address.
     fn iter(&self) -> impl Iterator<Item = (u64, &PageEntry)> {
-        let mut tables: Vec<(&u64, &Box<[Option<PageEntry>]>)> = self.tables.iter().collect();
-        tables.sort_unstable_by_key(|(&table, _)| table);
-        tables.into_iter().flat_map(|(&table, entries)| {
+        let mut tables: Vec<&(u64, Box<[Option<PageEntry>]>)> = self.tables.iter().collect();
+        tables.sort_unstable_by_key(|(table, _)| *table);
+        tables.into_iter().flat_map(|(table, entries)| {
             let base = table << LARGE.trailing_zeros();
             entries
                 .iter()

@@ -708,8 +708,8 @@ fn report(
     let _ = writeln!(
         out,
         "{cells} cells ({cached} from the cache), {seconds:.1} s. Legs: simulator{}. Faults are VM faults \
-         (served or refused); frames used are pool frames (one per copy, zero or mixed page, one per large \
-         page) taken on faults; pages mapped count those mapped at start-up too (eager's segments); pages wasted are 4 KiB pages mapped beyond those the seed policy maps (the pages the \
+         (served or refused); frames used are pool frames (one per copy, zero, mixed, upgrade or cow-copy \
+         page, one per large page, the shared zero frame once) taken on faults; pages mapped count those mapped at start-up too (eager's segments); pages wasted are 4 KiB pages mapped beyond those the seed policy maps (the pages the \
          workload touches); instructions to exit are guest instructions (`-icount shift=0`) from the first \
          client's setup to the last client's exit, seL4 only.\n",
         if experiment.sel4 { " and seL4" } else { "" }
