@@ -450,7 +450,12 @@ struct PageTables {
 
 impl Default for PageTables {
     fn default() -> Self {
-        Self { index: FastMap::default(), tables: Vec::new(), last: std::cell::Cell::new((0, u32::MAX)), pages: 0 }
+        Self {
+            index: FastMap::default(),
+            tables: Vec::new(),
+            last: std::cell::Cell::new((0, u32::MAX)),
+            pages: 0,
+        }
     }
 }
 
@@ -577,10 +582,7 @@ impl Spaces {
     }
 
     fn iter(&self) -> impl Iterator<Item = (ClientId, &AddressSpace)> {
-        self.by_client
-            .iter()
-            .enumerate()
-            .filter_map(|(n, space)| Some((ClientId(n as u16), space.as_ref()?)))
+        self.by_client.iter().enumerate().filter_map(|(n, space)| Some((ClientId(n as u16), space.as_ref()?)))
     }
 
     fn values(&self) -> impl Iterator<Item = &AddressSpace> {

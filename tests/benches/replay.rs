@@ -117,8 +117,7 @@ fn time(name: &str, description: &str, image: &[u8], records: &[trace::Record], 
 fn main() {
     let benchmarking = std::env::args().any(|a| a == "--bench");
     // `--only NAME` times one trace (for a profiler).
-    let only: Option<String> =
-        std::env::args().skip_while(|a| a != "--only").nth(1);
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
     let image = image();
     let options = ReplayOptions { policy: BuiltinPolicy::Seed, budget: None };
     let mut figures = Vec::new();
@@ -148,14 +147,20 @@ fn main() {
                 // Under the seed policy every fault the recording served is a fault again; the
                 // window's first writes find their page mapped writable.
                 let references = records.iter().filter(|r| r.kind == trace::kind::FAULT).count() as u64;
-                assert_eq!(stats.faults + stats.hits, references, "workloads: each reference a fault or a hit");
+                assert_eq!(
+                    stats.faults + stats.hits,
+                    references,
+                    "workloads: each reference a fault or a hit"
+                );
                 assert_eq!(stats.classes.refused, 0, "workloads: no client is stopped");
                 if benchmarking {
                     let description = "recorded: cargo xtask trace manifests/workloads.toml";
                     figures.push(time("workloads", description, &image, &records, stats.faults));
                 }
             }
-            None => println!("replay workloads: skipped (no recorded trace: cargo xtask trace manifests/workloads.toml)"),
+            None => println!(
+                "replay workloads: skipped (no recorded trace: cargo xtask trace manifests/workloads.toml)"
+            ),
         }
     }
     if benchmarking {

@@ -248,7 +248,13 @@ impl Figures {
     /// Frames the pages took from the pool: one per copy, zero or mixed page, per upgrade and per
     /// cow copy, one per large page, and the shared zero frame once when a page was mapped from it.
     pub fn frames_used(&self) -> u64 {
-        self.copy + self.zero + self.mixed + self.large + self.upgrade + self.cow_copy + u64::from(self.zero_shared > 0)
+        self.copy
+            + self.zero
+            + self.mixed
+            + self.large
+            + self.upgrade
+            + self.cow_copy
+            + u64::from(self.zero_shared > 0)
     }
 
     /// 4 KiB pages mapped into clients (a large page is 512), at start-up or on faults (an upgrade
@@ -388,23 +394,9 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// Records `manifest`'s trace unless `target/traces/` holds one of the same packed image.
+/// `manifest`'s trace, recorded unless `target/traces/` holds one of the same packed image.
 fn workload(workspace: &Workspace, root_task: &Path, manifest: &Path) -> Result<Workload> {
-    let mut checked = image::check(workspace, manifest)?;
-    trace::with_policy(&mut checked, Policy::Seed);
-    checked.trace = Some(trace::FIRST_WRITES);
-    let packed = image::pack(&checked)?;
-    let hash: [u8; 32] = Sha256::digest(&packed).into();
-    let name = checked.manifest.name.clone();
-    let path = trace::directory(workspace).join(format!("{name}.trace"));
-    let (trace, image) = match trace::load(&path) {
-        Ok((trace, image)) if trace.header.image_hash == hash && trace.header.window == u32::from(trace::FIRST_WRITES) => (trace, image),
-        _ => {
-            eprintln!("{name}: recording its trace on seL4 (once; kept under target/traces/)");
-            let recorded = trace::record(workspace, root_task, manifest, trace::FIRST_WRITES)?;
-            (recorded.trace, recorded.image)
-        }
-    };
+    let (name, trace, image, hash) = trace::recorded_or_record(workspace, root_task, manifest)?;
     Ok(Workload { manifest: manifest.to_owned(), name, trace, image, image_hash: hex(&hash) })
 }
 
@@ -986,8 +978,16 @@ mod plot {
                 continue;
             }
             let (title, labels) = (&experiment.name, &labels);
-            line_plot(SVGBackend::new(&svg, SIZE).into_drawing_area(), title, x_name, y_name, labels, rows, metric)
-                .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", svg.display()))?;
+            line_plot(
+                SVGBackend::new(&svg, SIZE).into_drawing_area(),
+                title,
+                x_name,
+                y_name,
+                labels,
+                rows,
+                metric,
+            )
+            .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", svg.display()))?;
             let mut pixels = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
             let bitmap = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
             line_plot(bitmap, title, x_name, y_name, labels, rows, metric)

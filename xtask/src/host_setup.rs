@@ -70,7 +70,11 @@ pub fn plot_font(workspace: &Workspace) -> Result<Vec<u8>> {
             bail!("missing {path} (the plots' font); install it as root with:\n    {install}");
         }
         let log = workspace.log_directory().join("apt-get.log");
-        step::run_logged("apt-get update", &log.with_file_name("apt-get-update.log"), apt_get().arg("update"))?;
+        step::run_logged(
+            "apt-get update",
+            &log.with_file_name("apt-get-update.log"),
+            apt_get().arg("update"),
+        )?;
         step::run_logged(
             &format!("apt-get install {package}"),
             &log,

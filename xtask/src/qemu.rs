@@ -260,7 +260,8 @@ pub fn boot(image: &BootImage, options: &BootOptions) -> Result<BootOutcome> {
     let stderr = child.stderr.take().context("QEMU has no stderr pipe")?;
     // The terminal gets the lines a person reads (`console`); the log gets every line of both.
     let stderr_log = log_file.try_clone().with_context(|| format!("cannot reopen {}", log.display()))?;
-    let serial_lines = console::Lines::new(Some(log_file), "", console::Terminal::stdout(), console::shows_serial);
+    let serial_lines =
+        console::Lines::new(Some(log_file), "", console::Terminal::stdout(), console::shows_serial);
     let serial_reader = stream(stdout, serial_lines, Arc::clone(&serial));
     let qemu_stderr = Arc::new(Mutex::new(Vec::new()));
     let stderr_lines = console::Lines::new(

@@ -285,6 +285,35 @@ pub fn agreement_policies() -> Vec<Policy> {
         .collect()
 }
 
+/// `manifest`'s [`FIRST_WRITES`] trace (its image name, the trace, the packed image and its
+/// SHA-256): the one under `target/traces/` when it was recorded from the same packed image, else
+/// recorded now.
+pub fn recorded_or_record(
+    workspace: &Workspace,
+    root_task: &Path,
+    manifest: &Path,
+) -> Result<(String, trace::Trace, Vec<u8>, [u8; 32])> {
+    let mut checked = image::check(workspace, manifest)?;
+    with_policy(&mut checked, Policy::Seed);
+    checked.trace = Some(FIRST_WRITES);
+    let packed = image::pack(&checked)?;
+    let hash: [u8; 32] = Sha256::digest(&packed).into();
+    let name = checked.manifest.name.clone();
+    let path = directory(workspace).join(format!("{name}.trace"));
+    match load(&path) {
+        Ok((trace, image))
+            if trace.header.image_hash == hash && trace.header.window == u32::from(FIRST_WRITES) =>
+        {
+            Ok((name, trace, image, hash))
+        }
+        _ => {
+            eprintln!("{name}: recording its trace on seL4 (once; kept under target/traces/)");
+            let recorded = record(workspace, root_task, manifest, FIRST_WRITES)?;
+            Ok((name, recorded.trace, recorded.image, hash))
+        }
+    }
+}
+
 /// Boots (two at a time: composing one at a time) that the agreement runs side by side.
 const AGREEMENT_JOBS: usize = 2;
 
