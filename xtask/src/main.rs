@@ -127,7 +127,9 @@ enum Command {
     Trace {
         /// System image manifest (TOML).
         manifest: PathBuf,
-        /// Pages each client keeps mapped (at least 4; 0: no window).
+        /// Pages each client keeps mapped (at least 4; 0: no window). 65535, more than any client
+        /// maps, unmaps nothing but keeps writable pages read-only until their first write: the
+        /// traces the agreement and experiments replay.
         #[arg(long, default_value_t = 0)]
         window: u16,
     },
