@@ -1010,6 +1010,21 @@ impl ModelKernel {
         }
     }
 
+    /// [`ModelKernel::check_access`] as a yes or no, without describing the fault: what a replay
+    /// asks of every reference.
+    #[inline]
+    pub fn allows(&self, client: ClientId, vaddr: u64, write: bool) -> bool {
+        let Some(space) = self.spaces.get(&client) else { return false };
+        let entry = match space.pages.get(&(vaddr & !(PAGE - 1))) {
+            Some(entry) => entry,
+            None => match space.large_pages.get(&(vaddr & !(LARGE - 1))) {
+                Some(entry) => entry,
+                None => return false,
+            },
+        };
+        !write || entry.rights.write
+    }
+
     /// Reads `length` bytes of `client`'s memory at `vaddr`, through its mappings.
     ///
     /// # Panics
