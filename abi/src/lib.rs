@@ -182,6 +182,69 @@ pub mod policy {
     pub const COW: u32 = 5;
 }
 
+/// A named policy: the one list of them. Manifests name it ([`PolicyMode::name`]), the boot image
+/// carries its code ([`policy`]), the pager applies it, and `cargo xtask` (simulate, agree,
+/// experiment) names the same ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PolicyMode {
+    /// One page per fault, nothing ahead of time (HelenOS).
+    #[default]
+    Seed,
+    /// The area mapped before the client starts.
+    Eager,
+    /// The faulting page and up to the rule's window of following pages.
+    FaultAround,
+    /// A page of zeroes is first mapped read-only from one shared zero frame; its first write takes
+    /// a fresh frame (`zero-shared`, then `upgrade`).
+    ZeroPage,
+    /// A writable page is first mapped read-only from the frame it would be copied from (the image's
+    /// own frame; the shared zero frame for zeroes); its first write copies it (`cow-copy`,
+    /// `upgrade`).
+    Cow,
+    /// 2 MiB frames where a span allows (4 KiB pages otherwise).
+    LargePages,
+}
+
+impl PolicyMode {
+    /// Every policy, in the order of their codes.
+    pub const ALL: [PolicyMode; 6] =
+        [Self::Seed, Self::Eager, Self::FaultAround, Self::ZeroPage, Self::Cow, Self::LargePages];
+
+    /// The name manifests, reports and `cargo xtask` use.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Seed => "seed",
+            Self::Eager => "eager",
+            Self::FaultAround => "fault-around",
+            Self::ZeroPage => "zero-page",
+            Self::Cow => "cow",
+            Self::LargePages => "large-pages",
+        }
+    }
+
+    /// The policy a name stands for.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.name() == name)
+    }
+
+    /// The boot image's code ([`policy`]).
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::Seed => policy::SEED,
+            Self::Eager => policy::EAGER,
+            Self::FaultAround => policy::FAULT_AROUND,
+            Self::ZeroPage => policy::ZERO_PAGE,
+            Self::Cow => policy::COW,
+            Self::LargePages => policy::LARGE_PAGES,
+        }
+    }
+
+    /// The policy of a boot-image code.
+    pub fn from_code(code: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|mode| mode.code() == code)
+    }
+}
+
 /// What a client is started with (docs/app-abi.md, "Entry state").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EntryState {

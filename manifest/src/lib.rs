@@ -227,43 +227,15 @@ impl Policy {
     }
 }
 
-/// A policy's name, as manifests write it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PolicyName {
-    Seed,
-    Eager,
-    FaultAround,
-    ZeroPage,
-    Cow,
-    LargePages,
-}
+/// A policy's name, as manifests write it: the ABI's one list of policies.
+pub use abi::PolicyMode as PolicyName;
 
-impl PolicyName {
-    pub const ALL: [PolicyName; 6] =
-        [Self::Seed, Self::Eager, Self::FaultAround, Self::ZeroPage, Self::Cow, Self::LargePages];
-
-    /// The manifest's spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Seed => "seed",
-            Self::Eager => "eager",
-            Self::FaultAround => "fault-around",
-            Self::ZeroPage => "zero-page",
-            Self::Cow => "cow",
-            Self::LargePages => "large-pages",
-        }
-    }
-
-    fn parse(check: &Checker<'_>, field: &str, text: &str) -> Result<Self, ManifestError> {
-        Self::ALL.into_iter().find(|p| p.name() == text).ok_or_else(|| {
-            check.error(
-                field,
-                format!(
-                    "{text:?} is not one of \"seed\", \"eager\", \"fault-around\", \"zero-page\", \"cow\", \"large-pages\""
-                ),
-            )
-        })
-    }
+/// The policy `text` names, or an error at `field` listing every name.
+fn parse_policy_name(check: &Checker<'_>, field: &str, text: &str) -> Result<PolicyName, ManifestError> {
+    PolicyName::from_name(text).ok_or_else(|| {
+        let known: Vec<String> = PolicyName::ALL.iter().map(|p| format!("{:?}", p.name())).collect();
+        check.error(field, format!("{text:?} is not one of {}", known.join(", ")))
+    })
 }
 
 /// The area kinds an app's policy table names, in the boot image's order.
@@ -494,11 +466,11 @@ impl Checker<'_> {
         let mut named: Vec<(String, PolicyName)> = Vec::new();
         match raw {
             None => {}
-            Some(raw::AppPolicy::Name(name)) => default = PolicyName::parse(self, &field, name)?,
+            Some(raw::AppPolicy::Name(name)) => default = parse_policy_name(self, &field, name)?,
             Some(raw::AppPolicy::Table(table)) => {
                 for (key, name) in table {
                     let at = format!("{field}.{key}");
-                    let policy = PolicyName::parse(self, &at, name)?;
+                    let policy = parse_policy_name(self, &at, name)?;
                     if key == "default" {
                         default = policy;
                     } else if AREA_KINDS.contains(&key.as_str()) || regions.contains(&key.as_str()) {
@@ -757,7 +729,7 @@ impl Manifest {
     pub fn validate(file: &Path, raw: raw::Manifest) -> Result<Self, ManifestError> {
         let check = Checker { file };
         let name = check.name("name", &raw.name)?;
-        let policy_name = PolicyName::parse(&check, "policy", raw.policy.as_deref().unwrap_or("seed"))?;
+        let policy_name = parse_policy_name(&check, "policy", raw.policy.as_deref().unwrap_or("seed"))?;
         let policy = match (policy_name.name(), raw.fault_around_pages) {
             ("fault-around", pages) => {
                 let pages = pages.unwrap_or(4);

@@ -13,67 +13,8 @@
 use crate::area::{AreaKind, Backend};
 use crate::Rights;
 
-/// A named policy, as manifests and the boot image name it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum Mode {
-    /// One page per fault, nothing ahead of time (HelenOS).
-    #[default]
-    Seed,
-    /// The area mapped before the client starts.
-    Eager,
-    /// The faulting page and up to the rule's window of following pages.
-    FaultAround,
-    /// A page of zeroes is first mapped read-only from one shared zero frame; its first write takes
-    /// a fresh frame (`zero-shared`, then `upgrade`).
-    ZeroPage,
-    /// A writable page is first mapped read-only from the frame it would be copied from (the image's
-    /// own frame; the shared zero frame for zeroes); its first write copies it (`cow-copy`,
-    /// `upgrade`).
-    Cow,
-    /// 2 MiB frames where a span allows (mechanics behind [`Policy::large_pages`]; 4 KiB pages
-    /// otherwise).
-    LargePages,
-}
-
-impl Mode {
-    /// Every mode, in the order of their codes.
-    pub const ALL: [Mode; 6] =
-        [Self::Seed, Self::Eager, Self::FaultAround, Self::ZeroPage, Self::Cow, Self::LargePages];
-
-    /// The name manifests and reports use.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Seed => "seed",
-            Self::Eager => "eager",
-            Self::FaultAround => "fault-around",
-            Self::ZeroPage => "zero-page",
-            Self::Cow => "cow",
-            Self::LargePages => "large-pages",
-        }
-    }
-
-    /// The mode a name stands for.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|mode| mode.name() == name)
-    }
-
-    /// The boot image's code ([`abi::policy`]).
-    pub const fn code(self) -> u32 {
-        match self {
-            Self::Seed => abi::policy::SEED,
-            Self::Eager => abi::policy::EAGER,
-            Self::FaultAround => abi::policy::FAULT_AROUND,
-            Self::ZeroPage => abi::policy::ZERO_PAGE,
-            Self::Cow => abi::policy::COW,
-            Self::LargePages => abi::policy::LARGE_PAGES,
-        }
-    }
-
-    /// The mode of a boot-image code.
-    pub fn from_code(code: u32) -> Option<Self> {
-        Self::ALL.into_iter().find(|mode| mode.code() == code)
-    }
-}
+/// A named policy, as manifests and the boot image name it: the ABI's one list of them.
+pub use abi::PolicyMode as Mode;
 
 /// What happens to one kind of page of an area.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -457,25 +457,62 @@ impl PageEntry {
 }
 
 /// A VSpace's page tables (by the index of the 2 MiB each covers) and the 4 KiB pages mapped in
-/// them, each table's 512 entries side by side as on x86_64: a walk is one ordered-map lookup and
-/// an index, and neighbouring pages share a table.
-#[derive(Debug, Default)]
+/// them, each table's 512 entries side by side as on x86_64: a walk is one hashed lookup and an
+/// index, and neighbouring pages share a table. The last table found is remembered, so the run of
+/// lookups one fault makes (is it mapped, map it), and a teardown's walk in address order, hash
+/// once per table. A table exists only under its PDPT and directory (the model refuses it
+/// otherwise, and structures go only with their space), so a page whose table exists needs no walk
+/// of the levels above.
+#[derive(Debug)]
 struct PageTables {
-    tables: BTreeMap<u64, Box<[Option<PageEntry>]>>,
+    /// Table number (in `tables`) by the index of the 2 MiB it covers.
+    index: FastMap<u64, u32>,
+    tables: Vec<(u64, Box<[Option<PageEntry>]>)>,
+    /// The last lookup's key and table number (`u32::MAX`: none yet).
+    last: std::cell::Cell<(u64, u32)>,
     pages: usize,
+}
+
+impl Default for PageTables {
+    fn default() -> Self {
+        Self {
+            index: FastMap::default(),
+            tables: Vec::new(),
+            last: std::cell::Cell::new((0, u32::MAX)),
+            pages: 0,
+        }
+    }
 }
 
 const TABLE_ENTRIES: usize = 512;
 
 impl PageTables {
+    fn key(vaddr: u64) -> u64 {
+        vaddr >> LARGE.trailing_zeros()
+    }
+
+    /// The number of the table covering `vaddr`, if it exists.
+    fn find(&self, vaddr: u64) -> Option<usize> {
+        let key = Self::key(vaddr);
+        let (last_key, last) = self.last.get();
+        if last != u32::MAX && last_key == key {
+            return Some(last as usize);
+        }
+        let found = *self.index.get(&key)?;
+        self.last.set((key, found));
+        Some(found as usize)
+    }
+
     fn has_table(&self, vaddr: u64) -> bool {
-        self.tables.contains_key(&(vaddr >> LARGE.trailing_zeros()))
+        self.find(vaddr).is_some()
     }
 
     fn add_table(&mut self, vaddr: u64) {
-        self.tables
-            .entry(vaddr >> LARGE.trailing_zeros())
-            .or_insert_with(|| vec![None; TABLE_ENTRIES].into_boxed_slice());
+        let key = Self::key(vaddr);
+        if !self.index.contains_key(&key) {
+            self.index.insert(key, self.tables.len() as u32);
+            self.tables.push((key, vec![None; TABLE_ENTRIES].into_boxed_slice()));
+        }
     }
 
     fn table_count(&self) -> usize {
@@ -487,11 +524,12 @@ impl PageTables {
     }
 
     fn get(&self, vaddr: &u64) -> Option<&PageEntry> {
-        self.tables.get(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(*vaddr)].as_ref()
+        self.tables[self.find(*vaddr)?].1[Self::slot(*vaddr)].as_ref()
     }
 
     fn get_mut(&mut self, vaddr: &u64) -> Option<&mut PageEntry> {
-        self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(*vaddr)].as_mut()
+        let table = self.find(*vaddr)?;
+        self.tables[table].1[Self::slot(*vaddr)].as_mut()
     }
 
     fn contains_key(&self, vaddr: &u64) -> bool {
@@ -500,13 +538,14 @@ impl PageTables {
 
     /// Maps a page-aligned `vaddr`, whose table exists (the map checked the walk first).
     fn insert(&mut self, vaddr: u64, entry: PageEntry) {
-        let table = self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros())).expect("a page table, checked");
-        let old = table[Self::slot(vaddr)].replace(entry);
+        let table = self.find(vaddr).expect("a page table, checked");
+        let old = self.tables[table].1[Self::slot(vaddr)].replace(entry);
         self.pages += usize::from(old.is_none());
     }
 
     fn remove(&mut self, vaddr: &u64) -> Option<PageEntry> {
-        let removed = self.tables.get_mut(&(vaddr >> LARGE.trailing_zeros()))?[Self::slot(*vaddr)].take();
+        let table = self.find(*vaddr)?;
+        let removed = self.tables[table].1[Self::slot(*vaddr)].take();
         self.pages -= usize::from(removed.is_some());
         removed
     }
@@ -515,15 +554,72 @@ impl PageTables {
         self.pages
     }
 
+    /// The entry slot of a page-aligned `vaddr`, when its table exists.
+    fn slot_mut(&mut self, vaddr: u64) -> Option<&mut Option<PageEntry>> {
+        let table = self.find(vaddr)?;
+        Some(&mut self.tables[table].1[Self::slot(vaddr)])
+    }
+
     /// Every page mapped, by address.
     fn iter(&self) -> impl Iterator<Item = (u64, &PageEntry)> {
-        self.tables.iter().flat_map(|(&table, entries)| {
+        let mut tables: Vec<&(u64, Box<[Option<PageEntry>]>)> = self.tables.iter().collect();
+        tables.sort_unstable_by_key(|(table, _)| *table);
+        tables.into_iter().flat_map(|(table, entries)| {
             let base = table << LARGE.trailing_zeros();
             entries
                 .iter()
                 .enumerate()
                 .filter_map(move |(i, e)| e.as_ref().map(|e| (base + i as u64 * PAGE, e)))
         })
+    }
+}
+
+/// The VSpaces by client: clients are numbered densely from 0, so a vector by number (in the order
+/// of the numbers, as a map by client would list them).
+#[derive(Debug, Default)]
+struct Spaces {
+    by_client: Vec<Option<AddressSpace>>,
+}
+
+impl Spaces {
+    fn contains_key(&self, client: &ClientId) -> bool {
+        self.get(client).is_some()
+    }
+
+    fn get(&self, client: &ClientId) -> Option<&AddressSpace> {
+        self.by_client.get(usize::from(client.0)).and_then(Option::as_ref)
+    }
+
+    fn get_mut(&mut self, client: &ClientId) -> Option<&mut AddressSpace> {
+        self.by_client.get_mut(usize::from(client.0)).and_then(Option::as_mut)
+    }
+
+    fn insert(&mut self, client: ClientId, space: AddressSpace) {
+        let index = usize::from(client.0);
+        if self.by_client.len() <= index {
+            self.by_client.resize_with(index + 1, || None);
+        }
+        self.by_client[index] = Some(space);
+    }
+
+    fn remove(&mut self, client: &ClientId) -> Option<AddressSpace> {
+        self.by_client.get_mut(usize::from(client.0)).and_then(Option::take)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (ClientId, &AddressSpace)> {
+        self.by_client.iter().enumerate().filter_map(|(n, space)| Some((ClientId(n as u16), space.as_ref()?)))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &AddressSpace> {
+        self.by_client.iter().flatten()
+    }
+}
+
+impl std::ops::Index<&ClientId> for Spaces {
+    type Output = AddressSpace;
+
+    fn index(&self, client: &ClientId) -> &AddressSpace {
+        self.get(client).expect("an address space")
     }
 }
 
@@ -641,7 +737,7 @@ pub struct ModelKernel {
     copies_of: PerFrame<SmallSet<CopySlot>>,
     /// Every stale mapping of a frame (its copy deleted while mapped, its space not yet destroyed).
     stale_of: PerFrame<SmallSet<MappingPlace>>,
-    spaces: BTreeMap<ClientId, AddressSpace>,
+    spaces: Spaces,
     /// Per pool frame: where its own cap maps it.
     own_caps: Vec<OwnCap>,
     violations: Vec<Violation>,
@@ -684,11 +780,18 @@ impl ModelKernel {
             copies: CopySlots::default(),
             copies_of: PerFrame::new(),
             stale_of: PerFrame::new(),
-            spaces: BTreeMap::new(),
+            spaces: Spaces::default(),
             own_caps: Vec::new(),
             violations: Vec::new(),
             counters: ModelCounters::default(),
         }
+    }
+
+    /// Makes room for cap copies in slots `0..slots` up front (a replay knows the pager's count),
+    /// so the table of copies never grows, and copies itself, while a trace runs.
+    pub fn reserve_copy_slots(&mut self, slots: u32) {
+        let wanted = slots.min(CopySlots::DENSE) as usize;
+        self.copies.dense.reserve(wanted.saturating_sub(self.copies.dense.len()));
     }
 
     /// The resources in force.
@@ -804,7 +907,7 @@ impl ModelKernel {
     pub fn stale_mappings(&self) -> Vec<Mapping> {
         self.spaces
             .iter()
-            .flat_map(|(&client, space)| {
+            .flat_map(|(client, space)| {
                 space.entries().filter(|(_, e)| e.stale).map(move |(vaddr, e)| e.to_mapping(client, vaddr))
             })
             .collect()
@@ -933,7 +1036,7 @@ impl ModelKernel {
     /// Every frame mapped writable somewhere, with its writable mappings.
     pub fn writable_frames(&self) -> BTreeMap<FrameRef, Vec<Mapping>> {
         let mut frames: BTreeMap<FrameRef, Vec<Mapping>> = BTreeMap::new();
-        for (&client, space) in &self.spaces {
+        for (client, space) in self.spaces.iter() {
             for (vaddr, entry) in space.entries().filter(|(_, e)| e.rights.write) {
                 frames.entry(entry.frame).or_default().push(entry.to_mapping(client, vaddr));
             }
@@ -951,6 +1054,21 @@ impl ModelKernel {
             }
             Some(_) => Ok(()),
         }
+    }
+
+    /// [`ModelKernel::check_access`] as a yes or no, without describing the fault: what a replay
+    /// asks of every reference.
+    #[inline]
+    pub fn allows(&self, client: ClientId, vaddr: u64, write: bool) -> bool {
+        let Some(space) = self.spaces.get(&client) else { return false };
+        let entry = match space.pages.get(&(vaddr & !(PAGE - 1))) {
+            Some(entry) => entry,
+            None => match space.large_pages.get(&(vaddr & !(LARGE - 1))) {
+                Some(entry) => entry,
+                None => return false,
+            },
+        };
+        !write || entry.rights.write
     }
 
     /// Reads `length` bytes of `client`'s memory at `vaddr`, through its mappings.
@@ -1204,6 +1322,18 @@ impl MapPages for ModelKernel {
         if !vaddr.is_multiple_of(PAGE) {
             let violation = Violation::MapUnaligned { client, vaddr };
             return Err(MapError::Kernel(self.refuse(violation, error_code::ALIGNMENT_ERROR)));
+        }
+        // The usual case first: the page's table exists (so do the levels above it) and its entry
+        // is empty, and the copy is not an image frame's mapped writable.
+        let image_writable = matches!(copy.frame, FrameRef::Image(_)) && rights.write;
+        if !image_writable {
+            let space = self.spaces.get_mut(&client).expect("checked");
+            if let Some(entry @ None) = space.pages.slot_mut(vaddr) {
+                *entry = Some(PageEntry { slot, frame: copy.frame, rights, stale: false });
+                space.pages.pages += 1;
+                self.copies.get_mut(&slot).expect("checked").mapped_at = Some(MappingPlace { client, vaddr });
+                return Ok(());
+            }
         }
         let space = &self.spaces[&client];
         if let Some(level) = space.missing_level(vaddr) {

@@ -73,8 +73,9 @@ impl ReplayStats {
     pub fn to_stats_line(&self, policy: &str) -> String {
         let c = &self.classes;
         format!(
-            "[stats] scope=total clients={} faults={} image={} copy={} zero={} mixed={} shared={} large={} refused={} \
-             frames_created={} frames_free={} policy={policy} startup_pages={} records={} hits={}",
+            "[stats] scope=total clients={} faults={} image={} copy={} zero={} mixed={} shared={} large={} \
+             zero-shared={} upgrade={} cow-copy={} refused={} frames_created={} frames_free={} policy={policy} \
+             startup_pages={} records={} hits={}",
             self.clients,
             self.faults,
             c.image_frame,
@@ -83,6 +84,9 @@ impl ReplayStats {
             c.mixed,
             c.shared_hit,
             c.large,
+            c.zero_shared,
+            c.upgrade,
+            c.cow_copy,
             c.refused,
             self.frames_created,
             self.frames_free,
@@ -193,7 +197,8 @@ impl<'img> Replay<'img> {
         }
         // No frame's bytes: the counts never depend on them, and keeping them made each fault cost
         // a host page's allocation and zeroing.
-        let kernel = ModelKernel::without_contents(ModelConfig::default(), image_bytes.len());
+        let mut kernel = ModelKernel::without_contents(ModelConfig::default(), image_bytes.len());
+        kernel.reserve_copy_slots(copy_slots);
         Ok(Self {
             image,
             pager,
@@ -239,16 +244,26 @@ impl<'img> Replay<'img> {
     }
 
     /// Replays one record.
+    #[inline]
     pub fn step(&mut self, record: &Record) -> Result<(), String> {
         self.stats.records += 1;
+        // The usual record, first and small: a reference that finds its page mapped.
+        if record.kind == kind::FAULT {
+            let client = record.client.get();
+            if let Some(id) = self.running(client) {
+                self.reference(id, client, record);
+            }
+            return Ok(());
+        }
+        self.step_other(record)
+    }
+
+    /// A record other than a reference.
+    #[inline(never)]
+    fn step_other(&mut self, record: &Record) -> Result<(), String> {
         let client = record.client.get();
         match record.kind {
             kind::LAUNCH => self.launch(client, record.app.get()),
-            kind::FAULT => {
-                let Some(id) = self.running(client) else { return Ok(()) };
-                self.reference(id, client, record);
-                Ok(())
-            }
             kind::ADVISE => {
                 let Some(id) = self.running(client) else { return Ok(()) };
                 let advice = pager::Advice::from_code(u64::from(record.access))
@@ -318,17 +333,25 @@ impl<'img> Replay<'img> {
     }
 
     /// One recorded reference: a fault unless the page is mapped with the rights it needs.
+    #[inline]
     fn reference(&mut self, client: ClientId, trace_client: u16, record: &Record) {
+        let write = record.access == trace::access::WRITE;
+        if self.kernel.allows(client, record.page_address(), write) {
+            self.stats.hits += 1;
+            return;
+        }
+        self.fault(client, trace_client, record);
+    }
+
+    /// A reference the model kernel does not map: the pager's fault.
+    #[inline(never)]
+    fn fault(&mut self, client: ClientId, trace_client: u16, record: &Record) {
         let access = match record.access {
             trace::access::WRITE => Access::Write,
             trace::access::EXECUTE => Access::Execute,
             _ => Access::Read,
         };
         let address = record.page_address();
-        if self.kernel.check_access(client, address, access == Access::Write).is_ok() {
-            self.stats.hits += 1;
-            return;
-        }
         self.stats.faults += 1;
         let fault = Fault { address, ip: record.ip.get(), access };
         if self.pager.handle_fault(&mut self.kernel, client, fault).is_err() {

@@ -12,6 +12,11 @@
 //! - `first-touch`: every record a first touch (`sequential pages=4096 write=1`), as in a trace
 //!   recorded without a window, where each record is a fault.
 //!
+//! And, when `cargo xtask trace manifests/workloads.toml` (or an experiment, or `cargo xtask
+//! agree`) has left it in `<target>/traces/`, the recorded `workloads` trace: five clients, each
+//! record a fault on seL4 (first touches, and first writes), under the seed policy. Without it
+//! the line says it is skipped; `cargo xtask bench` records it first.
+//!
 //! The best of at least five rounds (more for a short trace) is written to
 //! `<target>/bench/replay.json`, which `cargo xtask bench` includes in `bench.json`. Under
 //! `cargo test --benches` each trace is replayed once and its counts are checked; nothing is timed
@@ -73,12 +78,53 @@ fn json_path() -> PathBuf {
     target.join("bench").join("replay.json")
 }
 
+/// The recorded `workloads` trace and its packed image, when a recording left them.
+fn recorded_workloads() -> Option<(Vec<trace::Record>, Vec<u8>)> {
+    let path = json_path().parent()?.parent()?.join("traces").join("workloads.trace");
+    let bytes = std::fs::read(&path).ok()?;
+    let trace = trace::Trace::from_bytes(&bytes).ok()?;
+    let image = std::fs::read(path.with_extension("image")).ok()?;
+    Some((trace.records, image))
+}
+
+/// Times `records` replayed on `image` (best of [`rounds`]); the line printed and the JSON entry.
+fn time(name: &str, description: &str, image: &[u8], records: &[trace::Record], faults: u64) -> String {
+    let options = ReplayOptions { policy: BuiltinPolicy::Seed, budget: None };
+    let mut best = Duration::MAX;
+    for _ in 0..rounds(records.len()) {
+        let started = Instant::now();
+        std::hint::black_box(replay(image, std::hint::black_box(records), options).unwrap());
+        best = best.min(started.elapsed());
+    }
+    let per_second = records.len() as f64 / best.as_secs_f64();
+    println!(
+        "replay {name:<11} {:>9} records ({:>5} faults) in {:>8.2} ms: {:>6.2} M records/s",
+        records.len(),
+        faults,
+        best.as_secs_f64() * 1e3,
+        per_second / 1e6
+    );
+    format!(
+        "    \"{name}\": {{ \"description\": \"{description}\", \"records\": {}, \"faults\": {}, \
+         \"seconds\": {:.6}, \"records_per_second\": {:.0} }}",
+        records.len(),
+        faults,
+        best.as_secs_f64(),
+        per_second
+    )
+}
+
 fn main() {
     let benchmarking = std::env::args().any(|a| a == "--bench");
+    // `--only NAME` times one trace (for a profiler).
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
     let image = image();
     let options = ReplayOptions { policy: BuiltinPolicy::Seed, budget: None };
     let mut figures = Vec::new();
     for (name, description, faults) in TRACES {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
         let pattern = Pattern::parse(description).expect("a valid pattern");
         let records = pattern_trace(&pattern, HEAP);
         let stats = replay(&image, &records, options).expect("replays");
@@ -92,28 +138,30 @@ fn main() {
         if !benchmarking {
             continue;
         }
-        let mut best = Duration::MAX;
-        for _ in 0..rounds(records.len()) {
-            let started = Instant::now();
-            std::hint::black_box(replay(&image, std::hint::black_box(&records), options).unwrap());
-            best = best.min(started.elapsed());
+        figures.push(time(name, description, &image, &records, stats.faults));
+    }
+    if only.as_deref().is_none_or(|o| o == "workloads") {
+        match recorded_workloads() {
+            Some((records, image)) => {
+                let stats = replay(&image, &records, options).expect("the recorded trace replays");
+                // Under the seed policy every fault the recording served is a fault again; the
+                // window's first writes find their page mapped writable.
+                let references = records.iter().filter(|r| r.kind == trace::kind::FAULT).count() as u64;
+                assert_eq!(
+                    stats.faults + stats.hits,
+                    references,
+                    "workloads: each reference a fault or a hit"
+                );
+                assert_eq!(stats.classes.refused, 0, "workloads: no client is stopped");
+                if benchmarking {
+                    let description = "recorded: cargo xtask trace manifests/workloads.toml";
+                    figures.push(time("workloads", description, &image, &records, stats.faults));
+                }
+            }
+            None => println!(
+                "replay workloads: skipped (no recorded trace: cargo xtask trace manifests/workloads.toml)"
+            ),
         }
-        let per_second = records.len() as f64 / best.as_secs_f64();
-        println!(
-            "replay {name:<11} {:>9} records ({:>5} faults) in {:>8.2} ms: {:>6.2} M records/s",
-            records.len(),
-            stats.faults,
-            best.as_secs_f64() * 1e3,
-            per_second / 1e6
-        );
-        figures.push(format!(
-            "    \"{name}\": {{ \"description\": \"{description}\", \"records\": {}, \"faults\": {}, \
-             \"seconds\": {:.6}, \"records_per_second\": {:.0} }}",
-            records.len(),
-            stats.faults,
-            best.as_secs_f64(),
-            per_second
-        ));
     }
     if benchmarking {
         let path = json_path();

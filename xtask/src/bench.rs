@@ -457,6 +457,14 @@ pub fn run(workspace: &Workspace, arguments: &BenchArguments) -> Result<()> {
             boots.push(boot_entry(image));
         }
     }
+    if !arguments.no_host {
+        // The replay benchmark times the recorded multi-client trace too.
+        crate::trace::recorded_or_record(
+            workspace,
+            &root_task,
+            &workspace.root.join("manifests/workloads.toml"),
+        )?;
+    }
     report["replay"] = if arguments.no_host { Value::Null } else { replay_figures(workspace)? };
     let directory = workspace.target_directory.join("bench");
     std::fs::create_dir_all(&directory).with_context(|| format!("cannot create {}", directory.display()))?;

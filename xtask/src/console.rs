@@ -8,10 +8,82 @@
 //! - the pager's raw `[stats]` lines: `cargo xtask run` shows them as tables after the run, and
 //!   `cargo xtask test` and `bench` read them from the captured serial text;
 //! - a recording boot's `[trace]` chunks (`cargo xtask trace`), which become the trace file.
+//!
+//! While a progress bar runs (`cargo xtask experiment`, boots in parallel), the lines a boot shows
+//! go above the bar through it ([`Terminal`]), so a line never lands in the middle of the bar.
 
 use std::io::Write;
+use std::sync::Mutex;
 
 use crate::stats;
+
+/// The progress bar the terminal's lines go through, while one runs.
+static BAR: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+
+/// Sends the terminal's lines through `bar` (above it) until [`release_bar`].
+pub fn hold_bar(bar: &indicatif::ProgressBar) {
+    *BAR.lock().unwrap() = Some(bar.clone());
+}
+
+/// Lines go straight to the terminal again.
+pub fn release_bar() {
+    *BAR.lock().unwrap() = None;
+}
+
+/// Runs `f` with the bar (if one is held) hidden: for steps whose child processes write to the
+/// terminal themselves (a cargo build).
+pub fn without_bar<R>(f: impl FnOnce() -> R) -> R {
+    let bar = BAR.lock().unwrap().clone();
+    match bar {
+        Some(bar) => bar.suspend(f),
+        None => f(),
+    }
+}
+
+/// Shows one line on stderr, above the progress bar if one is held.
+pub fn say(line: &str) {
+    let _ = Terminal::stderr().write_all(format!("{line}\n").as_bytes());
+}
+
+/// stdout or stderr, or the held progress bar's `println` (one call per write: [`Lines`] writes a
+/// whole line at a time).
+pub struct Terminal {
+    stderr: bool,
+}
+
+impl Terminal {
+    pub fn stdout() -> Self {
+        Self { stderr: false }
+    }
+
+    pub fn stderr() -> Self {
+        Self { stderr: true }
+    }
+}
+
+impl Write for Terminal {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        // A hidden bar (no terminal: CI) prints nothing of its own, nor its println lines.
+        let bar = BAR.lock().unwrap().clone().filter(|bar| !bar.is_hidden());
+        match bar {
+            Some(bar) => {
+                let text = String::from_utf8_lossy(bytes);
+                bar.println(text.trim_matches(['\n', '\r']));
+                Ok(bytes.len())
+            }
+            None if self.stderr => std::io::stderr().write(bytes),
+            None => std::io::stdout().write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.stderr {
+            std::io::stderr().flush()
+        } else {
+            std::io::stdout().flush()
+        }
+    }
+}
 
 /// Whether a serial line is shown on the terminal: all but the `[stats]` and `[trace]` lines.
 pub fn shows_serial(line: &str) -> bool {

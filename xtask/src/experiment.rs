@@ -35,8 +35,11 @@ use crate::{expect, stats, trace};
 /// The folder of shipped experiments.
 pub const DIRECTORY: &str = "experiments";
 
-/// The policies an experiment may name: the manifest names of those without eviction.
-pub const POLICY_NAMES: [&str; 4] = ["seed", "eager", "fault-around", "large-pages"];
+/// The policies an experiment may name: every policy without eviction, by its manifest name (the
+/// pager's modes, [`pager::Mode::ALL`]).
+pub fn policy_names() -> Vec<&'static str> {
+    pager::Mode::ALL.iter().map(|mode| mode.name()).collect()
+}
 
 /// The experiment file as written.
 mod raw {
@@ -144,11 +147,10 @@ impl Experiment {
         }
         let mut cells = Vec::new();
         for name in &policies {
-            match name.as_str() {
-                "seed" => cells.push(Policy::Seed),
-                "eager" => cells.push(Policy::Eager),
-                "large-pages" => cells.push(Policy::Named(manifest::PolicyName::LargePages)),
-                "fault-around" => {
+            match manifest::PolicyName::from_name(name) {
+                Some(manifest::PolicyName::Seed) => cells.push(Policy::Seed),
+                Some(manifest::PolicyName::Eager) => cells.push(Policy::Eager),
+                Some(manifest::PolicyName::FaultAround) => {
                     let windows = windows.clone().unwrap_or_else(|| vec![4]);
                     for pages in windows {
                         if pages > 64 {
@@ -161,10 +163,11 @@ impl Experiment {
                         cells.push(if pages == 0 { Policy::Seed } else { Policy::FaultAround { pages } });
                     }
                 }
-                other => bail!(field_error(
+                Some(other) => cells.push(Policy::Named(other)),
+                None => bail!(field_error(
                     file,
                     &format!("{prefix}policies"),
-                    format!("unknown policy {other:?} (known: {})", POLICY_NAMES.join(", "))
+                    format!("unknown policy {name:?} (known: {})", policy_names().join(", "))
                 )),
             }
         }
@@ -269,6 +272,15 @@ pub struct Figures {
     pub mixed: u64,
     pub shared: u64,
     pub large: u64,
+    /// Zero-page and cow: pages first mapped read-only from the shared zero frame, first writes
+    /// that gave such a page (or a pool page) its own frame, and first writes that copied an
+    /// image frame.
+    #[serde(default)]
+    pub zero_shared: u64,
+    #[serde(default)]
+    pub upgrade: u64,
+    #[serde(default)]
+    pub cow_copy: u64,
     pub refused: u64,
     /// Pages the policy mapped before clients started (eager's segments).
     pub startup_pages: u64,
@@ -282,17 +294,32 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// Frames the pages took from the pool: one per copy, zero or mixed page, one per large page.
+    /// Frames the pages took from the pool: one per copy, zero or mixed page, per upgrade and per
+    /// cow copy, one per large page, and the shared zero frame once when a page was mapped from it.
     pub fn frames_used(&self) -> u64 {
-        self.copy + self.zero + self.mixed + self.large
+        self.copy
+            + self.zero
+            + self.mixed
+            + self.large
+            + self.upgrade
+            + self.cow_copy
+            + u64::from(self.zero_shared > 0)
     }
 
-    /// 4 KiB pages mapped into clients (a large page is 512), at start-up or on faults.
+    /// 4 KiB pages mapped into clients (a large page is 512), at start-up or on faults (an upgrade
+    /// or a cow copy maps again a page its first read mapped).
     pub fn pages_mapped(&self) -> u64 {
-        self.startup_pages + self.image + self.copy + self.zero + self.mixed + self.shared + 512 * self.large
+        self.startup_pages
+            + self.image
+            + self.copy
+            + self.zero
+            + self.mixed
+            + self.shared
+            + self.zero_shared
+            + 512 * self.large
     }
 
-    fn keys(&self) -> [(&'static str, u64); 9] {
+    fn keys(&self) -> [(&'static str, u64); 12] {
         [
             ("startup_pages", self.startup_pages),
             ("faults", self.faults),
@@ -302,6 +329,9 @@ impl Figures {
             ("mixed", self.mixed),
             ("shared", self.shared),
             ("large", self.large),
+            ("zero-shared", self.zero_shared),
+            ("upgrade", self.upgrade),
+            ("cow-copy", self.cow_copy),
             ("refused", self.refused),
         ]
     }
@@ -316,6 +346,9 @@ impl Figures {
             mixed: c.mixed,
             shared: c.shared_hit,
             large: c.large,
+            zero_shared: c.zero_shared,
+            upgrade: c.upgrade,
+            cow_copy: c.cow_copy,
             refused: c.refused,
             startup_pages: replayed.startup_pages,
             frames_created: u64::from(replayed.frames_created),
@@ -352,6 +385,9 @@ impl Figures {
             mixed: number("mixed")?,
             shared: number("shared")?,
             large: number("large")?,
+            zero_shared: number("zero-shared")?,
+            upgrade: number("upgrade")?,
+            cow_copy: number("cow-copy")?,
             refused: number("refused")?,
             startup_pages: number("startup_pages")?,
             frames_created: number("frames_created")?,
@@ -407,23 +443,9 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// Records `manifest`'s trace unless `target/traces/` holds one of the same packed image.
+/// `manifest`'s trace, recorded unless `target/traces/` holds one of the same packed image.
 fn workload(workspace: &Workspace, root_task: &Path, manifest: &Path) -> Result<Workload> {
-    let mut checked = image::check(workspace, manifest)?;
-    trace::with_policy(&mut checked, Policy::Seed);
-    checked.trace = Some(0);
-    let packed = image::pack(&checked)?;
-    let hash: [u8; 32] = Sha256::digest(&packed).into();
-    let name = checked.manifest.name.clone();
-    let path = trace::directory(workspace).join(format!("{name}.trace"));
-    let (trace, image) = match trace::load(&path) {
-        Ok((trace, image)) if trace.header.image_hash == hash && trace.header.window == 0 => (trace, image),
-        _ => {
-            eprintln!("{name}: recording its trace on seL4 (once; kept under target/traces/)");
-            let recorded = trace::record(workspace, root_task, manifest, 0)?;
-            (recorded.trace, recorded.image)
-        }
-    };
+    let (name, trace, image, hash) = trace::recorded_or_record(workspace, root_task, manifest)?;
     Ok(Workload { manifest: manifest.to_owned(), name, trace, image, image_hash: hex(&hash) })
 }
 
@@ -512,7 +534,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
                 }
                 let seal = if leg == Leg::Sel4 { root_task_hash.as_str() } else { program_hash.as_str() };
                 let key = hex(&Sha256::digest(format!(
-                    "v3|{}|{}|{}|{}|{seal}",
+                    "v4|{}|{}|{}|{}|{seal}",
                     leg.name(),
                     w.image_hash,
                     policy_name(policy),
@@ -547,6 +569,8 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
         .progress_chars("=> "),
     );
     bar.set_prefix(experiment.name.clone());
+    // Boot output goes above the bar, not through it.
+    crate::console::hold_bar(&bar);
     let queue = Mutex::new(queue);
     let failures: Mutex<Vec<String>> = Mutex::new(Vec::new());
     // Composing an image builds apps and the kernel: one at a time; the boots run in parallel.
@@ -585,6 +609,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
             });
         }
     });
+    crate::console::release_bar();
     bar.finish_and_clear();
     let failures = failures.into_inner().unwrap();
     if !failures.is_empty() {
@@ -598,12 +623,13 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
     let differences = differences(&experiment, &workloads, &results);
     let mut report =
         report(&experiment, &rows, &differences, jobs.len(), cached, started.elapsed().as_secs_f64());
+    report.push_str(&per_client(&experiment, &workloads, &results));
     if experiment.linux {
         report.push_str(&linux::section(workspace, &experiment, &workloads, &results)?);
     }
     std::fs::write(directory.join("report.md"), report)
         .with_context(|| format!("cannot write {}", directory.join("report.md").display()))?;
-    plot::all(&directory, &experiment, &rows)?;
+    plot::all(workspace, &directory, &experiment, &rows)?;
     Ok(Outcome { directory, cells: jobs.len(), cached, differences: differences.len() })
 }
 
@@ -625,10 +651,13 @@ fn boot(
     let image_name = format!("{}.experiment.{}", w.name, label(policy).replace(' ', "-"));
     let (checked, boot_image) = {
         let _one = compose.lock().unwrap();
-        let mut checked = image::check(workspace, &w.manifest)?;
-        trace::with_policy(&mut checked, policy);
-        let boot_image = trace::compose(workspace, root_task, &checked, &image_name)?;
-        (checked, boot_image)
+        // Builds run cargo, which writes to the terminal itself: the bar steps aside meanwhile.
+        crate::console::without_bar(|| -> Result<_> {
+            let mut checked = image::check(workspace, &w.manifest)?;
+            trace::with_policy(&mut checked, policy);
+            let boot_image = trace::compose(workspace, root_task, &checked, &image_name)?;
+            Ok((checked, boot_image))
+        })?
     };
     let outcome = trace::boot_composed(workspace, &checked, &boot_image)?;
     expect::judge(&checked.manifest, &outcome)
@@ -723,8 +752,8 @@ fn report(
     let _ = writeln!(
         out,
         "{cells} cells ({cached} from the cache), {seconds:.1} s. Legs: simulator{}. Faults are VM faults \
-         (served or refused); frames used are pool frames (one per copy, zero or mixed page, one per large \
-         page) taken on faults; pages mapped count those mapped at start-up too (eager's segments); pages wasted are 4 KiB pages mapped beyond those the seed policy maps (the pages the \
+         (served or refused); frames used are pool frames (one per copy, zero, mixed, upgrade or cow-copy \
+         page, one per large page, the shared zero frame once) taken on faults; pages mapped count those mapped at start-up too (eager's segments); pages wasted are 4 KiB pages mapped beyond those the seed policy maps (the pages the \
          workload touches); instructions to exit are guest instructions (`-icount shift=0`) from the first \
          client's setup to the last client's exit, seL4 only.\n",
         if experiment.sel4 { " and seL4" } else { "" }
@@ -768,9 +797,47 @@ fn report(
             }
         }
     }
-    let _ = writeln!(out, "\n## Plots\n\n![faults](faults.svg)\n\n![pages wasted](pages-wasted.svg)\n\n![frames used](frames-used.svg)");
+    let _ = writeln!(out, "\n## Plots\n\nEach is also a PNG beside it (`faults.png`, ...).\n\n![faults](faults.svg)\n\n![pages wasted](pages-wasted.svg)\n\n![frames used](frames-used.svg)");
     if experiment.sel4 {
         let _ = writeln!(out, "\n![instructions to exit](instructions.svg)");
+    }
+    out
+}
+
+/// For each workload with several clients, each client's faults on seL4 under each policy (the
+/// boot's `[stats] scope=client` lines): a column per policy, a row per client.
+fn per_client(
+    experiment: &Experiment,
+    workloads: &[Workload],
+    results: &BTreeMap<(usize, String, Leg), Figures>,
+) -> String {
+    let mut out = String::new();
+    for (index, w) in workloads.iter().enumerate() {
+        let booted: Vec<(String, &Figures)> = experiment
+            .policies
+            .iter()
+            .filter_map(|&p| Some((label(p), results.get(&(index, label(p), Leg::Sel4))?)))
+            .collect();
+        let mut clients: Vec<&String> = booted.iter().flat_map(|(_, f)| f.client_faults.keys()).collect();
+        clients.sort();
+        clients.dedup();
+        if clients.len() < 2 {
+            continue;
+        }
+        if out.is_empty() {
+            let _ = writeln!(out, "\n## Faults per client (seL4)\n");
+        }
+        let header: Vec<&str> = booted.iter().map(|(l, _)| l.as_str()).collect();
+        let _ = writeln!(out, "`{}`:\n\n| client | {} |", w.name, header.join(" | "));
+        let _ = writeln!(out, "|---|{}", "---:|".repeat(header.len()));
+        for client in clients {
+            let cells: Vec<String> = booted
+                .iter()
+                .map(|(_, f)| f.client_faults.get(client).map_or("-".to_owned(), u64::to_string))
+                .collect();
+            let _ = writeln!(out, "| {client} | {} |", cells.join(" | "));
+        }
+        out.push('\n');
     }
     out
 }
@@ -896,15 +963,40 @@ mod linux {
 }
 
 mod plot {
-    //! SVG line plots: one series per workload, the cells' policies along the x axis.
+    //! Line plots, each as SVG and as PNG: one series per workload, the cells' policies along the x
+    //! axis. Text is drawn with one font file registered here ([`host_setup::plot_font`]), so the
+    //! PNG reads the same on any machine and the SVG's text is laid out with the same metrics.
     use std::path::Path;
+    use std::sync::OnceLock;
 
-    use anyhow::Result;
+    use anyhow::{Context, Result};
+    use plotters::coord::Shift;
     use plotters::prelude::*;
 
     use super::{Experiment, Row};
+    use crate::host_setup;
+    use crate::workspace::Workspace;
 
-    pub fn all(directory: &Path, experiment: &Experiment, rows: &[Row]) -> Result<()> {
+    /// Plot size in pixels (SVG user units).
+    const SIZE: (u32, u32) = (900, 540);
+
+    /// Registers the plot font as `sans-serif`, once per process.
+    fn register_font(workspace: &Workspace) -> Result<()> {
+        static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+        REGISTERED
+            .get_or_init(|| {
+                let bytes = host_setup::plot_font(workspace).map_err(|e| format!("{e:#}"))?;
+                // plotters keeps the font for the process's life.
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
+                    .map_err(|_| format!("{} is not a font plotters can read", host_setup::PLOT_FONT.0))
+            })
+            .clone()
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    pub fn all(workspace: &Workspace, directory: &Path, experiment: &Experiment, rows: &[Row]) -> Result<()> {
+        register_font(workspace)?;
         let simulator: Vec<&Row> = rows.iter().filter(|r| r.leg == "simulator").collect();
         let labels: Vec<String> = experiment.policies.iter().map(|p| super::label(*p)).collect();
         let x_name = if experiment
@@ -920,39 +1012,67 @@ mod plot {
             rows.iter().filter(|r| r.leg == "sel4" && r.instructions_to_exit.is_some()).collect();
         type Metric<'a> = (&'a str, &'a str, &'a [&'a Row], fn(&Row) -> f64);
         let metrics: [Metric; 4] = [
-            ("faults.svg", "faults (count, simulator)", &simulator, |r| r.faults as f64),
-            ("pages-wasted.svg", "pages wasted (4 KiB pages, simulator)", &simulator, |r| {
-                r.pages_wasted as f64
-            }),
-            ("frames-used.svg", "frames used (4 KiB pool frames, simulator)", &simulator, |r| {
+            ("faults", "faults (count, simulator)", &simulator, |r| r.faults as f64),
+            ("pages-wasted", "pages wasted (4 KiB pages, simulator)", &simulator, |r| r.pages_wasted as f64),
+            ("frames-used", "frames used (4 KiB pool frames, simulator)", &simulator, |r| {
                 r.frames_used as f64
             }),
-            ("instructions.svg", "instructions to exit (millions, seL4 -icount)", &booted, |r| {
+            ("instructions", "instructions to exit (millions, seL4 -icount)", &booted, |r| {
                 r.instructions_to_exit.unwrap_or(0) as f64 / 1e6
             }),
         ];
-        for (file, y_name, rows, metric) in metrics {
-            let path = directory.join(file);
+        for (name, y_name, rows, metric) in metrics {
+            let (svg, png) = (directory.join(format!("{name}.svg")), directory.join(format!("{name}.png")));
             if rows.is_empty() {
                 // A plot left from an earlier run of other legs would not be this run's.
-                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(&svg);
+                let _ = std::fs::remove_file(&png);
                 continue;
             }
-            line_plot(&path, &experiment.name, x_name, y_name, &labels, rows, metric)
-                .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", path.display()))?;
+            let (title, labels) = (&experiment.name, &labels);
+            line_plot(
+                SVGBackend::new(&svg, SIZE).into_drawing_area(),
+                title,
+                x_name,
+                y_name,
+                labels,
+                rows,
+                metric,
+            )
+            .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", svg.display()))?;
+            let mut pixels = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+            let bitmap = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
+            line_plot(bitmap, title, x_name, y_name, labels, rows, metric)
+                .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", png.display()))?;
+            write_png(&png, &pixels).with_context(|| format!("cannot write {}", png.display()))?;
         }
         Ok(())
     }
 
-    fn line_plot(
-        path: &Path,
+    /// Writes 8-bit RGB `pixels` of [`SIZE`] as a PNG file.
+    fn write_png(path: &Path, pixels: &[u8]) -> Result<()> {
+        let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+        let mut encoder = png::Encoder::new(file, SIZE.0, SIZE.1);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(pixels)?;
+        writer.finish()?;
+        Ok(())
+    }
+
+    fn line_plot<DB: DrawingBackend>(
+        root: DrawingArea<DB, Shift>,
         title: &str,
         x_name: &str,
         y_name: &str,
         labels: &[String],
         rows: &[&Row],
         metric: fn(&Row) -> f64,
-    ) -> Result<(), Box<dyn std::error::Error>> {
+    ) -> Result<(), Box<dyn std::error::Error>>
+    where
+        DB::ErrorType: 'static,
+    {
         let cell = |r: &Row| {
             let name = if r.policy == "fault-around" {
                 format!("fault-around {}", r.fault_around_pages)
@@ -964,7 +1084,6 @@ mod plot {
         let mut workloads: Vec<&str> = rows.iter().map(|r| r.workload.as_str()).collect();
         workloads.dedup();
         let top = rows.iter().map(|r| metric(r)).fold(1.0, f64::max) * 1.1;
-        let root = SVGBackend::new(path, (900, 540)).into_drawing_area();
         root.fill(&WHITE)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(format!("{title}: {y_name}"), ("sans-serif", 20))
@@ -1111,5 +1230,42 @@ mod tests {
         };
         assert_eq!(f.frames_used(), 7);
         assert_eq!(f.pages_mapped(), 5 + 3 + 1 + 4 + 1 + 2 + 512);
+    }
+
+    #[test]
+    fn zero_page_and_cow_frames_count_upgrades_copies_and_the_zero_frame_once() {
+        let f = Figures { image: 2, zero: 3, zero_shared: 6, upgrade: 4, cow_copy: 1, ..Default::default() };
+        assert_eq!(f.frames_used(), 3 + 4 + 1 + 1, "zero pages, upgrades, a cow copy, the zero frame");
+        assert_eq!(f.pages_mapped(), 2 + 3 + 6, "an upgrade or a copy maps a mapped page again");
+    }
+
+    #[test]
+    fn per_client_faults_are_tabled_for_images_with_several_clients() {
+        let experiment = parse(
+            "name = \"x\"\nworkloads = [\"manifests/hello.toml\"]\npolicies = [\"seed\", \"cow\"]\n",
+            false,
+        )
+        .unwrap();
+        let workload = |name: &str| Workload {
+            manifest: PathBuf::new(),
+            name: name.to_owned(),
+            trace: ::trace::Trace::new([0; 32], 0, 0, 0, Vec::new()),
+            image: Vec::new(),
+            image_hash: String::new(),
+        };
+        let figures = |clients: &[(&str, u64)]| Figures {
+            client_faults: clients.iter().map(|(c, n)| ((*c).to_owned(), *n)).collect(),
+            ..Default::default()
+        };
+        let mut results = BTreeMap::new();
+        results.insert((0, "seed".to_owned(), Leg::Sel4), figures(&[("a#0", 5), ("b#0", 7)]));
+        results.insert((0, "cow".to_owned(), Leg::Sel4), figures(&[("a#0", 6), ("b#0", 9)]));
+        results.insert((1, "seed".to_owned(), Leg::Sel4), figures(&[("only#0", 3)]));
+        let table = per_client(&experiment, &[workload("two"), workload("one")], &results);
+        assert_eq!(
+            table,
+            "\n## Faults per client (seL4)\n\n`two`:\n\n| client | seed | cow |\n|---|---:|---:|\n\
+             | a#0 | 5 | 6 |\n| b#0 | 7 | 9 |\n\n"
+        );
     }
 }

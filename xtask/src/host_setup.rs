@@ -55,6 +55,35 @@ pub fn ensure_debian_tools(workspace: &Workspace, tools: &[DebianTool]) -> Resul
     Ok(())
 }
 
+/// The font the experiment plots are drawn with, and the Debian package that ships it.
+pub const PLOT_FONT: (&str, &str) = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "fonts-dejavu-core");
+
+/// The plot font's bytes, installing its package with apt-get when the file is missing (as root;
+/// otherwise fails with the command to run).
+pub fn plot_font(workspace: &Workspace) -> Result<Vec<u8>> {
+    let (path, package) = PLOT_FONT;
+    if !Path::new(path).is_file() {
+        let install = format!(
+            "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {package}"
+        );
+        if !is_root() || !is_on_path("apt-get") {
+            bail!("missing {path} (the plots' font); install it as root with:\n    {install}");
+        }
+        let log = workspace.log_directory().join("apt-get.log");
+        step::run_logged(
+            "apt-get update",
+            &log.with_file_name("apt-get-update.log"),
+            apt_get().arg("update"),
+        )?;
+        step::run_logged(
+            &format!("apt-get install {package}"),
+            &log,
+            apt_get().args(["install", "-y", "--no-install-recommends", package]),
+        )?;
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {path} (Debian package {package})"))
+}
+
 fn apt_get() -> Command {
     let mut command = Command::new("apt-get");
     // No questions asked: CI has no stdin and no terminal.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use bootimage::{AppSpec, AttachmentSpec, ImageSpec, RegionSpec};
-use manifest::{AppSource, Eviction, Manifest, Policy, PolicyName};
+use manifest::{AppSource, Eviction, Manifest, Policy};
 use serde::Serialize;
 
 use crate::apps::{self, AppElf};
@@ -48,24 +48,19 @@ pub fn pack(checked: &Checked) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn policy(policy: Policy) -> (&'static str, u32, u32) {
+pub(crate) fn policy(policy: Policy) -> (&'static str, u32, u32) {
     let pages = match policy {
         Policy::FaultAround { pages } => pages,
         _ => 0,
     };
-    (policy.name().name(), code(policy.name()), pages)
-}
-
-/// The boot image's number of a named policy ([`abi::policy`]).
-fn code(name: PolicyName) -> u32 {
-    pager::Mode::from_name(name.name()).expect("the manifest's names are the pager's").code()
+    (policy.name().name(), policy.name().code(), pages)
 }
 
 /// An app's policy table as the boot image holds it: a number per area kind, the windows.
 fn app_policy(policy: &manifest::AppPolicy) -> ([u8; 6], [u8; 2]) {
     let window = |pages: u32| pages.min(64) as u8;
     (
-        policy.kinds.map(|name| code(name) as u8),
+        policy.kinds.map(|name| name.code() as u8),
         [window(policy.fault_around.0), window(policy.fault_around.1)],
     )
 }
@@ -140,7 +135,7 @@ pub fn spec(checked: &Checked) -> Result<ImageSpec> {
                 .map(|(a, &policy)| {
                     Ok(AttachmentSpec {
                         region: u16::try_from(a.region).context("too many regions")?,
-                        policy: code(policy) as u8,
+                        policy: policy.code() as u8,
                         writable: a.writable,
                         address: to_u32(a.address, "attachment address")?,
                     })

@@ -127,7 +127,9 @@ enum Command {
     Trace {
         /// System image manifest (TOML).
         manifest: PathBuf,
-        /// Pages each client keeps mapped (at least 4; 0: no window).
+        /// Pages each client keeps mapped (at least 4; 0: no window). 65535, more than any client
+        /// maps, unmaps nothing but keeps writable pages read-only until their first write: the
+        /// traces the agreement and experiments replay.
         #[arg(long, default_value_t = 0)]
         window: u16,
     },
@@ -135,7 +137,7 @@ enum Command {
     Simulate {
         /// A trace written by `cargo xtask trace` (its .image beside it).
         trace: PathBuf,
-        /// seed, eager, fault-around or large-pages.
+        /// A policy's manifest name: seed, eager, fault-around, zero-page, cow or large-pages.
         #[arg(long, default_value = "seed")]
         policy: String,
         /// Pages ahead for fault-around.

@@ -239,13 +239,13 @@ pub fn boot(image: &BootImage, options: &BootOptions) -> Result<BootOutcome> {
     let log_file = File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
 
     let mut command = command(image, options);
-    eprintln!("... boot {}: {command:?}", image.name);
+    console::say(&format!("... boot {}: {command:?}", image.name));
     if image.variant == crate::kernel::Variant::Debug {
-        eprintln!(
+        console::say(&format!(
             "note: {} boots the debug kernel: any client can halt the machine or write raw serial (to COM2, {})",
             image.name,
             com2_log(image, options).display()
-        );
+        ));
     }
     let started = Instant::now();
     let mut child = command
@@ -260,13 +260,14 @@ pub fn boot(image: &BootImage, options: &BootOptions) -> Result<BootOutcome> {
     let stderr = child.stderr.take().context("QEMU has no stderr pipe")?;
     // The terminal gets the lines a person reads (`console`); the log gets every line of both.
     let stderr_log = log_file.try_clone().with_context(|| format!("cannot reopen {}", log.display()))?;
-    let serial_lines = console::Lines::new(Some(log_file), "", std::io::stdout(), console::shows_serial);
+    let serial_lines =
+        console::Lines::new(Some(log_file), "", console::Terminal::stdout(), console::shows_serial);
     let serial_reader = stream(stdout, serial_lines, Arc::clone(&serial));
     let qemu_stderr = Arc::new(Mutex::new(Vec::new()));
     let stderr_lines = console::Lines::new(
         Some(stderr_log),
         QEMU_LOG_PREFIX,
-        std::io::stderr(),
+        console::Terminal::stderr(),
         console::shows_qemu_message,
     );
     let stderr_reader = stream(stderr, stderr_lines, Arc::clone(&qemu_stderr));

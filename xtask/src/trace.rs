@@ -31,8 +31,6 @@ pub struct Recorded {
     pub trace: trace::Trace,
     pub path: PathBuf,
     pub image: Vec<u8>,
-    /// The recording boot's `[stats] scope=total` line.
-    pub total: stats::Record,
 }
 
 /// Boots `manifest` in recording mode and writes its trace.
@@ -78,7 +76,7 @@ pub fn record(workspace: &Workspace, root_task: &Path, manifest: &Path, window: 
     write(path.clone(), &trace.to_bytes())?;
     write(path.with_extension("csv"), trace.to_csv().as_bytes())?;
     write(path.with_extension("image"), &packed)?;
-    Ok(Recorded { trace, path, image: packed, total })
+    Ok(Recorded { trace, path, image: packed })
 }
 
 /// Composes `checked` under `image_name` and boots it under `-icount`.
@@ -155,15 +153,16 @@ fn number(record: &stats::Record, key: &str) -> Result<u64> {
         .with_context(|| format!("[stats] scope={} {key}= is not a number", record.scope()))
 }
 
-/// A policy as `simulate --policy` and the agreement check name it.
+/// A policy as `simulate --policy` and the agreement check name it: a manifest's policy name
+/// (`pages` is fault-around's window).
 pub fn parse_policy(name: &str, pages: u32) -> Result<pager::BuiltinPolicy> {
-    Ok(match name {
-        "seed" => pager::BuiltinPolicy::Seed,
-        "eager" => pager::BuiltinPolicy::Eager,
-        "fault-around" => pager::BuiltinPolicy::FaultAround { pages },
-        "large-pages" => pager::BuiltinPolicy::LargePages,
-        other => bail!("policy {other:?} is not one of seed, eager, fault-around, large-pages"),
-    })
+    match pager::Mode::from_name(name) {
+        Some(mode) => Ok(pager::BuiltinPolicy::of_mode(mode, pages)),
+        None => {
+            let known: Vec<&str> = pager::Mode::ALL.iter().map(|mode| mode.name()).collect();
+            bail!("policy {name:?} is not one of {}", known.join(", "))
+        }
+    }
 }
 
 /// Reads a trace and the packed image beside it, checking the image is the one recorded.
@@ -207,10 +206,21 @@ pub fn simulate(path: &Path, policy: &str, pages: u32, budget: Option<u32>, evic
 }
 
 /// The counts the agreement check compares exactly: the total line's VM faults, pages served by
-/// class (the frames used: one pool frame per copy, zero or mixed page, one large frame per
-/// large page) and refusals.
-pub const AGREEMENT_KEYS: [&str; 8] =
-    ["faults", "image", "copy", "zero", "mixed", "shared", "large", "refused"];
+/// class (so the frames used: one pool frame per copy, zero, mixed, upgrade or cow-copy page, one
+/// large frame per large page, and the one shared zero frame) and refusals.
+pub const AGREEMENT_KEYS: [&str; 11] = [
+    "faults",
+    "image",
+    "copy",
+    "zero",
+    "mixed",
+    "shared",
+    "large",
+    "zero-shared",
+    "upgrade",
+    "cow-copy",
+    "refused",
+];
 
 /// Compares a boot's `[stats] scope=total` with a replay's; `Err` names every difference. `Ok`
 /// carries the pool's `frames_created` of both, which is reported, not compared: it is the pool's
@@ -218,8 +228,19 @@ pub const AGREEMENT_KEYS: [&str; 8] =
 /// (the scheduler's timer preemption), not on the policy's decisions alone (docs/traces.md).
 pub fn compare(booted: &stats::Record, replayed: &sim::replay::ReplayStats) -> Result<String, String> {
     let c = &replayed.classes;
-    let simulated =
-        [replayed.faults, c.image_frame, c.copy, c.zero, c.mixed, c.shared_hit, c.large, c.refused];
+    let simulated = [
+        replayed.faults,
+        c.image_frame,
+        c.copy,
+        c.zero,
+        c.mixed,
+        c.shared_hit,
+        c.large,
+        c.zero_shared,
+        c.upgrade,
+        c.cow_copy,
+        c.refused,
+    ];
     let mut differences = Vec::new();
     for (key, simulated) in AGREEMENT_KEYS.iter().zip(simulated) {
         match number(booted, key) {
@@ -241,9 +262,11 @@ pub fn compare(booted: &stats::Record, replayed: &sim::replay::ReplayStats) -> R
 /// (`bad-clients`, `hostile`, `heap-errors`, `exhaust-*`: whether and where a client is stopped
 /// can depend on the policy, by budget or exhaustion), `stress` (a million faults: minutes of
 /// serial while recording), `debug-kernel` (the same apps as `hello` on the other kernel),
-/// `advise` (its app checks the fault counts of its own policy) and `large-pages` (its pool is
-/// sized for large pages: under seed a client runs out of frames).
-pub const AGREEMENT_MANIFESTS: [&str; 14] = [
+/// `advise` (its app checks the fault counts of its own policy), `large-pages` (its pool is
+/// sized for large pages: under seed a client runs out of frames), and `bench/eager-all` and
+/// `bench/eager-tenth`: they differ from `bench/lazy-all` and `bench/lazy-tenth` only in their
+/// policy, which the agreement sets, so their images under each policy are the same.
+pub const AGREEMENT_MANIFESTS: [&str; 12] = [
     "manifests/hello.toml",
     "manifests/patterns.toml",
     "manifests/demo.toml",
@@ -253,53 +276,124 @@ pub const AGREEMENT_MANIFESTS: [&str; 14] = [
     "manifests/stack.toml",
     "manifests/straddle.toml",
     "manifests/workloads.toml",
-    "manifests/bench/eager-all.toml",
-    "manifests/bench/eager-tenth.toml",
     "manifests/bench/faults.toml",
     "manifests/bench/lazy-all.toml",
     "manifests/bench/lazy-tenth.toml",
 ];
 
-/// The policies without eviction, by the names `simulate` takes.
-pub const POLICIES: [(&str, Policy); 4] = [
-    ("seed", Policy::Seed),
-    ("eager", Policy::Eager),
-    ("fault-around", Policy::FaultAround { pages: 4 }),
-    ("large-pages", Policy::Named(manifest::PolicyName::LargePages)),
-];
+/// The window of the traces the agreement and the experiments replay: one no client fills, so the
+/// recording never unmaps a page, and each page of a writable area stays read-only until its first
+/// write. Such a trace holds every first touch and every page's first write: what zero-page and
+/// cow need (their upgrades and copies happen on first writes), and more than the other policies
+/// need (to them a first write finds its page mapped writable: a hit).
+pub const FIRST_WRITES: u16 = u16::MAX;
 
-/// One manifest's agreement: records its trace, then for each policy boots the image under it and
-/// replays the trace under it. Returns a line per policy: `Ok` (with the frames-created note) when
-/// every count agrees.
+/// The policies without eviction as the agreement boots them: every policy by name, fault-around
+/// with 4 pages.
+pub fn agreement_policies() -> Vec<Policy> {
+    pager::Mode::ALL
+        .into_iter()
+        .map(|mode| match mode {
+            pager::Mode::Seed => Policy::Seed,
+            pager::Mode::Eager => Policy::Eager,
+            pager::Mode::FaultAround => Policy::FaultAround { pages: 4 },
+            other => Policy::Named(other),
+        })
+        .collect()
+}
+
+/// `manifest`'s [`FIRST_WRITES`] trace (its image name, the trace, the packed image and its
+/// SHA-256): the one under `target/traces/` when it was recorded from the same packed image, else
+/// recorded now.
+pub fn recorded_or_record(
+    workspace: &Workspace,
+    root_task: &Path,
+    manifest: &Path,
+) -> Result<(String, trace::Trace, Vec<u8>, [u8; 32])> {
+    let mut checked = image::check(workspace, manifest)?;
+    with_policy(&mut checked, Policy::Seed);
+    checked.trace = Some(FIRST_WRITES);
+    let packed = image::pack(&checked)?;
+    let hash: [u8; 32] = Sha256::digest(&packed).into();
+    let name = checked.manifest.name.clone();
+    let path = directory(workspace).join(format!("{name}.trace"));
+    match load(&path) {
+        Ok((trace, image))
+            if trace.header.image_hash == hash && trace.header.window == u32::from(FIRST_WRITES) =>
+        {
+            Ok((name, trace, image, hash))
+        }
+        _ => {
+            eprintln!("{name}: recording its trace on seL4 (once; kept under target/traces/)");
+            let recorded = record(workspace, root_task, manifest, FIRST_WRITES)?;
+            Ok((name, recorded.trace, recorded.image, hash))
+        }
+    }
+}
+
+/// Boots (two at a time: composing one at a time) that the agreement runs side by side.
+const AGREEMENT_JOBS: usize = 2;
+
+/// One manifest's agreement: records its trace with [`FIRST_WRITES`], then for each policy without
+/// eviction boots the image under it and replays the trace under it. Returns a line per policy:
+/// `Ok` (with the frames-created note) when every count agrees, `Err` naming each difference (or
+/// why the boot or the replay failed).
 pub fn agreement(
     workspace: &Workspace,
     root_task: &Path,
     manifest: &Path,
 ) -> Result<Vec<(String, Result<String, String>)>> {
-    let recorded = record(workspace, root_task, manifest, 0)?;
-    let mut results = Vec::new();
-    for (name, policy) in POLICIES {
-        let pages = match policy {
-            Policy::FaultAround { pages } => pages,
-            _ => 0,
-        };
-        let options = sim::replay::ReplayOptions { policy: parse_policy(name, pages)?, budget: None };
-        let replayed = sim::replay::replay(&recorded.image, &recorded.trace.records, options)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", recorded.path.display()))?;
-        let booted = if policy == Policy::Seed {
-            recorded.total.clone()
-        } else {
-            let mut checked = image::check(workspace, manifest)?;
-            with_policy(&mut checked, policy);
-            let image_name = format!("{}.{name}", checked.manifest.name);
-            let outcome = boot(workspace, root_task, &checked, &image_name)?;
-            expect::judge(&checked.manifest, &outcome)
-                .map_err(|reason| anyhow::anyhow!("{image_name} failed: {reason}"))?;
-            total_line(&outcome.serial).with_context(|| image_name.clone())?
-        };
-        results.push((name.to_owned(), compare(&booted, &replayed)));
-    }
-    Ok(results)
+    let recorded = record(workspace, root_task, manifest, FIRST_WRITES)?;
+    let policies = agreement_policies();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let compose = std::sync::Mutex::new(());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..AGREEMENT_JOBS {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(&policy) = policies.get(index) else { break };
+                let result = agree(workspace, root_task, manifest, &recorded, policy, &compose)
+                    .unwrap_or_else(|error| Err(format!("{error:#}")));
+                results.lock().unwrap().push((index, policy.name().name().to_owned(), result));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(index, ..)| *index);
+    Ok(results.into_iter().map(|(_, name, result)| (name, result)).collect())
+}
+
+/// One policy's agreement: the replay of `recorded` against a boot of the image under `policy`.
+fn agree(
+    workspace: &Workspace,
+    root_task: &Path,
+    manifest: &Path,
+    recorded: &Recorded,
+    policy: Policy,
+    compose_lock: &std::sync::Mutex<()>,
+) -> Result<Result<String, String>> {
+    let name = policy.name().name();
+    let pages = match policy {
+        Policy::FaultAround { pages } => pages,
+        _ => 0,
+    };
+    let options = sim::replay::ReplayOptions { policy: parse_policy(name, pages)?, budget: None };
+    let replayed = sim::replay::replay(&recorded.image, &recorded.trace.records, options)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", recorded.path.display()))?;
+    let (checked, boot_image) = {
+        let _one = compose_lock.lock().unwrap();
+        let mut checked = image::check(workspace, manifest)?;
+        with_policy(&mut checked, policy);
+        let image_name = format!("{}.{name}", checked.manifest.name);
+        let boot_image = compose(workspace, root_task, &checked, &image_name)?;
+        (checked, boot_image)
+    };
+    let outcome = boot_composed(workspace, &checked, &boot_image)?;
+    expect::judge(&checked.manifest, &outcome)
+        .map_err(|reason| anyhow::anyhow!("{} failed: {reason}", boot_image.name))?;
+    let booted = total_line(&outcome.serial).with_context(|| boot_image.name.clone())?;
+    Ok(compare(&booted, &replayed))
 }
 
 #[cfg(test)]
@@ -308,7 +402,8 @@ mod tests {
 
     fn booted() -> stats::Record {
         stats::parse_line(
-            "[stats] scope=total clients=2 faults=18 image=7 copy=1 zero=6 mixed=4 shared=0 large=0 refused=0 \
+            "[stats] scope=total clients=2 faults=18 image=7 copy=1 zero=6 mixed=4 shared=0 large=0 zero-shared=0 \
+             upgrade=0 cow-copy=0 refused=0 \
              frames_created=32 policy=seed",
         )
         .unwrap()
@@ -337,6 +432,37 @@ mod tests {
         );
         let incomplete = stats::parse_line("[stats] scope=total faults=18").unwrap();
         assert!(compare(&incomplete, &replayed()).unwrap_err().contains("has no image="));
+    }
+
+    /// The policy names live once, in `abi::PolicyMode`: a manifest, the boot image, the pager,
+    /// `simulate`, the agreement and an experiment all take every one of them and mean the same
+    /// policy by it.
+    #[test]
+    fn every_policy_is_named_alike_everywhere() {
+        let workspace = Workspace::locate().unwrap();
+        let agreed = agreement_policies();
+        assert_eq!(agreed.len(), abi::PolicyMode::ALL.len(), "the agreement checks every policy");
+        for (mode, agreed) in abi::PolicyMode::ALL.into_iter().zip(agreed) {
+            let name = mode.name();
+            let text = format!(
+                "name = \"p\"\npolicy = \"{name}\"\n[[app]]\nname = \"hello\"\ncrate = \"hello\"\n[app.expect]\nexit_code = 0\n"
+            );
+            let manifest = manifest::Manifest::parse(Path::new("p.toml"), &text)
+                .unwrap_or_else(|e| panic!("the manifest rejects policy {name:?}: {e}"));
+            assert_eq!(manifest.policy.name(), mode, "{name}");
+            assert_eq!(crate::image::policy(manifest.policy).1, mode.code(), "{name}: boot image code");
+            assert_eq!(pager::Mode::from_code(mode.code()), Some(mode), "{name}: the pager reads the code");
+            assert_eq!(parse_policy(name, 4).unwrap().mode(), mode, "{name}: simulate --policy");
+            assert_eq!(agreed.name(), mode, "{name}: the agreement boots it");
+            let experiment = crate::experiment::Experiment::parse(
+                &workspace,
+                Path::new("experiments/p.toml"),
+                &format!("name = \"p\"\nworkloads = [\"manifests/hello.toml\"]\npolicies = [\"{name}\"]\n"),
+                false,
+            )
+            .unwrap_or_else(|e| panic!("an experiment rejects policy {name:?}: {e}"));
+            assert_eq!(experiment.policies.iter().map(|p| p.name()).collect::<Vec<_>>(), [mode], "{name}");
+        }
     }
 
     #[test]
