@@ -1331,6 +1331,7 @@ impl MapPages for ModelKernel {
             if let Some(entry @ None) = space.pages.slot_mut(vaddr) {
                 *entry = Some(PageEntry { slot, frame: copy.frame, rights, stale: false });
                 space.pages.pages += 1;
+                // A cap copy or a pool frame's own cap: each records where it is mapped its own way.
                 self.set_mapped(cap, MappingPlace { client, vaddr });
                 return Ok(());
             }

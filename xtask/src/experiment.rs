@@ -60,6 +60,8 @@ mod raw {
         pub budget_percent: Option<Vec<u32>>,
         /// ...under these eviction modes (fifo, clock).
         pub evict: Option<Vec<String>>,
+        /// The budgets a pressure experiment also boots on seL4 (all of them when absent).
+        pub sel4_budget_percent: Option<Vec<u32>>,
         pub quick: Option<Quick>,
     }
 
@@ -72,6 +74,7 @@ mod raw {
         pub fault_around_pages: Option<Vec<u32>>,
         pub sel4: Option<bool>,
         pub budget_percent: Option<Vec<u32>>,
+        pub sel4_budget_percent: Option<Vec<u32>>,
     }
 }
 
@@ -86,7 +89,7 @@ pub struct Experiment {
     pub policies: Vec<Policy>,
     pub sel4: bool,
     pub linux: bool,
-    /// Budgets and eviction modes, for a pressure experiment (simulator only, [`pressure`]).
+    /// Budgets and eviction modes, for a pressure experiment ([`pressure`]; on seL4 where `sel4`).
     pub pressure: Option<pressure::Pressure>,
 }
 
@@ -117,6 +120,7 @@ impl Experiment {
         let (mut workloads, mut policies, mut windows, mut sel4) =
             (raw.workloads, raw.policies, raw.fault_around_pages, raw.sel4.unwrap_or(false));
         let mut percents = raw.budget_percent;
+        let mut sel4_percents = raw.sel4_budget_percent;
         let linux = raw.linux.unwrap_or(false) && !quick;
         let mut prefix = "";
         if quick {
@@ -129,6 +133,7 @@ impl Experiment {
             windows = q.fault_around_pages.or(windows);
             sel4 = q.sel4.unwrap_or(false);
             percents = q.budget_percent.or(percents);
+            sel4_percents = q.sel4_budget_percent.or(sel4_percents);
         }
         if workloads.is_empty() {
             bail!(field_error(file, &format!("{prefix}workloads"), "names no workload"));
@@ -201,10 +206,16 @@ impl Experiment {
                         "a pressure experiment needs budgets and modes"
                     ));
                 }
-                if sel4 {
-                    bail!(field_error(file, "sel4", "a pressure experiment runs on the simulator only"));
+                let sel4_percents =
+                    if sel4 { sel4_percents.unwrap_or_else(|| percents.clone()) } else { Vec::new() };
+                if let Some(bad) = sel4_percents.iter().find(|p| !percents.contains(p)) {
+                    bail!(field_error(
+                        file,
+                        &format!("{prefix}sel4_budget_percent"),
+                        format!("{bad} is not one of {prefix}budget_percent (seL4 is compared with the simulator's cell)")
+                    ));
                 }
-                Some(pressure::Pressure { percents, modes })
+                Some(pressure::Pressure { percents, modes, sel4_percents })
             }
             (None, Some(_)) => bail!(field_error(file, "budget_percent", "evict needs budget_percent")),
             (Some(_), None) => bail!(field_error(file, "evict", "budget_percent needs evict")),
@@ -498,9 +509,12 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
     let mut experiment = Experiment::load(workspace, file, options.quick)?;
     if options.simulator_only {
         experiment.sel4 = false;
+        if let Some(pressure) = &mut experiment.pressure {
+            pressure.sel4_percents.clear();
+        }
     }
     if let Some(pressure) = &experiment.pressure {
-        return pressure::run(workspace, &experiment, pressure);
+        return pressure::run(workspace, root_task, &experiment, pressure);
     }
     let started = Instant::now();
     let workloads: Vec<Workload> = experiment
@@ -981,7 +995,7 @@ mod plot {
     const SIZE: (u32, u32) = (900, 540);
 
     /// Registers the plot font as `sans-serif`, once per process.
-    fn register_font(workspace: &Workspace) -> Result<()> {
+    pub(super) fn register_font(workspace: &Workspace) -> Result<()> {
         static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
         REGISTERED
             .get_or_init(|| {
@@ -1190,6 +1204,28 @@ mod tests {
         let alone = parse(&format!("{head}evict = [\"fifo\"]\n"), false).unwrap_err();
         assert!(alone.to_string().contains("budget_percent: evict needs budget_percent"), "{alone}");
         assert!(parse(head, false).unwrap().pressure.is_none());
+        let booted = parse(
+            &format!("{head}budget_percent = [10, 100]\nevict = [\"fifo\"]\nsel4 = true\nsel4_budget_percent = [100]\n"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(booted.pressure.unwrap().sel4_percents, vec![100]);
+        let all =
+            parse(&format!("{head}budget_percent = [10, 100]\nevict = [\"fifo\"]\nsel4 = true\n"), false);
+        assert_eq!(all.unwrap().pressure.unwrap().sel4_percents, vec![10, 100]);
+        let simulator_only = parse(&format!("{head}budget_percent = [10]\nevict = [\"fifo\"]\n"), false);
+        assert!(simulator_only.unwrap().pressure.unwrap().sel4_percents.is_empty());
+        let stray = parse(
+            &format!(
+                "{head}budget_percent = [10]\nevict = [\"fifo\"]\nsel4 = true\nsel4_budget_percent = [50]\n"
+            ),
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            stray.to_string().contains("sel4_budget_percent: 50 is not one of budget_percent"),
+            "{stray}"
+        );
     }
 
     #[test]

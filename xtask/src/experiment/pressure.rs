@@ -14,6 +14,12 @@
 //!
 //! The store's size and ratio are not here: a replay keeps no page contents, so every page it
 //! stores is a zero marker. They come from seL4 (the root task's `[stats]`).
+//!
+//! With `sel4 = true` the budgets of `sel4_budget_percent` are booted on seL4 too: the workload
+//! once without a budget (each client's frames outside its heap), then once per mode and budget
+//! with each pattern app evicting at its simulator budget plus those frames. The heap area's
+//! faults by class and evictions are set beside the simulator's cell; at 100 % they must be equal
+//! (the run fails otherwise), below it the report says by how much and why they differ.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -35,16 +41,24 @@ const HEAP: u64 = 0x1000_0000;
 pub struct Pressure {
     pub percents: Vec<u32>,
     pub modes: Vec<EvictMode>,
+    /// The budgets also booted on seL4 (a subset of `percents`; empty: simulator only).
+    pub sel4_percents: Vec<u32>,
 }
 
-/// One row of results.csv.
+/// One row of results.csv: a cell on one leg. On seL4 the class and eviction figures are the heap
+/// area's (the pattern's references); `client_faults`, `other_faults` and `other_evictions` are
+/// the whole client's faults and the faults and evictions of its other areas (code, data, stack).
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
     pub workload: String,
     pub app: String,
     pub evict: String,
+    pub leg: String,
     pub budget_percent: u32,
+    /// The client's budget: the heap's share (the simulator's budget) plus, on seL4, the frames
+    /// its other areas took without a budget (`other_frames`).
     pub budget_frames: u32,
+    pub other_frames: u32,
     pub working_set: u64,
     pub references: u64,
     pub faults: u64,
@@ -56,6 +70,13 @@ pub struct Row {
     pub refault_store: u64,
     pub dirty: u64,
     pub refused: u64,
+    pub client_faults: Option<u64>,
+    pub other_faults: Option<u64>,
+    pub other_evictions: Option<u64>,
+    /// seL4 rows: heap pages resident when the client exited.
+    pub heap_resident: Option<u64>,
+    /// seL4 rows: the heap's faults on seL4 minus the simulator's, in this cell.
+    pub faults_difference: Option<i64>,
 }
 
 /// A pattern app of a workload manifest.
@@ -122,7 +143,12 @@ fn replayed(
 }
 
 /// Runs a pressure experiment and writes `results.csv`, `report.md` and `miss-ratio.svg`.
-pub fn run(workspace: &Workspace, experiment: &Experiment, pressure: &Pressure) -> Result<Outcome> {
+pub fn run(
+    workspace: &Workspace,
+    root_task: &Path,
+    experiment: &Experiment,
+    pressure: &Pressure,
+) -> Result<Outcome> {
     let started = std::time::Instant::now();
     let (subjects, skipped) = subjects(workspace, experiment)?;
     let mut rows = Vec::new();
@@ -142,8 +168,10 @@ pub fn run(workspace: &Workspace, experiment: &Experiment, pressure: &Pressure) 
                     workload: subject.workload.clone(),
                     app: subject.app.clone(),
                     evict: mode.name().to_owned(),
+                    leg: "simulator".into(),
                     budget_percent: percent,
                     budget_frames: frames,
+                    other_frames: 0,
                     working_set,
                     references,
                     faults: stats.faults,
@@ -155,10 +183,19 @@ pub fn run(workspace: &Workspace, experiment: &Experiment, pressure: &Pressure) 
                     refault_store: c.refault_store,
                     dirty: c.dirty,
                     refused: c.refused,
+                    client_faults: None,
+                    other_faults: None,
+                    other_evictions: None,
+                    heap_resident: None,
+                    faults_difference: None,
                 });
             }
         }
     }
+    if !pressure.sel4_percents.is_empty() {
+        sel4_leg(workspace, root_task, experiment, pressure, &subjects, &mut rows)?;
+    }
+    let mismatches = mismatches(&rows);
     let directory = workspace.target_directory.join("experiments").join(&experiment.name);
     std::fs::create_dir_all(&directory).with_context(|| format!("cannot create {}", directory.display()))?;
     let csv_path = directory.join("results.csv");
@@ -172,13 +209,22 @@ pub fn run(workspace: &Workspace, experiment: &Experiment, pressure: &Pressure) 
     std::fs::write(directory.join("report.md"), report)
         .with_context(|| format!("cannot write {}", directory.join("report.md").display()))?;
     let plot = directory.join("miss-ratio.svg");
+    super::plot::register_font(workspace)?;
     miss_ratio_plot(&plot, experiment, &rows)
         .map_err(|e| anyhow::anyhow!("cannot draw {}: {e}", plot.display()))?;
+    if !mismatches.is_empty() {
+        bail!(
+            "seL4 and the simulator differ where the budget holds the working set:\n  {}",
+            mismatches.join("\n  ")
+        );
+    }
     // A refusal under eviction would be a client the pager failed to keep running.
     let refused = rows.iter().filter(|r| r.refused > 0).count();
     if refused > 0 {
         bail!("{refused} cells stopped a client (see {})", directory.join("report.md").display());
     }
+    // Below the working set seL4 and the simulator differ by design (the report says how much and
+    // why); where they must not, the run failed above.
     Ok(Outcome { directory, cells: rows.len(), cached: 0, differences: 0 })
 }
 
@@ -187,13 +233,14 @@ fn report(experiment: &Experiment, rows: &[Row], skipped: &[String], seconds: f6
     let _ = writeln!(out, "# Experiment `{}`\n\n{}\n", experiment.name, experiment.description);
     let _ = writeln!(
         out,
-        "{} cells on the simulator, {seconds:.1} s. Each pattern app's full reference string \
+        "{} cells on the simulator, {} booted on seL4, {seconds:.1} s. Each pattern app's full reference string \
          (`sim::replay::pattern_trace`) replayed alone with its budget a percentage of its working set \
          (the pages it touches; at least 2 frames). Faults per thousand references is the miss ratio; \
          evictions are clean (dropped) and dirty (to the store); soft refaults are the clock's second \
          chances; store refaults bring an evicted dirty page back. The store's bytes and ratio come from \
          seL4 only (a replay keeps no page contents: every stored page is a zero marker).\n",
-        rows.len()
+        rows.iter().filter(|r| r.leg == "simulator").count(),
+        rows.iter().filter(|r| r.leg == "sel4").count()
     );
     if !skipped.is_empty() {
         let _ =
@@ -204,7 +251,7 @@ fn report(experiment: &Experiment, rows: &[Row], skipped: &[String], seconds: f6
         "| workload/app | evict | budget % | frames | faults | faults / 1000 refs | evictions clean | evictions dirty | soft refaults | store refaults |"
     );
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for r in rows {
+    for r in rows.iter().filter(|r| r.leg == "simulator") {
         let _ = writeln!(
             out,
             "| {}/{} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
@@ -221,8 +268,82 @@ fn report(experiment: &Experiment, rows: &[Row], skipped: &[String], seconds: f6
             r.refault_store
         );
     }
+    sel4_section(&mut out, rows);
     let _ = writeln!(out, "\n## Plot\n\n![miss ratio](miss-ratio.svg)");
     out
+}
+
+/// The seL4 leg beside the simulator's cell: every figure as `simulator / seL4`, and why they differ.
+fn sel4_section(out: &mut String, rows: &[Row]) {
+    let booted: Vec<&Row> = rows.iter().filter(|r| r.leg == "sel4").collect();
+    if booted.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n## seL4 against the simulator\n\n\
+         Each seL4 cell boots the workload with every pattern app evicting at the simulator's budget \
+         plus the frames its other areas (its data segment's copy and .bss, its stack) took in a boot \
+         without a budget (`+ other`). Figures are `simulator / seL4`, seL4's being the heap area's; \
+         `other` are the client's faults and evictions outside the heap (code and data segments, \
+         stack). Where the budget is 100 % nothing is evicted and both legs must be equal, class by \
+         class (checked: the experiment fails otherwise; only the `other` faults remain, the code, \
+         data and stack pages the simulator does not replay).\n\n\
+         Below 100 % a budget is one queue for all of a client's pages, and the simulator replays the \
+         heap's references only, not the instruction fetches and stack accesses between them. On \
+         seL4 code, data and stack pages are evicted and fault again like heap pages (`other \
+         evictions`, `other faults`; under clock the hand also unmaps them for a second chance), so \
+         the heap's room varies by a frame or two while they are out: \
+         (1) a pattern that misses on every reference under the budget (sequential, strided, \
+         read-then-write: each loop is longer than the room) faults exactly as on the simulator, but \
+         its heap ends with one page more resident when another area's page was out at exit, so it \
+         evicted one page fewer (`heap resident at exit` is the budget plus one); \
+         (2) a pattern that reuses pages within its room (random, phased) gets a different victim \
+         sequence, and its faults, dirty faults, refaults and evictions differ by a few (the \
+         `difference` column, results.csv's `faults_difference`).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| workload/app | evict | budget % | frames (+ other) | faults | difference | dirty | soft refaults | store refaults | evictions clean | evictions dirty | other faults | other evictions | heap resident at exit |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for s in booted {
+        let Some(m) = rows.iter().find(|r| {
+            r.leg == "simulator"
+                && r.workload == s.workload
+                && r.app == s.app
+                && r.evict == s.evict
+                && r.budget_percent == s.budget_percent
+        }) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {}/{} | {} | {} | {} (+ {}) | {} / {} | {:+} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} | {} | {} |",
+            s.workload,
+            s.app,
+            s.evict,
+            s.budget_percent,
+            s.budget_frames,
+            s.other_frames,
+            m.faults,
+            s.faults,
+            s.faults_difference.unwrap_or(0),
+            m.dirty,
+            s.dirty,
+            m.refault_soft,
+            s.refault_soft,
+            m.refault_store,
+            s.refault_store,
+            m.evictions_clean,
+            s.evictions_clean,
+            m.evictions_dirty,
+            s.evictions_dirty,
+            s.other_faults.unwrap_or(0),
+            s.other_evictions.unwrap_or(0),
+            s.heap_resident.unwrap_or(0)
+        );
+    }
 }
 
 /// Faults per thousand references against the budget, a line per app and mode.
@@ -248,6 +369,7 @@ fn miss_ratio_plot(
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()?;
+    let rows: Vec<&Row> = rows.iter().filter(|r| r.leg == "simulator").collect();
     let mut series: Vec<(String, String, String)> =
         rows.iter().map(|r| (r.workload.clone(), r.app.clone(), r.evict.clone())).collect();
     series.dedup();
@@ -267,6 +389,250 @@ fn miss_ratio_plot(
     chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
     root.present()?;
     Ok(())
+}
+
+/// One client's figures from a boot's `[stats]`: the heap area's and the rest's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Booted {
+    heap: Classes,
+    heap_evictions: (u64, u64, u64),
+    heap_resident: u64,
+    client_faults: u64,
+    client_frames: u64,
+    other_faults: u64,
+    other_evictions: u64,
+}
+
+/// The fault classes a seed client's pages take, with and without eviction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Classes {
+    zero: u64,
+    dirty: u64,
+    refault_soft: u64,
+    refault_store: u64,
+    /// Every other class (image, copy, ...): none for a seed heap.
+    other: u64,
+    refused: u64,
+}
+
+impl Classes {
+    fn faults(&self) -> u64 {
+        self.zero + self.dirty + self.refault_soft + self.refault_store + self.other
+    }
+
+    fn of(record: &crate::stats::Record) -> Result<Self> {
+        let n = |key: &str| -> Result<u64> {
+            record
+                .value(key)
+                .with_context(|| format!("[stats] scope={} has no {key}=", record.scope()))?
+                .parse()
+                .with_context(|| format!("[stats] scope={} {key}= is not a number", record.scope()))
+        };
+        let mut other = 0;
+        for key in ["image", "copy", "mixed", "shared", "large", "zero-shared", "upgrade", "cow-copy"] {
+            other += n(key)?;
+        }
+        Ok(Self {
+            zero: n("zero")?,
+            dirty: n("dirty")?,
+            refault_soft: n("refault-soft")?,
+            refault_store: n("refault-store")?,
+            other,
+            refused: n("refused")?,
+        })
+    }
+}
+
+/// Client `name`'s figures in a boot's serial log.
+fn booted(serial: &str, name: &str) -> Result<Booted> {
+    let records = crate::stats::parse(serial);
+    let number = |record: &crate::stats::Record, key: &str| -> Result<u64> {
+        record
+            .value(key)
+            .with_context(|| format!("[stats] scope={} has no {key}=", record.scope()))?
+            .parse()
+            .with_context(|| format!("[stats] scope={} {key}= is not a number", record.scope()))
+    };
+    let client = records
+        .iter()
+        .find(|r| r.scope() == "client" && r.value("name") == Some(name))
+        .with_context(|| format!("no [stats] scope=client name={name}"))?;
+    let mut figures = Booted {
+        client_faults: number(client, "faults")?,
+        client_frames: number(client, "frames")?,
+        ..Booted::default()
+    };
+    let mut heap = None;
+    for area in records.iter().filter(|r| r.scope() == "area" && r.value("client") == Some(name)) {
+        let classes = Classes::of(area)?;
+        if area.value("area") == Some("heap") {
+            heap = Some(classes);
+            figures.heap_resident = number(area, "resident")?;
+        } else {
+            figures.other_faults += classes.faults();
+        }
+    }
+    figures.heap = heap.with_context(|| format!("{name} has no heap area in [stats]"))?;
+    for area in records.iter().filter(|r| r.scope() == "evict-area" && r.value("client") == Some(name)) {
+        let (clean, dirty) = (number(area, "evict_clean")?, number(area, "evict_dirty")?);
+        if area.value("area") == Some("heap") {
+            figures.heap_evictions = (clean, dirty, number(area, "soft_unmaps")?);
+        } else {
+            figures.other_evictions += clean + dirty;
+        }
+    }
+    Ok(figures)
+}
+
+/// Boots `checked` as `image_name` and judges it by its apps' expectations.
+fn boot(
+    workspace: &Workspace,
+    root_task: &Path,
+    checked: &crate::image::Checked,
+    image_name: &str,
+) -> Result<String> {
+    let boot_image = crate::trace::compose(workspace, root_task, checked, image_name)?;
+    let outcome = crate::trace::boot_composed(workspace, checked, &boot_image)?;
+    crate::expect::judge(&checked.manifest, &outcome)
+        .map_err(|reason| anyhow::anyhow!("{image_name} failed: {reason}"))?;
+    Ok(outcome.serial)
+}
+
+/// The seL4 leg: each workload booted once without a budget (each client's frames outside its
+/// heap: code's and data's copies, stack), then once per mode and budget with every pattern app
+/// evicting at its simulator budget plus those frames. Appends a row per client and cell.
+fn sel4_leg(
+    workspace: &Workspace,
+    root_task: &Path,
+    experiment: &Experiment,
+    pressure: &Pressure,
+    subjects: &[Subject],
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    for path in &experiment.workloads {
+        let mut checked = crate::image::check(workspace, &workspace.root.join(path))?;
+        let workload = checked.manifest.name.clone();
+        let mine: Vec<&Subject> = subjects.iter().filter(|s| s.workload == workload).collect();
+        let base = crate::console::without_bar(|| {
+            boot(workspace, root_task, &checked, &format!("{workload}.pressure.base"))
+        })?;
+        let mut others = Vec::new();
+        for subject in &mine {
+            let b = booted(&base, &format!("{}#0", subject.app))?;
+            others.push(b.client_frames.saturating_sub(b.heap.zero) as u32);
+        }
+        checked.manifest.expect.stats.clear();
+        // Every evicting client's dirty heap at once fits in the store, whatever it compresses to.
+        let heaps: u64 = checked
+            .manifest
+            .apps
+            .iter()
+            .filter(|a| mine.iter().any(|s| s.app == a.name))
+            .filter_map(|a| a.heap.map(|h| h.size))
+            .sum();
+        checked.manifest.store = Some(heaps.max(pager::PAGE_SIZE as u64));
+        for &mode in &pressure.modes {
+            for &percent in &pressure.sel4_percents {
+                for (subject, &other) in mine.iter().zip(&others) {
+                    let simulated = rows
+                        .iter()
+                        .find(|r| {
+                            r.leg == "simulator"
+                                && r.workload == workload
+                                && r.app == subject.app
+                                && r.evict == mode.name()
+                                && r.budget_percent == percent
+                        })
+                        .context("a seL4 budget the simulator did not run")?;
+                    let app = checked
+                        .manifest
+                        .apps
+                        .iter_mut()
+                        .find(|a| a.name == subject.app)
+                        .context("a pattern app gone from its manifest")?;
+                    app.evict = match mode {
+                        EvictMode::Fifo => manifest::Eviction::Fifo,
+                        EvictMode::Clock => manifest::Eviction::Clock,
+                        EvictMode::None => manifest::Eviction::None,
+                    };
+                    app.frame_budget =
+                        Some((simulated.budget_frames + other).max(manifest::MIN_EVICTING_BUDGET));
+                }
+                let name = format!("{workload}.pressure.{}-{percent}", mode.name());
+                let serial = crate::console::without_bar(|| boot(workspace, root_task, &checked, &name))?;
+                for (subject, &other) in mine.iter().zip(&others) {
+                    let b = booted(&serial, &format!("{}#0", subject.app)).with_context(|| name.clone())?;
+                    let simulated = rows
+                        .iter()
+                        .find(|r| {
+                            r.leg == "simulator"
+                                && r.workload == workload
+                                && r.app == subject.app
+                                && r.evict == mode.name()
+                                && r.budget_percent == percent
+                        })
+                        .expect("found above")
+                        .clone();
+                    let faults = b.heap.faults();
+                    rows.push(Row {
+                        leg: "sel4".into(),
+                        other_frames: other,
+                        faults,
+                        faults_per_thousand: faults as f64 * 1000.0 / simulated.references.max(1) as f64,
+                        evictions_clean: b.heap_evictions.0,
+                        evictions_dirty: b.heap_evictions.1,
+                        soft_unmaps: b.heap_evictions.2,
+                        refault_soft: b.heap.refault_soft,
+                        refault_store: b.heap.refault_store,
+                        dirty: b.heap.dirty,
+                        refused: b.heap.refused,
+                        client_faults: Some(b.client_faults),
+                        other_faults: Some(b.other_faults),
+                        other_evictions: Some(b.other_evictions),
+                        heap_resident: Some(b.heap_resident),
+                        faults_difference: Some(faults as i64 - simulated.faults as i64),
+                        ..simulated
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where seL4 must equal the simulator: a budget of the whole working set evicts nothing, so the
+/// heap's faults by class, evictions included, are the same on both legs. One line per mismatch.
+fn mismatches(rows: &[Row]) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in rows.iter().filter(|r| r.leg == "sel4" && r.budget_percent >= 100) {
+        let Some(m) = rows.iter().find(|r| {
+            r.leg == "simulator"
+                && r.workload == s.workload
+                && r.app == s.app
+                && r.evict == s.evict
+                && r.budget_percent == s.budget_percent
+        }) else {
+            continue;
+        };
+        let pairs = [
+            ("faults", s.faults, m.faults),
+            ("dirty", s.dirty, m.dirty),
+            ("refault-soft", s.refault_soft, m.refault_soft),
+            ("refault-store", s.refault_store, m.refault_store),
+            ("evictions clean", s.evictions_clean, m.evictions_clean),
+            ("evictions dirty", s.evictions_dirty, m.evictions_dirty),
+            ("other evictions", s.other_evictions.unwrap_or(0), 0),
+        ];
+        for (what, sel4, simulator) in pairs {
+            if sel4 != simulator {
+                out.push(format!(
+                    "{}/{} {} {} %: {what} {sel4} on seL4, {simulator} on the simulator",
+                    s.workload, s.app, s.evict, s.budget_percent
+                ));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -289,5 +655,64 @@ mod tests {
             assert!(tight.faults > whole.faults, "{mode}: {} faults at 10 %", tight.faults);
             assert!(tight.evict.evictions() > 0 && tight.classes.refused == 0, "{mode}");
         }
+    }
+
+    const SERIAL: &str = "\
+[stats] scope=area client=a#0 area=segment-2 resident=0 image=0 copy=0 zero=1 mixed=0 shared=0 large=0 zero-shared=0 upgrade=0 cow-copy=0 refault-soft=2 refault-store=3 dirty=1 refused=0 policy=seed\r
+[stats] scope=area client=a#0 area=heap resident=51 image=0 copy=0 zero=200 mixed=0 shared=0 large=0 zero-shared=0 upgrade=0 cow-copy=0 refault-soft=0 refault-store=85 dirty=7 refused=0 policy=seed\r
+[stats] scope=evict-area client=a#0 area=segment-2 evict_clean=1 evict_dirty=4 soft_unmaps=0\r
+[stats] scope=evict-area client=a#0 area=heap evict_clean=101 evict_dirty=140 soft_unmaps=5\r
+[stats] scope=client name=a#0 faults=299 frames=54\r
+";
+
+    #[test]
+    fn a_boot_splits_the_heap_from_the_other_areas() {
+        let b = booted(SERIAL, "a#0").unwrap();
+        assert_eq!(b.heap.faults(), 292);
+        assert_eq!((b.heap.dirty, b.heap.refault_store, b.heap_resident), (7, 85, 51));
+        assert_eq!(b.heap_evictions, (101, 140, 5));
+        assert_eq!((b.client_faults, b.client_frames, b.other_faults, b.other_evictions), (299, 54, 7, 5));
+        let missing = booted(SERIAL, "b#0").unwrap_err();
+        assert!(missing.to_string().contains("no [stats] scope=client name=b#0"), "{missing}");
+    }
+
+    fn row(leg: &str, percent: u32, faults: u64, other_evictions: Option<u64>) -> Row {
+        Row {
+            workload: "w".into(),
+            app: "a".into(),
+            evict: "fifo".into(),
+            leg: leg.into(),
+            budget_percent: percent,
+            budget_frames: 10,
+            other_frames: 0,
+            working_set: 10,
+            references: 30,
+            faults,
+            faults_per_thousand: 0.0,
+            evictions_clean: 0,
+            evictions_dirty: 0,
+            soft_unmaps: 0,
+            refault_soft: 0,
+            refault_store: 0,
+            dirty: 0,
+            refused: 0,
+            client_faults: None,
+            other_faults: None,
+            other_evictions,
+            heap_resident: None,
+            faults_difference: None,
+        }
+    }
+
+    #[test]
+    fn only_a_budget_of_the_whole_working_set_must_agree() {
+        let agreeing = [row("simulator", 100, 10, None), row("sel4", 100, 10, Some(0))];
+        assert!(mismatches(&agreeing).is_empty());
+        let pressed = [row("simulator", 50, 20, None), row("sel4", 50, 23, Some(4))];
+        assert!(mismatches(&pressed).is_empty());
+        let differing = [row("simulator", 100, 10, None), row("sel4", 100, 11, Some(1))];
+        let lines = mismatches(&differing);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].contains("w/a fifo 100 %: faults 11 on seL4, 10 on the simulator"), "{lines:?}");
     }
 }
