@@ -230,7 +230,10 @@ impl Session {
         match fault {
             Fault::Vm(vm) => {
                 self.vm_faults += 1;
+                // The fetch of the client's first instruction: it runs once this fault is served.
+                let mut first_instruction = false;
                 if let Some(record) = self.clients.record_mut(client) {
+                    first_instruction = record.faults == 0 && vm.ip == vm.address;
                     record.faults += 1;
                 }
                 let access = crate::platform::pager_access(vm.access());
@@ -242,6 +245,11 @@ impl Session {
                 let result = self.pager.handle_fault(&mut self.platform, client, fault);
                 let kernel_entries = self.platform.kernel_entries() - before;
                 let kernel_ticks = self.platform.kernel_ticks() - ticks_before;
+                if first_instruction {
+                    if let Some(record) = self.clients.record_mut(client) {
+                        record.first_instruction_at = sel4::timestamp();
+                    }
+                }
                 if self.clients.recorder.is_some() {
                     self.record_fault(client, fault, result.as_ref().ok(), kernel_entries);
                 }

@@ -54,6 +54,10 @@ pub struct ClientRecord {
     pub faults: u64,
     /// The time stamp when the pager began setting this client up (see [`sel4::timestamp`]).
     pub setup_at: u64,
+    /// When the client's first instruction could run: its thread resumed, or, where that
+    /// instruction's own fetch faulted (its page not mapped yet), the pager having served that
+    /// fault (the reply follows).
+    pub first_instruction_at: u64,
     /// How this run was started, and how many runs of the instance are left.
     pub launch: Launch,
 }
@@ -286,6 +290,7 @@ impl Clients {
             last_spurious: None,
             faults: 0,
             setup_at,
+            first_instruction_at: 0,
             launch,
         });
         self.started += 1;
@@ -320,6 +325,9 @@ impl Clients {
             self.tear_down(pager, platform, client, tcb, name, app_index);
             return Err(alloc::format!("{name}: {error}"));
         }
+        if let Some(record) = self.records[slot].as_mut() {
+            record.first_instruction_at = sel4::timestamp();
+        }
         Ok(())
     }
 
@@ -353,7 +361,7 @@ impl Clients {
         if let Some(state) = pager.client(client) {
             report::client_stats(name, state, record.faults, platform.paging_structures(client));
         }
-        report::timeline(name, record.setup_at, ended_at);
+        report::timeline(name, record.setup_at, record.first_instruction_at, ended_at);
         self.tear_down(pager, platform, client, record.tcb, name, record.launch.app_index);
         if again {
             let next = Launch { runs_left: record.launch.runs_left - 1, ..record.launch };

@@ -172,11 +172,14 @@ pub fn client_stats(name: Name<'_>, client: &Client, faults_taken: u64, paging_s
     );
 }
 
-/// When a client's setup began and when it ended, in time-stamp ticks (guest instructions under
-/// `-icount shift=0`): the reference for "instructions until the first instruction / until exit".
-pub fn timeline(name: Name<'_>, setup_at: u64, ended_at: u64) {
+/// When a client's setup began, when its first instruction could run (see
+/// `ClientRecord::first_instruction_at`) and when it ended, in time-stamp ticks (guest instructions
+/// under `-icount shift=0`): the reference for "instructions until the first instruction / until
+/// exit".
+pub fn timeline(name: Name<'_>, setup_at: u64, first_instruction_at: u64, ended_at: u64) {
     sel4::debug_println!(
-        "[stats] scope=timeline client={name} setup_tsc={setup_at} end_tsc={ended_at} ticks={}",
+        "[stats] scope=timeline client={name} setup_tsc={setup_at} first_tsc={first_instruction_at} \
+         end_tsc={ended_at} ticks={}",
         ended_at.wrapping_sub(setup_at)
     );
 }

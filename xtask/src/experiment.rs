@@ -299,6 +299,10 @@ pub struct Figures {
     pub frames_created: u64,
     /// seL4 only: guest instructions from the first client's setup to the last client's exit.
     pub instructions_to_exit: Option<u64>,
+    /// seL4 only: guest instructions from the first client's setup until every client's first
+    /// instruction could run (its thread resumed, or the fault on that instruction's fetch served).
+    #[serde(default)]
+    pub instructions_to_first: Option<u64>,
     /// seL4 only: each client's faults, by client name (`app#instance`).
     #[serde(default)]
     pub client_faults: BTreeMap<String, u64>,
@@ -364,6 +368,7 @@ impl Figures {
             startup_pages: replayed.startup_pages,
             frames_created: u64::from(replayed.frames_created),
             instructions_to_exit: None,
+            instructions_to_first: None,
             client_faults: BTreeMap::new(),
         }
     }
@@ -378,11 +383,19 @@ impl Figures {
                 .parse()
                 .with_context(|| format!("[stats] scope=total {key}= is not a number"))
         };
-        let timelines: Vec<(u64, u64)> = records
+        let timelines: Vec<(u64, u64, u64)> = records
             .iter()
             .filter(|r| r.scope() == "timeline")
-            .filter_map(|r| Some((r.value("setup_tsc")?.parse().ok()?, r.value("end_tsc")?.parse().ok()?)))
+            .filter_map(|r| {
+                let tick = |key: &str| r.value(key)?.parse::<u64>().ok();
+                Some((tick("setup_tsc")?, tick("end_tsc")?, tick("first_tsc")?))
+            })
             .collect();
+        let instructions_to_first =
+            match (timelines.iter().map(|t| t.0).min(), timelines.iter().map(|t| t.2).max()) {
+                (Some(first), Some(last)) if last >= first => Some(last - first),
+                _ => None,
+            };
         let instructions_to_exit =
             match (timelines.iter().map(|t| t.0).min(), timelines.iter().map(|t| t.1).max()) {
                 (Some(first), Some(last)) if last >= first => Some(last - first),
@@ -403,6 +416,7 @@ impl Figures {
             startup_pages: number("startup_pages")?,
             frames_created: number("frames_created")?,
             instructions_to_exit,
+            instructions_to_first,
             client_faults: records
                 .iter()
                 .filter(|r| r.scope() == "client")
@@ -427,6 +441,8 @@ pub struct Row {
     pub pages_wasted: u64,
     pub frames_created: u64,
     pub refused: u64,
+    #[serde(default)]
+    pub instructions_to_first: Option<u64>,
     pub instructions_to_exit: Option<u64>,
 }
 
@@ -703,6 +719,7 @@ fn rows(
                     pages_wasted: f.pages_mapped().saturating_sub(touched),
                     frames_created: f.frames_created,
                     refused: f.refused,
+                    instructions_to_first: f.instructions_to_first,
                     instructions_to_exit: f.instructions_to_exit,
                 });
             }
@@ -768,13 +785,15 @@ fn report(
         "{cells} cells ({cached} from the cache), {seconds:.1} s. Legs: simulator{}. Faults are VM faults \
          (served or refused); frames used are pool frames (one per copy, zero, mixed, upgrade or cow-copy \
          page, one per large page, the shared zero frame once) taken on faults; pages mapped count those mapped at start-up too (eager's segments); pages wasted are 4 KiB pages mapped beyond those the seed policy maps (the pages the \
-         workload touches); instructions to exit are guest instructions (`-icount shift=0`) from the first \
-         client's setup to the last client's exit, seL4 only.\n",
+         workload touches); instructions to first instruction and to exit are guest instructions \
+         (`-icount shift=0`) from the first client's setup until every client's first instruction could run \
+         (its thread resumed, or the fault on that instruction's fetch served) and until the last client's \
+         exit, seL4 only.\n",
         if experiment.sel4 { " and seL4" } else { "" }
     );
     let _ = writeln!(
         out,
-        "| workload | policy | faults | frames used | pages mapped | pages wasted | seL4 faults | seL4 instructions to exit |"
+        "| workload | policy | faults | frames used | pages mapped | pages wasted | seL4 faults | seL4 instructions to first instruction | seL4 instructions to exit |"
     );
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
     for r in rows.iter().filter(|r| r.leg == "simulator") {
@@ -791,13 +810,14 @@ fn report(
         });
         let _ = writeln!(
             out,
-            "| {} | {policy} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {policy} | {} | {} | {} | {} | {} | {} | {} |",
             r.workload,
             r.faults,
             r.frames_used,
             r.pages_mapped,
             r.pages_wasted,
             booted.map_or("-".to_owned(), |b| b.faults.to_string()),
+            booted.and_then(|b| b.instructions_to_first).map_or("-".to_owned(), |n| n.to_string()),
             booted.and_then(|b| b.instructions_to_exit).map_or("-".to_owned(), |n| n.to_string())
         );
     }
