@@ -241,8 +241,11 @@ impl Session {
         self.vm_faults += 1;
         let access = crate::platform::pager_access(vm.access());
         let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
-        if let Some(reply) = self.window_fault(client, &fault) {
-            return Some(reply);
+        // Only a recording with a window calls out for it; the common path pays one test.
+        if self.clients.recorder.as_ref().is_some_and(|r| r.window.is_some()) {
+            if let Some(reply) = self.window_fault(client, &fault) {
+                return Some(reply);
+            }
         }
         let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
         let result = self.pager.handle_fault(&mut self.platform, client, fault);
@@ -363,6 +366,7 @@ impl Session {
 
     /// Recording with a window: serves a fault on a page the window unmapped or made read-only,
     /// and records it. `None` for every other fault (and always without a window).
+    #[inline(never)]
     fn window_fault(&mut self, client: ClientId, fault: &pager::Fault) -> Option<Reply> {
         let window = self.clients.recorder.as_mut()?.window.as_mut()?;
         let (before, started_at) = (self.platform.kernel_entries(), sel4::timestamp());

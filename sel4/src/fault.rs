@@ -282,7 +282,10 @@ mod tests {
     fn vm_fault_from_registers_agrees_with_decode() {
         let words = [0x401234, 0x4000_0000, 1, 0x6];
         let decoded = decode(5, &words).unwrap();
-        assert_eq!(VmFault::from_registers(MessageInfo::new(5, 0, 0, 4), words).map(Fault::Vm), Some(decoded));
+        assert_eq!(
+            VmFault::from_registers(MessageInfo::new(5, 0, 0, 4), words).map(Fault::Vm),
+            Some(decoded)
+        );
         // Too short, or another label: left to `Fault::decode`.
         assert_eq!(VmFault::from_registers(MessageInfo::new(5, 0, 0, 3), words), None);
         assert_eq!(VmFault::from_registers(MessageInfo::new(6, 0, 0, 5), words), None);
