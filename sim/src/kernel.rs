@@ -1331,7 +1331,8 @@ impl MapPages for ModelKernel {
             if let Some(entry @ None) = space.pages.slot_mut(vaddr) {
                 *entry = Some(PageEntry { slot, frame: copy.frame, rights, stale: false });
                 space.pages.pages += 1;
-                self.copies.get_mut(&slot).expect("checked").mapped_at = Some(MappingPlace { client, vaddr });
+                // Its own cap or a copy: a frame mapped with its own cap has no copy slot.
+                self.set_mapped(cap, MappingPlace { client, vaddr });
                 return Ok(());
             }
         }
