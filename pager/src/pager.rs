@@ -785,11 +785,13 @@ impl<'img, P: Policy> Pager<'img, P> {
         Err(FaultRefusal { client, fault, reason })
     }
 
+    /// Counts a served fault in the pager's, the client's and the area's counts, in one go.
+    #[inline(always)]
     fn record(&mut self, client: ClientId, area_index: usize, class: FaultClass) {
-        self.faults.record(class);
-        let target = self.clients[usize::from(client.0)].as_mut().expect("live client");
-        target.faults.record(class);
-        target.areas[area_index].faults.record(class);
+        let Self { faults, clients, .. } = self;
+        let Client { faults: client_faults, areas, .. } =
+            clients[usize::from(client.0)].as_mut().expect("live client");
+        FaultCounts::record_in([faults, client_faults, &mut areas[area_index].faults], class);
     }
 
     /// A read fault in an area whose rules map some pages read-only first (zero-page, cow; never a

@@ -17,7 +17,7 @@
 
 use abi::{advise_status, label, share_status, PRINT_LIMIT, UNKNOWN_CALL};
 use pager::{Advice, AdviseError, ClientId, FaultClass, Pager, ShareError};
-use sel4::{Endpoint, Fault, MessageInfo, Received};
+use sel4::{Endpoint, Fault, MessageInfo, Received, VmFault};
 
 use crate::client;
 use crate::costs::{FaultCosts, Served};
@@ -186,8 +186,10 @@ impl Session {
             self.tick();
             return None;
         }
-        let client = client::client_of_badge(message.badge).filter(|&c| self.clients.record(c).is_some());
-        let Some(client) = client else {
+        // The record is looked up once here; a VM fault's count is kept with it.
+        let found = client::client_of_badge(message.badge)
+            .and_then(|c| self.clients.record_mut(c).map(|record| (c, record)));
+        let Some((client, record)) = found else {
             sel4::debug_println!(
                 "[pager] ignored a message with badge {:#x} and label {:#x}: no such client",
                 message.badge,
@@ -195,6 +197,18 @@ impl Session {
             );
             return None;
         };
+        // The common message first, read from the registers it came in: a VM fault needs no
+        // `Fault` built (the enum is as large as its largest case) and no out-of-line decoding.
+        if let Some(vm) = sel4::VmFault::from_registers(message.info, message.registers) {
+            // The fetch of the client's first instruction: it runs once this fault is served.
+            let first_instruction = record.faults == 0 && vm.ip == vm.address;
+            record.faults += 1;
+            let reply = self.vm_fault(client, vm);
+            if first_instruction {
+                self.first_instruction_served(client);
+            }
+            return reply;
+        }
         match message.info.label() {
             label::EXIT => {
                 let code = message.registers[0] as i64;
@@ -225,71 +239,88 @@ impl Session {
         self.clients.end(&mut self.pager, &mut self.platform, client, ending);
     }
 
+    /// Serves a VM fault (the fault path; its measured part is the pager's code per fault).
+    #[inline(always)]
+    fn vm_fault(&mut self, client: ClientId, vm: VmFault) -> Option<Reply> {
+        // A client's name is looked up only to report it stopped, off the common path. Its record
+        // counted the fault already.
+        self.vm_faults += 1;
+        let access = crate::platform::pager_access(vm.access());
+        let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
+        // Only a recording with a window calls out for it; the common path pays one test.
+        if self.clients.recorder.as_ref().is_some_and(|r| r.window.is_some()) {
+            if let Some(reply) = self.window_fault(client, &fault) {
+                return Some(reply);
+            }
+        }
+        let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
+        let result = self.pager.handle_fault(&mut self.platform, client, fault);
+        let kernel_entries = self.platform.kernel_entries() - before;
+        let kernel_ticks = self.platform.kernel_ticks() - ticks_before;
+        if self.clients.recorder.is_some() {
+            self.record_fault(client, fault, result.as_ref().ok(), kernel_entries);
+        }
+        match result {
+            Ok(resolution) => {
+                let spurious = resolution.class == FaultClass::Spurious;
+                let Some(record) = self.clients.record_mut(client) else {
+                    self.costs.unanswered(kernel_entries);
+                    return None;
+                };
+                let this = (vm.address, vm.ip);
+                if spurious && record.last_spurious == Some(this) {
+                    self.costs.unanswered(kernel_entries);
+                    let name = self.name(client);
+                    sel4::debug_println!(
+                        "[pager] stopped {name}: {access} at {:#x} (ip {:#x}): repeated fault on a page \
+                                 already mapped for this access",
+                        vm.address,
+                        vm.ip
+                    );
+                    self.end(client, Ending::Stopped);
+                    return None;
+                }
+                record.last_spurious = spurious.then_some(this);
+                Some(Reply::fault(Served { class: resolution.class, kernel_entries, kernel_ticks }))
+            }
+            Err(refusal) => {
+                self.costs.unanswered(kernel_entries);
+                let name = self.name(client);
+                sel4::debug_println!(
+                    "[pager] stopped {name}: {} at {:#x} (ip {:#x}): {}",
+                    refusal.fault.access,
+                    refusal.fault.address,
+                    refusal.fault.ip,
+                    refusal.reason
+                );
+                self.end(client, Ending::Stopped);
+                None
+            }
+        }
+    }
+
+    /// Stamps when the fault on a client's first instruction was served (the timeline's
+    /// `first_tsc`); once per client, off the common path.
+    #[cold]
+    fn first_instruction_served(&mut self, client: ClientId) {
+        if let Some(record) = self.clients.record_mut(client) {
+            record.first_instruction_at = sel4::timestamp();
+        }
+    }
+
     fn fault(&mut self, client: ClientId, fault: Fault) -> Option<Reply> {
-        // A client's name is looked up only to report it stopped, off the common path.
         match fault {
             Fault::Vm(vm) => {
-                self.vm_faults += 1;
-                // The fetch of the client's first instruction: it runs once this fault is served.
                 let mut first_instruction = false;
                 if let Some(record) = self.clients.record_mut(client) {
                     first_instruction = record.faults == 0 && vm.ip == vm.address;
                     record.faults += 1;
                 }
-                let access = crate::platform::pager_access(vm.access());
-                let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
-                if let Some(reply) = self.window_fault(client, &fault) {
-                    return Some(reply);
-                }
-                let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
-                let result = self.pager.handle_fault(&mut self.platform, client, fault);
-                let kernel_entries = self.platform.kernel_entries() - before;
-                let kernel_ticks = self.platform.kernel_ticks() - ticks_before;
+                let reply = self.vm_fault(client, vm);
                 if first_instruction {
-                    if let Some(record) = self.clients.record_mut(client) {
-                        record.first_instruction_at = sel4::timestamp();
-                    }
+                    self.first_instruction_served(client);
                 }
-                if self.clients.recorder.is_some() {
-                    self.record_fault(client, fault, result.as_ref().ok(), kernel_entries);
-                }
-                match result {
-                    Ok(resolution) => {
-                        let spurious = resolution.class == FaultClass::Spurious;
-                        let Some(record) = self.clients.record_mut(client) else {
-                            self.costs.unanswered(kernel_entries);
-                            return None;
-                        };
-                        let this = (vm.address, vm.ip);
-                        if spurious && record.last_spurious == Some(this) {
-                            self.costs.unanswered(kernel_entries);
-                            let name = self.name(client);
-                            sel4::debug_println!(
-                                "[pager] stopped {name}: {access} at {:#x} (ip {:#x}): repeated fault on a page \
-                                 already mapped for this access",
-                                vm.address,
-                                vm.ip
-                            );
-                            self.end(client, Ending::Stopped);
-                            return None;
-                        }
-                        record.last_spurious = spurious.then_some(this);
-                        Some(Reply::fault(Served { class: resolution.class, kernel_entries, kernel_ticks }))
-                    }
-                    Err(refusal) => {
-                        self.costs.unanswered(kernel_entries);
-                        let name = self.name(client);
-                        sel4::debug_println!(
-                            "[pager] stopped {name}: {} at {:#x} (ip {:#x}): {}",
-                            refusal.fault.access,
-                            refusal.fault.address,
-                            refusal.fault.ip,
-                            refusal.reason
-                        );
-                        self.end(client, Ending::Stopped);
-                        None
-                    }
-                }
+                reply
             }
             Fault::UserException(exception) => {
                 let name = self.name(client);
@@ -356,6 +387,7 @@ impl Session {
 
     /// Recording with a window: serves a fault on a page the window unmapped or made read-only,
     /// and records it. `None` for every other fault (and always without a window).
+    #[inline(never)]
     fn window_fault(&mut self, client: ClientId, fault: &pager::Fault) -> Option<Reply> {
         let window = self.clients.recorder.as_mut()?.window.as_mut()?;
         let (before, started_at) = (self.platform.kernel_entries(), sel4::timestamp());

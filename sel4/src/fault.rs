@@ -45,6 +45,19 @@ pub struct VmFault {
 }
 
 impl VmFault {
+    /// A VM fault from its message, when `info` is one: the fault loop's common message, decoded
+    /// from the four registers it arrives in without building a [`Fault`]. `None` for any other
+    /// label, and for a VM fault too short to be one ([`Fault::decode`] says why).
+    #[inline]
+    pub fn from_registers(info: MessageInfo, registers: [u64; 4]) -> Option<VmFault> {
+        let complete = info.length() as usize >= fault_message::VM_FAULT_LENGTH;
+        if info.label() != fault_label::VM_FAULT || !complete {
+            return None;
+        }
+        let [ip, address, prefetch, fsr] = registers;
+        Some(VmFault { ip, address, prefetch: prefetch != 0, fsr })
+    }
+
     /// Read, write or execute: the one decoding of an x86 page fault in the project (the root task
     /// hands it to the pager; the host model of the kernel, `sim`, reports its faults through it).
     ///
@@ -263,6 +276,19 @@ mod tests {
         assert_eq!(vm(0x40_1000, 0x50_0000, 0x14).access(), Access::Execute);
         // An instruction writing to its own (mapped, read-only) page is a write, not a fetch.
         assert_eq!(vm(0x40_1010, 0x40_1000, 0x7).access(), Access::Write);
+    }
+
+    #[test]
+    fn vm_fault_from_registers_agrees_with_decode() {
+        let words = [0x401234, 0x4000_0000, 1, 0x6];
+        let decoded = decode(5, &words).unwrap();
+        assert_eq!(
+            VmFault::from_registers(MessageInfo::new(5, 0, 0, 4), words).map(Fault::Vm),
+            Some(decoded)
+        );
+        // Too short, or another label: left to `Fault::decode`.
+        assert_eq!(VmFault::from_registers(MessageInfo::new(5, 0, 0, 3), words), None);
+        assert_eq!(VmFault::from_registers(MessageInfo::new(6, 0, 0, 5), words), None);
     }
 
     #[test]
