@@ -203,9 +203,10 @@ impl Session {
             // The fetch of the client's first instruction: it runs once this fault is served.
             let first_instruction = record.faults == 0 && vm.ip == vm.address;
             record.faults += 1;
+            let started = if first_instruction { sel4::timestamp() } else { 0 };
             let reply = self.vm_fault(client, vm);
             if first_instruction {
-                self.first_instruction_served(client);
+                self.first_fetch_served(client, started);
             }
             return reply;
         }
@@ -299,12 +300,13 @@ impl Session {
         }
     }
 
-    /// Stamps when the fault on a client's first instruction was served (the timeline's
-    /// `first_tsc`); once per client, off the common path.
+    /// Keeps what serving the fault on a client's first instruction took, from `started` (the
+    /// timeline's `first_fetch_ticks`); once per client, off the common path.
     #[cold]
-    fn first_instruction_served(&mut self, client: ClientId) {
+    fn first_fetch_served(&mut self, client: ClientId, started: u64) {
+        let ticks = sel4::timestamp().wrapping_sub(started);
         if let Some(record) = self.clients.record_mut(client) {
-            record.first_instruction_at = sel4::timestamp();
+            record.first_fetch_ticks = ticks;
         }
     }
 
@@ -316,9 +318,10 @@ impl Session {
                     first_instruction = record.faults == 0 && vm.ip == vm.address;
                     record.faults += 1;
                 }
+                let started = if first_instruction { sel4::timestamp() } else { 0 };
                 let reply = self.vm_fault(client, vm);
                 if first_instruction {
-                    self.first_instruction_served(client);
+                    self.first_fetch_served(client, started);
                 }
                 reply
             }

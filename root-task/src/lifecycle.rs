@@ -54,10 +54,12 @@ pub struct ClientRecord {
     pub faults: u64,
     /// The time stamp when the pager began setting this client up (see [`sel4::timestamp`]).
     pub setup_at: u64,
-    /// When the client's first instruction could run: its thread resumed, or, where that
-    /// instruction's own fetch faulted (its page not mapped yet), the pager having served that
-    /// fault (the reply follows).
-    pub first_instruction_at: u64,
+    /// When the client's thread was resumed, its setup (and the policy's start-up work) done.
+    pub resumed_at: u64,
+    /// What serving the fault on the client's first instruction took, when that instruction's own
+    /// fetch faulted (its page not mapped yet); 0 when it did not. With `resumed_at - setup_at` it is
+    /// the pager's work before the client's first instruction, whatever the scheduler does between.
+    pub first_fetch_ticks: u64,
     /// How this run was started, and how many runs of the instance are left.
     pub launch: Launch,
 }
@@ -290,7 +292,8 @@ impl Clients {
             last_spurious: None,
             faults: 0,
             setup_at,
-            first_instruction_at: 0,
+            resumed_at: 0,
+            first_fetch_ticks: 0,
             launch,
         });
         self.started += 1;
@@ -326,7 +329,7 @@ impl Clients {
             return Err(alloc::format!("{name}: {error}"));
         }
         if let Some(record) = self.records[slot].as_mut() {
-            record.first_instruction_at = sel4::timestamp();
+            record.resumed_at = sel4::timestamp();
         }
         Ok(())
     }
@@ -361,7 +364,7 @@ impl Clients {
         if let Some(state) = pager.client(client) {
             report::client_stats(name, state, record.faults, platform.paging_structures(client));
         }
-        report::timeline(name, record.setup_at, record.first_instruction_at, ended_at);
+        report::timeline(name, &record, ended_at);
         self.tear_down(pager, platform, client, record.tcb, name, record.launch.app_index);
         if again {
             let next = Launch { runs_left: record.launch.runs_left - 1, ..record.launch };

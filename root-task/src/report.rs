@@ -172,15 +172,19 @@ pub fn client_stats(name: Name<'_>, client: &Client, faults_taken: u64, paging_s
     );
 }
 
-/// When a client's setup began, when its first instruction could run (see
-/// `ClientRecord::first_instruction_at`) and when it ended, in time-stamp ticks (guest instructions
-/// under `-icount shift=0`): the reference for "instructions until the first instruction / until
-/// exit".
-pub fn timeline(name: Name<'_>, setup_at: u64, first_instruction_at: u64, ended_at: u64) {
+/// When a client's setup began, when its thread was resumed, what serving the fault on its first
+/// instruction's fetch took (0 without one) and when it ended, in time-stamp ticks (guest
+/// instructions under `-icount shift=0`): the reference for "instructions until the first
+/// instruction" (`resume_tsc - setup_tsc + first_fetch_ticks`, the pager's work, without the
+/// scheduler's) and "until exit".
+pub fn timeline(name: Name<'_>, record: &crate::lifecycle::ClientRecord, ended_at: u64) {
     sel4::debug_println!(
-        "[stats] scope=timeline client={name} setup_tsc={setup_at} first_tsc={first_instruction_at} \
-         end_tsc={ended_at} ticks={}",
-        ended_at.wrapping_sub(setup_at)
+        "[stats] scope=timeline client={name} setup_tsc={} resume_tsc={} first_fetch_ticks={} end_tsc={ended_at} \
+         ticks={}",
+        record.setup_at,
+        record.resumed_at,
+        record.first_fetch_ticks,
+        ended_at.wrapping_sub(record.setup_at)
     );
 }
 

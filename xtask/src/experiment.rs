@@ -299,8 +299,9 @@ pub struct Figures {
     pub frames_created: u64,
     /// seL4 only: guest instructions from the first client's setup to the last client's exit.
     pub instructions_to_exit: Option<u64>,
-    /// seL4 only: guest instructions from the first client's setup until every client's first
-    /// instruction could run (its thread resumed, or the fault on that instruction's fetch served).
+    /// seL4 only: guest instructions of the pager's work before a client's first instruction, the
+    /// mean over clients: its setup to its resume, plus serving the fault on its first fetch
+    /// (scheduling between is not counted).
     #[serde(default)]
     pub instructions_to_first: Option<u64>,
     /// seL4 only: each client's faults, by client name (`app#instance`).
@@ -383,19 +384,18 @@ impl Figures {
                 .parse()
                 .with_context(|| format!("[stats] scope=total {key}= is not a number"))
         };
+        // (setup, end, the pager's work before the first instruction)
         let timelines: Vec<(u64, u64, u64)> = records
             .iter()
             .filter(|r| r.scope() == "timeline")
             .filter_map(|r| {
                 let tick = |key: &str| r.value(key)?.parse::<u64>().ok();
-                Some((tick("setup_tsc")?, tick("end_tsc")?, tick("first_tsc")?))
+                let (setup, resume) = (tick("setup_tsc")?, tick("resume_tsc")?);
+                Some((setup, tick("end_tsc")?, resume.checked_sub(setup)? + tick("first_fetch_ticks")?))
             })
             .collect();
-        let instructions_to_first =
-            match (timelines.iter().map(|t| t.0).min(), timelines.iter().map(|t| t.2).max()) {
-                (Some(first), Some(last)) if last >= first => Some(last - first),
-                _ => None,
-            };
+        let instructions_to_first = (!timelines.is_empty())
+            .then(|| timelines.iter().map(|t| t.2).sum::<u64>() / timelines.len() as u64);
         let instructions_to_exit =
             match (timelines.iter().map(|t| t.0).min(), timelines.iter().map(|t| t.1).max()) {
                 (Some(first), Some(last)) if last >= first => Some(last - first),
@@ -785,17 +785,17 @@ fn report(
         "{cells} cells ({cached} from the cache), {seconds:.1} s. Legs: simulator{}. Faults are VM faults \
          (served or refused); frames used are pool frames (one per copy, zero, mixed, upgrade or cow-copy \
          page, one per large page, the shared zero frame once) taken on faults; pages mapped count those mapped at start-up too (eager's segments); pages wasted are 4 KiB pages mapped beyond those the seed policy maps (the pages the \
-         workload touches); instructions to first instruction and to exit are guest instructions \
-         (`-icount shift=0`) from the first client's setup until every client's first instruction could run \
-         (its thread resumed, or the fault on that instruction's fetch served) and until the last client's \
-         exit, seL4 only.\n",
+         workload touches); instructions are guest instructions (`-icount shift=0`), seL4 only: to first \
+         instruction, the pager's work before a client's first instruction (its setup to its resume, plus \
+         serving the fault on its first fetch), the mean over clients; to exit, from the first client's \
+         setup to the last client's exit.\n",
         if experiment.sel4 { " and seL4" } else { "" }
     );
     let _ = writeln!(
         out,
-        "| workload | policy | faults | frames used | pages mapped | pages wasted | seL4 faults | seL4 instructions to first instruction | seL4 instructions to exit |"
+        "| workload | policy | faults | frames used | pages mapped | pages wasted | seL4 faults | seL4 instructions to first instruction (mean per client) | seL4 instructions to exit |"
     );
-    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows.iter().filter(|r| r.leg == "simulator") {
         let policy = if r.policy == "fault-around" {
             format!("fault-around {}", r.fault_around_pages)
