@@ -530,7 +530,7 @@ fn sel4_leg(
             .filter(|a| mine.iter().any(|s| s.app == a.name))
             .filter_map(|a| a.heap.map(|h| h.size))
             .sum();
-        checked.manifest.store = Some(heaps.max(pager::PAGE_SIZE as u64));
+        checked.manifest.store = Some(heaps.max(pager::PAGE_SIZE));
         for &mode in &pressure.modes {
             for &percent in &pressure.sel4_percents {
                 for (subject, &other) in mine.iter().zip(&others) {
