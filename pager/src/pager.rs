@@ -13,7 +13,7 @@ use crate::area::{Area, AreaError, AreaKind, Backend, LargeSpan};
 use crate::elf::{ElfError, ElfImage};
 use crate::evict::{EvictCounts, EvictMode, Tracker};
 use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, RefusalReason};
-use crate::frames::{FrameCounts, FrameTable, LargeFrameCounts, LargeFrameTable, SlotPool};
+use crate::frames::{Allocation, FrameCounts, FrameTable, LargeFrameCounts, LargeFrameTable, SlotPool};
 use crate::platform::{MappingCap, Platform};
 use crate::policy::{AppPolicy, AreaPolicy, AreaView, Mode, Policy};
 use crate::resident::ResidentPage;
@@ -904,20 +904,8 @@ impl<'img, P: Policy> Pager<'img, P> {
         let (class, frame, own_cap) = match classify(area, index, images) {
             PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page), false),
             PageSource::New(new) => {
-                if let Some(budget) = target.budget.filter(|b| target.charged >= *b) {
-                    return Err(RefusalReason::OverBudget { budget });
-                }
-                let allocation =
-                    frames.allocate(platform, client, new.content).map_err(RefusalReason::OutOfFrames)?;
-                target.charged += 1;
-                let own_cap = match fill(platform, frames, allocation, &new) {
-                    Ok(own_cap) => own_cap,
-                    Err(error) => {
-                        frames.release(allocation.frame);
-                        target.charged -= 1;
-                        return Err(RefusalReason::Kernel(error));
-                    }
-                };
+                let (allocation, own_cap) =
+                    take_filled_frame(platform, frames, target.budget, &mut target.charged, client, &new)?;
                 (FaultClass::NewFrame(new.content), FrameRef::Pool(allocation.frame), own_cap)
             }
         };
@@ -965,20 +953,8 @@ impl<'img, P: Policy> Pager<'img, P> {
             // the seed would copy; anything else was mapped with its full rights.
             return Ok((FaultClass::Spurious, old.frame));
         };
-        if let Some(budget) = target.budget.filter(|b| target.charged >= *b) {
-            return Err(RefusalReason::OverBudget { budget });
-        }
-        let allocation =
-            frames.allocate(platform, client, new.content).map_err(RefusalReason::OutOfFrames)?;
-        target.charged += 1;
-        let own_cap = match fill(platform, frames, allocation, &new) {
-            Ok(own_cap) => own_cap,
-            Err(error) => {
-                frames.release(allocation.frame);
-                target.charged -= 1;
-                return Err(RefusalReason::Kernel(error));
-            }
-        };
+        let (allocation, own_cap) =
+            take_filled_frame(platform, frames, target.budget, &mut target.charged, client, &new)?;
         let class = match old.frame {
             FrameRef::Image(_) => FaultClass::CowCopy,
             // A large frame is never mapped read-only first: not reached.
@@ -1591,5 +1567,32 @@ fn check_access(area: &Area, access: Access) -> Result<(), RefusalReason> {
             Err(RefusalReason::ExecuteNonExecutable { area: area.kind })
         }
         _ => Ok(()),
+    }
+}
+
+/// A pool frame for `new`, charged to the client (`charged`, within `budget`) and filled as `new`
+/// says; on a failure nothing stays taken or charged. With it, whether its own cap may map it
+/// ([`fill`]).
+#[inline]
+fn take_filled_frame(
+    platform: &mut impl Platform,
+    frames: &mut FrameTable,
+    budget: Option<u32>,
+    charged: &mut u32,
+    client: ClientId,
+    new: &NewFrame<'_>,
+) -> Result<(Allocation, bool), RefusalReason> {
+    if let Some(budget) = budget.filter(|b| *charged >= *b) {
+        return Err(RefusalReason::OverBudget { budget });
+    }
+    let allocation = frames.allocate(platform, client, new.content).map_err(RefusalReason::OutOfFrames)?;
+    *charged += 1;
+    match fill(platform, frames, allocation, new) {
+        Ok(own_cap) => Ok((allocation, own_cap)),
+        Err(error) => {
+            frames.release(allocation.frame);
+            *charged -= 1;
+            Err(RefusalReason::Kernel(error))
+        }
     }
 }
