@@ -398,34 +398,28 @@ fn bench_image(workspace: &Workspace, root_task: &Path, manifest: &Path, runs: u
 
 /// Runs the host benchmark and returns its `host.json`.
 fn host_figures(workspace: &Workspace) -> Result<Value> {
-    eprintln!("... host benchmark (cargo bench -p pager-tests --bench pager)");
-    let status = cargo()
-        .args(["bench", "-p", "pager-tests", "--bench", "pager"])
-        .current_dir(&workspace.root)
-        .stdin(std::process::Stdio::null())
-        .status()
-        .context("cannot run cargo bench")?;
-    if !status.success() {
-        bail!("cargo bench -p pager-tests --bench pager failed ({status})");
-    }
-    let path = workspace.target_directory.join("bench").join("host.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+    cargo_bench_json(workspace, "pager", "host.json")
 }
 
 /// Runs the replay benchmark and returns its `replay.json` (trace records replayed per second).
 fn replay_figures(workspace: &Workspace) -> Result<Value> {
-    eprintln!("... replay benchmark (cargo bench -p pager-tests --bench replay)");
+    cargo_bench_json(workspace, "replay", "replay.json")
+}
+
+/// Runs `cargo bench -p pager-tests --bench BENCH` and reads the JSON it leaves in
+/// `<target>/bench/FILE`.
+fn cargo_bench_json(workspace: &Workspace, bench: &str, file: &str) -> Result<Value> {
+    eprintln!("... {bench} benchmark (cargo bench -p pager-tests --bench {bench})");
     let status = cargo()
-        .args(["bench", "-p", "pager-tests", "--bench", "replay"])
+        .args(["bench", "-p", "pager-tests", "--bench", bench])
         .current_dir(&workspace.root)
         .stdin(std::process::Stdio::null())
         .status()
         .context("cannot run cargo bench")?;
     if !status.success() {
-        bail!("cargo bench -p pager-tests --bench replay failed ({status})");
+        bail!("cargo bench -p pager-tests --bench {bench} failed ({status})");
     }
-    let path = workspace.target_directory.join("bench").join("replay.json");
+    let path = workspace.target_directory.join("bench").join(file);
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
 }

@@ -308,13 +308,7 @@ fn sel4_section(out: &mut String, rows: &[Row]) {
     );
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for s in booted {
-        let Some(m) = rows.iter().find(|r| {
-            r.leg == "simulator"
-                && r.workload == s.workload
-                && r.app == s.app
-                && r.evict == s.evict
-                && r.budget_percent == s.budget_percent
-        }) else {
+        let Some(m) = simulator_twin(rows, s) else {
             continue;
         };
         let _ = writeln!(
@@ -600,18 +594,23 @@ fn sel4_leg(
     Ok(())
 }
 
+/// The simulator's row for the same workload, app, mode and budget as seL4 row `s`.
+fn simulator_twin<'a>(rows: &'a [Row], s: &Row) -> Option<&'a Row> {
+    rows.iter().find(|r| {
+        r.leg == "simulator"
+            && r.workload == s.workload
+            && r.app == s.app
+            && r.evict == s.evict
+            && r.budget_percent == s.budget_percent
+    })
+}
+
 /// Where seL4 must equal the simulator: a budget of the whole working set evicts nothing, so the
 /// heap's faults by class, evictions included, are the same on both legs. One line per mismatch.
 fn mismatches(rows: &[Row]) -> Vec<String> {
     let mut out = Vec::new();
     for s in rows.iter().filter(|r| r.leg == "sel4" && r.budget_percent >= 100) {
-        let Some(m) = rows.iter().find(|r| {
-            r.leg == "simulator"
-                && r.workload == s.workload
-                && r.app == s.app
-                && r.evict == s.evict
-                && r.budget_percent == s.budget_percent
-        }) else {
+        let Some(m) = simulator_twin(rows, s) else {
             continue;
         };
         let pairs = [
