@@ -1,15 +1,16 @@
 //! The runtime of Rust apps: entry, exit, printing, sharing and a panic handler over the pager's calls.
 //!
 //! An app is a `#![no_main]` binary for `x86_64-unknown-none` (no_std there) that names its
-//! `fn main(&Context) -> i32` with [`entry!`]. The pager enters `_start` as if it had been called
-//! with the instance number, heap base, heap size and client number (docs/app-abi.md, "Entry
-//! state"); the runtime wraps them in a [`Context`], runs `main` and [`exit`]s with its result. A
-//! panic prints its message and exits with [`PANIC_EXIT_CODE`].
+//! `fn main(&Context) -> i32` with [`entry!`]. The pager enters `_start` (the `sel4` binding's) as if
+//! it had been called with the instance number, heap base, heap size and client number
+//! (docs/app-abi.md, "Entry state"); the runtime wraps them in a [`Context`], runs `main` and
+//! [`exit`]s with its result. A panic prints its message and exits with [`PANIC_EXIT_CODE`].
 //!
 //! Design principles:
 //! - **No unsafe code.** Every call to the pager is `seL4_Call` on CSpace slot 1 through the
 //!   `sel4` crate's safe syscalls; message registers 4 and up go through its IPC buffer functions.
-//!   The one attribute the ABI needs, `#[no_mangle]` on `_start`, is emitted by [`entry!`].
+//!   The one attribute the entry needs, `#[no_mangle]` on the main the binding's `_start` calls,
+//!   is emitted by [`entry!`].
 //! - **The ABI's numbers come from the `abi` crate.** Labels, limits, status codes and the
 //!   endpoint slot are the pager's own constants, not copies.
 //! - **No hidden state.** No allocator and no globals: printing formats into a buffer on the
@@ -330,7 +331,7 @@ pub fn yield_now() {
 }
 
 /// Runs the app's `main` with the entry registers and exits with its result. Called only by the
-/// `_start` that [`entry!`] defines.
+/// `__sel4_app_main` that [`entry!`] defines.
 #[doc(hidden)]
 pub fn start(main: fn(&Context) -> i32, instance: u64, heap_base: u64, heap_size: u64, client: u64) -> ! {
     let context = Context { instance, heap_base, heap_size, client };
@@ -343,17 +344,17 @@ pub mod heap;
 
 /// Names the app's `fn main(&Context) -> i32` as the program entry.
 ///
-/// On the pager's target it defines `_start`, an ordinary `extern "C"` function of the four entry
-/// registers (rdi, rsi, rdx, rcx); on the host, where apps are only compiled, a C `main` that
-/// refuses to run.
+/// On the pager's target it defines `__sel4_app_main`, which the `sel4` binding's `_start` calls
+/// with the four entry registers (rdi, rsi, rdx, rcx); on the host, where apps are only compiled,
+/// a C `main` that refuses to run.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
         #[cfg(target_os = "none")]
-        // `no_mangle` is the only unsafe thing here: the pager enters the program at `_start`.
+        // `no_mangle` is the only unsafe thing here: the binding's `_start` calls it by name.
         #[allow(unsafe_code)]
         #[no_mangle]
-        pub extern "C" fn _start(instance: u64, heap_base: u64, heap_size: u64, client: u64) -> ! {
+        fn __sel4_app_main(instance: u64, heap_base: u64, heap_size: u64, client: u64) -> ! {
             $crate::start($main, instance, heap_base, heap_size, client)
         }
 
