@@ -5,18 +5,17 @@
 //! `&'static mut [MaybeUninit<u8>]`, the form safe allocators take (`linked_list_allocator`'s
 //! `init_from_slice`): the one unsafe step lives here, in the binding, like the IPC buffer's.
 //!
-//! [`take`] takes no range from its caller: it hands out the heap area of the entry registers,
-//! which only the binding's own app `_start` (the `app` feature, [`crate::runtime`]) records,
-//! before any app code runs. So the range is one the pager maps read-write for this thread and
-//! keeps apart from the program's segments, stack and other areas (docs/app-abi.md), and safe code
-//! has no other way to its bytes. [`take`] checks that there is one (not empty, above page 0, page
-//! aligned, ending at or below 4 GiB: seL4 5.0 reports fault addresses in 32 bits, so a pager
-//! keeps every area there) and hands it out once (a second call could hand out the same bytes
-//! twice).
+//! [`take`] takes no address from its caller, only an [`EntryArea`]: the heap area of the entry
+//! registers, which only the binding's own app `_start` (the `app` feature, [`crate::runtime`])
+//! makes. So the range is one the pager maps read-write for this thread and keeps apart from the
+//! program's segments, stack and other areas (docs/app-abi.md), and safe code has no other way to
+//! its bytes. [`take`] checks that there is one (not empty, above page 0, page aligned, ending at
+//! or below 4 GiB: seL4 5.0 reports fault addresses in 32 bits, so a pager keeps every area there)
+//! and hands it out once (a second call could hand out the same bytes twice).
 
 use core::fmt;
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::abi::PAGE_SIZE;
 
@@ -46,9 +45,32 @@ pub enum AreaError {
     AlreadyTaken,
 }
 
-/// The heap area's base and size from the entry registers, stored by the `app` feature's
-/// `_start` alone (0 and 0 until then, and in a root task).
-pub(crate) static ENTRY_AREA: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+/// The heap area of the entry registers (rsi base, 0 for none; rdx size), as only the `app`
+/// feature's `_start` makes it: what [`take`] hands out. A copy names the same area, which [`take`]
+/// still hands out once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryArea {
+    base: u64,
+    size: u64,
+}
+
+impl EntryArea {
+    // Only the `app` feature's `_start` on the seL4 target (and tests) make one.
+    #[cfg_attr(not(all(target_os = "none", feature = "app")), allow(dead_code))]
+    pub(crate) const fn from_entry_registers(base: u64, size: u64) -> EntryArea {
+        EntryArea { base, size }
+    }
+
+    /// Base address, 0 when the manifest gives no heap.
+    pub const fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Size in bytes.
+    pub const fn size(&self) -> u64 {
+        self.size
+    }
+}
 
 impl fmt::Display for AreaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -83,10 +105,10 @@ fn check(base: u64, size: u64) -> Result<(), AreaError> {
     }
 }
 
-/// The heap area that this thread's pager maps for it (the entry registers' base and size), as
-/// memory the program owns from now on. Once per program; see the module doc.
-pub fn take() -> Result<&'static mut [MaybeUninit<u8>], AreaError> {
-    let (base, size) = (ENTRY_AREA[0].load(Ordering::Acquire), ENTRY_AREA[1].load(Ordering::Acquire));
+/// The heap area that this thread's pager maps for it, as memory the program owns from now on.
+/// Once per program; see the module doc.
+pub fn take(area: EntryArea) -> Result<&'static mut [MaybeUninit<u8>], AreaError> {
+    let EntryArea { base, size } = area;
     check(base, size)?;
     if TAKEN.swap(true, Ordering::AcqRel) {
         return Err(AreaError::AlreadyTaken);
@@ -94,10 +116,10 @@ pub fn take() -> Result<&'static mut [MaybeUninit<u8>], AreaError> {
     // SAFETY: `from_raw_parts_mut` needs a non-null pointer to `size` bytes valid for reads and
     // writes, one object, no other reference to them, and `size <= isize::MAX`. The range is
     // non-null, below 4 GiB (so `size` fits) and the heap area of the entry registers, which only
-    // the binding's `_start` records: an area the pager maps read-write for this thread for as
-    // long as it lives, apart from all the program's other memory (the module doc); `TAKEN` makes
-    // this the only slice `take` ever returns. `MaybeUninit<u8>`
-    // asks nothing of the bytes' contents.
+    // the binding's `_start` makes an `EntryArea` of: an area the pager maps read-write for this
+    // thread for as long as it lives, apart from all the program's other memory (the module doc);
+    // `TAKEN` makes this the only slice `take` ever returns. `MaybeUninit<u8>` asks nothing of the
+    // bytes' contents.
     Ok(unsafe { core::slice::from_raw_parts_mut(base as usize as *mut MaybeUninit<u8>, size as usize) })
 }
 
@@ -141,10 +163,11 @@ mod tests {
     }
 
     #[test]
-    fn without_an_entry_area_nothing_is_taken() {
-        // No `_start` of the binding ran (a host test, like a root task): no area. A refusal never
-        // reaches the one-shot flag, so the program could still take its area.
-        assert_eq!(take().map(|slice| slice.len()), Err(AreaError::Empty));
+    fn a_bad_range_takes_nothing() {
+        // An entry without a heap: no area. A refusal never reaches the one-shot flag, so the
+        // program could still take its area.
+        let none = EntryArea::from_entry_registers(0, 0);
+        assert_eq!(take(none).map(|slice| slice.len()), Err(AreaError::Empty));
         assert!(!TAKEN.load(Ordering::Acquire));
     }
 }

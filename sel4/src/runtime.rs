@@ -1,7 +1,7 @@
 //! Start-up on the seL4 target: the root task's `_start`, its stack and the hand-over to its
 //! `main` (registered with [`crate::root_task!`]); behind the `app` feature, an app's `_start`,
-//! which keeps the heap area of the entry registers for [`crate::area::take`] and hands over to
-//! the app runtime's main (`__sel4_app_main`).
+//! which hands the entry registers to the app runtime's main (`__sel4_app_main`), the heap area's
+//! as the [`crate::area::EntryArea`] that [`crate::area::take`] takes.
 
 use core::cell::UnsafeCell;
 
@@ -98,20 +98,19 @@ compile_error!(
 // registers (docs/app-abi.md: rdi instance, rsi heap base, rdx heap size, rcx client).
 #[cfg(all(target_os = "none", feature = "app"))]
 mod app_entry {
-    use core::sync::atomic::Ordering;
+    use crate::area::EntryArea;
 
     extern "Rust" {
-        fn __sel4_app_main(instance: u64, heap_base: u64, heap_size: u64, client: u64) -> !;
+        fn __sel4_app_main(instance: u64, heap: EntryArea, client: u64) -> !;
     }
 
     #[no_mangle]
     extern "C" fn _start(instance: u64, heap_base: u64, heap_size: u64, client: u64) -> ! {
-        // Before any app code runs, and only here: what `area::take` hands out.
-        crate::area::ENTRY_AREA[0].store(heap_base, Ordering::Release);
-        crate::area::ENTRY_AREA[1].store(heap_size, Ordering::Release);
+        // The one place an `EntryArea` is made: from the registers the pager set.
+        let heap = EntryArea::from_entry_registers(heap_base, heap_size);
         // SAFETY: the app runtime's `entry!` defines this symbol with exactly this signature; an
         // app without it fails to link rather than calling garbage.
-        unsafe { __sel4_app_main(instance, heap_base, heap_size, client) }
+        unsafe { __sel4_app_main(instance, heap, client) }
     }
 }
 

@@ -40,7 +40,7 @@ fn main(context: &Context) -> i32 {
         println!("pattern: {} pages do not fit in a heap of {size} bytes", pattern.pages);
         return 1;
     }
-    let heap = match sel4::area::take() {
+    let heap = match sel4::area::take(context.heap_area()) {
         Ok(heap) => heap,
         Err(error) => {
             println!("pattern: the heap: {error:?}");

@@ -31,6 +31,8 @@ use sel4::{ipc_buffer, syscall, CPtr, MessageInfo};
 
 // The ABI's page size, print limit (bytes one print call carries) and longest app name.
 pub use abi::{Advice, ARGUMENT_LIMIT, NAME_LIMIT, PAGE_SIZE, PRINT_LIMIT};
+/// The heap area as the binding's `_start` found it ([`Context::heap_area`]).
+pub use sel4::area::EntryArea;
 
 /// The exit code of a panicking app, as in Rust's test harness.
 pub const PANIC_EXIT_CODE: i32 = 101;
@@ -44,8 +46,7 @@ const REGISTER_MESSAGE_WORDS: usize = 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Context {
     instance: u64,
-    heap_base: u64,
-    heap_size: u64,
+    heap: EntryArea,
     client: u64,
 }
 
@@ -57,16 +58,20 @@ impl Context {
 
     /// Base of the heap area, or `None` when the manifest gives no heap.
     pub const fn heap_base(&self) -> Option<u64> {
-        if self.heap_base == 0 {
-            None
-        } else {
-            Some(self.heap_base)
+        match self.heap.base() {
+            0 => None,
+            base => Some(base),
         }
     }
 
     /// Size of the heap area in bytes (0 without a heap).
     pub const fn heap_size(&self) -> u64 {
-        self.heap_size
+        self.heap.size()
+    }
+
+    /// The heap area, for [`sel4::area::take`] (which hands it out once per program).
+    pub const fn heap_area(&self) -> EntryArea {
+        self.heap
     }
 
     /// The pager-wide client number, which names this client in the pager's reports.
@@ -333,8 +338,8 @@ pub fn yield_now() {
 /// Runs the app's `main` with the entry registers and exits with its result. Called only by the
 /// `__sel4_app_main` that [`entry!`] defines.
 #[doc(hidden)]
-pub fn start(main: fn(&Context) -> i32, instance: u64, heap_base: u64, heap_size: u64, client: u64) -> ! {
-    let context = Context { instance, heap_base, heap_size, client };
+pub fn start(main: fn(&Context) -> i32, instance: u64, heap: EntryArea, client: u64) -> ! {
+    let context = Context { instance, heap, client };
     exit(main(&context))
 }
 
@@ -354,8 +359,8 @@ macro_rules! entry {
         // `no_mangle` is the only unsafe thing here: the binding's `_start` calls it by name.
         #[allow(unsafe_code)]
         #[no_mangle]
-        fn __sel4_app_main(instance: u64, heap_base: u64, heap_size: u64, client: u64) -> ! {
-            $crate::start($main, instance, heap_base, heap_size, client)
+        fn __sel4_app_main(instance: u64, heap: $crate::EntryArea, client: u64) -> ! {
+            $crate::start($main, instance, heap, client)
         }
 
         #[cfg(not(target_os = "none"))]
