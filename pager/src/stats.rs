@@ -59,6 +59,30 @@ impl FaultCounts {
         self.refused += 1;
     }
 
+    /// How many of [`Self::by_class`]'s classes come before eviction's (`refault-soft`,
+    /// `refault-store`, `dirty`), which only clients with an `evict` mode take.
+    pub const BEFORE_EVICTION: usize = 9;
+
+    /// Each class of served fault but `spurious`, with its count, as `[stats]` lines name and order
+    /// them (the root task's report, a replay's total line, the agreement of the two).
+    pub fn by_class(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        [
+            ("image", self.image_frame),
+            ("copy", self.copy),
+            ("zero", self.zero),
+            ("mixed", self.mixed),
+            ("shared", self.shared_hit),
+            ("large", self.large),
+            ("zero-shared", self.zero_shared),
+            ("upgrade", self.upgrade),
+            ("cow-copy", self.cow_copy),
+            ("refault-soft", self.refault_soft),
+            ("refault-store", self.refault_store),
+            ("dirty", self.dirty),
+        ]
+        .into_iter()
+    }
+
     /// Faults served (every class).
     pub fn served(&self) -> u64 {
         self.shared_hit
@@ -98,5 +122,30 @@ mod tests {
         let expected = FaultCounts { image_frame: 1, zero: 2, spurious: 1, ..Default::default() };
         assert_eq!((pager, client, area), (expected, expected, expected));
         assert_eq!(expected.served(), 4);
+    }
+
+    #[test]
+    fn by_class_names_every_class_but_spurious_once() {
+        let counts = FaultCounts {
+            shared_hit: 1,
+            image_frame: 2,
+            copy: 3,
+            zero: 4,
+            mixed: 5,
+            large: 6,
+            spurious: 7,
+            zero_shared: 8,
+            upgrade: 9,
+            cow_copy: 10,
+            refault_soft: 11,
+            refault_store: 12,
+            dirty: 13,
+            refused: 14,
+        };
+        let classes: alloc::vec::Vec<_> = counts.by_class().collect();
+        assert_eq!(classes.iter().map(|(_, count)| count).sum::<u64>(), counts.served() - counts.spurious);
+        let names: alloc::collections::BTreeSet<_> = classes.iter().map(|(name, _)| name).collect();
+        assert_eq!(names.len(), classes.len());
+        assert_eq!(classes[FaultCounts::BEFORE_EVICTION], ("refault-soft", 11));
     }
 }

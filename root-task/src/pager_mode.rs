@@ -25,6 +25,9 @@ const MAX_CLIENTS: usize = 256;
 const COPIES_PER_FRAME: u64 = 4;
 /// Frames retyped per refill of the pool.
 const RETYPE_BATCH: u32 = 32;
+/// Untyped memory seL4 clears at boot, with the root task's first objects: the first client's
+/// chunk and pool refills then find memory cleared, instead of a fresh untyped cleared on their way.
+const CLEAR_AHEAD_BYTES: u64 = 1 << 20;
 /// Areas in one client: segments, heap, stack and its guard, regions, shares.
 const MAX_AREAS: usize = 32;
 /// Slots left for the general allocator after the fixed ranges (window paging structures).
@@ -79,6 +82,7 @@ pub fn run(bootinfo: &BootInfo<'static>, located: Located) -> Verdict {
     // Slots and objects.
     let mut slots = SlotAllocator::new(bootinfo.empty());
     let mut objects = ObjectAllocator::new(bootinfo.untyped_list());
+    objects.clear_ahead(CLEAR_AHEAD_BYTES);
     let store_bytes = header.store_bytes.get();
     add_store_memory(&mut slots, &mut objects, store_bytes)?;
     let (endpoint, _) =

@@ -37,30 +37,17 @@ impl fmt::Display for AreaName {
     }
 }
 
-/// `image=.. copy=.. zero=.. mixed=.. shared=.. zero-shared=.. upgrade=.. cow-copy=.. refault-soft=..
-/// refault-store=.. dirty=..` of a set of fault counts.
+/// `image=.. copy=.. zero=.. mixed=.. shared=.. large=.. zero-shared=.. upgrade=.. cow-copy=..
+/// refault-soft=.. refault-store=.. dirty=..` of a set of fault counts.
 struct Classes<'a>(&'a FaultCounts);
 
 impl fmt::Display for Classes<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = self.0;
-        write!(
-            f,
-            "image={} copy={} zero={} mixed={} shared={} large={} zero-shared={} upgrade={} cow-copy={} \
-             refault-soft={} refault-store={} dirty={}",
-            c.image_frame,
-            c.copy,
-            c.zero,
-            c.mixed,
-            c.shared_hit,
-            c.large,
-            c.zero_shared,
-            c.upgrade,
-            c.cow_copy,
-            c.refault_soft,
-            c.refault_store,
-            c.dirty
-        )
+        for (index, (name, count)) in self.0.by_class().enumerate() {
+            let separator = if index == 0 { "" } else { " " };
+            write!(f, "{separator}{name}={count}")?;
+        }
+        Ok(())
     }
 }
 

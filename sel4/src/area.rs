@@ -5,12 +5,13 @@
 //! `&'static mut [MaybeUninit<u8>]`, the form safe allocators take (`linked_list_allocator`'s
 //! `init_from_slice`): the one unsafe step lives here, in the binding, like the IPC buffer's.
 //!
-//! What [`take`] checks: the range is not empty, starts above page 0, is page aligned and ends at
-//! or below 4 GiB (seL4 5.0 reports fault addresses in 32 bits, so a pager keeps every area
-//! there), and it is the first area taken in the program (a second call could hand out the same
-//! bytes twice). What it cannot check, and takes on the caller's word: that the pager maps the
-//! range read-write for this thread and that nothing else in the program uses it. Pass only what
-//! the pager said at entry (the heap base and size registers).
+//! [`take`] takes no address from its caller, only an [`EntryArea`]: the heap area of the entry
+//! registers, which only the binding's own app `_start` (the `app` feature, [`crate::runtime`])
+//! makes. So the range is one the pager maps read-write for this thread and keeps apart from the
+//! program's segments, stack and other areas (docs/app-abi.md), and safe code has no other way to
+//! its bytes. [`take`] checks that there is one (not empty, above page 0, page aligned, ending at
+//! or below 4 GiB: seL4 5.0 reports fault addresses in 32 bits, so a pager keeps every area there)
+//! and hands it out once (a second call could hand out the same bytes twice).
 
 use core::fmt;
 use core::mem::MaybeUninit;
@@ -42,6 +43,33 @@ pub enum AreaError {
     },
     /// An area was taken already in this program.
     AlreadyTaken,
+}
+
+/// The heap area of the entry registers (rsi base, 0 for none; rdx size), as only the `app`
+/// feature's `_start` makes it: what [`take`] hands out. A copy names the same area, which [`take`]
+/// still hands out once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryArea {
+    base: u64,
+    size: u64,
+}
+
+impl EntryArea {
+    // Only the `app` feature's `_start` on the seL4 target (and tests) make one.
+    #[cfg_attr(not(all(target_os = "none", feature = "app")), allow(dead_code))]
+    pub(crate) const fn from_entry_registers(base: u64, size: u64) -> EntryArea {
+        EntryArea { base, size }
+    }
+
+    /// Base address, 0 when the manifest gives no heap.
+    pub const fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// Size in bytes.
+    pub const fn size(&self) -> u64 {
+        self.size
+    }
 }
 
 impl fmt::Display for AreaError {
@@ -77,20 +105,21 @@ fn check(base: u64, size: u64) -> Result<(), AreaError> {
     }
 }
 
-/// The area `[base, base + size)` that this thread's pager maps for it, as memory the program
-/// owns from now on. At most one area per program; see the module doc for what the caller vouches
-/// for.
-pub fn take(base: u64, size: u64) -> Result<&'static mut [MaybeUninit<u8>], AreaError> {
+/// The heap area that this thread's pager maps for it, as memory the program owns from now on.
+/// Once per program; see the module doc.
+pub fn take(area: EntryArea) -> Result<&'static mut [MaybeUninit<u8>], AreaError> {
+    let EntryArea { base, size } = area;
     check(base, size)?;
     if TAKEN.swap(true, Ordering::AcqRel) {
         return Err(AreaError::AlreadyTaken);
     }
     // SAFETY: `from_raw_parts_mut` needs a non-null pointer to `size` bytes valid for reads and
     // writes, one object, no other reference to them, and `size <= isize::MAX`. The range is
-    // non-null, below 4 GiB (so `size` fits) and, on the caller's word, an area the pager maps
-    // read-write for this thread for as long as it lives, which nothing else in the program uses
-    // (the module doc); `TAKEN` makes this the only slice `take` ever returns. `MaybeUninit<u8>`
-    // asks nothing of the bytes' contents.
+    // non-null, below 4 GiB (so `size` fits) and the heap area of the entry registers, which only
+    // the binding's `_start` makes an `EntryArea` of: an area the pager maps read-write for this
+    // thread for as long as it lives, apart from all the program's other memory (the module doc);
+    // `TAKEN` makes this the only slice `take` ever returns. `MaybeUninit<u8>` asks nothing of the
+    // bytes' contents.
     Ok(unsafe { core::slice::from_raw_parts_mut(base as usize as *mut MaybeUninit<u8>, size as usize) })
 }
 
@@ -135,8 +164,10 @@ mod tests {
 
     #[test]
     fn a_bad_range_takes_nothing() {
-        // Refused ranges never reach the one-shot flag, so the program could still take its area.
-        assert_eq!(take(0, 0).map(|slice| slice.len()), Err(AreaError::Empty));
+        // An entry without a heap: no area. A refusal never reaches the one-shot flag, so the
+        // program could still take its area.
+        let none = EntryArea::from_entry_registers(0, 0);
+        assert_eq!(take(none).map(|slice| slice.len()), Err(AreaError::Empty));
         assert!(!TAKEN.load(Ordering::Acquire));
     }
 }

@@ -1,5 +1,7 @@
-//! Root task start-up: the `_start` symbol, its stack and the hand-over to the root task's
-//! `main` (registered with [`crate::root_task!`]). Only for the seL4 target.
+//! Start-up on the seL4 target: the root task's `_start`, its stack and the hand-over to its
+//! `main` (registered with [`crate::root_task!`]); behind the `app` feature, an app's `_start`,
+//! which hands the entry registers to the app runtime's main (`__sel4_app_main`), the heap area's
+//! as the [`crate::area::EntryArea`] that [`crate::area::take`] takes.
 
 use core::cell::UnsafeCell;
 
@@ -83,6 +85,32 @@ mod entry {
                 }
             }
         }
+    }
+}
+
+// On the host both may be on (a workspace-wide build unifies features); neither defines anything.
+#[cfg(all(target_os = "none", feature = "root-task", feature = "app"))]
+compile_error!(
+    "sel4: the `root-task` and `app` features each define `_start`: build the root task and the apps apart"
+);
+
+// Behind the `app` feature: the pager enters an app at `_start` as if calling it with the entry
+// registers (docs/app-abi.md: rdi instance, rsi heap base, rdx heap size, rcx client).
+#[cfg(all(target_os = "none", feature = "app"))]
+mod app_entry {
+    use crate::area::EntryArea;
+
+    extern "Rust" {
+        fn __sel4_app_main(instance: u64, heap: EntryArea, client: u64) -> !;
+    }
+
+    #[no_mangle]
+    extern "C" fn _start(instance: u64, heap_base: u64, heap_size: u64, client: u64) -> ! {
+        // The one place an `EntryArea` is made: from the registers the pager set.
+        let heap = EntryArea::from_entry_registers(heap_base, heap_size);
+        // SAFETY: the app runtime's `entry!` defines this symbol with exactly this signature; an
+        // app without it fails to link rather than calling garbage.
+        unsafe { __sel4_app_main(instance, heap, client) }
     }
 }
 

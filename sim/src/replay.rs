@@ -71,29 +71,20 @@ pub struct ReplayStats {
 impl ReplayStats {
     /// The `[stats] scope=total` line's figures the replay knows, in its key order.
     pub fn to_stats_line(&self, policy: &str) -> String {
-        let c = &self.classes;
-        format!(
-            "[stats] scope=total clients={} faults={} image={} copy={} zero={} mixed={} shared={} large={} \
-             zero-shared={} upgrade={} cow-copy={} refused={} frames_created={} frames_free={} policy={policy} \
-             startup_pages={} records={} hits={}",
-            self.clients,
-            self.faults,
-            c.image_frame,
-            c.copy,
-            c.zero,
-            c.mixed,
-            c.shared_hit,
-            c.large,
-            c.zero_shared,
-            c.upgrade,
-            c.cow_copy,
-            c.refused,
+        let mut line = format!("[stats] scope=total clients={} faults={}", self.clients, self.faults);
+        for (name, count) in self.classes.by_class().take(FaultCounts::BEFORE_EVICTION) {
+            line.push_str(&format!(" {name}={count}"));
+        }
+        line.push_str(&format!(
+            " refused={} frames_created={} frames_free={} policy={policy} startup_pages={} records={} hits={}",
+            self.classes.refused,
             self.frames_created,
             self.frames_free,
             self.startup_pages,
             self.records,
             self.hits
-        )
+        ));
+        line
     }
 }
 
@@ -475,7 +466,7 @@ mod tests {
         vec![
             Record::launch(0, 0, 0),
             fault(0x40_0000, access::EXECUTE, class::IMAGE_FRAME),
-            fault(0x6f_fff0_00, access::WRITE, class::ZERO),
+            fault(0x6fff_f000, access::WRITE, class::ZERO),
             fault(0x60_0000, access::READ, class::COPY),
             fault(0x60_1000, access::WRITE, class::ZERO),
             fault(0x1000_0000, access::WRITE, class::ZERO),
@@ -595,5 +586,41 @@ mod tests {
         let error = replay(&image, &[Record::launch(0, 5, 0)], options).unwrap_err();
         assert_eq!(error.to_string(), "trace record 0: app 5 is not in the image");
         assert!(matches!(replay(&[0; 64], &[], options), Err(ReplayError::Image(_))));
+    }
+
+    /// The total line `cargo xtask simulate` prints and the agreement reads, key for key.
+    #[test]
+    fn the_stats_line_names_each_figure() {
+        let classes = FaultCounts {
+            image_frame: 1,
+            copy: 2,
+            zero: 3,
+            mixed: 4,
+            shared_hit: 5,
+            large: 6,
+            zero_shared: 7,
+            upgrade: 8,
+            cow_copy: 9,
+            refault_soft: 90,
+            refused: 10,
+            ..Default::default()
+        };
+        let stats = ReplayStats {
+            clients: 11,
+            faults: 12,
+            classes,
+            frames_created: 13,
+            frames_free: 14,
+            startup_pages: 15,
+            records: 16,
+            hits: 17,
+            ..Default::default()
+        };
+        assert_eq!(
+            stats.to_stats_line("seed"),
+            "[stats] scope=total clients=11 faults=12 image=1 copy=2 zero=3 mixed=4 shared=5 large=6 \
+             zero-shared=7 upgrade=8 cow-copy=9 refused=10 frames_created=13 frames_free=14 policy=seed \
+             startup_pages=15 records=16 hits=17"
+        );
     }
 }

@@ -205,44 +205,20 @@ pub fn simulate(path: &Path, policy: &str, pages: u32, budget: Option<u32>, evic
     Ok(())
 }
 
-/// The counts the agreement check compares exactly: the total line's VM faults, pages served by
-/// class (so the frames used: one pool frame per copy, zero, mixed, upgrade or cow-copy page, one
-/// large frame per large page, and the one shared zero frame) and refusals.
-pub const AGREEMENT_KEYS: [&str; 11] = [
-    "faults",
-    "image",
-    "copy",
-    "zero",
-    "mixed",
-    "shared",
-    "large",
-    "zero-shared",
-    "upgrade",
-    "cow-copy",
-    "refused",
-];
-
-/// Compares a boot's `[stats] scope=total` with a replay's; `Err` names every difference. `Ok`
+/// Compares a boot's `[stats] scope=total` with a replay's; `Err` names every difference. Compared
+/// exactly: the VM faults, pages served by class before eviction's (so the frames used: one pool
+/// frame per copy, zero, mixed, upgrade or cow-copy page, one large frame per large page, and the
+/// one shared zero frame) and refusals. `Ok`
 /// carries the pool's `frames_created` of both, which is reported, not compared: it is the pool's
 /// high-water mark in 32-frame retype batches, so it depends on how the clients' lives overlap
 /// (the scheduler's timer preemption), not on the policy's decisions alone (docs/traces.md).
 pub fn compare(booted: &stats::Record, replayed: &sim::replay::ReplayStats) -> Result<String, String> {
-    let c = &replayed.classes;
-    let simulated = [
-        replayed.faults,
-        c.image_frame,
-        c.copy,
-        c.zero,
-        c.mixed,
-        c.shared_hit,
-        c.large,
-        c.zero_shared,
-        c.upgrade,
-        c.cow_copy,
-        c.refused,
-    ];
+    let classes = replayed.classes.by_class().take(pager::FaultCounts::BEFORE_EVICTION);
+    let simulated = std::iter::once(("faults", replayed.faults))
+        .chain(classes)
+        .chain(std::iter::once(("refused", replayed.classes.refused)));
     let mut differences = Vec::new();
-    for (key, simulated) in AGREEMENT_KEYS.iter().zip(simulated) {
+    for (key, simulated) in simulated {
         match number(booted, key) {
             Ok(on_sel4) if on_sel4 == simulated => {}
             Ok(on_sel4) => differences.push(format!("{key}: seL4 {on_sel4}, simulator {simulated}")),

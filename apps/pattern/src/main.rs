@@ -32,7 +32,7 @@ fn main(context: &Context) -> i32 {
             return 1;
         }
     };
-    let (Some(base), size) = (context.heap_base(), context.heap_size()) else {
+    let (Some(_), size) = (context.heap_base(), context.heap_size()) else {
         println!("pattern: no heap (give the app one in the manifest)");
         return 1;
     };
@@ -40,7 +40,7 @@ fn main(context: &Context) -> i32 {
         println!("pattern: {} pages do not fit in a heap of {size} bytes", pattern.pages);
         return 1;
     }
-    let heap = match sel4::area::take(base, size) {
+    let heap = match sel4::area::take(context.heap_area()) {
         Ok(heap) => heap,
         Err(error) => {
             println!("pattern: the heap: {error:?}");

@@ -7,8 +7,8 @@
 //! keep [`entry!`](crate::entry) link none of this: their code and faults stay as they were.
 //!
 //! Design principles:
-//! - **No unsafe code here.** The binding's [`sel4::area::take`] turns the area into a
-//!   `&'static mut [MaybeUninit<u8>]` (once per program), and `linked_list_allocator` takes that
+//! - **No unsafe code here.** The binding's [`sel4::area::take`] turns the area of the entry
+//!   registers, as its `_start` found it, into a `&'static mut [MaybeUninit<u8>]` (once per program), and `linked_list_allocator` takes that
 //!   slice safely. `talc` is faster but can only be given memory by an unsafe call, which the
 //!   project keeps to the binding and the root task.
 //! - **Nothing is touched ahead of need.** The allocator writes its bookkeeping into the holes
@@ -59,12 +59,12 @@ pub const fn empty() -> Heap {
 
 /// Gives `heap` the whole heap area named by `context`. Returns the bytes it can allocate from.
 pub fn install(heap: &Heap, context: &Context) -> Result<u64, HeapError> {
-    let base = context.heap_base().ok_or(HeapError::NoHeapArea)?;
+    context.heap_base().ok_or(HeapError::NoHeapArea)?;
     let mut allocator = heap.lock();
     if allocator.size() != 0 {
         return Err(HeapError::AlreadyInstalled);
     }
-    let area = sel4::area::take(base, context.heap_size()).map_err(HeapError::Area)?;
+    let area = sel4::area::take(context.heap_area()).map_err(HeapError::Area)?;
     allocator.init_from_slice(area);
     Ok(allocator.size() as u64)
 }

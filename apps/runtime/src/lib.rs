@@ -1,15 +1,16 @@
 //! The runtime of Rust apps: entry, exit, printing, sharing and a panic handler over the pager's calls.
 //!
 //! An app is a `#![no_main]` binary for `x86_64-unknown-none` (no_std there) that names its
-//! `fn main(&Context) -> i32` with [`entry!`]. The pager enters `_start` as if it had been called
-//! with the instance number, heap base, heap size and client number (docs/app-abi.md, "Entry
-//! state"); the runtime wraps them in a [`Context`], runs `main` and [`exit`]s with its result. A
-//! panic prints its message and exits with [`PANIC_EXIT_CODE`].
+//! `fn main(&Context) -> i32` with [`entry!`]. The pager enters `_start` (the `sel4` binding's) as if
+//! it had been called with the instance number, heap base, heap size and client number
+//! (docs/app-abi.md, "Entry state"); the runtime wraps them in a [`Context`], runs `main` and
+//! [`exit`]s with its result. A panic prints its message and exits with [`PANIC_EXIT_CODE`].
 //!
 //! Design principles:
 //! - **No unsafe code.** Every call to the pager is `seL4_Call` on CSpace slot 1 through the
 //!   `sel4` crate's safe syscalls; message registers 4 and up go through its IPC buffer functions.
-//!   The one attribute the ABI needs, `#[no_mangle]` on `_start`, is emitted by [`entry!`].
+//!   The one attribute the entry needs, `#[no_mangle]` on the main the binding's `_start` calls,
+//!   is emitted by [`entry!`].
 //! - **The ABI's numbers come from the `abi` crate.** Labels, limits, status codes and the
 //!   endpoint slot are the pager's own constants, not copies.
 //! - **No hidden state.** No allocator and no globals: printing formats into a buffer on the
@@ -30,6 +31,8 @@ use sel4::{ipc_buffer, syscall, CPtr, MessageInfo};
 
 // The ABI's page size, print limit (bytes one print call carries) and longest app name.
 pub use abi::{Advice, ARGUMENT_LIMIT, NAME_LIMIT, PAGE_SIZE, PRINT_LIMIT};
+/// The heap area as the binding's `_start` found it ([`Context::heap_area`]).
+pub use sel4::area::EntryArea;
 
 /// The exit code of a panicking app, as in Rust's test harness.
 pub const PANIC_EXIT_CODE: i32 = 101;
@@ -43,8 +46,7 @@ const REGISTER_MESSAGE_WORDS: usize = 4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Context {
     instance: u64,
-    heap_base: u64,
-    heap_size: u64,
+    heap: EntryArea,
     client: u64,
 }
 
@@ -56,16 +58,20 @@ impl Context {
 
     /// Base of the heap area, or `None` when the manifest gives no heap.
     pub const fn heap_base(&self) -> Option<u64> {
-        if self.heap_base == 0 {
-            None
-        } else {
-            Some(self.heap_base)
+        match self.heap.base() {
+            0 => None,
+            base => Some(base),
         }
     }
 
     /// Size of the heap area in bytes (0 without a heap).
     pub const fn heap_size(&self) -> u64 {
-        self.heap_size
+        self.heap.size()
+    }
+
+    /// The heap area, for [`sel4::area::take`] (which hands it out once per program).
+    pub const fn heap_area(&self) -> EntryArea {
+        self.heap
     }
 
     /// The pager-wide client number, which names this client in the pager's reports.
@@ -330,10 +336,10 @@ pub fn yield_now() {
 }
 
 /// Runs the app's `main` with the entry registers and exits with its result. Called only by the
-/// `_start` that [`entry!`] defines.
+/// `__sel4_app_main` that [`entry!`] defines.
 #[doc(hidden)]
-pub fn start(main: fn(&Context) -> i32, instance: u64, heap_base: u64, heap_size: u64, client: u64) -> ! {
-    let context = Context { instance, heap_base, heap_size, client };
+pub fn start(main: fn(&Context) -> i32, instance: u64, heap: EntryArea, client: u64) -> ! {
+    let context = Context { instance, heap, client };
     exit(main(&context))
 }
 
@@ -343,18 +349,18 @@ pub mod heap;
 
 /// Names the app's `fn main(&Context) -> i32` as the program entry.
 ///
-/// On the pager's target it defines `_start`, an ordinary `extern "C"` function of the four entry
-/// registers (rdi, rsi, rdx, rcx); on the host, where apps are only compiled, a C `main` that
-/// refuses to run.
+/// On the pager's target it defines `__sel4_app_main`, which the `sel4` binding's `_start` calls
+/// with the four entry registers (rdi, rsi, rdx, rcx); on the host, where apps are only compiled,
+/// a C `main` that refuses to run.
 #[macro_export]
 macro_rules! entry {
     ($main:path) => {
         #[cfg(target_os = "none")]
-        // `no_mangle` is the only unsafe thing here: the pager enters the program at `_start`.
+        // `no_mangle` is the only unsafe thing here: the binding's `_start` calls it by name.
         #[allow(unsafe_code)]
         #[no_mangle]
-        pub extern "C" fn _start(instance: u64, heap_base: u64, heap_size: u64, client: u64) -> ! {
-            $crate::start($main, instance, heap_base, heap_size, client)
+        fn __sel4_app_main(instance: u64, heap: $crate::EntryArea, client: u64) -> ! {
+            $crate::start($main, instance, heap, client)
         }
 
         #[cfg(not(target_os = "none"))]
