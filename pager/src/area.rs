@@ -82,6 +82,9 @@ pub struct Area {
     /// Some pages may be mapped read-only first (zero-page or cow, in an area no pagemap shares):
     /// the one flag the fault path reads before it looks at the rules.
     pub(crate) read_only_first: bool,
+    /// The fault path's plain case for this area: no page read-only first and no fault-around
+    /// in its rules, so a fault is one resolution by the seed's cases (`Pager::handle_fault`).
+    pub(crate) plain: bool,
     /// Pages after a faulting one to map as well, when an advise call set it (sequential or
     /// random); `None` leaves it to the policy.
     pub(crate) fault_around: Option<u32>,
@@ -106,6 +109,7 @@ impl Area {
             faults: FaultCounts::default(),
             policy: AreaPolicy::SEED,
             read_only_first: false,
+            plain: true,
             fault_around: None,
             large: BTreeMap::new(),
             large_mapped: 0,
@@ -120,6 +124,7 @@ impl Area {
         let stand_in = |mode| matches!(mode, Mode::ZeroPage | Mode::Cow);
         self.read_only_first =
             self.shared.is_none() && (stand_in(policy.file.mode) || stand_in(policy.zero.mode));
+        self.plain = !self.read_only_first && policy.file.around | policy.zero.around == 0;
     }
 
     /// The policy in force.

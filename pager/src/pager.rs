@@ -597,22 +597,55 @@ impl<'img, P: Policy> Pager<'img, P> {
         client: ClientId,
         fault: Fault,
     ) -> Result<FaultResolution, FaultRefusal> {
-        let Some(target) = self.client(client) else {
+        // The client and its area are looked up once, and the plain path works on them in place
+        // (borrowed apart from the pools) rather than by numbers looked up again at each step.
+        let Self { clients, shared, frames, slots, images, faults, general, .. } = self;
+        let Some(target) = clients.get_mut(usize::from(client.0)).and_then(Option::as_mut) else {
             return self.refuse(client, fault, None, RefusalReason::UnknownClient);
         };
         let Some(area_index) = target.area_index(fault.address) else {
             return self.refuse(client, fault, None, RefusalReason::NoArea);
         };
-        let area = &target.areas[area_index];
+        let Client { areas, structures, budget, charged, faults: client_faults, .. } = target;
+        let Some(area) = areas.get_mut(area_index) else {
+            return self.refuse(client, fault, None, RefusalReason::NoArea);
+        };
         if let Err(reason) = check_access(area, fault.access) {
             return self.refuse(client, fault, Some(area_index), reason);
         }
+        if *general || !area.plain {
+            return self.serve_other(platform, client, fault, area_index);
+        }
+        // The plain path: no large pages, no fault-around, no page read-only first: one
+        // resolution by the seed's cases.
+        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
+        let pools = Pools { frames, slots, shared, images };
+        let own = Own { structures, budget: *budget, charged };
+        let (class, frame) = match resolve_seed(platform, pools, own, client, area, index) {
+            Ok(resolved) => resolved,
+            Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
+        };
+        FaultCounts::record_in([faults, client_faults, &mut area.faults], class);
+        let pages_mapped = u32::from(class != FaultClass::Spurious);
+        Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped })
+    }
+
+    /// [`Pager::handle_fault`] past the plain path: large pages, an advised fault-around or an
+    /// evicting client (`general`), an area whose rules map pages read-only first or fault
+    /// around. Out of line, so that the plain path compiles as if none of these existed.
+    #[inline(never)]
+    fn serve_other(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        fault: Fault,
+        area_index: usize,
+    ) -> Result<FaultResolution, FaultRefusal> {
+        let area = &self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index];
         if self.general {
             let view = area_view(area);
             return self.serve_general(platform, client, fault, area_index, view);
         }
-        // The plain path: no large pages, no advised fault-around, one resolution by the seed's
-        // cases (or, under zero-page and cow, read-only first) and the area's fault-around.
         let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
         let (rules, read_only_first) = (area.policy, area.read_only_first);
         let resolved =
@@ -626,9 +659,6 @@ impl<'img, P: Policy> Pager<'img, P> {
         // Fault-around: best effort, a failure here is not the client's fault.
         let mut pages_mapped = u32::from(class != FaultClass::Spurious);
         let done = Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped });
-        if rules.file.around | rules.zero.around == 0 {
-            return done;
-        }
         // The window of the faulting page's kind: its zero pages' or its file pages'.
         let rule = rule_of_class(rules, class);
         if rule.around == 0 {
@@ -767,7 +797,9 @@ impl<'img, P: Policy> Pager<'img, P> {
         Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped })
     }
 
-    /// Counts a refused fault and returns it.
+    /// Counts a refused fault and returns it (out of line: off every served fault's path).
+    #[cold]
+    #[inline(never)]
     fn refuse<T>(
         &mut self,
         client: ClientId,
@@ -862,7 +894,9 @@ impl<'img, P: Policy> Pager<'img, P> {
         }
     }
 
-    /// Maps page `index` of an area, choosing its frame by the seed's cases.
+    /// Maps page `index` of an area, choosing its frame by the seed's cases ([`resolve_seed`]).
+    /// Out of line: the plain fault path has its own copy of that, inline.
+    #[inline(never)]
     fn resolve_page(
         &mut self,
         platform: &mut impl Platform,
@@ -871,64 +905,11 @@ impl<'img, P: Policy> Pager<'img, P> {
         index: u32,
     ) -> Result<(FaultClass, FrameRef), RefusalReason> {
         let Self { clients, shared, frames, slots, images, .. } = self;
-        let target = clients[usize::from(client.0)].as_mut().expect("live client");
-        let area = &target.areas[area_index];
-        // Not resident: where it goes, so recording it below takes no second search.
-        let vacancy = match area.resident.find(index) {
-            // Mapped with the area's full rights already: another thread of the client faulted first.
-            Ok(page) => return Ok((FaultClass::Spurious, page.frame)),
-            Err(vacancy) => vacancy,
-        };
-        let vaddr = area.base + u64::from(index) * PAGE_SIZE;
-        let rights = area.rights;
-
-        // A shared area's pagemap may already hold the page.
-        if let Some(hit) = area.shared.and_then(|s| shared_object(shared, s).pagemap.get(&index).copied()) {
-            if let FrameRef::Pool(frame) = hit {
-                frames.add_reference(frame);
-            }
-            match map_frame(platform, slots, &mut target.structures, client, vaddr, hit, false, rights) {
-                Ok(slot) => {
-                    target.areas[area_index].resident.fill(vacancy, ResidentPage { frame: hit, slot });
-                    return Ok((FaultClass::SharedHit, hit));
-                }
-                Err(reason) => {
-                    if let FrameRef::Pool(frame) = hit {
-                        frames.release(frame);
-                    }
-                    return Err(reason);
-                }
-            }
-        }
-
-        let (class, frame, own_cap) = match classify(area, index, images) {
-            PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page), false),
-            PageSource::New(new) => {
-                let (allocation, own_cap) =
-                    take_filled_frame(platform, frames, target.budget, &mut target.charged, client, &new)?;
-                (FaultClass::NewFrame(new.content), FrameRef::Pool(allocation.frame), own_cap)
-            }
-        };
-
-        match map_frame(platform, slots, &mut target.structures, client, vaddr, frame, own_cap, rights) {
-            Ok(slot) => {
-                let area = &mut target.areas[area_index];
-                area.resident.fill(vacancy, ResidentPage { frame, slot });
-                // A frame made for a shared area goes into its pagemap (HelenOS's `dirty` case).
-                if let (Some(shared_id), FrameRef::Pool(pool)) = (area.shared, frame) {
-                    frames.add_reference(pool);
-                    shared_object_mut(shared, shared_id).pagemap.insert(index, frame);
-                }
-                Ok((class, frame))
-            }
-            Err(reason) => {
-                if let FrameRef::Pool(pool) = frame {
-                    frames.release(pool);
-                    target.charged -= 1;
-                }
-                Err(reason)
-            }
-        }
+        let Client { areas, structures, budget, charged, .. } =
+            clients[usize::from(client.0)].as_mut().expect("live client");
+        let pools = Pools { frames, slots, shared, images };
+        let own = Own { structures, budget: *budget, charged };
+        resolve_seed(platform, pools, own, client, &mut areas[area_index], index)
     }
 
     /// The first write to a page mapped read-only from a shared frame: a new frame filled as the
@@ -1398,6 +1379,92 @@ fn resolve_large(
             Err(reason)
         }
     })
+}
+
+/// The pager's pools a page's resolution draws on, borrowed apart from its clients.
+struct Pools<'p, 'img> {
+    frames: &'p mut FrameTable,
+    slots: &'p mut SlotPool,
+    shared: &'p mut [Option<SharedObject>],
+    images: &'p [Image<'img>],
+}
+
+/// What of the faulting client a page's resolution changes besides the area: its paging
+/// structures and the frames charged to it (within `budget`).
+struct Own<'p> {
+    structures: &'p mut PagingStructures,
+    budget: Option<u32>,
+    charged: &'p mut u32,
+}
+
+/// Maps page `index` of `area` of `client`, choosing its frame by the seed's cases: a frame a
+/// shared pagemap holds, the image's own frame, or a new pool frame filled as [`classify`] says
+/// (and put into the pagemap of a shared area). `Spurious` when the page is resident already.
+#[inline(always)]
+fn resolve_seed(
+    platform: &mut impl Platform,
+    pools: Pools<'_, '_>,
+    own: Own<'_>,
+    client: ClientId,
+    area: &mut Area,
+    index: u32,
+) -> Result<(FaultClass, FrameRef), RefusalReason> {
+    let Pools { frames, slots, shared, images } = pools;
+    let Own { structures, budget, charged } = own;
+    // Not resident: where it goes, so recording it below takes no second search.
+    let vacancy = match area.resident.find(index) {
+        // Mapped with the area's full rights already: another thread of the client faulted first.
+        Ok(page) => return Ok((FaultClass::Spurious, page.frame)),
+        Err(vacancy) => vacancy,
+    };
+    let vaddr = area.base + u64::from(index) * PAGE_SIZE;
+    let rights = area.rights;
+
+    // A shared area's pagemap may already hold the page.
+    if let Some(hit) = area.shared.and_then(|s| shared_object(shared, s).pagemap.get(&index).copied()) {
+        if let FrameRef::Pool(frame) = hit {
+            frames.add_reference(frame);
+        }
+        return match map_frame(platform, slots, structures, client, vaddr, hit, false, rights) {
+            Ok(slot) => {
+                area.resident.fill(vacancy, ResidentPage { frame: hit, slot });
+                Ok((FaultClass::SharedHit, hit))
+            }
+            Err(reason) => {
+                if let FrameRef::Pool(frame) = hit {
+                    frames.release(frame);
+                }
+                Err(reason)
+            }
+        };
+    }
+
+    let (class, frame, own_cap) = match classify(area, index, images) {
+        PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page), false),
+        PageSource::New(new) => {
+            let (allocation, own_cap) = take_filled_frame(platform, frames, budget, charged, client, &new)?;
+            (FaultClass::NewFrame(new.content), FrameRef::Pool(allocation.frame), own_cap)
+        }
+    };
+
+    match map_frame(platform, slots, structures, client, vaddr, frame, own_cap, rights) {
+        Ok(slot) => {
+            area.resident.fill(vacancy, ResidentPage { frame, slot });
+            // A frame made for a shared area goes into its pagemap (HelenOS's `dirty` case).
+            if let (Some(shared_id), FrameRef::Pool(pool)) = (area.shared, frame) {
+                frames.add_reference(pool);
+                shared_object_mut(shared, shared_id).pagemap.insert(index, frame);
+            }
+            Ok((class, frame))
+        }
+        Err(reason) => {
+            if let FrameRef::Pool(pool) = frame {
+                frames.release(pool);
+                *charged -= 1;
+            }
+            Err(reason)
+        }
+    }
 }
 
 /// Takes a mapping away: deletes its cap copy (unmapping it first, unless the address space is
