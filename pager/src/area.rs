@@ -6,6 +6,7 @@ use crate::elf::Segment;
 use crate::evict::EvictCounts;
 use crate::policy::{AreaPolicy, Mode};
 use crate::resident::ResidentPages;
+use crate::seed::{Image, SeedPages};
 use crate::stats::FaultCounts;
 use crate::{
     page_align_up, CopySlot, ImageId, LargeFrame, Rights, SharedId, LARGE_PAGE_SIZE, PAGES_PER_LARGE_PAGE,
@@ -85,6 +86,8 @@ pub struct Area {
     /// The fault path's plain case for this area: no page read-only first and no fault-around
     /// in its rules, so a fault is one resolution by the seed's cases (`Pager::handle_fault`).
     pub(crate) plain: bool,
+    /// The seed's common cases for this area's pages, worked out when it was made.
+    pub(crate) seed: SeedPages,
     /// Pages after a faulting one to map as well, when an advise call set it (sequential or
     /// random); `None` leaves it to the policy.
     pub(crate) fault_around: Option<u32>,
@@ -97,8 +100,18 @@ pub struct Area {
 }
 
 impl Area {
-    pub(crate) fn new(base: u64, end: u64, rights: Rights, backend: Backend, kind: AreaKind) -> Self {
+    /// An area of `kind` from `base` to `end` backed by `backend` (whose image, if any, is in
+    /// `images`), with the seed's rules.
+    pub(crate) fn new(
+        base: u64,
+        end: u64,
+        rights: Rights,
+        backend: Backend,
+        kind: AreaKind,
+        images: &[Image<'_>],
+    ) -> Self {
         Self {
+            seed: SeedPages::of(backend, images),
             base,
             end,
             rights,

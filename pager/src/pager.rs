@@ -312,7 +312,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         backend: Backend,
         kind: AreaKind,
     ) -> Area {
-        let mut area = Area::new(base, end, rights, backend, kind);
+        let mut area = Area::new(base, end, rights, backend, kind, &self.images);
         let view = AreaView { kind, backend, pages: area.pages(), policy: AreaPolicy::SEED };
         area.set_policy(self.policy.area_policy(&view));
         area
@@ -447,7 +447,7 @@ impl<'img, P: Policy> Pager<'img, P> {
     ) -> Result<(), PagerError> {
         let end = checked_range(base, size)?;
         let limit = self.config.max_areas_per_client;
-        let area = Area::new(base, end, Rights::default(), Backend::Reserved, kind);
+        let area = Area::new(base, end, Rights::default(), Backend::Reserved, kind, &[]);
         Ok(self.client_mut(client)?.insert_area(area, limit)?)
     }
 
@@ -461,7 +461,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         let stack = self.new_area(base, top, Rights::READ_WRITE, Backend::Anonymous, AreaKind::Stack);
         let target = self.client_mut(client)?;
         let guard =
-            Area::new(base - PAGE_SIZE, base, Rights::default(), Backend::Guard, AreaKind::StackGuard);
+            Area::new(base - PAGE_SIZE, base, Rights::default(), Backend::Guard, AreaKind::StackGuard, &[]);
         target.insert_area(guard, limit)?;
         if let Err(error) = target.insert_area(stack, limit) {
             let guard_index = target.area_index(base - PAGE_SIZE).expect("guard just added");
@@ -1194,7 +1194,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             Some(id) => id,
             None => self.new_shared().ok_or(ShareError::TooManySharedObjects)?,
         };
-        let mut incoming = Area::new(at, end, rights, backend, AreaKind::SharedIn);
+        let mut incoming = Area::new(at, end, rights, backend, AreaKind::SharedIn, &self.images);
         incoming.shared = Some(shared_id);
         incoming.set_policy(area_policy);
         let Self { clients, shared, frames, .. } = self;
@@ -1439,7 +1439,7 @@ fn resolve_seed(
         };
     }
 
-    let (class, frame, own_cap) = match classify(area, index, images) {
+    let (class, frame, own_cap) = match area.seed.source(area, index, images) {
         PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page), false),
         PageSource::New(new) => {
             let (allocation, own_cap) = take_filled_frame(platform, frames, budget, charged, client, &new)?;

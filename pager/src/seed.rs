@@ -110,6 +110,68 @@ pub(crate) fn classify<'img>(area: &Area, index: u32, images: &[Image<'img>]) ->
     }
 }
 
+/// The seed's common cases for an area's pages, worked out once when the area is made: a fault on
+/// a page of zeroes, or on a read-only segment's page wholly inside the file, then finds its source
+/// with a comparison or two, where [`classify`] works through the segment's addresses and the
+/// image each time. Every other page (a copy, a straddling page) still takes [`classify`], and
+/// [`SeedPages::source`] answers exactly as it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SeedPages {
+    /// Pages from this index on hold only zeroes (at or above the file end; 0 for anonymous
+    /// memory): `classify`'s `page >= start_anon`.
+    zero_from: u32,
+    /// Pages `image_from..image_to` are the image's own frames (a read-only segment's pages wholly
+    /// inside the file), page `image_from` boot-image page `image_page` and the rest in order.
+    image_from: u32,
+    image_to: u32,
+    image_page: u32,
+}
+
+impl SeedPages {
+    /// No common case: every page takes [`classify`].
+    const NONE: Self = Self { zero_from: u32::MAX, image_from: 0, image_to: 0, image_page: 0 };
+
+    /// The common cases of an area backed by `backend`, whose image (if any) is in `images`.
+    pub(crate) fn of(backend: Backend, images: &[Image<'_>]) -> Self {
+        let Backend::Segment { image, segment } = backend else {
+            // Anonymous memory is all zeroes (a guard or reserved page is never served).
+            return Self { zero_from: 0, ..Self::NONE };
+        };
+        let Some(image) = images.get(usize::from(image.0)) else {
+            return Self::NONE;
+        };
+        let first = page_align_down(segment.vaddr);
+        let file_end = segment.file_end();
+        let zero_from = u32::try_from((file_end - first).div_ceil(PAGE_SIZE)).unwrap_or(u32::MAX);
+        // The pages wholly inside the file: from the first at or above `vaddr` to the last that
+        // ends by the file end. A writable segment's are copies, which `classify` makes.
+        let image_from = u32::from(segment.vaddr != first);
+        let image_to = u32::try_from((file_end - first) / PAGE_SIZE).unwrap_or(0);
+        if segment.rights.write || image_to <= image_from {
+            return Self { zero_from, ..Self::NONE };
+        }
+        let file_offset = segment.offset + (first + u64::from(image_from) * PAGE_SIZE - segment.vaddr);
+        let image_page = image.first_page + (file_offset / PAGE_SIZE) as u32;
+        Self { zero_from, image_from, image_to, image_page }
+    }
+
+    /// Where page `index` of `area` (whose common cases these are) comes from: [`classify`]'s
+    /// answer, by comparisons for the common cases.
+    #[inline(always)]
+    pub(crate) fn source<'img>(&self, area: &Area, index: u32, images: &[Image<'img>]) -> PageSource<'img> {
+        let offset = index.wrapping_sub(self.image_from);
+        let source = if index >= self.zero_from {
+            PageSource::New(NewFrame::ZERO)
+        } else if offset < self.image_to - self.image_from {
+            PageSource::Image(ImagePage(self.image_page + offset))
+        } else {
+            return classify(area, index, images);
+        };
+        debug_assert_eq!(source, classify(area, index, images), "page {index} of {:?}", area.backend);
+        source
+    }
+}
+
 /// The image's own frame holding page `index` of a writable segment's area, when that page lies wholly
 /// in the file (what [`classify`] copies as [`FrameContent::Copy`]): the frame cow maps read-only
 /// until the first write.
