@@ -1603,10 +1603,14 @@ fn read_only_stand_in(frame: FrameRef, zero_frame: Option<PoolFrame>) -> bool {
     }
 }
 
+// Inline, as the fault path's other small helpers: out of line each was a call on a shared area's
+// every fault.
+#[inline]
 fn shared_object(shared: &[Option<SharedObject>], id: SharedId) -> &SharedObject {
     shared[usize::from(id.0)].as_ref().expect("live shared object")
 }
 
+#[inline]
 fn shared_object_mut(shared: &mut [Option<SharedObject>], id: SharedId) -> &mut SharedObject {
     shared[usize::from(id.0)].as_mut().expect("live shared object")
 }
