@@ -285,11 +285,12 @@ pub(crate) fn map_frame(
             MappingCap::Copy(slot)
         }
     };
-    let mapped = map_with_missing_levels(
-        platform,
-        |platform| platform.map_page(client, vaddr, cap, rights),
-        |platform, level| structures.make_level(platform, client, vaddr, level),
-    );
+    // The map itself inline; only a map that still finds a level missing (the structures were made
+    // above, so the kernel and the record disagree) goes on out of line.
+    let mapped = match platform.map_page(client, vaddr, cap, rights) {
+        Ok(()) => Ok(()),
+        Err(error) => map_again(platform, structures, client, vaddr, cap, rights, error),
+    };
     let reason = match mapped {
         Ok(()) => {
             return Ok(match cap {
@@ -305,6 +306,30 @@ pub(crate) fn map_frame(
         discard_copy(platform, slots, slot);
     }
     Err(reason)
+}
+
+/// [`map_frame`]'s map after its first try failed with `first`: [`map_with_missing_levels`] from
+/// that answer on (the first try is not made again).
+#[cold]
+#[inline(never)]
+fn map_again(
+    platform: &mut impl Platform,
+    structures: &mut PagingStructures,
+    client: ClientId,
+    vaddr: u64,
+    cap: MappingCap,
+    rights: Rights,
+    first: MapError,
+) -> Result<(), LevelsError<KernelError, KernelError>> {
+    let mut first = Some(first);
+    map_with_missing_levels(
+        platform,
+        |platform| match first.take() {
+            Some(error) => Err(error),
+            None => platform.map_page(client, vaddr, cap, rights),
+        },
+        |platform, level| structures.make_level(platform, client, vaddr, level),
+    )
 }
 
 /// Deletes a cap copy that never became a mapping; a slot the kernel would not empty stays out of
