@@ -3,7 +3,6 @@
 
 mod evicting;
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::fmt;
@@ -16,7 +15,7 @@ use crate::fault::{Access, Fault, FaultClass, FaultRefusal, FaultResolution, Ref
 use crate::frames::{Allocation, FrameCounts, FrameTable, LargeFrameCounts, LargeFrameTable, SlotPool};
 use crate::platform::{MappingCap, Platform};
 use crate::policy::{AppPolicy, AreaPolicy, AreaView, Mode, Policy};
-use crate::resident::ResidentPage;
+use crate::resident::{ResidentPage, ResidentPages};
 use crate::seed::{classify, fill, image_frame_of, map_frame, Image, NewFrame, PageSource};
 use crate::stats::FaultCounts;
 use crate::store::{Store, StoreCounts};
@@ -245,9 +244,16 @@ impl Client {
 /// The pagemap of an area shared by several clients (HelenOS `share_info_t`).
 #[derive(Debug, Default)]
 struct SharedObject {
-    /// Page index in the area → frame. Each pool frame here holds one reference.
-    pagemap: BTreeMap<u32, FrameRef>,
+    /// Page index in the area → frame, in a table like the areas' own (a fault on a shared area
+    /// looks its page up here, and a B-tree's search cost that fault some hundred instructions).
+    /// Each pool frame here holds one reference; an entry's slot means nothing ([`pagemap_entry`]).
+    pagemap: ResidentPages,
     attachments: u32,
+}
+
+/// A pagemap's entry for `frame`: the frame alone (the slot is the clients' mappings' business).
+fn pagemap_entry(frame: FrameRef) -> ResidentPage {
+    ResidentPage { frame, slot: CopySlot::OWN }
 }
 
 /// The user-level pager.
@@ -1216,7 +1222,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             for (index, page) in area.resident.iter() {
                 if let FrameRef::Pool(frame) = page.frame {
                     frames.add_reference(frame);
-                    object.pagemap.insert(index, page.frame);
+                    object.pagemap.insert(index, pagemap_entry(page.frame));
                 }
             }
             area.shared = Some(shared_id);
@@ -1277,8 +1283,8 @@ impl<'img, P: Policy> Pager<'img, P> {
         }
         let object = self.shared[usize::from(shared_id.0)].take().expect("live shared object");
         let mut freed = 0;
-        for frame in object.pagemap.into_values() {
-            if let FrameRef::Pool(frame) = frame {
+        for (_, page) in object.pagemap.iter() {
+            if let FrameRef::Pool(frame) = page.frame {
                 freed += u32::from(self.release_frame(frame));
             }
         }
@@ -1307,7 +1313,7 @@ impl<'img, P: Policy> Pager<'img, P> {
 
     /// Entries in the pagemap of a shared object.
     pub fn pagemap_len(&self, shared: SharedId) -> Option<usize> {
-        self.shared.get(usize::from(shared.0)).and_then(Option::as_ref).map(|s| s.pagemap.len())
+        self.shared.get(usize::from(shared.0)).and_then(Option::as_ref).map(|s| s.pagemap.count() as usize)
     }
 
     /// Faults served and refused so far, all clients together (removed ones included).
@@ -1319,7 +1325,7 @@ impl<'img, P: Policy> Pager<'img, P> {
     pub fn metadata_bytes(&self) -> usize {
         let resident: usize =
             self.clients().flat_map(|(_, c)| c.areas.iter()).map(|a| a.resident.metadata_bytes()).sum();
-        let pagemaps: usize = self.shared.iter().flatten().map(|s| s.pagemap.len() * 16).sum();
+        let pagemaps: usize = self.shared.iter().flatten().map(|s| s.pagemap.metadata_bytes()).sum();
         let trackers: usize =
             self.clients().filter_map(|(_, c)| c.tracker.as_ref()).map(|t| t.metadata_bytes()).sum();
         resident + pagemaps + self.frames.metadata_bytes() + trackers + self.store.metadata_bytes()
@@ -1420,23 +1426,25 @@ fn resolve_seed(
     let vaddr = area.base + u64::from(index) * PAGE_SIZE;
     let rights = area.rights;
 
-    // A shared area's pagemap may already hold the page.
-    if let Some(hit) = area.shared.and_then(|s| shared_object(shared, s).pagemap.get(&index).copied()) {
-        if let FrameRef::Pool(frame) = hit {
-            frames.add_reference(frame);
+    // A shared area's pagemap may already hold the page; if not, where it goes.
+    let mut pagemap_vacancy = None;
+    if let Some(shared_id) = area.shared {
+        match shared_object(shared, shared_id).pagemap.find(index) {
+            Ok(entry) => {
+                return map_shared_hit(
+                    platform,
+                    frames,
+                    slots,
+                    structures,
+                    client,
+                    area,
+                    index,
+                    entry.frame,
+                    vacancy,
+                )
+            }
+            Err(room) => pagemap_vacancy = Some(room),
         }
-        return match map_frame(platform, slots, structures, client, vaddr, hit, false, rights) {
-            Ok(slot) => {
-                area.resident.fill(vacancy, ResidentPage { frame: hit, slot });
-                Ok((FaultClass::SharedHit, hit))
-            }
-            Err(reason) => {
-                if let FrameRef::Pool(frame) = hit {
-                    frames.release(frame);
-                }
-                Err(reason)
-            }
-        };
     }
 
     let (class, frame, own_cap) = match area.seed.source(area, index, images) {
@@ -1451,9 +1459,11 @@ fn resolve_seed(
         Ok(slot) => {
             area.resident.fill(vacancy, ResidentPage { frame, slot });
             // A frame made for a shared area goes into its pagemap (HelenOS's `dirty` case).
-            if let (Some(shared_id), FrameRef::Pool(pool)) = (area.shared, frame) {
+            if let (Some(shared_id), Some(vacancy), FrameRef::Pool(pool)) =
+                (area.shared, pagemap_vacancy, frame)
+            {
                 frames.add_reference(pool);
-                shared_object_mut(shared, shared_id).pagemap.insert(index, frame);
+                shared_object_mut(shared, shared_id).pagemap.fill(vacancy, pagemap_entry(frame));
             }
             Ok((class, frame))
         }
@@ -1461,6 +1471,39 @@ fn resolve_seed(
             if let FrameRef::Pool(pool) = frame {
                 frames.release(pool);
                 *charged -= 1;
+            }
+            Err(reason)
+        }
+    }
+}
+
+/// Maps `hit`, the frame a shared area's pagemap holds for page `index`, into `client`, with one more
+/// reference on it, and records it at `vacancy` of the area's resident pages.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn map_shared_hit(
+    platform: &mut impl Platform,
+    frames: &mut FrameTable,
+    slots: &mut SlotPool,
+    structures: &mut PagingStructures,
+    client: ClientId,
+    area: &mut Area,
+    index: u32,
+    hit: FrameRef,
+    vacancy: crate::resident::Vacancy,
+) -> Result<(FaultClass, FrameRef), RefusalReason> {
+    let (vaddr, rights) = (area.base + u64::from(index) * PAGE_SIZE, area.rights);
+    if let FrameRef::Pool(frame) = hit {
+        frames.add_reference(frame);
+    }
+    match map_frame(platform, slots, structures, client, vaddr, hit, false, rights) {
+        Ok(slot) => {
+            area.resident.fill(vacancy, ResidentPage { frame: hit, slot });
+            Ok((FaultClass::SharedHit, hit))
+        }
+        Err(reason) => {
+            if let FrameRef::Pool(frame) = hit {
+                frames.release(frame);
             }
             Err(reason)
         }
