@@ -4,6 +4,7 @@ use alloc::collections::BTreeMap;
 
 use crate::elf::Segment;
 use crate::evict::EvictCounts;
+use crate::fault::Access;
 use crate::policy::{AreaPolicy, Mode};
 use crate::resident::ResidentPages;
 use crate::seed::{Image, SeedPages};
@@ -88,6 +89,9 @@ pub struct Area {
     pub(crate) plain: bool,
     /// The seed's common cases for this area's pages, worked out when it was made.
     pub(crate) seed: SeedPages,
+    /// The accesses a fault here may make ([`Access::bit`]): `check_access`'s answer worked out
+    /// once, so the fault path tests one bit and asks it only to name a refusal.
+    pub(crate) accesses: u8,
     /// Pages after a faulting one to map as well, when an advise call set it (sequential or
     /// random); `None` leaves it to the policy.
     pub(crate) fault_around: Option<u32>,
@@ -112,6 +116,15 @@ impl Area {
     ) -> Self {
         Self {
             seed: SeedPages::of(backend, images),
+            accesses: match backend {
+                Backend::Guard | Backend::Reserved => 0,
+                Backend::Segment { .. } | Backend::Anonymous => {
+                    let bit = |allowed: bool, access: Access| if allowed { access.bit() } else { 0 };
+                    Access::Read.bit()
+                        | bit(rights.write, Access::Write)
+                        | bit(rights.execute, Access::Execute)
+                }
+            },
             base,
             end,
             rights,
