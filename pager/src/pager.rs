@@ -16,7 +16,7 @@ use crate::frames::{Allocation, FrameCounts, FrameTable, LargeFrameCounts, Large
 use crate::platform::{MappingCap, Platform};
 use crate::policy::{AppPolicy, AreaPolicy, AreaView, Mode, Policy};
 use crate::resident::{ResidentPage, ResidentPages};
-use crate::seed::{classify, fill, image_frame_of, map_frame, Image, NewFrame, PageSource};
+use crate::seed::{classify, fill, image_frame_of, map_frame, FrameContent, Image, NewFrame, PageSource};
 use crate::stats::FaultCounts;
 use crate::store::{Store, StoreCounts};
 use crate::structures::PagingStructures;
@@ -1454,11 +1454,20 @@ fn resolve_seed(
         }
     }
 
-    let (class, frame, own_cap) = match area.seed.source(area, index, images) {
-        PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page), false),
-        PageSource::New(new) => {
-            let (allocation, own_cap) = take_filled_frame(platform, frames, budget, charged, client, &new)?;
-            (FaultClass::NewFrame(new.content), FrameRef::Pool(allocation.frame), own_cap)
+    // A page of zeroes, the commonest, on its own: its fill is then a constant, not a description
+    // carried through the frame's allocation.
+    let (class, frame, own_cap) = if area.seed.is_zero(index) {
+        let zero = &NewFrame::ZERO;
+        let (allocation, own_cap) = take_filled_frame(platform, frames, budget, charged, client, zero)?;
+        (FaultClass::NewFrame(FrameContent::Zero), FrameRef::Pool(allocation.frame), own_cap)
+    } else {
+        match area.seed.source(area, index, images) {
+            PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page), false),
+            PageSource::New(new) => {
+                let (allocation, own_cap) =
+                    take_filled_frame(platform, frames, budget, charged, client, &new)?;
+                (FaultClass::NewFrame(new.content), FrameRef::Pool(allocation.frame), own_cap)
+            }
         }
     };
 

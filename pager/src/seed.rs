@@ -155,6 +155,12 @@ impl SeedPages {
         Self { zero_from, image_from, image_to, image_page }
     }
 
+    /// Whether page `index` holds only zeroes (at or above the file end, or anonymous memory).
+    #[inline(always)]
+    pub(crate) fn is_zero(&self, index: u32) -> bool {
+        index >= self.zero_from
+    }
+
     /// Where page `index` of `area` (whose common cases these are) comes from: [`classify`]'s
     /// answer, by comparisons for the common cases.
     #[inline(always)]
