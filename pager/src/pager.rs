@@ -1394,7 +1394,6 @@ fn resolve_large(
 /// The pager's pools a page's resolution draws on, borrowed apart from its clients.
 // The vectors, not slices of them: a slice is its pointer and length loaded up front, which the
 // fault path then keeps on its stack across the kernel calls, where most faults use neither.
-#[allow(clippy::ptr_arg)]
 struct Pools<'p, 'img> {
     frames: &'p mut FrameTable,
     slots: &'p mut SlotPool,
