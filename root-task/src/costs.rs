@@ -7,6 +7,10 @@
 //! retype first clears a whole untyped, a missing paging structure) — real costs, shared out — so
 //! the median of the first [`SAMPLE_LIMIT`] faults is kept too: the common path.
 //!
+//! A zero fill into a shared area's pagemap (its first touch; the pager's class is a zero fill)
+//! is kept apart, as `shared-first`: it pays for the pagemap insert, so `zero` holds the plain
+//! anonymous and `.bss` zero faults only.
+//!
 //! Timing a kernel call costs instructions of its own (two time stamps, the sums), which land
 //! outside the call's interval and so in the pager's code. The median of the pager's code per fault
 //! leaves them out: the platform measures that cost once at start-up
@@ -14,7 +18,7 @@
 
 use alloc::vec::Vec;
 
-use pager::{FaultClass, FrameContent};
+use pager::{ClientId, FaultClass, FrameContent};
 
 /// Faults per class whose pager ticks are kept for the median.
 pub const SAMPLE_LIMIT: usize = 4096;
@@ -81,18 +85,20 @@ fn median(samples: &[u64]) -> u64 {
 /// faults that got no reply (their client was stopped instead).
 #[derive(Clone, Debug, Default)]
 pub struct FaultCosts {
-    pub classes: [ClassCost; 13],
+    pub classes: [ClassCost; 14],
     unanswered_entries: u64,
     /// Ticks the timing of one kernel call adds outside its interval (`Sel4Platform::timing_overhead`).
     pub timing_overhead: u64,
 }
 
 impl FaultCosts {
-    /// The classes and the names reports give them.
-    pub const CLASSES: [(FaultClass, &'static str); 13] = [
+    /// The classes and the names reports give them. `shared-first` is the pager's zero fill
+    /// into a shared pagemap ([`FaultCosts::record`] is told which zero fills those are).
+    pub const CLASSES: [(FaultClass, &'static str); 14] = [
         (FaultClass::ImageFrame, "image"),
         (FaultClass::NewFrame(FrameContent::Copy), "copy"),
         (FaultClass::NewFrame(FrameContent::Zero), "zero"),
+        (FaultClass::NewFrame(FrameContent::Zero), "shared-first"),
         (FaultClass::NewFrame(FrameContent::Mixed), "mixed"),
         (FaultClass::SharedHit, "shared"),
         (FaultClass::Spurious, "spurious"),
@@ -105,10 +111,19 @@ impl FaultCosts {
         (FaultClass::Dirty, "dirty"),
     ];
 
+    /// Where `shared-first` is in [`FaultCosts::CLASSES`].
+    const SHARED_FIRST: usize = 3;
+
     /// Records a served fault that took `ticks` from arrival to reply; its kernel entries include
-    /// the reply's.
-    pub fn record(&mut self, served: Served, ticks: u64) {
-        if let Some(index) = Self::CLASSES.iter().position(|(c, _)| *c == served.class) {
+    /// the reply's. `into_pagemap`: the fault's frame went into a shared area's pagemap, so a zero
+    /// fill is a `shared-first`.
+    pub fn record(&mut self, served: Served, ticks: u64, into_pagemap: bool) {
+        let index = if into_pagemap && served.class == FaultClass::NewFrame(FrameContent::Zero) {
+            Some(Self::SHARED_FIRST)
+        } else {
+            Self::CLASSES.iter().position(|(c, _)| *c == served.class)
+        };
+        if let Some(index) = index {
             let overhead = self.timing_overhead;
             self.classes[index].record(ticks, served.kernel_entries, served.kernel_ticks, overhead);
         }
@@ -129,6 +144,9 @@ impl FaultCosts {
 #[derive(Clone, Copy, Debug)]
 pub struct Served {
     pub class: FaultClass,
+    /// The client and the fault's address: which area the page is in, for `shared-first`.
+    pub client: ClientId,
+    pub address: u64,
     /// Kernel entries (the pager's calls for it, then its reply's) and the ticks of the pager's.
     pub kernel_entries: u64,
     pub kernel_ticks: u64,
@@ -139,16 +157,16 @@ mod tests {
     use super::*;
 
     fn served(class: FaultClass, kernel_entries: u64) -> Served {
-        Served { class, kernel_entries, kernel_ticks: 100 }
+        Served { class, client: ClientId(0), address: 0, kernel_entries, kernel_ticks: 100 }
     }
 
     #[test]
     fn keeps_totals_extremes_and_the_median() {
         let mut costs = FaultCosts::default();
         for (ticks, entries) in [(3500, 3), (1_300_000, 41), (3400, 3), (3600, 3)] {
-            costs.record(served(FaultClass::NewFrame(FrameContent::Zero), entries), ticks);
+            costs.record(served(FaultClass::NewFrame(FrameContent::Zero), entries), ticks, false);
         }
-        costs.record(served(FaultClass::ImageFrame, 3), 3000);
+        costs.record(served(FaultClass::ImageFrame, 3), 3000, false);
         costs.unanswered(5);
         let zero = &costs.classes[2];
         assert_eq!((zero.faults, zero.ticks_min, zero.ticks_max), (4, 3400, 1_300_000));
@@ -167,7 +185,7 @@ mod tests {
         let mut costs = FaultCosts { timing_overhead: 20, ..FaultCosts::default() };
         // Three entries: two timed calls (100 ticks inside them) and the reply.
         for ticks in [1000, 1100, 5000] {
-            costs.record(served(FaultClass::ImageFrame, 3), ticks);
+            costs.record(served(FaultClass::ImageFrame, 3), ticks, false);
         }
         assert_eq!(costs.classes[0].code_ticks_median(), 1100 - 100 - 2 * 20);
     }
@@ -176,13 +194,29 @@ mod tests {
     fn the_median_uses_the_first_samples_only() {
         let mut costs = FaultCosts::default();
         for _ in 0..SAMPLE_LIMIT {
-            costs.record(served(FaultClass::NewFrame(FrameContent::Copy), 2), 10);
+            costs.record(served(FaultClass::NewFrame(FrameContent::Copy), 2), 10, false);
         }
         for _ in 0..SAMPLE_LIMIT + 1 {
-            costs.record(served(FaultClass::NewFrame(FrameContent::Copy), 2), 99);
+            costs.record(served(FaultClass::NewFrame(FrameContent::Copy), 2), 99, false);
         }
         assert_eq!(costs.classes[1].ticks_median(), 10);
         assert_eq!(costs.classes[1].faults, 2 * SAMPLE_LIMIT as u64 + 1);
         assert_eq!(costs.classes[1].ticks_max, 99);
+    }
+
+    #[test]
+    fn a_zero_fill_into_a_pagemap_is_a_shared_first() {
+        let mut costs = FaultCosts::default();
+        let zero = FaultClass::NewFrame(FrameContent::Zero);
+        costs.record(served(zero, 2), 3000, false);
+        costs.record(served(zero, 2), 4000, true);
+        costs.record(served(zero, 2), 4100, true);
+        // Only a zero fill has a shared-first twin: a copy into a pagemap stays a copy.
+        costs.record(served(FaultClass::NewFrame(FrameContent::Copy), 3), 5000, true);
+        let [(_, zero_name), (_, shared_first_name)] = [FaultCosts::CLASSES[2], FaultCosts::CLASSES[3]];
+        assert_eq!((zero_name, shared_first_name), ("zero", "shared-first"));
+        assert_eq!((costs.classes[2].faults, costs.classes[2].ticks), (1, 3000));
+        assert_eq!((costs.classes[3].faults, costs.classes[3].ticks), (2, 8100));
+        assert_eq!(costs.classes[1].faults, 1);
     }
 }

@@ -158,7 +158,9 @@ impl Session {
             let message = self.platform.receive(self.endpoint, reply.take().map(Reply::message));
             if let Some((mut served, ticks)) = replying.take() {
                 served.kernel_entries += self.platform.kernel_entries() - before;
-                self.costs.record(served, ticks);
+                let into_pagemap = served.class == FaultClass::NewFrame(pager::FrameContent::Zero)
+                    && self.in_shared_area(served.client, served.address);
+                self.costs.record(served, ticks, into_pagemap);
             }
             let received_at = sel4::timestamp();
             reply = self.dispatch(&message);
@@ -229,6 +231,15 @@ impl Session {
         }
     }
 
+    /// Whether `address` lies in one of `client`'s shared areas: a zero fill there went into the
+    /// area's pagemap (its cost class is `shared-first`). Asked after the reply, outside every
+    /// measured interval, with the pager as it was when the fault was served.
+    fn in_shared_area(&self, client: ClientId, address: u64) -> bool {
+        self.pager.client(client).is_some_and(|c| {
+            c.areas().iter().any(|a| a.shared().is_some() && (a.base()..a.end()).contains(&address))
+        })
+    }
+
     fn name(&self, client: ClientId) -> Name<'static> {
         match self.clients.record(client) {
             Some(record) => record.name(),
@@ -282,7 +293,8 @@ impl Session {
                     return None;
                 }
                 record.last_spurious = spurious.then_some(this);
-                Some(Reply::fault(Served { class: resolution.class, kernel_entries, kernel_ticks }))
+                let class = resolution.class;
+                Some(Reply::fault(Served { class, client, address: vm.address, kernel_entries, kernel_ticks }))
             }
             Err(refusal) => {
                 self.costs.unanswered(kernel_entries);
