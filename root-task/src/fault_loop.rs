@@ -151,21 +151,25 @@ impl Session {
     /// Serves messages until no client is left.
     pub fn run(&mut self) {
         let mut reply: Option<Reply> = None;
-        // A served fault whose reply is the next kernel entry, with its ticks up to that reply.
-        let mut replying: Option<(Served, u64)> = None;
+        // A served fault whose reply is the next kernel entry, with its ticks up to that reply and
+        // its message's badge and fault address (which area it was in, for its cost class).
+        let mut replying: Option<(Served, u64, u64, u64)> = None;
         while self.clients.live() > 0 {
             let before = self.platform.kernel_entries();
             let message = self.platform.receive(self.endpoint, reply.take().map(Reply::message));
-            if let Some((mut served, ticks)) = replying.take() {
+            if let Some((mut served, ticks, badge, address)) = replying.take() {
                 served.kernel_entries += self.platform.kernel_entries() - before;
                 let into_pagemap = served.class == FaultClass::NewFrame(pager::FrameContent::Zero)
-                    && self.in_shared_area(served.client, served.address);
+                    && self.in_shared_area(badge, address);
                 self.costs.record(served, ticks, into_pagemap);
             }
             let received_at = sel4::timestamp();
             reply = self.dispatch(&message);
             if let Some(served) = reply.and_then(|r| r.served) {
-                replying = Some((served, sel4::timestamp().wrapping_sub(received_at)));
+                let ticks = sel4::timestamp().wrapping_sub(received_at);
+                let address =
+                    VmFault::from_registers(message.info, message.registers).map_or(0, |vm| vm.address);
+                replying = Some((served, ticks, message.badge, address));
             } else if reply.is_some_and(|r| r.registers.is_some()) {
                 let ticks = sel4::timestamp().wrapping_sub(received_at);
                 if let Some(floor) = &mut self.floor {
@@ -174,7 +178,7 @@ impl Session {
             }
             // Outside every measured interval: after the ticks above, before the entries below.
             if let Some(recorder) = &mut self.clients.recorder {
-                if let Some((_, ticks)) = replying {
+                if let Some((_, ticks, ..)) = replying {
                     recorder.set_last_ticks(ticks);
                 }
                 recorder.drain();
@@ -231,11 +235,12 @@ impl Session {
         }
     }
 
-    /// Whether `address` lies in one of `client`'s shared areas: a zero fill there went into the
-    /// area's pagemap (its cost class is `shared-first`). Asked after the reply, outside every
-    /// measured interval, with the pager as it was when the fault was served.
-    fn in_shared_area(&self, client: ClientId, address: u64) -> bool {
-        self.pager.client(client).is_some_and(|c| {
+    /// Whether `address` lies in a shared area of the client `badge` names: a zero fill there went
+    /// into the area's pagemap (its cost class is `shared-first`). Asked after the reply, outside
+    /// every measured interval, with the pager as it was when the fault was served.
+    fn in_shared_area(&self, badge: u64, address: u64) -> bool {
+        let client = client::client_of_badge(badge).and_then(|client| self.pager.client(client));
+        client.is_some_and(|c| {
             c.areas().iter().any(|a| a.shared().is_some() && (a.base()..a.end()).contains(&address))
         })
     }
@@ -293,8 +298,7 @@ impl Session {
                     return None;
                 }
                 record.last_spurious = spurious.then_some(this);
-                let class = resolution.class;
-                Some(Reply::fault(Served { class, client, address: vm.address, kernel_entries, kernel_ticks }))
+                Some(Reply::fault(Served { class: resolution.class, kernel_entries, kernel_ticks }))
             }
             Err(refusal) => {
                 self.costs.unanswered(kernel_entries);
