@@ -45,6 +45,10 @@ pub struct ProfileArguments {
     /// Faults per class profiled (the first ones; the bench's median takes the first 4096).
     #[arg(long, default_value_t = 4096)]
     faults: usize,
+    /// Also list, per class, every counted instruction of the top-level functions whose name
+    /// contains this, with its count per fault and innermost source function.
+    #[arg(long)]
+    annotate: Option<String>,
     /// Seconds before QEMU is stopped.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
@@ -77,6 +81,8 @@ struct Sites {
     stamps: HashMap<u64, Stamp>,
     /// Each cost class's marker function, by its entry address.
     marks: HashMap<u64, String>,
+    /// The root task's instructions, for `--annotate`.
+    instructions: HashMap<u64, String>,
 }
 
 /// One fault's measured instructions.
@@ -210,16 +216,21 @@ fn exec_line_pc(line: &str) -> Option<u64> {
     u64::from_str_radix(pc, 16).ok()
 }
 
-/// `(address, mnemonic)` of each instruction in `objdump -d --no-show-raw-insn` output.
+/// `(address, instruction)` of each instruction in `objdump -d --no-show-raw-insn` output.
 fn objdump_instructions(text: &str) -> Vec<(u64, String)> {
     text.lines()
         .filter_map(|line| {
             let (address, rest) = line.trim_start().split_once(":\t")?;
             let address = u64::from_str_radix(address, 16).ok()?;
-            let mnemonic = rest.split_whitespace().next()?;
-            Some((address, mnemonic.to_owned()))
+            let instruction = rest.split_whitespace().collect::<Vec<_>>().join(" ");
+            (!instruction.is_empty()).then_some((address, instruction))
         })
         .collect()
+}
+
+/// An instruction's mnemonic.
+fn mnemonic(instruction: &str) -> &str {
+    instruction.split_whitespace().next().unwrap_or("")
 }
 
 /// The inlined frames of each address in `addr2line -a -f -i -C` output, innermost first.
@@ -317,11 +328,12 @@ fn sites(root_task: &Path, kernel: &Path) -> Result<Sites> {
         _ => bail!("objdump found no instructions in {root}"),
     };
     let pick = |mnemonic: &str| -> Vec<u64> {
-        instructions.iter().filter(|(_, m)| m == mnemonic).map(|(a, _)| *a).collect()
+        instructions.iter().filter(|(_, i)| self::mnemonic(i) == mnemonic).map(|(a, _)| *a).collect()
     };
     let (rdtsc, syscall) = (pick("rdtsc"), pick("syscall"));
     let frames = symbolise(root_task, &[rdtsc.as_slice(), syscall.as_slice()].concat())?;
     let mut sites = Sites { text: (first, last), ..Sites::default() };
+    sites.instructions = instructions.iter().cloned().collect();
     for address in &rdtsc {
         sites.stamps.insert(*address, stamp_kind(frames.get(address).map_or(&[][..], Vec::as_slice)));
     }
@@ -413,6 +425,7 @@ fn report(
     frames: &HashMap<u64, Vec<String>>,
     stats: &[stats::Record],
     top: usize,
+    annotate: Option<&str>,
 ) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -491,6 +504,21 @@ fn report(
                 let _ = writeln!(out, "| (the rest) | {:.1} | |", rest as f64 / faults);
             }
             out.push('\n');
+        }
+        if let Some(name) = annotate {
+            let mut listed: Vec<(&u64, &u64)> = profile
+                .counts
+                .iter()
+                .filter(|(pc, _)| frames.get(pc).and_then(|f| f.last()).is_some_and(|f| f.contains(name)))
+                .collect();
+            listed.sort();
+            let _ = writeln!(out, "Instructions of `{name}` (per fault):\n\n```");
+            for (pc, count) in listed {
+                let instruction = tracker.sites.instructions.get(pc).map_or("?", String::as_str);
+                let source = frames.get(pc).and_then(|f| f.first()).map_or("??", String::as_str);
+                let _ = writeln!(out, "{pc:8x} {:6.2}  {instruction:40}  {source}", *count as f64 / faults);
+            }
+            let _ = writeln!(out, "```\n");
         }
     }
     out
@@ -576,7 +604,9 @@ pub fn run(workspace: &Workspace, arguments: &ProfileArguments) -> Result<()> {
         addresses
     };
     let frames = symbolise(&image.root_task, &addresses)?;
-    let markdown = report(&image.name, &tracker, &frames, &stats::parse(&serial), arguments.top);
+    let stats = stats::parse(&serial);
+    let markdown =
+        report(&image.name, &tracker, &frames, &stats, arguments.top, arguments.annotate.as_deref());
     let path = directory.join(format!("{}.md", image.name));
     std::fs::write(&path, &markdown).with_context(|| format!("cannot write {}", path.display()))?;
     println!("{markdown}");
@@ -603,11 +633,12 @@ mod tests {
         assert_eq!(
             objdump_instructions(dump),
             vec![
-                (0x41dd10, "push".to_owned()),
+                (0x41dd10, "push %rbp".to_owned()),
                 (0x41dd12, "rdtsc".to_owned()),
                 (0x41dd14, "syscall".to_owned())
             ]
         );
+        assert_eq!(mnemonic("push %rbp"), "push");
         let symbols =
             nm_symbols("80717c21 T handle_fastsyscall\n0000000000401000 t root_task::costs::marks::zero\n");
         assert_eq!(symbols[0], (0xffff_ffff_8071_7c21, "handle_fastsyscall".to_owned()));
