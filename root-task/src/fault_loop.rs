@@ -31,41 +31,34 @@ use crate::timer::Limit;
 /// A line longer than this is printed in pieces.
 const LINE_LIMIT: usize = 1024;
 
-/// What to send back before waiting for the next message.
+/// What to send back before waiting for the next message. Small and `Copy`: the fault path
+/// builds one per fault, and the loop reads it after the second time stamp.
 #[derive(Clone, Copy)]
-struct Reply {
-    status: u64,
-    /// Set when the reply restarts a thread whose fault was served: the fault's class and the
+enum Reply {
+    /// An empty reply that restarts a thread whose fault was served: the fault's class and the
     /// pager's kernel calls for it, for its cost record once the reply is made.
-    served: Option<Served>,
+    Fault(Served),
     /// An empty reply that restarts a faulted thread with no cost record (the recording window's
     /// own refaults and upgrades, which are not the pager's).
-    resume: bool,
-    /// Message registers after the status (the argument call's bytes); the reply carries all four.
-    data: Option<[u64; 3]>,
+    Resume,
+    /// A call's status word.
+    Status(u64),
+    /// A status word and three message registers after it (the argument call's bytes).
+    Data(u64, [u64; 3]),
     /// A user exception stepped over ([`crate::floor`]): the thread's new instruction pointer,
     /// stack pointer and flags, the reply's three registers.
-    registers: Option<[u64; 3]>,
+    Registers([u64; 3]),
 }
 
 impl Reply {
-    fn fault(served: Served) -> Reply {
-        Reply { status: 0, served: Some(served), resume: false, data: None, registers: None }
-    }
-
-    fn status(status: u64) -> Reply {
-        Reply { status, served: None, resume: false, data: None, registers: None }
-    }
-
     fn message(self) -> (MessageInfo, [u64; 4]) {
-        if self.served.is_some() || self.resume {
-            (MessageInfo::new(0, 0, 0, 0), [0; 4])
-        } else if let Some([ip, stack_pointer, flags]) = self.registers {
-            (MessageInfo::new(0, 0, 0, 3), [ip, stack_pointer, flags, 0])
-        } else if let Some([a, b, c]) = self.data {
-            (MessageInfo::new(0, 0, 0, 4), [self.status, a, b, c])
-        } else {
-            (MessageInfo::new(0, 0, 0, 1), [self.status, 0, 0, 0])
+        match self {
+            Reply::Fault(_) | Reply::Resume => (MessageInfo::new(0, 0, 0, 0), [0; 4]),
+            Reply::Registers([ip, stack_pointer, flags]) => {
+                (MessageInfo::new(0, 0, 0, 3), [ip, stack_pointer, flags, 0])
+            }
+            Reply::Data(status, [a, b, c]) => (MessageInfo::new(0, 0, 0, 4), [status, a, b, c]),
+            Reply::Status(status) => (MessageInfo::new(0, 0, 0, 1), [status, 0, 0, 0]),
         }
     }
 }
@@ -165,12 +158,12 @@ impl Session {
             }
             let received_at = sel4::timestamp();
             reply = self.dispatch(&message);
-            if let Some(served) = reply.and_then(|r| r.served) {
+            if let Some(Reply::Fault(served)) = reply {
                 let ticks = sel4::timestamp().wrapping_sub(received_at);
                 let address =
                     VmFault::from_registers(message.info, message.registers).map_or(0, |vm| vm.address);
                 replying = Some((served, ticks, message.badge, address));
-            } else if reply.is_some_and(|r| r.registers.is_some()) {
+            } else if let Some(Reply::Registers(_)) = reply {
                 let ticks = sel4::timestamp().wrapping_sub(received_at);
                 if let Some(floor) = &mut self.floor {
                     floor.handled(ticks);
@@ -230,7 +223,7 @@ impl Session {
                 Ok(fault) => self.fault(client, fault),
                 Err(_) if message.info.label() == label::ADVISE => self.advise(client, message),
                 Err(_) if message.info.label() == label::ARGUMENT => Some(self.argument(client, message)),
-                Err(_) => Some(Reply::status(UNKNOWN_CALL)),
+                Err(_) => Some(Reply::Status(UNKNOWN_CALL)),
             },
         }
     }
@@ -298,7 +291,7 @@ impl Session {
                     return None;
                 }
                 record.last_spurious = spurious.then_some(this);
-                Some(Reply::fault(Served { class: resolution.class, kernel_entries, kernel_ticks }))
+                Some(Reply::Fault(Served { class: resolution.class, kernel_entries, kernel_ticks }))
             }
             Err(refusal) => {
                 self.costs.unanswered(kernel_entries);
@@ -355,13 +348,7 @@ impl Session {
                         });
                         floor.probe_once(&mut self.platform, client, name, clear);
                     }
-                    return Some(Reply {
-                        status: 0,
-                        served: None,
-                        resume: false,
-                        data: None,
-                        registers: Some(registers),
-                    });
+                    return Some(Reply::Registers(registers));
                 }
                 sel4::debug_println!(
                     "[pager] stopped {name}: exception at {:#x} (ip {:#x}): user exception, vector {} ({}, \
@@ -422,7 +409,7 @@ impl Session {
         if let Some(recorder) = &mut self.clients.recorder {
             recorder.push(record);
         }
-        Some(Reply { status: 0, served: None, resume: true, data: None, registers: None })
+        Some(Reply::Resume)
     }
 
     /// In recording mode, queues the fault's trace record (its ticks come with the reply) and lets
@@ -448,11 +435,11 @@ impl Session {
         let count = message.registers[0];
         let words = count.div_ceil(8);
         if count > PRINT_LIMIT as u64 || message.info.length() < 1 + words {
-            return Reply::status(UNKNOWN_CALL);
+            return Reply::Status(UNKNOWN_CALL);
         }
         let name = self.name(client);
         let Some(record) = self.clients.record_mut(client) else {
-            return Reply::status(UNKNOWN_CALL);
+            return Reply::Status(UNKNOWN_CALL);
         };
         for word in 0..words as usize {
             let bytes = message.message_register(1 + word).to_le_bytes();
@@ -470,13 +457,13 @@ impl Session {
                 }
             }
         }
-        Reply::status(count)
+        Reply::Status(count)
     }
 
     /// The argument call: the app's argument's length, and 24 of its bytes from the offset in MR0.
     fn argument(&mut self, client: ClientId, message: &Received) -> Reply {
         let Some(record) = self.clients.record(client) else {
-            return Reply::status(UNKNOWN_CALL);
+            return Reply::Status(UNKNOWN_CALL);
         };
         let argument = record.launch.app.argument();
         let offset = usize::try_from(message.registers[0]).unwrap_or(usize::MAX).min(argument.len());
@@ -486,20 +473,14 @@ impl Session {
             bytes[..piece.len()].copy_from_slice(piece);
             *word = u64::from_le_bytes(bytes);
         }
-        Reply {
-            status: argument.len() as u64,
-            served: None,
-            resume: false,
-            data: Some(words),
-            registers: None,
-        }
+        Reply::Data(argument.len() as u64, words)
     }
 
     fn share(&mut self, client: ClientId, message: &Received) -> Reply {
         let [address, at, instance, name_length] = message.registers;
         let words = name_length.div_ceil(8);
         if name_length > bootimage::NAME_LENGTH as u64 || message.info.length() < 4 + words {
-            return Reply::status(share_status::NO_DESTINATION);
+            return Reply::Status(share_status::NO_DESTINATION);
         }
         let mut name = [0u8; bootimage::NAME_LENGTH];
         for word in 0..words as usize {
@@ -508,14 +489,14 @@ impl Session {
             name[word * 8..word * 8 + take].copy_from_slice(&bytes[..take]);
         }
         let Ok(name) = core::str::from_utf8(&name[..name_length as usize]) else {
-            return Reply::status(share_status::NO_DESTINATION);
+            return Reply::Status(share_status::NO_DESTINATION);
         };
         let Some(destination) = self.clients.find(name, instance) else {
-            return Reply::status(share_status::NO_DESTINATION);
+            return Reply::Status(share_status::NO_DESTINATION);
         };
         // Consent comes from the manifest (`share_to`), never from the destination at run time.
         if !self.clients.may_share(client, name) {
-            return Reply::status(share_status::NOT_PERMITTED);
+            return Reply::Status(share_status::NOT_PERMITTED);
         }
         // A share over the destination's IPC buffer page (a reserved area) does not fit.
         let status = match self.pager.share(client, address, destination, at) {
@@ -537,7 +518,7 @@ impl Session {
             Err(ShareError::Area(_)) => share_status::DOES_NOT_FIT,
             Err(ShareError::TooManySharedObjects) => share_status::TOO_MANY_SHARED,
         };
-        Reply::status(status)
+        Reply::Status(status)
     }
 
     /// The advise call: MR0 start, MR1 length, MR2 advice. Its answer has two words, the status
