@@ -185,6 +185,7 @@ impl Session {
             self.tick();
             return None;
         }
+        let recording = self.clients.recorder.is_some();
         // The record is looked up once here; a VM fault's count is kept with it.
         let found = client::client_of_badge(message.badge)
             .and_then(|c| self.clients.record_mut(c).map(|record| (c, record)));
@@ -202,12 +203,26 @@ impl Session {
             // The fetch of the client's first instruction: it runs once this fault is served.
             let first_instruction = record.faults == 0 && vm.ip == vm.address;
             record.faults += 1;
-            let started = if first_instruction { sel4::timestamp() } else { 0 };
-            let reply = self.vm_fault(client, vm);
-            if first_instruction {
-                self.first_fetch_served(client, started);
+            // One test for what is off the common path: timing a first instruction's fetch, and a
+            // recording, which sees every fault.
+            if first_instruction | recording {
+                return self.vm_fault_observed(client, vm, first_instruction);
             }
-            return reply;
+            // The common path, inline, with the record looked up above kept for the spurious test.
+            self.vm_faults += 1;
+            let access = crate::platform::pager_access(vm.access());
+            let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
+            let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
+            let result = self.pager.handle_fault(&mut self.platform, client, fault);
+            let kernel_entries = self.platform.kernel_entries() - before;
+            let kernel_ticks = self.platform.kernel_ticks() - ticks_before;
+            return match result {
+                Ok(resolution) if resolution.class != FaultClass::Spurious => {
+                    record.last_spurious = None;
+                    Some(Reply::Fault(Served { class: resolution.class, kernel_entries, kernel_ticks }))
+                }
+                result => self.settle(client, vm, result, kernel_entries, kernel_ticks),
+            };
         }
         match message.info.label() {
             label::EXIT => {
@@ -249,11 +264,23 @@ impl Session {
         self.clients.end(&mut self.pager, &mut self.platform, client, ending);
     }
 
-    /// Serves a VM fault (the fault path; its measured part is the pager's code per fault).
-    #[inline(always)]
+    /// Serves a VM fault off the common path: the fault on a client's first instruction (timed for
+    /// the timeline's `first_fetch_ticks`) or any fault while recording. Its record counted the
+    /// fault already.
+    #[cold]
+    #[inline(never)]
+    fn vm_fault_observed(&mut self, client: ClientId, vm: VmFault, first_instruction: bool) -> Option<Reply> {
+        let started = if first_instruction { sel4::timestamp() } else { 0 };
+        let reply = self.vm_fault(client, vm);
+        if first_instruction {
+            self.first_fetch_served(client, started);
+        }
+        reply
+    }
+
+    /// Serves a VM fault as the common path in [`Session::dispatch`] does, and lets a recording see
+    /// it.
     fn vm_fault(&mut self, client: ClientId, vm: VmFault) -> Option<Reply> {
-        // A client's name is looked up only to report it stopped, off the common path. Its record
-        // counted the fault already.
         self.vm_faults += 1;
         let access = crate::platform::pager_access(vm.access());
         let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
@@ -270,6 +297,21 @@ impl Session {
         if self.clients.recorder.is_some() {
             self.record_fault(client, fault, result.as_ref().ok(), kernel_entries);
         }
+        self.settle(client, vm, result, kernel_entries, kernel_ticks)
+    }
+
+    /// The reply to a VM fault the pager handled: a spurious one is served unless it repeats the
+    /// client's last (then the client is stopped, as one the pager refused). A client's name is
+    /// looked up only to report it stopped.
+    #[inline(never)]
+    fn settle(
+        &mut self,
+        client: ClientId,
+        vm: VmFault,
+        result: Result<pager::FaultResolution, pager::FaultRefusal>,
+        kernel_entries: u64,
+        kernel_ticks: u64,
+    ) -> Option<Reply> {
         match result {
             Ok(resolution) => {
                 let spurious = resolution.class == FaultClass::Spurious;
@@ -281,6 +323,7 @@ impl Session {
                 if spurious && record.last_spurious == Some(this) {
                     self.costs.unanswered(kernel_entries);
                     let name = self.name(client);
+                    let access = crate::platform::pager_access(vm.access());
                     sel4::debug_println!(
                         "[pager] stopped {name}: {access} at {:#x} (ip {:#x}): repeated fault on a page \
                                  already mapped for this access",
@@ -327,12 +370,7 @@ impl Session {
                     first_instruction = record.faults == 0 && vm.ip == vm.address;
                     record.faults += 1;
                 }
-                let started = if first_instruction { sel4::timestamp() } else { 0 };
-                let reply = self.vm_fault(client, vm);
-                if first_instruction {
-                    self.first_fetch_served(client, started);
-                }
-                reply
+                self.vm_fault_observed(client, vm, first_instruction)
             }
             Fault::UserException(exception) => {
                 let name = self.name(client);
