@@ -158,16 +158,14 @@ impl Session {
             }
             let received_at = sel4::timestamp();
             reply = self.dispatch(&message);
+            // Stamped before the reply is looked at, so that nothing of keeping its cost is in it.
+            let ticks = sel4::timestamp().wrapping_sub(received_at);
             if let Some(Reply::Fault(served)) = reply {
-                let ticks = sel4::timestamp().wrapping_sub(received_at);
                 let address =
                     VmFault::from_registers(message.info, message.registers).map_or(0, |vm| vm.address);
                 replying = Some((served, ticks, message.badge, address));
-            } else if let Some(Reply::Registers(_)) = reply {
-                let ticks = sel4::timestamp().wrapping_sub(received_at);
-                if let Some(floor) = &mut self.floor {
-                    floor.handled(ticks);
-                }
+            } else if let (Some(Reply::Registers(_)), Some(floor)) = (reply, &mut self.floor) {
+                floor.handled(ticks);
             }
             // Outside every measured interval: after the ticks above, before the entries below.
             if let Some(recorder) = &mut self.clients.recorder {
