@@ -423,6 +423,9 @@ impl Sel4Platform {
         })
     }
 
+    /// Inline: it is the fault path's `Page_Map` (through `map_page`), which would otherwise pay a
+    /// call of its own around the kernel's.
+    #[inline(always)]
     fn map(&mut self, client: ClientId, frame: Frame, vaddr: u64, rights: Rights) -> Result<(), MapError> {
         let pml4 = self.pml4(client).ok_or(MapError::Kernel(KernelError::NoAddressSpace(client)))?;
         let cap_rights = if rights.write { CapRights::READ_WRITE } else { CapRights::READ };
