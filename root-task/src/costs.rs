@@ -18,7 +18,7 @@
 
 use alloc::vec::Vec;
 
-use pager::{FaultClass, FrameContent};
+use pager::{FaultClass, FrameContent, FrameRef};
 
 /// Faults per class whose pager ticks are kept for the median.
 pub const SAMPLE_LIMIT: usize = 4096;
@@ -180,6 +180,9 @@ mod marks {
 #[derive(Clone, Copy, Debug)]
 pub struct Served {
     pub class: FaultClass,
+    /// The frame that now backs the page: a zero fill's pool frame with a second reference went
+    /// into a shared pagemap too (`shared-first`).
+    pub frame: FrameRef,
     /// Kernel entries (the pager's calls for it, then its reply's) and the ticks of the pager's.
     pub kernel_entries: u64,
     pub kernel_ticks: u64,
@@ -188,9 +191,10 @@ pub struct Served {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pager::PoolFrame;
 
     fn served(class: FaultClass, kernel_entries: u64) -> Served {
-        Served { class, kernel_entries, kernel_ticks: 100 }
+        Served { class, frame: FrameRef::Pool(PoolFrame(0)), kernel_entries, kernel_ticks: 100 }
     }
 
     #[test]

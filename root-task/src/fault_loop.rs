@@ -16,7 +16,7 @@
 //! the platform.
 
 use abi::{advise_status, label, share_status, PRINT_LIMIT, UNKNOWN_CALL};
-use pager::{Advice, AdviseError, ClientId, FaultClass, Pager, ShareError};
+use pager::{Advice, AdviseError, ClientId, FaultClass, FrameRef, Pager, ShareError};
 use sel4::{Endpoint, Fault, MessageInfo, Received, VmFault};
 
 use crate::client;
@@ -144,16 +144,17 @@ impl Session {
     /// Serves messages until no client is left.
     pub fn run(&mut self) {
         let mut reply: Option<Reply> = None;
-        // A served fault whose reply is the next kernel entry, with its ticks up to that reply and
-        // its message's badge and fault address (which area it was in, for its cost class).
-        let mut replying: Option<(Served, u64, u64, u64)> = None;
+        // A served fault whose reply is the next kernel entry, with its ticks up to that reply.
+        let mut replying: Option<(Served, u64)> = None;
         while self.clients.live() > 0 {
             let before = self.platform.kernel_entries();
             let message = self.platform.receive(self.endpoint, reply.take().map(Reply::message));
-            if let Some((mut served, ticks, badge, address)) = replying.take() {
+            if let Some((mut served, ticks)) = replying.take() {
                 served.kernel_entries += self.platform.kernel_entries() - before;
+                // A zero fill's frame held by the pagemap too: a shared area's first touch. Read
+                // here, on the next fault's path but outside its measured part: one lookup.
                 let into_pagemap = served.class == FaultClass::NewFrame(pager::FrameContent::Zero)
-                    && self.in_shared_area(badge, address);
+                    && matches!(served.frame, FrameRef::Pool(frame) if self.pager.frame_references(frame) > 1);
                 self.costs.record(served, ticks, into_pagemap);
             }
             let received_at = sel4::timestamp();
@@ -161,15 +162,13 @@ impl Session {
             // Stamped before the reply is looked at, so that nothing of keeping its cost is in it.
             let ticks = sel4::timestamp().wrapping_sub(received_at);
             if let Some(Reply::Fault(served)) = reply {
-                let address =
-                    VmFault::from_registers(message.info, message.registers).map_or(0, |vm| vm.address);
-                replying = Some((served, ticks, message.badge, address));
+                replying = Some((served, ticks));
             } else if let (Some(Reply::Registers(_)), Some(floor)) = (reply, &mut self.floor) {
                 floor.handled(ticks);
             }
             // Outside every measured interval: after the ticks above, before the entries below.
             if let Some(recorder) = &mut self.clients.recorder {
-                if let Some((_, ticks, ..)) = replying {
+                if let Some((_, ticks)) = replying {
                     recorder.set_last_ticks(ticks);
                 }
                 recorder.drain();
@@ -217,7 +216,12 @@ impl Session {
             return match result {
                 Ok(resolution) if resolution.class != FaultClass::Spurious => {
                     record.last_spurious = None;
-                    Some(Reply::Fault(Served { class: resolution.class, kernel_entries, kernel_ticks }))
+                    Some(Reply::Fault(Served {
+                        class: resolution.class,
+                        frame: resolution.frame,
+                        kernel_entries,
+                        kernel_ticks,
+                    }))
                 }
                 result => self.settle(client, vm, result, kernel_entries, kernel_ticks),
             };
@@ -239,16 +243,6 @@ impl Session {
                 Err(_) => Some(Reply::Status(UNKNOWN_CALL)),
             },
         }
-    }
-
-    /// Whether `address` lies in a shared area of the client `badge` names: a zero fill there went
-    /// into the area's pagemap (its cost class is `shared-first`). Asked after the reply, outside
-    /// every measured interval, with the pager as it was when the fault was served.
-    fn in_shared_area(&self, badge: u64, address: u64) -> bool {
-        let client = client::client_of_badge(badge).and_then(|client| self.pager.client(client));
-        client.is_some_and(|c| {
-            c.areas().iter().any(|a| a.shared().is_some() && (a.base()..a.end()).contains(&address))
-        })
     }
 
     fn name(&self, client: ClientId) -> Name<'static> {
@@ -332,7 +326,12 @@ impl Session {
                     return None;
                 }
                 record.last_spurious = spurious.then_some(this);
-                Some(Reply::Fault(Served { class: resolution.class, kernel_entries, kernel_ticks }))
+                Some(Reply::Fault(Served {
+                    class: resolution.class,
+                    frame: resolution.frame,
+                    kernel_entries,
+                    kernel_ticks,
+                }))
             }
             Err(refusal) => {
                 self.costs.unanswered(kernel_entries);
