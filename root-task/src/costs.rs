@@ -37,11 +37,10 @@ pub struct ClassCost {
     pub ticks_max: u64,
     /// The part of `ticks` spent inside the pager's kernel calls (the reply not included).
     pub kernel_ticks: u64,
-    /// The ticks of the first [`SAMPLE_LIMIT`] faults.
-    samples: Vec<u64>,
-    /// Of the same faults, the ticks in the pager's own code: less its kernel calls and the
-    /// timing of them.
-    code_samples: Vec<u64>,
+    /// The ticks of the first [`SAMPLE_LIMIT`] faults, and of them the ticks in the pager's own
+    /// code: less its kernel calls and the timing of them. One push per fault: the record is on
+    /// the next fault's path.
+    samples: Vec<(u64, u64)>,
 }
 
 impl ClassCost {
@@ -56,27 +55,26 @@ impl ClassCost {
         self.kernel_ticks += kernel_ticks;
         self.kernel_entries += kernel_entries;
         if self.samples.len() < SAMPLE_LIMIT {
-            self.samples.push(ticks);
             // Every entry but the reply's was a timed call.
             let timing = kernel_entries.saturating_sub(1) * timing_overhead;
-            self.code_samples.push(ticks.saturating_sub(kernel_ticks + timing));
+            self.samples.push((ticks, ticks.saturating_sub(kernel_ticks + timing)));
         }
     }
 
     /// The median ticks of the kept samples (the upper one of an even count); 0 with none.
     pub fn ticks_median(&self) -> u64 {
-        median(&self.samples)
+        median(self.samples.iter().map(|&(ticks, _)| ticks))
     }
 
     /// The median ticks in the pager's own code (kernel calls and their timing left out).
     pub fn code_ticks_median(&self) -> u64 {
-        median(&self.code_samples)
+        median(self.samples.iter().map(|&(_, code)| code))
     }
 }
 
 /// The median of `samples` (the upper one of an even count); 0 with none.
-fn median(samples: &[u64]) -> u64 {
-    let mut sorted = samples.to_vec();
+fn median(samples: impl Iterator<Item = u64>) -> u64 {
+    let mut sorted: Vec<u64> = samples.collect();
     sorted.sort_unstable();
     sorted.get(sorted.len() / 2).copied().unwrap_or(0)
 }
@@ -118,16 +116,33 @@ impl FaultCosts {
     /// the reply's. `into_pagemap`: the fault's frame went into a shared area's pagemap, so a zero
     /// fill is a `shared-first`.
     pub fn record(&mut self, served: Served, ticks: u64, into_pagemap: bool) {
-        let index = if into_pagemap && served.class == FaultClass::NewFrame(FrameContent::Zero) {
-            Some(Self::SHARED_FIRST)
-        } else {
-            Self::CLASSES.iter().position(|(c, _)| *c == served.class)
+        let index = match Self::index(served.class) {
+            2 if into_pagemap => Self::SHARED_FIRST,
+            index => index,
         };
-        if let Some(index) = index {
-            // After the fault's reply, outside every measured interval: the class for the profiler.
-            (marks::ALL[index])();
-            let overhead = self.timing_overhead;
-            self.classes[index].record(ticks, served.kernel_entries, served.kernel_ticks, overhead);
+        // After the fault's reply, outside every measured interval: the class for the profiler.
+        (marks::ALL[index])();
+        let overhead = self.timing_overhead;
+        self.classes[index].record(ticks, served.kernel_entries, served.kernel_ticks, overhead);
+    }
+
+    /// Where `class` is in [`FaultCosts::CLASSES`] (a zero fill's first place, `zero`): a match,
+    /// not a search, since the record is on the next fault's path.
+    fn index(class: FaultClass) -> usize {
+        match class {
+            FaultClass::ImageFrame => 0,
+            FaultClass::NewFrame(FrameContent::Copy) => 1,
+            FaultClass::NewFrame(FrameContent::Zero) => 2,
+            FaultClass::NewFrame(FrameContent::Mixed) => 4,
+            FaultClass::SharedHit => 5,
+            FaultClass::Spurious => 6,
+            FaultClass::Large => 7,
+            FaultClass::ZeroShared => 8,
+            FaultClass::Upgrade => 9,
+            FaultClass::CowCopy => 10,
+            FaultClass::RefaultSoft => 11,
+            FaultClass::RefaultStore => 12,
+            FaultClass::Dirty => 13,
         }
     }
 
@@ -255,5 +270,15 @@ mod tests {
         assert_eq!((costs.classes[2].faults, costs.classes[2].ticks), (1, 3000));
         assert_eq!((costs.classes[3].faults, costs.classes[3].ticks), (2, 8100));
         assert_eq!(costs.classes[1].faults, 1);
+    }
+
+    #[test]
+    fn every_class_is_recorded_in_its_own_place() {
+        for (index, (class, name)) in FaultCosts::CLASSES.iter().enumerate() {
+            if index == FaultCosts::SHARED_FIRST {
+                continue;
+            }
+            assert_eq!(FaultCosts::index(*class), index, "{name}");
+        }
     }
 }

@@ -90,6 +90,12 @@ struct Sites {
 struct Sample {
     pcs: Vec<u64>,
     timed_calls: u64,
+    /// The root task's instructions in the whole stretch of the fault's message, from the receive
+    /// that brought it to the `ReplyRecv` that answers it, timed calls included: its part of the
+    /// client's round trip.
+    stretch: u64,
+    /// The PCs of that stretch.
+    stretch_pcs: Vec<u64>,
 }
 
 /// The faults of one class.
@@ -99,6 +105,10 @@ struct ClassProfile {
     counts: HashMap<u64, u64>,
     /// Per fault: instructions counted, and timed calls.
     totals: Vec<(u64, u64)>,
+    /// Per fault: the root task's instructions in its message's whole stretch.
+    stretches: Vec<u64>,
+    /// The stretches' instructions by PC.
+    stretch_counts: HashMap<u64, u64>,
 }
 
 /// Follows the root task through the exec log and keeps each fault's measured instructions.
@@ -119,6 +129,8 @@ struct Tracker<'a> {
     /// and stretches that ended without their second stamp (an app call).
     unclassified: u64,
     unfinished: u64,
+    /// The root task's instructions since its last receive returned.
+    stretch: Vec<u64>,
 }
 
 impl<'a> Tracker<'a> {
@@ -135,6 +147,7 @@ impl<'a> Tracker<'a> {
             classes: BTreeMap::new(),
             unclassified: 0,
             unfinished: 0,
+            stretch: Vec::new(),
         }
     }
 
@@ -153,9 +166,15 @@ impl<'a> Tracker<'a> {
             self.after_kernel = false;
             self.in_root = in_text && (sites.resumes.contains(&pc) || self.root_interrupted);
             if self.in_root && sites.receives.contains(&pc) {
-                // A new message: a measured part still open never reached its reply stamp.
+                // A new message: a measured part still open never reached its reply stamp, and
+                // the last fault's stretch is complete.
                 if self.measuring.take().is_some() {
                     self.unfinished += 1;
+                }
+                let stretch = core::mem::take(&mut self.stretch);
+                if let Some(sample) = &mut self.pending {
+                    sample.stretch = stretch.len() as u64;
+                    sample.stretch_pcs = stretch;
                 }
             }
         }
@@ -163,6 +182,7 @@ impl<'a> Tracker<'a> {
             return;
         }
         self.last_root_pc = pc;
+        self.stretch.push(pc);
         if let Some(class) = sites.marks.get(&pc) {
             if let Some(sample) = self.pending.take() {
                 self.keep(class, sample);
@@ -203,6 +223,10 @@ impl<'a> Tracker<'a> {
         }
         profile.faults += 1;
         profile.totals.push((sample.pcs.len() as u64, sample.timed_calls));
+        profile.stretches.push(sample.stretch);
+        for pc in sample.stretch_pcs {
+            *profile.stretch_counts.entry(pc).or_default() += 1;
+        }
         for pc in sample.pcs {
             *profile.counts.entry(pc).or_default() += 1;
         }
@@ -451,17 +475,21 @@ fn report(
         let mut less_timing: Vec<u64> =
             profile.totals.iter().map(|&(total, calls)| total.saturating_sub(calls * overhead)).collect();
         let mean_total = totals.iter().sum::<u64>() as f64 / faults;
+        let mut stretches = profile.stretches.clone();
         let calls = profile.totals.iter().map(|&(_, calls)| calls).sum::<u64>() as f64 / faults;
         let _ = writeln!(
             out,
             "## {class}\n\n{} faults; per fault {:.1} instructions (mean), median {}; {:.2} timed calls. \
              Less {overhead} per timed call: median {} against the bench's `pager_code_median` {bench_median} \
-             in the same run.\n",
+             in the same run. The root task's whole stretch per fault (receive to reply, its timed \
+             calls' own instructions and the last fault's cost record included: its part of the \
+             client's round trip): median {}.\n",
             profile.faults,
             mean_total,
             median(&mut totals),
             calls,
             median(&mut less_timing),
+            median(&mut stretches),
         );
         let mut innermost = HashMap::new();
         let mut project = HashMap::new();
@@ -476,6 +504,14 @@ fn report(
             add(&mut crates, crate_of(own), *count);
             add(&mut outermost, chain.last().expect("not empty"), *count);
         }
+        let mut outside = HashMap::new();
+        for (pc, count) in &profile.stretch_counts {
+            let inside = profile.counts.get(pc).copied().unwrap_or(0);
+            let unknown = vec!["??".to_owned()];
+            let chain = frames.get(pc).filter(|f| !f.is_empty()).unwrap_or(&unknown);
+            add(&mut outside, project_function(chain), count.saturating_sub(inside));
+        }
+        outside.retain(|_, count| *count > 0);
         for (title, table, rows) in [
             ("innermost source function (inlined frames included)", &innermost, top),
             (
@@ -485,6 +521,12 @@ fn report(
             ),
             ("top-level function (the code it was compiled into)", &outermost, top),
             ("crate of the innermost project function", &crates, top),
+            (
+                "outside the measured part, in the stretch (timed calls' own instructions, the loop, \
+                 the last fault's cost record): innermost project function",
+                &outside,
+                top,
+            ),
         ] {
             let mut rows_sorted: Vec<(&String, &u64)> = table.iter().collect();
             rows_sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -507,16 +549,21 @@ fn report(
         }
         if let Some(name) = annotate {
             let mut listed: Vec<(&u64, &u64)> = profile
-                .counts
+                .stretch_counts
                 .iter()
                 .filter(|(pc, _)| frames.get(pc).and_then(|f| f.last()).is_some_and(|f| f.contains(name)))
                 .collect();
             listed.sort();
-            let _ = writeln!(out, "Instructions of `{name}` (per fault):\n\n```");
+            let _ = writeln!(
+                out,
+                "Instructions of `{name}`, per fault: in the measured part, then in the whole stretch:\n\n```"
+            );
             for (pc, count) in listed {
                 let instruction = tracker.sites.instructions.get(pc).map_or("?", String::as_str);
                 let source = frames.get(pc).and_then(|f| f.first()).map_or("??", String::as_str);
-                let _ = writeln!(out, "{pc:8x} {:6.2}  {instruction:40}  {source}", *count as f64 / faults);
+                let measured = profile.counts.get(pc).copied().unwrap_or(0) as f64 / faults;
+                let all = *count as f64 / faults;
+                let _ = writeln!(out, "{pc:8x} {measured:6.2} {all:6.2}  {instruction:40}  {source}");
             }
             let _ = writeln!(out, "```\n");
         }
@@ -598,7 +645,11 @@ pub fn run(workspace: &Workspace, arguments: &ProfileArguments) -> Result<()> {
         );
     }
     let addresses: Vec<u64> = {
-        let set: HashSet<u64> = tracker.classes.values().flat_map(|p| p.counts.keys().copied()).collect();
+        let set: HashSet<u64> = tracker
+            .classes
+            .values()
+            .flat_map(|p| p.stretch_counts.keys().chain(p.counts.keys()).copied())
+            .collect();
         let mut addresses: Vec<u64> = set.into_iter().collect();
         addresses.sort_unstable();
         addresses
@@ -722,6 +773,9 @@ mod tests {
         assert_eq!(zero.totals, vec![(5, 1)]);
         assert_eq!(zero.counts.get(&0x1031), None, "inside the timed call");
         assert_eq!(zero.counts[&0x1034], 1);
+        // Its stretch: 0x1002 .. 0x1000, the timed call's 0x1031 and 0x1032 included (12), counted
+        // when the next message's stretch began.
+        assert_eq!(zero.stretches, vec![12]);
         // An interrupt inside the root task's code resumes it; the second fault's class comes next.
         run(&mut tracker, &[0x1002, 0x1060, 0x1010, 0x1011, 0xf000, 0x1012, 0x1020, 0x1000, 0xf000]);
         assert_eq!(tracker.classes["image"].totals, vec![(2, 0)]);
