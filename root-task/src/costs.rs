@@ -44,6 +44,7 @@ pub struct ClassCost {
 }
 
 impl ClassCost {
+    #[inline(always)]
     fn record(&mut self, ticks: u64, kernel_entries: u64, kernel_ticks: u64, timing_overhead: u64) {
         let first = self.faults == 0;
         self.ticks_min = if first { ticks } else { self.ticks_min.min(ticks) };
@@ -115,15 +116,23 @@ impl FaultCosts {
     /// Records a served fault that took `ticks` from arrival to reply; its kernel entries include
     /// the reply's. `into_pagemap`: the fault's frame went into a shared area's pagemap, so a zero
     /// fill is a `shared-first`.
+    /// Inline: it runs on the next fault's path (after that fault's arrival, before its stamp).
+    #[inline(always)]
     pub fn record(&mut self, served: Served, ticks: u64, into_pagemap: bool) {
         let index = match Self::index(served.class) {
             2 if into_pagemap => Self::SHARED_FIRST,
             index => index,
         };
-        // After the fault's reply, outside every measured interval: the class for the profiler.
-        (marks::ALL[index])();
+        // After the fault's reply, outside every measured interval; through the class's own
+        // function, for the profiler.
         let overhead = self.timing_overhead;
-        self.classes[index].record(ticks, served.kernel_entries, served.kernel_ticks, overhead);
+        (marks::ALL[index])(
+            &mut self.classes[index],
+            ticks,
+            served.kernel_entries,
+            served.kernel_ticks,
+            overhead,
+        );
     }
 
     /// Where `class` is in [`FaultCosts::CLASSES`] (a zero fill's first place, `zero`): a match,
@@ -157,20 +166,26 @@ impl FaultCosts {
     }
 }
 
-/// One empty function per class, in [`FaultCosts::CLASSES`] order, called as a fault of that
-/// class is recorded: `cargo xtask profile` (xtask/src/profile.rs) reads a fault's class from the
-/// one of these its record runs, by symbol, in QEMU's log of executed instructions. Each keeps a
-/// different string, so no two are folded into one.
+/// One recording function per class, in [`FaultCosts::CLASSES`] order, each the whole of
+/// [`ClassCost::record`]: `cargo xtask profile` (xtask/src/profile.rs) reads a fault's class from
+/// the one its record runs, by symbol, in QEMU's log of executed instructions, at no cost beyond
+/// the call the record takes anyway. Each keeps a different string, so no two are folded into one.
 mod marks {
+    use super::ClassCost;
+
+    /// A class's record: the cost, then ticks, kernel entries, kernel ticks and timing overhead.
+    pub type Record = fn(&mut ClassCost, u64, u64, u64, u64);
+
     macro_rules! marks {
         ($($name:ident),*) => {
             $(
                 #[inline(never)]
-                pub fn $name() {
+                pub fn $name(cost: &mut ClassCost, ticks: u64, entries: u64, kernel_ticks: u64, overhead: u64) {
                     core::hint::black_box(stringify!($name));
+                    cost.record(ticks, entries, kernel_ticks, overhead);
                 }
             )*
-            pub const ALL: [fn(); 14] = [$($name),*];
+            pub const ALL: [Record; 14] = [$($name),*];
         };
     }
     marks!(

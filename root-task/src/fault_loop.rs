@@ -197,12 +197,13 @@ impl Session {
         // The common message first, read from the registers it came in: a VM fault needs no
         // `Fault` built (the enum is as large as its largest case) and no out-of-line decoding.
         if let Some(vm) = sel4::VmFault::from_registers(message.info, message.registers) {
-            // The fetch of the client's first instruction: it runs once this fault is served.
-            let first_instruction = record.faults == 0 && vm.ip == vm.address;
+            // One test for what is off the common path: a client's first fault (which may be the
+            // fetch of its first instruction, timed), and a recording, which sees every fault.
+            let first = record.faults == 0;
             record.faults += 1;
-            // One test for what is off the common path: timing a first instruction's fetch, and a
-            // recording, which sees every fault.
-            if first_instruction | recording {
+            if first | recording {
+                // The fetch of the client's first instruction: it runs once this fault is served.
+                let first_instruction = first && vm.ip == vm.address;
                 return self.vm_fault_observed(client, vm, first_instruction);
             }
             // The common path, inline, with the record looked up above kept for the spurious test.
