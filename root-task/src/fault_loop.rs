@@ -77,6 +77,8 @@ pub struct Session {
     timer: Option<crate::timer::Timer>,
     /// The kernel's floor, measured when the image has a floor client ([`crate::floor`]).
     floor: Option<Floor>,
+    /// `clients.recorder` is there: one flag for the fault path to test.
+    recording: bool,
 }
 
 impl Session {
@@ -91,7 +93,8 @@ impl Session {
         let mut platform = platform;
         let mut costs = FaultCosts::default();
         costs.timing_overhead = platform.timing_overhead();
-        Self { pager, platform, endpoint, clients, vm_faults: 0, costs, timer, floor: None }
+        let recording = clients.recorder.is_some();
+        Self { pager, platform, endpoint, clients, vm_faults: 0, costs, timer, floor: None, recording }
     }
 
     /// Measures the kernel's floor with `floor` (an image with a `bench_floor` app).
@@ -128,6 +131,7 @@ impl Session {
     /// Turns recording on (`cargo xtask trace`): every launch, fault, share and end is streamed.
     pub fn record(&mut self, window: u16) {
         self.clients.recorder = Some(recorder::Recorder::new(window));
+        self.recording = true;
     }
 
     /// Ends the trace with its end line, when recording.
@@ -182,7 +186,7 @@ impl Session {
             self.tick();
             return None;
         }
-        let recording = self.clients.recorder.is_some();
+        let recording = self.recording;
         // The record is looked up once here; a VM fault's count is kept with it.
         let found = client::client_of_badge(message.badge)
             .and_then(|c| self.clients.record_mut(c).map(|record| (c, record)));
