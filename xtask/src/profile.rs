@@ -49,6 +49,10 @@ pub struct ProfileArguments {
     /// contains this, with its count per fault and innermost source function.
     #[arg(long)]
     annotate: Option<String>,
+    /// Also list, per class, where the functions whose symbol contains this are called from
+    /// (`memcpy`, `__rust_alloc`): the instruction before each entry, by source function.
+    #[arg(long)]
+    callers: Option<String>,
     /// Seconds before QEMU is stopped.
     #[arg(long, default_value_t = 900)]
     timeout: u64,
@@ -83,6 +87,8 @@ struct Sites {
     marks: HashMap<u64, String>,
     /// The root task's instructions, for `--annotate`.
     instructions: HashMap<u64, String>,
+    /// Entry addresses of the functions `--callers` names.
+    callees: HashSet<u64>,
 }
 
 /// One fault's measured instructions.
@@ -109,6 +115,8 @@ struct ClassProfile {
     stretches: Vec<u64>,
     /// The stretches' instructions by PC.
     stretch_counts: HashMap<u64, u64>,
+    /// Calls of the `--callers` functions, by the PC before their entry.
+    callers: HashMap<u64, u64>,
 }
 
 /// Follows the root task through the exec log and keeps each fault's measured instructions.
@@ -224,6 +232,11 @@ impl<'a> Tracker<'a> {
         profile.faults += 1;
         profile.totals.push((sample.pcs.len() as u64, sample.timed_calls));
         profile.stretches.push(sample.stretch);
+        for pair in sample.stretch_pcs.windows(2) {
+            if self.sites.callees.contains(&pair[1]) {
+                *profile.callers.entry(pair[0]).or_default() += 1;
+            }
+        }
         for pc in sample.stretch_pcs {
             *profile.stretch_counts.entry(pc).or_default() += 1;
         }
@@ -547,6 +560,21 @@ fn report(
             }
             out.push('\n');
         }
+        if !profile.callers.is_empty() {
+            let mut by_function = HashMap::new();
+            for (pc, count) in &profile.callers {
+                let unknown = vec!["??".to_owned()];
+                let chain = frames.get(pc).filter(|f| !f.is_empty()).unwrap_or(&unknown);
+                add(&mut by_function, project_function(chain), *count);
+            }
+            let mut rows: Vec<(&String, &u64)> = by_function.iter().collect();
+            rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let _ = writeln!(out, "| calls of the `--callers` functions, from | per fault |\n|---|---:|");
+            for (name, count) in rows.iter().take(top) {
+                let _ = writeln!(out, "| `{}` | {:.2} |", name.replace('|', "\\|"), **count as f64 / faults);
+            }
+            out.push('\n');
+        }
         if let Some(name) = annotate {
             let mut listed: Vec<(&u64, &u64)> = profile
                 .stretch_counts
@@ -575,7 +603,15 @@ pub fn run(workspace: &Workspace, arguments: &ProfileArguments) -> Result<()> {
     let root_task = root_task::build(workspace)?;
     let (_, image) = crate::compose_manifest(workspace, &root_task, &arguments.manifest)?;
     host_setup::ensure_qemu(workspace)?;
-    let sites = sites(&image.root_task, &image.kernel)?;
+    let mut sites = sites(&image.root_task, &image.kernel)?;
+    if let Some(name) = &arguments.callers {
+        let symbols = nm_symbols(&tool("nm", &["-C", &image.root_task.to_string_lossy()], None)?);
+        sites.callees =
+            symbols.iter().filter(|(_, symbol)| symbol.contains(name.as_str())).map(|(a, _)| *a).collect();
+        if sites.callees.is_empty() {
+            bail!("no function of the root task is named like {name}");
+        }
+    }
     let directory = workspace.target_directory.join("profile");
     std::fs::create_dir_all(&directory).with_context(|| format!("cannot create {}", directory.display()))?;
     let serial_path = directory.join(format!("{}.serial.log", image.name));
