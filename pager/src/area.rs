@@ -4,8 +4,10 @@ use alloc::collections::BTreeMap;
 
 use crate::elf::Segment;
 use crate::evict::EvictCounts;
+use crate::fault::Access;
 use crate::policy::{AreaPolicy, Mode};
 use crate::resident::ResidentPages;
+use crate::seed::{Image, SeedPages};
 use crate::stats::FaultCounts;
 use crate::{
     page_align_up, CopySlot, ImageId, LargeFrame, Rights, SharedId, LARGE_PAGE_SIZE, PAGES_PER_LARGE_PAGE,
@@ -82,6 +84,14 @@ pub struct Area {
     /// Some pages may be mapped read-only first (zero-page or cow, in an area no pagemap shares):
     /// the one flag the fault path reads before it looks at the rules.
     pub(crate) read_only_first: bool,
+    /// The fault path's plain case for this area: no page read-only first and no fault-around
+    /// in its rules, so a fault is one resolution by the seed's cases (`Pager::handle_fault`).
+    pub(crate) plain: bool,
+    /// The seed's common cases for this area's pages, worked out when it was made.
+    pub(crate) seed: SeedPages,
+    /// The accesses a fault here may make ([`Access::bit`]): `check_access`'s answer worked out
+    /// once, so the fault path tests one bit and asks it only to name a refusal.
+    pub(crate) accesses: u8,
     /// Pages after a faulting one to map as well, when an advise call set it (sequential or
     /// random); `None` leaves it to the policy.
     pub(crate) fault_around: Option<u32>,
@@ -94,8 +104,27 @@ pub struct Area {
 }
 
 impl Area {
-    pub(crate) fn new(base: u64, end: u64, rights: Rights, backend: Backend, kind: AreaKind) -> Self {
+    /// An area of `kind` from `base` to `end` backed by `backend` (whose image, if any, is in
+    /// `images`), with the seed's rules.
+    pub(crate) fn new(
+        base: u64,
+        end: u64,
+        rights: Rights,
+        backend: Backend,
+        kind: AreaKind,
+        images: &[Image<'_>],
+    ) -> Self {
         Self {
+            seed: SeedPages::of(backend, images),
+            accesses: match backend {
+                Backend::Guard | Backend::Reserved => 0,
+                Backend::Segment { .. } | Backend::Anonymous => {
+                    let bit = |allowed: bool, access: Access| if allowed { access.bit() } else { 0 };
+                    Access::Read.bit()
+                        | bit(rights.write, Access::Write)
+                        | bit(rights.execute, Access::Execute)
+                }
+            },
             base,
             end,
             rights,
@@ -106,6 +135,7 @@ impl Area {
             faults: FaultCounts::default(),
             policy: AreaPolicy::SEED,
             read_only_first: false,
+            plain: true,
             fault_around: None,
             large: BTreeMap::new(),
             large_mapped: 0,
@@ -120,6 +150,7 @@ impl Area {
         let stand_in = |mode| matches!(mode, Mode::ZeroPage | Mode::Cow);
         self.read_only_first =
             self.shared.is_none() && (stand_in(policy.file.mode) || stand_in(policy.zero.mode));
+        self.plain = !self.read_only_first && policy.file.around | policy.zero.around == 0;
     }
 
     /// The policy in force.

@@ -17,6 +17,13 @@ pub enum Access {
     Execute,
 }
 
+impl Access {
+    /// This access's bit in a set of accesses (an area's `accesses`).
+    pub(crate) const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
 impl fmt::Display for Access {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -95,7 +95,30 @@ impl FrameTable {
     }
 
     /// Takes a frame with one reference, charged to `owner`, to be filled with `content`.
+    // The common case inline, the rest out of line: a zero fill (or mixed) takes a fresh frame while
+    // there is one, which is a compare and a store, not a call that pops a recycled frame only to
+    // push it back.
+    #[inline(always)]
     pub fn allocate(
+        &mut self,
+        kernel: &mut impl RetypeFrames,
+        owner: ClientId,
+        content: FrameContent,
+    ) -> Result<Allocation, AllocationError> {
+        let fresh = self.fresh as usize;
+        if content != FrameContent::Copy && fresh < self.records.len() {
+            self.fresh += 1;
+            self.records[fresh] = Some(FrameRecord { references: 1, owner: Some(owner), content });
+            self.in_use += 1;
+            return Ok(Allocation { frame: PoolFrame(fresh as u32), zeroed: true, windowed: false });
+        }
+        self.allocate_other(kernel, owner, content)
+    }
+
+    /// [`FrameTable::allocate`] past its common case: a copy (a recycled frame first), or no fresh
+    /// frame left (a recycled one, or a refill).
+    #[inline(never)]
+    fn allocate_other(
         &mut self,
         kernel: &mut impl RetypeFrames,
         owner: ClientId,
@@ -191,6 +214,8 @@ impl FrameTable {
     }
 
     /// Adds a reference to an allocated frame.
+    // Inline: a shared-pagemap hit takes one on every fault, and out of line it was a call.
+    #[inline]
     pub fn add_reference(&mut self, frame: PoolFrame) {
         let record = self.record_mut(frame);
         record.references += 1;

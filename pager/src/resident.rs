@@ -89,14 +89,16 @@ pub struct Vacancy {
     place: Place,
 }
 
+// Positions in 32 bits (a table has at most 2^20 leaves): a vacancy is 20 bytes, not 32, and the
+// fault path carries one across the kernel calls that map its page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Place {
     /// A new chunk, at this position in `chunks`.
-    Chunk(usize),
+    Chunk(u32),
     /// Dense leaf `dense[n]`, whose map bit for the page is clear.
-    Dense(usize),
+    Dense(u32),
     /// Chunk `chunks[c]`'s shared arrays, at this position.
-    Sparse(usize, usize),
+    Sparse(u32, u32),
 }
 
 /// A page's record.
@@ -154,26 +156,26 @@ impl ResidentPages {
     pub fn find(&self, index: u32) -> Result<ResidentPage, Vacancy> {
         let vacancy = |place| Vacancy { index, generation: self.generation, place };
         if (index >> LEAF_SHIFT) + 1 == self.last_leaf {
-            let n = self.last_dense as usize;
-            return match self.dense[n].get(index as usize % LEAF_PAGES) {
+            let n = self.last_dense;
+            return match self.dense[n as usize].get(index as usize % LEAF_PAGES) {
                 Some(entry) => Ok(entry.page()),
                 None => Err(vacancy(Place::Dense(n))),
             };
         }
         let c = match self.chunk_position(index) {
             Ok(c) => c,
-            Err(c) => return Err(vacancy(Place::Chunk(c))),
+            Err(c) => return Err(vacancy(Place::Chunk(c as u32))),
         };
         let chunk = &self.chunks[c];
         let offset = index as usize % CHUNK_PAGES;
         let entry = match chunk.dense_position(offset >> LEAF_SHIFT) {
             Some(n) => match self.dense[n].get(offset % LEAF_PAGES) {
                 Some(entry) => entry,
-                None => return Err(vacancy(Place::Dense(n))),
+                None => return Err(vacancy(Place::Dense(n as u32))),
             },
             None => match chunk.sparse_position(offset) {
                 Ok(i) => chunk.records[i],
-                Err(i) => return Err(vacancy(Place::Sparse(c, i))),
+                Err(i) => return Err(vacancy(Place::Sparse(c as u32, i as u32))),
             },
         };
         Ok(entry.page())
@@ -187,6 +189,7 @@ impl ResidentPages {
         // and makes no call; the rest is out of line, so the fault path does not pay for the
         // registers it needs.
         if let Place::Dense(n) = vacancy.place {
+            let n = n as usize;
             debug_assert!(
                 vacancy.generation != self.generation
                     || self.find(vacancy.index).err().map(|v| v.place) == Some(vacancy.place),
@@ -221,6 +224,7 @@ impl ResidentPages {
         let (offset, entry) = (index as usize % CHUNK_PAGES, Entry::of(page));
         match place {
             Place::Chunk(c) => {
+                let c = c as usize;
                 // Most areas fit in one chunk: room for one, not the vector's first four.
                 if self.chunks.capacity() == 0 {
                     self.chunks.reserve_exact(1);
@@ -233,10 +237,12 @@ impl ResidentPages {
                 self.chunks.insert(c, chunk);
             }
             Place::Dense(n) => {
+                let n = n as usize;
                 self.dense[n].insert_new(offset % LEAF_PAGES, entry);
                 return self.filled(index, n);
             }
             Place::Sparse(c, i) => {
+                let (c, i) = (c as usize, i as usize);
                 let chunk = &mut self.chunks[c];
                 let leaf = offset >> LEAF_SHIFT;
                 let pages = chunk.leaf_pages(leaf, i);

@@ -110,6 +110,74 @@ pub(crate) fn classify<'img>(area: &Area, index: u32, images: &[Image<'img>]) ->
     }
 }
 
+/// The seed's common cases for an area's pages, worked out once when the area is made: a fault on
+/// a page of zeroes, or on a read-only segment's page wholly inside the file, then finds its source
+/// with a comparison or two, where [`classify`] works through the segment's addresses and the
+/// image each time. Every other page (a copy, a straddling page) still takes [`classify`], and
+/// [`SeedPages::source`] answers exactly as it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SeedPages {
+    /// Pages from this index on hold only zeroes (at or above the file end; 0 for anonymous
+    /// memory): `classify`'s `page >= start_anon`.
+    zero_from: u32,
+    /// Pages `image_from..image_to` are the image's own frames (a read-only segment's pages wholly
+    /// inside the file), page `image_from` boot-image page `image_page` and the rest in order.
+    image_from: u32,
+    image_to: u32,
+    image_page: u32,
+}
+
+impl SeedPages {
+    /// No common case: every page takes [`classify`].
+    const NONE: Self = Self { zero_from: u32::MAX, image_from: 0, image_to: 0, image_page: 0 };
+
+    /// The common cases of an area backed by `backend`, whose image (if any) is in `images`.
+    pub(crate) fn of(backend: Backend, images: &[Image<'_>]) -> Self {
+        let Backend::Segment { image, segment } = backend else {
+            // Anonymous memory is all zeroes (a guard or reserved page is never served).
+            return Self { zero_from: 0, ..Self::NONE };
+        };
+        let Some(image) = images.get(usize::from(image.0)) else {
+            return Self::NONE;
+        };
+        let first = page_align_down(segment.vaddr);
+        let file_end = segment.file_end();
+        let zero_from = u32::try_from((file_end - first).div_ceil(PAGE_SIZE)).unwrap_or(u32::MAX);
+        // The pages wholly inside the file: from the first at or above `vaddr` to the last that
+        // ends by the file end. A writable segment's are copies, which `classify` makes.
+        let image_from = u32::from(segment.vaddr != first);
+        let image_to = u32::try_from((file_end - first) / PAGE_SIZE).unwrap_or(0);
+        if segment.rights.write || image_to <= image_from {
+            return Self { zero_from, ..Self::NONE };
+        }
+        let file_offset = segment.offset + (first + u64::from(image_from) * PAGE_SIZE - segment.vaddr);
+        let image_page = image.first_page + (file_offset / PAGE_SIZE) as u32;
+        Self { zero_from, image_from, image_to, image_page }
+    }
+
+    /// Whether page `index` holds only zeroes (at or above the file end, or anonymous memory).
+    #[inline(always)]
+    pub(crate) fn is_zero(&self, index: u32) -> bool {
+        index >= self.zero_from
+    }
+
+    /// Where page `index` of `area` (whose common cases these are) comes from: [`classify`]'s
+    /// answer, by comparisons for the common cases.
+    #[inline(always)]
+    pub(crate) fn source<'img>(&self, area: &Area, index: u32, images: &[Image<'img>]) -> PageSource<'img> {
+        let offset = index.wrapping_sub(self.image_from);
+        let source = if index >= self.zero_from {
+            PageSource::New(NewFrame::ZERO)
+        } else if offset < self.image_to - self.image_from {
+            PageSource::Image(ImagePage(self.image_page + offset))
+        } else {
+            return classify(area, index, images);
+        };
+        debug_assert_eq!(source, classify(area, index, images), "page {index} of {:?}", area.backend);
+        source
+    }
+}
+
 /// The image's own frame holding page `index` of a writable segment's area, when that page lies wholly
 /// in the file (what [`classify`] copies as [`FrameContent::Copy`]): the frame cow maps read-only
 /// until the first write.
@@ -130,10 +198,18 @@ pub(crate) fn image_frame_of(area: &Area, index: u32, images: &[Image<'_>]) -> O
 /// bytes are zero.
 fn padded_with_zeroes(bytes: &[u8], page_offset: u64, pad_lo: u64, pad_hi: u64) -> bool {
     let page = usize::try_from(page_offset).ok().and_then(|start| bytes.get(start..start.checked_add(PAGE)?));
-    page.is_some_and(|page| {
-        page[..pad_lo as usize].iter().all(|&b| b == 0)
-            && page[PAGE - pad_hi as usize..].iter().all(|&b| b == 0)
-    })
+    page.is_some_and(|page| all_zero(&page[..pad_lo as usize]) && all_zero(&page[PAGE - pad_hi as usize..]))
+}
+
+/// Whether every byte is zero: eight at a time, OR-ed together with no early exit (the pads are
+/// zero in every packed image, so the whole of them is read anyway), which the compiler turns into
+/// a loop over 16-byte vectors. Byte by byte it was some 12,000 instructions for a segment's last
+/// page, the fault on it included.
+fn all_zero(bytes: &[u8]) -> bool {
+    let (words, tail) = bytes.as_chunks::<8>();
+    let word_bits = words.iter().fold(0, |bits, word| bits | u64::from_ne_bytes(*word));
+    let tail_bits = tail.iter().fold(0, |bits, byte| bits | byte);
+    word_bits == 0 && tail_bits == 0
 }
 
 /// Fills a new frame through the window, mapping it there first when it must be written and
@@ -223,11 +299,12 @@ pub(crate) fn map_frame(
             MappingCap::Copy(slot)
         }
     };
-    let mapped = map_with_missing_levels(
-        platform,
-        |platform| platform.map_page(client, vaddr, cap, rights),
-        |platform, level| structures.make_level(platform, client, vaddr, level),
-    );
+    // The map itself inline; only a map that still finds a level missing (the structures were made
+    // above, so the kernel and the record disagree) goes on out of line.
+    let mapped = match platform.map_page(client, vaddr, cap, rights) {
+        Ok(()) => Ok(()),
+        Err(error) => map_again(platform, structures, client, vaddr, cap, rights, error),
+    };
     let reason = match mapped {
         Ok(()) => {
             return Ok(match cap {
@@ -243,6 +320,30 @@ pub(crate) fn map_frame(
         discard_copy(platform, slots, slot);
     }
     Err(reason)
+}
+
+/// [`map_frame`]'s map after its first try failed with `first`: [`map_with_missing_levels`] from
+/// that answer on (the first try is not made again).
+#[cold]
+#[inline(never)]
+fn map_again(
+    platform: &mut impl Platform,
+    structures: &mut PagingStructures,
+    client: ClientId,
+    vaddr: u64,
+    cap: MappingCap,
+    rights: Rights,
+    first: MapError,
+) -> Result<(), LevelsError<KernelError, KernelError>> {
+    let mut first = Some(first);
+    map_with_missing_levels(
+        platform,
+        |platform| match first.take() {
+            Some(error) => Err(error),
+            None => platform.map_page(client, vaddr, cap, rights),
+        },
+        |platform, level| structures.make_level(platform, client, vaddr, level),
+    )
 }
 
 /// Deletes a cap copy that never became a mapping; a slot the kernel would not empty stays out of
@@ -323,6 +424,18 @@ mod tests {
             space.present[level as usize] = true;
         }
         Ok(())
+    }
+
+    #[test]
+    fn all_zero_reads_every_byte() {
+        let mut bytes = [0u8; 45];
+        assert!(super::all_zero(&bytes) && super::all_zero(&bytes[..0]) && super::all_zero(&bytes[3..]));
+        for at in [0, 7, 8, 39, 40, 44] {
+            bytes[at] = 1;
+            assert!(!super::all_zero(&bytes), "a byte at {at}");
+            assert!(super::all_zero(&bytes[at + 1..]), "after {at}");
+            bytes[at] = 0;
+        }
     }
 
     #[test]

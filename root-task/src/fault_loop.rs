@@ -16,7 +16,7 @@
 //! the platform.
 
 use abi::{advise_status, label, share_status, PRINT_LIMIT, UNKNOWN_CALL};
-use pager::{Advice, AdviseError, ClientId, FaultClass, Pager, ShareError};
+use pager::{Advice, AdviseError, ClientId, FaultClass, FrameRef, Pager, ShareError};
 use sel4::{Endpoint, Fault, MessageInfo, Received, VmFault};
 
 use crate::client;
@@ -31,41 +31,34 @@ use crate::timer::Limit;
 /// A line longer than this is printed in pieces.
 const LINE_LIMIT: usize = 1024;
 
-/// What to send back before waiting for the next message.
+/// What to send back before waiting for the next message. Small and `Copy`: the fault path
+/// builds one per fault, and the loop reads it after the second time stamp.
 #[derive(Clone, Copy)]
-struct Reply {
-    status: u64,
-    /// Set when the reply restarts a thread whose fault was served: the fault's class and the
+enum Reply {
+    /// An empty reply that restarts a thread whose fault was served: the fault's class and the
     /// pager's kernel calls for it, for its cost record once the reply is made.
-    served: Option<Served>,
+    Fault(Served),
     /// An empty reply that restarts a faulted thread with no cost record (the recording window's
     /// own refaults and upgrades, which are not the pager's).
-    resume: bool,
-    /// Message registers after the status (the argument call's bytes); the reply carries all four.
-    data: Option<[u64; 3]>,
+    Resume,
+    /// A call's status word.
+    Status(u64),
+    /// A status word and three message registers after it (the argument call's bytes).
+    Data(u64, [u64; 3]),
     /// A user exception stepped over ([`crate::floor`]): the thread's new instruction pointer,
     /// stack pointer and flags, the reply's three registers.
-    registers: Option<[u64; 3]>,
+    Registers([u64; 3]),
 }
 
 impl Reply {
-    fn fault(served: Served) -> Reply {
-        Reply { status: 0, served: Some(served), resume: false, data: None, registers: None }
-    }
-
-    fn status(status: u64) -> Reply {
-        Reply { status, served: None, resume: false, data: None, registers: None }
-    }
-
     fn message(self) -> (MessageInfo, [u64; 4]) {
-        if self.served.is_some() || self.resume {
-            (MessageInfo::new(0, 0, 0, 0), [0; 4])
-        } else if let Some([ip, stack_pointer, flags]) = self.registers {
-            (MessageInfo::new(0, 0, 0, 3), [ip, stack_pointer, flags, 0])
-        } else if let Some([a, b, c]) = self.data {
-            (MessageInfo::new(0, 0, 0, 4), [self.status, a, b, c])
-        } else {
-            (MessageInfo::new(0, 0, 0, 1), [self.status, 0, 0, 0])
+        match self {
+            Reply::Fault(_) | Reply::Resume => (MessageInfo::new(0, 0, 0, 0), [0; 4]),
+            Reply::Registers([ip, stack_pointer, flags]) => {
+                (MessageInfo::new(0, 0, 0, 3), [ip, stack_pointer, flags, 0])
+            }
+            Reply::Data(status, [a, b, c]) => (MessageInfo::new(0, 0, 0, 4), [status, a, b, c]),
+            Reply::Status(status) => (MessageInfo::new(0, 0, 0, 1), [status, 0, 0, 0]),
         }
     }
 }
@@ -84,6 +77,8 @@ pub struct Session {
     timer: Option<crate::timer::Timer>,
     /// The kernel's floor, measured when the image has a floor client ([`crate::floor`]).
     floor: Option<Floor>,
+    /// `clients.recorder` is there: one flag for the fault path to test.
+    recording: bool,
 }
 
 impl Session {
@@ -98,7 +93,8 @@ impl Session {
         let mut platform = platform;
         let mut costs = FaultCosts::default();
         costs.timing_overhead = platform.timing_overhead();
-        Self { pager, platform, endpoint, clients, vm_faults: 0, costs, timer, floor: None }
+        let recording = clients.recorder.is_some();
+        Self { pager, platform, endpoint, clients, vm_faults: 0, costs, timer, floor: None, recording }
     }
 
     /// Measures the kernel's floor with `floor` (an image with a `bench_floor` app).
@@ -135,6 +131,7 @@ impl Session {
     /// Turns recording on (`cargo xtask trace`): every launch, fault, share and end is streamed.
     pub fn record(&mut self, window: u16) {
         self.clients.recorder = Some(recorder::Recorder::new(window));
+        self.recording = true;
     }
 
     /// Ends the trace with its end line, when recording.
@@ -158,17 +155,20 @@ impl Session {
             let message = self.platform.receive(self.endpoint, reply.take().map(Reply::message));
             if let Some((mut served, ticks)) = replying.take() {
                 served.kernel_entries += self.platform.kernel_entries() - before;
-                self.costs.record(served, ticks);
+                // A zero fill's frame held by the pagemap too: a shared area's first touch. Read
+                // here, on the next fault's path but outside its measured part: one lookup.
+                let into_pagemap = served.class == FaultClass::NewFrame(pager::FrameContent::Zero)
+                    && matches!(served.frame, FrameRef::Pool(frame) if self.pager.frame_references(frame) > 1);
+                self.costs.record(served, ticks, into_pagemap);
             }
             let received_at = sel4::timestamp();
             reply = self.dispatch(&message);
-            if let Some(served) = reply.and_then(|r| r.served) {
-                replying = Some((served, sel4::timestamp().wrapping_sub(received_at)));
-            } else if reply.is_some_and(|r| r.registers.is_some()) {
-                let ticks = sel4::timestamp().wrapping_sub(received_at);
-                if let Some(floor) = &mut self.floor {
-                    floor.handled(ticks);
-                }
+            // Stamped before the reply is looked at, so that nothing of keeping its cost is in it.
+            let ticks = sel4::timestamp().wrapping_sub(received_at);
+            if let Some(Reply::Fault(served)) = reply {
+                replying = Some((served, ticks));
+            } else if let (Some(Reply::Registers(_)), Some(floor)) = (reply, &mut self.floor) {
+                floor.handled(ticks);
             }
             // Outside every measured interval: after the ticks above, before the entries below.
             if let Some(recorder) = &mut self.clients.recorder {
@@ -186,6 +186,7 @@ impl Session {
             self.tick();
             return None;
         }
+        let recording = self.recording;
         // The record is looked up once here; a VM fault's count is kept with it.
         let found = client::client_of_badge(message.badge)
             .and_then(|c| self.clients.record_mut(c).map(|record| (c, record)));
@@ -200,15 +201,35 @@ impl Session {
         // The common message first, read from the registers it came in: a VM fault needs no
         // `Fault` built (the enum is as large as its largest case) and no out-of-line decoding.
         if let Some(vm) = sel4::VmFault::from_registers(message.info, message.registers) {
-            // The fetch of the client's first instruction: it runs once this fault is served.
-            let first_instruction = record.faults == 0 && vm.ip == vm.address;
+            // One test for what is off the common path: a client's first fault (which may be the
+            // fetch of its first instruction, timed), and a recording, which sees every fault.
+            let first = record.faults == 0;
             record.faults += 1;
-            let started = if first_instruction { sel4::timestamp() } else { 0 };
-            let reply = self.vm_fault(client, vm);
-            if first_instruction {
-                self.first_fetch_served(client, started);
+            if first | recording {
+                // The fetch of the client's first instruction: it runs once this fault is served.
+                let first_instruction = first && vm.ip == vm.address;
+                return self.vm_fault_observed(client, vm, first_instruction);
             }
-            return reply;
+            // The common path, inline, with the record looked up above kept for the spurious test.
+            self.vm_faults += 1;
+            let access = crate::platform::pager_access(vm.access());
+            let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
+            let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
+            let result = self.pager.handle_fault(&mut self.platform, client, fault);
+            let kernel_entries = self.platform.kernel_entries() - before;
+            let kernel_ticks = self.platform.kernel_ticks() - ticks_before;
+            return match result {
+                Ok(resolution) if resolution.class != FaultClass::Spurious => {
+                    record.last_spurious = None;
+                    Some(Reply::Fault(Served {
+                        class: resolution.class,
+                        frame: resolution.frame,
+                        kernel_entries,
+                        kernel_ticks,
+                    }))
+                }
+                result => self.settle(client, vm, result, kernel_entries, kernel_ticks),
+            };
         }
         match message.info.label() {
             label::EXIT => {
@@ -224,7 +245,7 @@ impl Session {
                 Ok(fault) => self.fault(client, fault),
                 Err(_) if message.info.label() == label::ADVISE => self.advise(client, message),
                 Err(_) if message.info.label() == label::ARGUMENT => Some(self.argument(client, message)),
-                Err(_) => Some(Reply::status(UNKNOWN_CALL)),
+                Err(_) => Some(Reply::Status(UNKNOWN_CALL)),
             },
         }
     }
@@ -240,11 +261,23 @@ impl Session {
         self.clients.end(&mut self.pager, &mut self.platform, client, ending);
     }
 
-    /// Serves a VM fault (the fault path; its measured part is the pager's code per fault).
-    #[inline(always)]
+    /// Serves a VM fault off the common path: the fault on a client's first instruction (timed for
+    /// the timeline's `first_fetch_ticks`) or any fault while recording. Its record counted the
+    /// fault already.
+    #[cold]
+    #[inline(never)]
+    fn vm_fault_observed(&mut self, client: ClientId, vm: VmFault, first_instruction: bool) -> Option<Reply> {
+        let started = if first_instruction { sel4::timestamp() } else { 0 };
+        let reply = self.vm_fault(client, vm);
+        if first_instruction {
+            self.first_fetch_served(client, started);
+        }
+        reply
+    }
+
+    /// Serves a VM fault as the common path in [`Session::dispatch`] does, and lets a recording see
+    /// it.
     fn vm_fault(&mut self, client: ClientId, vm: VmFault) -> Option<Reply> {
-        // A client's name is looked up only to report it stopped, off the common path. Its record
-        // counted the fault already.
         self.vm_faults += 1;
         let access = crate::platform::pager_access(vm.access());
         let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
@@ -261,6 +294,21 @@ impl Session {
         if self.clients.recorder.is_some() {
             self.record_fault(client, fault, result.as_ref().ok(), kernel_entries);
         }
+        self.settle(client, vm, result, kernel_entries, kernel_ticks)
+    }
+
+    /// The reply to a VM fault the pager handled: a spurious one is served unless it repeats the
+    /// client's last (then the client is stopped, as one the pager refused). A client's name is
+    /// looked up only to report it stopped.
+    #[inline(never)]
+    fn settle(
+        &mut self,
+        client: ClientId,
+        vm: VmFault,
+        result: Result<pager::FaultResolution, pager::FaultRefusal>,
+        kernel_entries: u64,
+        kernel_ticks: u64,
+    ) -> Option<Reply> {
         match result {
             Ok(resolution) => {
                 let spurious = resolution.class == FaultClass::Spurious;
@@ -272,6 +320,7 @@ impl Session {
                 if spurious && record.last_spurious == Some(this) {
                     self.costs.unanswered(kernel_entries);
                     let name = self.name(client);
+                    let access = crate::platform::pager_access(vm.access());
                     sel4::debug_println!(
                         "[pager] stopped {name}: {access} at {:#x} (ip {:#x}): repeated fault on a page \
                                  already mapped for this access",
@@ -282,7 +331,12 @@ impl Session {
                     return None;
                 }
                 record.last_spurious = spurious.then_some(this);
-                Some(Reply::fault(Served { class: resolution.class, kernel_entries, kernel_ticks }))
+                Some(Reply::Fault(Served {
+                    class: resolution.class,
+                    frame: resolution.frame,
+                    kernel_entries,
+                    kernel_ticks,
+                }))
             }
             Err(refusal) => {
                 self.costs.unanswered(kernel_entries);
@@ -318,12 +372,7 @@ impl Session {
                     first_instruction = record.faults == 0 && vm.ip == vm.address;
                     record.faults += 1;
                 }
-                let started = if first_instruction { sel4::timestamp() } else { 0 };
-                let reply = self.vm_fault(client, vm);
-                if first_instruction {
-                    self.first_fetch_served(client, started);
-                }
-                reply
+                self.vm_fault_observed(client, vm, first_instruction)
             }
             Fault::UserException(exception) => {
                 let name = self.name(client);
@@ -339,13 +388,7 @@ impl Session {
                         });
                         floor.probe_once(&mut self.platform, client, name, clear);
                     }
-                    return Some(Reply {
-                        status: 0,
-                        served: None,
-                        resume: false,
-                        data: None,
-                        registers: Some(registers),
-                    });
+                    return Some(Reply::Registers(registers));
                 }
                 sel4::debug_println!(
                     "[pager] stopped {name}: exception at {:#x} (ip {:#x}): user exception, vector {} ({}, \
@@ -406,7 +449,7 @@ impl Session {
         if let Some(recorder) = &mut self.clients.recorder {
             recorder.push(record);
         }
-        Some(Reply { status: 0, served: None, resume: true, data: None, registers: None })
+        Some(Reply::Resume)
     }
 
     /// In recording mode, queues the fault's trace record (its ticks come with the reply) and lets
@@ -432,11 +475,11 @@ impl Session {
         let count = message.registers[0];
         let words = count.div_ceil(8);
         if count > PRINT_LIMIT as u64 || message.info.length() < 1 + words {
-            return Reply::status(UNKNOWN_CALL);
+            return Reply::Status(UNKNOWN_CALL);
         }
         let name = self.name(client);
         let Some(record) = self.clients.record_mut(client) else {
-            return Reply::status(UNKNOWN_CALL);
+            return Reply::Status(UNKNOWN_CALL);
         };
         for word in 0..words as usize {
             let bytes = message.message_register(1 + word).to_le_bytes();
@@ -454,13 +497,13 @@ impl Session {
                 }
             }
         }
-        Reply::status(count)
+        Reply::Status(count)
     }
 
     /// The argument call: the app's argument's length, and 24 of its bytes from the offset in MR0.
     fn argument(&mut self, client: ClientId, message: &Received) -> Reply {
         let Some(record) = self.clients.record(client) else {
-            return Reply::status(UNKNOWN_CALL);
+            return Reply::Status(UNKNOWN_CALL);
         };
         let argument = record.launch.app.argument();
         let offset = usize::try_from(message.registers[0]).unwrap_or(usize::MAX).min(argument.len());
@@ -470,20 +513,14 @@ impl Session {
             bytes[..piece.len()].copy_from_slice(piece);
             *word = u64::from_le_bytes(bytes);
         }
-        Reply {
-            status: argument.len() as u64,
-            served: None,
-            resume: false,
-            data: Some(words),
-            registers: None,
-        }
+        Reply::Data(argument.len() as u64, words)
     }
 
     fn share(&mut self, client: ClientId, message: &Received) -> Reply {
         let [address, at, instance, name_length] = message.registers;
         let words = name_length.div_ceil(8);
         if name_length > bootimage::NAME_LENGTH as u64 || message.info.length() < 4 + words {
-            return Reply::status(share_status::NO_DESTINATION);
+            return Reply::Status(share_status::NO_DESTINATION);
         }
         let mut name = [0u8; bootimage::NAME_LENGTH];
         for word in 0..words as usize {
@@ -492,14 +529,14 @@ impl Session {
             name[word * 8..word * 8 + take].copy_from_slice(&bytes[..take]);
         }
         let Ok(name) = core::str::from_utf8(&name[..name_length as usize]) else {
-            return Reply::status(share_status::NO_DESTINATION);
+            return Reply::Status(share_status::NO_DESTINATION);
         };
         let Some(destination) = self.clients.find(name, instance) else {
-            return Reply::status(share_status::NO_DESTINATION);
+            return Reply::Status(share_status::NO_DESTINATION);
         };
         // Consent comes from the manifest (`share_to`), never from the destination at run time.
         if !self.clients.may_share(client, name) {
-            return Reply::status(share_status::NOT_PERMITTED);
+            return Reply::Status(share_status::NOT_PERMITTED);
         }
         // A share over the destination's IPC buffer page (a reserved area) does not fit.
         let status = match self.pager.share(client, address, destination, at) {
@@ -521,7 +558,7 @@ impl Session {
             Err(ShareError::Area(_)) => share_status::DOES_NOT_FIT,
             Err(ShareError::TooManySharedObjects) => share_status::TOO_MANY_SHARED,
         };
-        Reply::status(status)
+        Reply::Status(status)
     }
 
     /// The advise call: MR0 start, MR1 length, MR2 advice. Its answer has two words, the status

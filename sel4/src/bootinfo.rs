@@ -73,9 +73,11 @@ impl SlotRange {
         self.len() == 0
     }
 
-    /// The slot at `index` in the range.
+    /// The slot at `index` in the range. (`start + index < end`, which is `index < len()` without
+    /// the length's saturating subtraction: the fault path looks up a slot or two per fault.)
+    #[inline]
     pub fn slot(&self, index: u64) -> Option<CPtr> {
-        (index < self.len()).then(|| CPtr::new(self.start + index))
+        self.start.checked_add(index).filter(|&slot| slot < self.end).map(CPtr::new)
     }
 
     /// Every slot in order.
@@ -346,6 +348,8 @@ mod tests {
         let range = SlotRange { start: 10, end: 13 };
         assert_eq!(range.slot(2), Some(CPtr::new(12)));
         assert_eq!(range.slot(3), None);
+        assert_eq!(range.slot(u64::MAX), None, "no wrap past the end");
+        assert_eq!(SlotRange { start: 13, end: 10 }.slot(0), None, "a reversed range has no slot");
         assert_eq!(range.iter().count(), 3);
         assert!(SlotRange { start: 5, end: 5 }.is_empty());
     }

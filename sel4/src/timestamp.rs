@@ -8,9 +8,17 @@
 ///
 /// `rdtsc` is not serializing: a reading may be taken before earlier instructions retire. Under
 /// QEMU TCG instructions retire in order, so the readings are exact there.
+///
+/// The reading is a compiler barrier too: no memory access moves across it, so an interval holds
+/// what the source puts between its two readings (the compiler would otherwise hoist loads of
+/// what follows a reading above it, into the interval).
 #[inline(always)]
 pub fn timestamp() -> u64 {
+    use core::sync::atomic::{compiler_fence, Ordering};
+    compiler_fence(Ordering::SeqCst);
     // SAFETY: `rdtsc` reads a counter into edx:eax and touches no memory; seL4 leaves CR4.TSD
     // clear, so it cannot fault in user mode.
-    unsafe { core::arch::x86_64::_rdtsc() }
+    let stamp = unsafe { core::arch::x86_64::_rdtsc() };
+    compiler_fence(Ordering::SeqCst);
+    stamp
 }

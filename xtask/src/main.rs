@@ -25,6 +25,7 @@ mod host_setup;
 mod image;
 mod kernel;
 mod layout;
+mod profile;
 mod qemu;
 mod root_task;
 mod smoke;
@@ -109,6 +110,13 @@ enum Command {
     Bench {
         #[command(flatten)]
         arguments: bench::BenchArguments,
+    },
+    /// Profile the pager's own code per fault by function: boot MANIFEST under -icount with QEMU's
+    /// exec log, keep the root task's instructions in each fault's measured part, symbolise them
+    /// (addr2line -i) and write target/profile/<image>.md
+    Profile {
+        #[command(flatten)]
+        arguments: profile::ProfileArguments,
     },
     /// Run each cargo-fuzz target in fuzz/ for a fixed number of executions (no nightly needed).
     Fuzz {
@@ -323,6 +331,7 @@ fn run(command: Command) -> Result<()> {
             boot_and_judge(&workspace, &image, &boot.to_options(&workspace, None))?;
         }
         Command::Bench { arguments } => bench::run(&workspace, &arguments)?,
+        Command::Profile { arguments } => profile::run(&workspace, &arguments)?,
         Command::Fuzz { runs, seed, targets } => {
             fuzz::run(&workspace, &fuzz::Options { runs, seed, targets })?
         }
