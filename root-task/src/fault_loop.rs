@@ -19,7 +19,6 @@ use abi::{advise_status, label, share_status, PRINT_LIMIT, UNKNOWN_CALL};
 use pager::{Advice, AdviseError, ClientId, FaultClass, FrameRef, Pager, ShareError};
 use sel4::{Endpoint, Fault, MessageInfo, Received, VmFault};
 
-use crate::client;
 use crate::costs::{FaultCosts, Served};
 use crate::floor::Floor;
 use crate::lifecycle::{Clients, Ending};
@@ -181,16 +180,15 @@ impl Session {
     }
 
     fn dispatch(&mut self, message: &Received) -> Option<Reply> {
-        // A timer tick (the bound notification's badge), not a client's message: nothing to answer.
-        if message.badge & crate::timer::BADGE != 0 {
-            self.tick();
-            return None;
-        }
         let recording = self.recording;
         // The record is looked up once here; a VM fault's count is kept with it.
-        let found = client::client_of_badge(message.badge)
-            .and_then(|c| self.clients.record_mut(c).map(|record| (c, record)));
-        let Some((client, record)) = found else {
+        let Some((client, record)) = self.clients.record_of_badge(message.badge) else {
+            // A timer tick (the bound notification's badge, which names no client): nothing to
+            // answer.
+            if message.badge & crate::timer::BADGE != 0 {
+                self.tick();
+                return None;
+            }
             sel4::debug_println!(
                 "[pager] ignored a message with badge {:#x} and label {:#x}: no such client",
                 message.badge,

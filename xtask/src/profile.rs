@@ -133,8 +133,8 @@ struct Tracker<'a> {
     /// The last finished fault, until its cost record's marker names its class.
     pending: Option<Sample>,
     classes: BTreeMap<String, ClassProfile>,
-    /// Measured parts that no class marker followed (a stepped-over exception of the floor client)
-    /// and stretches that ended without their second stamp (an app call).
+    /// Measured parts that no class marker followed (the loop stamps every message: an app's call,
+    /// its exit, a stepped-over exception) and stretches that ended without their second stamp.
     unclassified: u64,
     unfinished: u64,
     /// The root task's instructions since its last receive returned.
@@ -475,8 +475,8 @@ fn report(
     );
     let _ = writeln!(
         out,
-        "Measured parts no class followed (stepped-over exceptions): {}; stretches without a reply \
-         stamp: {}.\n",
+        "Messages that were no served fault (app calls, exits, stepped-over exceptions): {}; stretches \
+         without a reply stamp: {}.\n",
         tracker.unclassified, tracker.unfinished
     );
     for (class, profile) in &tracker.classes {
