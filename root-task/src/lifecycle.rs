@@ -196,9 +196,9 @@ impl Clients {
         self.records.get_mut(usize::from(client.0)).and_then(Option::as_mut)
     }
 
-    /// The live client a message's badge names ([`crate::client::client_of_badge`]: its number
-    /// plus one) and its record, with one bounds check: records are indexed by client number, so
-    /// an index below their length is a `u16`.
+    /// The live client a message's badge names ([`crate::client::badge`]: its number plus one)
+    /// and its record, with one bounds check: records are indexed by client number, so an index
+    /// below their length is a `u16`; badge 0 wraps to an index no record has.
     pub fn record_of_badge(&mut self, badge: u64) -> Option<(ClientId, &mut ClientRecord)> {
         let index = badge.wrapping_sub(1) as usize;
         let record = self.records.get_mut(index)?.as_mut()?;
