@@ -26,7 +26,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use bootimage::{AppSpec, ImageSpec};
-use pager::{BuiltinPolicy, EvictMode};
+use pager::{BuiltinPolicy, EvictMode, FaultCounts};
 use serde::Serialize;
 use sim::replay::{pattern_trace, replay_evicting, ReplayOptions, ReplayStats};
 
@@ -415,24 +415,15 @@ impl Classes {
     }
 
     fn of(record: &crate::stats::Record) -> Result<Self> {
-        let n = |key: &str| -> Result<u64> {
-            record
-                .value(key)
-                .with_context(|| format!("[stats] scope={} has no {key}=", record.scope()))?
-                .parse()
-                .with_context(|| format!("[stats] scope={} {key}= is not a number", record.scope()))
-        };
-        let mut other = 0;
-        for key in ["image", "copy", "mixed", "shared", "large", "zero-shared", "upgrade", "cow-copy"] {
-            other += n(key)?;
-        }
+        let counts = super::fault_counts(record)?;
+        let before_eviction: u64 = counts.by_class().take(FaultCounts::BEFORE_EVICTION).map(|(_, n)| n).sum();
         Ok(Self {
-            zero: n("zero")?,
-            dirty: n("dirty")?,
-            refault_soft: n("refault-soft")?,
-            refault_store: n("refault-store")?,
-            other,
-            refused: n("refused")?,
+            zero: counts.zero,
+            dirty: counts.dirty,
+            refault_soft: counts.refault_soft,
+            refault_store: counts.refault_store,
+            other: before_eviction - counts.zero,
+            refused: counts.refused,
         })
     }
 }
