@@ -533,7 +533,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
         }
     }
     if let Some(pressure) = &experiment.pressure {
-        return pressure::run(workspace, root_task, &experiment, pressure);
+        return pressure::run(workspace, root_task, &experiment, pressure, options);
     }
     let started = Instant::now();
     let workloads: Vec<Workload> = experiment
@@ -541,20 +541,14 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
         .iter()
         .map(|w| workload(workspace, root_task, &workspace.root.join(w)))
         .collect::<Result<_>>()?;
-    let root_task_hash = hex(&Sha256::digest(
-        std::fs::read(root_task).with_context(|| format!("cannot read {}", root_task.display()))?,
-    ));
+    let root_task_hash = file_hash(root_task)?;
     // The simulator is built into this program: its cells are keyed by this program's hash.
-    let program = std::env::current_exe().context("cannot locate the running xtask")?;
-    let program_hash = hex(&Sha256::digest(
-        std::fs::read(&program).with_context(|| format!("cannot read {}", program.display()))?,
-    ));
+    let program_hash = file_hash(&std::env::current_exe().context("cannot locate the running xtask")?)?;
     let mut legs = vec![Leg::Simulator];
     if experiment.sel4 {
         legs.push(Leg::Sel4);
     }
-    let cache = workspace.target_directory.join("experiments").join("cache");
-    std::fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
+    let cache = cache_directory(workspace)?;
     let mut jobs = Vec::new();
     for (index, w) in workloads.iter().enumerate() {
         // The seed replay is every workload's baseline for pages wasted.
@@ -581,9 +575,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
     let mut queue: VecDeque<&Job> = VecDeque::new();
     let mut cached = 0;
     for job in &jobs {
-        let path = cache.join(format!("{}.json", job.key));
-        let stored = if options.rerun { None } else { std::fs::read(&path).ok() };
-        match stored.and_then(|b| serde_json::from_slice::<Figures>(&b).ok()) {
+        match read_cached::<Figures>(&cache, &job.key, options.rerun) {
             Some(figures) => {
                 cached += 1;
                 results.lock().unwrap().insert((job.workload, label(job.policy), job.leg), figures);
@@ -620,14 +612,8 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
                 };
                 match outcome {
                     Ok(figures) => {
-                        let path = cache.join(format!("{}.json", job.key));
-                        let partial = path.with_extension("partial");
-                        let written = serde_json::to_vec(&figures)
-                            .map_err(anyhow::Error::from)
-                            .and_then(|b| std::fs::write(&partial, b).map_err(anyhow::Error::from))
-                            .and_then(|()| std::fs::rename(&partial, &path).map_err(anyhow::Error::from));
-                        if let Err(e) = written {
-                            bar.println(format!("warning: cannot cache {}: {e:#}", path.display()));
+                        if let Err(e) = write_cached(&cache, &job.key, &figures) {
+                            bar.println(format!("warning: {e:#}"));
                         }
                         results.lock().unwrap().insert((job.workload, label(job.policy), job.leg), figures);
                     }
@@ -664,6 +650,36 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
         .with_context(|| format!("cannot write {}", directory.join("report.md").display()))?;
     plot::all(workspace, &directory, &experiment, &rows)?;
     Ok(Outcome { directory, cells: jobs.len(), cached, differences: differences.len() })
+}
+
+/// The folder of finished cells, made if missing.
+fn cache_directory(workspace: &Workspace) -> Result<PathBuf> {
+    let cache = workspace.target_directory.join("experiments").join("cache");
+    std::fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
+    Ok(cache)
+}
+
+/// The cell `key`'s result from the cache; `None` when it has none that reads back (or `rerun`).
+fn read_cached<T: serde::de::DeserializeOwned>(cache: &Path, key: &str, rerun: bool) -> Option<T> {
+    let stored = if rerun { None } else { std::fs::read(cache.join(format!("{key}.json"))).ok() };
+    stored.and_then(|bytes| serde_json::from_slice(&bytes).ok())
+}
+
+/// Caches the cell `key`'s result, written whole (a rename): an interrupted run leaves no half entry.
+fn write_cached<T: Serialize>(cache: &Path, key: &str, result: &T) -> Result<()> {
+    let path = cache.join(format!("{key}.json"));
+    let partial = path.with_extension("partial");
+    serde_json::to_vec(result)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| std::fs::write(&partial, bytes).map_err(anyhow::Error::from))
+        .and_then(|()| std::fs::rename(&partial, &path).map_err(anyhow::Error::from))
+        .with_context(|| format!("cannot cache {}", path.display()))
+}
+
+/// A file's SHA-256, in hex.
+fn file_hash(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hex(&Sha256::digest(bytes)))
 }
 
 fn simulate(w: &Workload, policy: Policy) -> Result<Figures> {
