@@ -54,7 +54,7 @@ pub use platform::{KernelError, MapError, MappingCap, PagingLevel, Platform};
 pub use policy::{AppPolicy, AreaPolicy, AreaView, BuiltinPolicy, Mode, PageRule, Policy, PolicyKind};
 pub use seed::{map_with_missing_levels, FrameContent, LevelsError};
 pub use stats::FaultCounts;
-pub use store::StoreCounts;
+pub use store::{StoreCounts, StoredPages};
 pub use structures::PagingStructures;
 
 /// Bytes in a page, the pager's unit of areas, faults and accounting.

@@ -64,23 +64,35 @@ impl FaultCounts {
     pub const BEFORE_EVICTION: usize = 9;
 
     /// Each class of served fault but `spurious`, with its count, as `[stats]` lines name and order
-    /// them (the root task's report, a replay's total line, the agreement of the two).
+    /// them (the root task's report, a replay's total line, the agreement of the two, the
+    /// experiments' tables).
     pub fn by_class(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        let mut counts = *self;
+        counts.classes_mut().map(|(name, count)| (name, *count)).into_iter()
+    }
+
+    /// The count of the class `name` (as [`Self::by_class`] names it), to fill from a `[stats]`
+    /// line; `None` for a name that is not a class.
+    pub fn class_mut(&mut self, name: &str) -> Option<&mut u64> {
+        self.classes_mut().into_iter().find(|(class, _)| *class == name).map(|(_, count)| count)
+    }
+
+    /// The one list of class names, in `[stats]` order.
+    fn classes_mut(&mut self) -> [(&'static str, &mut u64); 12] {
         [
-            ("image", self.image_frame),
-            ("copy", self.copy),
-            ("zero", self.zero),
-            ("mixed", self.mixed),
-            ("shared", self.shared_hit),
-            ("large", self.large),
-            ("zero-shared", self.zero_shared),
-            ("upgrade", self.upgrade),
-            ("cow-copy", self.cow_copy),
-            ("refault-soft", self.refault_soft),
-            ("refault-store", self.refault_store),
-            ("dirty", self.dirty),
+            ("image", &mut self.image_frame),
+            ("copy", &mut self.copy),
+            ("zero", &mut self.zero),
+            ("mixed", &mut self.mixed),
+            ("shared", &mut self.shared_hit),
+            ("large", &mut self.large),
+            ("zero-shared", &mut self.zero_shared),
+            ("upgrade", &mut self.upgrade),
+            ("cow-copy", &mut self.cow_copy),
+            ("refault-soft", &mut self.refault_soft),
+            ("refault-store", &mut self.refault_store),
+            ("dirty", &mut self.dirty),
         ]
-        .into_iter()
     }
 
     /// Faults served (every class).
@@ -147,5 +159,16 @@ mod tests {
         let names: alloc::collections::BTreeSet<_> = classes.iter().map(|(name, _)| name).collect();
         assert_eq!(names.len(), classes.len());
         assert_eq!(classes[FaultCounts::BEFORE_EVICTION], ("refault-soft", 11));
+    }
+
+    #[test]
+    fn class_mut_fills_what_by_class_reads() {
+        let mut counts = FaultCounts::default();
+        for (index, (name, _)) in FaultCounts::default().by_class().enumerate() {
+            *counts.class_mut(name).unwrap() = index as u64 + 1;
+        }
+        assert!(counts.by_class().enumerate().all(|(index, (_, count))| count == index as u64 + 1));
+        assert_eq!((counts.spurious, counts.refused), (0, 0));
+        assert_eq!(counts.class_mut("spurious"), None);
     }
 }

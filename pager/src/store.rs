@@ -64,6 +64,14 @@ pub struct StoreCounts {
     pub zero_pages: u32,
 }
 
+/// One client's part of the store: its pages stored now (zero markers included) and their stored
+/// bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoredPages {
+    pub pages: u32,
+    pub bytes: u32,
+}
+
 /// The store is full: the page needed `needed` bytes, `used` of `capacity` are taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StoreFull {
@@ -182,6 +190,16 @@ impl Store {
         }
     }
 
+    /// Client `client`'s pages stored now and their bytes (counted from its entries: a report's
+    /// question, not the fault path's).
+    pub(crate) fn client_counts(&self, client: ClientId) -> StoredPages {
+        let range = key(client, 0)..=key(client, u32::MAX);
+        self.entries.range(range).fold(StoredPages::default(), |counts, (_, stored)| StoredPages {
+            pages: counts.pages + 1,
+            bytes: counts.bytes + stored.bytes() as u32,
+        })
+    }
+
     /// Drops every page of client `client` (its removal); returns how many.
     pub(crate) fn discard_client(&mut self, client: ClientId) -> u32 {
         let range = key(client, 0)..=key(client, u32::MAX);
@@ -218,7 +236,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{PutOutcome, Store, StoreFull, PAGE};
+    use super::{PutOutcome, Store, StoreFull, StoredPages, PAGE};
     use crate::ClientId;
 
     fn patterned(seed: u8) -> [u8; PAGE] {
@@ -272,7 +290,15 @@ mod tests {
             store.put(ClientId(2), vpn, &patterned(vpn as u8)).unwrap();
         }
         store.put(ClientId(3), 0, &page).unwrap();
+        store.put(ClientId(3), 7, &[0; PAGE]).unwrap();
+        let used = store.counts().used;
+        let (two, three) = (store.client_counts(ClientId(2)), store.client_counts(ClientId(3)));
+        assert_eq!((two.pages, three.pages), (5, 2));
+        assert_eq!(two.bytes + three.bytes, used);
+        assert_eq!(store.client_counts(ClientId(4)), StoredPages::default());
         assert_eq!(store.discard_client(ClientId(2)), 5);
+        assert_eq!(store.client_counts(ClientId(2)), StoredPages::default());
+        assert!(store.discard(ClientId(3), 7));
         assert_eq!(store.counts().pages, 1);
         assert!(store.discard(ClientId(3), 0));
         assert_eq!(store.counts().used, 0);

@@ -323,7 +323,8 @@ impl Clients {
             );
             self.records[slot] = None;
             if let Some(state) = pager.client(client) {
-                report::client_stats(name, state, 0, platform.paging_structures(client));
+                let stored = pager.stored_pages(client);
+                report::client_stats(name, state, stored, 0, platform.paging_structures(client));
             }
             self.tear_down(pager, platform, client, tcb, name, app_index);
             return Ok(());
@@ -371,7 +372,8 @@ impl Clients {
             }
         }
         if let Some(state) = pager.client(client) {
-            report::client_stats(name, state, record.faults, platform.paging_structures(client));
+            let stored = pager.stored_pages(client);
+            report::client_stats(name, state, stored, record.faults, platform.paging_structures(client));
         }
         report::timeline(name, &record, ended_at);
         self.tear_down(pager, platform, client, record.tcb, name, record.launch.app_index);

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use pager::{AreaKind, Backend, Client, EvictCounts, FaultCounts, StoreCounts};
+use pager::{AreaKind, Backend, Client, EvictCounts, FaultCounts, StoreCounts, StoredPages};
 
 use crate::costs::FaultCosts;
 
@@ -113,8 +113,15 @@ pub fn app_line(name: Name<'_>, line: &[u8]) {
 
 /// The `[stats]` lines of a client that is about to be removed: one per area, then the client's.
 /// `faults` counts the VM faults the client took; the class counts are pages served by class
-/// (with fault-around, one fault serves several pages).
-pub fn client_stats(name: Name<'_>, client: &Client, faults_taken: u64, paging_structures: u32) {
+/// (with fault-around, one fault serves several pages). `stored`: the client's pages in the
+/// compressed store now, at its end and before its removal drops them.
+pub fn client_stats(
+    name: Name<'_>,
+    client: &Client,
+    stored: StoredPages,
+    faults_taken: u64,
+    paging_structures: u32,
+) {
     // A reserved area (the IPC buffer page) is never served: it has no figures of its own.
     for area in client.areas().iter().filter(|a| a.backend() != Backend::Reserved) {
         let faults = area.faults();
@@ -138,11 +145,14 @@ pub fn client_stats(name: Name<'_>, client: &Client, faults_taken: u64, paging_s
         }
         let faults = client.faults();
         sel4::debug_println!(
-            "[stats] scope=evict-client client={name} mode={mode} refault_soft={} refault_store={} dirty={} {}",
+            "[stats] scope=evict-client client={name} mode={mode} refault_soft={} refault_store={} dirty={} {} \
+             stored_pages={} stored_bytes={}",
             faults.refault_soft,
             faults.refault_store,
             faults.dirty,
-            Evictions(&client.evict_counts())
+            Evictions(&client.evict_counts()),
+            stored.pages,
+            stored.bytes
         );
     }
     let faults = client.faults();

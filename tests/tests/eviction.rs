@@ -389,6 +389,41 @@ fn a_full_store_stops_the_evicting_client_and_names_the_store() {
 }
 
 #[test]
+fn each_client_reports_its_own_stored_pages_and_bytes() {
+    let boot = reference_boot_image();
+    let config = PagerConfig { store_bytes: 1 << 20, ..PagerConfig::default() };
+    let mut session = session_with(&boot, config, ModelConfig::default(), BuiltinPolicy::Seed);
+    let (many, few) =
+        (spawn(&mut session, Some(2), EvictMode::Fifo), spawn(&mut session, Some(2), EvictMode::Fifo));
+    // Budgets of 2: every written page but the last two is evicted dirty, into the store.
+    for n in 0..7u8 {
+        session.write(many, HEAP + u64::from(n) * PAGE, &[n + 1; 100]).unwrap();
+    }
+    for n in 0..3u8 {
+        session.write(few, HEAP + u64::from(n) * PAGE, &[n + 1; 3000]).unwrap();
+    }
+    assert_eq!(session.read(many, HEAP, 1).unwrap(), [1]);
+    let (stored_many, stored_few) = (session.pager.stored_pages(many), session.pager.stored_pages(few));
+    // `many`: 5 of 7 pages evicted, page 0 back out and another evicted for it; `few`: 1 of 3.
+    assert_eq!((stored_many.pages, stored_few.pages), (5, 1));
+    for (client, stored) in [(many, stored_many), (few, stored_few)] {
+        let c = session.pager.client(client).unwrap();
+        let (evict, faults) = (c.evict_counts(), c.faults());
+        assert_eq!(u64::from(stored.pages), evict.evictions_dirty - faults.refault_store);
+        assert_eq!(u64::from(stored.bytes), evict.bytes_stored - evict.bytes_out);
+    }
+    assert!(stored_few.bytes > 0 && stored_many.bytes > 0);
+    let store = session.pager.store_counts();
+    assert_eq!(
+        (stored_many.pages + stored_few.pages, stored_many.bytes + stored_few.bytes),
+        (store.pages, store.used)
+    );
+    session.remove_client(many).unwrap();
+    assert_eq!(session.pager.stored_pages(many), pager::StoredPages::default());
+    assert_eq!(session.pager.stored_pages(few), stored_few);
+}
+
+#[test]
 fn the_pool_takes_from_the_client_most_over_its_share() {
     let boot = reference_boot_image();
     // 7 frames: the even share of two clients is 3.

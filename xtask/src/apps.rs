@@ -36,6 +36,7 @@ use crate::workspace::{cargo, Workspace};
 pub const GCC: DebianTool = DebianTool { program: "gcc", package: "gcc" };
 
 /// An app's ELF, read.
+#[derive(Clone)]
 pub struct AppElf {
     pub path: PathBuf,
     pub bytes: Vec<u8>,

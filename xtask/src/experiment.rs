@@ -23,6 +23,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use manifest::Policy;
+use pager::FaultCounts;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -277,22 +278,11 @@ impl Leg {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Figures {
     pub faults: u64,
-    pub image: u64,
-    pub copy: u64,
-    pub zero: u64,
-    pub mixed: u64,
-    pub shared: u64,
-    pub large: u64,
-    /// Zero-page and cow: pages first mapped read-only from the shared zero frame, first writes
-    /// that gave such a page (or a pool page) its own frame, and first writes that copied an
-    /// image frame.
-    #[serde(default)]
-    pub zero_shared: u64,
-    #[serde(default)]
-    pub upgrade: u64,
-    #[serde(default)]
-    pub cow_copy: u64,
-    pub refused: u64,
+    /// Pages served by class (image, copy, zero, ..., zero-page's and cow's `zero-shared`,
+    /// `upgrade` and `cow-copy`; none of eviction's here) and faults refused: a replay's counts
+    /// or the `[stats] scope=total` line's, by [`pager::FaultCounts::by_class`]'s names.
+    #[serde(with = "class_counts")]
+    pub classes: FaultCounts,
     /// Pages the policy mapped before clients started (eager's segments).
     pub startup_pages: u64,
     /// Pool frames retyped (the pool's high-water mark in 32-frame batches).
@@ -313,59 +303,38 @@ impl Figures {
     /// Frames the pages took from the pool: one per copy, zero or mixed page, per upgrade and per
     /// cow copy, one per large page, and the shared zero frame once when a page was mapped from it.
     pub fn frames_used(&self) -> u64 {
-        self.copy
-            + self.zero
-            + self.mixed
-            + self.large
-            + self.upgrade
-            + self.cow_copy
-            + u64::from(self.zero_shared > 0)
+        let c = &self.classes;
+        c.copy + c.zero + c.mixed + c.large + c.upgrade + c.cow_copy + u64::from(c.zero_shared > 0)
     }
 
     /// 4 KiB pages mapped into clients (a large page is 512), at start-up or on faults (an upgrade
     /// or a cow copy maps again a page its first read mapped).
     pub fn pages_mapped(&self) -> u64 {
+        let c = &self.classes;
         self.startup_pages
-            + self.image
-            + self.copy
-            + self.zero
-            + self.mixed
-            + self.shared
-            + self.zero_shared
-            + 512 * self.large
+            + c.image_frame
+            + c.copy
+            + c.zero
+            + c.mixed
+            + c.shared_hit
+            + c.zero_shared
+            + 512 * c.large
     }
 
-    fn keys(&self) -> [(&'static str, u64); 12] {
-        [
-            ("startup_pages", self.startup_pages),
-            ("faults", self.faults),
-            ("image", self.image),
-            ("copy", self.copy),
-            ("zero", self.zero),
-            ("mixed", self.mixed),
-            ("shared", self.shared),
-            ("large", self.large),
-            ("zero-shared", self.zero_shared),
-            ("upgrade", self.upgrade),
-            ("cow-copy", self.cow_copy),
-            ("refused", self.refused),
-        ]
+    /// The agreement's keys: start-up pages, faults, the classes before eviction's, refusals.
+    fn keys(&self) -> Vec<(&'static str, u64)> {
+        let classes = self.classes.by_class().take(FaultCounts::BEFORE_EVICTION);
+        [("startup_pages", self.startup_pages), ("faults", self.faults)]
+            .into_iter()
+            .chain(classes)
+            .chain([("refused", self.classes.refused)])
+            .collect()
     }
 
     fn from_replay(replayed: &sim::replay::ReplayStats) -> Self {
-        let c = &replayed.classes;
         Self {
             faults: replayed.faults,
-            image: c.image_frame,
-            copy: c.copy,
-            zero: c.zero,
-            mixed: c.mixed,
-            shared: c.shared_hit,
-            large: c.large,
-            zero_shared: c.zero_shared,
-            upgrade: c.upgrade,
-            cow_copy: c.cow_copy,
-            refused: c.refused,
+            classes: replayed.classes,
             startup_pages: replayed.startup_pages,
             frames_created: u64::from(replayed.frames_created),
             instructions_to_exit: None,
@@ -403,16 +372,7 @@ impl Figures {
             };
         Ok(Self {
             faults: number("faults")?,
-            image: number("image")?,
-            copy: number("copy")?,
-            zero: number("zero")?,
-            mixed: number("mixed")?,
-            shared: number("shared")?,
-            large: number("large")?,
-            zero_shared: number("zero-shared")?,
-            upgrade: number("upgrade")?,
-            cow_copy: number("cow-copy")?,
-            refused: number("refused")?,
+            classes: fault_counts(total)?,
             startup_pages: number("startup_pages")?,
             frames_created: number("frames_created")?,
             instructions_to_exit,
@@ -423,6 +383,49 @@ impl Figures {
                 .filter_map(|r| Some((r.value("name")?.to_owned(), r.value("faults")?.parse().ok()?)))
                 .collect(),
         })
+    }
+}
+
+/// A `[stats]` line's served pages by class (every class [`FaultCounts::by_class`] names) and its
+/// faults refused.
+fn fault_counts(record: &stats::Record) -> Result<FaultCounts> {
+    let number = |key: &str| -> Result<u64> {
+        record
+            .value(key)
+            .with_context(|| format!("[stats] scope={} has no {key}=", record.scope()))?
+            .parse()
+            .with_context(|| format!("[stats] scope={} {key}= is not a number", record.scope()))
+    };
+    let mut counts = FaultCounts { refused: number("refused")?, ..FaultCounts::default() };
+    for (name, _) in FaultCounts::default().by_class() {
+        *counts.class_mut(name).expect("a class by_class names") = number(name)?;
+    }
+    Ok(counts)
+}
+
+/// [`Figures::classes`] in the cache: a map from each class's `[stats]` name to its count, and
+/// `refused`.
+mod class_counts {
+    use std::collections::BTreeMap;
+
+    use pager::FaultCounts;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(counts: &FaultCounts, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(counts.by_class().chain([("refused", counts.refused)]))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<FaultCounts, D::Error> {
+        let mut counts = FaultCounts::default();
+        for (name, count) in BTreeMap::<String, u64>::deserialize(deserializer)? {
+            match counts.class_mut(&name) {
+                Some(class) => *class = count,
+                None if name == "refused" => counts.refused = count,
+                None => return Err(D::Error::custom(format!("no fault class {name}"))),
+            }
+        }
+        Ok(counts)
     }
 }
 
@@ -530,7 +533,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
         }
     }
     if let Some(pressure) = &experiment.pressure {
-        return pressure::run(workspace, root_task, &experiment, pressure);
+        return pressure::run(workspace, root_task, &experiment, pressure, options);
     }
     let started = Instant::now();
     let workloads: Vec<Workload> = experiment
@@ -538,20 +541,14 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
         .iter()
         .map(|w| workload(workspace, root_task, &workspace.root.join(w)))
         .collect::<Result<_>>()?;
-    let root_task_hash = hex(&Sha256::digest(
-        std::fs::read(root_task).with_context(|| format!("cannot read {}", root_task.display()))?,
-    ));
+    let root_task_hash = file_hash(root_task)?;
     // The simulator is built into this program: its cells are keyed by this program's hash.
-    let program = std::env::current_exe().context("cannot locate the running xtask")?;
-    let program_hash = hex(&Sha256::digest(
-        std::fs::read(&program).with_context(|| format!("cannot read {}", program.display()))?,
-    ));
+    let program_hash = file_hash(&std::env::current_exe().context("cannot locate the running xtask")?)?;
     let mut legs = vec![Leg::Simulator];
     if experiment.sel4 {
         legs.push(Leg::Sel4);
     }
-    let cache = workspace.target_directory.join("experiments").join("cache");
-    std::fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
+    let cache = cache_directory(workspace)?;
     let mut jobs = Vec::new();
     for (index, w) in workloads.iter().enumerate() {
         // The seed replay is every workload's baseline for pages wasted.
@@ -564,7 +561,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
                 }
                 let seal = if leg == Leg::Sel4 { root_task_hash.as_str() } else { program_hash.as_str() };
                 let key = hex(&Sha256::digest(format!(
-                    "v4|{}|{}|{}|{}|{seal}",
+                    "v5|{}|{}|{}|{}|{seal}",
                     leg.name(),
                     w.image_hash,
                     policy_name(policy),
@@ -578,9 +575,7 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
     let mut queue: VecDeque<&Job> = VecDeque::new();
     let mut cached = 0;
     for job in &jobs {
-        let path = cache.join(format!("{}.json", job.key));
-        let stored = if options.rerun { None } else { std::fs::read(&path).ok() };
-        match stored.and_then(|b| serde_json::from_slice::<Figures>(&b).ok()) {
+        match read_cached::<Figures>(&cache, &job.key, options.rerun) {
             Some(figures) => {
                 cached += 1;
                 results.lock().unwrap().insert((job.workload, label(job.policy), job.leg), figures);
@@ -617,14 +612,8 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
                 };
                 match outcome {
                     Ok(figures) => {
-                        let path = cache.join(format!("{}.json", job.key));
-                        let partial = path.with_extension("partial");
-                        let written = serde_json::to_vec(&figures)
-                            .map_err(anyhow::Error::from)
-                            .and_then(|b| std::fs::write(&partial, b).map_err(anyhow::Error::from))
-                            .and_then(|()| std::fs::rename(&partial, &path).map_err(anyhow::Error::from));
-                        if let Err(e) = written {
-                            bar.println(format!("warning: cannot cache {}: {e:#}", path.display()));
+                        if let Err(e) = write_cached(&cache, &job.key, &figures) {
+                            bar.println(format!("warning: {e:#}"));
                         }
                         results.lock().unwrap().insert((job.workload, label(job.policy), job.leg), figures);
                     }
@@ -661,6 +650,36 @@ pub fn run(workspace: &Workspace, root_task: &Path, file: &Path, options: &Optio
         .with_context(|| format!("cannot write {}", directory.join("report.md").display()))?;
     plot::all(workspace, &directory, &experiment, &rows)?;
     Ok(Outcome { directory, cells: jobs.len(), cached, differences: differences.len() })
+}
+
+/// The folder of finished cells, made if missing.
+fn cache_directory(workspace: &Workspace) -> Result<PathBuf> {
+    let cache = workspace.target_directory.join("experiments").join("cache");
+    std::fs::create_dir_all(&cache).with_context(|| format!("cannot create {}", cache.display()))?;
+    Ok(cache)
+}
+
+/// The cell `key`'s result from the cache; `None` when it has none that reads back (or `rerun`).
+fn read_cached<T: serde::de::DeserializeOwned>(cache: &Path, key: &str, rerun: bool) -> Option<T> {
+    let stored = if rerun { None } else { std::fs::read(cache.join(format!("{key}.json"))).ok() };
+    stored.and_then(|bytes| serde_json::from_slice(&bytes).ok())
+}
+
+/// Caches the cell `key`'s result, written whole (a rename): an interrupted run leaves no half entry.
+fn write_cached<T: Serialize>(cache: &Path, key: &str, result: &T) -> Result<()> {
+    let path = cache.join(format!("{key}.json"));
+    let partial = path.with_extension("partial");
+    serde_json::to_vec(result)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| std::fs::write(&partial, bytes).map_err(anyhow::Error::from))
+        .and_then(|()| std::fs::rename(&partial, &path).map_err(anyhow::Error::from))
+        .with_context(|| format!("cannot cache {}", path.display()))
+}
+
+/// A file's SHA-256, in hex.
+fn file_hash(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hex(&Sha256::digest(bytes)))
 }
 
 fn simulate(w: &Workload, policy: Policy) -> Result<Figures> {
@@ -718,7 +737,7 @@ fn rows(
                     pages_mapped: f.pages_mapped(),
                     pages_wasted: f.pages_mapped().saturating_sub(touched),
                     frames_created: f.frames_created,
-                    refused: f.refused,
+                    refused: f.classes.refused,
                     instructions_to_first: f.instructions_to_first,
                     instructions_to_exit: f.instructions_to_exit,
                 });
@@ -1274,23 +1293,61 @@ mod tests {
 
     #[test]
     fn frames_and_pages_count_large_pages() {
-        let f = Figures {
-            startup_pages: 5,
-            image: 3,
+        let classes = FaultCounts {
+            image_frame: 3,
             copy: 1,
             zero: 4,
             mixed: 1,
-            shared: 2,
+            shared_hit: 2,
             large: 1,
             ..Default::default()
         };
+        let f = Figures { startup_pages: 5, classes, ..Default::default() };
         assert_eq!(f.frames_used(), 7);
         assert_eq!(f.pages_mapped(), 5 + 3 + 1 + 4 + 1 + 2 + 512);
     }
 
     #[test]
+    fn figures_keep_their_classes_in_the_cache_and_compare_them_in_stats_order() {
+        let classes = FaultCounts { image_frame: 2, zero: 3, cow_copy: 1, refused: 4, ..Default::default() };
+        let f = Figures { faults: 9, startup_pages: 1, classes, ..Default::default() };
+        let json = serde_json::to_string(&f).unwrap();
+        assert!(json.contains(r#""image":2,"copy":0,"zero":3,"#), "{json}");
+        assert_eq!(serde_json::from_str::<Figures>(&json).unwrap(), f);
+        let keys: Vec<&str> = f.keys().iter().map(|(key, _)| *key).collect();
+        assert_eq!(
+            keys,
+            [
+                "startup_pages",
+                "faults",
+                "image",
+                "copy",
+                "zero",
+                "mixed",
+                "shared",
+                "large",
+                "zero-shared",
+                "upgrade",
+                "cow-copy",
+                "refused"
+            ]
+        );
+        assert_eq!(f.keys()[11], ("refused", 4));
+        let bad = json.replace(r#""image":2"#, r#""imago":2"#);
+        assert!(serde_json::from_str::<Figures>(&bad).is_err());
+    }
+
+    #[test]
     fn zero_page_and_cow_frames_count_upgrades_copies_and_the_zero_frame_once() {
-        let f = Figures { image: 2, zero: 3, zero_shared: 6, upgrade: 4, cow_copy: 1, ..Default::default() };
+        let classes = FaultCounts {
+            image_frame: 2,
+            zero: 3,
+            zero_shared: 6,
+            upgrade: 4,
+            cow_copy: 1,
+            ..Default::default()
+        };
+        let f = Figures { classes, ..Default::default() };
         assert_eq!(f.frames_used(), 3 + 4 + 1 + 1, "zero pages, upgrades, a cow copy, the zero frame");
         assert_eq!(f.pages_mapped(), 2 + 3 + 6, "an upgrade or a copy maps a mapped page again");
     }

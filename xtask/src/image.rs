@@ -18,6 +18,7 @@ use crate::qemu;
 use crate::workspace::Workspace;
 
 /// A manifest whose apps are built, parsed and laid out without conflict.
+#[derive(Clone)]
 pub struct Checked {
     pub manifest: Manifest,
     pub elfs: Vec<AppElf>,

@@ -11,7 +11,7 @@ use super::*;
 use crate::evict::Step;
 use crate::frames::{Allocation, AllocationError};
 use crate::seed::FrameContent;
-use crate::store::StoreFull;
+use crate::store::{StoreFull, StoredPages};
 
 const PAGE: usize = PAGE_SIZE as usize;
 
@@ -24,6 +24,12 @@ impl<P: Policy> Pager<'_, P> {
     /// The compressed store's gauges.
     pub fn store_counts(&self) -> StoreCounts {
         self.store.counts()
+    }
+
+    /// Client `client`'s pages in the compressed store now, and their stored bytes (none once it
+    /// is removed).
+    pub fn stored_pages(&self, client: ClientId) -> StoredPages {
+        self.store.client_counts(client)
     }
 
     /// Gives the pager a clock (on seL4 the TSC, which counts instructions under QEMU's `-icount`)

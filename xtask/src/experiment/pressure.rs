@@ -19,15 +19,21 @@
 //! once without a budget (each client's frames outside its heap), then once per mode and budget
 //! with each pattern app evicting at its simulator budget plus those frames. The heap area's
 //! faults by class and evictions are set beside the simulator's cell; at 100 % they must be equal
-//! (the run fails otherwise), below it the report says by how much and why they differ.
+//! (the run fails otherwise), below it the report says by how much and why they differ. Each boot
+//! is cached as the other experiments' seL4 cells are (under `target/experiments/cache/`, keyed by
+//! its packed image and the root task; its `[stats]` lines) and run `-j` at a time, the base boots
+//! first; `--rerun` boots them all again.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
 use bootimage::{AppSpec, ImageSpec};
-use pager::{BuiltinPolicy, EvictMode};
+use pager::{BuiltinPolicy, EvictMode, FaultCounts};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use sim::replay::{pattern_trace, replay_evicting, ReplayOptions, ReplayStats};
 
 use super::{Experiment, Outcome};
@@ -148,6 +154,7 @@ pub fn run(
     root_task: &Path,
     experiment: &Experiment,
     pressure: &Pressure,
+    options: &super::Options,
 ) -> Result<Outcome> {
     let started = std::time::Instant::now();
     let (subjects, skipped) = subjects(workspace, experiment)?;
@@ -192,9 +199,11 @@ pub fn run(
             }
         }
     }
-    if !pressure.sel4_percents.is_empty() {
-        sel4_leg(workspace, root_task, experiment, pressure, &subjects, &mut rows)?;
-    }
+    let cached = if pressure.sel4_percents.is_empty() {
+        0
+    } else {
+        sel4_leg(workspace, root_task, experiment, pressure, &subjects, &mut rows, options)?
+    };
     let mismatches = mismatches(&rows);
     let directory = workspace.target_directory.join("experiments").join(&experiment.name);
     std::fs::create_dir_all(&directory).with_context(|| format!("cannot create {}", directory.display()))?;
@@ -205,7 +214,7 @@ pub fn run(
         writer.serialize(row).with_context(|| format!("cannot write {}", csv_path.display()))?;
     }
     writer.flush().with_context(|| format!("cannot write {}", csv_path.display()))?;
-    let report = report(experiment, &rows, &skipped, started.elapsed().as_secs_f64());
+    let report = report(experiment, &rows, &skipped, cached, started.elapsed().as_secs_f64());
     std::fs::write(directory.join("report.md"), report)
         .with_context(|| format!("cannot write {}", directory.join("report.md").display()))?;
     let plot = directory.join("miss-ratio.svg");
@@ -225,15 +234,15 @@ pub fn run(
     }
     // Below the working set seL4 and the simulator differ by design (the report says how much and
     // why); where they must not, the run failed above.
-    Ok(Outcome { directory, cells: rows.len(), cached: 0, differences: 0 })
+    Ok(Outcome { directory, cells: rows.len(), cached, differences: 0 })
 }
 
-fn report(experiment: &Experiment, rows: &[Row], skipped: &[String], seconds: f64) -> String {
+fn report(experiment: &Experiment, rows: &[Row], skipped: &[String], cached: usize, seconds: f64) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Experiment `{}`\n\n{}\n", experiment.name, experiment.description);
     let _ = writeln!(
         out,
-        "{} cells on the simulator, {} booted on seL4, {seconds:.1} s. Each pattern app's full reference string \
+        "{} cells on the simulator, {} booted on seL4 ({cached} boots from the cache), {seconds:.1} s. Each pattern app's full reference string \
          (`sim::replay::pattern_trace`) replayed alone with its budget a percentage of its working set \
          (the pages it touches; at least 2 frames). Faults per thousand references is the miss ratio; \
          evictions are clean (dropped) and dirty (to the store); soft refaults are the clock's second \
@@ -415,24 +424,15 @@ impl Classes {
     }
 
     fn of(record: &crate::stats::Record) -> Result<Self> {
-        let n = |key: &str| -> Result<u64> {
-            record
-                .value(key)
-                .with_context(|| format!("[stats] scope={} has no {key}=", record.scope()))?
-                .parse()
-                .with_context(|| format!("[stats] scope={} {key}= is not a number", record.scope()))
-        };
-        let mut other = 0;
-        for key in ["image", "copy", "mixed", "shared", "large", "zero-shared", "upgrade", "cow-copy"] {
-            other += n(key)?;
-        }
+        let counts = super::fault_counts(record)?;
+        let before_eviction: u64 = counts.by_class().take(FaultCounts::BEFORE_EVICTION).map(|(_, n)| n).sum();
         Ok(Self {
-            zero: n("zero")?,
-            dirty: n("dirty")?,
-            refault_soft: n("refault-soft")?,
-            refault_store: n("refault-store")?,
-            other,
-            refused: n("refused")?,
+            zero: counts.zero,
+            dirty: counts.dirty,
+            refault_soft: counts.refault_soft,
+            refault_store: counts.refault_store,
+            other: before_eviction - counts.zero,
+            refused: counts.refused,
         })
     }
 }
@@ -478,23 +478,103 @@ fn booted(serial: &str, name: &str) -> Result<Booted> {
     Ok(figures)
 }
 
-/// Boots `checked` as `image_name` and judges it by its apps' expectations.
-fn boot(
+/// One boot of the seL4 leg: its image's name, its cache key and what it boots.
+struct Boot {
+    name: String,
+    key: String,
+    checked: crate::image::Checked,
+}
+
+impl Boot {
+    /// Keyed, as the other experiments' seL4 cells, by the packed image and the root task.
+    fn new(name: String, checked: &crate::image::Checked, root_task_hash: &str) -> Result<Self> {
+        let image = super::hex(&Sha256::digest(crate::image::pack(checked)?));
+        let key = super::hex(&Sha256::digest(format!("pressure-v1|sel4|{image}|{root_task_hash}")));
+        Ok(Self { name, key, checked: checked.clone() })
+    }
+}
+
+/// Composes `boot`'s image (one at a time: it builds), boots it and judges it by its apps'
+/// expectations; its `[stats]` lines.
+fn boot(workspace: &Workspace, root_task: &Path, boot: &Boot, compose: &Mutex<()>) -> Result<Vec<String>> {
+    let boot_image = {
+        let _one = compose.lock().unwrap();
+        crate::console::without_bar(|| {
+            crate::trace::compose(workspace, root_task, &boot.checked, &boot.name)
+        })?
+    };
+    let outcome = crate::trace::boot_composed(workspace, &boot.checked, &boot_image)?;
+    crate::expect::judge(&boot.checked.manifest, &outcome)
+        .map_err(|reason| anyhow::anyhow!("{} failed: {reason}", boot.name))?;
+    let lines = outcome.serial.lines().map(|line| line.trim_end_matches('\r'));
+    Ok(lines.filter(|line| crate::stats::parse_line(line).is_some()).map(str::to_owned).collect())
+}
+
+/// Each of `boots`' `[stats]` lines by its name, from the cache where it holds them (unless
+/// `rerun`), the rest booted `jobs` at a time and cached; and how many came from the cache.
+fn boot_all(
     workspace: &Workspace,
     root_task: &Path,
-    checked: &crate::image::Checked,
-    image_name: &str,
-) -> Result<String> {
-    let boot_image = crate::trace::compose(workspace, root_task, checked, image_name)?;
-    let outcome = crate::trace::boot_composed(workspace, checked, &boot_image)?;
-    crate::expect::judge(&checked.manifest, &outcome)
-        .map_err(|reason| anyhow::anyhow!("{image_name} failed: {reason}"))?;
-    Ok(outcome.serial)
+    boots: Vec<Boot>,
+    options: &super::Options,
+) -> Result<(BTreeMap<String, String>, usize)> {
+    let cache = super::cache_directory(workspace)?;
+    let (mut done, mut queue) = (BTreeMap::new(), VecDeque::new());
+    for boot in boots {
+        match super::read_cached::<Vec<String>>(&cache, &boot.key, options.rerun) {
+            Some(lines) => {
+                done.insert(boot.name, lines.join("\n"));
+            }
+            None => queue.push_back(boot),
+        }
+    }
+    let cached = done.len();
+    if queue.is_empty() {
+        return Ok((done, cached));
+    }
+    let bar = indicatif::ProgressBar::new(queue.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {pos}/{len} boots, {elapsed} spent {msg}",
+        )
+        .expect("a fixed template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix("pressure on seL4");
+    crate::console::hold_bar(&bar);
+    let (queue, done, failures) = (Mutex::new(queue), Mutex::new(done), Mutex::new(Vec::new()));
+    let compose = Mutex::new(());
+    std::thread::scope(|scope| {
+        for _ in 0..options.jobs.max(1) {
+            scope.spawn(|| loop {
+                let Some(one) = queue.lock().unwrap().pop_front() else { break };
+                bar.set_message(one.name.clone());
+                match boot(workspace, root_task, &one, &compose) {
+                    Ok(lines) => {
+                        if let Err(e) = super::write_cached(&cache, &one.key, &lines) {
+                            bar.println(format!("warning: {e:#}"));
+                        }
+                        done.lock().unwrap().insert(one.name, lines.join("\n"));
+                    }
+                    Err(error) => failures.lock().unwrap().push(format!("{}: {error:#}", one.name)),
+                }
+                bar.inc(1);
+            });
+        }
+    });
+    crate::console::release_bar();
+    bar.finish_and_clear();
+    let failures = failures.into_inner().unwrap();
+    if !failures.is_empty() {
+        bail!("{} boots failed:\n  {}", failures.len(), failures.join("\n  "));
+    }
+    Ok((done.into_inner().unwrap(), cached))
 }
 
 /// The seL4 leg: each workload booted once without a budget (each client's frames outside its
 /// heap: code's and data's copies, stack), then once per mode and budget with every pattern app
-/// evicting at its simulator budget plus those frames. Appends a row per client and cell.
+/// evicting at its simulator budget plus those frames. Appends a row per client and cell; returns
+/// how many boots came from the cache.
 fn sel4_leg(
     workspace: &Workspace,
     root_task: &Path,
@@ -502,17 +582,26 @@ fn sel4_leg(
     pressure: &Pressure,
     subjects: &[Subject],
     rows: &mut Vec<Row>,
-) -> Result<()> {
+    options: &super::Options,
+) -> Result<usize> {
+    let root_task_hash = super::file_hash(root_task)?;
+    let (mut workloads, mut bases) = (Vec::new(), Vec::new());
     for path in &experiment.workloads {
-        let mut checked = crate::image::check(workspace, &workspace.root.join(path))?;
+        let checked = crate::image::check(workspace, &workspace.root.join(path))?;
+        let base = Boot::new(format!("{}.pressure.base", checked.manifest.name), &checked, &root_task_hash)?;
+        workloads.push((checked, base.name.clone()));
+        bases.push(base);
+    }
+    let (based, mut cached) = boot_all(workspace, root_task, bases, options)?;
+    // Each workload's subjects, the frames each took outside its heap, and its cells' boots.
+    let mut plans = Vec::new();
+    let mut boots = Vec::new();
+    for (mut checked, base) in workloads {
         let workload = checked.manifest.name.clone();
         let mine: Vec<&Subject> = subjects.iter().filter(|s| s.workload == workload).collect();
-        let base = crate::console::without_bar(|| {
-            boot(workspace, root_task, &checked, &format!("{workload}.pressure.base"))
-        })?;
         let mut others = Vec::new();
         for subject in &mine {
-            let b = booted(&base, &format!("{}#0", subject.app))?;
+            let b = booted(&based[&base], &format!("{}#0", subject.app))?;
             others.push(b.client_frames.saturating_sub(b.heap.zero) as u32);
         }
         checked.manifest.expect.stats.clear();
@@ -528,15 +617,7 @@ fn sel4_leg(
         for &mode in &pressure.modes {
             for &percent in &pressure.sel4_percents {
                 for (subject, &other) in mine.iter().zip(&others) {
-                    let simulated = rows
-                        .iter()
-                        .find(|r| {
-                            r.leg == "simulator"
-                                && r.workload == workload
-                                && r.app == subject.app
-                                && r.evict == mode.name()
-                                && r.budget_percent == percent
-                        })
+                    let simulated = simulator_row(rows, &workload, &subject.app, mode, percent)
                         .context("a seL4 budget the simulator did not run")?;
                     let app = checked
                         .manifest
@@ -553,18 +634,21 @@ fn sel4_leg(
                         Some((simulated.budget_frames + other).max(manifest::MIN_EVICTING_BUDGET));
                 }
                 let name = format!("{workload}.pressure.{}-{percent}", mode.name());
-                let serial = crate::console::without_bar(|| boot(workspace, root_task, &checked, &name))?;
+                boots.push(Boot::new(name, &checked, &root_task_hash)?);
+            }
+        }
+        plans.push((workload, mine, others));
+    }
+    let (serials, cells_cached) = boot_all(workspace, root_task, boots, options)?;
+    cached += cells_cached;
+    for (workload, mine, others) in plans {
+        for &mode in &pressure.modes {
+            for &percent in &pressure.sel4_percents {
+                let name = format!("{workload}.pressure.{}-{percent}", mode.name());
                 for (subject, &other) in mine.iter().zip(&others) {
-                    let b = booted(&serial, &format!("{}#0", subject.app)).with_context(|| name.clone())?;
-                    let simulated = rows
-                        .iter()
-                        .find(|r| {
-                            r.leg == "simulator"
-                                && r.workload == workload
-                                && r.app == subject.app
-                                && r.evict == mode.name()
-                                && r.budget_percent == percent
-                        })
+                    let b = booted(&serials[&name], &format!("{}#0", subject.app))
+                        .with_context(|| name.clone())?;
+                    let simulated = simulator_row(rows, &workload, &subject.app, mode, percent)
                         .expect("found above")
                         .clone();
                     let faults = b.heap.faults();
@@ -591,7 +675,24 @@ fn sel4_leg(
             }
         }
     }
-    Ok(())
+    Ok(cached)
+}
+
+/// The simulator's row of `workload`'s `app` under `mode` at `percent`.
+fn simulator_row<'a>(
+    rows: &'a [Row],
+    workload: &str,
+    app: &str,
+    mode: EvictMode,
+    percent: u32,
+) -> Option<&'a Row> {
+    rows.iter().find(|r| {
+        r.leg == "simulator"
+            && r.workload == workload
+            && r.app == app
+            && r.evict == mode.name()
+            && r.budget_percent == percent
+    })
 }
 
 /// The simulator's row for the same workload, app, mode and budget as seL4 row `s`.
