@@ -590,8 +590,10 @@ impl RetypeFrames for Sel4Platform {
             }
         }
         // No window maps here: a frame is windowed before its first fill (`map_window`), and a
-        // fresh one that only ever holds zeroes never is.
+        // fresh one that only ever holds zeroes never is. Its window bit is made now, so that
+        // `map_window` sets it with one OR.
         self.frames_created += count as u32;
+        self.windowed.resize((self.frames_created as usize).div_ceil(64), 0);
         Ok(count as u32)
     }
 }
@@ -695,10 +697,8 @@ impl FrameWindow for Sel4Platform {
         let window = Self::window(frame);
         self.invoke(|| cap.map(init::VSPACE, window, CapRights::READ_WRITE, VmAttributes::default()))
             .map_err(kernel_error)?;
+        // Frames below `frames_created` have their bit (`retype_frames`).
         let index = frame.0 as usize;
-        if self.windowed.len() <= index / 64 {
-            self.windowed.resize(index / 64 + 1, 0);
-        }
         self.windowed[index / 64] |= 1 << (index % 64);
         Ok(())
     }
