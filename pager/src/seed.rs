@@ -276,9 +276,9 @@ pub(crate) fn fill(
     Ok(false)
 }
 
-/// Maps a frame into the window before its first fill (out of line: once per frame).
-#[cold]
-#[inline(never)]
+/// Maps a frame into the window before its first fill: once per frame, but that is every copy
+/// into a fresh frame, so inline (out of line it cost such a copy some twenty instructions).
+#[inline(always)]
 fn window(
     platform: &mut impl Platform,
     frames: &mut FrameTable,
