@@ -96,8 +96,8 @@ impl FrameTable {
 
     /// Takes a frame with one reference, charged to `owner`, to be filled with `content`.
     // The common case inline, the rest out of line: a zero fill (or mixed) takes a fresh frame while
-    // there is one, which is a compare and a store, not a call that pops a recycled frame only to
-    // push it back.
+    // there is one, and so does a copy while no recycled frame waits, which is a compare or two and a
+    // store, not a call that pops a recycled frame only to push it back.
     #[inline(always)]
     pub fn allocate(
         &mut self,
@@ -106,7 +106,7 @@ impl FrameTable {
         content: FrameContent,
     ) -> Result<Allocation, AllocationError> {
         let fresh = self.fresh as usize;
-        if content != FrameContent::Copy && fresh < self.records.len() {
+        if fresh < self.records.len() && (content != FrameContent::Copy || self.free.is_empty()) {
             self.fresh += 1;
             self.records[fresh] = Some(FrameRecord { references: 1, owner: Some(owner), content });
             self.in_use += 1;
@@ -160,13 +160,19 @@ impl FrameTable {
         self.windowed.get(index / 64).is_some_and(|word| word & (1 << (index % 64)) != 0)
     }
 
-    /// Records that `frame`'s own cap now maps it into the window.
+    /// Records that `frame`'s own cap now maps it into the window. The bits are sized with the
+    /// records (`grow`), so this is one OR.
+    #[inline]
     pub fn set_windowed(&mut self, frame: PoolFrame) {
         let index = frame.0 as usize;
-        if self.windowed.len() <= index / 64 {
-            self.windowed.resize(index / 64 + 1, 0);
-        }
         self.windowed[index / 64] |= 1 << (index % 64);
+    }
+
+    /// Adds `made` new frames' records (and their window bits) at the end of the table.
+    fn grow(&mut self, made: u32) {
+        let created = self.records.len() + made as usize;
+        self.records.resize(created, None);
+        self.windowed.resize(created.div_ceil(64), 0);
     }
 
     fn refill(&mut self, kernel: &mut impl RetypeFrames) -> Result<(), AllocationError> {
@@ -180,7 +186,7 @@ impl FrameTable {
             .map_err(AllocationError::Kernel)?;
         // Only called with no fresh frame left, so the fresh range stays contiguous.
         debug_assert_eq!(self.fresh, created);
-        self.records.resize(self.records.len() + made as usize, None);
+        self.grow(made);
         Ok(())
     }
 
@@ -199,7 +205,7 @@ impl FrameTable {
                 return;
             }
             match kernel.retype_frames(PoolFrame(created), wanted) {
-                Ok(made) => self.records.resize(self.records.len() + made as usize, None),
+                Ok(made) => self.grow(made),
                 Err(_) => return,
             }
         }

@@ -111,10 +111,10 @@ pub(crate) fn classify<'img>(area: &Area, index: u32, images: &[Image<'img>]) ->
 }
 
 /// The seed's common cases for an area's pages, worked out once when the area is made: a fault on
-/// a page of zeroes, or on a read-only segment's page wholly inside the file, then finds its source
-/// with a comparison or two, where [`classify`] works through the segment's addresses and the
-/// image each time. Every other page (a copy, a straddling page) still takes [`classify`], and
-/// [`SeedPages::source`] answers exactly as it does.
+/// a page of zeroes, or on a segment's page wholly inside the file (the image's own frame when
+/// read-only, a copy of it when writable), then finds its source with a comparison or two, where
+/// [`classify`] works through the segment's addresses and the image each time. Every other page (a
+/// straddling page) still takes [`classify`], and [`SeedPages::source`] answers exactly as it does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct SeedPages {
     /// Pages from this index on hold only zeroes (at or above the file end; 0 for anonymous
@@ -125,34 +125,61 @@ pub(crate) struct SeedPages {
     image_from: u32,
     image_to: u32,
     image_page: u32,
+    /// Pages `copy_from..copy_to` are copies (a writable segment's pages wholly inside the file):
+    /// page `copy_from` the file of image `image` from byte `file_offset`, the rest in order.
+    /// Apart from the image range, so an image frame's fault takes the same comparisons as before.
+    copy_from: u32,
+    copy_to: u32,
+    image: u16,
+    file_offset: usize,
 }
 
 impl SeedPages {
     /// No common case: every page takes [`classify`].
-    const NONE: Self = Self { zero_from: u32::MAX, image_from: 0, image_to: 0, image_page: 0 };
+    const NONE: Self = Self {
+        zero_from: u32::MAX,
+        image_from: 0,
+        image_to: 0,
+        image_page: 0,
+        copy_from: 0,
+        copy_to: 0,
+        image: 0,
+        file_offset: 0,
+    };
 
     /// The common cases of an area backed by `backend`, whose image (if any) is in `images`.
     pub(crate) fn of(backend: Backend, images: &[Image<'_>]) -> Self {
-        let Backend::Segment { image, segment } = backend else {
+        let Backend::Segment { image: image_id, segment } = backend else {
             // Anonymous memory is all zeroes (a guard or reserved page is never served).
             return Self { zero_from: 0, ..Self::NONE };
         };
-        let Some(image) = images.get(usize::from(image.0)) else {
+        let Some(image) = images.get(usize::from(image_id.0)) else {
             return Self::NONE;
         };
         let first = page_align_down(segment.vaddr);
         let file_end = segment.file_end();
         let zero_from = u32::try_from((file_end - first).div_ceil(PAGE_SIZE)).unwrap_or(u32::MAX);
         // The pages wholly inside the file: from the first at or above `vaddr` to the last that
-        // ends by the file end. A writable segment's are copies, which `classify` makes.
+        // ends by the file end. A writable segment's are copies.
         let image_from = u32::from(segment.vaddr != first);
         let image_to = u32::try_from((file_end - first) / PAGE_SIZE).unwrap_or(0);
-        if segment.rights.write || image_to <= image_from {
+        let file_offset = segment.offset + (first + u64::from(image_from) * PAGE_SIZE - segment.vaddr);
+        // A copy's bytes are sliced from the file on each fault: the range must lie inside it.
+        let file_bytes = (image_to.saturating_sub(image_from) as usize).saturating_mul(PAGE);
+        let copy_fits = usize::try_from(file_offset)
+            .ok()
+            .and_then(|start| start.checked_add(file_bytes))
+            .is_some_and(|end| end <= image.elf.bytes().len());
+        if image_to <= image_from || (segment.rights.write && !copy_fits) {
             return Self { zero_from, ..Self::NONE };
         }
-        let file_offset = segment.offset + (first + u64::from(image_from) * PAGE_SIZE - segment.vaddr);
+        if segment.rights.write {
+            let (copy_from, copy_to) = (image_from, image_to);
+            let file_offset = file_offset as usize;
+            return Self { zero_from, copy_from, copy_to, image: image_id.0, file_offset, ..Self::NONE };
+        }
         let image_page = image.first_page + (file_offset / PAGE_SIZE) as u32;
-        Self { zero_from, image_from, image_to, image_page }
+        Self { zero_from, image_from, image_to, image_page, ..Self::NONE }
     }
 
     /// Whether page `index` holds only zeroes (at or above the file end, or anonymous memory).
@@ -170,6 +197,10 @@ impl SeedPages {
             PageSource::New(NewFrame::ZERO)
         } else if offset < self.image_to - self.image_from {
             PageSource::Image(ImagePage(self.image_page + offset))
+        } else if index.wrapping_sub(self.copy_from) < self.copy_to - self.copy_from {
+            let start = self.file_offset + index.wrapping_sub(self.copy_from) as usize * PAGE;
+            let bytes = &images[usize::from(self.image)].elf.bytes()[start..start + PAGE];
+            PageSource::New(NewFrame { content: FrameContent::Copy, bytes, pad_lo: 0, pad_hi: 0 })
         } else {
             return classify(area, index, images);
         };
@@ -245,9 +276,9 @@ pub(crate) fn fill(
     Ok(false)
 }
 
-/// Maps a frame into the window before its first fill (out of line: once per frame).
-#[cold]
-#[inline(never)]
+/// Maps a frame into the window before its first fill: once per frame, but that is every copy
+/// into a fresh frame, so inline (out of line it cost such a copy some twenty instructions).
+#[inline(always)]
 fn window(
     platform: &mut impl Platform,
     frames: &mut FrameTable,

@@ -92,6 +92,7 @@ impl Session {
         let mut platform = platform;
         let mut costs = FaultCosts::default();
         costs.timing_overhead = platform.timing_overhead();
+        costs.page_copy_ticks = Sel4Platform::page_copy_ticks();
         let recording = clients.recorder.is_some();
         Self { pager, platform, endpoint, clients, vm_faults: 0, costs, timer, floor: None, recording }
     }

@@ -193,7 +193,7 @@ pub fn class_costs(costs: &FaultCosts) {
         sel4::debug_println!(
             "[stats] scope=class class={class} faults={} kernel_entries={} kernel_entries_min={} \
              pager_ticks={} pager_ticks_min={} pager_ticks_median={} pager_ticks_max={} pager_kernel_ticks={} \
-             pager_code_median={} timing_overhead={}",
+             pager_code_median={} timing_overhead={} page_copy_ticks={}",
             cost.faults,
             cost.kernel_entries,
             cost.kernel_entries_min,
@@ -203,7 +203,8 @@ pub fn class_costs(costs: &FaultCosts) {
             cost.ticks_max,
             cost.kernel_ticks,
             cost.code_ticks_median(),
-            costs.timing_overhead
+            costs.timing_overhead,
+            costs.page_copy_ticks
         );
     }
 }
