@@ -87,6 +87,9 @@ pub struct Area {
     /// The fault path's plain case for this area: no page read-only first and no fault-around
     /// in its rules, so a fault is one resolution by the seed's cases (`Pager::handle_fault`).
     pub(crate) plain: bool,
+    /// The plain case but for pages read-only first: zero-page or cow and no fault-around
+    /// (`Pager::serve_read_only_first`).
+    pub(crate) read_only_plain: bool,
     /// The seed's common cases for this area's pages, worked out when it was made.
     pub(crate) seed: SeedPages,
     /// The accesses a fault here may make ([`Access::bit`]): `check_access`'s answer worked out
@@ -136,6 +139,7 @@ impl Area {
             policy: AreaPolicy::SEED,
             read_only_first: false,
             plain: true,
+            read_only_plain: false,
             fault_around: None,
             large: BTreeMap::new(),
             large_mapped: 0,
@@ -150,7 +154,9 @@ impl Area {
         let stand_in = |mode| matches!(mode, Mode::ZeroPage | Mode::Cow);
         self.read_only_first =
             self.shared.is_none() && (stand_in(policy.file.mode) || stand_in(policy.zero.mode));
-        self.plain = !self.read_only_first && policy.file.around | policy.zero.around == 0;
+        let around = policy.file.around | policy.zero.around != 0;
+        self.plain = !self.read_only_first && !around;
+        self.read_only_plain = self.read_only_first && !around;
     }
 
     /// The policy in force.

@@ -624,6 +624,9 @@ impl<'img, P: Policy> Pager<'img, P> {
             }
         }
         if *general || !area.plain {
+            if !*general && area.read_only_plain {
+                return self.serve_read_only_first(platform, client, fault, area_index);
+            }
             return self.serve_other(platform, client, fault, area_index);
         }
         // The plain path: no large pages, no fault-around, no page read-only first: one
@@ -640,9 +643,67 @@ impl<'img, P: Policy> Pager<'img, P> {
         Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped })
     }
 
+    /// [`Pager::handle_fault`]'s plain path for an area whose rules map some pages read-only first
+    /// (zero-page, cow) and fault around none: the seed's cases, as the plain path serves them,
+    /// but for a read these rules serve read-only from a shared frame ([`serve_read_only`]) and
+    /// the first write to a page so mapped, which takes a frame of its own ([`Pager::upgrade`]),
+    /// both out of line. So a write to a page not resident costs about what it costs the seed.
+    // Inlined into `handle_fault`'s branch off the plain path: out of line it cost ~30 more per
+    // fault, and inlined the seed's classes compile as before (`cargo xtask bench`).
+    #[inline(always)]
+    fn serve_read_only_first(
+        &mut self,
+        platform: &mut impl Platform,
+        client: ClientId,
+        fault: Fault,
+        area_index: usize,
+    ) -> Result<FaultResolution, FaultRefusal> {
+        let Self { clients, shared, frames, slots, images, faults, zero_frame, .. } = self;
+        let target = clients[usize::from(client.0)].as_mut().expect("live client");
+        let Client { areas, structures, budget, charged, faults: client_faults, .. } = target;
+        let area = &mut areas[area_index];
+        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
+        let write = matches!(fault.access, Access::Write);
+        let served_read_only = if write {
+            None
+        } else {
+            let parts =
+                Parts { frames: &mut *frames, slots: &mut *slots, zero_frame: &mut *zero_frame, images };
+            serve_read_only(platform, parts, area, structures, client, index)
+        };
+        let resolved = match served_read_only {
+            Some(resolved) => resolved,
+            None => {
+                let pools = Pools { frames, slots, shared, images };
+                let own = Own { structures, budget: *budget, charged };
+                resolve_seed(platform, pools, own, client, area, index)
+            }
+        };
+        let (class, frame) = match resolved {
+            Ok(resolved) => resolved,
+            Err(reason) => return self.refuse(client, fault, Some(area_index), reason),
+        };
+        // Spurious to the seed: a write finding its page mapped read-only first upgrades it.
+        let spurious = matches!(class, FaultClass::Spurious);
+        if spurious && write && read_only_stand_in(frame, *zero_frame) {
+            return match self.upgrade(platform, client, area_index, index) {
+                Ok((class, frame)) => {
+                    self.record(client, area_index, class);
+                    let (page, pages_mapped) =
+                        (page_align_down(fault.address), u32::from(class != FaultClass::Spurious));
+                    Ok(FaultResolution { class, page, frame, pages_mapped })
+                }
+                Err(reason) => self.refuse(client, fault, Some(area_index), reason),
+            };
+        }
+        FaultCounts::record_in([faults, client_faults, &mut area.faults], class);
+        let pages_mapped = u32::from(!spurious);
+        Ok(FaultResolution { class, page: page_align_down(fault.address), frame, pages_mapped })
+    }
+
     /// [`Pager::handle_fault`] past the plain path: large pages, an advised fault-around or an
-    /// evicting client (`general`), an area whose rules map pages read-only first or fault
-    /// around. Out of line, so that the plain path compiles as if none of these existed.
+    /// evicting client (`general`), an area whose rules fault around (with pages read-only first
+    /// or not). Out of line, so that the plain path compiles as if none of these existed.
     #[inline(never)]
     fn serve_other(
         &mut self,
@@ -836,12 +897,9 @@ impl<'img, P: Policy> Pager<'img, P> {
         FaultCounts::record_in([faults, client_faults, &mut areas[area_index].faults], class);
     }
 
-    /// A read fault in an area whose rules map some pages read-only first (zero-page, cow; never a
-    /// shared area): a page of zeroes, or a writable segment's page wholly in the file, maps the
-    /// shared frame read-only; `None` for everything else, which goes the seed's way
-    /// ([`Pager::resolve_page`]). Kept apart so that the seed's path pays one flag test for it.
-    #[cold]
-    #[inline(never)]
+    /// [`serve_read_only`] for page `index` of area `area_index` of `client`: a read fault in
+    /// an area whose rules map some pages read-only first (zero-page, cow; never a shared area).
+    /// `None` for a page the seed's way serves ([`Pager::resolve_page`]).
     fn resolve_read_only_first(
         &mut self,
         platform: &mut impl Platform,
@@ -850,14 +908,9 @@ impl<'img, P: Policy> Pager<'img, P> {
         index: u32,
     ) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
         let Self { clients, frames, slots, images, zero_frame, .. } = self;
-        let target = clients[usize::from(client.0)].as_mut().expect("live client");
-        let area = &target.areas[area_index];
-        let vacancy = area.resident.find(index).err()?;
-        let PageSource::New(NewFrame { content, .. }) = classify(area, index, images) else {
-            return None;
-        };
+        let Client { areas, structures, .. } = clients[usize::from(client.0)].as_mut().expect("live client");
         let parts = Parts { frames, slots, zero_frame, images };
-        serve_read_only(platform, parts, target, client, area_index, index, content, vacancy)
+        serve_read_only(platform, parts, &mut areas[area_index], structures, client, index)
     }
 
     /// Maps page `index` of an area: with a large page for its whole span first when the policy
@@ -1556,23 +1609,26 @@ struct Parts<'p, 'img> {
     images: &'p [Image<'img>],
 }
 
-/// A read of a page the area's rules serve read-only from a shared frame: zeroes from the shared
-/// zero frame (zero-page, cow), a writable segment's file page from the image's own frame (cow).
-/// `None` when the rules serve this page as the seed does.
+/// A read of page `index` of `area`, whose rules map some pages read-only first (zero-page, cow):
+/// a page not resident that holds zeroes maps the shared zero frame (zero-page, cow), a writable
+/// segment's page wholly in the file the image's own frame (cow), read-only both. `None` for
+/// every other page, which the seed's cases serve ([`resolve_seed`]). Out of line: a write, the
+/// commonest fault there, pays one test for it.
+#[cold]
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
 fn serve_read_only(
     platform: &mut impl Platform,
     parts: Parts<'_, '_>,
-    target: &mut Client,
+    area: &mut Area,
+    structures: &mut PagingStructures,
     client: ClientId,
-    area_index: usize,
     index: u32,
-    content: crate::FrameContent,
-    vacancy: crate::resident::Vacancy,
 ) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
     let Parts { frames, slots, zero_frame, images } = parts;
-    let area = &target.areas[area_index];
+    let vacancy = area.resident.find(index).err()?;
+    let PageSource::New(NewFrame { content, .. }) = classify(area, index, images) else {
+        return None;
+    };
     let policy = area.policy;
     let (class, frame) = match content {
         crate::FrameContent::Zero if matches!(policy.zero.mode, Mode::ZeroPage | Mode::Cow) => {
@@ -1591,9 +1647,9 @@ fn serve_read_only(
     if let FrameRef::Pool(zero) = frame {
         frames.add_reference(zero);
     }
-    match map_frame(platform, slots, &mut target.structures, client, vaddr, frame, false, rights) {
+    match map_frame(platform, slots, structures, client, vaddr, frame, false, rights) {
         Ok(slot) => {
-            target.areas[area_index].resident.fill(vacancy, ResidentPage { frame, slot });
+            area.resident.fill(vacancy, ResidentPage { frame, slot });
             Some(Ok((class, frame)))
         }
         Err(reason) => {
