@@ -543,14 +543,14 @@ impl Sel4Platform {
     }
 
     /// The window bytes of a windowed pool frame.
-    fn window_page(&mut self, frame: PoolFrame) -> &mut [u8] {
+    fn window_page(&mut self, frame: PoolFrame) -> &mut [u8; PAGE as usize] {
         assert!(self.is_windowed(frame), "pool frame {} is not in the window", frame.0);
         // SAFETY: pool frame `frame` was retyped and its original cap mapped read-write at
         // `window(frame)` in this VSpace by `map_window` (checked just above: the bit is set only
         // after that map succeeded), and stays mapped for the root task's life: a windowed cap is
         // never deleted or unmapped. Only this platform touches the window, and the returned
         // borrow is tied to `&mut self`, so there is no other reference to these bytes.
-        unsafe { core::slice::from_raw_parts_mut(Self::window(frame) as *mut u8, PAGE as usize) }
+        unsafe { &mut *(Self::window(frame) as *mut [u8; PAGE as usize]) }
     }
 }
 
@@ -726,6 +726,10 @@ impl FrameWindow for Sel4Platform {
 
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]) {
         self.window_page(frame)[offset..offset + bytes.len()].copy_from_slice(bytes);
+    }
+
+    fn write_page(&mut self, frame: PoolFrame, bytes: &[u8]) {
+        self.window_page(frame).copy_from_slice(bytes);
     }
 
     fn zero_frame(&mut self, frame: PoolFrame, offset: usize, length: usize) {
