@@ -718,9 +718,12 @@ impl FrameWindow for Sel4Platform {
         let window = Self::window(frame);
         self.invoke(|| cap.map(init::VSPACE, window, CapRights::READ_WRITE, VmAttributes::default()))
             .map_err(kernel_error)?;
-        // Frames below `frames_created` have their bit (`retype_frames`).
+        // Frames below `frames_created` have their bit (`retype_frames`), so the word is there (had
+        // it not been, the frame would stay out of the window for `window_page`, which panics).
         let index = frame.0 as usize;
-        self.windowed[index / 64] |= 1 << (index % 64);
+        if let Some(word) = self.windowed.get_mut(index / 64) {
+            *word |= 1 << (index % 64);
+        }
         Ok(())
     }
 
