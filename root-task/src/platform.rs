@@ -250,7 +250,7 @@ impl Sel4Platform {
         total.saturating_sub(inner + bare)
     }
 
-    /// Ticks of one 4 KiB copy as a copy fault's `write_frame` makes it: a `memcpy` of a whole page
+    /// Ticks of one 4 KiB copy as a copy fault's `write_page` makes it: a `memcpy` of a whole page
     /// from a page-aligned source (a file page in the boot image) to a page-aligned destination
     /// (the window), with its call. Under `-icount` its instructions depend only on the length and
     /// the alignment, so one copy between two aligned heap pages, timed once at start-up less the
@@ -260,7 +260,7 @@ impl Sel4Platform {
         #[repr(C, align(4096))]
         struct Page([u8; PAGE as usize]);
         let (mut to, from) = (alloc::boxed::Box::new(Page([0; PAGE as usize])), alloc::boxed::Box::new(Page([0; PAGE as usize])));
-        // Slices of a length the compiler cannot see, so it is the `memcpy` call `write_frame` makes.
+        // Slices of a length the compiler cannot see, so it is the `memcpy` call `write_page` makes.
         let (to, from): (&mut [u8], &[u8]) = core::hint::black_box((&mut to.0[..], &from.0[..]));
         let bare_start = sel4::timestamp();
         let bare = sel4::timestamp().wrapping_sub(bare_start);
