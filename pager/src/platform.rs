@@ -138,6 +138,11 @@ pub trait FrameWindow {
     fn map_window(&mut self, frame: PoolFrame) -> Result<(), KernelError>;
     /// Writes `bytes` into `frame` (windowed) at `offset`. The range lies inside the page.
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]);
+    /// Writes a whole page, `bytes` (4,096 of them), into `frame` (windowed): a copy's fill, the
+    /// common case, with no offset for the platform to check.
+    fn write_page(&mut self, frame: PoolFrame, bytes: &[u8]) {
+        self.write_frame(frame, 0, bytes);
+    }
     /// Zeroes `length` bytes of `frame` (windowed) from `offset`. The range lies inside the page.
     fn zero_frame(&mut self, frame: PoolFrame, offset: usize, length: usize);
     /// Zeroes the whole of large frame `frame` (one recycled from an earlier client).

@@ -265,7 +265,8 @@ pub(crate) fn fill(
         window(platform, frames, frame)?;
     }
     match new.content {
-        FrameContent::Copy => platform.write_frame(frame, 0, new.bytes),
+        // A copy is a whole page (`source`, `classify`), so its write needs no offset.
+        FrameContent::Copy => platform.write_page(frame, new.bytes),
         FrameContent::Mixed => {
             zero(platform, allocation, 0, new.pad_lo);
             platform.write_frame(frame, new.pad_lo, new.bytes);

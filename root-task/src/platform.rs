@@ -250,7 +250,7 @@ impl Sel4Platform {
         total.saturating_sub(inner + bare)
     }
 
-    /// Ticks of one 4 KiB copy as a copy fault's `write_frame` makes it: a `memcpy` of a whole page
+    /// Ticks of one 4 KiB copy as a copy fault's `write_page` makes it: a `memcpy` of a whole page
     /// from a page-aligned source (a file page in the boot image) to a page-aligned destination
     /// (the window), with its call. Under `-icount` its instructions depend only on the length and
     /// the alignment, so one copy between two aligned heap pages, timed once at start-up less the
@@ -260,7 +260,7 @@ impl Sel4Platform {
         #[repr(C, align(4096))]
         struct Page([u8; PAGE as usize]);
         let (mut to, from) = (alloc::boxed::Box::new(Page([0; PAGE as usize])), alloc::boxed::Box::new(Page([0; PAGE as usize])));
-        // Slices of a length the compiler cannot see, so it is the `memcpy` call `write_frame` makes.
+        // Slices of a length the compiler cannot see, so it is the `memcpy` call `write_page` makes.
         let (to, from): (&mut [u8], &[u8]) = core::hint::black_box((&mut to.0[..], &from.0[..]));
         let bare_start = sel4::timestamp();
         let bare = sel4::timestamp().wrapping_sub(bare_start);
@@ -543,14 +543,14 @@ impl Sel4Platform {
     }
 
     /// The window bytes of a windowed pool frame.
-    fn window_page(&mut self, frame: PoolFrame) -> &mut [u8] {
+    fn window_page(&mut self, frame: PoolFrame) -> &mut [u8; PAGE as usize] {
         assert!(self.is_windowed(frame), "pool frame {} is not in the window", frame.0);
         // SAFETY: pool frame `frame` was retyped and its original cap mapped read-write at
         // `window(frame)` in this VSpace by `map_window` (checked just above: the bit is set only
         // after that map succeeded), and stays mapped for the root task's life: a windowed cap is
         // never deleted or unmapped. Only this platform touches the window, and the returned
         // borrow is tied to `&mut self`, so there is no other reference to these bytes.
-        unsafe { core::slice::from_raw_parts_mut(Self::window(frame) as *mut u8, PAGE as usize) }
+        unsafe { &mut *(Self::window(frame) as *mut [u8; PAGE as usize]) }
     }
 }
 
@@ -718,14 +718,21 @@ impl FrameWindow for Sel4Platform {
         let window = Self::window(frame);
         self.invoke(|| cap.map(init::VSPACE, window, CapRights::READ_WRITE, VmAttributes::default()))
             .map_err(kernel_error)?;
-        // Frames below `frames_created` have their bit (`retype_frames`).
+        // Frames below `frames_created` have their bit (`retype_frames`), so the word is there (had
+        // it not been, the frame would stay out of the window for `window_page`, which panics).
         let index = frame.0 as usize;
-        self.windowed[index / 64] |= 1 << (index % 64);
+        if let Some(word) = self.windowed.get_mut(index / 64) {
+            *word |= 1 << (index % 64);
+        }
         Ok(())
     }
 
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]) {
         self.window_page(frame)[offset..offset + bytes.len()].copy_from_slice(bytes);
+    }
+
+    fn write_page(&mut self, frame: PoolFrame, bytes: &[u8]) {
+        self.window_page(frame).copy_from_slice(bytes);
     }
 
     fn zero_frame(&mut self, frame: PoolFrame, offset: usize, length: usize) {

@@ -241,7 +241,7 @@ impl<P: Policy> Pager<'_, P> {
         let start = self.now();
         let stored = self.store.take(client, vpn, page).expect("the store holds the page");
         let ticks = self.now().wrapping_sub(start);
-        platform.write_frame(allocation.frame, 0, page);
+        platform.write_page(allocation.frame, page);
         self.count(client, area_index, |c| {
             c.decompressions += 1;
             c.bytes_out += u64::from(stored);
