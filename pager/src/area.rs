@@ -194,6 +194,12 @@ impl Area {
         self.end
     }
 
+    /// The index of the page holding `address`, an address this area covers.
+    #[inline(always)]
+    pub(crate) fn page_index(&self, address: u64) -> u32 {
+        ((address - self.base) / PAGE_SIZE) as u32
+    }
+
     /// Size in pages.
     pub fn pages(&self) -> u32 {
         ((self.end - self.base) / PAGE_SIZE) as u32
@@ -247,7 +253,7 @@ impl Area {
         if !self.contains(address) {
             return None;
         }
-        self.resident.at(((address - self.base) / crate::PAGE_SIZE) as u32)
+        self.resident.at(self.page_index(address))
     }
 
     pub(crate) fn contains(&self, address: u64) -> bool {

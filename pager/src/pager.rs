@@ -631,7 +631,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         }
         // The plain path: no large pages, no fault-around, no page read-only first: one
         // resolution by the seed's cases.
-        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
+        let index = area.page_index(fault.address);
         let pools = Pools { frames, slots, shared, images };
         let own = Own { structures, budget: *budget, charged };
         let (class, frame) = match resolve_seed(platform, pools, own, client, area, index) {
@@ -662,7 +662,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         let target = clients[usize::from(client.0)].as_mut().expect("live client");
         let Client { areas, structures, budget, charged, faults: client_faults, .. } = target;
         let area = &mut areas[area_index];
-        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
+        let index = area.page_index(fault.address);
         let write = matches!(fault.access, Access::Write);
         let served_read_only = if write {
             None
@@ -717,7 +717,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             let view = area_view(area);
             return self.serve_general(platform, client, fault, area_index, view);
         }
-        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
+        let index = area.page_index(fault.address);
         let (rules, read_only_first) = (area.policy, area.read_only_first);
         let resolved =
             self.resolve_fault(platform, client, area_index, index, fault.access, read_only_first, false);
@@ -820,7 +820,7 @@ impl<'img, P: Policy> Pager<'img, P> {
         large: bool,
     ) -> Result<FaultResolution, FaultRefusal> {
         let area = &self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index];
-        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
+        let index = area.page_index(fault.address);
         let advised_around = area.fault_around;
         let read_only_first = area.read_only_first;
 
@@ -1042,7 +1042,7 @@ impl<'img, P: Policy> Pager<'img, P> {
             return Ok(false);
         };
         let area = &mut target.areas[area_index];
-        let index = ((address - area.base) / PAGE_SIZE) as u32;
+        let index = area.page_index(address);
         let removed = area.resident.remove(index);
         if target.tracker.is_some() {
             self.forget_evictable(client, area_index, index);

@@ -70,7 +70,7 @@ impl<P: Policy> Pager<'_, P> {
         area_index: usize,
     ) -> Result<FaultResolution, FaultRefusal> {
         let area = &self.clients[usize::from(client.0)].as_ref().expect("live client").areas[area_index];
-        let index = ((fault.address - area.base) / PAGE_SIZE) as u32;
+        let index = area.page_index(fault.address);
         match self.resolve_evicting(platform, client, area_index, index, fault.access, true) {
             Ok((class, frame)) => {
                 self.record(client, area_index, class);
@@ -388,7 +388,7 @@ impl<P: Policy> Pager<'_, P> {
         let address = u64::from(vpn) * PAGE_SIZE;
         let area_index = target.area_index(address).expect("a tracked page lies in an area");
         let area = &target.areas[area_index];
-        let page = area.resident.at(((address - area.base) / PAGE_SIZE) as u32);
+        let page = area.resident.at(area.page_index(address));
         (area_index, page.expect("a tracked page is resident"))
     }
 
@@ -447,7 +447,7 @@ impl<P: Policy> Pager<'_, P> {
         self.tracker_mut(victim).take(vpn);
         let target = self.clients[usize::from(victim.0)].as_mut().expect("live client");
         let area = &mut target.areas[area_index];
-        area.resident.remove(((u64::from(vpn) * PAGE_SIZE - area.base) / PAGE_SIZE) as u32);
+        area.resident.remove(area.page_index(u64::from(vpn) * PAGE_SIZE));
         self.drop_mapping(platform, page);
         self.count(victim, area_index, |c| {
             if dirty {
@@ -479,7 +479,7 @@ impl<P: Policy> Pager<'_, P> {
         }
         let page = ResidentPage { frame: FrameRef::Pool(frame), slot };
         let area = &mut self.clients[usize::from(client.0)].as_mut().expect("live client").areas[area_index];
-        let index = ((u64::from(vpn) * PAGE_SIZE - area.base) / PAGE_SIZE) as u32;
+        let index = area.page_index(u64::from(vpn) * PAGE_SIZE);
         area.resident.remove(index);
         area.resident.insert(index, page);
         Ok(page)
