@@ -259,7 +259,10 @@ impl Sel4Platform {
     pub fn page_copy_ticks() -> u64 {
         #[repr(C, align(4096))]
         struct Page([u8; PAGE as usize]);
-        let (mut to, from) = (alloc::boxed::Box::new(Page([0; PAGE as usize])), alloc::boxed::Box::new(Page([0; PAGE as usize])));
+        let (mut to, from) = (
+            alloc::boxed::Box::new(Page([0; PAGE as usize])),
+            alloc::boxed::Box::new(Page([0; PAGE as usize])),
+        );
         // Slices of a length the compiler cannot see, so it is the `memcpy` call `write_page` makes.
         let (to, from): (&mut [u8], &[u8]) = core::hint::black_box((&mut to.0[..], &from.0[..]));
         let bare_start = sel4::timestamp();
@@ -484,9 +487,7 @@ impl Sel4Platform {
                 .map(Frame::from_cptr)
                 .ok_or(KernelError::OutOfSlots),
             MappingCap::Own(frame) if frame.0 < self.frames_created => Ok(self.pool_frame(frame)),
-            MappingCap::Own(frame) => {
-                Err(KernelError::FrameOutOfOrder { expected: PoolFrame(self.frames_created), asked: frame })
-            }
+            MappingCap::Own(frame) => Err(KernelError::FrameOutOfOrder { asked: frame }),
         }
     }
 
@@ -585,10 +586,7 @@ impl RetypeFrames for Sel4Platform {
 
     fn retype_frames(&mut self, first: PoolFrame, count: u32) -> Result<u32, KernelError> {
         if first.0 != self.frames_created {
-            return Err(KernelError::FrameOutOfOrder {
-                expected: PoolFrame(self.frames_created),
-                asked: first,
-            });
+            return Err(KernelError::FrameOutOfOrder { asked: first });
         }
         let room = self.layout.frames.len().saturating_sub(u64::from(first.0));
         let mut count = u64::from(count).min(room);
@@ -709,10 +707,7 @@ impl MapPages for Sel4Platform {
 impl FrameWindow for Sel4Platform {
     fn map_window(&mut self, frame: PoolFrame) -> Result<(), KernelError> {
         if frame.0 >= self.frames_created {
-            return Err(KernelError::FrameOutOfOrder {
-                expected: PoolFrame(self.frames_created),
-                asked: frame,
-            });
+            return Err(KernelError::FrameOutOfOrder { asked: frame });
         }
         let cap = self.pool_frame(frame);
         let window = Self::window(frame);
