@@ -1674,7 +1674,7 @@ fn shared_zero_frame(
     let allocation =
         frames.allocate(platform, client, crate::FrameContent::Zero).map_err(RefusalReason::OutOfFrames)?;
     // Mapped into every client with copies (read-only), so its own cap stays unused.
-    if let Err(error) = fill(platform, frames, allocation, &NewFrame::ZERO) {
+    if let Err(error) = fill(platform, allocation, &NewFrame::ZERO) {
         frames.release(allocation.frame);
         return Err(RefusalReason::Kernel(error));
     }
@@ -1774,7 +1774,7 @@ fn take_filled_frame(
     }
     let allocation = frames.allocate(platform, client, new.content).map_err(RefusalReason::OutOfFrames)?;
     *charged += 1;
-    match fill(platform, frames, allocation, new) {
+    match fill(platform, allocation, new) {
         Ok(own_cap) => Ok((allocation, own_cap)),
         Err(error) => {
             frames.release(allocation.frame);

@@ -140,10 +140,24 @@ pub trait MapPages {
 /// [`FrameWindow::map_window`] for it. A frame whose own cap maps it into a client cannot be
 /// windowed with that cap: reading such a frame (to compress it, say) needs a copy of its cap
 /// mapped into the window, or the client's mapping moved to a copy first.
+///
+/// Which frames are windowed, the platform alone keeps: it made those mappings, and its reads and
+/// writes must check them anyway (the pager asks [`FrameWindow::is_windowed`] of a recycled frame;
+/// a fresh one is in no window).
 pub trait FrameWindow {
     /// Maps pool frame `frame` into the window with its own cap. The pager calls it once per
     /// frame, before the first fill, and only while that cap maps the frame nowhere.
     fn map_window(&mut self, frame: PoolFrame) -> Result<(), KernelError>;
+    /// Whether [`FrameWindow::map_window`] has mapped `frame` into the window.
+    fn is_windowed(&self, frame: PoolFrame) -> bool;
+    /// Maps a fresh frame into the window and writes a whole page, `bytes`, into it: a copy into a
+    /// new frame, the commonest fill, in one call (the platform need not look up the window it has
+    /// just made).
+    fn window_and_write_page(&mut self, frame: PoolFrame, bytes: &[u8]) -> Result<(), KernelError> {
+        self.map_window(frame)?;
+        self.write_page(frame, bytes);
+        Ok(())
+    }
     /// Writes `bytes` into `frame` (windowed) at `offset`. The range lies inside the page.
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]);
     /// Writes a whole page, `bytes` (4,096 of them), into `frame` (windowed): a copy's fill, the

@@ -13,10 +13,10 @@
 use crate::area::{Area, Backend};
 use crate::elf::ElfImage;
 use crate::fault::RefusalReason;
-use crate::frames::{Allocation, FrameTable, SlotPool};
+use crate::frames::{Allocation, SlotPool};
 use crate::platform::{KernelError, MapError, MappingCap, PagingLevel, Platform};
 use crate::structures::PagingStructures;
-use crate::{page_align_down, ClientId, CopySlot, FrameRef, ImagePage, PoolFrame, Rights, PAGE_SIZE};
+use crate::{page_align_down, ClientId, CopySlot, FrameRef, ImagePage, Rights, PAGE_SIZE};
 
 const PAGE: usize = PAGE_SIZE as usize;
 
@@ -246,23 +246,27 @@ fn all_zero(bytes: &[u8]) -> bool {
 /// Fills a new frame through the window, mapping it there first when it must be written and
 /// never was (the window is lazy). Zeroes already there (a fresh frame) are not written again.
 /// Returns whether the frame's own cap is free to map it into the client: a fresh frame that
-/// needed no fill is in no window, so the client's mapping needs no cap copy.
+/// needed no fill is in no window, so the client's mapping needs no cap copy. A copy into a fresh
+/// frame, the commonest fill, is one platform call ([`FrameWindow::window_and_write_page`]).
 // Inlined, as `map_frame` is: the fault path calls both from another module, which may lie in another
 // codegen unit, and out of line they cost every fault a call each (`cargo xtask bench`). Always: with
 // the callers zero-page and cow add, a plain hint no longer kept it inline.
 #[inline(always)]
 pub(crate) fn fill(
     platform: &mut impl Platform,
-    frames: &mut FrameTable,
     allocation: Allocation,
     new: &NewFrame<'_>,
 ) -> Result<bool, KernelError> {
-    if new.content == FrameContent::Zero && allocation.zeroed {
-        return Ok(!allocation.windowed);
-    }
     let frame = allocation.frame;
-    if !allocation.windowed {
-        window(platform, frames, frame)?;
+    if allocation.zeroed {
+        match new.content {
+            FrameContent::Zero => return Ok(true),
+            // A copy is a whole page (`source`, `classify`), so its write needs no offset.
+            FrameContent::Copy => return platform.window_and_write_page(frame, new.bytes).map(|()| false),
+            FrameContent::Mixed => platform.map_window(frame)?,
+        }
+    } else if !platform.is_windowed(frame) {
+        platform.map_window(frame)?;
     }
     match new.content {
         // A copy is a whole page (`source`, `classify`), so its write needs no offset.
@@ -275,19 +279,6 @@ pub(crate) fn fill(
         FrameContent::Zero => zero(platform, allocation, 0, PAGE),
     }
     Ok(false)
-}
-
-/// Maps a frame into the window before its first fill: once per frame, but that is every copy
-/// into a fresh frame, so inline (out of line it cost such a copy some twenty instructions).
-#[inline(always)]
-fn window(
-    platform: &mut impl Platform,
-    frames: &mut FrameTable,
-    frame: PoolFrame,
-) -> Result<(), KernelError> {
-    platform.map_window(frame)?;
-    frames.set_windowed(frame);
-    Ok(())
 }
 
 /// Zeroes part of a new frame, unless it is known to be all zeroes already.
