@@ -1509,7 +1509,7 @@ fn resolve_seed(
     // A page of zeroes, the commonest, on its own: its fill is then a constant, not a description
     // carried through the frame's allocation.
     let (class, frame, own_cap) = if area.seed.is_zero(index) {
-        let zero = &NewFrame::ZERO;
+        let zero = &NewFrame::Zero;
         let (allocation, own_cap) = take_filled_frame(platform, frames, budget, charged, client, zero)?;
         (FaultClass::NewFrame(FrameContent::Zero), FrameRef::Pool(allocation.frame), own_cap)
     } else {
@@ -1518,7 +1518,7 @@ fn resolve_seed(
             PageSource::New(new) => {
                 let (allocation, own_cap) =
                     take_filled_frame(platform, frames, budget, charged, client, &new)?;
-                (FaultClass::NewFrame(new.content), FrameRef::Pool(allocation.frame), own_cap)
+                (FaultClass::NewFrame(new.content()), FrameRef::Pool(allocation.frame), own_cap)
             }
         }
     };
@@ -1626,9 +1626,10 @@ fn serve_read_only(
 ) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
     let Parts { frames, slots, zero_frame, images } = parts;
     let vacancy = area.resident.find(index).err()?;
-    let PageSource::New(NewFrame { content, .. }) = classify(area, index, images) else {
+    let PageSource::New(new) = classify(area, index, images) else {
         return None;
     };
+    let content = new.content();
     let policy = area.policy;
     let (class, frame) = match content {
         crate::FrameContent::Zero if matches!(policy.zero.mode, Mode::ZeroPage | Mode::Cow) => {
@@ -1674,7 +1675,7 @@ fn shared_zero_frame(
     let allocation =
         frames.allocate(platform, client, crate::FrameContent::Zero).map_err(RefusalReason::OutOfFrames)?;
     // Mapped into every client with copies (read-only), so its own cap stays unused.
-    if let Err(error) = fill(platform, allocation, &NewFrame::ZERO) {
+    if let Err(error) = fill(platform, allocation, &NewFrame::Zero) {
         frames.release(allocation.frame);
         return Err(RefusalReason::Kernel(error));
     }
@@ -1691,7 +1692,7 @@ fn area_view(area: &Area) -> AreaView {
 /// The rule governing page `index` of an area: its zero pages' or its file pages'.
 fn rule_of_page(area: &Area, index: u32, images: &[Image<'_>]) -> crate::policy::PageRule {
     match classify(area, index, images) {
-        PageSource::New(NewFrame { content: crate::FrameContent::Zero, .. }) => area.policy.zero,
+        PageSource::New(NewFrame::Zero) => area.policy.zero,
         _ => area.policy.file,
     }
 }
@@ -1772,7 +1773,7 @@ fn take_filled_frame(
     if let Some(budget) = budget.filter(|b| *charged >= *b) {
         return Err(RefusalReason::OverBudget { budget });
     }
-    let allocation = frames.allocate(platform, client, new.content).map_err(RefusalReason::OutOfFrames)?;
+    let allocation = frames.allocate(platform, client, new.content()).map_err(RefusalReason::OutOfFrames)?;
     *charged += 1;
     match fill(platform, allocation, new) {
         Ok(own_cap) => Ok((allocation, own_cap)),

@@ -153,16 +153,16 @@ pub trait FrameWindow {
     /// Maps a fresh frame into the window and writes a whole page, `bytes`, into it: a copy into a
     /// new frame, the commonest fill, in one call (the platform need not look up the window it has
     /// just made).
-    fn window_and_write_page(&mut self, frame: PoolFrame, bytes: &[u8]) -> Result<(), KernelError> {
+    fn window_and_write_page(&mut self, frame: PoolFrame, bytes: &[u8; 4096]) -> Result<(), KernelError> {
         self.map_window(frame)?;
         self.write_page(frame, bytes);
         Ok(())
     }
     /// Writes `bytes` into `frame` (windowed) at `offset`. The range lies inside the page.
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]);
-    /// Writes a whole page, `bytes` (4,096 of them), into `frame` (windowed): a copy's fill, the
-    /// common case, with no offset for the platform to check.
-    fn write_page(&mut self, frame: PoolFrame, bytes: &[u8]) {
+    /// Writes a whole page into `frame` (windowed): a copy's fill, with no offset or length for
+    /// the platform to check.
+    fn write_page(&mut self, frame: PoolFrame, bytes: &[u8; 4096]) {
         self.write_frame(frame, 0, bytes);
     }
     /// Zeroes `length` bytes of `frame` (windowed) from `offset`. The range lies inside the page.

@@ -746,7 +746,7 @@ impl FrameWindow for Sel4Platform {
         self.windowed(frame).is_some()
     }
 
-    fn window_and_write_page(&mut self, frame: PoolFrame, bytes: &[u8]) -> Result<(), KernelError> {
+    fn window_and_write_page(&mut self, frame: PoolFrame, bytes: &[u8; 4096]) -> Result<(), KernelError> {
         let frame = self.window_frame(frame)?;
         self.window_bytes(frame).copy_from_slice(bytes);
         Ok(())
@@ -756,7 +756,7 @@ impl FrameWindow for Sel4Platform {
         self.window_page(frame)[offset..offset + bytes.len()].copy_from_slice(bytes);
     }
 
-    fn write_page(&mut self, frame: PoolFrame, bytes: &[u8]) {
+    fn write_page(&mut self, frame: PoolFrame, bytes: &[u8; 4096]) {
         self.window_page(frame).copy_from_slice(bytes);
     }
 

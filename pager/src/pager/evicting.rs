@@ -166,7 +166,7 @@ impl<P: Policy> Pager<'_, P> {
             PageSource::New(new) => new,
         };
         self.make_room(platform, client, may_evict)?;
-        let allocation = self.allocate(platform, client, new.content, may_evict)?;
+        let allocation = self.allocate(platform, client, new.content(), may_evict)?;
         let own_cap = match fill(platform, allocation, &new) {
             Ok(own_cap) => own_cap,
             Err(error) => {
@@ -176,7 +176,7 @@ impl<P: Policy> Pager<'_, P> {
         };
         // Writable pages are mapped read-only until written, so the pager learns they are dirty.
         let mapped_rights = Rights { write: rights.write && write, ..rights };
-        let class = FaultClass::NewFrame(new.content);
+        let class = FaultClass::NewFrame(new.content());
         self.map_own(platform, client, area_index, index, allocation, own_cap, mapped_rights, write)
             .map(|frame| (class, frame))
     }
