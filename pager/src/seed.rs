@@ -182,7 +182,7 @@ impl SeedPages {
         // A copy's bytes are a page of the file, taken on each fault: the range must be whole pages
         // of it (a segment whose offset is not congruent to its address leaves it to `classify`).
         let file_pages = (image.elf.bytes().len() / PAGE) as u64;
-        let copy_fits = file_offset % PAGE_SIZE == 0
+        let copy_fits = file_offset.is_multiple_of(PAGE_SIZE)
             && file_offset / PAGE_SIZE + u64::from(image_to.saturating_sub(image_from)) <= file_pages;
         if image_to <= image_from || (segment.rights.write && !copy_fits) {
             return Self { zero_from, ..Self::NONE };
