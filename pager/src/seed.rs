@@ -140,8 +140,9 @@ pub(crate) struct SeedPages {
     image_to: u32,
     image_page: u32,
     /// Pages `copy_from..copy_to` are copies (a writable segment's pages wholly inside the file):
-    /// page `copy_from` is page `file_page` of image `image`'s file (a page-aligned offset there,
-    /// as ELF's `p_offset` congruent to `p_vaddr` makes it), the rest in order. Apart from the
+    /// page `copy_from` is page `file_page` of image `image`'s file (a page-aligned offset there:
+    /// the ELF parser takes only segments whose `p_offset` is congruent to `p_vaddr`), the rest in
+    /// order. Apart from the
     /// image range, so an image frame's fault takes the same comparisons as before.
     copy_from: u32,
     copy_to: u32,
@@ -180,7 +181,7 @@ impl SeedPages {
         let image_to = u32::try_from((file_end - first) / PAGE_SIZE).unwrap_or(0);
         let file_offset = segment.offset + (first + u64::from(image_from) * PAGE_SIZE - segment.vaddr);
         // A copy's bytes are a page of the file, taken on each fault: the range must be whole pages
-        // of it (a segment whose offset is not congruent to its address leaves it to `classify`).
+        // of it (as the parser's checks make it; were it not, `classify` would serve these pages).
         let file_pages = (image.elf.bytes().len() / PAGE) as u64;
         let copy_fits = file_offset.is_multiple_of(PAGE_SIZE)
             && file_offset / PAGE_SIZE + u64::from(image_to.saturating_sub(image_from)) <= file_pages;
