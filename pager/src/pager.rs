@@ -997,8 +997,15 @@ impl<'img, P: Policy> Pager<'img, P> {
             // the seed would copy; anything else was mapped with its full rights.
             return Ok((FaultClass::Spurious, old.frame));
         };
-        let (allocation, own_cap) =
-            take_filled_frame(platform, frames, target.budget, &mut target.charged, client, &new)?;
+        let (allocation, own_cap) = take_filled_frame(
+            platform,
+            frames,
+            target.budget,
+            &mut target.charged,
+            client,
+            new.content(),
+            &new,
+        )?;
         let class = match old.frame {
             FrameRef::Image(_) => FaultClass::CowCopy,
             // A large frame is never mapped read-only first: not reached.
@@ -1510,15 +1517,17 @@ fn resolve_seed(
     // carried through the frame's allocation.
     let (class, frame, own_cap) = if area.seed.is_zero(index) {
         let zero = &NewFrame::Zero;
-        let (allocation, own_cap) = take_filled_frame(platform, frames, budget, charged, client, zero)?;
+        let (allocation, own_cap) =
+            take_filled_frame(platform, frames, budget, charged, client, FrameContent::Zero, zero)?;
         (FaultClass::NewFrame(FrameContent::Zero), FrameRef::Pool(allocation.frame), own_cap)
     } else {
         match area.seed.source(area, index, images) {
             PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page), false),
             PageSource::New(new) => {
+                let content = new.content();
                 let (allocation, own_cap) =
-                    take_filled_frame(platform, frames, budget, charged, client, &new)?;
-                (FaultClass::NewFrame(new.content()), FrameRef::Pool(allocation.frame), own_cap)
+                    take_filled_frame(platform, frames, budget, charged, client, content, &new)?;
+                (FaultClass::NewFrame(content), FrameRef::Pool(allocation.frame), own_cap)
             }
         }
     };
@@ -1768,12 +1777,13 @@ fn take_filled_frame(
     budget: Option<u32>,
     charged: &mut u32,
     client: ClientId,
+    content: FrameContent,
     new: &NewFrame<'_>,
 ) -> Result<(Allocation, bool), RefusalReason> {
     if let Some(budget) = budget.filter(|b| *charged >= *b) {
         return Err(RefusalReason::OverBudget { budget });
     }
-    let allocation = frames.allocate(platform, client, new.content()).map_err(RefusalReason::OutOfFrames)?;
+    let allocation = frames.allocate(platform, client, content).map_err(RefusalReason::OutOfFrames)?;
     *charged += 1;
     match fill(platform, allocation, new) {
         Ok(own_cap) => Ok((allocation, own_cap)),
