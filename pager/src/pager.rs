@@ -1765,9 +1765,9 @@ fn check_access(area: &Area, access: Access) -> Result<(), RefusalReason> {
     }
 }
 
-/// A pool frame for `new`, charged to the client (`charged`, within `budget`) and filled as `new`
-/// says; on a failure nothing stays taken or charged. With it, whether its own cap may map it
-/// ([`fill`]).
+/// A pool frame for `new` (whose content is `content`: the caller has it, a constant for a page of
+/// zeroes), charged to the client (`charged`, within `budget`) and filled as `new` says; on a
+/// failure nothing stays taken or charged. With it, whether its own cap may map it ([`fill`]).
 // Always inlined: with two callers (the seed's path and `upgrade`) a plain hint left it out of
 // line, which cost every zero fault some fifty instructions (`cargo xtask bench`).
 #[inline(always)]
