@@ -49,19 +49,16 @@ pub struct FrameTable {
     /// Frames the pager keeps for itself for good (the shared zero frame): in use, never freed,
     /// counted apart from [`FrameCounts::in_use`].
     pinned: u32,
-    /// One bit per created frame: its own cap maps it into the pager's window (for good). The
-    /// window is lazy: a frame is windowed before its first fill, never before.
-    windowed: Vec<u64>,
 }
 
 /// A frame just taken from the pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Allocation {
     pub frame: PoolFrame,
-    /// The frame is known to hold only zeroes (fresh from the kernel).
+    /// The frame is fresh from the kernel: it holds only zeroes, and its own cap maps it nowhere
+    /// (not even into the window, which [`crate::platform::FrameWindow::is_windowed`] tells of
+    /// a recycled frame).
     pub zeroed: bool,
-    /// The frame's own cap maps it into the window; otherwise that cap maps it nowhere.
-    pub windowed: bool,
 }
 
 /// A snapshot of the frame pool's counts.
@@ -90,7 +87,6 @@ impl FrameTable {
             batch: batch.max(1),
             in_use: 0,
             pinned: 0,
-            windowed: Vec::new(),
         }
     }
 
@@ -110,7 +106,7 @@ impl FrameTable {
             self.fresh += 1;
             self.records[fresh] = Some(FrameRecord { references: 1, owner: Some(owner), content });
             self.in_use += 1;
-            return Ok(Allocation { frame: PoolFrame(fresh as u32), zeroed: true, windowed: false });
+            return Ok(Allocation { frame: PoolFrame(fresh as u32), zeroed: true });
         }
         self.allocate_other(kernel, owner, content)
     }
@@ -126,12 +122,12 @@ impl FrameTable {
     ) -> Result<Allocation, AllocationError> {
         let fresh_left = self.fresh < self.records.len() as u32;
         let allocation = match (content, self.free.pop()) {
-            (FrameContent::Copy, Some(index)) => self.recycled(index),
+            (FrameContent::Copy, Some(index)) => Self::recycled(index),
             (_, recycled) if fresh_left => {
                 self.free.extend(recycled);
                 self.take_fresh()
             }
-            (_, Some(index)) => self.recycled(index),
+            (_, Some(index)) => Self::recycled(index),
             (_, None) => {
                 self.refill(kernel)?;
                 self.take_fresh()
@@ -146,33 +142,17 @@ impl FrameTable {
     fn take_fresh(&mut self) -> Allocation {
         let frame = PoolFrame(self.fresh);
         self.fresh += 1;
-        Allocation { frame, zeroed: true, windowed: false }
+        Allocation { frame, zeroed: true }
     }
 
-    fn recycled(&self, index: u32) -> Allocation {
-        let frame = PoolFrame(index);
-        Allocation { frame, zeroed: false, windowed: self.is_windowed(frame) }
+    fn recycled(index: u32) -> Allocation {
+        Allocation { frame: PoolFrame(index), zeroed: false }
     }
 
-    /// Whether `frame`'s own cap maps it into the window.
-    pub fn is_windowed(&self, frame: PoolFrame) -> bool {
-        let index = frame.0 as usize;
-        self.windowed.get(index / 64).is_some_and(|word| word & (1 << (index % 64)) != 0)
-    }
-
-    /// Records that `frame`'s own cap now maps it into the window. The bits are sized with the
-    /// records (`grow`), so this is one OR.
-    #[inline]
-    pub fn set_windowed(&mut self, frame: PoolFrame) {
-        let index = frame.0 as usize;
-        self.windowed[index / 64] |= 1 << (index % 64);
-    }
-
-    /// Adds `made` new frames' records (and their window bits) at the end of the table.
+    /// Adds `made` new frames' records at the end of the table.
     fn grow(&mut self, made: u32) {
         let created = self.records.len() + made as usize;
         self.records.resize(created, None);
-        self.windowed.resize(created.div_ceil(64), 0);
     }
 
     fn refill(&mut self, kernel: &mut impl RetypeFrames) -> Result<(), AllocationError> {
@@ -331,7 +311,6 @@ impl FrameTable {
     pub fn metadata_bytes(&self) -> usize {
         self.records.capacity() * core::mem::size_of::<Option<FrameRecord>>()
             + self.free.capacity() * core::mem::size_of::<u32>()
-            + self.windowed.capacity() * core::mem::size_of::<u64>()
     }
 }
 

@@ -997,8 +997,15 @@ impl<'img, P: Policy> Pager<'img, P> {
             // the seed would copy; anything else was mapped with its full rights.
             return Ok((FaultClass::Spurious, old.frame));
         };
-        let (allocation, own_cap) =
-            take_filled_frame(platform, frames, target.budget, &mut target.charged, client, &new)?;
+        let (allocation, own_cap) = take_filled_frame(
+            platform,
+            frames,
+            target.budget,
+            &mut target.charged,
+            client,
+            new.content(),
+            &new,
+        )?;
         let class = match old.frame {
             FrameRef::Image(_) => FaultClass::CowCopy,
             // A large frame is never mapped read-only first: not reached.
@@ -1509,16 +1516,18 @@ fn resolve_seed(
     // A page of zeroes, the commonest, on its own: its fill is then a constant, not a description
     // carried through the frame's allocation.
     let (class, frame, own_cap) = if area.seed.is_zero(index) {
-        let zero = &NewFrame::ZERO;
-        let (allocation, own_cap) = take_filled_frame(platform, frames, budget, charged, client, zero)?;
+        let zero = &NewFrame::Zero;
+        let (allocation, own_cap) =
+            take_filled_frame(platform, frames, budget, charged, client, FrameContent::Zero, zero)?;
         (FaultClass::NewFrame(FrameContent::Zero), FrameRef::Pool(allocation.frame), own_cap)
     } else {
         match area.seed.source(area, index, images) {
             PageSource::Image(page) => (FaultClass::ImageFrame, FrameRef::Image(page), false),
             PageSource::New(new) => {
+                let content = new.content();
                 let (allocation, own_cap) =
-                    take_filled_frame(platform, frames, budget, charged, client, &new)?;
-                (FaultClass::NewFrame(new.content), FrameRef::Pool(allocation.frame), own_cap)
+                    take_filled_frame(platform, frames, budget, charged, client, content, &new)?;
+                (FaultClass::NewFrame(content), FrameRef::Pool(allocation.frame), own_cap)
             }
         }
     };
@@ -1626,9 +1635,10 @@ fn serve_read_only(
 ) -> Option<Result<(FaultClass, FrameRef), RefusalReason>> {
     let Parts { frames, slots, zero_frame, images } = parts;
     let vacancy = area.resident.find(index).err()?;
-    let PageSource::New(NewFrame { content, .. }) = classify(area, index, images) else {
+    let PageSource::New(new) = classify(area, index, images) else {
         return None;
     };
+    let content = new.content();
     let policy = area.policy;
     let (class, frame) = match content {
         crate::FrameContent::Zero if matches!(policy.zero.mode, Mode::ZeroPage | Mode::Cow) => {
@@ -1674,7 +1684,7 @@ fn shared_zero_frame(
     let allocation =
         frames.allocate(platform, client, crate::FrameContent::Zero).map_err(RefusalReason::OutOfFrames)?;
     // Mapped into every client with copies (read-only), so its own cap stays unused.
-    if let Err(error) = fill(platform, frames, allocation, &NewFrame::ZERO) {
+    if let Err(error) = fill(platform, allocation, &NewFrame::Zero) {
         frames.release(allocation.frame);
         return Err(RefusalReason::Kernel(error));
     }
@@ -1691,7 +1701,7 @@ fn area_view(area: &Area) -> AreaView {
 /// The rule governing page `index` of an area: its zero pages' or its file pages'.
 fn rule_of_page(area: &Area, index: u32, images: &[Image<'_>]) -> crate::policy::PageRule {
     match classify(area, index, images) {
-        PageSource::New(NewFrame { content: crate::FrameContent::Zero, .. }) => area.policy.zero,
+        PageSource::New(NewFrame::Zero) => area.policy.zero,
         _ => area.policy.file,
     }
 }
@@ -1755,9 +1765,9 @@ fn check_access(area: &Area, access: Access) -> Result<(), RefusalReason> {
     }
 }
 
-/// A pool frame for `new`, charged to the client (`charged`, within `budget`) and filled as `new`
-/// says; on a failure nothing stays taken or charged. With it, whether its own cap may map it
-/// ([`fill`]).
+/// A pool frame for `new` (whose content is `content`: the caller has it, a constant for a page of
+/// zeroes), charged to the client (`charged`, within `budget`) and filled as `new` says; on a
+/// failure nothing stays taken or charged. With it, whether its own cap may map it ([`fill`]).
 // Always inlined: with two callers (the seed's path and `upgrade`) a plain hint left it out of
 // line, which cost every zero fault some fifty instructions (`cargo xtask bench`).
 #[inline(always)]
@@ -1767,14 +1777,15 @@ fn take_filled_frame(
     budget: Option<u32>,
     charged: &mut u32,
     client: ClientId,
+    content: FrameContent,
     new: &NewFrame<'_>,
 ) -> Result<(Allocation, bool), RefusalReason> {
     if let Some(budget) = budget.filter(|b| *charged >= *b) {
         return Err(RefusalReason::OverBudget { budget });
     }
-    let allocation = frames.allocate(platform, client, new.content).map_err(RefusalReason::OutOfFrames)?;
+    let allocation = frames.allocate(platform, client, content).map_err(RefusalReason::OutOfFrames)?;
     *charged += 1;
-    match fill(platform, frames, allocation, new) {
+    match fill(platform, allocation, new) {
         Ok(own_cap) => Ok((allocation, own_cap)),
         Err(error) => {
             frames.release(allocation.frame);

@@ -13,10 +13,10 @@
 use crate::area::{Area, Backend};
 use crate::elf::ElfImage;
 use crate::fault::RefusalReason;
-use crate::frames::{Allocation, FrameTable, SlotPool};
+use crate::frames::{Allocation, SlotPool};
 use crate::platform::{KernelError, MapError, MappingCap, PagingLevel, Platform};
 use crate::structures::PagingStructures;
-use crate::{page_align_down, ClientId, CopySlot, FrameRef, ImagePage, PoolFrame, Rights, PAGE_SIZE};
+use crate::{page_align_down, ClientId, CopySlot, FrameRef, ImagePage, Rights, PAGE_SIZE};
 
 const PAGE: usize = PAGE_SIZE as usize;
 
@@ -49,17 +49,31 @@ pub(crate) enum PageSource<'img> {
 
 /// How to fill a new frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct NewFrame<'img> {
-    pub(crate) content: FrameContent,
-    /// The file bytes it takes, placed after `pad_lo` zeroes (all of the page for a copy, none for
-    /// zeroes).
-    pub(crate) bytes: &'img [u8],
-    pub(crate) pad_lo: usize,
-    pub(crate) pad_hi: usize,
+pub(crate) enum NewFrame<'img> {
+    /// All zeroes.
+    Zero,
+    /// A whole page of the file (a writable segment's page wholly inside it): one write, with
+    /// nothing for the window to check.
+    Copy(&'img [u8; PAGE]),
+    /// The file's `bytes` after `pad_lo` zeroes, and zeroes after them to the page's end: a page
+    /// straddling the segment's start or its file end.
+    Mixed { bytes: &'img [u8], pad_lo: usize },
 }
 
 impl NewFrame<'_> {
-    pub(crate) const ZERO: Self = Self { content: FrameContent::Zero, bytes: &[], pad_lo: 0, pad_hi: 0 };
+    /// The content class of the filled frame.
+    pub(crate) fn content(&self) -> FrameContent {
+        match self {
+            Self::Zero => FrameContent::Zero,
+            Self::Copy(_) => FrameContent::Copy,
+            Self::Mixed { .. } => FrameContent::Mixed,
+        }
+    }
+}
+
+/// The page of `file` from byte `start`, if the file holds all of it.
+fn file_page(file: &[u8], start: usize) -> Option<&[u8; PAGE]> {
+    file.get(start..)?.first_chunk::<PAGE>()
 }
 
 /// The seed's cases for page `index` of an area, with one addition: a straddling page of a
@@ -72,7 +86,7 @@ impl NewFrame<'_> {
 #[inline(always)]
 pub(crate) fn classify<'img>(area: &Area, index: u32, images: &[Image<'img>]) -> PageSource<'img> {
     let Backend::Segment { image, segment } = area.backend else {
-        return PageSource::New(NewFrame::ZERO);
+        return PageSource::New(NewFrame::Zero);
     };
     // Addresses in the segment's own terms, so an area shared in at another base reads the same bytes.
     let page = page_align_down(segment.vaddr) + u64::from(index) * PAGE_SIZE;
@@ -82,14 +96,14 @@ pub(crate) fn classify<'img>(area: &Area, index: u32, images: &[Image<'img>]) ->
     if page >= segment.vaddr && page + PAGE_SIZE <= start_anon {
         let file_offset = segment.offset + (page - segment.vaddr);
         if segment.rights.write {
-            let start = file_offset as usize;
-            let bytes = &image.elf.bytes()[start..start + PAGE];
-            PageSource::New(NewFrame { content: FrameContent::Copy, bytes, pad_lo: 0, pad_hi: 0 })
+            // The ELF parser checked that the segment's file bytes lie inside the file.
+            let page = file_page(image.elf.bytes(), file_offset as usize).expect("a segment inside its file");
+            PageSource::New(NewFrame::Copy(page))
         } else {
             PageSource::Image(image_page(file_offset))
         }
     } else if page >= start_anon {
-        PageSource::New(NewFrame::ZERO)
+        PageSource::New(NewFrame::Zero)
     } else {
         let pad_lo = segment.vaddr.saturating_sub(page);
         let pad_hi = (page + PAGE_SIZE).saturating_sub(start_anon);
@@ -100,12 +114,12 @@ pub(crate) fn classify<'img>(area: &Area, index: u32, images: &[Image<'img>]) ->
             PageSource::Image(image_page(page_offset))
         } else if pad_lo + pad_hi >= PAGE_SIZE {
             // A straddling page with no file bytes in it (p_filesz == 0) is just a zero page.
-            PageSource::New(NewFrame::ZERO)
+            PageSource::New(NewFrame::Zero)
         } else {
             let (pad_lo, pad_hi) = (pad_lo as usize, pad_hi as usize);
             let start = file_offset as usize;
             let bytes = &file[start..start + PAGE - pad_lo - pad_hi];
-            PageSource::New(NewFrame { content: FrameContent::Mixed, bytes, pad_lo, pad_hi })
+            PageSource::New(NewFrame::Mixed { bytes, pad_lo })
         }
     }
 }
@@ -126,12 +140,14 @@ pub(crate) struct SeedPages {
     image_to: u32,
     image_page: u32,
     /// Pages `copy_from..copy_to` are copies (a writable segment's pages wholly inside the file):
-    /// page `copy_from` the file of image `image` from byte `file_offset`, the rest in order.
-    /// Apart from the image range, so an image frame's fault takes the same comparisons as before.
+    /// page `copy_from` is page `file_page` of image `image`'s file (a page-aligned offset there:
+    /// the ELF parser takes only segments whose `p_offset` is congruent to `p_vaddr`), the rest in
+    /// order. Apart from the
+    /// image range, so an image frame's fault takes the same comparisons as before.
     copy_from: u32,
     copy_to: u32,
     image: u16,
-    file_offset: usize,
+    file_page: u32,
 }
 
 impl SeedPages {
@@ -144,7 +160,7 @@ impl SeedPages {
         copy_from: 0,
         copy_to: 0,
         image: 0,
-        file_offset: 0,
+        file_page: 0,
     };
 
     /// The common cases of an area backed by `backend`, whose image (if any) is in `images`.
@@ -164,19 +180,18 @@ impl SeedPages {
         let image_from = u32::from(segment.vaddr != first);
         let image_to = u32::try_from((file_end - first) / PAGE_SIZE).unwrap_or(0);
         let file_offset = segment.offset + (first + u64::from(image_from) * PAGE_SIZE - segment.vaddr);
-        // A copy's bytes are sliced from the file on each fault: the range must lie inside it.
-        let file_bytes = (image_to.saturating_sub(image_from) as usize).saturating_mul(PAGE);
-        let copy_fits = usize::try_from(file_offset)
-            .ok()
-            .and_then(|start| start.checked_add(file_bytes))
-            .is_some_and(|end| end <= image.elf.bytes().len());
+        // A copy's bytes are a page of the file, taken on each fault: the range must be whole pages
+        // of it (as the parser's checks make it; were it not, `classify` would serve these pages).
+        let file_pages = (image.elf.bytes().len() / PAGE) as u64;
+        let copy_fits = file_offset.is_multiple_of(PAGE_SIZE)
+            && file_offset / PAGE_SIZE + u64::from(image_to.saturating_sub(image_from)) <= file_pages;
         if image_to <= image_from || (segment.rights.write && !copy_fits) {
             return Self { zero_from, ..Self::NONE };
         }
         if segment.rights.write {
             let (copy_from, copy_to) = (image_from, image_to);
-            let file_offset = file_offset as usize;
-            return Self { zero_from, copy_from, copy_to, image: image_id.0, file_offset, ..Self::NONE };
+            let file_page = (file_offset / PAGE_SIZE) as u32;
+            return Self { zero_from, copy_from, copy_to, image: image_id.0, file_page, ..Self::NONE };
         }
         let image_page = image.first_page + (file_offset / PAGE_SIZE) as u32;
         Self { zero_from, image_from, image_to, image_page, ..Self::NONE }
@@ -194,19 +209,31 @@ impl SeedPages {
     pub(crate) fn source<'img>(&self, area: &Area, index: u32, images: &[Image<'img>]) -> PageSource<'img> {
         let offset = index.wrapping_sub(self.image_from);
         let source = if index >= self.zero_from {
-            PageSource::New(NewFrame::ZERO)
+            PageSource::New(NewFrame::Zero)
         } else if offset < self.image_to - self.image_from {
             PageSource::Image(ImagePage(self.image_page + offset))
         } else if index.wrapping_sub(self.copy_from) < self.copy_to - self.copy_from {
-            let start = self.file_offset + index.wrapping_sub(self.copy_from) as usize * PAGE;
-            let bytes = &images[usize::from(self.image)].elf.bytes()[start..start + PAGE];
-            PageSource::New(NewFrame { content: FrameContent::Copy, bytes, pad_lo: 0, pad_hi: 0 })
+            let page = self.file_page + index.wrapping_sub(self.copy_from);
+            // There, as `of` checked: the fallback is never taken.
+            let (pages, _) = images[usize::from(self.image)].elf.bytes().as_chunks::<PAGE>();
+            match pages.get(page as usize) {
+                Some(bytes) => PageSource::New(NewFrame::Copy(bytes)),
+                None => return classify_elsewhere(area, index, images),
+            }
         } else {
             return classify(area, index, images);
         };
         debug_assert_eq!(source, classify(area, index, images), "page {index} of {:?}", area.backend);
         source
     }
+}
+
+/// [`classify`] out of line, for a branch of the fault path that is never taken: inlined there a
+/// second time, it cost every class a few instructions per fault (`cargo xtask bench`).
+#[cold]
+#[inline(never)]
+fn classify_elsewhere<'img>(area: &Area, index: u32, images: &[Image<'img>]) -> PageSource<'img> {
+    classify(area, index, images)
 }
 
 /// The image's own frame holding page `index` of a writable segment's area, when that page lies wholly
@@ -246,48 +273,38 @@ fn all_zero(bytes: &[u8]) -> bool {
 /// Fills a new frame through the window, mapping it there first when it must be written and
 /// never was (the window is lazy). Zeroes already there (a fresh frame) are not written again.
 /// Returns whether the frame's own cap is free to map it into the client: a fresh frame that
-/// needed no fill is in no window, so the client's mapping needs no cap copy.
+/// needed no fill is in no window, so the client's mapping needs no cap copy. A copy into a fresh
+/// frame, the commonest fill, is one platform call ([`FrameWindow::window_and_write_page`]).
 // Inlined, as `map_frame` is: the fault path calls both from another module, which may lie in another
 // codegen unit, and out of line they cost every fault a call each (`cargo xtask bench`). Always: with
 // the callers zero-page and cow add, a plain hint no longer kept it inline.
 #[inline(always)]
 pub(crate) fn fill(
     platform: &mut impl Platform,
-    frames: &mut FrameTable,
     allocation: Allocation,
     new: &NewFrame<'_>,
 ) -> Result<bool, KernelError> {
-    if new.content == FrameContent::Zero && allocation.zeroed {
-        return Ok(!allocation.windowed);
-    }
     let frame = allocation.frame;
-    if !allocation.windowed {
-        window(platform, frames, frame)?;
-    }
-    match new.content {
-        // A copy is a whole page (`source`, `classify`), so its write needs no offset.
-        FrameContent::Copy => platform.write_page(frame, new.bytes),
-        FrameContent::Mixed => {
-            zero(platform, allocation, 0, new.pad_lo);
-            platform.write_frame(frame, new.pad_lo, new.bytes);
-            zero(platform, allocation, PAGE - new.pad_hi, new.pad_hi);
+    if allocation.zeroed {
+        match *new {
+            NewFrame::Zero => return Ok(true),
+            NewFrame::Copy(bytes) => return platform.window_and_write_page(frame, bytes).map(|()| false),
+            NewFrame::Mixed { .. } => platform.map_window(frame)?,
         }
-        FrameContent::Zero => zero(platform, allocation, 0, PAGE),
+    } else if !platform.is_windowed(frame) {
+        platform.map_window(frame)?;
+    }
+    match *new {
+        NewFrame::Copy(bytes) => platform.write_page(frame, bytes),
+        NewFrame::Mixed { bytes, pad_lo } => {
+            let end = pad_lo + bytes.len();
+            zero(platform, allocation, 0, pad_lo);
+            platform.write_frame(frame, pad_lo, bytes);
+            zero(platform, allocation, end, PAGE - end);
+        }
+        NewFrame::Zero => zero(platform, allocation, 0, PAGE),
     }
     Ok(false)
-}
-
-/// Maps a frame into the window before its first fill: once per frame, but that is every copy
-/// into a fresh frame, so inline (out of line it cost such a copy some twenty instructions).
-#[inline(always)]
-fn window(
-    platform: &mut impl Platform,
-    frames: &mut FrameTable,
-    frame: PoolFrame,
-) -> Result<(), KernelError> {
-    platform.map_window(frame)?;
-    frames.set_windowed(frame);
-    Ok(())
 }
 
 /// Zeroes part of a new frame, unless it is known to be all zeroes already.

@@ -1489,6 +1489,10 @@ impl FrameWindow for ModelKernel {
         Ok(())
     }
 
+    fn is_windowed(&self, frame: PoolFrame) -> bool {
+        self.own_caps.get(frame.0 as usize).is_some_and(|own| own.windowed)
+    }
+
     fn zero_large_frame(&mut self, frame: LargeFrame) {
         self.counters.window_large_zeroes += 1;
         if frame.0 >= self.large_frames {

@@ -426,6 +426,11 @@ impl FrameWindow for NullKernel {
         black_box(frame);
         Ok(())
     }
+    /// No state: a recycled frame counts as windowed, as most are.
+    fn is_windowed(&self, frame: PoolFrame) -> bool {
+        black_box(frame);
+        true
+    }
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]) {
         black_box((frame, offset, bytes));
     }

@@ -166,8 +166,8 @@ impl<P: Policy> Pager<'_, P> {
             PageSource::New(new) => new,
         };
         self.make_room(platform, client, may_evict)?;
-        let allocation = self.allocate(platform, client, new.content, may_evict)?;
-        let own_cap = match fill(platform, &mut self.frames, allocation, &new) {
+        let allocation = self.allocate(platform, client, new.content(), may_evict)?;
+        let own_cap = match fill(platform, allocation, &new) {
             Ok(own_cap) => own_cap,
             Err(error) => {
                 self.frames.release(allocation.frame);
@@ -176,7 +176,7 @@ impl<P: Policy> Pager<'_, P> {
         };
         // Writable pages are mapped read-only until written, so the pager learns they are dirty.
         let mapped_rights = Rights { write: rights.write && write, ..rights };
-        let class = FaultClass::NewFrame(new.content);
+        let class = FaultClass::NewFrame(new.content());
         self.map_own(platform, client, area_index, index, allocation, own_cap, mapped_rights, write)
             .map(|frame| (class, frame))
     }
@@ -228,12 +228,11 @@ impl<P: Policy> Pager<'_, P> {
         self.make_room(platform, client, may_evict)?;
         // Every byte is written: a recycled frame, as a copy takes.
         let allocation = self.allocate(platform, client, FrameContent::Copy, may_evict)?;
-        if !allocation.windowed {
+        if !platform.is_windowed(allocation.frame) {
             if let Err(error) = platform.map_window(allocation.frame) {
                 self.frames.release(allocation.frame);
                 return Err(RefusalReason::Kernel(error));
             }
-            self.frames.set_windowed(allocation.frame);
         }
         let mut buffer = core::mem::take(&mut self.page_buffer);
         buffer.resize(PAGE, 0);
@@ -411,9 +410,8 @@ impl<P: Policy> Pager<'_, P> {
                 page = self.move_to_copy(platform, victim, area_index, vpn, frame)?;
             }
             let _ = platform.unmap_page(page.cap());
-            if !self.frames.is_windowed(frame) {
+            if !platform.is_windowed(frame) {
                 platform.map_window(frame).map_err(|e| EvictError::Refused(RefusalReason::Kernel(e)))?;
-                self.frames.set_windowed(frame);
             }
             let mut buffer = core::mem::take(&mut self.page_buffer);
             buffer.resize(PAGE, 0);
