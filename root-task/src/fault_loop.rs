@@ -211,8 +211,7 @@ impl Session {
             }
             // The common path, inline, with the record looked up above kept for the spurious test.
             self.vm_faults += 1;
-            let access = crate::platform::pager_access(vm.access());
-            let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
+            let fault = pager_fault(&vm);
             let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
             let result = self.pager.handle_fault(&mut self.platform, client, fault);
             let kernel_entries = self.platform.kernel_entries() - before;
@@ -227,7 +226,9 @@ impl Session {
                         kernel_ticks,
                     }))
                 }
-                result => self.settle(client, vm, result, kernel_entries, kernel_ticks),
+                // The message, not `vm`: had `settle` taken the fault, it would be kept on every
+                // fault's path (stored before the call, beside `handle_fault`'s copy).
+                result => self.settle(client, message, result, kernel_entries, kernel_ticks),
             };
         }
         match message.info.label() {
@@ -278,8 +279,7 @@ impl Session {
     /// it.
     fn vm_fault(&mut self, client: ClientId, vm: VmFault) -> Option<Reply> {
         self.vm_faults += 1;
-        let access = crate::platform::pager_access(vm.access());
-        let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
+        let fault = pager_fault(&vm);
         // Only a recording with a window calls out for it; the common path pays one test.
         if self.clients.recorder.as_ref().is_some_and(|r| r.window.is_some()) {
             if let Some(reply) = self.window_fault(client, &fault) {
@@ -293,17 +293,31 @@ impl Session {
         if self.clients.recorder.is_some() {
             self.record_fault(client, fault, result.as_ref().ok(), kernel_entries);
         }
-        self.settle(client, vm, result, kernel_entries, kernel_ticks)
+        self.settle_fault(client, fault, result, kernel_entries, kernel_ticks)
+    }
+
+    /// [`Session::settle_fault`] for the VM fault of `message` (the common path's spurious faults
+    /// and refusals).
+    #[inline(never)]
+    fn settle(
+        &mut self,
+        client: ClientId,
+        message: &Received,
+        result: Result<pager::FaultResolution, pager::FaultRefusal>,
+        kernel_entries: u64,
+        kernel_ticks: u64,
+    ) -> Option<Reply> {
+        let fault = pager_fault(&VmFault::of_registers(message.registers));
+        self.settle_fault(client, fault, result, kernel_entries, kernel_ticks)
     }
 
     /// The reply to a VM fault the pager handled: a spurious one is served unless it repeats the
     /// client's last (then the client is stopped, as one the pager refused). A client's name is
     /// looked up only to report it stopped.
-    #[inline(never)]
-    fn settle(
+    fn settle_fault(
         &mut self,
         client: ClientId,
-        vm: VmFault,
+        fault: pager::Fault,
         result: Result<pager::FaultResolution, pager::FaultRefusal>,
         kernel_entries: u64,
         kernel_ticks: u64,
@@ -315,16 +329,16 @@ impl Session {
                     self.costs.unanswered(kernel_entries);
                     return None;
                 };
-                let this = (vm.address, vm.ip);
+                let this = (fault.address, fault.ip);
                 if spurious && record.last_spurious == Some(this) {
                     self.costs.unanswered(kernel_entries);
                     let name = self.name(client);
-                    let access = crate::platform::pager_access(vm.access());
                     sel4::debug_println!(
-                        "[pager] stopped {name}: {access} at {:#x} (ip {:#x}): repeated fault on a page \
+                        "[pager] stopped {name}: {} at {:#x} (ip {:#x}): repeated fault on a page \
                                  already mapped for this access",
-                        vm.address,
-                        vm.ip
+                        fault.access,
+                        fault.address,
+                        fault.ip
                     );
                     self.end(client, Ending::Stopped);
                     return None;
@@ -614,6 +628,11 @@ impl Session {
         sel4::debug_println!("[pager] stopped {}: {report}", self.name(client));
         self.end(client, Ending::Stopped);
     }
+}
+
+/// The pager's fault for the kernel's VM fault message.
+fn pager_fault(vm: &VmFault) -> pager::Fault {
+    pager::Fault { address: vm.address, ip: vm.ip, access: crate::platform::pager_access(vm.access()) }
 }
 
 /// The x86 name of an exception vector a user thread can raise.

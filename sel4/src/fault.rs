@@ -54,8 +54,15 @@ impl VmFault {
         if info.label() != fault_label::VM_FAULT || !complete {
             return None;
         }
+        Some(Self::of_registers(registers))
+    }
+
+    /// The VM fault in the four registers of a message [`VmFault::from_registers`] took for one
+    /// (a caller that has decoded the message once reads it again without the test).
+    #[inline]
+    pub fn of_registers(registers: [u64; 4]) -> VmFault {
         let [ip, address, prefetch, fsr] = registers;
-        Some(VmFault { ip, address, prefetch: prefetch != 0, fsr })
+        VmFault { ip, address, prefetch: prefetch != 0, fsr }
     }
 
     /// Read, write or execute: the one decoding of an x86 page fault in the project (the root task
