@@ -162,7 +162,7 @@ impl Session {
                 self.costs.record(served, ticks, into_pagemap);
             }
             let received_at = sel4::timestamp();
-            reply = self.dispatch(&message);
+            reply = self.dispatch(message);
             // Stamped before the reply is looked at, so that nothing of keeping its cost is in it.
             let ticks = sel4::timestamp().wrapping_sub(received_at);
             if let Some(Reply::Fault(served)) = reply {
@@ -180,7 +180,10 @@ impl Session {
         }
     }
 
-    fn dispatch(&mut self, message: &Received) -> Option<Reply> {
+    /// Serves one message. By value, and the messages that are no VM fault out of line
+    /// ([`Session::call`]): the common path then reads fewer of the message's words back from the
+    /// stack (−4 per fault).
+    fn dispatch(&mut self, message: Received) -> Option<Reply> {
         let recording = self.recording;
         // The record is looked up once here; a VM fault's count is kept with it.
         let Some((client, record)) = self.clients.record_of_badge(message.badge) else {
@@ -228,9 +231,15 @@ impl Session {
                 }
                 // The message, not `vm`: had `settle` taken the fault, it would be kept on every
                 // fault's path (stored before the call, beside `handle_fault`'s copy).
-                result => self.settle(client, message, result, kernel_entries, kernel_ticks),
+                result => self.settle(client, &message, result, kernel_entries, kernel_ticks),
             };
         }
+        self.call(client, &message)
+    }
+
+    /// Serves a message that is no VM fault: an app's call, or a fault of another kind.
+    #[inline(never)]
+    fn call(&mut self, client: ClientId, message: &Received) -> Option<Reply> {
         match message.info.label() {
             label::EXIT => {
                 let code = message.registers[0] as i64;
