@@ -130,8 +130,8 @@ impl FaultCosts {
             2 if into_pagemap => Self::SHARED_FIRST,
             index => index,
         };
-        // After the fault's reply, outside every measured interval; through the class's own
-        // function, for the profiler.
+        // After the fault's measured part (before its reply), outside every measured interval;
+        // through the class's own function, for the profiler.
         let overhead = self.timing_overhead;
         (marks::ALL[index])(
             &mut self.classes[index],

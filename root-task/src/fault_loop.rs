@@ -10,7 +10,8 @@
 //! `rdtsc` from the moment the fault message arrives to the moment the reply is sent (guest
 //! instructions under `-icount shift=0`), and its kernel entries, the reply included. Kernel entries
 //! are counted in one place, the platform (the replies too: [`Sel4Platform::receive`]); a fault's
-//! are the difference of that count across its handling and its reply.
+//! are the difference of that count across its handling, and its reply's one
+//! ([`Sel4Platform::RECEIVE_ENTRIES`]): its cost is kept before the reply is sent.
 //!
 //! Clients start, end and are torn down in [`crate::lifecycle`]; the loop hands it the pager and
 //! the platform.
@@ -148,36 +149,40 @@ impl Session {
     /// Serves messages until no client is left.
     pub fn run(&mut self) {
         let mut reply: Option<Reply> = None;
-        // A served fault whose reply is the next kernel entry, with its ticks up to that reply.
-        let mut replying: Option<(Served, u64)> = None;
         while self.clients.live() > 0 {
-            let before = self.platform.kernel_entries();
             let message = self.platform.receive(self.endpoint, reply.take().map(Reply::message));
-            if let Some((mut served, ticks)) = replying.take() {
-                served.kernel_entries += self.platform.kernel_entries() - before;
-                // A zero fill's frame held by the pagemap too: a shared area's first touch. Read
-                // here, on the next fault's path but outside its measured part: one lookup.
-                let into_pagemap = served.class == FaultClass::NewFrame(pager::FrameContent::Zero)
-                    && matches!(served.frame, FrameRef::Pool(frame) if self.pager.frame_references(frame) > 1);
-                self.costs.record(served, ticks, into_pagemap);
-            }
+            // Nothing between the receive and the stamp: the last fault's cost record, a call, was
+            // kept here and had more of the message's words kept on the stack and read back inside
+            // the measured part (−4 per fault). It is kept before the reply now.
             let received_at = sel4::timestamp();
             reply = self.dispatch(message);
             // Stamped before the reply is looked at, so that nothing of keeping its cost is in it.
             let ticks = sel4::timestamp().wrapping_sub(received_at);
             if let Some(Reply::Fault(served)) = reply {
-                replying = Some((served, ticks));
+                self.keep_cost(served, ticks);
             } else if let (Some(Reply::Registers(_)), Some(floor)) = (reply, &mut self.floor) {
                 floor.handled(ticks);
             }
-            // Outside every measured interval: after the ticks above, before the entries below.
+            // Outside every measured interval: after the ticks above.
             if let Some(recorder) = &mut self.clients.recorder {
-                if let Some((_, ticks)) = replying {
+                if let Some(Reply::Fault(_)) = reply {
                     recorder.set_last_ticks(ticks);
                 }
                 recorder.drain();
             }
         }
+    }
+
+    /// Keeps the cost of a fault served in `ticks`, before its reply: its kernel entries are the
+    /// pager's calls for it and the reply's, the loop's next `ReplyRecv`.
+    #[inline(always)]
+    fn keep_cost(&mut self, mut served: Served, ticks: u64) {
+        served.kernel_entries += Sel4Platform::RECEIVE_ENTRIES;
+        // A zero fill's frame held by the pagemap too: a shared area's first touch. Read outside
+        // the measured part: one lookup.
+        let into_pagemap = served.class == FaultClass::NewFrame(pager::FrameContent::Zero)
+            && matches!(served.frame, FrameRef::Pool(frame) if self.pager.frame_references(frame) > 1);
+        self.costs.record(served, ticks, into_pagemap);
     }
 
     /// Serves one message. By value, and the messages that are no VM fault out of line

@@ -280,6 +280,9 @@ impl Sel4Platform {
         result
     }
 
+    /// Kernel entries of one [`Sel4Platform::receive`].
+    pub const RECEIVE_ENTRIES: u64 = 1;
+
     /// Replies with `reply`, if there is one, and waits for the next message on `endpoint`
     /// (`ReplyRecv`, else `Recv`). Counted as one kernel entry; its ticks are not, being mostly the
     /// wait for a client.
@@ -288,7 +291,7 @@ impl Sel4Platform {
             Some((info, registers)) => endpoint.reply_recv(info, registers),
             None => endpoint.recv(),
         };
-        self.entries += 1;
+        self.entries += Self::RECEIVE_ENTRIES;
         received
     }
 
