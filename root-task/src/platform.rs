@@ -125,9 +125,35 @@ pub struct Layout {
     pub chunk_bits: u8,
 }
 
+/// A slot range as the fault path reads it, its first slot and how many: finding slot `index` is
+/// one comparison and an add ([`SlotRange::slot`] tests `start + index` for overflow too, two
+/// instructions more on each of a fault's one to three lookups).
+#[derive(Clone, Copy, Debug)]
+struct Slots {
+    start: u64,
+    count: u64,
+}
+
+impl Slots {
+    fn of(range: SlotRange) -> Self {
+        Self { start: range.start, count: range.len() }
+    }
+
+    /// The slot at `index`, if the range has it. `start + index` is below the range's end, so it
+    /// does not overflow.
+    #[inline(always)]
+    fn slot(self, index: u32) -> Option<CPtr> {
+        let index = u64::from(index);
+        (index < self.count).then(|| CPtr::new(self.start + index))
+    }
+}
+
 /// The seL4 implementation of the pager's platform.
 pub struct Sel4Platform {
     layout: Layout,
+    /// `layout.copies` and `layout.image_frames`, for the lookups on the fault path.
+    copy_slots: Slots,
+    image_slots: Slots,
     objects: ObjectAllocator,
     spaces: Vec<Space>,
     frames_created: u32,
@@ -165,6 +191,8 @@ impl Sel4Platform {
         let image_words = (layout.image_frames.len() as usize).div_ceil(64);
         Self {
             layout,
+            copy_slots: Slots::of(layout.copies),
+            image_slots: Slots::of(layout.image_frames),
             objects,
             spaces: alloc::vec![Space::default(); clients],
             frames_created: 0,
@@ -480,12 +508,9 @@ impl Sel4Platform {
     /// The frame cap a mapping is made with: a copy's slot, or a pool frame's own.
     fn mapping_cap(&self, cap: MappingCap) -> Result<Frame, KernelError> {
         match cap {
-            MappingCap::Copy(slot) => self
-                .layout
-                .copies
-                .slot(u64::from(slot.0))
-                .map(Frame::from_cptr)
-                .ok_or(KernelError::OutOfSlots),
+            MappingCap::Copy(slot) => {
+                self.copy_slots.slot(slot.0).map(Frame::from_cptr).ok_or(KernelError::OutOfSlots)
+            }
             MappingCap::Own(frame) if frame.0 < self.frames_created => Ok(self.pool_frame(frame)),
             MappingCap::Own(frame) => {
                 Err(KernelError::FrameOutOfOrder { expected: PoolFrame(self.frames_created), asked: frame })
@@ -627,17 +652,13 @@ impl CopyFrameCaps for Sel4Platform {
     /// line for the seed's image frames (measured with `cargo xtask profile`).
     #[inline]
     fn copy_frame_cap(&mut self, frame: FrameRef, slot: CopySlot) -> Result<(), KernelError> {
-        let destination = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
+        let destination = self.copy_slots.slot(slot.0).ok_or(KernelError::OutOfSlots)?;
         let (source, rights) = match frame {
             FrameRef::Pool(frame) => (self.pool_frame(frame).cptr(), CapRights::READ_WRITE),
             // Out of line: one large fault maps 512 pages, and the common path stays as it was.
             FrameRef::Large(frame) => return self.copy_large_frame_cap(frame, destination),
             FrameRef::Image(ImagePage(page)) => {
-                let source = self
-                    .layout
-                    .image_frames
-                    .slot(u64::from(page))
-                    .ok_or(KernelError::NoImagePage(ImagePage(page)))?;
+                let source = self.image_slots.slot(page).ok_or(KernelError::NoImagePage(ImagePage(page)))?;
                 if let Some(word) = self.image_pages_mapped.get_mut(page as usize / 64) {
                     *word |= 1 << (page % 64);
                 }
@@ -651,7 +672,7 @@ impl CopyFrameCaps for Sel4Platform {
     /// On seL4 5.0 deleting a frame cap unmaps it only when it is the last cap to the frame
     /// (`Arch_finaliseCap` checks `final`), and a copy never is: so unmap first.
     fn delete_copy(&mut self, slot: CopySlot) -> Result<(), KernelError> {
-        let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
+        let slot = self.copy_slots.slot(slot.0).ok_or(KernelError::OutOfSlots)?;
         self.unmap_frame(Frame::from_cptr(slot))?;
         self.invoke(|| cspace::delete(slot)).map_err(kernel_error)
     }
@@ -659,7 +680,7 @@ impl CopyFrameCaps for Sel4Platform {
     /// The client is suspended and its VSpace is revoked right after (`close_space`): the mapping
     /// goes with its paging structures, so the delete alone does.
     fn delete_copy_in_teardown(&mut self, slot: CopySlot) -> Result<(), KernelError> {
-        let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
+        let slot = self.copy_slots.slot(slot.0).ok_or(KernelError::OutOfSlots)?;
         self.invoke(|| cspace::delete(slot)).map_err(kernel_error)
     }
 }
@@ -762,6 +783,18 @@ impl FrameWindow for Sel4Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_find_what_the_range_holds() {
+        let slots = Slots::of(SlotRange { start: 10, end: 13 });
+        assert_eq!(slots.slot(2), Some(CPtr::new(12)));
+        assert_eq!(slots.slot(3), None);
+        assert_eq!(slots.slot(u32::MAX), None);
+        assert_eq!(Slots::of(SlotRange { start: 13, end: 10 }).slot(0), None, "a reversed range has none");
+        let top = Slots::of(SlotRange { start: u64::MAX - 2, end: u64::MAX });
+        assert_eq!(top.slot(1), Some(CPtr::new(u64::MAX - 1)));
+        assert_eq!(top.slot(2), None, "no wrap past the end");
+    }
 
     #[test]
     fn a_client_has_room_for_a_dense_pool() {
