@@ -480,7 +480,9 @@ impl Sel4Platform {
     #[inline(always)]
     fn map(&mut self, client: ClientId, frame: Frame, vaddr: u64, rights: Rights) -> Result<(), MapError> {
         let pml4 = self.pml4(client).ok_or(MapError::Kernel(KernelError::NoAddressSpace(client)))?;
-        let cap_rights = if rights.write { CapRights::READ_WRITE } else { CapRights::READ };
+        // Read, and write when the mapping is writable: an OR of the write bit, not a choice.
+        let write = u64::from(rights.write) * CapRights::WRITE.to_word();
+        let cap_rights = CapRights::from_word(CapRights::READ.to_word() | write);
         self.invoke(|| frame.map(pml4, vaddr, cap_rights, VmAttributes::default())).map_err(|error| {
             match vspace::missing_level(error) {
                 MapError::MissingLevel(level) => MapError::MissingLevel(level),
