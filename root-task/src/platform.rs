@@ -175,6 +175,17 @@ fn kernel_error(error: sel4::Error) -> KernelError {
     }
 }
 
+/// The pager's view of a failed `Page_Map`: a missing paging level named, else the kernel error.
+/// Out of line: the map is inline on the fault path, and its error is rare.
+#[cold]
+#[inline(never)]
+fn map_error(error: sel4::Error) -> MapError {
+    match vspace::missing_level(error) {
+        MapError::MissingLevel(level) => MapError::MissingLevel(level),
+        MapError::Kernel(error) => MapError::Kernel(kernel_error(error)),
+    }
+}
+
 /// The pager's name for the access the binding decoded from a VM fault.
 pub fn pager_access(access: sel4::Access) -> pager::Access {
     match access {
@@ -483,12 +494,7 @@ impl Sel4Platform {
         // Read, and write when the mapping is writable: an OR of the write bit, not a choice.
         let write = u64::from(rights.write) * CapRights::WRITE.to_word();
         let cap_rights = CapRights::from_word(CapRights::READ.to_word() | write);
-        self.invoke(|| frame.map(pml4, vaddr, cap_rights, VmAttributes::default())).map_err(|error| {
-            match vspace::missing_level(error) {
-                MapError::MissingLevel(level) => MapError::MissingLevel(level),
-                MapError::Kernel(error) => MapError::Kernel(kernel_error(error)),
-            }
-        })
+        self.invoke(|| frame.map(pml4, vaddr, cap_rights, VmAttributes::default())).map_err(map_error)
     }
 
     /// Deletes every object of the client's block (revoking its chunk) and forgets its VSpace.
@@ -688,6 +694,9 @@ impl CopyFrameCaps for Sel4Platform {
 }
 
 impl MapPages for Sel4Platform {
+    /// Inline in the pager's fault path (`seed::map_frame`): out of line, its call saved and
+    /// restored registers of its own and returned its result through memory.
+    #[inline(always)]
     fn map_page(
         &mut self,
         client: ClientId,
