@@ -77,8 +77,20 @@ pub struct Session {
     timer: Option<crate::timer::Timer>,
     /// The kernel's floor, measured when the image has a floor client ([`crate::floor`]).
     floor: Option<Floor>,
-    /// `clients.recorder` is there: one flag for the fault path to test.
-    recording: bool,
+    /// A VM fault leaves the common path (for [`Session::vm_fault_observed`]) when its client's
+    /// fault count is below this: 1, so a client's first fault (which may be the fetch of its first
+    /// instruction, timed), or, while recording, `u64::MAX`, so every fault. One comparison for
+    /// both tests.
+    observed_below: u64,
+}
+
+/// [`Session::observed_below`] with or without a recording.
+fn observed_below(recording: bool) -> u64 {
+    if recording {
+        u64::MAX
+    } else {
+        1
+    }
 }
 
 impl Session {
@@ -94,8 +106,8 @@ impl Session {
         let mut costs = FaultCosts::default();
         costs.timing_overhead = platform.timing_overhead();
         costs.page_copy_ticks = Sel4Platform::page_copy_ticks();
-        let recording = clients.recorder.is_some();
-        Self { pager, platform, endpoint, clients, vm_faults: 0, costs, timer, floor: None, recording }
+        let observed_below = observed_below(clients.recorder.is_some());
+        Self { pager, platform, endpoint, clients, vm_faults: 0, costs, timer, floor: None, observed_below }
     }
 
     /// Measures the kernel's floor with `floor` (an image with a `bench_floor` app).
@@ -132,7 +144,7 @@ impl Session {
     /// Turns recording on (`cargo xtask trace`): every launch, fault, share and end is streamed.
     pub fn record(&mut self, window: u16) {
         self.clients.recorder = Some(recorder::Recorder::new(window));
-        self.recording = true;
+        self.observed_below = observed_below(true);
     }
 
     /// Ends the trace with its end line, when recording.
@@ -189,7 +201,6 @@ impl Session {
     /// ([`Session::call`]): the common path then reads fewer of the message's words back from the
     /// stack (−4 per fault).
     fn dispatch(&mut self, message: Received) -> Option<Reply> {
-        let recording = self.recording;
         // The record is looked up once here; a VM fault's count is kept with it.
         let Some((client, record)) = self.clients.record_of_badge(message.badge) else {
             // A timer tick (the bound notification's badge, which names no client): nothing to
@@ -209,10 +220,12 @@ impl Session {
         // `Fault` built (the enum is as large as its largest case) and no out-of-line decoding.
         if let Some(vm) = sel4::VmFault::from_registers(message.info, message.registers) {
             // One test for what is off the common path: a client's first fault (which may be the
-            // fetch of its first instruction, timed), and a recording, which sees every fault.
+            // fetch of its first instruction, timed), and a recording, which sees every fault. (A
+            // fault count does not reach `u64::MAX`.)
             let first = record.faults == 0;
+            let observed = record.faults < self.observed_below;
             record.faults += 1;
-            if first | recording {
+            if observed {
                 // The fetch of the client's first instruction: it runs once this fault is served.
                 let first_instruction = first && vm.ip == vm.address;
                 return self.vm_fault_observed(client, vm, first_instruction);
