@@ -38,8 +38,9 @@ enum Reply {
     /// An empty reply that restarts a thread whose fault was served: the fault's class and the
     /// pager's kernel calls for it, for its cost record once the reply is made.
     Fault(Served),
-    /// An empty reply that restarts a faulted thread with no cost record (the recording window's
-    /// own refaults and upgrades, which are not the pager's).
+    /// An empty reply that restarts a faulted thread with no cost record to keep: a fault served
+    /// on the common path (kept already, [`Dispatched::Served`]), or the recording window's own
+    /// refaults and upgrades, which are not the pager's.
     Resume,
     /// A call's status word.
     Status(u64),
@@ -61,6 +62,23 @@ impl Reply {
             Reply::Status(status) => (MessageInfo::new(0, 0, 0, 1), [status, 0, 0, 0]),
         }
     }
+}
+
+/// What [`Session::dispatch`] did with a message.
+enum Dispatched {
+    /// A VM fault served on the common path, which took the reply's stamp and kept the fault's
+    /// cost itself: its figures go on from registers (through a `Reply` they went to memory and
+    /// back: −7 per fault). Its reply is [`Reply::Resume`].
+    Served,
+    /// Anything else: the reply to send, if any, stamped by the loop.
+    Reply(Option<Reply>),
+}
+
+/// The fault loop's time stamps: a message's arrival, and the moment before its reply. (One
+/// function for every such site, which is how `cargo xtask profile` tells them apart.)
+#[inline(always)]
+fn loop_stamp() -> u64 {
+    sel4::timestamp()
 }
 
 /// The running pager: the pager and its platform, the clients, and the fault loop's counts.
@@ -166,20 +184,26 @@ impl Session {
             // Nothing between the receive and the stamp: the last fault's cost record, a call, was
             // kept here and had more of the message's words kept on the stack and read back inside
             // the measured part (−4 per fault). It is kept before the reply now.
-            let received_at = sel4::timestamp();
-            reply = self.dispatch(message);
-            // Stamped before the reply is looked at, so that nothing of keeping its cost is in it.
-            let ticks = sel4::timestamp().wrapping_sub(received_at);
-            if let Some(Reply::Fault(served)) = reply {
-                self.keep_cost(served, ticks);
-            } else if let (Some(Reply::Registers(_)), Some(floor)) = (reply, &mut self.floor) {
-                floor.handled(ticks);
-            }
-            // Outside every measured interval: after the ticks above.
-            if let Some(recorder) = &mut self.clients.recorder {
-                if let Some(Reply::Fault(_)) = reply {
-                    recorder.set_last_ticks(ticks);
+            let received_at = loop_stamp();
+            reply = match self.dispatch(message, received_at) {
+                Dispatched::Served => Some(Reply::Resume),
+                Dispatched::Reply(reply) => {
+                    // Stamped before the reply is looked at, so that nothing of keeping its cost
+                    // is in it.
+                    let ticks = loop_stamp().wrapping_sub(received_at);
+                    if let Some(Reply::Fault(served)) = reply {
+                        self.keep_cost(served, ticks);
+                    } else if let (Some(Reply::Registers(_)), Some(floor)) = (reply, &mut self.floor) {
+                        floor.handled(ticks);
+                    }
+                    // Outside every measured interval: after the ticks above.
+                    if let (Some(recorder), Some(Reply::Fault(_))) = (&mut self.clients.recorder, reply) {
+                        recorder.set_last_ticks(ticks);
+                    }
+                    reply
                 }
+            };
+            if let Some(recorder) = &mut self.clients.recorder {
                 recorder.drain();
             }
         }
@@ -197,24 +221,24 @@ impl Session {
         self.costs.record(served, ticks, into_pagemap);
     }
 
-    /// Serves one message. By value, and the messages that are no VM fault out of line
-    /// ([`Session::call`]): the common path then reads fewer of the message's words back from the
-    /// stack (−4 per fault).
-    fn dispatch(&mut self, message: Received) -> Option<Reply> {
+    /// Serves one message, which arrived at time stamp `received_at`. By value, and the messages
+    /// that are no VM fault out of line ([`Session::call`]): the common path then reads fewer of
+    /// the message's words back from the stack (−4 per fault).
+    fn dispatch(&mut self, message: Received, received_at: u64) -> Dispatched {
         // The record is looked up once here; a VM fault's count is kept with it.
         let Some((client, record)) = self.clients.record_of_badge(message.badge) else {
             // A timer tick (the bound notification's badge, which names no client): nothing to
             // answer.
             if message.badge & crate::timer::BADGE != 0 {
                 self.tick();
-                return None;
+                return Dispatched::Reply(None);
             }
             sel4::debug_println!(
                 "[pager] ignored a message with badge {:#x} and label {:#x}: no such client",
                 message.badge,
                 message.info.label()
             );
-            return None;
+            return Dispatched::Reply(None);
         };
         // The common message first, read from the registers it came in: a VM fault needs no
         // `Fault` built (the enum is as large as its largest case) and no out-of-line decoding.
@@ -228,7 +252,7 @@ impl Session {
             if observed {
                 // The fetch of the client's first instruction: it runs once this fault is served.
                 let first_instruction = first && vm.ip == vm.address;
-                return self.vm_fault_observed(client, vm, first_instruction);
+                return Dispatched::Reply(self.vm_fault_observed(client, vm, first_instruction));
             }
             // The common path, inline, with the record looked up above kept for the spurious test.
             self.vm_faults += 1;
@@ -240,19 +264,25 @@ impl Session {
             return match result {
                 Ok(resolution) if resolution.class != FaultClass::Spurious => {
                     record.last_spurious = None;
-                    Some(Reply::Fault(Served {
+                    let served = Served {
                         class: resolution.class,
                         frame: resolution.frame,
                         kernel_entries,
                         kernel_ticks,
-                    }))
+                    };
+                    // The reply's stamp: the serving is above it, keeping its cost below.
+                    let ticks = loop_stamp().wrapping_sub(received_at);
+                    self.keep_cost(served, ticks);
+                    Dispatched::Served
                 }
                 // The message, not `vm`: had `settle` taken the fault, it would be kept on every
                 // fault's path (stored before the call, beside `handle_fault`'s copy).
-                result => self.settle(client, &message, result, kernel_entries, kernel_ticks),
+                result => {
+                    Dispatched::Reply(self.settle(client, &message, result, kernel_entries, kernel_ticks))
+                }
             };
         }
-        self.call(client, &message)
+        Dispatched::Reply(self.call(client, &message))
     }
 
     /// Serves a message that is no VM fault: an app's call, or a fault of another kind.

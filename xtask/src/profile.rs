@@ -11,7 +11,7 @@
 //! of the root task's `syscall` sites is the root task, and so is code resuming after an entry
 //! that interrupted the root task (it has the highest priority). A message's stretch starts when
 //! the root task resumes from its `ReplyRecv`/`Recv`. Within it, a fault's measured part runs
-//! from the fault loop's first time stamp to its second (`Session::run`'s `rdtsc` sites) less
+//! from the fault loop's first time stamp to its second (`fault_loop::loop_stamp`'s `rdtsc` sites) less
 //! each timed kernel call's (from the time stamp before it to `count_call`'s after it): exactly
 //! the interval the root task's `pager_code_median` measures, the timing's own instructions
 //! included (the bench takes them out as `timing_overhead` per call; so does the comparison
@@ -62,7 +62,7 @@ pub struct ProfileArguments {
 /// What an `rdtsc` site of the root task is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stamp {
-    /// The fault loop's own (`Session::run`): a message's arrival, or its reply.
+    /// The fault loop's own (`fault_loop::loop_stamp`): a message's arrival, or its reply.
     Loop,
     /// The stamp after a timed kernel call (`Sel4Platform::count_call`).
     CallEnd,
@@ -299,7 +299,7 @@ fn addr2line_frames(text: &str) -> Vec<(u64, Vec<String>)> {
 fn stamp_kind(frames: &[String]) -> Stamp {
     let caller = frames.iter().skip_while(|f| !f.starts_with("sel4::timestamp")).nth(1);
     match caller {
-        Some(f) if f.ends_with("Session::run") => Stamp::Loop,
+        Some(f) if f.ends_with("fault_loop::loop_stamp") => Stamp::Loop,
         Some(f) if f.ends_with("::count_call") => Stamp::CallEnd,
         _ => Stamp::Other,
     }
@@ -746,7 +746,7 @@ mod tests {
     #[test]
     fn reads_inlined_frames_and_tells_stamps_apart() {
         let output = "0x000000000041dd12\ncore::core_arch::x86::rdtsc::_rdtsc\n/x/rdtsc.rs:27\n\
-                      sel4::timestamp::timestamp\n/x/timestamp.rs:12\nroot_task::fault_loop::Session::run\n/x/fault_loop.rs:160\n\
+                      sel4::timestamp::timestamp\n/x/timestamp.rs:12\nroot_task::fault_loop::loop_stamp\n/x/fault_loop.rs:160\n\
                       0x0000000000409f87\ncore::core_arch::x86::rdtsc::_rdtsc\n/x/rdtsc.rs:27\n\
                       sel4::timestamp::timestamp\n/x/timestamp.rs:12\n\
                       root_task::platform::Sel4Platform::count_call\n/x/platform.rs:1\n\
