@@ -298,7 +298,8 @@ impl Session {
             label::SHARE => Some(self.share(client, message)),
             // Faults first: the advise and argument calls are told apart only when a message is no
             // fault.
-            _ => match Fault::decode(message.info, |i| message.message_register(i)) {
+            // The decoded fault is borrowed where it lies, not moved out of the result (a copy).
+            _ => match &Fault::decode(message.info, |i| message.message_register(i)) {
                 Ok(fault) => self.fault(client, fault),
                 Err(_) if message.info.label() == label::ADVISE => self.advise(client, message),
                 Err(_) if message.info.label() == label::ARGUMENT => Some(self.argument(client, message)),
@@ -434,8 +435,10 @@ impl Session {
         }
     }
 
-    fn fault(&mut self, client: ClientId, fault: Fault) -> Option<Reply> {
-        match fault {
+    /// By reference: a `Fault` is as large as its largest case (an unknown syscall's nineteen
+    /// words), and moved it was copied for each of the floor's stepped-over exceptions.
+    fn fault(&mut self, client: ClientId, fault: &Fault) -> Option<Reply> {
+        match *fault {
             Fault::Vm(vm) => {
                 let mut first_instruction = false;
                 if let Some(record) = self.clients.record_mut(client) {
