@@ -121,7 +121,7 @@ impl Session {
         timer: Option<crate::timer::Timer>,
     ) -> Self {
         let mut platform = platform;
-        let mut costs = FaultCosts::default();
+        let mut costs = FaultCosts::new();
         costs.timing_overhead = platform.timing_overhead();
         costs.page_copy_ticks = Sel4Platform::page_copy_ticks();
         let observed_below = observed_below(clients.recorder.is_some());
