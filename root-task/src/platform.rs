@@ -24,6 +24,7 @@
 //! but the waits for a message.
 
 use alloc::vec::Vec;
+use core::num::NonZeroU64;
 
 use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
 use pager::{
@@ -97,8 +98,6 @@ impl core::fmt::Display for SetupError {
 struct Space {
     /// The chunk untyped exists in the block (it outlives its clients).
     chunk_ready: bool,
-    /// The PML4, while a client lives in the block.
-    pml4: Option<Pml4>,
     /// Bytes of the chunk the kernel may have used.
     watermark: u64,
     /// Next free slot index in the block.
@@ -156,6 +155,10 @@ pub struct Sel4Platform {
     image_slots: Slots,
     objects: ObjectAllocator,
     spaces: Vec<Space>,
+    /// Each block's PML4 (its cap's slot) while a client lives there, by client number. Apart
+    /// from `spaces` and 8 bytes a client, so that every map's lookup is one indexed load (in a
+    /// `Space`, with a tag of its own, it was two more instructions).
+    pml4s: Vec<Option<NonZeroU64>>,
     frames_created: u32,
     large_frames_created: u32,
     entries: u64,
@@ -206,6 +209,7 @@ impl Sel4Platform {
             image_slots: Slots::of(layout.image_frames),
             objects,
             spaces: alloc::vec![Space::default(); clients],
+            pml4s: alloc::vec![None; clients],
             frames_created: 0,
             large_frames_created: 0,
             entries: 0,
@@ -380,7 +384,8 @@ impl Sel4Platform {
 
     /// The PML4 of a live client.
     pub fn pml4(&self, client: ClientId) -> Option<Pml4> {
-        self.spaces.get(usize::from(client.0)).and_then(|s| s.pml4)
+        let slot = self.pml4s.get(usize::from(client.0)).copied().flatten()?;
+        Some(Pml4::new(slot.get()))
     }
 
     /// Paging structures made in a client's VSpace (the IPC buffer's included).
@@ -406,13 +411,13 @@ impl Sel4Platform {
         }
         *self.space(client)? = Space {
             chunk_ready: true,
-            pml4: None,
             watermark: 0,
             next_slot: FIRST_OBJECT_SLOT,
             structures: 0,
             spare_tables: 0,
             spare_table: 0,
         };
+        self.forget_pml4(client);
         Ok(())
     }
 
@@ -463,7 +468,9 @@ impl Sel4Platform {
 
     /// Records the client's PML4 (retyped and assigned an ASID by the caller).
     pub fn set_pml4(&mut self, client: ClientId, pml4: Pml4) -> Result<(), KernelError> {
-        self.space(client)?.pml4 = Some(pml4);
+        let entry = self.pml4s.get_mut(usize::from(client.0)).ok_or(KernelError::UnknownClient(client))?;
+        // A PML4 is never in slot 0, the null cap's.
+        *entry = Some(NonZeroU64::new(pml4.cptr().bits()).ok_or(KernelError::NoAddressSpace(client))?);
         Ok(())
     }
 
@@ -505,12 +512,19 @@ impl Sel4Platform {
             self.invoke(|| cspace::revoke(chunk)).map_err(kernel_error)?;
         }
         let space = self.space(client)?;
-        space.pml4 = None;
         space.watermark = 0;
         space.next_slot = FIRST_OBJECT_SLOT;
         space.structures = 0;
         space.spare_tables = 0;
+        self.forget_pml4(client);
         Ok(())
+    }
+
+    /// The client's block holds no PML4 any more.
+    fn forget_pml4(&mut self, client: ClientId) {
+        if let Some(entry) = self.pml4s.get_mut(usize::from(client.0)) {
+            *entry = None;
+        }
     }
 
     /// The frame cap a mapping is made with: a copy's slot, or a pool frame's own.
