@@ -87,8 +87,6 @@ pub struct Session {
     platform: Sel4Platform,
     endpoint: Endpoint,
     clients: Clients,
-    /// VM faults received.
-    vm_faults: u64,
     /// Served faults' costs by class, and the kernel entries of faults that got no reply.
     costs: FaultCosts,
     /// The clock behind the clients' time limits ([`crate::timer`]).
@@ -125,7 +123,7 @@ impl Session {
         costs.timing_overhead = platform.timing_overhead();
         costs.page_copy_ticks = Sel4Platform::page_copy_ticks();
         let observed_below = observed_below(clients.recorder.is_some());
-        Self { pager, platform, endpoint, clients, vm_faults: 0, costs, timer, floor: None, observed_below }
+        Self { pager, platform, endpoint, clients, costs, timer, floor: None, observed_below }
     }
 
     /// Measures the kernel's floor with `floor` (an image with a `bench_floor` app).
@@ -154,9 +152,9 @@ impl Session {
         &self.clients
     }
 
-    /// VM faults received.
+    /// VM faults received (counted by the clients' records).
     pub fn vm_faults(&self) -> u64 {
-        self.vm_faults
+        self.clients.vm_faults()
     }
 
     /// Turns recording on (`cargo xtask trace`): every launch, fault, share and end is streamed.
@@ -255,7 +253,6 @@ impl Session {
                 return Dispatched::Reply(self.vm_fault_observed(client, vm, first_instruction));
             }
             // The common path, inline, with the record looked up above kept for the spurious test.
-            self.vm_faults += 1;
             let fault = pager_fault(&vm);
             let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
             let result = self.pager.handle_fault(&mut self.platform, client, fault);
@@ -336,7 +333,6 @@ impl Session {
     /// Serves a VM fault as the common path in [`Session::dispatch`] does, and lets a recording see
     /// it.
     fn vm_fault(&mut self, client: ClientId, vm: VmFault) -> Option<Reply> {
-        self.vm_faults += 1;
         let fault = pager_fault(&vm);
         // Only a recording with a window calls out for it; the common path pays one test.
         if self.clients.recorder.as_ref().is_some_and(|r| r.window.is_some()) {
