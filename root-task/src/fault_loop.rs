@@ -248,9 +248,7 @@ impl Session {
             let observed = record.faults < self.observed_below;
             record.faults += 1;
             if observed {
-                // The fetch of the client's first instruction: it runs once this fault is served.
-                let first_instruction = first && vm.ip == vm.address;
-                return Dispatched::Reply(self.vm_fault_observed(client, vm, first_instruction));
+                return Dispatched::Reply(self.vm_fault_first_or_recorded(client, &message, first));
             }
             // The common path, inline, with the record looked up above kept for the spurious test.
             let fault = pager_fault(&vm);
@@ -314,6 +312,22 @@ impl Session {
 
     fn end(&mut self, client: ClientId, ending: Ending) {
         self.clients.end(&mut self.pager, &mut self.platform, client, ending);
+    }
+
+    /// [`Session::vm_fault_observed`] for the VM fault of `message` (the message, not its decoded
+    /// fault, which would then be kept on every fault's path), `first` its client's first fault.
+    #[cold]
+    #[inline(never)]
+    fn vm_fault_first_or_recorded(
+        &mut self,
+        client: ClientId,
+        message: &Received,
+        first: bool,
+    ) -> Option<Reply> {
+        let vm = VmFault::of_registers(message.registers);
+        // The fetch of the client's first instruction: it runs once this fault is served.
+        let first_instruction = first && vm.ip == vm.address;
+        self.vm_fault_observed(client, vm, first_instruction)
     }
 
     /// Serves a VM fault off the common path: the fault on a client's first instruction (timed for
