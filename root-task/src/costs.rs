@@ -120,18 +120,32 @@ impl FaultCosts {
     /// Where `shared-first` is in [`FaultCosts::CLASSES`].
     const SHARED_FIRST: usize = 3;
 
+    /// Samples each class has room for from the start.
+    const FIRST_SAMPLES: usize = 64;
+
+    /// No costs yet, with room for each class's first samples: the record runs before each reply,
+    /// so a class's first faults would otherwise each wait for an allocation (a class of one
+    /// fault, its only one).
+    pub fn new() -> Self {
+        let mut costs = Self::default();
+        for class in &mut costs.classes {
+            class.samples.reserve(Self::FIRST_SAMPLES);
+        }
+        costs
+    }
+
     /// Records a served fault that took `ticks` from arrival to reply; its kernel entries include
     /// the reply's. `into_pagemap`: the fault's frame went into a shared area's pagemap, so a zero
     /// fill is a `shared-first`.
-    /// Inline: it runs on the next fault's path (after that fault's arrival, before its stamp).
+    /// Inline: it runs on the fault's path, after its reply's stamp and before the reply.
     #[inline(always)]
     pub fn record(&mut self, served: Served, ticks: u64, into_pagemap: bool) {
         let index = match Self::index(served.class) {
             2 if into_pagemap => Self::SHARED_FIRST,
             index => index,
         };
-        // After the fault's reply, outside every measured interval; through the class's own
-        // function, for the profiler.
+        // After the fault's measured part (before its reply), outside every measured interval;
+        // through the class's own function, for the profiler.
         let overhead = self.timing_overhead;
         (marks::ALL[index])(
             &mut self.classes[index],

@@ -10,7 +10,8 @@
 //! `rdtsc` from the moment the fault message arrives to the moment the reply is sent (guest
 //! instructions under `-icount shift=0`), and its kernel entries, the reply included. Kernel entries
 //! are counted in one place, the platform (the replies too: [`Sel4Platform::receive`]); a fault's
-//! are the difference of that count across its handling and its reply.
+//! are the difference of that count across its handling, and its reply's one
+//! ([`Sel4Platform::RECEIVE_ENTRIES`]): its cost is kept before the reply is sent.
 //!
 //! Clients start, end and are torn down in [`crate::lifecycle`]; the loop hands it the pager and
 //! the platform.
@@ -37,8 +38,9 @@ enum Reply {
     /// An empty reply that restarts a thread whose fault was served: the fault's class and the
     /// pager's kernel calls for it, for its cost record once the reply is made.
     Fault(Served),
-    /// An empty reply that restarts a faulted thread with no cost record (the recording window's
-    /// own refaults and upgrades, which are not the pager's).
+    /// An empty reply that restarts a faulted thread with no cost record to keep: a fault served
+    /// on the common path (kept already, [`Dispatched::Served`]), or the recording window's own
+    /// refaults and upgrades, which are not the pager's.
     Resume,
     /// A call's status word.
     Status(u64),
@@ -62,22 +64,49 @@ impl Reply {
     }
 }
 
+/// What [`Session::dispatch`] did with a message.
+enum Dispatched {
+    /// A VM fault served on the common path, which took the reply's stamp and kept the fault's
+    /// cost itself: its figures go on from registers (through a `Reply` they went to memory and
+    /// back: −7 per fault). Its reply is [`Reply::Resume`].
+    Served,
+    /// Anything else: the reply to send, if any, stamped by the loop.
+    Reply(Option<Reply>),
+}
+
+/// The fault loop's time stamps: a message's arrival, and the moment before its reply. (One
+/// function for every such site, which is how `cargo xtask profile` tells them apart.)
+#[inline(always)]
+fn loop_stamp() -> u64 {
+    sel4::timestamp()
+}
+
 /// The running pager: the pager and its platform, the clients, and the fault loop's counts.
 pub struct Session {
     pager: Pager<'static>,
     platform: Sel4Platform,
     endpoint: Endpoint,
     clients: Clients,
-    /// VM faults received.
-    vm_faults: u64,
     /// Served faults' costs by class, and the kernel entries of faults that got no reply.
     costs: FaultCosts,
     /// The clock behind the clients' time limits ([`crate::timer`]).
     timer: Option<crate::timer::Timer>,
     /// The kernel's floor, measured when the image has a floor client ([`crate::floor`]).
     floor: Option<Floor>,
-    /// `clients.recorder` is there: one flag for the fault path to test.
-    recording: bool,
+    /// A VM fault leaves the common path (for [`Session::vm_fault_observed`]) when its client's
+    /// fault count is below this: 1, so a client's first fault (which may be the fetch of its first
+    /// instruction, timed), or, while recording, `u64::MAX`, so every fault. One comparison for
+    /// both tests.
+    observed_below: u64,
+}
+
+/// [`Session::observed_below`] with or without a recording.
+fn observed_below(recording: bool) -> u64 {
+    if recording {
+        u64::MAX
+    } else {
+        1
+    }
 }
 
 impl Session {
@@ -90,11 +119,11 @@ impl Session {
         timer: Option<crate::timer::Timer>,
     ) -> Self {
         let mut platform = platform;
-        let mut costs = FaultCosts::default();
+        let mut costs = FaultCosts::new();
         costs.timing_overhead = platform.timing_overhead();
         costs.page_copy_ticks = Sel4Platform::page_copy_ticks();
-        let recording = clients.recorder.is_some();
-        Self { pager, platform, endpoint, clients, vm_faults: 0, costs, timer, floor: None, recording }
+        let observed_below = observed_below(clients.recorder.is_some());
+        Self { pager, platform, endpoint, clients, costs, timer, floor: None, observed_below }
     }
 
     /// Measures the kernel's floor with `floor` (an image with a `bench_floor` app).
@@ -123,15 +152,15 @@ impl Session {
         &self.clients
     }
 
-    /// VM faults received.
+    /// VM faults received (counted by the clients' records).
     pub fn vm_faults(&self) -> u64 {
-        self.vm_faults
+        self.clients.vm_faults()
     }
 
     /// Turns recording on (`cargo xtask trace`): every launch, fault, share and end is streamed.
     pub fn record(&mut self, window: u16) {
         self.clients.recorder = Some(recorder::Recorder::new(window));
-        self.recording = true;
+        self.observed_below = observed_below(true);
     }
 
     /// Ends the trace with its end line, when recording.
@@ -148,71 +177,81 @@ impl Session {
     /// Serves messages until no client is left.
     pub fn run(&mut self) {
         let mut reply: Option<Reply> = None;
-        // A served fault whose reply is the next kernel entry, with its ticks up to that reply.
-        let mut replying: Option<(Served, u64)> = None;
         while self.clients.live() > 0 {
-            let before = self.platform.kernel_entries();
             let message = self.platform.receive(self.endpoint, reply.take().map(Reply::message));
-            if let Some((mut served, ticks)) = replying.take() {
-                served.kernel_entries += self.platform.kernel_entries() - before;
-                // A zero fill's frame held by the pagemap too: a shared area's first touch. Read
-                // here, on the next fault's path but outside its measured part: one lookup.
-                let into_pagemap = served.class == FaultClass::NewFrame(pager::FrameContent::Zero)
-                    && matches!(served.frame, FrameRef::Pool(frame) if self.pager.frame_references(frame) > 1);
-                self.costs.record(served, ticks, into_pagemap);
-            }
-            let received_at = sel4::timestamp();
-            reply = self.dispatch(&message);
-            // Stamped before the reply is looked at, so that nothing of keeping its cost is in it.
-            let ticks = sel4::timestamp().wrapping_sub(received_at);
-            if let Some(Reply::Fault(served)) = reply {
-                replying = Some((served, ticks));
-            } else if let (Some(Reply::Registers(_)), Some(floor)) = (reply, &mut self.floor) {
-                floor.handled(ticks);
-            }
-            // Outside every measured interval: after the ticks above, before the entries below.
-            if let Some(recorder) = &mut self.clients.recorder {
-                if let Some((_, ticks)) = replying {
-                    recorder.set_last_ticks(ticks);
+            // Nothing between the receive and the stamp: the last fault's cost record, a call, was
+            // kept here and had more of the message's words kept on the stack and read back inside
+            // the measured part (−4 per fault). It is kept before the reply now.
+            let received_at = loop_stamp();
+            reply = match self.dispatch(message, received_at) {
+                Dispatched::Served => Some(Reply::Resume),
+                Dispatched::Reply(reply) => {
+                    // Stamped before the reply is looked at, so that nothing of keeping its cost
+                    // is in it.
+                    let ticks = loop_stamp().wrapping_sub(received_at);
+                    if let Some(Reply::Fault(served)) = reply {
+                        self.keep_cost(served, ticks);
+                    } else if let (Some(Reply::Registers(_)), Some(floor)) = (reply, &mut self.floor) {
+                        floor.handled(ticks);
+                    }
+                    // Outside every measured interval: after the ticks above.
+                    if let (Some(recorder), Some(Reply::Fault(_))) = (&mut self.clients.recorder, reply) {
+                        recorder.set_last_ticks(ticks);
+                    }
+                    reply
                 }
+            };
+            if let Some(recorder) = &mut self.clients.recorder {
                 recorder.drain();
             }
         }
     }
 
-    fn dispatch(&mut self, message: &Received) -> Option<Reply> {
-        let recording = self.recording;
+    /// Keeps the cost of a fault served in `ticks`, before its reply: its kernel entries are the
+    /// pager's calls for it and the reply's, the loop's next `ReplyRecv`.
+    #[inline(always)]
+    fn keep_cost(&mut self, mut served: Served, ticks: u64) {
+        served.kernel_entries += Sel4Platform::RECEIVE_ENTRIES;
+        // A zero fill's frame held by the pagemap too: a shared area's first touch. Read outside
+        // the measured part: one lookup.
+        let into_pagemap = served.class == FaultClass::NewFrame(pager::FrameContent::Zero)
+            && matches!(served.frame, FrameRef::Pool(frame) if self.pager.frame_references(frame) > 1);
+        self.costs.record(served, ticks, into_pagemap);
+    }
+
+    /// Serves one message, which arrived at time stamp `received_at`. By value, and the messages
+    /// that are no VM fault out of line ([`Session::call`]): the common path then reads fewer of
+    /// the message's words back from the stack (−4 per fault).
+    fn dispatch(&mut self, message: Received, received_at: u64) -> Dispatched {
         // The record is looked up once here; a VM fault's count is kept with it.
         let Some((client, record)) = self.clients.record_of_badge(message.badge) else {
             // A timer tick (the bound notification's badge, which names no client): nothing to
             // answer.
             if message.badge & crate::timer::BADGE != 0 {
                 self.tick();
-                return None;
+                return Dispatched::Reply(None);
             }
             sel4::debug_println!(
                 "[pager] ignored a message with badge {:#x} and label {:#x}: no such client",
                 message.badge,
                 message.info.label()
             );
-            return None;
+            return Dispatched::Reply(None);
         };
         // The common message first, read from the registers it came in: a VM fault needs no
         // `Fault` built (the enum is as large as its largest case) and no out-of-line decoding.
         if let Some(vm) = sel4::VmFault::from_registers(message.info, message.registers) {
             // One test for what is off the common path: a client's first fault (which may be the
-            // fetch of its first instruction, timed), and a recording, which sees every fault.
+            // fetch of its first instruction, timed), and a recording, which sees every fault. (A
+            // fault count does not reach `u64::MAX`.)
             let first = record.faults == 0;
+            let observed = record.faults < self.observed_below;
             record.faults += 1;
-            if first | recording {
-                // The fetch of the client's first instruction: it runs once this fault is served.
-                let first_instruction = first && vm.ip == vm.address;
-                return self.vm_fault_observed(client, vm, first_instruction);
+            if observed {
+                return Dispatched::Reply(self.vm_fault_first_or_recorded(client, &message, first));
             }
             // The common path, inline, with the record looked up above kept for the spurious test.
-            self.vm_faults += 1;
-            let access = crate::platform::pager_access(vm.access());
-            let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
+            let fault = pager_fault(&vm);
             let (before, ticks_before) = (self.platform.kernel_entries(), self.platform.kernel_ticks());
             let result = self.pager.handle_fault(&mut self.platform, client, fault);
             let kernel_entries = self.platform.kernel_entries() - before;
@@ -220,16 +259,30 @@ impl Session {
             return match result {
                 Ok(resolution) if resolution.class != FaultClass::Spurious => {
                     record.last_spurious = None;
-                    Some(Reply::Fault(Served {
+                    let served = Served {
                         class: resolution.class,
                         frame: resolution.frame,
                         kernel_entries,
                         kernel_ticks,
-                    }))
+                    };
+                    // The reply's stamp: the serving is above it, keeping its cost below.
+                    let ticks = loop_stamp().wrapping_sub(received_at);
+                    self.keep_cost(served, ticks);
+                    Dispatched::Served
                 }
-                result => self.settle(client, vm, result, kernel_entries, kernel_ticks),
+                // The message, not `vm`: had `settle` taken the fault, it would be kept on every
+                // fault's path (stored before the call, beside `handle_fault`'s copy).
+                result => {
+                    Dispatched::Reply(self.settle(client, &message, result, kernel_entries, kernel_ticks))
+                }
             };
         }
+        Dispatched::Reply(self.call(client, &message))
+    }
+
+    /// Serves a message that is no VM fault: an app's call, or a fault of another kind.
+    #[inline(never)]
+    fn call(&mut self, client: ClientId, message: &Received) -> Option<Reply> {
         match message.info.label() {
             label::EXIT => {
                 let code = message.registers[0] as i64;
@@ -240,7 +293,8 @@ impl Session {
             label::SHARE => Some(self.share(client, message)),
             // Faults first: the advise and argument calls are told apart only when a message is no
             // fault.
-            _ => match Fault::decode(message.info, |i| message.message_register(i)) {
+            // The decoded fault is borrowed where it lies, not moved out of the result (a copy).
+            _ => match &Fault::decode(message.info, |i| message.message_register(i)) {
                 Ok(fault) => self.fault(client, fault),
                 Err(_) if message.info.label() == label::ADVISE => self.advise(client, message),
                 Err(_) if message.info.label() == label::ARGUMENT => Some(self.argument(client, message)),
@@ -260,6 +314,22 @@ impl Session {
         self.clients.end(&mut self.pager, &mut self.platform, client, ending);
     }
 
+    /// [`Session::vm_fault_observed`] for the VM fault of `message` (the message, not its decoded
+    /// fault, which would then be kept on every fault's path), `first` its client's first fault.
+    #[cold]
+    #[inline(never)]
+    fn vm_fault_first_or_recorded(
+        &mut self,
+        client: ClientId,
+        message: &Received,
+        first: bool,
+    ) -> Option<Reply> {
+        let vm = VmFault::of_registers(message.registers);
+        // The fetch of the client's first instruction: it runs once this fault is served.
+        let first_instruction = first && vm.ip == vm.address;
+        self.vm_fault_observed(client, vm, first_instruction)
+    }
+
     /// Serves a VM fault off the common path: the fault on a client's first instruction (timed for
     /// the timeline's `first_fetch_ticks`) or any fault while recording. Its record counted the
     /// fault already.
@@ -277,9 +347,7 @@ impl Session {
     /// Serves a VM fault as the common path in [`Session::dispatch`] does, and lets a recording see
     /// it.
     fn vm_fault(&mut self, client: ClientId, vm: VmFault) -> Option<Reply> {
-        self.vm_faults += 1;
-        let access = crate::platform::pager_access(vm.access());
-        let fault = pager::Fault { address: vm.address, ip: vm.ip, access };
+        let fault = pager_fault(&vm);
         // Only a recording with a window calls out for it; the common path pays one test.
         if self.clients.recorder.as_ref().is_some_and(|r| r.window.is_some()) {
             if let Some(reply) = self.window_fault(client, &fault) {
@@ -293,17 +361,31 @@ impl Session {
         if self.clients.recorder.is_some() {
             self.record_fault(client, fault, result.as_ref().ok(), kernel_entries);
         }
-        self.settle(client, vm, result, kernel_entries, kernel_ticks)
+        self.settle_fault(client, fault, result, kernel_entries, kernel_ticks)
+    }
+
+    /// [`Session::settle_fault`] for the VM fault of `message` (the common path's spurious faults
+    /// and refusals).
+    #[inline(never)]
+    fn settle(
+        &mut self,
+        client: ClientId,
+        message: &Received,
+        result: Result<pager::FaultResolution, pager::FaultRefusal>,
+        kernel_entries: u64,
+        kernel_ticks: u64,
+    ) -> Option<Reply> {
+        let fault = pager_fault(&VmFault::of_registers(message.registers));
+        self.settle_fault(client, fault, result, kernel_entries, kernel_ticks)
     }
 
     /// The reply to a VM fault the pager handled: a spurious one is served unless it repeats the
     /// client's last (then the client is stopped, as one the pager refused). A client's name is
     /// looked up only to report it stopped.
-    #[inline(never)]
-    fn settle(
+    fn settle_fault(
         &mut self,
         client: ClientId,
-        vm: VmFault,
+        fault: pager::Fault,
         result: Result<pager::FaultResolution, pager::FaultRefusal>,
         kernel_entries: u64,
         kernel_ticks: u64,
@@ -315,16 +397,16 @@ impl Session {
                     self.costs.unanswered(kernel_entries);
                     return None;
                 };
-                let this = (vm.address, vm.ip);
+                let this = (fault.address, fault.ip);
                 if spurious && record.last_spurious == Some(this) {
                     self.costs.unanswered(kernel_entries);
                     let name = self.name(client);
-                    let access = crate::platform::pager_access(vm.access());
                     sel4::debug_println!(
-                        "[pager] stopped {name}: {access} at {:#x} (ip {:#x}): repeated fault on a page \
+                        "[pager] stopped {name}: {} at {:#x} (ip {:#x}): repeated fault on a page \
                                  already mapped for this access",
-                        vm.address,
-                        vm.ip
+                        fault.access,
+                        fault.address,
+                        fault.ip
                     );
                     self.end(client, Ending::Stopped);
                     return None;
@@ -363,8 +445,10 @@ impl Session {
         }
     }
 
-    fn fault(&mut self, client: ClientId, fault: Fault) -> Option<Reply> {
-        match fault {
+    /// By reference: a `Fault` is as large as its largest case (an unknown syscall's nineteen
+    /// words), and moved it was copied for each of the floor's stepped-over exceptions.
+    fn fault(&mut self, client: ClientId, fault: &Fault) -> Option<Reply> {
+        match *fault {
             Fault::Vm(vm) => {
                 let mut first_instruction = false;
                 if let Some(record) = self.clients.record_mut(client) {
@@ -614,6 +698,11 @@ impl Session {
         sel4::debug_println!("[pager] stopped {}: {report}", self.name(client));
         self.end(client, Ending::Stopped);
     }
+}
+
+/// The pager's fault for the kernel's VM fault message.
+fn pager_fault(vm: &VmFault) -> pager::Fault {
+    pager::Fault { address: vm.address, ip: vm.ip, access: crate::platform::pager_access(vm.access()) }
 }
 
 /// The x86 name of an exception vector a user thread can raise.

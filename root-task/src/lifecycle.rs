@@ -136,6 +136,8 @@ pub struct Clients {
     started: usize,
     /// Clients alive now (each started client until its teardown).
     live: usize,
+    /// VM faults of the clients that have ended (their records' `faults`, summed as they go).
+    ended_faults: u64,
     /// Pages mapped by the policy before clients started, and the kernel entries that took.
     startup_pages: u64,
     startup_entries: u64,
@@ -155,11 +157,18 @@ impl Clients {
             records: Vec::new(),
             started: 0,
             live: 0,
+            ended_faults: 0,
             startup_pages: 0,
             startup_entries: 0,
             failure: None,
             recorder: None,
         }
+    }
+
+    /// VM faults received from every client there has been: each record counts its own, so the
+    /// fault path keeps no second count.
+    pub fn vm_faults(&self) -> u64 {
+        self.ended_faults + self.records.iter().flatten().map(|record| record.faults).sum::<u64>()
     }
 
     /// Clients started in all: every run of every instance.
@@ -358,6 +367,7 @@ impl Clients {
         let Some(record) = self.records.get_mut(usize::from(client.0)).and_then(Option::take) else {
             return;
         };
+        self.ended_faults += record.faults;
         let name = record.name();
         if !record.line.is_empty() {
             report::app_line(name, &record.line);

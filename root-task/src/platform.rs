@@ -24,6 +24,7 @@
 //! but the waits for a message.
 
 use alloc::vec::Vec;
+use core::num::NonZeroU64;
 
 use pager::platform::{CopyFrameCaps, FrameWindow, MapPages, RetypeFrames};
 use pager::{
@@ -97,8 +98,6 @@ impl core::fmt::Display for SetupError {
 struct Space {
     /// The chunk untyped exists in the block (it outlives its clients).
     chunk_ready: bool,
-    /// The PML4, while a client lives in the block.
-    pml4: Option<Pml4>,
     /// Bytes of the chunk the kernel may have used.
     watermark: u64,
     /// Next free slot index in the block.
@@ -125,11 +124,41 @@ pub struct Layout {
     pub chunk_bits: u8,
 }
 
+/// A slot range as the fault path reads it, its first slot and how many: finding slot `index` is
+/// one comparison and an add ([`SlotRange::slot`] tests `start + index` for overflow too, two
+/// instructions more on each of a fault's one to three lookups).
+#[derive(Clone, Copy, Debug)]
+struct Slots {
+    start: u64,
+    count: u64,
+}
+
+impl Slots {
+    fn of(range: SlotRange) -> Self {
+        Self { start: range.start, count: range.len() }
+    }
+
+    /// The slot at `index`, if the range has it. `start + index` is below the range's end, so it
+    /// does not overflow.
+    #[inline(always)]
+    fn slot(self, index: u32) -> Option<CPtr> {
+        let index = u64::from(index);
+        (index < self.count).then(|| CPtr::new(self.start + index))
+    }
+}
+
 /// The seL4 implementation of the pager's platform.
 pub struct Sel4Platform {
     layout: Layout,
+    /// `layout.copies` and `layout.image_frames`, for the lookups on the fault path.
+    copy_slots: Slots,
+    image_slots: Slots,
     objects: ObjectAllocator,
     spaces: Vec<Space>,
+    /// Each block's PML4 (its cap's slot) while a client lives there, by client number. Apart
+    /// from `spaces` and 8 bytes a client, so that every map's lookup is one indexed load (in a
+    /// `Space`, with a tag of its own, it was two more instructions).
+    pml4s: Vec<Option<NonZeroU64>>,
     frames_created: u32,
     large_frames_created: u32,
     entries: u64,
@@ -155,6 +184,17 @@ fn kernel_error(error: sel4::Error) -> KernelError {
 #[derive(Clone, Copy)]
 struct InWindow(PoolFrame);
 
+/// The pager's view of a failed `Page_Map`: a missing paging level named, else the kernel error.
+/// Out of line: the map is inline on the fault path, and its error is rare.
+#[cold]
+#[inline(never)]
+fn map_error(error: sel4::Error) -> MapError {
+    match vspace::missing_level(error) {
+        MapError::MissingLevel(level) => MapError::MissingLevel(level),
+        MapError::Kernel(error) => MapError::Kernel(kernel_error(error)),
+    }
+}
+
 /// The pager's name for the access the binding decoded from a VM fault.
 pub fn pager_access(access: sel4::Access) -> pager::Access {
     match access {
@@ -171,8 +211,11 @@ impl Sel4Platform {
         let image_words = (layout.image_frames.len() as usize).div_ceil(64);
         Self {
             layout,
+            copy_slots: Slots::of(layout.copies),
+            image_slots: Slots::of(layout.image_frames),
             objects,
             spaces: alloc::vec![Space::default(); clients],
+            pml4s: alloc::vec![None; clients],
             frames_created: 0,
             large_frames_created: 0,
             entries: 0,
@@ -289,6 +332,9 @@ impl Sel4Platform {
         result
     }
 
+    /// Kernel entries of one [`Sel4Platform::receive`].
+    pub const RECEIVE_ENTRIES: u64 = 1;
+
     /// Replies with `reply`, if there is one, and waits for the next message on `endpoint`
     /// (`ReplyRecv`, else `Recv`). Counted as one kernel entry; its ticks are not, being mostly the
     /// wait for a client.
@@ -297,7 +343,7 @@ impl Sel4Platform {
             Some((info, registers)) => endpoint.reply_recv(info, registers),
             None => endpoint.recv(),
         };
-        self.entries += 1;
+        self.entries += Self::RECEIVE_ENTRIES;
         received
     }
 
@@ -347,7 +393,8 @@ impl Sel4Platform {
 
     /// The PML4 of a live client.
     pub fn pml4(&self, client: ClientId) -> Option<Pml4> {
-        self.spaces.get(usize::from(client.0)).and_then(|s| s.pml4)
+        let slot = self.pml4s.get(usize::from(client.0)).copied().flatten()?;
+        Some(Pml4::new(slot.get()))
     }
 
     /// Paging structures made in a client's VSpace (the IPC buffer's included).
@@ -373,13 +420,13 @@ impl Sel4Platform {
         }
         *self.space(client)? = Space {
             chunk_ready: true,
-            pml4: None,
             watermark: 0,
             next_slot: FIRST_OBJECT_SLOT,
             structures: 0,
             spare_tables: 0,
             spare_table: 0,
         };
+        self.forget_pml4(client);
         Ok(())
     }
 
@@ -430,7 +477,9 @@ impl Sel4Platform {
 
     /// Records the client's PML4 (retyped and assigned an ASID by the caller).
     pub fn set_pml4(&mut self, client: ClientId, pml4: Pml4) -> Result<(), KernelError> {
-        self.space(client)?.pml4 = Some(pml4);
+        let entry = self.pml4s.get_mut(usize::from(client.0)).ok_or(KernelError::UnknownClient(client))?;
+        // A PML4 is never in slot 0, the null cap's.
+        *entry = Some(NonZeroU64::new(pml4.cptr().bits()).ok_or(KernelError::NoAddressSpace(client))?);
         Ok(())
     }
 
@@ -458,13 +507,10 @@ impl Sel4Platform {
     #[inline(always)]
     fn map(&mut self, client: ClientId, frame: Frame, vaddr: u64, rights: Rights) -> Result<(), MapError> {
         let pml4 = self.pml4(client).ok_or(MapError::Kernel(KernelError::NoAddressSpace(client)))?;
-        let cap_rights = if rights.write { CapRights::READ_WRITE } else { CapRights::READ };
-        self.invoke(|| frame.map(pml4, vaddr, cap_rights, VmAttributes::default())).map_err(|error| {
-            match vspace::missing_level(error) {
-                MapError::MissingLevel(level) => MapError::MissingLevel(level),
-                MapError::Kernel(error) => MapError::Kernel(kernel_error(error)),
-            }
-        })
+        // Read, and write when the mapping is writable: an OR of the write bit, not a choice.
+        let write = u64::from(rights.write) * CapRights::WRITE.to_word();
+        let cap_rights = CapRights::from_word(CapRights::READ.to_word() | write);
+        self.invoke(|| frame.map(pml4, vaddr, cap_rights, VmAttributes::default())).map_err(map_error)
     }
 
     /// Deletes every object of the client's block (revoking its chunk) and forgets its VSpace.
@@ -475,23 +521,27 @@ impl Sel4Platform {
             self.invoke(|| cspace::revoke(chunk)).map_err(kernel_error)?;
         }
         let space = self.space(client)?;
-        space.pml4 = None;
         space.watermark = 0;
         space.next_slot = FIRST_OBJECT_SLOT;
         space.structures = 0;
         space.spare_tables = 0;
+        self.forget_pml4(client);
         Ok(())
+    }
+
+    /// The client's block holds no PML4 any more.
+    fn forget_pml4(&mut self, client: ClientId) {
+        if let Some(entry) = self.pml4s.get_mut(usize::from(client.0)) {
+            *entry = None;
+        }
     }
 
     /// The frame cap a mapping is made with: a copy's slot, or a pool frame's own.
     fn mapping_cap(&self, cap: MappingCap) -> Result<Frame, KernelError> {
         match cap {
-            MappingCap::Copy(slot) => self
-                .layout
-                .copies
-                .slot(u64::from(slot.0))
-                .map(Frame::from_cptr)
-                .ok_or(KernelError::OutOfSlots),
+            MappingCap::Copy(slot) => {
+                self.copy_slots.slot(slot.0).map(Frame::from_cptr).ok_or(KernelError::OutOfSlots)
+            }
             MappingCap::Own(frame) if frame.0 < self.frames_created => Ok(self.pool_frame(frame)),
             MappingCap::Own(frame) => Err(KernelError::FrameOutOfOrder { asked: frame }),
         }
@@ -656,17 +706,13 @@ impl CopyFrameCaps for Sel4Platform {
     /// line for the seed's image frames (measured with `cargo xtask profile`).
     #[inline]
     fn copy_frame_cap(&mut self, frame: FrameRef, slot: CopySlot) -> Result<(), KernelError> {
-        let destination = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
+        let destination = self.copy_slots.slot(slot.0).ok_or(KernelError::OutOfSlots)?;
         let (source, rights) = match frame {
             FrameRef::Pool(frame) => (self.pool_frame(frame).cptr(), CapRights::READ_WRITE),
             // Out of line: one large fault maps 512 pages, and the common path stays as it was.
             FrameRef::Large(frame) => return self.copy_large_frame_cap(frame, destination),
             FrameRef::Image(ImagePage(page)) => {
-                let source = self
-                    .layout
-                    .image_frames
-                    .slot(u64::from(page))
-                    .ok_or(KernelError::NoImagePage(ImagePage(page)))?;
+                let source = self.image_slots.slot(page).ok_or(KernelError::NoImagePage(ImagePage(page)))?;
                 if let Some(word) = self.image_pages_mapped.get_mut(page as usize / 64) {
                     *word |= 1 << (page % 64);
                 }
@@ -680,7 +726,7 @@ impl CopyFrameCaps for Sel4Platform {
     /// On seL4 5.0 deleting a frame cap unmaps it only when it is the last cap to the frame
     /// (`Arch_finaliseCap` checks `final`), and a copy never is: so unmap first.
     fn delete_copy(&mut self, slot: CopySlot) -> Result<(), KernelError> {
-        let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
+        let slot = self.copy_slots.slot(slot.0).ok_or(KernelError::OutOfSlots)?;
         self.unmap_frame(Frame::from_cptr(slot))?;
         self.invoke(|| cspace::delete(slot)).map_err(kernel_error)
     }
@@ -688,12 +734,15 @@ impl CopyFrameCaps for Sel4Platform {
     /// The client is suspended and its VSpace is revoked right after (`close_space`): the mapping
     /// goes with its paging structures, so the delete alone does.
     fn delete_copy_in_teardown(&mut self, slot: CopySlot) -> Result<(), KernelError> {
-        let slot = self.layout.copies.slot(u64::from(slot.0)).ok_or(KernelError::OutOfSlots)?;
+        let slot = self.copy_slots.slot(slot.0).ok_or(KernelError::OutOfSlots)?;
         self.invoke(|| cspace::delete(slot)).map_err(kernel_error)
     }
 }
 
 impl MapPages for Sel4Platform {
+    /// Inline in the pager's fault path (`seed::map_frame`): out of line, its call saved and
+    /// restored registers of its own and returned its result through memory.
+    #[inline(always)]
     fn map_page(
         &mut self,
         client: ClientId,
@@ -788,6 +837,18 @@ impl FrameWindow for Sel4Platform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_find_what_the_range_holds() {
+        let slots = Slots::of(SlotRange { start: 10, end: 13 });
+        assert_eq!(slots.slot(2), Some(CPtr::new(12)));
+        assert_eq!(slots.slot(3), None);
+        assert_eq!(slots.slot(u32::MAX), None);
+        assert_eq!(Slots::of(SlotRange { start: 13, end: 10 }).slot(0), None, "a reversed range has none");
+        let top = Slots::of(SlotRange { start: u64::MAX - 2, end: u64::MAX });
+        assert_eq!(top.slot(1), Some(CPtr::new(u64::MAX - 1)));
+        assert_eq!(top.slot(2), None, "no wrap past the end");
+    }
 
     #[test]
     fn a_client_has_room_for_a_dense_pool() {

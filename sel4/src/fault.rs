@@ -45,17 +45,28 @@ pub struct VmFault {
 }
 
 impl VmFault {
-    /// A VM fault from its message, when `info` is one: the fault loop's common message, decoded
-    /// from the four registers it arrives in without building a [`Fault`]. `None` for any other
-    /// label, and for a VM fault too short to be one ([`Fault::decode`] says why).
+    /// A VM fault from its message, when `info` is the kernel's for one: the fault loop's common
+    /// message, decoded from the four registers it arrives in without building a [`Fault`]. The
+    /// kernel sends it with exactly this info word (the label, [`fault_message::VM_FAULT_LENGTH`]
+    /// words, no caps), so one comparison tells it apart. `None` for any other info word: another
+    /// label, or a message with the VM fault's label and another length (too short to be one, or
+    /// longer), which [`Fault::decode`] decodes.
     #[inline]
     pub fn from_registers(info: MessageInfo, registers: [u64; 4]) -> Option<VmFault> {
-        let complete = info.length() as usize >= fault_message::VM_FAULT_LENGTH;
-        if info.label() != fault_label::VM_FAULT || !complete {
+        const KERNEL: MessageInfo =
+            MessageInfo::new(fault_label::VM_FAULT, 0, 0, fault_message::VM_FAULT_LENGTH as u64);
+        if info != KERNEL {
             return None;
         }
+        Some(Self::of_registers(registers))
+    }
+
+    /// The VM fault in the four registers of a message [`VmFault::from_registers`] took for one
+    /// (a caller that has decoded the message once reads it again without the test).
+    #[inline]
+    pub fn of_registers(registers: [u64; 4]) -> VmFault {
         let [ip, address, prefetch, fsr] = registers;
-        Some(VmFault { ip, address, prefetch: prefetch != 0, fsr })
+        VmFault { ip, address, prefetch: prefetch != 0, fsr }
     }
 
     /// Read, write or execute: the one decoding of an x86 page fault in the project (the root task
@@ -170,7 +181,10 @@ pub enum FaultDecodeError {
 }
 
 impl Fault {
-    /// Decodes a fault from its message info and `mr(i)`, message register *i*.
+    /// Decodes a fault from its message info and `mr(i)`, message register *i*. Inline, so that
+    /// `mr` is too (a call for each word, through a pointer, cost the fault loop's stepped-over
+    /// exceptions some twenty instructions).
+    #[inline(always)]
     pub fn decode(info: MessageInfo, mr: impl Fn(usize) -> u64) -> Result<Fault, FaultDecodeError> {
         let label = info.label();
         let length = info.length();
@@ -286,9 +300,11 @@ mod tests {
             VmFault::from_registers(MessageInfo::new(5, 0, 0, 4), words).map(Fault::Vm),
             Some(decoded)
         );
-        // Too short, or another label: left to `Fault::decode`.
+        // Too short, longer, with caps, or another label: left to `Fault::decode`.
         assert_eq!(VmFault::from_registers(MessageInfo::new(5, 0, 0, 3), words), None);
-        assert_eq!(VmFault::from_registers(MessageInfo::new(6, 0, 0, 5), words), None);
+        assert_eq!(VmFault::from_registers(MessageInfo::new(5, 0, 0, 5), words), None);
+        assert_eq!(VmFault::from_registers(MessageInfo::new(5, 0, 1, 4), words), None);
+        assert_eq!(VmFault::from_registers(MessageInfo::new(6, 0, 0, 4), words), None);
     }
 
     #[test]

@@ -11,13 +11,14 @@
 //! of the root task's `syscall` sites is the root task, and so is code resuming after an entry
 //! that interrupted the root task (it has the highest priority). A message's stretch starts when
 //! the root task resumes from its `ReplyRecv`/`Recv`. Within it, a fault's measured part runs
-//! from the fault loop's first time stamp to its second (`Session::run`'s `rdtsc` sites) less
+//! from the fault loop's first time stamp to its second (`fault_loop::loop_stamp`'s `rdtsc` sites) less
 //! each timed kernel call's (from the time stamp before it to `count_call`'s after it): exactly
 //! the interval the root task's `pager_code_median` measures, the timing's own instructions
 //! included (the bench takes them out as `timing_overhead` per call; so does the comparison
 //! here). The `rdtsc` and `syscall` sites come from `objdump -d` and are told apart by their
 //! inlined callers (`addr2line -i`). A fault's class is the cost class whose marker function
-//! (`root_task::costs::marks`) its cost record runs, after the reply.
+//! (`root_task::costs::marks`) its cost record runs, after its reply's stamp and before the reply;
+//! the fault is kept when its stretch ends, at the next receive.
 //!
 //! Every counted instruction is symbolised with `addr2line -i`: the count falls to the innermost
 //! source function (inlined frames included) and, in a second table, to the top-level one (the
@@ -61,7 +62,7 @@ pub struct ProfileArguments {
 /// What an `rdtsc` site of the root task is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stamp {
-    /// The fault loop's own (`Session::run`): a message's arrival, or its reply.
+    /// The fault loop's own (`fault_loop::loop_stamp`): a message's arrival, or its reply.
     Loop,
     /// The stamp after a timed kernel call (`Sel4Platform::count_call`).
     CallEnd,
@@ -132,6 +133,8 @@ struct Tracker<'a> {
     measuring: Option<(Vec<u64>, Sample)>,
     /// The last finished fault, until its cost record's marker names its class.
     pending: Option<Sample>,
+    /// A fault its marker named, until its stretch ends (its reply, at the next receive).
+    classified: Option<(String, Sample)>,
     classes: BTreeMap<String, ClassProfile>,
     /// Measured parts that no class marker followed (the loop stamps every message: an app's call,
     /// its exit, a stepped-over exception) and stretches that ended without their second stamp.
@@ -152,6 +155,7 @@ impl<'a> Tracker<'a> {
             last_root_pc: 0,
             measuring: None,
             pending: None,
+            classified: None,
             classes: BTreeMap::new(),
             unclassified: 0,
             unfinished: 0,
@@ -180,9 +184,10 @@ impl<'a> Tracker<'a> {
                     self.unfinished += 1;
                 }
                 let stretch = core::mem::take(&mut self.stretch);
-                if let Some(sample) = &mut self.pending {
+                if let Some((class, mut sample)) = self.classified.take() {
                     sample.stretch = stretch.len() as u64;
                     sample.stretch_pcs = stretch;
+                    self.keep(&class, sample);
                 }
             }
         }
@@ -193,7 +198,7 @@ impl<'a> Tracker<'a> {
         self.stretch.push(pc);
         if let Some(class) = sites.marks.get(&pc) {
             if let Some(sample) = self.pending.take() {
-                self.keep(class, sample);
+                self.classified = Some((class.clone(), sample));
             }
         }
         match (sites.stamps.get(&pc), &mut self.measuring) {
@@ -294,7 +299,7 @@ fn addr2line_frames(text: &str) -> Vec<(u64, Vec<String>)> {
 fn stamp_kind(frames: &[String]) -> Stamp {
     let caller = frames.iter().skip_while(|f| !f.starts_with("sel4::timestamp")).nth(1);
     match caller {
-        Some(f) if f.ends_with("Session::run") => Stamp::Loop,
+        Some(f) if f.ends_with("fault_loop::loop_stamp") => Stamp::Loop,
         Some(f) if f.ends_with("::count_call") => Stamp::CallEnd,
         _ => Stamp::Other,
     }
@@ -495,8 +500,8 @@ fn report(
             "## {class}\n\n{} faults; per fault {:.1} instructions (mean), median {}; {:.2} timed calls. \
              Less {overhead} per timed call: median {} against the bench's `pager_code_median` {bench_median} \
              in the same run. The root task's whole stretch per fault (receive to reply, its timed \
-             calls' own instructions and the last fault's cost record included: its part of the \
-             client's round trip): median {}.\n",
+             calls' own instructions and its cost record included: its part of the client's round \
+             trip): median {}.\n",
             profile.faults,
             mean_total,
             median(&mut totals),
@@ -536,7 +541,7 @@ fn report(
             ("crate of the innermost project function", &crates, top),
             (
                 "outside the measured part, in the stretch (timed calls' own instructions, the loop, \
-                 the last fault's cost record): innermost project function",
+                 the fault's cost record): innermost project function",
                 &outside,
                 top,
             ),
@@ -741,7 +746,7 @@ mod tests {
     #[test]
     fn reads_inlined_frames_and_tells_stamps_apart() {
         let output = "0x000000000041dd12\ncore::core_arch::x86::rdtsc::_rdtsc\n/x/rdtsc.rs:27\n\
-                      sel4::timestamp::timestamp\n/x/timestamp.rs:12\nroot_task::fault_loop::Session::run\n/x/fault_loop.rs:160\n\
+                      sel4::timestamp::timestamp\n/x/timestamp.rs:12\nroot_task::fault_loop::loop_stamp\n/x/fault_loop.rs:160\n\
                       0x0000000000409f87\ncore::core_arch::x86::rdtsc::_rdtsc\n/x/rdtsc.rs:27\n\
                       sel4::timestamp::timestamp\n/x/timestamp.rs:12\n\
                       root_task::platform::Sel4Platform::count_call\n/x/platform.rs:1\n\
@@ -797,29 +802,33 @@ mod tests {
         // The root task waits; a client runs at the root task's addresses, faults.
         run(&mut tracker, &[0x1000, 0xf000, 0x1010, 0x1011, 0x1020, 0xf000]);
         assert!(tracker.classes.is_empty() && tracker.measuring.is_none(), "the client is not the root task");
-        // The fault arrives: stamp, 2 instructions, a timed call, 1 instruction, the reply stamp.
+        // The fault arrives: stamp, 2 instructions, a timed call, 1 instruction, the reply stamp,
+        // the cost record with its class's marker, the reply.
         run(&mut tracker, &[0x1002, 0x1010, 0x1011, 0x1012, 0x1030, 0x1031, 0x1032, 0xf000]);
-        run(&mut tracker, &[0x1034, 0x1035, 0x1020, 0x1021, 0x1000, 0xf000]);
-        // The client runs, faults again; the root task records the first fault's class.
-        run(&mut tracker, &[0x1050, 0xf000]);
-        assert!(tracker.classes.is_empty(), "the client's code at a marker's address is not a marker");
-        run(&mut tracker, &[0x1002, 0x1050, 0x1051, 0x1010, 0x1011, 0x1020, 0x1000, 0xf000]);
+        run(&mut tracker, &[0x1034, 0x1035, 0x1020, 0x1021, 0x1050, 0x1051, 0x1000, 0xf000]);
+        assert!(tracker.classes.is_empty(), "kept when its stretch ends, at the next receive");
+        // The client runs, at a marker's address too, and faults again.
+        run(&mut tracker, &[0x1060, 0xf000, 0x1002]);
         let zero = &tracker.classes["zero"];
         // 0x1010, 0x1011, 0x1012, then 0x1034 (the call's end stamp) and 0x1035.
         assert_eq!(zero.totals, vec![(5, 1)]);
         assert_eq!(zero.counts.get(&0x1031), None, "inside the timed call");
         assert_eq!(zero.counts[&0x1034], 1);
-        // Its stretch: 0x1002 .. 0x1000, the timed call's 0x1031 and 0x1032 included (12), counted
-        // when the next message's stretch began.
-        assert_eq!(zero.stretches, vec![12]);
-        // An interrupt inside the root task's code resumes it; the second fault's class comes next.
-        run(&mut tracker, &[0x1002, 0x1060, 0x1010, 0x1011, 0xf000, 0x1012, 0x1020, 0x1000, 0xf000]);
-        assert_eq!(tracker.classes["image"].totals, vec![(2, 0)]);
-        // Its class; then a message without a reply stamp (an app call whose stretch ends at the
-        // next receive), then a measured part with no class after it.
-        run(&mut tracker, &[0x1002, 0x1060, 0x1010, 0x1011, 0x1000, 0xf000]);
-        run(&mut tracker, &[0x1002, 0x1010, 0x1020, 0x1000, 0xf000, 0x1002, 0x1010]);
+        // Its stretch: 0x1002 .. 0x1000, the timed call's 0x1031 and 0x1032 and the cost record
+        // included (14).
+        assert_eq!(zero.stretches, vec![14]);
+        assert!(
+            !tracker.classes.contains_key("image"),
+            "the client's code at a marker's address is not a marker"
+        );
+        // An interrupt inside the root task's code resumes it.
+        run(&mut tracker, &[0x1010, 0x1011, 0xf000, 0x1012, 0x1020, 0x1060, 0x1000, 0xf000, 0x1002]);
+        assert_eq!(tracker.classes["image"].totals, vec![(3, 0)]);
+        // A message without a reply stamp (an app call whose stretch ends at the next receive),
+        // then a measured part with no class after it.
+        run(&mut tracker, &[0x1010, 0x1011, 0x1000, 0xf000, 0x1002]);
+        run(&mut tracker, &[0x1010, 0x1020, 0x1000, 0xf000, 0x1002, 0x1010]);
         assert_eq!((tracker.unfinished, tracker.unclassified), (1, 1));
-        assert_eq!(tracker.classes["image"].totals, vec![(2, 0), (3, 0)]);
+        assert_eq!(tracker.classes["image"].totals, vec![(3, 0)]);
     }
 }
