@@ -34,10 +34,12 @@
 //!
 //! A fault looks a page up and, if it is not resident, maps it and records it: [`ResidentPages::find`]
 //! answers with the page or a [`Vacancy`], where it would go, and [`ResidentPages::fill`] records it
-//! there without searching again. The table counts its changes, so a vacancy that outlived one is
-//! noticed and the page inserted by a new search. A page joining a dense leaf above its others with
-//! room to spare, the usual case, takes an inline path with no call and no count of map bits. The table remembers the dense leaf it last recorded a page in, so the next fault
-//! in that leaf goes straight to it, with no chunk search.
+//! there without searching again. The table counts the changes that move what a vacancy points at,
+//! so a vacancy that outlived one is noticed and the page inserted by a new search. The table
+//! remembers the dense leaf it last recorded a page in, so the next fault in that leaf goes straight
+//! to it, with no chunk search; and a page joining that leaf above its others with room to spare,
+//! the usual case, takes an inline path with no call, no count of map bits and no count of changes
+//! (it checks the leaf and the page's bit afresh, and moves nothing a vacancy points at).
 
 use alloc::vec::Vec;
 use core::iter;
@@ -84,21 +86,22 @@ impl ResidentPage {
 #[derive(Clone, Copy, Debug)]
 pub struct Vacancy {
     index: u32,
-    /// The table's `generation` when found.
-    generation: u32,
     place: Place,
 }
 
 // Positions in 32 bits (a table has at most 2^20 leaves): a vacancy is 20 bytes, not 32, and the
-// fault path carries one across the kernel calls that map its page.
+// fault path carries one across the kernel calls that map its page. A position comes with the
+// table's `generation` when found; the last dense leaf needs none, as filling checks it again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Place {
+    /// The table's last dense leaf (`last_leaf`), whose map bit for the page is clear.
+    Last,
     /// A new chunk, at this position in `chunks`.
-    Chunk(u32),
+    Chunk { c: u32, generation: u32 },
     /// Dense leaf `dense[n]`, whose map bit for the page is clear.
-    Dense(u32),
+    Dense { n: u32, generation: u32 },
     /// Chunk `chunks[c]`'s shared arrays, at this position.
-    Sparse(u32, u32),
+    Sparse { c: u32, i: u32, generation: u32 },
 }
 
 /// A page's record.
@@ -119,21 +122,37 @@ impl Entry {
 }
 
 /// The resident pages of one area in one client.
-#[derive(Default)]
 pub struct ResidentPages {
     /// Chunks holding at least one resident page, by ascending `key`.
     chunks: Vec<Chunk>,
     /// Every dense leaf, in index order; a chunk's are contiguous, from its `dense_before`.
     dense: Vec<DenseLeaf>,
     count: u32,
-    /// Changes with every insertion and removal, so a [`Vacancy`] from before is known stale.
+    /// Changes with every change that moves what a [`Vacancy`]'s position points at (not a page
+    /// joining a dense leaf), so a vacancy from before is known stale.
     generation: u32,
-    /// The dense leaf a page was last recorded in, as its leaf number in the area plus one (0: none)
+    /// The dense leaf a page was last recorded in, as its leaf number in the area ([`NO_LEAF`]: none)
     /// and its place in `dense`: pages are mostly touched near the last, so a fault there skips the
     /// chunk search and the rank of the chunk's dense map. `dense` changes shape only in `make_dense`,
     /// which points this at the new leaf, and `make_sparse`, which clears it.
     last_leaf: u32,
     last_dense: u32,
+}
+
+/// `last_leaf` when there is none: above every leaf number of a 32-bit page index.
+const NO_LEAF: u32 = u32::MAX;
+
+impl Default for ResidentPages {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            dense: Vec::new(),
+            count: 0,
+            generation: 0,
+            last_leaf: NO_LEAF,
+            last_dense: 0,
+        }
+    }
 }
 
 impl core::fmt::Debug for ResidentPages {
@@ -154,28 +173,28 @@ impl ResidentPages {
     // of line, which cost every fault some twenty instructions (`cargo xtask bench`).
     #[inline(always)]
     pub fn find(&self, index: u32) -> Result<ResidentPage, Vacancy> {
-        let vacancy = |place| Vacancy { index, generation: self.generation, place };
-        if (index >> LEAF_SHIFT) + 1 == self.last_leaf {
-            let n = self.last_dense;
-            return match self.dense[n as usize].get(index as usize % LEAF_PAGES) {
+        if index >> LEAF_SHIFT == self.last_leaf {
+            return match self.dense[self.last_dense as usize].get(index as usize % LEAF_PAGES) {
                 Some(entry) => Ok(entry.page()),
-                None => Err(vacancy(Place::Dense(n))),
+                None => Err(Vacancy { index, place: Place::Last }),
             };
         }
+        let generation = self.generation;
+        let vacancy = |place| Vacancy { index, place };
         let c = match self.chunk_position(index) {
             Ok(c) => c,
-            Err(c) => return Err(vacancy(Place::Chunk(c as u32))),
+            Err(c) => return Err(vacancy(Place::Chunk { c: c as u32, generation })),
         };
         let chunk = &self.chunks[c];
         let offset = index as usize % CHUNK_PAGES;
         let entry = match chunk.dense_position(offset >> LEAF_SHIFT) {
             Some(n) => match self.dense[n].get(offset % LEAF_PAGES) {
                 Some(entry) => entry,
-                None => return Err(vacancy(Place::Dense(n as u32))),
+                None => return Err(vacancy(Place::Dense { n: n as u32, generation })),
             },
             None => match chunk.sparse_position(offset) {
                 Ok(i) => chunk.records[i],
-                Err(i) => return Err(vacancy(Place::Sparse(c as u32, i as u32))),
+                Err(i) => return Err(vacancy(Place::Sparse { c: c as u32, i: i as u32, generation })),
             },
         };
         Ok(entry.page())
@@ -185,45 +204,42 @@ impl ResidentPages {
     /// may point at the wrong place, so then the page is inserted by a new search.
     #[inline]
     pub fn fill(&mut self, vacancy: Vacancy, page: ResidentPage) {
-        // The common case, a page joining a dense leaf above its others with room to spare, is inline
-        // and makes no call; the rest is out of line, so the fault path does not pay for the
-        // registers it needs.
-        if let Place::Dense(n) = vacancy.place {
-            let n = n as usize;
-            debug_assert!(
-                vacancy.generation != self.generation
-                    || self.find(vacancy.index).err().map(|v| v.place) == Some(vacancy.place),
-                "a vacancy the table's count of changes does not know stale"
-            );
-            let page_in_leaf = vacancy.index as usize % LEAF_PAGES;
-            if vacancy.generation == self.generation && self.dense[n].append(page_in_leaf, Entry::of(page)) {
-                self.filled(vacancy.index, n);
-                return;
-            }
+        // The common case, a page of the last dense leaf above its others with room to spare, is
+        // inline and makes no call; the rest is out of line, so the fault path does not pay for the
+        // registers it needs. It checks the leaf and the page's bit afresh, whatever the vacancy
+        // says, so it needs no count of changes, and it moves nothing a vacancy points at.
+        let index = vacancy.index;
+        if index >> LEAF_SHIFT == self.last_leaf
+            && self.dense[self.last_dense as usize].append(index as usize % LEAF_PAGES, Entry::of(page))
+        {
+            self.count += 1;
+            return;
         }
         self.fill_other(vacancy, page);
     }
 
-    /// Counts a page just recorded in dense leaf `dense[n]` and remembers the leaf.
-    #[inline]
-    fn filled(&mut self, index: u32, n: usize) {
-        self.count += 1;
-        self.generation = self.generation.wrapping_add(1);
-        (self.last_leaf, self.last_dense) = ((index >> LEAF_SHIFT) + 1, n as u32);
-    }
-
     /// [`Self::fill`] for a new chunk, the shared arrays, a dense leaf that must grow or move records
-    /// up, or a stale vacancy.
+    /// up or is not the last, or a stale vacancy.
     #[inline(never)]
     fn fill_other(&mut self, vacancy: Vacancy, page: ResidentPage) {
-        let Vacancy { index, generation, place } = vacancy;
-        if generation != self.generation {
-            return self.insert(index, page);
-        }
-        debug_assert_eq!(self.find(index).err().map(|v| v.place), Some(place), "a stale vacancy");
+        let Vacancy { index, place } = vacancy;
         let (offset, entry) = (index as usize % CHUNK_PAGES, Entry::of(page));
         match place {
-            Place::Chunk(c) => {
+            Place::Sparse { c, i, generation } if generation == self.generation => {
+                debug_assert_eq!(self.find(index).err().map(|v| v.place), Some(place), "a stale vacancy");
+                let (c, i) = (c as usize, i as usize);
+                let chunk = &mut self.chunks[c];
+                let leaf = offset >> LEAF_SHIFT;
+                let pages = chunk.leaf_pages(leaf, i);
+                if pages.len() < SPARSE_MAX {
+                    chunk.offsets.insert(i, offset as u16);
+                    chunk.records.insert(i, entry);
+                } else {
+                    self.make_dense(c, leaf, pages).insert_new(offset % LEAF_PAGES, entry);
+                }
+            }
+            Place::Chunk { c, generation } if generation == self.generation => {
+                debug_assert_eq!(self.find(index).err().map(|v| v.place), Some(place), "a stale vacancy");
                 let c = c as usize;
                 // Most areas fit in one chunk: room for one, not the vector's first four.
                 if self.chunks.capacity() == 0 {
@@ -236,26 +252,36 @@ impl ResidentPages {
                 chunk.records.push(entry);
                 self.chunks.insert(c, chunk);
             }
-            Place::Dense(n) => {
-                let n = n as usize;
-                self.dense[n].insert_new(offset % LEAF_PAGES, entry);
-                return self.filled(index, n);
+            Place::Last if index >> LEAF_SHIFT == self.last_leaf => {
+                return self.fill_dense(index, self.last_dense as usize, entry, page)
             }
-            Place::Sparse(c, i) => {
-                let (c, i) = (c as usize, i as usize);
-                let chunk = &mut self.chunks[c];
-                let leaf = offset >> LEAF_SHIFT;
-                let pages = chunk.leaf_pages(leaf, i);
-                if pages.len() < SPARSE_MAX {
-                    chunk.offsets.insert(i, offset as u16);
-                    chunk.records.insert(i, entry);
-                } else {
-                    self.make_dense(c, leaf, pages).insert_new(offset % LEAF_PAGES, entry);
-                }
+            Place::Dense { n, generation } if generation == self.generation => {
+                return self.fill_dense(index, n as usize, entry, page)
             }
+            _ => return self.insert(index, page),
         }
         self.count += 1;
         self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Records `entry` (of `page`) at `index` in dense leaf `dense[n]`, the index's leaf, and
+    /// remembers the leaf. A dense leaf's new page moves nothing a vacancy points at, so the count of
+    /// changes stays; but another vacancy for the same page may have been filled since.
+    fn fill_dense(&mut self, index: u32, n: usize, entry: Entry, page: ResidentPage) {
+        let page_in_leaf = index as usize % LEAF_PAGES;
+        if self.dense[n].map & 1 << page_in_leaf != 0 {
+            return self.insert(index, page);
+        }
+        debug_assert_eq!(
+            self.chunk_position(index)
+                .ok()
+                .and_then(|c| self.chunks[c].dense_position((index as usize % CHUNK_PAGES) >> LEAF_SHIFT)),
+            Some(n),
+            "a stale vacancy"
+        );
+        self.dense[n].insert_new(page_in_leaf, entry);
+        self.count += 1;
+        (self.last_leaf, self.last_dense) = (index >> LEAF_SHIFT, n as u32);
     }
 
     /// Records `page` at `index`; the index was not resident (if it was, the page replaces it).
@@ -351,7 +377,7 @@ impl ResidentPages {
         let n = chunk.dense_position(leaf).expect("just made dense");
         self.dense.insert(n, dense);
         // Later dense leaves moved; the new one is where the next pages will likely go.
-        (self.last_leaf, self.last_dense) = (chunk_key * LEAVES_PER_CHUNK as u32 + leaf as u32 + 1, n as u32);
+        (self.last_leaf, self.last_dense) = (chunk_key * LEAVES_PER_CHUNK as u32 + leaf as u32, n as u32);
         for later in &mut self.chunks[c + 1..] {
             later.dense_before += 1;
         }
@@ -361,7 +387,7 @@ impl ResidentPages {
     /// Moves dense leaf `leaf` of chunk `c`, `dense[n]`, back into the chunk's shared arrays.
     fn make_sparse(&mut self, c: usize, leaf: usize, n: usize) {
         // Later dense leaves move.
-        self.last_leaf = 0;
+        self.last_leaf = NO_LEAF;
         let dense = self.dense.remove(n);
         shrink(&mut self.dense);
         for later in &mut self.chunks[c + 1..] {
@@ -634,8 +660,8 @@ mod tests {
             }
         }
         assert_eq!(table.dense.len(), dense);
-        if table.last_leaf != 0 {
-            let index = (table.last_leaf - 1) << LEAF_SHIFT;
+        if table.last_leaf != NO_LEAF {
+            let index = table.last_leaf << LEAF_SHIFT;
             let chunk = &table.chunks[table.chunk_position(index).expect("the last leaf's chunk")];
             let leaf = (index as usize % CHUNK_PAGES) >> LEAF_SHIFT;
             assert_eq!(chunk.dense_position(leaf), Some(table.last_dense as usize), "the last leaf");
