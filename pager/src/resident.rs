@@ -129,7 +129,6 @@ pub struct ResidentPages {
     chunks: Vec<Chunk>,
     /// Every dense leaf, in index order; a chunk's are contiguous, from its `dense_before`.
     dense: Vec<DenseLeaf>,
-    count: u32,
     /// Changes with every change that moves what a [`Vacancy`]'s position points at (not a page
     /// joining a dense leaf), so a vacancy from before is known stale.
     generation: u32,
@@ -153,7 +152,6 @@ impl Default for ResidentPages {
         Self {
             chunks: Vec::new(),
             dense: Vec::new(),
-            count: 0,
             generation: 0,
             last_leaf: NO_LEAF,
             last_dense: 0,
@@ -164,7 +162,7 @@ impl Default for ResidentPages {
 
 impl core::fmt::Debug for ResidentPages {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ResidentPages").field("count", &self.count).finish()
+        f.debug_struct("ResidentPages").field("count", &self.count()).finish()
     }
 }
 
@@ -219,7 +217,6 @@ impl ResidentPages {
         if index >> LEAF_SHIFT == self.last_leaf
             && self.last.append(index as usize % LEAF_PAGES, Entry::of(page))
         {
-            self.count += 1;
             return;
         }
         self.fill_other(vacancy, page);
@@ -267,7 +264,6 @@ impl ResidentPages {
             }
             _ => return self.insert(index, page),
         }
-        self.count += 1;
         self.generation = self.generation.wrapping_add(1);
     }
 
@@ -287,7 +283,6 @@ impl ResidentPages {
             "a stale vacancy"
         );
         self.make_last(index >> LEAF_SHIFT, n).insert_new(page_in_leaf, entry);
-        self.count += 1;
     }
 
     /// Records `page` at `index`; the index was not resident (if it was, the page replaces it).
@@ -325,7 +320,6 @@ impl ResidentPages {
                 entry
             }
         };
-        self.count -= 1;
         self.generation = self.generation.wrapping_add(1);
         if self.chunks[c].is_empty() {
             self.chunks.remove(c);
@@ -336,7 +330,10 @@ impl ResidentPages {
 
     /// How many pages are resident.
     pub fn count(&self) -> u32 {
-        self.count
+        // Counted when asked (reports), so recording a page does not keep a count.
+        let sparse: usize = self.chunks.iter().map(|chunk| chunk.offsets.len()).sum();
+        let dense: usize = self.dense.iter().chain([&self.last]).map(|leaf| leaf.records.len()).sum();
+        (sparse + dense) as u32
     }
 
     /// Every resident page with its index, in index order.
