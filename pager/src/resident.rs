@@ -184,6 +184,15 @@ impl ResidentPages {
                 None => Err(Vacancy { index, place: Place::Last }),
             };
         }
+        self.find_other(index)
+    }
+
+    /// [`Self::find`] outside the last dense leaf: out of line and cold (about one fault in ten, and
+    /// marked so the fault path's registers and layout favour the common case), so the fault path
+    /// does not pay for the registers it needs.
+    #[cold]
+    #[inline(never)]
+    fn find_other(&self, index: u32) -> Result<ResidentPage, Vacancy> {
         let generation = self.generation;
         let vacancy = |place| Vacancy { index, place };
         let c = match self.chunk_position(index) {
@@ -224,6 +233,7 @@ impl ResidentPages {
 
     /// [`Self::fill`] for a new chunk, the shared arrays, a dense leaf that must grow or move records
     /// up or is not the last, or a stale vacancy.
+    #[cold]
     #[inline(never)]
     fn fill_other(&mut self, vacancy: Vacancy, page: ResidentPage) {
         let Vacancy { index, place } = vacancy;
@@ -558,7 +568,7 @@ impl DenseLeaf {
     }
 
     fn get(&self, page: usize) -> Option<Entry> {
-        if self.map & (1 << page) == 0 {
+        if self.map >> page & 1 == 0 {
             return None;
         }
         Some(self.records[rank(self.map, page)])
