@@ -34,14 +34,14 @@
 //!
 //! A fault looks a page up and, if it is not resident, maps it and records it: [`ResidentPages::find`]
 //! answers with the page or a [`Vacancy`], where it would go, and [`ResidentPages::fill`] records it
-//! there without searching again. The table counts the changes that move what a vacancy points at,
-//! so a vacancy that outlived one is noticed and the page inserted by a new search. The table
+//! there without searching again. A vacancy may be older than a change that moved what it points
+//! at, so filling checks its position against the table first (a few comparisons: a position names
+//! a gap between neighbours) and inserts the page by a new search when it no longer holds. The table
 //! remembers the dense leaf it last recorded a page in and keeps that leaf in itself (an empty
 //! stand-in holds its place in the vector of dense leaves, 32 bytes more per table), so the next
 //! fault in that leaf goes straight to it, with no chunk search, bounds check or pointer to follow;
 //! and a page joining that leaf above its others with room to spare, the usual case, takes an inline
-//! path with no call, no count of map bits and no count of changes (it checks the leaf and the page's
-//! bit afresh, and moves nothing a vacancy points at).
+//! path with no call and no count of map bits, which checks only the leaf and the page's bit.
 
 use alloc::vec::Vec;
 use core::iter;
@@ -91,19 +91,19 @@ pub struct Vacancy {
     place: Place,
 }
 
-// Positions in 32 bits (a table has at most 2^20 leaves): a vacancy is 20 bytes, not 32, and the
-// fault path carries one across the kernel calls that map its page. A position comes with the
-// table's `generation` when found; the last dense leaf needs none, as filling checks it again.
+// Positions in 32 bits: a vacancy is 16 bytes, and the fault path carries one across the kernel
+// calls that map its page. Filling checks a position against the table before it uses it (the
+// vacancy may be older than a change that moved what it points at), so no count of changes is kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Place {
     /// The table's last dense leaf (`last_leaf`), whose map bit for the page is clear.
     Last,
+    /// Another dense leaf, whose map bit for the page is clear: rare enough to be found again.
+    Dense,
     /// A new chunk, at this position in `chunks`.
-    Chunk { c: u32, generation: u32 },
-    /// Dense leaf `dense[n]`, whose map bit for the page is clear.
-    Dense { n: u32, generation: u32 },
+    Chunk(u32),
     /// Chunk `chunks[c]`'s shared arrays, at this position.
-    Sparse { c: u32, i: u32, generation: u32 },
+    Sparse(u32, u32),
 }
 
 /// A page's record.
@@ -129,9 +129,6 @@ pub struct ResidentPages {
     chunks: Vec<Chunk>,
     /// Every dense leaf, in index order; a chunk's are contiguous, from its `dense_before`.
     dense: Vec<DenseLeaf>,
-    /// Changes with every change that moves what a [`Vacancy`]'s position points at (not a page
-    /// joining a dense leaf), so a vacancy from before is known stale.
-    generation: u32,
     /// The dense leaf a page was last recorded in, as its leaf number in the area ([`NO_LEAF`]: none)
     /// and its place in `dense`: pages are mostly touched near the last, so a fault there skips the
     /// chunk search and the rank of the chunk's dense map. `dense` changes shape only in `make_dense`,
@@ -152,7 +149,6 @@ impl Default for ResidentPages {
         Self {
             chunks: Vec::new(),
             dense: Vec::new(),
-            generation: 0,
             last_leaf: NO_LEAF,
             last_dense: 0,
             last: DenseLeaf::EMPTY,
@@ -193,35 +189,33 @@ impl ResidentPages {
     #[cold]
     #[inline(never)]
     fn find_other(&self, index: u32) -> Result<ResidentPage, Vacancy> {
-        let generation = self.generation;
         let vacancy = |place| Vacancy { index, place };
         let c = match self.chunk_position(index) {
             Ok(c) => c,
-            Err(c) => return Err(vacancy(Place::Chunk { c: c as u32, generation })),
+            Err(c) => return Err(vacancy(Place::Chunk(c as u32))),
         };
         let chunk = &self.chunks[c];
         let offset = index as usize % CHUNK_PAGES;
         let entry = match chunk.dense_position(offset >> LEAF_SHIFT) {
             Some(n) => match self.leaf(n).get(offset % LEAF_PAGES) {
                 Some(entry) => entry,
-                None => return Err(vacancy(Place::Dense { n: n as u32, generation })),
+                None => return Err(vacancy(Place::Dense)),
             },
             None => match chunk.sparse_position(offset) {
                 Ok(i) => chunk.records[i],
-                Err(i) => return Err(vacancy(Place::Sparse { c: c as u32, i: i as u32, generation })),
+                Err(i) => return Err(vacancy(Place::Sparse(c as u32, i as u32))),
             },
         };
         Ok(entry.page())
     }
 
     /// Records `page` where `find` saw room for it. A vacancy found before the table last changed
-    /// may point at the wrong place, so then the page is inserted by a new search.
+    /// may point at the wrong place; if it does, the page is inserted by a new search.
     #[inline]
     pub fn fill(&mut self, vacancy: Vacancy, page: ResidentPage) {
         // The common case, a page of the last dense leaf above its others with room to spare, is
         // inline and makes no call; the rest is out of line, so the fault path does not pay for the
-        // registers it needs. It checks the leaf and the page's bit afresh, whatever the vacancy
-        // says, so it needs no count of changes, and it moves nothing a vacancy points at.
+        // registers it needs. It checks the leaf and the page's bit afresh, whatever the vacancy says.
         let index = vacancy.index;
         if index >> LEAF_SHIFT == self.last_leaf
             && self.last.append(index as usize % LEAF_PAGES, Entry::of(page))
@@ -239,8 +233,7 @@ impl ResidentPages {
         let Vacancy { index, place } = vacancy;
         let (offset, entry) = (index as usize % CHUNK_PAGES, Entry::of(page));
         match place {
-            Place::Sparse { c, i, generation } if generation == self.generation => {
-                debug_assert_eq!(self.find(index).err().map(|v| v.place), Some(place), "a stale vacancy");
+            Place::Sparse(c, i) if self.is_sparse_vacancy(index, c as usize, i as usize) => {
                 let (c, i) = (c as usize, i as usize);
                 let chunk = &mut self.chunks[c];
                 let leaf = offset >> LEAF_SHIFT;
@@ -252,8 +245,7 @@ impl ResidentPages {
                     self.make_dense(c, leaf, pages).insert_new(offset % LEAF_PAGES, entry);
                 }
             }
-            Place::Chunk { c, generation } if generation == self.generation => {
-                debug_assert_eq!(self.find(index).err().map(|v| v.place), Some(place), "a stale vacancy");
+            Place::Chunk(c) if self.is_chunk_vacancy(index, c as usize) => {
                 let c = c as usize;
                 // Most areas fit in one chunk: room for one, not the vector's first four.
                 if self.chunks.capacity() == 0 {
@@ -267,19 +259,41 @@ impl ResidentPages {
                 self.chunks.insert(c, chunk);
             }
             Place::Last if index >> LEAF_SHIFT == self.last_leaf => {
-                return self.fill_dense(index, self.last_dense as usize, entry, page)
+                self.fill_dense(index, self.last_dense as usize, entry, page);
             }
-            Place::Dense { n, generation } if generation == self.generation => {
-                return self.fill_dense(index, n as usize, entry, page)
+            Place::Dense => {
+                let c = self.chunk_position(index).ok();
+                match c.and_then(|c| self.chunks[c].dense_position(offset >> LEAF_SHIFT)) {
+                    Some(n) => self.fill_dense(index, n, entry, page),
+                    None => self.insert(index, page),
+                }
             }
-            _ => return self.insert(index, page),
+            _ => self.insert(index, page),
         }
-        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Whether position `i` of chunk `chunks[c]`'s shared arrays is where page `index`, of a sparse
+    /// leaf and not resident, goes.
+    fn is_sparse_vacancy(&self, index: u32, c: usize, i: usize) -> bool {
+        let Some(chunk) = self.chunks.get(c) else { return false };
+        let offset = index as usize % CHUNK_PAGES;
+        let (below, above) = (chunk.offsets.get(..i), chunk.offsets.get(i..));
+        chunk.key == index >> CHUNK_SHIFT
+            && chunk.dense_map & 1 << (offset >> LEAF_SHIFT) == 0
+            && below.is_some_and(|below| below.last().is_none_or(|&last| usize::from(last) < offset))
+            && above.is_some_and(|above| above.first().is_none_or(|&first| usize::from(first) > offset))
+    }
+
+    /// Whether position `c` of `chunks` is where the chunk of page `index`, which has none, goes.
+    fn is_chunk_vacancy(&self, index: u32, c: usize) -> bool {
+        let key = index >> CHUNK_SHIFT;
+        c <= self.chunks.len()
+            && (c == 0 || self.chunks[c - 1].key < key)
+            && self.chunks.get(c).is_none_or(|next| next.key > key)
     }
 
     /// Records `entry` (of `page`) at `index` in dense leaf `dense[n]`, the index's leaf, and
-    /// remembers the leaf. A dense leaf's new page moves nothing a vacancy points at, so the count of
-    /// changes stays; but another vacancy for the same page may have been filled since.
+    /// remembers the leaf; or inserts it by a new search if another vacancy filled the page since.
     fn fill_dense(&mut self, index: u32, n: usize, entry: Entry, page: ResidentPage) {
         let page_in_leaf = index as usize % LEAF_PAGES;
         if self.leaf(n).map & 1 << page_in_leaf != 0 {
@@ -330,7 +344,6 @@ impl ResidentPages {
                 entry
             }
         };
-        self.generation = self.generation.wrapping_add(1);
         if self.chunks[c].is_empty() {
             self.chunks.remove(c);
             shrink(&mut self.chunks);
@@ -889,7 +902,13 @@ mod tests {
                         };
                         assert!(!model.contains_key(&at), "page {at} is resident");
                         if random(2) == 0 {
-                            let other = index(&mut random);
+                            // Another page, or one resident (its removal may take a chunk away).
+                            let other = match random(2) {
+                                0 if !model.is_empty() => {
+                                    *model.keys().nth(random(model.len() as u32) as usize).unwrap()
+                                }
+                                _ => index(&mut random),
+                            };
                             if other != at {
                                 match t.find(other) {
                                     Err(_) => {
