@@ -40,8 +40,9 @@
 //! remembers the dense leaf it last recorded a page in and keeps that leaf in itself (an empty
 //! stand-in holds its place in the vector of dense leaves, 32 bytes more per table), so the next
 //! fault in that leaf goes straight to it, with no chunk search, bounds check or pointer to follow;
-//! and a page joining that leaf above its others with room to spare, the usual case, takes an inline
-//! path with no call and no count of map bits, which checks only the leaf and the page's bit.
+//! and a page joining that leaf above its others, the usual case, takes an inline path with no call
+//! (unless the leaf's records must grow) and no count of map bits, which checks only the leaf and
+//! the page's bit.
 
 use alloc::vec::Vec;
 use core::iter;
@@ -213,20 +214,27 @@ impl ResidentPages {
     /// may point at the wrong place; if it does, the page is inserted by a new search.
     #[inline]
     pub fn fill(&mut self, vacancy: Vacancy, page: ResidentPage) {
-        // The common case, a page of the last dense leaf above its others with room to spare, is
-        // inline and makes no call; the rest is out of line, so the fault path does not pay for the
-        // registers it needs. It checks the leaf and the page's bit afresh, whatever the vacancy says.
+        // The common case, a page of the last dense leaf above its others (pages are often touched
+        // in ascending order), is inline and makes no call: its record goes last, with no count of
+        // map bits and nothing moved, and the vector grows itself (doubling, out of line) when full.
+        // The rest is out of line, so the fault path does not pay for the registers it needs. It
+        // checks the leaf and the page's bit afresh, whatever the vacancy says.
         let index = vacancy.index;
-        if index >> LEAF_SHIFT == self.last_leaf
-            && self.last.append(index as usize % LEAF_PAGES, Entry::of(page))
-        {
-            return;
+        if index >> LEAF_SHIFT == self.last_leaf {
+            let page_in_leaf = index as usize % LEAF_PAGES;
+            let bit = 1 << page_in_leaf;
+            // No page at or above this one.
+            if self.last.map < bit {
+                self.last.map |= bit;
+                self.last.records.push(Entry::of(page));
+                return;
+            }
         }
         self.fill_other(vacancy, page);
     }
 
-    /// [`Self::fill`] for a new chunk, the shared arrays, a dense leaf that must grow or move records
-    /// up or is not the last, or a stale vacancy.
+    /// [`Self::fill`] for a new chunk, the shared arrays, a dense leaf that must move records up or
+    /// is not the last, or a stale vacancy.
     #[cold]
     #[inline(never)]
     fn fill_other(&mut self, vacancy: Vacancy, page: ResidentPage) {
@@ -593,20 +601,6 @@ impl DenseLeaf {
         debug_assert_eq!(self.map & bit, 0);
         self.map |= bit;
         self.records.insert(rank, entry);
-    }
-
-    /// Records `entry` at `page`, which is not resident, if that is the cheap case: the page above
-    /// every other (pages are often touched in ascending order), so its record goes last with no
-    /// count of map bits and nothing moved, and room for it without growing. Returns whether it did.
-    #[inline]
-    fn append(&mut self, page: usize, entry: Entry) -> bool {
-        debug_assert_eq!(self.map & 1 << page, 0);
-        if self.map >> page != 0 || self.records.len() == self.records.capacity() {
-            return false;
-        }
-        self.map |= 1 << page;
-        self.records.push(entry);
-        true
     }
 
     fn remove(&mut self, page: usize) -> Option<Entry> {
