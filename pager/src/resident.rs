@@ -38,7 +38,7 @@
 //! at, so filling checks its position against the table first (a few comparisons: a position names
 //! a gap between neighbours) and inserts the page by a new search when it no longer holds. The table
 //! remembers the dense leaf it last recorded a page in and keeps that leaf in itself (an empty
-//! stand-in holds its place in the vector of dense leaves, 32 bytes more per table), so the next
+//! stand-in holds its place in the vector of dense leaves; the table is 88 bytes), so the next
 //! fault in that leaf goes straight to it, with no chunk search, bounds check or pointer to follow;
 //! and a page joining that leaf above its others, the usual case, takes an inline path with no call
 //! (unless the leaf's records must grow) and no count of map bits, which checks only the leaf and
@@ -184,9 +184,8 @@ impl ResidentPages {
         self.find_other(index)
     }
 
-    /// [`Self::find`] outside the last dense leaf: out of line and cold (about one fault in ten, and
-    /// marked so the fault path's registers and layout favour the common case), so the fault path
-    /// does not pay for the registers it needs.
+    /// [`Self::find`] outside the last dense leaf: out of line, so the fault path does not pay for
+    /// the registers it needs, and cold (about one fault in ten), so its layout favours the rest.
     #[cold]
     #[inline(never)]
     fn find_other(&self, index: u32) -> Result<ResidentPage, Vacancy> {
@@ -433,6 +432,7 @@ impl ResidentPages {
         }
     }
 
+    /// [`Self::leaf`], to change.
     fn leaf_mut(&mut self, n: usize) -> &mut DenseLeaf {
         if n == self.last_dense as usize && self.last_leaf != NO_LEAF {
             &mut self.last
@@ -945,6 +945,8 @@ mod tests {
     fn metadata_bytes_in_each_shape() {
         #[cfg(target_pointer_width = "64")]
         assert_eq!((size_of::<Chunk>(), size_of::<DenseLeaf>()), (64, 32), "power-of-two blocks");
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(size_of::<ResidentPages>(), 88, "the table, last leaf included");
         let header = size_of::<Chunk>();
         let sparse = |c: &Chunk| c.offsets.capacity() * 2 + c.records.capacity() * 8;
         assert_eq!(ResidentPages::default().metadata_bytes(), 0);
