@@ -89,12 +89,14 @@ impl ResidentPage {
 #[derive(Clone, Copy, Debug)]
 pub struct Vacancy {
     index: u32,
-    place: Place,
+    /// A [`Place`] in 32 bits ([`Place::to_bits`]).
+    place: u32,
 }
 
-// Positions in 32 bits: a vacancy is 16 bytes, and the fault path carries one across the kernel
-// calls that map its page. Filling checks a position against the table before it uses it (the
-// vacancy may be older than a change that moved what it points at), so no count of changes is kept.
+// A vacancy is 8 bytes, a register: the fault path carries one across the kernel calls that map its
+// page, and the out-of-line search returns one. Filling checks a position against the table before
+// it uses it (the vacancy may be older than a change that moved what it points at), so no count of
+// changes is kept, and a position cut short in the 32 bits is only a stale one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Place {
     /// The table's last dense leaf (`last_leaf`), whose map bit for the page is clear.
@@ -105,6 +107,28 @@ enum Place {
     Chunk(u32),
     /// Chunk `chunks[c]`'s shared arrays, at this position.
     Sparse(u32, u32),
+}
+
+impl Place {
+    /// Two bits of kind, then the positions: a chunk's in 30 bits, the shared arrays' chunk and
+    /// position in 15 each (a table has at most 256 chunks, a chunk's arrays at most 256 pages).
+    const fn to_bits(self) -> u32 {
+        match self {
+            Self::Last => 0,
+            Self::Dense => 1,
+            Self::Chunk(c) => 2 | c << 2,
+            Self::Sparse(c, i) => 3 | (c & 0x7FFF) << 2 | i << 17,
+        }
+    }
+
+    const fn from_bits(bits: u32) -> Self {
+        match bits & 3 {
+            0 => Self::Last,
+            1 => Self::Dense,
+            2 => Self::Chunk(bits >> 2),
+            _ => Self::Sparse(bits >> 2 & 0x7FFF, bits >> 17),
+        }
+    }
 }
 
 /// A page's record.
@@ -178,18 +202,18 @@ impl ResidentPages {
         if index >> LEAF_SHIFT == self.last_leaf {
             return match self.last.get(index as usize % LEAF_PAGES) {
                 Some(entry) => Ok(entry.page()),
-                None => Err(Vacancy { index, place: Place::Last }),
+                None => Err(Vacancy { index, place: Place::Last.to_bits() }),
             };
         }
-        self.find_other(index)
+        self.find_other(index).map(Entry::page)
     }
 
     /// [`Self::find`] outside the last dense leaf: out of line, so the fault path does not pay for
     /// the registers it needs, and cold (about one fault in ten), so its layout favours the rest.
     #[cold]
     #[inline(never)]
-    fn find_other(&self, index: u32) -> Result<ResidentPage, Vacancy> {
-        let vacancy = |place| Vacancy { index, place };
+    fn find_other(&self, index: u32) -> Result<Entry, Vacancy> {
+        let vacancy = |place: Place| Vacancy { index, place: place.to_bits() };
         let c = match self.chunk_position(index) {
             Ok(c) => c,
             Err(c) => return Err(vacancy(Place::Chunk(c as u32))),
@@ -206,7 +230,7 @@ impl ResidentPages {
                 Err(i) => return Err(vacancy(Place::Sparse(c as u32, i as u32))),
             },
         };
-        Ok(entry.page())
+        Ok(entry)
     }
 
     /// Records `page` where `find` saw room for it. A vacancy found before the table last changed
@@ -229,16 +253,16 @@ impl ResidentPages {
                 return;
             }
         }
-        self.fill_other(vacancy, page);
+        self.fill_other(vacancy, Entry::of(page));
     }
 
     /// [`Self::fill`] for a new chunk, the shared arrays, a dense leaf that must move records up or
     /// is not the last, or a stale vacancy.
     #[cold]
     #[inline(never)]
-    fn fill_other(&mut self, vacancy: Vacancy, page: ResidentPage) {
-        let Vacancy { index, place } = vacancy;
-        let (offset, entry) = (index as usize % CHUNK_PAGES, Entry::of(page));
+    fn fill_other(&mut self, vacancy: Vacancy, entry: Entry) {
+        let (index, place) = (vacancy.index, Place::from_bits(vacancy.place));
+        let offset = index as usize % CHUNK_PAGES;
         match place {
             Place::Sparse(c, i) if self.is_sparse_vacancy(index, c as usize, i as usize) => {
                 let (c, i) = (c as usize, i as usize);
@@ -266,16 +290,16 @@ impl ResidentPages {
                 self.chunks.insert(c, chunk);
             }
             Place::Last if index >> LEAF_SHIFT == self.last_leaf => {
-                self.fill_dense(index, self.last_dense as usize, entry, page);
+                self.fill_dense(index, self.last_dense as usize, entry);
             }
             Place::Dense => {
                 let c = self.chunk_position(index).ok();
                 match c.and_then(|c| self.chunks[c].dense_position(offset >> LEAF_SHIFT)) {
-                    Some(n) => self.fill_dense(index, n, entry, page),
-                    None => self.insert(index, page),
+                    Some(n) => self.fill_dense(index, n, entry),
+                    None => self.insert(index, entry.page()),
                 }
             }
-            _ => self.insert(index, page),
+            _ => self.insert(index, entry.page()),
         }
     }
 
@@ -299,12 +323,14 @@ impl ResidentPages {
             && self.chunks.get(c).is_none_or(|next| next.key > key)
     }
 
-    /// Records `entry` (of `page`) at `index` in dense leaf `dense[n]`, the index's leaf, and
-    /// remembers the leaf; or inserts it by a new search if another vacancy filled the page since.
-    fn fill_dense(&mut self, index: u32, n: usize, entry: Entry, page: ResidentPage) {
+    /// Records `entry` at `index` in dense leaf `dense[n]`, the index's leaf, and remembers the
+    /// leaf; or inserts it by a new search if another vacancy filled the page since.
+    // Inlined into fill_other's two uses: left to the compiler it went out of line, a call more.
+    #[inline(always)]
+    fn fill_dense(&mut self, index: u32, n: usize, entry: Entry) {
         let page_in_leaf = index as usize % LEAF_PAGES;
         if self.leaf(n).map & 1 << page_in_leaf != 0 {
-            return self.insert(index, page);
+            return self.insert(index, entry.page());
         }
         debug_assert_eq!(
             self.chunk_position(index)
@@ -812,6 +838,23 @@ mod tests {
         }
         indices.sort_unstable();
         check(&t, &indices);
+    }
+
+    #[test]
+    fn a_place_fits_its_bits() {
+        let places = [
+            Place::Last,
+            Place::Dense,
+            Place::Chunk(0),
+            Place::Chunk(256),
+            Place::Chunk(1 << 20),
+            Place::Sparse(0, 0),
+            Place::Sparse(256, 256),
+            Place::Sparse(0x7FFF, 0x7FFF),
+        ];
+        for place in places {
+            assert_eq!(Place::from_bits(place.to_bits()), place);
+        }
     }
 
     #[test]
