@@ -34,10 +34,15 @@
 //!
 //! A fault looks a page up and, if it is not resident, maps it and records it: [`ResidentPages::find`]
 //! answers with the page or a [`Vacancy`], where it would go, and [`ResidentPages::fill`] records it
-//! there without searching again. The table counts its changes, so a vacancy that outlived one is
-//! noticed and the page inserted by a new search. A page joining a dense leaf above its others with
-//! room to spare, the usual case, takes an inline path with no call and no count of map bits. The table remembers the dense leaf it last recorded a page in, so the next fault
-//! in that leaf goes straight to it, with no chunk search.
+//! there without searching again. A vacancy may be older than a change that moved what it points
+//! at, so filling checks its position against the table first (a few comparisons: a position names
+//! a gap between neighbours) and inserts the page by a new search when it no longer holds. The table
+//! remembers the dense leaf it last recorded a page in and keeps that leaf in itself (an empty
+//! stand-in holds its place in the vector of dense leaves; the table is 88 bytes), so the next
+//! fault in that leaf goes straight to it, with no chunk search, bounds check or pointer to follow;
+//! and a page joining that leaf above its others, the usual case, takes an inline path with no call
+//! (unless the leaf's records must grow) and no count of map bits, which checks only the leaf and
+//! the page's bit.
 
 use alloc::vec::Vec;
 use core::iter;
@@ -84,21 +89,46 @@ impl ResidentPage {
 #[derive(Clone, Copy, Debug)]
 pub struct Vacancy {
     index: u32,
-    /// The table's `generation` when found.
-    generation: u32,
-    place: Place,
+    /// A [`Place`] in 32 bits ([`Place::to_bits`]).
+    place: u32,
 }
 
-// Positions in 32 bits (a table has at most 2^20 leaves): a vacancy is 20 bytes, not 32, and the
-// fault path carries one across the kernel calls that map its page.
+// A vacancy is 8 bytes, a register: the fault path carries one across the kernel calls that map its
+// page, and the out-of-line search returns one. Filling checks a position against the table before
+// it uses it (the vacancy may be older than a change that moved what it points at), so no count of
+// changes is kept, and a position cut short in the 32 bits is only a stale one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Place {
+    /// The table's last dense leaf (`last_leaf`), whose map bit for the page is clear.
+    Last,
+    /// Another dense leaf, whose map bit for the page is clear: rare enough to be found again.
+    Dense,
     /// A new chunk, at this position in `chunks`.
     Chunk(u32),
-    /// Dense leaf `dense[n]`, whose map bit for the page is clear.
-    Dense(u32),
     /// Chunk `chunks[c]`'s shared arrays, at this position.
     Sparse(u32, u32),
+}
+
+impl Place {
+    /// Two bits of kind, then the positions: a chunk's in 30 bits, the shared arrays' chunk and
+    /// position in 15 each (a table has at most 256 chunks, a chunk's arrays at most 256 pages).
+    const fn to_bits(self) -> u32 {
+        match self {
+            Self::Last => 0,
+            Self::Dense => 1,
+            Self::Chunk(c) => 2 | c << 2,
+            Self::Sparse(c, i) => 3 | (c & 0x7FFF) << 2 | i << 17,
+        }
+    }
+
+    const fn from_bits(bits: u32) -> Self {
+        match bits & 3 {
+            0 => Self::Last,
+            1 => Self::Dense,
+            2 => Self::Chunk(bits >> 2),
+            _ => Self::Sparse(bits >> 2 & 0x7FFF, bits >> 17),
+        }
+    }
 }
 
 /// A page's record.
@@ -119,26 +149,41 @@ impl Entry {
 }
 
 /// The resident pages of one area in one client.
-#[derive(Default)]
 pub struct ResidentPages {
     /// Chunks holding at least one resident page, by ascending `key`.
     chunks: Vec<Chunk>,
     /// Every dense leaf, in index order; a chunk's are contiguous, from its `dense_before`.
     dense: Vec<DenseLeaf>,
-    count: u32,
-    /// Changes with every insertion and removal, so a [`Vacancy`] from before is known stale.
-    generation: u32,
-    /// The dense leaf a page was last recorded in, as its leaf number in the area plus one (0: none)
+    /// The dense leaf a page was last recorded in, as its leaf number in the area ([`NO_LEAF`]: none)
     /// and its place in `dense`: pages are mostly touched near the last, so a fault there skips the
     /// chunk search and the rank of the chunk's dense map. `dense` changes shape only in `make_dense`,
     /// which points this at the new leaf, and `make_sparse`, which clears it.
     last_leaf: u32,
     last_dense: u32,
+    /// The last dense leaf itself, kept here while `dense[last_dense]` holds an empty stand-in: the
+    /// fault path reaches it at a fixed place, with no bounds check and no pointer to follow.
+    /// Empty when there is no last leaf.
+    last: DenseLeaf,
+}
+
+/// `last_leaf` when there is none: above every leaf number of a 32-bit page index.
+const NO_LEAF: u32 = u32::MAX;
+
+impl Default for ResidentPages {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            dense: Vec::new(),
+            last_leaf: NO_LEAF,
+            last_dense: 0,
+            last: DenseLeaf::EMPTY,
+        }
+    }
 }
 
 impl core::fmt::Debug for ResidentPages {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ResidentPages").field("count", &self.count).finish()
+        f.debug_struct("ResidentPages").field("count", &self.count()).finish()
     }
 }
 
@@ -154,14 +199,21 @@ impl ResidentPages {
     // of line, which cost every fault some twenty instructions (`cargo xtask bench`).
     #[inline(always)]
     pub fn find(&self, index: u32) -> Result<ResidentPage, Vacancy> {
-        let vacancy = |place| Vacancy { index, generation: self.generation, place };
-        if (index >> LEAF_SHIFT) + 1 == self.last_leaf {
-            let n = self.last_dense;
-            return match self.dense[n as usize].get(index as usize % LEAF_PAGES) {
+        if index >> LEAF_SHIFT == self.last_leaf {
+            return match self.last.get(index as usize % LEAF_PAGES) {
                 Some(entry) => Ok(entry.page()),
-                None => Err(vacancy(Place::Dense(n))),
+                None => Err(Vacancy { index, place: Place::Last.to_bits() }),
             };
         }
+        self.find_other(index).map(Entry::page)
+    }
+
+    /// [`Self::find`] outside the last dense leaf: out of line, so the fault path does not pay for
+    /// the registers it needs, and cold (about one fault in ten), so its layout favours the rest.
+    #[cold]
+    #[inline(never)]
+    fn find_other(&self, index: u32) -> Result<Entry, Vacancy> {
+        let vacancy = |place: Place| Vacancy { index, place: place.to_bits() };
         let c = match self.chunk_position(index) {
             Ok(c) => c,
             Err(c) => return Err(vacancy(Place::Chunk(c as u32))),
@@ -169,61 +221,62 @@ impl ResidentPages {
         let chunk = &self.chunks[c];
         let offset = index as usize % CHUNK_PAGES;
         let entry = match chunk.dense_position(offset >> LEAF_SHIFT) {
-            Some(n) => match self.dense[n].get(offset % LEAF_PAGES) {
+            Some(n) => match self.leaf(n).get(offset % LEAF_PAGES) {
                 Some(entry) => entry,
-                None => return Err(vacancy(Place::Dense(n as u32))),
+                None => return Err(vacancy(Place::Dense)),
             },
             None => match chunk.sparse_position(offset) {
                 Ok(i) => chunk.records[i],
                 Err(i) => return Err(vacancy(Place::Sparse(c as u32, i as u32))),
             },
         };
-        Ok(entry.page())
+        Ok(entry)
     }
 
     /// Records `page` where `find` saw room for it. A vacancy found before the table last changed
-    /// may point at the wrong place, so then the page is inserted by a new search.
+    /// may point at the wrong place; if it does, the page is inserted by a new search.
     #[inline]
     pub fn fill(&mut self, vacancy: Vacancy, page: ResidentPage) {
-        // The common case, a page joining a dense leaf above its others with room to spare, is inline
-        // and makes no call; the rest is out of line, so the fault path does not pay for the
-        // registers it needs.
-        if let Place::Dense(n) = vacancy.place {
-            let n = n as usize;
-            debug_assert!(
-                vacancy.generation != self.generation
-                    || self.find(vacancy.index).err().map(|v| v.place) == Some(vacancy.place),
-                "a vacancy the table's count of changes does not know stale"
-            );
-            let page_in_leaf = vacancy.index as usize % LEAF_PAGES;
-            if vacancy.generation == self.generation && self.dense[n].append(page_in_leaf, Entry::of(page)) {
-                self.filled(vacancy.index, n);
+        // The common case, a page of the last dense leaf above its others (pages are often touched
+        // in ascending order), is inline and makes no call: its record goes last, with no count of
+        // map bits and nothing moved, and the vector grows itself (doubling, out of line) when full.
+        // The rest is out of line, so the fault path does not pay for the registers it needs. It
+        // checks the leaf and the page's bit afresh, whatever the vacancy says.
+        let index = vacancy.index;
+        if index >> LEAF_SHIFT == self.last_leaf {
+            let page_in_leaf = index as usize % LEAF_PAGES;
+            let bit = 1 << page_in_leaf;
+            // No page at or above this one.
+            if self.last.map < bit {
+                self.last.map |= bit;
+                self.last.records.push(Entry::of(page));
                 return;
             }
         }
-        self.fill_other(vacancy, page);
+        self.fill_other(vacancy, Entry::of(page));
     }
 
-    /// Counts a page just recorded in dense leaf `dense[n]` and remembers the leaf.
-    #[inline]
-    fn filled(&mut self, index: u32, n: usize) {
-        self.count += 1;
-        self.generation = self.generation.wrapping_add(1);
-        (self.last_leaf, self.last_dense) = ((index >> LEAF_SHIFT) + 1, n as u32);
-    }
-
-    /// [`Self::fill`] for a new chunk, the shared arrays, a dense leaf that must grow or move records
-    /// up, or a stale vacancy.
+    /// [`Self::fill`] for a new chunk, the shared arrays, a dense leaf that must move records up or
+    /// is not the last, or a stale vacancy.
+    #[cold]
     #[inline(never)]
-    fn fill_other(&mut self, vacancy: Vacancy, page: ResidentPage) {
-        let Vacancy { index, generation, place } = vacancy;
-        if generation != self.generation {
-            return self.insert(index, page);
-        }
-        debug_assert_eq!(self.find(index).err().map(|v| v.place), Some(place), "a stale vacancy");
-        let (offset, entry) = (index as usize % CHUNK_PAGES, Entry::of(page));
+    fn fill_other(&mut self, vacancy: Vacancy, entry: Entry) {
+        let (index, place) = (vacancy.index, Place::from_bits(vacancy.place));
+        let offset = index as usize % CHUNK_PAGES;
         match place {
-            Place::Chunk(c) => {
+            Place::Sparse(c, i) if self.is_sparse_vacancy(index, c as usize, i as usize) => {
+                let (c, i) = (c as usize, i as usize);
+                let chunk = &mut self.chunks[c];
+                let leaf = offset >> LEAF_SHIFT;
+                let pages = chunk.leaf_pages(leaf, i);
+                if pages.len() < SPARSE_MAX {
+                    chunk.offsets.insert(i, offset as u16);
+                    chunk.records.insert(i, entry);
+                } else {
+                    self.make_dense(c, leaf, pages).insert_new(offset % LEAF_PAGES, entry);
+                }
+            }
+            Place::Chunk(c) if self.is_chunk_vacancy(index, c as usize) => {
                 let c = c as usize;
                 // Most areas fit in one chunk: room for one, not the vector's first four.
                 if self.chunks.capacity() == 0 {
@@ -236,26 +289,57 @@ impl ResidentPages {
                 chunk.records.push(entry);
                 self.chunks.insert(c, chunk);
             }
-            Place::Dense(n) => {
-                let n = n as usize;
-                self.dense[n].insert_new(offset % LEAF_PAGES, entry);
-                return self.filled(index, n);
+            Place::Last if index >> LEAF_SHIFT == self.last_leaf => {
+                self.fill_dense(index, self.last_dense as usize, entry);
             }
-            Place::Sparse(c, i) => {
-                let (c, i) = (c as usize, i as usize);
-                let chunk = &mut self.chunks[c];
-                let leaf = offset >> LEAF_SHIFT;
-                let pages = chunk.leaf_pages(leaf, i);
-                if pages.len() < SPARSE_MAX {
-                    chunk.offsets.insert(i, offset as u16);
-                    chunk.records.insert(i, entry);
-                } else {
-                    self.make_dense(c, leaf, pages).insert_new(offset % LEAF_PAGES, entry);
+            Place::Dense => {
+                let c = self.chunk_position(index).ok();
+                match c.and_then(|c| self.chunks[c].dense_position(offset >> LEAF_SHIFT)) {
+                    Some(n) => self.fill_dense(index, n, entry),
+                    None => self.insert(index, entry.page()),
                 }
             }
+            _ => self.insert(index, entry.page()),
         }
-        self.count += 1;
-        self.generation = self.generation.wrapping_add(1);
+    }
+
+    /// Whether position `i` of chunk `chunks[c]`'s shared arrays is where page `index`, of a sparse
+    /// leaf and not resident, goes.
+    fn is_sparse_vacancy(&self, index: u32, c: usize, i: usize) -> bool {
+        let Some(chunk) = self.chunks.get(c) else { return false };
+        let offset = index as usize % CHUNK_PAGES;
+        let (below, above) = (chunk.offsets.get(..i), chunk.offsets.get(i..));
+        chunk.key == index >> CHUNK_SHIFT
+            && chunk.dense_map & 1 << (offset >> LEAF_SHIFT) == 0
+            && below.is_some_and(|below| below.last().is_none_or(|&last| usize::from(last) < offset))
+            && above.is_some_and(|above| above.first().is_none_or(|&first| usize::from(first) > offset))
+    }
+
+    /// Whether position `c` of `chunks` is where the chunk of page `index`, which has none, goes.
+    fn is_chunk_vacancy(&self, index: u32, c: usize) -> bool {
+        let key = index >> CHUNK_SHIFT;
+        c <= self.chunks.len()
+            && (c == 0 || self.chunks[c - 1].key < key)
+            && self.chunks.get(c).is_none_or(|next| next.key > key)
+    }
+
+    /// Records `entry` at `index` in dense leaf `dense[n]`, the index's leaf, and remembers the
+    /// leaf; or inserts it by a new search if another vacancy filled the page since.
+    // Inlined into fill_other's two uses: left to the compiler it went out of line, a call more.
+    #[inline(always)]
+    fn fill_dense(&mut self, index: u32, n: usize, entry: Entry) {
+        let page_in_leaf = index as usize % LEAF_PAGES;
+        if self.leaf(n).map & 1 << page_in_leaf != 0 {
+            return self.insert(index, entry.page());
+        }
+        debug_assert_eq!(
+            self.chunk_position(index)
+                .ok()
+                .and_then(|c| self.chunks[c].dense_position((index as usize % CHUNK_PAGES) >> LEAF_SHIFT)),
+            Some(n),
+            "a stale vacancy"
+        );
+        self.make_last(index >> LEAF_SHIFT, n).insert_new(page_in_leaf, entry);
     }
 
     /// Records `page` at `index`; the index was not resident (if it was, the page replaces it).
@@ -278,8 +362,8 @@ impl ResidentPages {
         let chunk = &mut self.chunks[c];
         let entry = match chunk.dense_position(leaf) {
             Some(n) => {
-                let entry = self.dense[n].remove(offset % LEAF_PAGES)?;
-                if (self.dense[n].map.count_ones() as usize) < DENSE_MIN {
+                let entry = self.leaf_mut(n).remove(offset % LEAF_PAGES)?;
+                if (self.leaf(n).map.count_ones() as usize) < DENSE_MIN {
                     self.make_sparse(c, leaf, n);
                 }
                 entry
@@ -293,8 +377,6 @@ impl ResidentPages {
                 entry
             }
         };
-        self.count -= 1;
-        self.generation = self.generation.wrapping_add(1);
         if self.chunks[c].is_empty() {
             self.chunks.remove(c);
             shrink(&mut self.chunks);
@@ -304,21 +386,30 @@ impl ResidentPages {
 
     /// How many pages are resident.
     pub fn count(&self) -> u32 {
-        self.count
+        // Counted when asked (reports), so recording a page does not keep a count.
+        let sparse: usize = self.chunks.iter().map(|chunk| chunk.offsets.len()).sum();
+        let dense: usize = self.dense.iter().chain([&self.last]).map(|leaf| leaf.records.len()).sum();
+        (sparse + dense) as u32
     }
 
     /// Every resident page with its index, in index order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, ResidentPage)> + '_ {
         self.chunks.iter().flat_map(|chunk| {
             let base = chunk.key << CHUNK_SHIFT;
-            chunk.iter(&self.dense).map(move |(offset, entry)| (base + offset as u32, entry.page()))
+            chunk.iter(self).map(move |(offset, entry)| (base + offset as u32, entry.page()))
         })
     }
 
     /// Heap bytes this table holds.
     pub fn metadata_bytes(&self) -> usize {
         let sparse: usize = self.chunks.iter().map(Chunk::sparse_bytes).sum();
-        let dense: usize = self.dense.iter().map(|leaf| leaf.records.capacity() * size_of::<Entry>()).sum();
+        // The last leaf's stand-in holds nothing.
+        let dense: usize = self
+            .dense
+            .iter()
+            .chain([&self.last])
+            .map(|leaf| leaf.records.capacity() * size_of::<Entry>())
+            .sum();
         self.chunks.capacity() * size_of::<Chunk>()
             + self.dense.capacity() * size_of::<DenseLeaf>()
             + sparse
@@ -349,19 +440,55 @@ impl ResidentPages {
         // The shared arrays keep their room: a chunk filling up will want it for its next leaf.
         chunk.dense_map |= 1 << leaf;
         let n = chunk.dense_position(leaf).expect("just made dense");
+        // Later dense leaves move; the new one is where the next pages will likely go.
+        self.put_last_back();
         self.dense.insert(n, dense);
-        // Later dense leaves moved; the new one is where the next pages will likely go.
-        (self.last_leaf, self.last_dense) = (chunk_key * LEAVES_PER_CHUNK as u32 + leaf as u32 + 1, n as u32);
         for later in &mut self.chunks[c + 1..] {
             later.dense_before += 1;
         }
-        &mut self.dense[n]
+        self.make_last(chunk_key * LEAVES_PER_CHUNK as u32 + leaf as u32, n)
+    }
+
+    /// Dense leaf `dense[n]`, wherever it is kept.
+    fn leaf(&self, n: usize) -> &DenseLeaf {
+        if n == self.last_dense as usize && self.last_leaf != NO_LEAF {
+            &self.last
+        } else {
+            &self.dense[n]
+        }
+    }
+
+    /// [`Self::leaf`], to change.
+    fn leaf_mut(&mut self, n: usize) -> &mut DenseLeaf {
+        if n == self.last_dense as usize && self.last_leaf != NO_LEAF {
+            &mut self.last
+        } else {
+            &mut self.dense[n]
+        }
+    }
+
+    /// Makes dense leaf `leaf`, `dense[n]`, the last leaf, kept in `last`, and returns it.
+    fn make_last(&mut self, leaf: u32, n: usize) -> &mut DenseLeaf {
+        if self.last_leaf != leaf {
+            self.put_last_back();
+            core::mem::swap(&mut self.last, &mut self.dense[n]);
+            (self.last_leaf, self.last_dense) = (leaf, n as u32);
+        }
+        &mut self.last
+    }
+
+    /// Puts the last leaf back into `dense` (before `dense` changes shape), leaving none.
+    fn put_last_back(&mut self) {
+        if self.last_leaf != NO_LEAF {
+            core::mem::swap(&mut self.last, &mut self.dense[self.last_dense as usize]);
+            self.last_leaf = NO_LEAF;
+        }
     }
 
     /// Moves dense leaf `leaf` of chunk `c`, `dense[n]`, back into the chunk's shared arrays.
     fn make_sparse(&mut self, c: usize, leaf: usize, n: usize) {
         // Later dense leaves move.
-        self.last_leaf = 0;
+        self.put_last_back();
         let dense = self.dense.remove(n);
         shrink(&mut self.dense);
         for later in &mut self.chunks[c + 1..] {
@@ -436,8 +563,8 @@ impl Chunk {
     }
 
     /// Every page with its offset, ascending: the shared arrays merged with the chunk's dense leaves
-    /// (taken from the table's `dense`).
-    fn iter<'a>(&'a self, dense: &'a [DenseLeaf]) -> impl Iterator<Item = (usize, Entry)> + 'a {
+    /// (taken from `table`).
+    fn iter<'a>(&'a self, table: &'a ResidentPages) -> impl Iterator<Item = (usize, Entry)> + 'a {
         let mut sparse = self
             .offsets
             .iter()
@@ -446,7 +573,7 @@ impl Chunk {
             .peekable();
         let first = self.dense_before as usize;
         let mut dense = SetBits(self.dense_map)
-            .zip(&dense[first..first + self.dense_map.count_ones() as usize])
+            .zip((first..first + self.dense_map.count_ones() as usize).map(|n| table.leaf(n)))
             .flat_map(|(leaf, dense)| {
                 let first = leaf * LEAF_PAGES;
                 SetBits(dense.map).map(move |bit| first + bit).zip(dense.records.iter().copied())
@@ -479,13 +606,16 @@ struct DenseLeaf {
 }
 
 impl DenseLeaf {
+    /// No pages, and no heap.
+    const EMPTY: Self = Self { map: 0, records: Vec::new() };
+
     /// The bit of `page` and where its record is or would go.
     fn locate(&self, page: usize) -> (u64, usize) {
         (1 << page, rank(self.map, page))
     }
 
     fn get(&self, page: usize) -> Option<Entry> {
-        if self.map & (1 << page) == 0 {
+        if self.map >> page & 1 == 0 {
             return None;
         }
         Some(self.records[rank(self.map, page)])
@@ -497,20 +627,6 @@ impl DenseLeaf {
         debug_assert_eq!(self.map & bit, 0);
         self.map |= bit;
         self.records.insert(rank, entry);
-    }
-
-    /// Records `entry` at `page`, which is not resident, if that is the cheap case: the page above
-    /// every other (pages are often touched in ascending order), so its record goes last with no
-    /// count of map bits and nothing moved, and room for it without growing. Returns whether it did.
-    #[inline]
-    fn append(&mut self, page: usize, entry: Entry) -> bool {
-        debug_assert_eq!(self.map & 1 << page, 0);
-        if self.map >> page != 0 || self.records.len() == self.records.capacity() {
-            return false;
-        }
-        self.map |= 1 << page;
-        self.records.push(entry);
-        true
     }
 
     fn remove(&mut self, page: usize) -> Option<Entry> {
@@ -620,7 +736,7 @@ mod tests {
                 let sparse = chunk.offsets.iter().filter(|o| (first..first + 64).contains(o)).count();
                 match chunk.dense_position(leaf) {
                     Some(n) => {
-                        let leaf = &table.dense[n];
+                        let leaf = table.leaf(n);
                         assert_eq!(sparse, 0);
                         assert_eq!(leaf.map.count_ones() as usize, leaf.records.len());
                         assert!(leaf.records.len() >= DENSE_MIN);
@@ -634,11 +750,15 @@ mod tests {
             }
         }
         assert_eq!(table.dense.len(), dense);
-        if table.last_leaf != 0 {
-            let index = (table.last_leaf - 1) << LEAF_SHIFT;
+        if table.last_leaf != NO_LEAF {
+            let index = table.last_leaf << LEAF_SHIFT;
             let chunk = &table.chunks[table.chunk_position(index).expect("the last leaf's chunk")];
             let leaf = (index as usize % CHUNK_PAGES) >> LEAF_SHIFT;
             assert_eq!(chunk.dense_position(leaf), Some(table.last_dense as usize), "the last leaf");
+            let stand_in = &table.dense[table.last_dense as usize];
+            assert_eq!((stand_in.map, stand_in.records.capacity()), (0, 0), "the last leaf's stand-in");
+        } else {
+            assert_eq!((table.last.map, table.last.records.capacity()), (0, 0), "no last leaf");
         }
         for capacity in [table.chunks.capacity(), table.dense.capacity()] {
             assert!(capacity == 0 || capacity.is_power_of_two(), "capacity {capacity}");
@@ -721,6 +841,23 @@ mod tests {
     }
 
     #[test]
+    fn a_place_fits_its_bits() {
+        let places = [
+            Place::Last,
+            Place::Dense,
+            Place::Chunk(0),
+            Place::Chunk(256),
+            Place::Chunk(1 << 20),
+            Place::Sparse(0, 0),
+            Place::Sparse(256, 256),
+            Place::Sparse(0x7FFF, 0x7FFF),
+        ];
+        for place in places {
+            assert_eq!(Place::from_bits(place.to_bits()), place);
+        }
+    }
+
+    #[test]
     fn removing_every_page_frees_everything() {
         // Dense leaves, sparse pages and five chunks, the last near the top of a 4 GiB area.
         let mut indices: Vec<u32> =
@@ -768,10 +905,91 @@ mod tests {
         }
     }
 
+    /// A few thousand random insertions, removals and lookups, some of them through vacancies kept
+    /// across other changes, against a plain map: every answer and the layout agree with it.
+    #[test]
+    fn random_changes_agree_with_a_plain_map() {
+        use alloc::collections::BTreeMap;
+        // xorshift64: the same sequence on every run.
+        let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+        let mut random = move |below: u32| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % u64::from(below)) as u32
+        };
+        // Pages near a few places (the start, a leaf boundary, a later chunk), so leaves turn dense
+        // and sparse again, and now and then anywhere below 4 GiB.
+        let index = |random: &mut dyn FnMut(u32) -> u32| match random(8) {
+            0 => random(1 << 20),
+            1 => CHUNK_PAGES as u32 * 5 + random(200),
+            2 | 3 => 3 * LEAF_PAGES as u32 - 40 + random(120),
+            _ => random(400),
+        };
+        for round in 0..4 {
+            let (mut t, mut model) = (ResidentPages::default(), BTreeMap::new());
+            for step in 0..3000 {
+                let at = index(&mut random);
+                match random(10) {
+                    // Insert through a vacancy, at once or after another change elsewhere.
+                    0..=4 => {
+                        let Err(vacancy) = t.find(at) else {
+                            assert!(model.contains_key(&at));
+                            continue;
+                        };
+                        assert!(!model.contains_key(&at), "page {at} is resident");
+                        if random(2) == 0 {
+                            // Another page, or one resident (its removal may take a chunk away).
+                            let other = match random(2) {
+                                0 if !model.is_empty() => {
+                                    *model.keys().nth(random(model.len() as u32) as usize).unwrap()
+                                }
+                                _ => index(&mut random),
+                            };
+                            if other != at {
+                                match t.find(other) {
+                                    Err(_) => {
+                                        t.insert(other, page(other));
+                                        model.insert(other, page(other));
+                                    }
+                                    Ok(_) => {
+                                        assert_eq!(t.remove(other), model.remove(&other));
+                                    }
+                                }
+                            }
+                        }
+                        t.fill(vacancy, page(at));
+                        model.insert(at, page(at));
+                    }
+                    // Remove, and now and then a whole stretch (leaves turn sparse, chunks go).
+                    5..=7 => {
+                        let last = if random(8) == 0 { at + random(300) } else { at };
+                        for index in at..=last {
+                            assert_eq!(t.remove(index), model.remove(&index));
+                        }
+                    }
+                    _ => assert_eq!(t.at(at), model.get(&at).copied()),
+                }
+                if step % 97 == 0 {
+                    check_layout(&t);
+                    assert_eq!(t.count() as usize, model.len(), "round {round} step {step}");
+                }
+            }
+            let indices: Vec<u32> = model.keys().copied().collect();
+            check(&t, &indices);
+            for index in indices {
+                assert_eq!(t.remove(index), Some(page(index)));
+            }
+            assert_eq!(t.metadata_bytes(), 0);
+        }
+    }
+
     #[test]
     fn metadata_bytes_in_each_shape() {
         #[cfg(target_pointer_width = "64")]
         assert_eq!((size_of::<Chunk>(), size_of::<DenseLeaf>()), (64, 32), "power-of-two blocks");
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(size_of::<ResidentPages>(), 88, "the table, last leaf included");
         let header = size_of::<Chunk>();
         let sparse = |c: &Chunk| c.offsets.capacity() * 2 + c.records.capacity() * 8;
         assert_eq!(ResidentPages::default().metadata_bytes(), 0);
@@ -785,7 +1003,7 @@ mod tests {
         // plus what the shared arrays kept from before the leaf turned dense.
         let t = table(0..64);
         assert_eq!(shape(&t, 0), (1, 0));
-        assert_eq!(t.dense[0].records.capacity(), 64);
+        assert_eq!(t.leaf(0).records.capacity(), 64);
         assert_eq!(t.metadata_bytes(), header + t.dense.capacity() * 32 + 512 + sparse(&t.chunks[0]));
 
         // A dense chunk costs under 8.6 bytes a page.
