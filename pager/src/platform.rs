@@ -65,6 +65,9 @@ pub enum KernelError {
     Failed(u32),
     /// A map still found this paging structure missing after it had been made.
     LevelStillMissing(PagingLevel),
+    /// An unmap of a pool frame's own cap while it maps the frame into the pager's window, which
+    /// is for good: the platform's writes there rely on it.
+    WindowedFrame(PoolFrame),
 }
 
 // What the note on `KernelError` relies on.
@@ -128,7 +131,8 @@ pub trait MapPages {
         level: PagingLevel,
     ) -> Result<(), KernelError>;
     /// Unmaps the mapping made with `cap`, keeping the cap. Unmapping a cap that is not mapped, or
-    /// whose address space is gone, succeeds and clears the cap's mapping (as on seL4).
+    /// whose address space is gone, succeeds and clears the cap's mapping (as on seL4). A pool
+    /// frame's own cap that maps it into the window is refused ([`KernelError::WindowedFrame`]).
     fn unmap_page(&mut self, cap: MappingCap) -> Result<(), KernelError>;
 }
 

@@ -632,8 +632,8 @@ impl Sel4Platform {
         // SAFETY: an `InWindow` is made only by `window_frame`, after its map of the frame's
         // original cap read-write at `window(frame)` in this VSpace succeeded, or by `windowed`,
         // from the bit that map set. The frame was retyped (`window_frame` checks it against
-        // `frames_created`) and stays mapped there for the root task's life: a windowed cap is
-        // never deleted or unmapped. Only this platform touches the window, and the returned
+        // `frames_created`) and stays mapped there for the root task's life: a pool frame's
+        // original cap is never deleted, and `unmap_page` refuses to unmap a windowed one. Only this platform touches the window, and the returned
         // borrow is tied to `&mut self`, so there is no other reference to these bytes.
         unsafe { &mut *(Self::window(frame.0) as *mut [u8; PAGE as usize]) }
     }
@@ -782,6 +782,12 @@ impl MapPages for Sel4Platform {
     }
 
     fn unmap_page(&mut self, cap: MappingCap) -> Result<(), KernelError> {
+        // The window is for good (what `window_bytes` relies on), whatever the caller asks.
+        if let MappingCap::Own(frame) = cap {
+            if self.windowed(frame).is_some() {
+                return Err(KernelError::WindowedFrame(frame));
+            }
+        }
         let frame = self.mapping_cap(cap)?;
         self.unmap_frame(frame)
     }

@@ -168,6 +168,9 @@ pub enum Violation {
     /// A pool frame's own cap was mapped (into a client or the window) while it maps the frame
     /// already, or the frame was never created (seL4: InvalidCapability, FailedLookup).
     OwnCapMapped { frame: PoolFrame },
+    /// An unmap of a pool frame's own cap that maps it into the window (the root task refuses it,
+    /// making no kernel call: the window is for good).
+    UnmapOfWindowedFrame { frame: PoolFrame },
 }
 
 impl fmt::Display for Violation {
@@ -1409,6 +1412,12 @@ impl MapPages for ModelKernel {
     }
 
     fn unmap_page(&mut self, cap: MappingCap) -> Result<(), KernelError> {
+        if let MappingCap::Own(frame) = cap {
+            if self.is_windowed(frame) {
+                self.violations.push(Violation::UnmapOfWindowedFrame { frame });
+                return Err(KernelError::WindowedFrame(frame));
+            }
+        }
         self.counters.unmap_calls += 1;
         // Unmapping a cap that is not mapped succeeds and does nothing, as on seL4.
         match cap {

@@ -374,7 +374,20 @@ impl Kernel for ModelKernel {
 }
 
 /// A kernel that does nothing, so only the pager's own work is timed.
-struct NullKernel;
+struct NullKernel {
+    /// Which pool frames the window holds: the one state a platform keeps for the pager.
+    windowed: Vec<u64>,
+}
+
+impl NullKernel {
+    fn window_word(&mut self, frame: PoolFrame) -> &mut u64 {
+        let word = frame.0 as usize / 64;
+        if word >= self.windowed.len() {
+            self.windowed.resize(word + 1, 0);
+        }
+        &mut self.windowed[word]
+    }
+}
 
 impl RetypeFrames for NullKernel {
     fn retype_frames(&mut self, _first: PoolFrame, count: u32) -> Result<u32, KernelError> {
@@ -423,13 +436,12 @@ impl MapPages for NullKernel {
 
 impl FrameWindow for NullKernel {
     fn map_window(&mut self, frame: PoolFrame) -> Result<(), KernelError> {
-        black_box(frame);
+        *self.window_word(black_box(frame)) |= 1 << (frame.0 % 64);
         Ok(())
     }
-    /// No state: a recycled frame counts as windowed, as most are.
     fn is_windowed(&self, frame: PoolFrame) -> bool {
-        black_box(frame);
-        true
+        let word = self.windowed.get(frame.0 as usize / 64).copied().unwrap_or(0);
+        word & (1 << (frame.0 % 64)) != 0
     }
     fn write_frame(&mut self, frame: PoolFrame, offset: usize, bytes: &[u8]) {
         black_box((frame, offset, bytes));
@@ -448,7 +460,7 @@ impl FrameWindow for NullKernel {
 
 impl Kernel for NullKernel {
     fn boot(_: &Spec) -> Self {
-        NullKernel
+        NullKernel { windowed: Vec::new() }
     }
     fn create(&mut self, _: ClientId) {}
     fn destroy(&mut self, _: ClientId) {}

@@ -430,8 +430,11 @@ fn a_pool_frames_own_cap_maps_once_into_a_client_or_the_window() {
     kernel.unmap_page(own).unwrap();
     assert!(kernel.mapping(CLIENT, VADDR).is_none());
     kernel.map_window(PoolFrame(0)).unwrap();
+    assert!(kernel.is_windowed(PoolFrame(0)) && !kernel.is_windowed(PoolFrame(1)));
     kernel.write_frame(PoolFrame(0), 0, &[7]);
     assert_eq!(kernel.map_page(CLIENT, VADDR, own, Rights::READ), Err(MapError::Kernel(invalid)));
+    // Nor may that cap be unmapped from the window, which is for good.
+    assert_eq!(kernel.unmap_page(own), Err(KernelError::WindowedFrame(PoolFrame(0))));
     // The window reaches only windowed frames; a space destroyed under an own cap's mapping is
     // the pager's mistake.
     kernel.write_frame(PoolFrame(1), 0, &[7]);
@@ -443,6 +446,7 @@ fn a_pool_frames_own_cap_maps_once_into_a_client_or_the_window() {
             Violation::OwnCapMapped { frame: PoolFrame(0) },
             Violation::OwnCapMapped { frame: PoolFrame(0) },
             Violation::OwnCapMapped { frame: PoolFrame(0) },
+            Violation::UnmapOfWindowedFrame { frame: PoolFrame(0) },
             Violation::WindowNotMapped { frame: PoolFrame(1) },
             Violation::AddressSpaceDestroyedWithMappings { client: CLIENT, mappings: 1 },
         ]
