@@ -324,18 +324,17 @@ impl Session {
         message: &Received,
         first: bool,
     ) -> Option<Reply> {
-        let vm = VmFault::of_registers(message.registers);
-        // The fetch of the client's first instruction: it runs once this fault is served.
-        let first_instruction = first && vm.ip == vm.address;
-        self.vm_fault_observed(client, vm, first_instruction)
+        self.vm_fault_observed(client, VmFault::of_registers(message.registers), first)
     }
 
     /// Serves a VM fault off the common path: the fault on a client's first instruction (timed for
     /// the timeline's `first_fetch_ticks`) or any fault while recording. Its record counted the
-    /// fault already.
+    /// fault already; `first`: it was the client's first.
     #[cold]
     #[inline(never)]
-    fn vm_fault_observed(&mut self, client: ClientId, vm: VmFault, first_instruction: bool) -> Option<Reply> {
+    fn vm_fault_observed(&mut self, client: ClientId, vm: VmFault, first: bool) -> Option<Reply> {
+        // The fetch of the client's first instruction: it runs once this fault is served.
+        let first_instruction = first && vm.ip == vm.address;
         let started = if first_instruction { sel4::timestamp() } else { 0 };
         let reply = self.vm_fault(client, vm);
         if first_instruction {
@@ -450,12 +449,12 @@ impl Session {
     fn fault(&mut self, client: ClientId, fault: &Fault) -> Option<Reply> {
         match *fault {
             Fault::Vm(vm) => {
-                let mut first_instruction = false;
+                let mut first = false;
                 if let Some(record) = self.clients.record_mut(client) {
-                    first_instruction = record.faults == 0 && vm.ip == vm.address;
+                    first = record.faults == 0;
                     record.faults += 1;
                 }
-                self.vm_fault_observed(client, vm, first_instruction)
+                self.vm_fault_observed(client, vm, first)
             }
             Fault::UserException(exception) => {
                 let name = self.name(client);
