@@ -142,8 +142,8 @@ pub(crate) struct SeedPages {
     /// Pages `copy_from..copy_to` are copies (a writable segment's pages wholly inside the file):
     /// page `copy_from` is page `file_page` of image `image`'s file (a page-aligned offset there:
     /// the ELF parser takes only segments whose `p_offset` is congruent to `p_vaddr`), the rest in
-    /// order. Apart from the
-    /// image range, so an image frame's fault takes the same comparisons as before.
+    /// order. Apart from the image range, so an image frame's fault takes the same comparisons as
+    /// before.
     copy_from: u32,
     copy_to: u32,
     image: u16,
