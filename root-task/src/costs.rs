@@ -16,10 +16,11 @@
 //! leaves them out: the platform measures that cost once at start-up
 //! (`Sel4Platform::timing_overhead`) and each fault's code sample is less that much per timed call.
 //!
-//! A copy fault's code includes its 4 KiB copy of file bytes (`write_frame`'s memcpy). Its cost
-//! depends only on length and alignment, so the platform measures it once at start-up, off the
-//! fault path (`Sel4Platform::page_copy_ticks`), and the report gives it beside the medians: the
-//! copy class's code less it is the fault path's own cost.
+//! A copy fault's code includes its 4 KiB copy of file bytes (the `memcpy` of
+//! `window_and_write_page`, or of `write_page` into a recycled frame). Its cost depends only on
+//! length and alignment, so the platform measures it once at start-up, off the fault path
+//! (`Sel4Platform::page_copy_ticks`), and the report gives it beside the medians: the copy class's
+//! code less it is the fault path's own cost.
 
 use alloc::vec::Vec;
 

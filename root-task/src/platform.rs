@@ -299,9 +299,9 @@ impl Sel4Platform {
         total.saturating_sub(inner + bare)
     }
 
-    /// Ticks of one 4 KiB copy as a copy fault's `write_page` makes it: a `memcpy` of a whole page
-    /// from a page-aligned source (a file page in the boot image) to a page-aligned destination
-    /// (the window), with its call. Under `-icount` its instructions depend only on the length and
+    /// Ticks of one 4 KiB copy as a copy fault makes it (`window_and_write_page`, `write_page`): a
+    /// `memcpy` of a whole page from a page-aligned source (a file page in the boot image) to a
+    /// page-aligned destination (the window), with its call. Under `-icount` its instructions depend only on the length and
     /// the alignment, so one copy between two aligned heap pages, timed once at start-up less the
     /// distance of two bare time stamps, is what every copy fault's copy costs: the report gives it
     /// apart, and the fault path is not timed for it.
@@ -312,8 +312,10 @@ impl Sel4Platform {
             alloc::boxed::Box::new(Page([0; PAGE as usize])),
             alloc::boxed::Box::new(Page([0; PAGE as usize])),
         );
-        // Slices of a length the compiler cannot see, so it is the `memcpy` call `write_page` makes.
-        let (to, from): (&mut [u8], &[u8]) = core::hint::black_box((&mut to.0[..], &from.0[..]));
+        // Whole pages at addresses the compiler cannot see, as the fault path copies them (a page's
+        // bytes into the window's page): the same `memcpy` call, with no length to check.
+        let (to, from): (&mut [u8; PAGE as usize], &[u8; PAGE as usize]) =
+            core::hint::black_box((&mut to.0, &from.0));
         let bare_start = sel4::timestamp();
         let bare = sel4::timestamp().wrapping_sub(bare_start);
         let start = sel4::timestamp();
@@ -633,8 +635,9 @@ impl Sel4Platform {
         // original cap read-write at `window(frame)` in this VSpace succeeded, or by `windowed`,
         // from the bit that map set. The frame was retyped (`window_frame` checks it against
         // `frames_created`) and stays mapped there for the root task's life: a pool frame's
-        // original cap is never deleted, and `unmap_page` refuses to unmap a windowed one. Only this platform touches the window, and the returned
-        // borrow is tied to `&mut self`, so there is no other reference to these bytes.
+        // original cap is never deleted, and `unmap_page` refuses to unmap a windowed one. Only
+        // this platform touches the window, and the returned borrow is tied to `&mut self`, so
+        // there is no other reference to these bytes.
         unsafe { &mut *(Self::window(frame.0) as *mut [u8; PAGE as usize]) }
     }
 }
